@@ -1,0 +1,436 @@
+package badger
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cespare/xxhash/v2"
+	bdg "github.com/dgraph-io/badger/v4"
+
+	"github.com/dynago/dynago/storage"
+)
+
+// numStripes is the number of per-key lock stripes. 1024 keeps the chance
+// that two concurrent Updates of different keys share a stripe (and so wait
+// for each other's fsync) small at the concurrency one node sees, for 1024
+// one-slot channels (~100 KB).
+const numStripes = 1024
+
+// inMemoryMaxValue is the largest value an in-memory database takes: values
+// of badger's value threshold (1 MiB) or more would need a value log. Note
+// the off-by-one: badger v4.9.6 accepts a value of exactly the threshold in
+// Txn.Set (it checks len > threshold) but then routes it to the missing value
+// log (it checks len < threshold) and panics its write goroutine, killing
+// the process. Refusing it here avoids that.
+const inMemoryMaxValue = 1<<20 - 1
+
+// Store is a storage.Store backed by badger. Create it with Open. It is safe
+// for concurrent use.
+type Store struct {
+	db       *bdg.DB
+	dir      string
+	inMemory bool
+	maxValue int
+
+	// stripes are per-key locks: a one-slot channel, so that waiting can be
+	// abandoned on ctx or Close. A key's stripe is xxhash(key) % numStripes.
+	stripes [numStripes]chan struct{}
+
+	closing   chan struct{} // closed when Close starts
+	drained   chan struct{} // closed when the last call in flight leaves after Close started
+	closeDone chan struct{} // closed when Close has closed badger
+
+	mu struct {
+		sync.Mutex
+		closed   bool
+		inflight int // calls between enter and leave
+	}
+}
+
+var (
+	_ storage.Store  = (*Store)(nil)
+	_ storage.GCer   = (*Store)(nil)
+	_ storage.Syncer = (*Store)(nil)
+	_ storage.Sizer  = (*Store)(nil)
+)
+
+// Open opens (creating if needed) the database described by opts. It fails
+// if opts are invalid or if another Store, in this process or another, has
+// the directory open.
+func Open(opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	bo := bdg.DefaultOptions(opts.Dir)
+	if opts.InMemory {
+		bo = bdg.DefaultOptions("").WithInMemory(true)
+	}
+	var logger bdg.Logger // nil silences badger
+	if opts.Logger != nil {
+		logger = slogAdapter{opts.Logger}
+	}
+	bo = bo.
+		WithSyncWrites(opts.Sync).
+		WithLogger(logger).
+		WithMemTableSize(opts.MemTableSize).
+		WithNumMemtables(opts.NumMemtables).
+		WithNumLevelZeroTables(opts.NumLevelZeroTables).
+		WithNumLevelZeroTablesStall(opts.NumLevelZeroTablesStall).
+		WithBlockCacheSize(opts.BlockCacheSize).
+		WithIndexCacheSize(opts.IndexCacheSize).
+		WithNumCompactors(opts.NumCompactors).
+		WithNumGoroutines(opts.NumGoroutines).
+		WithValueLogFileSize(opts.ValueLogFileSize).
+		WithBaseTableSize(opts.BaseTableSize).
+		// Metrics off: they live in process-global expvar maps keyed by
+		// directory, and Size computes its own numbers.
+		WithMetricsEnabled(false).
+		// Conflict detection off: per-key stripes serialize Updates, so it
+		// would only cost memory (read-set fingerprints per transaction).
+		WithDetectConflicts(false)
+	db, err := bdg.Open(bo)
+	if err != nil {
+		where := opts.Dir
+		if opts.InMemory {
+			where = "in-memory"
+		}
+		return nil, fmt.Errorf("badger: open %s: %v", where, err)
+	}
+	s := &Store{
+		db:        db,
+		dir:       opts.Dir,
+		inMemory:  opts.InMemory,
+		maxValue:  int(opts.ValueLogFileSize),
+		closing:   make(chan struct{}),
+		drained:   make(chan struct{}),
+		closeDone: make(chan struct{}),
+	}
+	if opts.InMemory {
+		s.maxValue = inMemoryMaxValue
+	}
+	for i := range s.stripes {
+		s.stripes[i] = make(chan struct{}, 1)
+	}
+	return s, nil
+}
+
+// Get returns a copy of key's value, or storage.ErrNotFound.
+func (s *Store) Get(ctx context.Context, key []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := storage.ValidateKey(key); err != nil {
+		return nil, err
+	}
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	var v []byte
+	err := s.db.View(func(txn *bdg.Txn) error {
+		item, err := txn.Get(key)
+		if err != nil {
+			return err
+		}
+		v, err = item.ValueCopy(nil)
+		return err
+	})
+	if err != nil {
+		return nil, translate("get", err)
+	}
+	if v == nil {
+		v = []byte{} // found, empty: non-nil, as the contract says
+	}
+	return v, nil
+}
+
+// Update atomically applies fn to key's value; see storage.Store. fn runs
+// once, with key's stripe held, so it must not call the Store.
+func (s *Store) Update(ctx context.Context, key []byte, fn func(old []byte, found bool) ([]byte, error)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := storage.ValidateKey(key); err != nil {
+		return err
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	stripe, err := s.lockKey(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer func() { <-stripe }()
+
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	var old []byte
+	found := false
+	item, err := txn.Get(key)
+	switch {
+	case err == nil:
+		found = true
+		if old, err = item.ValueCopy(nil); err != nil {
+			return translate("update", err)
+		}
+		if old == nil {
+			old = []byte{}
+		}
+	case !errors.Is(err, bdg.ErrKeyNotFound):
+		return translate("update", err)
+	}
+
+	nv, err := fn(old, found)
+	switch {
+	case errors.Is(err, storage.ErrSkipWrite):
+		return nil
+	case errors.Is(err, storage.ErrDeleteKey):
+		if !found {
+			return nil
+		}
+		err = txn.Delete(key)
+	case err != nil:
+		return err
+	case len(nv) > s.maxValue:
+		return fmt.Errorf("badger: update: value of %d bytes exceeds this store's limit of %d bytes", len(nv), s.maxValue)
+	default:
+		err = txn.Set(key, nv)
+	}
+	if err != nil {
+		return translate("update", err)
+	}
+	// Last chance to honour ctx: past this point the write may land, so a
+	// returned ctx error always means nothing was written.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := txn.Commit(); err != nil {
+		return translate("update", err)
+	}
+	return nil
+}
+
+// lockKey takes key's stripe and returns it; release with <-stripe. It gives
+// up when ctx is done or Close starts.
+func (s *Store) lockKey(ctx context.Context, key []byte) (chan struct{}, error) {
+	stripe := s.stripes[xxhash.Sum64(key)%numStripes]
+	select {
+	case stripe <- struct{}{}:
+		return stripe, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.closing:
+		return nil, storage.ErrClosed
+	}
+}
+
+// Scan calls fn for each key in [start, end) in order, inside one badger read
+// transaction (a snapshot); see storage.Store. k and v point into badger's
+// buffers: valid only during the call, never to be modified.
+func (s *Store) Scan(ctx context.Context, start, end []byte, fn func(k, v []byte) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if len(end) > 0 && bytes.Compare(start, end) >= 0 {
+		return nil
+	}
+	var stop error // an error from fn, ctx or Close, returned unchanged
+	err := s.db.View(func(txn *bdg.Txn) error {
+		// Every key in [start, end) shares start and end's common prefix;
+		// telling badger lets it skip tables outside it.
+		it := txn.NewIterator(bdg.IteratorOptions{Prefix: commonPrefix(start, end)})
+		defer it.Close()
+		for it.Seek(start); it.Valid(); it.Next() {
+			item := it.Item()
+			k := item.Key()
+			if len(end) > 0 && bytes.Compare(k, end) >= 0 {
+				return nil
+			}
+			if stop = ctx.Err(); stop != nil {
+				return stop
+			}
+			if s.isClosing() {
+				stop = storage.ErrClosed
+				return stop
+			}
+			err := item.Value(func(v []byte) error {
+				if v == nil {
+					v = []byte{}
+				}
+				stop = fn(k, v)
+				return stop
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if stop != nil {
+		return stop
+	}
+	if err != nil {
+		return translate("scan", err)
+	}
+	return nil
+}
+
+// commonPrefix returns the longest common prefix of start and end, or nil
+// when end is unbounded.
+func commonPrefix(start, end []byte) []byte {
+	if len(end) == 0 {
+		return nil
+	}
+	n := 0
+	for n < len(start) && n < len(end) && start[n] == end[n] {
+		n++
+	}
+	return start[:n:n]
+}
+
+// RunGC runs badger's value-log GC until there is nothing left to rewrite. It
+// returns nil when there was nothing (more) to do, when another GC is already
+// running, and in in-memory mode (no value log).
+func (s *Store) RunGC(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if s.inMemory {
+		return nil
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if s.isClosing() {
+			return storage.ErrClosed
+		}
+		// 0.5: rewrite a value-log file once half of it is garbage, badger's
+		// recommended ratio (rewriting costs as much I/O as it frees).
+		err := s.db.RunValueLogGC(0.5)
+		switch {
+		case err == nil:
+			// One file rewritten; there may be more.
+		case errors.Is(err, bdg.ErrNoRewrite), errors.Is(err, bdg.ErrRejected):
+			return nil
+		default:
+			return translate("gc", err)
+		}
+	}
+}
+
+// Sync flushes badger's write-ahead and value logs to disk. It is a no-op in
+// memory.
+func (s *Store) Sync() error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if err := s.db.Sync(); err != nil {
+		return translate("sync", err)
+	}
+	return nil
+}
+
+// Size estimates the bytes used on disk by the LSM tree (tables and memtable
+// logs) and by the value log. In memory, lsm is the size of the flushed
+// tables and vlog is 0. After Close both are 0.
+func (s *Store) Size() (lsm, vlog int64) {
+	if s.enter() != nil {
+		return 0, 0
+	}
+	defer s.leave()
+	if s.inMemory {
+		for _, t := range s.db.Tables() {
+			lsm += int64(t.OnDiskSize)
+		}
+		return lsm, 0
+	}
+	return dirUsage(s.dir)
+}
+
+// Close waits for calls in flight, then closes badger and releases the
+// directory. It is idempotent: a later (or concurrent) call waits for the
+// first to finish and returns nil.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		<-s.closeDone
+		return nil
+	}
+	s.mu.closed = true
+	idle := s.mu.inflight == 0
+	s.mu.Unlock()
+
+	close(s.closing) // wake stripe waiters and stop scans
+	if !idle {
+		<-s.drained
+	}
+	err := s.db.Close()
+	close(s.closeDone)
+	if err != nil {
+		return fmt.Errorf("badger: close: %v", err)
+	}
+	return nil
+}
+
+// enter registers a call in flight, or returns storage.ErrClosed once Close
+// has started. Every successful enter must be paired with leave.
+func (s *Store) enter() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return storage.ErrClosed
+	}
+	s.mu.inflight++
+	return nil
+}
+
+func (s *Store) leave() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.inflight--
+	if s.mu.closed && s.mu.inflight == 0 {
+		close(s.drained) // reached once: no enter succeeds after closed
+	}
+}
+
+func (s *Store) isClosing() bool {
+	select {
+	case <-s.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// translate maps a badger error to a storage sentinel, or to an error that
+// carries badger's message but not its identity (%v, not %w), so no badger
+// type escapes this package.
+func translate(op string, err error) error {
+	switch {
+	case errors.Is(err, bdg.ErrKeyNotFound):
+		return storage.ErrNotFound
+	case errors.Is(err, bdg.ErrDBClosed), errors.Is(err, bdg.ErrBlockedWrites):
+		return storage.ErrClosed
+	case errors.Is(err, bdg.ErrEmptyKey), errors.Is(err, bdg.ErrInvalidKey):
+		return fmt.Errorf("%w: badger: %s: %v", storage.ErrInvalidKey, op, err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	return fmt.Errorf("badger: %s: %v", op, err)
+}

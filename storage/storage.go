@@ -1,0 +1,111 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Callers compare with errors.Is; implementations may wrap
+// them with context.
+var (
+	// ErrNotFound is returned by Get when the key is absent.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrClosed is returned by every call made after Close.
+	ErrClosed = errors.New("storage: closed")
+	// ErrInvalidKey is returned for a key that is empty, longer than
+	// MaxKeySize, or starts with the reserved byte '!'.
+	ErrInvalidKey = errors.New("storage: invalid key")
+	// ErrSkipWrite, returned by an Update fn, means "leave the key as it is":
+	// nothing is written and Update returns nil.
+	ErrSkipWrite = errors.New("storage: skip write")
+	// ErrDeleteKey, returned by an Update fn, deletes the key (a no-op if it
+	// is absent) and Update returns nil.
+	ErrDeleteKey = errors.New("storage: delete key")
+)
+
+// MaxKeySize is the largest key a Store accepts, in bytes. It is badger's
+// limit (its table format stores key lengths in 16 bits, less room for its
+// internal prefixes and timestamps); dynago's own keys are far shorter (a
+// 1024-byte user key plus a 5-byte prefix).
+const MaxKeySize = 65000
+
+// reservedPrefix starts keys that engines keep for themselves (badger uses
+// "!badger!"), so Store refuses them everywhere to behave the same in every
+// implementation.
+const reservedPrefix = '!'
+
+// ValidateKey reports whether key may be stored: it returns ErrInvalidKey
+// (wrapped with the reason) for an empty key, a key longer than MaxKeySize or
+// a key starting with '!', and nil otherwise. Implementations call it at the
+// top of Get and Update.
+func ValidateKey(key []byte) error {
+	switch {
+	case len(key) == 0:
+		return fmt.Errorf("%w: empty", ErrInvalidKey)
+	case len(key) > MaxKeySize:
+		return fmt.Errorf("%w: %d bytes, more than MaxKeySize", ErrInvalidKey, len(key))
+	case key[0] == reservedPrefix:
+		return fmt.Errorf("%w: starts with reserved byte '!'", ErrInvalidKey)
+	}
+	return nil
+}
+
+// Store is a replica's local ordered byte store.
+//
+// All methods are safe for concurrent use and may block on disk I/O. Slices
+// returned to the caller are owned by the caller; the store keeps no slice the
+// caller passes in once a call returns. See the package documentation for the
+// full contract, including durability.
+type Store interface {
+	// Get returns a copy of key's value, or ErrNotFound if key is absent.
+	// A present key with an empty value returns a non-nil empty slice.
+	Get(ctx context.Context, key []byte) ([]byte, error)
+
+	// Update atomically reads key, calls fn(old, found) and stores fn's
+	// result. old is a copy owned by fn (nil when found is false). fn's result
+	// is stored as is (nil stores an empty value) and may be reused by the
+	// caller after Update returns. fn may instead return ErrSkipWrite (write
+	// nothing) or ErrDeleteKey (delete key); Update then returns nil. Any other
+	// error from fn aborts the Update with nothing written and is returned
+	// unchanged.
+	//
+	// Concurrent Updates of the same key are serialized: none is lost. fn may
+	// be called more than once (on retry), so it must be pure, and it must not
+	// call methods of this Store (that may deadlock). When the store is
+	// durable, Update returns only after the write is fsynced.
+	Update(ctx context.Context, key []byte, fn func(old []byte, found bool) ([]byte, error)) error
+
+	// Scan calls fn for each key in [start, end) in ascending byte order over
+	// a snapshot taken when Scan starts. A nil or empty start means from the
+	// first key; a nil or empty end means no upper bound. k and v are valid only during
+	// that call of fn and must not be modified; copy them to keep them. fn may
+	// call Get and Update on this Store (not Close, which waits for the scan);
+	// those writes are not visible to the running scan. If fn returns an error, Scan stops and returns it
+	// unchanged.
+	Scan(ctx context.Context, start, end []byte, fn func(k, v []byte) error) error
+
+	// Close releases the store. It is idempotent: later calls return nil.
+	// Every other method called after Close returns ErrClosed.
+	Close() error
+}
+
+// GCer is implemented by stores that need periodic garbage collection (badger's
+// value log). node calls RunGC on a ticker. RunGC returns nil when there is
+// nothing (more) to collect.
+type GCer interface {
+	RunGC(ctx context.Context) error
+}
+
+// Syncer is implemented by stores that can flush all buffered writes to stable
+// storage on demand (useful when Update itself does not sync).
+type Syncer interface {
+	Sync() error
+}
+
+// Sizer is implemented by stores that can report their footprint, for metrics:
+// lsm is the bytes held by the ordered index (tables and write-ahead logs),
+// vlog the bytes held by a separate value log. Both are estimates.
+type Sizer interface {
+	Size() (lsm, vlog int64)
+}
