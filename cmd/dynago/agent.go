@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/dynago/dynago/node"
+)
+
+func agentCommand() *cli.Command {
+	d := node.DefaultConfig()
+	return &cli.Command{
+		Name:  "agent",
+		Usage: "run one dynago node until SIGINT or SIGTERM",
+		Description: "Runs a node: storage in --data-dir, the HTTP API on --http, internode RPC on --rpc, gossip on --gossip.\n" +
+			"Outbound connections to peers originate from the hosts of --gossip and --rpc. --join lists gossip\n" +
+			"addresses of existing members; without it the node starts a new cluster (or rejoins the one recorded\n" +
+			"in --data-dir). --n and --partitions are fixed when the cluster is created. Logs go to stderr.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "name", Usage: "unique, stable node `NAME` (required: a restarted node must keep its name to rejoin as itself)"},
+			&cli.StringFlag{Name: "data-dir", Usage: "`DIR` for the node's badger data (empty: in memory, lost on exit; for tests only)"},
+			&cli.StringFlag{Name: "http", Value: "127.0.0.1:8080", Usage: "HTTP API `IP:PORT` (loopback: nothing is exposed beyond this machine unless asked)"},
+			&cli.StringFlag{Name: "rpc", Value: "127.0.0.1:8081", Usage: "internode RPC `IP:PORT` (next to --http, so a node's ports are easy to find)"},
+			&cli.StringFlag{Name: "gossip", Value: "127.0.0.1:7946", Usage: "gossip (memberlist) `IP:PORT`, TCP and UDP (memberlist's standard port)"},
+			&cli.StringSliceFlag{Name: "join", Usage: "gossip `HOST:PORT,...` of existing members (none: start a new cluster or rejoin the one in --data-dir)"},
+			&cli.StringFlag{Name: "zone", Usage: "failure `ZONE`; preference lists span distinct zones first (empty: no zone awareness)"},
+			&cli.IntFlag{Name: "n", Value: d.Ring.N, Usage: "`N` replicas per key, fixed at cluster creation (Dynamo's typical N=3)"},
+			&cli.IntFlag{Name: "r", Value: d.Quorum.R, Usage: "default read quorum `R` (R+W>N: a read sees the last acknowledged write)"},
+			&cli.IntFlag{Name: "w", Value: d.Quorum.W, Usage: "default write quorum `W` (a majority of N=3 survives one node down)"},
+			&cli.IntFlag{Name: "pr", Value: d.Quorum.PR, Usage: "default `PR`: primary replies a read requires (0: fallbacks count, sloppy quorum, Dynamo §4.6)"},
+			&cli.IntFlag{Name: "pw", Value: d.Quorum.PW, Usage: "default `PW`: primary acks a write requires (0: fallbacks count, sloppy quorum, Dynamo §4.6)"},
+			&cli.IntFlag{Name: "partitions", Value: d.Ring.Partitions, Usage: "ring partitions `Q`, a power of two fixed at cluster creation (Riak's default; 4 per node up to 64 nodes)"},
+			&cli.BoolFlag{Name: "sync", Value: d.Sync, Usage: "fsync every replica write before acknowledging it (acknowledged means on disk, DESIGN.md §4)"},
+			&cli.IntFlag{Name: "max-value-bytes", Value: d.MaxValueBytes, Usage: "largest value in `BYTES` (413 beyond): documents fit, one value never stalls a 2-core node"},
+			&cli.IntFlag{Name: "max-siblings", Value: d.MaxSiblings, Usage: "`SIBLINGS` per key before writes are refused with 409 (past this a client is not resolving)"},
+			&cli.DurationFlag{Name: "timeout", Value: d.RequestTimeout, Usage: "request timeout when a client sets none, e.g. `5s` (rides out a GC pause or fsync stall, reports a partition fast)"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "`LEVEL`: debug, info, warn or error (info: startup and membership changes, not every request)"},
+			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "`FORMAT`: text or json (text for people; json for log shippers)"},
+		},
+		Action: runAgent,
+	}
+}
+
+// newLogger builds the slog logger of --log-level and --log-format.
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+}
+
+// configFromFlags maps the agent's flags (and DYNAGO_* variables) to a
+// validated node.Config. Every error is bad usage.
+func configFromFlags(c *cli.Context) (node.Config, error) {
+	if c.NArg() > 0 {
+		return node.Config{}, usagef(c, "agent takes no arguments, got %q (flags need a leading --)", c.Args().First())
+	}
+	cfg := node.DefaultConfig()
+	cfg.Name = c.String("name")
+	if cfg.Name == "" {
+		return node.Config{}, usagef(c, "--name is required (or DYNAGO_NAME)")
+	}
+	cfg.DataDir = c.String("data-dir")
+	cfg.HTTPAddr = c.String("http")
+	cfg.RPCAddr = c.String("rpc")
+	cfg.GossipAddr = c.String("gossip")
+	for _, j := range c.StringSlice("join") {
+		if j = strings.TrimSpace(j); j != "" {
+			cfg.Join = append(cfg.Join, j)
+		}
+	}
+	cfg.Zone = c.String("zone")
+	cfg.Ring.N = c.Int("n")
+	cfg.Ring.Partitions = c.Int("partitions")
+	cfg.Quorum.N = cfg.Ring.N
+	cfg.Quorum.R = c.Int("r")
+	cfg.Quorum.W = c.Int("w")
+	cfg.Quorum.PR = c.Int("pr")
+	cfg.Quorum.PW = c.Int("pw")
+	cfg.Sync = c.Bool("sync")
+	cfg.MaxValueBytes = c.Int("max-value-bytes")
+	cfg.MaxSiblings = c.Int("max-siblings")
+	cfg.RequestTimeout = c.Duration("timeout")
+	// Zero would mean "default" to node.Config; on the command line it is a
+	// mistake, so refuse it rather than silently replacing it.
+	for _, f := range []string{"n", "r", "w", "partitions", "max-siblings"} {
+		if c.Int(f) <= 0 {
+			return node.Config{}, usagef(c, "--%s must be positive, got %d", f, c.Int(f))
+		}
+	}
+	if cfg.MaxValueBytes <= 0 || cfg.RequestTimeout <= 0 {
+		return node.Config{}, usagef(c, "--max-value-bytes and --timeout must be positive")
+	}
+	if cfg.Quorum.PR < 0 || cfg.Quorum.PW < 0 {
+		return node.Config{}, usagef(c, "--pr and --pw must not be negative")
+	}
+	log, err := newLogger(c.String("log-level"), c.String("log-format"), c.App.ErrWriter)
+	if err != nil {
+		return node.Config{}, usagef(c, "%v", err)
+	}
+	cfg.Logger = log // node adds its own "node" attribute
+	if err := cfg.Validate(); err != nil {
+		return node.Config{}, usagef(c, "%v", err)
+	}
+	return cfg, nil
+}
+
+func runAgent(c *cli.Context) error {
+	cfg, err := configFromFlags(c)
+	if err != nil {
+		return err
+	}
+	log := cfg.Logger.With("node", cfg.Name)
+	if cfg.DataDir == "" {
+		log.Warn("no --data-dir: data is kept in memory and lost when the agent exits")
+	}
+	n, err := node.New(cfg)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- n.Run(c.Context) }()
+	select {
+	case <-n.Ready():
+		log.Info("agent ready", "http", n.HTTPAddr(), "rpc", cfg.RPCAddr, "gossip", cfg.GossipAddr, "join", cfg.Join)
+	case err := <-errc:
+		return runExit(err, log)
+	}
+	return runExit(<-errc, log)
+}
+
+// runExit turns the end of node.Run into the agent's result: a shutdown
+// asked for by a signal is success.
+func runExit(err error, log *slog.Logger) error {
+	if err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("node stopped", "err", err)
+		return fmt.Errorf("agent: %w", err)
+	}
+	log.Info("stopped cleanly")
+	return nil
+}

@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// recorded is one request the fake node received.
+type recorded struct {
+	Method  string
+	RawPath string // escaped path as sent
+	Key     string // unescaped key for /kv/ requests
+	Query   url.Values
+	Header  http.Header
+	Body    []byte
+}
+
+// fakeEntry is one key's state in the fake node: its live siblings and the
+// version its context names.
+type fakeEntry struct {
+	values  []string
+	version int
+}
+
+func (e *fakeEntry) context() string { return "ctx-" + strconv.Itoa(e.version) }
+
+// fakeNode is a small in-memory implementation of the HTTP contract
+// (DESIGN.md §5), enough to drive the CLI end to end: writes with the
+// key's current context replace its siblings, blind or stale writes add a
+// sibling, deletes with the current context remove every value.
+type fakeNode struct {
+	t *testing.T
+
+	mu   sync.Mutex
+	reqs []recorded
+	kv   map[string]*fakeEntry
+	// fail makes every /kv/ request for a key answer this status with a
+	// contract error body.
+	fail map[string]int
+
+	members []map[string]any
+	ring    map[string]any
+	srv     *httptest.Server
+}
+
+func newFakeNode(t *testing.T) *fakeNode {
+	t.Helper()
+	f := &fakeNode{
+		t:    t,
+		kv:   map[string]*fakeEntry{},
+		fail: map[string]int{},
+		members: []map[string]any{
+			{"name": "n1", "gossip": "127.0.0.1:7946", "rpc": "127.0.0.1:8081", "http": "127.0.0.1:8080", "zone": "", "state": "valid", "alive": true},
+			{"name": "n2", "gossip": "127.0.0.1:7947", "rpc": "127.0.0.1:8083", "http": "127.0.0.1:8082", "zone": "z2", "state": "leaving", "alive": false},
+		},
+		ring: map[string]any{"partitions": 4, "n": 2, "preflists": []map[string]any{
+			{"partition": 0, "nodes": []string{"n1", "n2"}},
+			{"partition": 1, "nodes": []string{"n2", "n1"}},
+			{"partition": 2, "nodes": []string{"n1", "n2"}},
+			{"partition": 3, "nodes": []string{"n1", "n3"}},
+		}},
+	}
+	f.srv = httptest.NewServer(f)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeNode) URL() string { return f.srv.URL }
+
+func (f *fakeNode) requests() []recorded {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]recorded(nil), f.reqs...)
+}
+
+func (f *fakeNode) set(key string, version int, values ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.kv[key] = &fakeEntry{values: values, version: version}
+}
+
+func (f *fakeNode) entry(key string) fakeEntry {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if e, ok := f.kv[key]; ok {
+		return fakeEntry{values: append([]string(nil), e.values...), version: e.version}
+	}
+	return fakeEntry{}
+}
+
+func writeErr(w http.ResponseWriter, status int, msg, code string, extra map[string]any) {
+	body := map[string]any{"error": msg, "code": code}
+	for k, v := range extra {
+		body[k] = v
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func validQuorum(v string) bool {
+	switch v {
+	case "", "one", "quorum", "all", "1", "2", "3":
+		return true
+	}
+	return false
+}
+
+func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rec := recorded{Method: r.Method, RawPath: r.URL.EscapedPath(), Query: r.URL.Query(), Header: r.Header.Clone(), Body: body}
+	if k, ok := strings.CutPrefix(r.URL.Path, "/kv/"); ok {
+		rec.Key = k
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reqs = append(f.reqs, rec)
+	w.Header().Set("X-Dynago-Report", "fake report "+r.Method)
+
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/kv/"):
+		f.serveKV(w, r, rec)
+	case r.URL.Path == "/cluster/members" && r.Method == http.MethodGet:
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(f.members)
+	case r.URL.Path == "/cluster/ring" && r.Method == http.MethodGet:
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(f.ring)
+	case r.URL.Path == "/cluster/join" && r.Method == http.MethodPost:
+		var req struct{ Seeds []string }
+		if json.Unmarshal(body, &req) != nil || len(req.Seeds) == 0 {
+			writeErr(w, http.StatusBadRequest, "want {\"seeds\": [...]}", "bad_request", nil)
+			return
+		}
+		if req.Seeds[0] == "127.0.0.1:1" {
+			writeErr(w, http.StatusBadGateway, "no seed answered", "join_failed", nil)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"members":3}`)
+	case r.URL.Path == "/cluster/leave" && r.Method == http.MethodPost:
+		w.WriteHeader(http.StatusAccepted)
+	case r.URL.Path == "/cluster/remove" && r.Method == http.MethodPost:
+		var req struct{ Node string }
+		if json.Unmarshal(body, &req) != nil || req.Node == "" {
+			writeErr(w, http.StatusBadRequest, "want {\"node\": NAME}", "bad_request", nil)
+			return
+		}
+		if req.Node != "n2" {
+			writeErr(w, http.StatusNotFound, "no member "+req.Node, "not_found", nil)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	default:
+		writeErr(w, http.StatusNotFound, "no such endpoint", "not_found", nil)
+	}
+}
+
+// serveKV implements /kv/{key}; f.mu is held.
+func (f *fakeNode) serveKV(w http.ResponseWriter, r *http.Request, rec recorded) {
+	key := rec.Key
+	if st, ok := f.fail[key]; ok {
+		extra := map[string]any{}
+		if st == http.StatusServiceUnavailable {
+			extra["acks"] = 1
+			extra["replicas"] = []string{"n1"}
+		}
+		writeErr(w, st, "quorum not met: 1 of 2", "unavailable", extra)
+		return
+	}
+	q := r.URL.Query()
+	for _, p := range []string{"r", "w", "pr", "pw"} {
+		if !validQuorum(q.Get(p)) {
+			writeErr(w, http.StatusBadRequest, "bad "+p, "bad_request", nil)
+			return
+		}
+	}
+	e := f.kv[key]
+	switch r.Method {
+	case http.MethodGet:
+		if e != nil {
+			w.Header().Set("X-Dynago-Context", e.context())
+		}
+		asJSON := r.Header.Get("Accept") == "application/json"
+		if e == nil || len(e.values) == 0 {
+			if asJSON {
+				writeGetJSON(w, http.StatusNotFound, false, e, nil)
+				return
+			}
+			writeErr(w, http.StatusNotFound, "not found", "not_found", nil)
+			return
+		}
+		if len(e.values) == 1 && !asJSON {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			_, _ = io.WriteString(w, e.values[0])
+			return
+		}
+		status := http.StatusOK
+		if len(e.values) > 1 {
+			status = http.StatusMultipleChoices
+		}
+		writeGetJSON(w, status, true, e, e.values)
+	case http.MethodPut:
+		if e == nil {
+			e = &fakeEntry{}
+			f.kv[key] = e
+		}
+		if c := r.Header.Get("X-Dynago-Context"); c != "" && c == e.context() {
+			e.values = []string{string(rec.Body)}
+		} else {
+			e.values = append(e.values, string(rec.Body))
+		}
+		e.version++
+		w.Header().Set("X-Dynago-Context", e.context())
+		w.WriteHeader(http.StatusNoContent)
+	case http.MethodDelete:
+		if e == nil || r.Header.Get("X-Dynago-Context") != e.context() {
+			writeErr(w, http.StatusBadRequest, "stale or missing context", "bad_context", nil)
+			return
+		}
+		e.values = nil
+		e.version++
+		w.Header().Set("X-Dynago-Context", e.context())
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		writeErr(w, http.StatusMethodNotAllowed, "method not allowed", "bad_request", nil)
+	}
+}
+
+func writeGetJSON(w http.ResponseWriter, status int, found bool, e *fakeEntry, values []string) {
+	type sib struct {
+		Value string `json:"value"`
+	}
+	out := struct {
+		Found    bool   `json:"found"`
+		Context  string `json:"context"`
+		Siblings []sib  `json:"siblings"`
+	}{Found: found, Siblings: []sib{}}
+	if e != nil {
+		out.Context = e.context()
+	}
+	for _, v := range values {
+		out.Siblings = append(out.Siblings, sib{base64.StdEncoding.EncodeToString([]byte(v))})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+// result is what one CLI run produced.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// runCLI runs the app with args (without the program name) and stdin.
+func runCLI(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	app := newApp()
+	var out, errOut bytes.Buffer
+	app.Reader = strings.NewReader(stdin)
+	app.Writer = &out
+	app.ErrWriter = &errOut
+	code := run(context.Background(), app, append([]string{"dynago"}, args...))
+	return result{code: code, stdout: out.String(), stderr: errOut.String()}
+}

@@ -1,0 +1,253 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestNormalizeAddr(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+		wantErr        bool
+	}{
+		{"host:port", "127.0.0.1:8080", "http://127.0.0.1:8080", false},
+		{"url", "http://127.0.0.1:8080", "http://127.0.0.1:8080", false},
+		{"trailing slash", "http://127.0.0.1:8080/", "http://127.0.0.1:8080", false},
+		{"https", "https://example.test", "https://example.test", false},
+		{"path prefix kept", "http://h:1/dynago/", "http://h:1/dynago", false},
+		{"spaces trimmed", "  h:1 ", "http://h:1", false},
+		{"empty", "", "", true},
+		{"other scheme", "ftp://h:1", "", true},
+		{"no host", "http://", "", true},
+		{"query", "http://h:1/?x=1", "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := NormalizeAddr(tc.in)
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Errorf("NormalizeAddr(%q) = %q, %v; want %q, error %v", tc.in, got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestKeyPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"k":      "/kv/k",
+		"a/b":    "/kv/a%2Fb",
+		"a b":    "/kv/a%20b",
+		"x?y#z%": "/kv/x%3Fy%23z%25",
+	} {
+		if got := KeyPath(in); got != want {
+			t.Errorf("KeyPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// serve returns a client for a server that answers every request with h.
+func serve(t *testing.T, h http.HandlerFunc) *Client {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c, err := New(srv.URL, &http.Client{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestGetOutcomes(t *testing.T) {
+	tests := []struct {
+		name       string
+		status     int
+		ctype      string
+		body       string
+		asJSON     bool
+		wantErr    string
+		wantFound  bool
+		wantValues []string
+		wantCtx    string
+	}{
+		{name: "raw 200", status: 200, body: "v", wantFound: true, wantValues: []string{"v"}, wantCtx: "hdr"},
+		{name: "raw 200 that looks like JSON stays raw", status: 200, ctype: "application/octet-stream", body: `{"found":false}`, wantFound: true, wantValues: []string{`{"found":false}`}, wantCtx: "hdr"},
+		{name: "300", status: 300, ctype: "application/json", body: `{"context":"b","siblings":[{"value":"YQ=="},{"value":""}]}`, wantFound: true, wantValues: []string{"a", ""}, wantCtx: "hdr"},
+		{name: "404", status: 404, ctype: "application/json", body: `{"error":"not found","code":"not_found"}`, wantCtx: "hdr"},
+		{name: "json 200", status: 200, ctype: "application/json", asJSON: true, body: `{"found":true,"context":"b","siblings":[{"value":"eA=="}]}`, wantFound: true, wantValues: []string{"x"}, wantCtx: "hdr"},
+		{name: "json 404", status: 404, ctype: "application/json", asJSON: true, body: `{"found":false,"context":"b","siblings":[]}`, wantCtx: "hdr"},
+		{name: "300 not JSON", status: 300, body: "nope", wantErr: "not the contract's JSON"},
+		{name: "300 bad base64", status: 300, ctype: "application/json", body: `{"siblings":[{"value":"!!"}]}`, wantErr: "not base64"},
+		{name: "503", status: 503, ctype: "application/json", body: `{"error":"quorum not met","code":"unavailable","replies":1}`, wantErr: "GET /kv/k: 503 Service Unavailable: quorum not met (code unavailable); replies=1"},
+		{name: "500 plain text", status: 500, body: "boom\n", wantErr: "500 Internal Server Error: boom"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := serve(t, func(w http.ResponseWriter, r *http.Request) {
+				if r.Method != http.MethodGet || r.URL.EscapedPath() != "/kv/k" {
+					t.Errorf("%s %s", r.Method, r.URL.EscapedPath())
+				}
+				if got, want := r.Header.Get("Accept") == "application/json", tc.asJSON; got != want {
+					t.Errorf("Accept JSON %v, want %v", got, want)
+				}
+				if tc.ctype != "" {
+					w.Header().Set("Content-Type", tc.ctype)
+				}
+				w.Header().Set(HeaderContext, "hdr")
+				w.Header().Set(HeaderReport, "rep")
+				w.WriteHeader(tc.status)
+				_, _ = io.WriteString(w, tc.body)
+			})
+			res, err := c.Get(context.Background(), "k", ReadParams{}, tc.asJSON)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, v := range res.Values {
+				got = append(got, string(v))
+			}
+			if res.Found != tc.wantFound || !slices.Equal(got, tc.wantValues) || res.Context != tc.wantCtx || res.Report != "rep" || res.Status != tc.status {
+				t.Errorf("got found %v values %q ctx %q report %q status %d", res.Found, got, res.Context, res.Report, res.Status)
+			}
+		})
+	}
+}
+
+func TestErrorFields(t *testing.T) {
+	c := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(HeaderReport, "w=2 acks=1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"error":"quorum not met","code":"unavailable","acked":["n1"],"acks":1}`)
+	})
+	_, err := c.Put(context.Background(), "k", []byte("v"), "ctx", WriteParams{W: "2"})
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("err %T %v, want *Error", err, err)
+	}
+	if e.Status != 503 || e.Method != "PUT" || e.Message != "quorum not met" || e.Code != "unavailable" || e.Report != "w=2 acks=1" {
+		t.Errorf("%+v", e)
+	}
+	if string(e.Extra["acks"]) != "1" || string(e.Extra["acked"]) != `["n1"]` {
+		t.Errorf("extra %v", e.Extra)
+	}
+	if want := `PUT /kv/k: 503 Service Unavailable: quorum not met (code unavailable); acked=["n1"]; acks=1`; e.Error() != want {
+		t.Errorf("Error() = %q\nwant      %q", e.Error(), want)
+	}
+}
+
+func TestWriteRequests(t *testing.T) {
+	type seen struct {
+		method, path, ctx, body, ctype string
+		query                          map[string]string
+	}
+	var got []seen
+	c := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		q := map[string]string{}
+		for k := range r.URL.Query() {
+			q[k] = r.URL.Query().Get(k)
+		}
+		got = append(got, seen{r.Method, r.URL.EscapedPath(), r.Header.Get(HeaderContext), string(b), r.Header.Get("Content-Type"), q})
+		w.Header().Set(HeaderContext, "new")
+		w.WriteHeader(http.StatusNoContent)
+	})
+	ctx := context.Background()
+	res, err := c.Put(ctx, "a/b", nil, "", WriteParams{W: "all", PW: "1", Timeout: 1500 * time.Millisecond})
+	if err != nil || res.Context != "new" || res.Status != 204 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if _, err := c.Delete(ctx, "a/b", "old", WriteParams{}); err != nil {
+		t.Fatal(err)
+	}
+	want := []seen{
+		{"PUT", "/kv/a%2Fb", "", "", "application/octet-stream", map[string]string{"w": "all", "pw": "1", "timeout": "1500"}},
+		{"DELETE", "/kv/a%2Fb", "old", "", "", map[string]string{}},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d requests", len(got))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.method != w.method || g.path != w.path || g.ctx != w.ctx || g.body != w.body || g.ctype != w.ctype || len(g.query) != len(w.query) {
+			t.Errorf("request %d: %+v, want %+v", i, g, w)
+		}
+		for k, v := range w.query {
+			if g.query[k] != v {
+				t.Errorf("request %d: query %s=%q, want %q", i, k, g.query[k], v)
+			}
+		}
+	}
+}
+
+func TestBadKeySendsNothing(t *testing.T) {
+	var sent atomic.Int64
+	c := serve(t, func(w http.ResponseWriter, r *http.Request) { sent.Add(1) })
+	for _, k := range []string{"", strings.Repeat("x", MaxKeyBytes+1)} {
+		if _, err := c.Get(context.Background(), k, ReadParams{}, false); !errors.Is(err, ErrBadKey) {
+			t.Errorf("Get(%d bytes) err %v", len(k), err)
+		}
+		if _, err := c.Put(context.Background(), k, nil, "", WriteParams{}); !errors.Is(err, ErrBadKey) {
+			t.Errorf("Put(%d bytes) err %v", len(k), err)
+		}
+	}
+	if n := sent.Load(); n != 0 {
+		t.Errorf("%d requests sent for bad keys", n)
+	}
+	if _, err := c.Get(context.Background(), strings.Repeat("x", MaxKeyBytes), ReadParams{}, false); errors.Is(err, ErrBadKey) || sent.Load() != 1 {
+		t.Errorf("a 1024-byte key: %v, %d requests", err, sent.Load())
+	}
+}
+
+func TestAdmin(t *testing.T) {
+	c := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method + " " + r.URL.Path {
+		case "GET /cluster/members":
+			_, _ = io.WriteString(w, `[{"name":"n1","gossip":"g","rpc":"r","http":"h","zone":"z","state":"valid","alive":true}]`)
+		case "GET /cluster/ring":
+			_, _ = io.WriteString(w, `{"partitions":2,"n":1,"preflists":[{"partition":0,"nodes":["n1"]},{"partition":1,"nodes":["n1"]}]}`)
+		case "POST /cluster/join", "POST /cluster/remove":
+			b, _ := io.ReadAll(r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(b) // echo
+		case "POST /cluster/leave":
+			w.WriteHeader(http.StatusAccepted)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	})
+	ctx := context.Background()
+	ms, _, err := c.Members(ctx)
+	if err != nil || len(ms) != 1 || ms[0] != (Member{"n1", "g", "r", "h", "z", "valid", true}) {
+		t.Errorf("members %+v %v", ms, err)
+	}
+	rg, _, err := c.Ring(ctx)
+	if err != nil || rg.Partitions != 2 || rg.N != 1 || len(rg.Preflists) != 2 || rg.Preflists[1].Partition != 1 {
+		t.Errorf("ring %+v %v", rg, err)
+	}
+	res, err := c.Join(ctx, []string{"a:1", "b:2"})
+	var j struct{ Seeds []string }
+	if err != nil || json.Unmarshal(res.Body, &j) != nil || !slices.Equal(j.Seeds, []string{"a:1", "b:2"}) {
+		t.Errorf("join echo %q %v", res.Body, err)
+	}
+	res, err = c.Remove(ctx, "n3")
+	var rm struct{ Node string }
+	if err != nil || json.Unmarshal(res.Body, &rm) != nil || rm.Node != "n3" {
+		t.Errorf("remove echo %q %v", res.Body, err)
+	}
+	if res, err := c.Leave(ctx); err != nil || res.Status != http.StatusAccepted {
+		t.Errorf("leave %+v %v", res, err)
+	}
+}

@@ -1,0 +1,401 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/dynago/dynago/cmd/dynago/internal/client"
+)
+
+// defaultAddr is where client commands look for a node: the HTTP address
+// `dynago agent` and `dynago demo` (node n1) use by default.
+const defaultAddr = "http://127.0.0.1:8080"
+
+// maxServerTimeout is node.DefaultMaxRequestTimeout: a node never works on
+// a request longer, so a client waiting a little beyond it sees the
+// server's answer rather than its own timeout.
+const maxServerTimeout = 60 * time.Second
+
+// clientFlags are the flags every client command has.
+func clientFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "addr", Value: defaultAddr, Usage: "`URL` of the node to talk to; for get, put and delete any node will do (where agent and demo n1 listen)"},
+		&cli.BoolFlag{Name: "json", Usage: "print the server's JSON instead of human-readable output (for scripts)"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print the X-Dynago-Report consistency header to stderr"},
+	}
+}
+
+// kvTimeoutFlag is --timeout of get, put and delete.
+func kvTimeoutFlag() cli.Flag {
+	return &cli.DurationFlag{Name: "timeout", Usage: "server-side request timeout, e.g. `2s`, sent as ?timeout= in ms (0: the node's own --timeout)"}
+}
+
+// adminTimeoutFlag is --timeout of the cluster commands.
+func adminTimeoutFlag() cli.Flag {
+	return &cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "how long to wait for the node's answer, e.g. `30s` (joins and removals gossip before answering)"}
+}
+
+// newClient returns a client for --addr whose HTTP timeout is d.
+func newClient(c *cli.Context, d time.Duration) (*client.Client, error) {
+	cl, err := client.New(c.String("addr"), &http.Client{Timeout: d})
+	if err != nil {
+		return nil, usagef(c, "--addr: %v", err)
+	}
+	return cl, nil
+}
+
+// kvHTTPTimeout is how long a get/put/delete waits: a little more than the
+// server-side timeout, so the server's 503 arrives before our own timeout.
+func kvHTTPTimeout(server time.Duration) time.Duration {
+	if server <= 0 {
+		server = maxServerTimeout
+	}
+	return server + 5*time.Second
+}
+
+// quorumParam checks an r/w/pr/pw value: empty (node default), one,
+// quorum, all, or an integer >= min.
+func quorumParam(c *cli.Context, name string, min int) (string, error) {
+	v := c.String(name)
+	switch v {
+	case "", "one", "quorum", "all":
+		return v, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min {
+		return "", usagef(c, "--%s %q: want an integer >= %d, one, quorum or all", name, v, min)
+	}
+	return v, nil
+}
+
+func checkKey(c *cli.Context, key string) error {
+	if len(key) == 0 || len(key) > client.MaxKeyBytes {
+		return usagef(c, "a key must be 1 to %d bytes, got %d", client.MaxKeyBytes, len(key))
+	}
+	return nil
+}
+
+// report prints the consistency report in verbose mode.
+func report(c *cli.Context, r string) {
+	if c.Bool("verbose") && r != "" {
+		fmt.Fprintf(c.App.ErrWriter, "report: %s\n", r)
+	}
+}
+
+// requestFailed reports a failed request: the report header (verbose), the
+// server's JSON body on stdout in --json mode, and an error for exit 1.
+func requestFailed(c *cli.Context, what string, err error) error {
+	var se *client.Error
+	if errors.As(err, &se) {
+		report(c, se.Report)
+		if c.Bool("json") && json.Valid(se.Body) {
+			writeJSON(c, se.Body)
+		}
+		if se.Status == http.StatusServiceUnavailable && (se.Method == http.MethodPut || se.Method == http.MethodDelete) {
+			return fmt.Errorf("%s: %w\nthe write is indeterminate: it may be stored on some replicas and may appear later", what, err)
+		}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// writeJSON prints a JSON document on its own line.
+func writeJSON(c *cli.Context, b []byte) {
+	w := c.App.Writer
+	_, _ = w.Write(b)
+	if len(b) == 0 || b[len(b)-1] != '\n' {
+		_, _ = io.WriteString(w, "\n")
+	}
+}
+
+func marshalJSON(c *cli.Context, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	writeJSON(c, b)
+	return nil
+}
+
+// errNotFound is the failure of a get (or delete) of a key with no live value.
+var errNotFound = errors.New("not found")
+
+func getCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "get",
+		Usage:     "read a key",
+		ArgsUsage: "KEY",
+		Description: "Prints the value raw on stdout and its causal context on stderr (\"context: TOKEN\"; pass it to\n" +
+			"put --context or delete --context). Concurrent values (siblings, HTTP 300) are listed with the context\n" +
+			"that resolves them. A missing key prints \"not found\" and exits 1. --json prints the server's JSON\n" +
+			"({\"found\", \"context\", \"siblings\": [{\"value\": base64}]}).",
+		Flags: append(clientFlags(),
+			&cli.StringFlag{Name: "r", Usage: "`R` replies to wait for: 1..N, one, quorum or all (empty: the node's --r)"},
+			&cli.StringFlag{Name: "pr", Usage: "`PR`: how many replies must come from primary replicas (empty: the node's --pr)"},
+			kvTimeoutFlag(),
+		),
+		Action: doGet,
+	}
+}
+
+func doGet(c *cli.Context) error {
+	args, err := positional(c, 1, 1, "KEY")
+	if err != nil {
+		return err
+	}
+	key := args[0]
+	if err := checkKey(c, key); err != nil {
+		return err
+	}
+	p := client.ReadParams{Timeout: c.Duration("timeout")}
+	if p.R, err = quorumParam(c, "r", 1); err != nil {
+		return err
+	}
+	if p.PR, err = quorumParam(c, "pr", 0); err != nil {
+		return err
+	}
+	cl, err := newClient(c, kvHTTPTimeout(p.Timeout))
+	if err != nil {
+		return err
+	}
+	asJSON := c.Bool("json")
+	res, err := cl.Get(c.Context, key, p, asJSON)
+	if err != nil {
+		return requestFailed(c, "get "+key, err)
+	}
+	report(c, res.Report)
+	if asJSON {
+		if res.Status == http.StatusOK && len(res.Values) == 1 && !json.Valid(res.Body) {
+			// The server answered raw despite Accept: JSON; give scripts JSON anyway.
+			if err := marshalJSON(c, getOutput(res)); err != nil {
+				return err
+			}
+		} else if len(res.Body) > 0 {
+			writeJSON(c, res.Body)
+		} else if err := marshalJSON(c, getOutput(res)); err != nil {
+			return err
+		}
+		if !res.Found {
+			return fmt.Errorf("get %s: %w", key, errNotFound)
+		}
+		return nil
+	}
+	w, ew := c.App.Writer, c.App.ErrWriter
+	switch {
+	case !res.Found:
+		if res.Context != "" {
+			fmt.Fprintf(ew, "context: %s\n", res.Context)
+		}
+		return fmt.Errorf("get %s: %w", key, errNotFound)
+	case len(res.Values) == 1:
+		_, _ = w.Write(res.Values[0])
+		fmt.Fprintf(ew, "context: %s\n", res.Context)
+	default:
+		fmt.Fprintf(w, "%d siblings (concurrent values) of %q:\n", len(res.Values), key)
+		for i, v := range res.Values {
+			fmt.Fprintf(w, "--- sibling %d (%d bytes)\n%s\n", i+1, len(v), printable(v))
+		}
+		fmt.Fprintf(w, "context: %s\n", res.Context)
+		fmt.Fprintf(w, "resolve with: dynago put --context %s %s VALUE\n", res.Context, shellQuote(key))
+	}
+	return nil
+}
+
+// getOutput is the JSON form of a read (the contract's Accept: JSON shape).
+func getOutput(res *client.GetResult) any {
+	type sib struct {
+		Value string `json:"value"`
+	}
+	out := struct {
+		Found    bool   `json:"found"`
+		Context  string `json:"context"`
+		Siblings []sib  `json:"siblings"`
+	}{Found: res.Found, Context: res.Context, Siblings: []sib{}}
+	for _, v := range res.Values {
+		out.Siblings = append(out.Siblings, sib{base64.StdEncoding.EncodeToString(v)})
+	}
+	return out
+}
+
+// printable returns v as text when it is UTF-8 without control characters
+// (other than newline and tab), else "base64:" and its encoding.
+func printable(v []byte) string {
+	if utf8.Valid(v) {
+		ok := true
+		for _, r := range string(v) {
+			if unicode.IsControl(r) && r != '\n' && r != '\t' {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return string(v)
+		}
+	}
+	return "base64:" + base64.StdEncoding.EncodeToString(v)
+}
+
+// shellQuote quotes s for a copy-pasted shell command when it needs it.
+func shellQuote(s string) string {
+	for _, r := range s {
+		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '_' || r == '.' || r == '/' || r == ':') {
+			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+		}
+	}
+	return s
+}
+
+func putCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "put",
+		Usage:     "write a value",
+		ArgsUsage: "KEY [VALUE|-]",
+		Description: "Writes VALUE under KEY; with VALUE '-' or absent, the value is read from stdin. Pass the context of\n" +
+			"the read you are updating with --context: without it the write is blind and becomes a sibling of any\n" +
+			"value it did not see. Prints the new context. A 503 means the write is indeterminate: it may be stored\n" +
+			"on some replicas and may appear later.",
+		Flags: append(clientFlags(),
+			&cli.StringFlag{Name: "w", Usage: "`W` acks to wait for: 1..N, one, quorum or all (empty: the node's --w)"},
+			&cli.StringFlag{Name: "pw", Usage: "`PW`: how many acks must come from primary replicas (empty: the node's --pw)"},
+			&cli.StringFlag{Name: "context", Usage: "causal context `TOKEN` from a get: the versions this write supersedes (empty: a blind write)"},
+			kvTimeoutFlag(),
+		),
+		Action: doPut,
+	}
+}
+
+func writeParams(c *cli.Context) (client.WriteParams, error) {
+	p := client.WriteParams{Timeout: c.Duration("timeout")}
+	var err error
+	if p.W, err = quorumParam(c, "w", 1); err != nil {
+		return p, err
+	}
+	p.PW, err = quorumParam(c, "pw", 0)
+	return p, err
+}
+
+func doPut(c *cli.Context) error {
+	args, err := positional(c, 1, 2, "KEY [VALUE|-]")
+	if err != nil {
+		return err
+	}
+	key := args[0]
+	if err := checkKey(c, key); err != nil {
+		return err
+	}
+	p, err := writeParams(c)
+	if err != nil {
+		return err
+	}
+	var value []byte
+	if len(args) == 2 && args[1] != "-" {
+		value = []byte(args[1])
+	} else {
+		if value, err = io.ReadAll(c.App.Reader); err != nil {
+			return fmt.Errorf("put %s: reading the value from stdin: %w", key, err)
+		}
+	}
+	cl, err := newClient(c, kvHTTPTimeout(p.Timeout))
+	if err != nil {
+		return err
+	}
+	res, err := cl.Put(c.Context, key, value, c.String("context"), p)
+	if err != nil {
+		return requestFailed(c, "put "+key, err)
+	}
+	report(c, res.Report)
+	return writeResult(c, res, "stored")
+}
+
+// writeResult prints the outcome of a successful put or delete.
+func writeResult(c *cli.Context, res *client.Response, done string) error {
+	if c.Bool("json") {
+		if json.Valid(res.Body) && len(res.Body) > 0 {
+			writeJSON(c, res.Body)
+			return nil
+		}
+		return marshalJSON(c, struct {
+			Status  int    `json:"status"`
+			Context string `json:"context"`
+			Report  string `json:"report"`
+		}{res.Status, res.Context, res.Report})
+	}
+	if res.Context != "" {
+		fmt.Fprintf(c.App.Writer, "%s; context: %s\n", done, res.Context)
+	} else {
+		fmt.Fprintln(c.App.Writer, done)
+	}
+	return nil
+}
+
+func deleteCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "delete",
+		Usage:     "delete a key",
+		ArgsUsage: "KEY",
+		Description: "Writes a tombstone that supersedes the versions the context covers. Without --context, delete first\n" +
+			"reads the key (with --r) and deletes what that read saw; a key with no live value is \"not found\" (exit 1).",
+		Flags: append(clientFlags(),
+			&cli.StringFlag{Name: "context", Usage: "causal context `TOKEN` of the versions to delete (empty: read the key first and use its context)"},
+			&cli.StringFlag{Name: "w", Usage: "`W` acks to wait for: 1..N, one, quorum or all (empty: the node's --w)"},
+			&cli.StringFlag{Name: "pw", Usage: "`PW`: how many acks must come from primary replicas (empty: the node's --pw)"},
+			&cli.StringFlag{Name: "r", Usage: "without --context: `R` replies the preliminary read waits for (empty: the node's --r)"},
+			kvTimeoutFlag(),
+		),
+		Action: doDelete,
+	}
+}
+
+func doDelete(c *cli.Context) error {
+	args, err := positional(c, 1, 1, "KEY")
+	if err != nil {
+		return err
+	}
+	key := args[0]
+	if err := checkKey(c, key); err != nil {
+		return err
+	}
+	p, err := writeParams(c)
+	if err != nil {
+		return err
+	}
+	r, err := quorumParam(c, "r", 1)
+	if err != nil {
+		return err
+	}
+	cl, err := newClient(c, kvHTTPTimeout(p.Timeout))
+	if err != nil {
+		return err
+	}
+	vctx := c.String("context")
+	if vctx == "" {
+		res, err := cl.Get(c.Context, key, client.ReadParams{R: r, Timeout: p.Timeout}, false)
+		if err != nil {
+			return requestFailed(c, "delete "+key+": reading its context", err)
+		}
+		report(c, res.Report)
+		if !res.Found {
+			return fmt.Errorf("delete %s: %w (nothing to delete)", key, errNotFound)
+		}
+		vctx = res.Context
+		if c.Bool("verbose") {
+			fmt.Fprintf(c.App.ErrWriter, "deleting %d version(s) seen with context %s\n", len(res.Values), vctx)
+		}
+	}
+	res, err := cl.Delete(c.Context, key, vctx, p)
+	if err != nil {
+		return requestFailed(c, "delete "+key, err)
+	}
+	report(c, res.Report)
+	return writeResult(c, res, "deleted")
+}

@@ -1,0 +1,227 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/dynago/dynago/quorum"
+	"github.com/dynago/dynago/ring"
+	"github.com/dynago/dynago/storage"
+)
+
+// Config configures one dynago node. The zero value of every field except
+// Name and the three addresses means "use the default" (see DefaultConfig).
+type Config struct {
+	// Name is the node's unique, stable name in the cluster. A restarted
+	// node must keep its name (and its addresses) to rejoin as itself.
+	Name string
+	// DataDir is where badger keeps the node's data. Empty means badger's
+	// in-memory mode (tests only: nothing survives a restart).
+	DataDir string
+	// HTTPAddr, RPCAddr and GossipAddr are host:port addresses the node
+	// binds and advertises exactly. Outbound connections to peers are dialed
+	// from the host of RPCAddr / GossipAddr, so source-address firewall
+	// rules in fault tests see the right node.
+	HTTPAddr   string
+	RPCAddr    string
+	GossipAddr string
+	// Join lists gossip addresses (host:port) of existing members. Empty
+	// means: start a new cluster of one, or rejoin the cluster recorded in
+	// DataDir.
+	Join []string
+	// Zone is the failure zone; preference lists span distinct zones first.
+	Zone string
+
+	// Ring is fixed at cluster creation: a node whose Partitions or N
+	// differs from the cluster's is refused at join.
+	Ring ring.Config
+	// Quorum holds the default R, W, PR and PW of requests that do not set
+	// their own. Quorum.N is always Ring.N.
+	Quorum quorum.Config
+
+	// Sync makes every replica write fsync before it is acknowledged.
+	Sync bool
+	// MaxKeyBytes, MaxValueBytes and MaxSiblings are request limits
+	// (DESIGN.md §2, §3).
+	MaxKeyBytes   int
+	MaxValueBytes int
+	MaxSiblings   int
+	// RequestTimeout bounds a client request that sets no timeout.
+	RequestTimeout time.Duration
+	// MaxRequestTimeout caps the timeout a client may ask for.
+	MaxRequestTimeout time.Duration
+	// ReadRepair pushes merged state to stale replicas after a read.
+	ReadRepair *bool
+	// GCInterval is how often badger's value-log GC runs.
+	GCInterval time.Duration
+
+	// Gossip tunes the failure detector.
+	Gossip GossipConfig
+
+	// Logger receives the node's logs; nil uses slog.Default().
+	Logger *slog.Logger
+
+	// wrapStore, when set (tests only), wraps the opened store, e.g. to
+	// inject storage faults.
+	wrapStore func(storage.Store) storage.Store
+}
+
+// GossipConfig tunes memberlist's failure detector.
+type GossipConfig struct {
+	// ProbeInterval is how often each node probes a random peer.
+	ProbeInterval time.Duration
+	// ProbeTimeout is how long a probe waits for an ack before indirect probes.
+	ProbeTimeout time.Duration
+	// SuspicionMult scales how long a suspected node has to refute before
+	// it is declared dead.
+	SuspicionMult int
+	// GossipInterval is how often queued gossip messages are sent.
+	GossipInterval time.Duration
+}
+
+// Defaults, each with the reason it has this value.
+const (
+	// DefaultMaxKeyBytes is DESIGN.md §2's key limit (Riak's practical limit too).
+	DefaultMaxKeyBytes = 1024
+	// DefaultMaxValueBytes is DESIGN.md §2's value limit: big enough for
+	// documents, small enough that one value never stalls a 2-core node.
+	DefaultMaxValueBytes = 4 << 20
+	// DefaultMaxSiblings is DESIGN.md §3's cap: past 100 siblings a client
+	// is not resolving, and reads get slow (Riak's sibling explosion).
+	DefaultMaxSiblings = 100
+	// DefaultRequestTimeout matches Cassandra's read timeout: long enough to
+	// ride out a GC pause or an fsync stall, short enough that a client
+	// learns of a partition quickly.
+	DefaultRequestTimeout = 5 * time.Second
+	// DefaultMaxRequestTimeout keeps a client from pinning coordinator
+	// resources for longer than Riak's default request timeout (60 s).
+	DefaultMaxRequestTimeout = 60 * time.Second
+	// DefaultGCInterval follows badger's advice to run value-log GC
+	// periodically; every 5 minutes keeps vlog growth bounded at little cost.
+	DefaultGCInterval = 5 * time.Minute
+)
+
+// DefaultGossipConfig is tuned for 3 to 5 nodes sharing a 2-core machine:
+// memberlist's Local profile (200 ms probe timeout, suspicion x3) flaps under
+// CPU starvation (consul#1212), so the timeout and suspicion are raised while
+// detection stays within about 3 s.
+func DefaultGossipConfig() GossipConfig {
+	return GossipConfig{
+		ProbeInterval:  500 * time.Millisecond, // a dead node is probed within ~0.5 s x cluster size
+		ProbeTimeout:   500 * time.Millisecond, // survives a scheduling stall on 2 busy cores
+		SuspicionMult:  4,                      // suspicion ≈ 4 x log10(n+1) x interval: ~1.5 s for 5 nodes
+		GossipInterval: 100 * time.Millisecond, // ring changes spread in well under a second
+	}
+}
+
+// DefaultConfig returns the defaults for every field that has one.
+func DefaultConfig() Config {
+	rr := true
+	return Config{
+		Ring:              ring.DefaultConfig(),
+		Quorum:            quorum.DefaultConfig(),
+		Sync:              true, // acknowledge only what is on disk (DESIGN.md §4)
+		MaxKeyBytes:       DefaultMaxKeyBytes,
+		MaxValueBytes:     DefaultMaxValueBytes,
+		MaxSiblings:       DefaultMaxSiblings,
+		RequestTimeout:    DefaultRequestTimeout,
+		MaxRequestTimeout: DefaultMaxRequestTimeout,
+		ReadRepair:        &rr, // repairs divergence on the read path at no cost to the client
+		GCInterval:        DefaultGCInterval,
+		Gossip:            DefaultGossipConfig(),
+	}
+}
+
+// withDefaults fills zero fields from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Ring.Partitions == 0 {
+		c.Ring.Partitions = d.Ring.Partitions
+	}
+	if c.Ring.N == 0 {
+		c.Ring.N = d.Ring.N
+	}
+	c.Quorum.N = c.Ring.N
+	if c.Quorum.R == 0 {
+		c.Quorum.R = min(d.Quorum.R, c.Ring.N)
+	}
+	if c.Quorum.W == 0 {
+		c.Quorum.W = min(d.Quorum.W, c.Ring.N)
+	}
+	if c.MaxKeyBytes == 0 {
+		c.MaxKeyBytes = d.MaxKeyBytes
+	}
+	if c.MaxValueBytes == 0 {
+		c.MaxValueBytes = d.MaxValueBytes
+	}
+	if c.MaxSiblings == 0 {
+		c.MaxSiblings = d.MaxSiblings
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = d.RequestTimeout
+	}
+	if c.MaxRequestTimeout == 0 {
+		c.MaxRequestTimeout = d.MaxRequestTimeout
+	}
+	if c.ReadRepair == nil {
+		c.ReadRepair = d.ReadRepair
+	}
+	if c.GCInterval == 0 {
+		c.GCInterval = d.GCInterval
+	}
+	if c.Gossip.ProbeInterval == 0 {
+		c.Gossip.ProbeInterval = d.Gossip.ProbeInterval
+	}
+	if c.Gossip.ProbeTimeout == 0 {
+		c.Gossip.ProbeTimeout = d.Gossip.ProbeTimeout
+	}
+	if c.Gossip.SuspicionMult == 0 {
+		c.Gossip.SuspicionMult = d.Gossip.SuspicionMult
+	}
+	if c.Gossip.GossipInterval == 0 {
+		c.Gossip.GossipInterval = d.Gossip.GossipInterval
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports the first problem with c after defaults are applied.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if c.Name == "" {
+		return errors.New("node: a name is required")
+	}
+	for _, a := range []struct{ flag, addr string }{{"http", c.HTTPAddr}, {"rpc", c.RPCAddr}, {"gossip", c.GossipAddr}} {
+		host, port, err := net.SplitHostPort(a.addr)
+		if err != nil {
+			return fmt.Errorf("node: %s address %q: %w", a.flag, a.addr, err)
+		}
+		if net.ParseIP(host) == nil {
+			return fmt.Errorf("node: %s address %q: host must be an IP address (it is bound and advertised exactly)", a.flag, a.addr)
+		}
+		// Port 0 is allowed (tests): the node then advertises the port it
+		// got, but a restart gets another one and cannot rejoin as itself.
+		_ = port
+	}
+	if err := c.Ring.Validate(); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	if err := c.Quorum.Validate(); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	if c.MaxKeyBytes < 1 || c.MaxValueBytes < 0 || c.MaxSiblings < 1 {
+		return errors.New("node: limits must be positive")
+	}
+	if c.RequestTimeout < 0 || c.MaxRequestTimeout < c.RequestTimeout {
+		return errors.New("node: request timeout must be positive and at most the max request timeout")
+	}
+	if c.Gossip.SuspicionMult < 1 || c.Gossip.ProbeTimeout <= 0 || c.Gossip.ProbeInterval <= 0 {
+		return errors.New("node: gossip timings must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,513 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dynago/dynago/quorum"
+	"github.com/dynago/dynago/ring"
+	"github.com/dynago/dynago/storage"
+	"github.com/dynago/dynago/vclock"
+)
+
+// maxStateBytes bounds one key's encoded state (all siblings): it travels in
+// one RPC frame and is one badger value.
+const maxStateBytes = 48 << 20
+
+var (
+	errTooManySiblings = errors.New("node: too many siblings")
+	errStateTooLarge   = errors.New("node: key state too large")
+)
+
+// targets returns a key's partition and the replicas a request goes to:
+// the preference list's primaries. (Sloppy quorum with fallbacks comes with
+// hinted handoff.)
+func (n *Node) targets(key []byte) (*ring.Ring, int, []ring.Target) {
+	r := n.ring.Load()
+	p := r.Partition(key)
+	prims := r.Primaries(p)
+	ts := make([]ring.Target, len(prims))
+	for i, id := range prims {
+		ts[i] = ring.Target{ID: id, Primary: true}
+	}
+	return r, p, ts
+}
+
+// readLocal returns this node's stored state of key.
+func (n *Node) readLocal(ctx context.Context, key []byte) (vclock.State, error) {
+	p := n.ring.Load().Partition(key)
+	b, err := n.store.Get(ctx, storage.DataKey(uint32(p), key))
+	if errors.Is(err, storage.ErrNotFound) {
+		return vclock.State{}, nil
+	}
+	if err != nil {
+		return vclock.State{}, err
+	}
+	var st vclock.State
+	if err := st.UnmarshalBinary(b); err != nil {
+		return vclock.State{}, fmt.Errorf("node: stored state of %q is corrupt: %w", key, err)
+	}
+	return st, nil
+}
+
+// applyLocal merges in into this node's stored state of key (the replica
+// side of every write path) and returns the merged state once it is durable.
+func (n *Node) applyLocal(ctx context.Context, key []byte, in vclock.State) (vclock.State, error) {
+	p := n.ring.Load().Partition(key)
+	var out vclock.State
+	err := n.store.Update(ctx, storage.DataKey(uint32(p), key), func(old []byte, found bool) ([]byte, error) {
+		var cur vclock.State
+		if found {
+			if err := cur.UnmarshalBinary(old); err != nil {
+				return nil, fmt.Errorf("node: stored state of %q is corrupt: %w", key, err)
+			}
+		}
+		merged := vclock.Merge(cur, in)
+		if found && merged.Equal(cur) {
+			out = cur
+			return nil, storage.ErrSkipWrite
+		}
+		out = merged
+		return merged.MarshalBinary()
+	})
+	return out, err
+}
+
+// readReplica reads key from one replica, locally or over RPC.
+func (n *Node) readReplica(ctx context.Context, id ring.NodeID, key []byte) (vclock.State, error) {
+	if string(id) == n.cfg.Name {
+		return n.readLocal(ctx, key)
+	}
+	addr, ok := n.rpcAddrOf(string(id))
+	if !ok {
+		return vclock.State{}, fmt.Errorf("node: no address for %s", id)
+	}
+	resp, err := n.client(addr).Call(ctx, methodRead, key)
+	if err != nil {
+		n.metrics.rpcErrors.WithLabelValues("read").Inc()
+		return vclock.State{}, err
+	}
+	var st vclock.State
+	if err := st.UnmarshalBinary(resp); err != nil {
+		return vclock.State{}, fmt.Errorf("node: read from %s: %w", id, err)
+	}
+	return st, nil
+}
+
+// applyReplica sends a state to one replica, locally or over RPC, and
+// returns once the replica has stored it durably.
+func (n *Node) applyReplica(ctx context.Context, id ring.NodeID, key []byte, st vclock.State) error {
+	if string(id) == n.cfg.Name {
+		_, err := n.applyLocal(ctx, key, st)
+		return err
+	}
+	addr, ok := n.rpcAddrOf(string(id))
+	if !ok {
+		return fmt.Errorf("node: no address for %s", id)
+	}
+	req, err := applyRequest{Key: key, State: st}.marshal()
+	if err != nil {
+		return err
+	}
+	if _, err := n.client(addr).Call(ctx, methodApply, req); err != nil {
+		n.metrics.rpcErrors.WithLabelValues("apply").Inc()
+		return err
+	}
+	return nil
+}
+
+// checkAvailable refuses a request up front, as Cassandra does, when gossip
+// already says too few replicas are alive to meet its quorum. Nothing is
+// read or written, so a refused write is a definite failure, unlike a write
+// that starts and then misses W acks (indeterminate).
+func (n *Node) checkAvailable(op string, need, needPrimary int, targets []ring.Target) *apiError {
+	var alive, alivePrimary []string
+	var down []string
+	for _, t := range targets {
+		if !n.alive(string(t.ID)) {
+			down = append(down, string(t.ID))
+			continue
+		}
+		alive = append(alive, string(t.ID))
+		if t.Primary {
+			alivePrimary = append(alivePrimary, string(t.ID))
+		}
+	}
+	if len(alive) >= need && len(alivePrimary) >= needPrimary {
+		return nil
+	}
+	what := "nothing was written"
+	if op == "read" {
+		what = "nothing was read"
+	}
+	return errUnavailable("unavailable",
+		fmt.Sprintf("%s needs %d replicas (%d primaries) but only %d are alive (%v; down: %v); %s",
+			op, need, needPrimary, len(alive), alive, down, what),
+		map[string]any{"indeterminate": false, "alive": nonNil(alive), "down": nonNil(down)})
+}
+
+// readOutcome is a coordinated read's result.
+type readOutcome struct {
+	Err     *apiError
+	State   vclock.State
+	R, PR   int
+	Replies int
+	Stale   int // replicas found stale among the replies at answer time
+}
+
+type readReply struct {
+	id  ring.NodeID
+	st  vclock.State
+	err error
+}
+
+// read coordinates a read: fan out to every replica in parallel, answer
+// after R replies (PR of them from primaries), then repair stale replicas
+// in the background once the rest have answered (Dynamo §4.5, §5).
+func (n *Node) read(ctx context.Context, key []byte, r, pr int, timeout time.Duration) readOutcome {
+	_, _, targets := n.targets(key)
+	out := readOutcome{R: r, PR: pr}
+	if len(targets) < r || len(targets) < pr {
+		out.Err = errUnavailable("read_quorum_unreachable",
+			fmt.Sprintf("r=%d pr=%d but the ring has only %d replicas for this key", r, pr, len(targets)), nil)
+		return out
+	}
+	if aerr := n.checkAvailable("read", r, pr, targets); aerr != nil {
+		out.Err = aerr
+		return out
+	}
+	tr := quorum.NewTracker(r, pr, targets)
+	// Replica calls outlive the client's request (read repair needs the
+	// late replies) but never the request timeout or the node.
+	rctx, cancel := context.WithTimeout(n.bgCtx, timeout)
+	replies := make(chan readReply, len(targets))
+	asked := 0
+	for _, t := range targets {
+		if !n.alive(string(t.ID)) {
+			tr.Record(t.ID, false)
+			continue
+		}
+		asked++
+		n.bg.Go(func() {
+			st, err := n.readReplica(rctx, t.ID, key)
+			replies <- readReply{id: t.ID, st: st, err: err}
+		})
+	}
+	var got []quorum.ReadReply
+	received := 0
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+wait:
+	for tr.Outcome() == quorum.Pending && received < asked {
+		select {
+		case rep := <-replies:
+			received++
+			if rep.err != nil {
+				n.log.Debug("replica read failed", "replica", rep.id, "err", rep.err)
+				tr.Record(rep.id, false)
+				continue
+			}
+			tr.Record(rep.id, true)
+			got = append(got, quorum.ReadReply{Node: rep.id, State: rep.st})
+		case <-ctx.Done():
+			break wait
+		case <-timer.C:
+			break wait
+		}
+	}
+	out.Replies = len(got)
+	if tr.Outcome() != quorum.Succeeded {
+		cancel()
+		ok, okp, _ := tr.Counts()
+		out.Err = errUnavailable("read_quorum_not_met",
+			fmt.Sprintf("read quorum not met: %d of r=%d replies (%d of pr=%d from primaries)", ok, r, okp, pr),
+			map[string]any{"r": r, "pr": pr, "replies": ok, "failed": names(tr.Failed()), "pending": names(tr.Pending())})
+		n.drain(replies, asked-received)
+		return out
+	}
+	out.State = quorum.MergeReplies(got)
+	out.Stale = len(quorum.Stale(out.State, got))
+	remaining := asked - received
+	n.bg.Go(func() {
+		defer cancel()
+		n.finishRead(rctx, key, got, replies, remaining)
+	})
+	return out
+}
+
+// drain consumes the replies still to come so their goroutines can exit.
+func (n *Node) drain(replies chan readReply, remaining int) {
+	n.bg.Go(func() {
+		for range remaining {
+			<-replies
+		}
+	})
+}
+
+// finishRead waits for the remaining replies, then pushes the merged state
+// to every replica that lacks part of it (read repair).
+func (n *Node) finishRead(ctx context.Context, key []byte, got []quorum.ReadReply, replies chan readReply, remaining int) {
+	for range remaining {
+		rep := <-replies // every asked replica answers by rctx's deadline
+		if rep.err == nil {
+			got = append(got, quorum.ReadReply{Node: rep.id, State: rep.st})
+		}
+	}
+	if !*n.cfg.ReadRepair {
+		return
+	}
+	merged := quorum.MergeReplies(got)
+	for _, id := range quorum.Stale(merged, got) {
+		if err := n.applyReplica(ctx, id, key, merged); err != nil {
+			n.log.Debug("read repair failed", "replica", id, "err", err)
+			continue
+		}
+		n.metrics.readRepairs.Inc()
+	}
+}
+
+// coordinateWrite runs a client write on this node, which must be a
+// replica of the key: store it locally, send the new state to the other
+// replicas in parallel, answer after W acks (PW from primaries).
+func (n *Node) coordinateWrite(ctx context.Context, req writeRequest) writeOutcome {
+	_, _, targets := n.targets(req.Key)
+	timeout := time.Duration(req.TimeoutMS) * time.Millisecond
+	out := writeOutcome{W: req.W, PW: req.PW, Coordinator: n.cfg.Name}
+	if len(targets) < req.W || len(targets) < req.PW {
+		out.Err = errUnavailable("write_quorum_unreachable",
+			fmt.Sprintf("w=%d pw=%d but the ring has only %d replicas for this key; nothing was written", req.W, req.PW, len(targets)), nil)
+		return out
+	}
+	if aerr := n.checkAvailable("write", req.W, req.PW, targets); aerr != nil {
+		out.Err = aerr
+		return out
+	}
+	tr := quorum.NewTracker(req.W, req.PW, targets)
+
+	// The local write: the coordinator's own replica decides the new dot.
+	p := n.ring.Load().Partition(req.Key)
+	var dot vclock.Dot
+	lctx, lcancel := context.WithTimeout(ctx, timeout)
+	err := n.store.Update(lctx, storage.DataKey(uint32(p), req.Key), func(old []byte, found bool) ([]byte, error) {
+		var cur vclock.State
+		if found {
+			if err := cur.UnmarshalBinary(old); err != nil {
+				return nil, fmt.Errorf("node: stored state of %q is corrupt: %w", req.Key, err)
+			}
+		}
+		next, d := cur.Write(n.actor, req.Context, req.Value, req.Delete)
+		if len(next.Versions) > n.cfg.MaxSiblings {
+			return nil, errTooManySiblings
+		}
+		b, err := next.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		if len(b) > maxStateBytes {
+			return nil, errStateTooLarge
+		}
+		out.State, dot = next, d
+		return b, nil
+	})
+	lcancel()
+	switch {
+	case errors.Is(err, errTooManySiblings):
+		out.Err = &apiError{Status: 409, Code: "too_many_siblings",
+			Message: fmt.Sprintf("the key has %d siblings, the limit is %d: read it and write back with its context to resolve them", n.cfg.MaxSiblings, n.cfg.MaxSiblings)}
+		return out
+	case errors.Is(err, errStateTooLarge):
+		out.Err = &apiError{Status: 413, Code: "state_too_large",
+			Message: fmt.Sprintf("the key's siblings together would exceed %d bytes: resolve them first", maxStateBytes)}
+		return out
+	case err != nil:
+		n.log.Error("local write failed", "err", err)
+		out.Err = &apiError{Status: 503, Code: "write_failed", Message: "the coordinator could not store the write: " + err.Error()}
+		return out
+	}
+	tr.Record(ring.NodeID(n.cfg.Name), true)
+	out.Context = returnedContext(req.Context, dot)
+	if len(out.State.Versions) == 1 {
+		// The write superseded everything: the whole new state is what
+		// the client has seen.
+		out.Context = out.State.Context
+	}
+
+	// Replication continues after the client is answered, bounded by the
+	// request timeout and the node's life.
+	rctx, cancel := context.WithTimeout(n.bgCtx, timeout)
+	type ack struct {
+		id  ring.NodeID
+		err error
+	}
+	acks := make(chan ack, len(targets))
+	sent := 0
+	for _, t := range targets {
+		if string(t.ID) == n.cfg.Name {
+			continue
+		}
+		if !n.alive(string(t.ID)) {
+			tr.Record(t.ID, false)
+			continue
+		}
+		sent++
+		n.bg.Go(func() {
+			acks <- ack{id: t.ID, err: n.applyReplica(rctx, t.ID, req.Key, out.State)}
+		})
+	}
+	received := 0
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	// On success answer at once; on failure wait (within the timeout) for
+	// every replica, so the indeterminate answer says exactly where the
+	// write is stored.
+wait:
+	for tr.Outcome() != quorum.Succeeded && received < sent {
+		select {
+		case a := <-acks:
+			received++
+			if a.err != nil {
+				n.log.Debug("replica write failed", "replica", a.id, "err", a.err)
+			}
+			tr.Record(a.id, a.err == nil)
+		case <-timer.C:
+			break wait
+		}
+	}
+	n.bg.Go(func() {
+		defer cancel()
+		for range sent - received {
+			<-acks
+		}
+	})
+	ok, okp, _ := tr.Counts()
+	out.Acked, out.Failed, out.Pending = names(tr.Acked()), names(tr.Failed()), names(tr.Pending())
+	out.Primaries, out.Fallbacks = okp, ok-okp
+	if tr.Outcome() != quorum.Succeeded {
+		out.Err = errUnavailable("write_indeterminate",
+			fmt.Sprintf("write quorum not met: %d of w=%d acks (%d of pw=%d from primaries); the write is indeterminate: it is stored on %v and may appear later", ok, req.W, okp, req.PW, out.Acked),
+			nil)
+	}
+	return out
+}
+
+// returnedContext is the context a writer gets back: what it had seen plus
+// its own write. When that is not expressible as a version vector (the
+// actor issued dots the client never saw, i.e. the write became a sibling of
+// a concurrent one) it is the client's own context, so a follow-up blind
+// write can never supersede a sibling the client has not read.
+func returnedContext(client vclock.VV, dot vclock.Dot) vclock.VV {
+	if client.Get(dot.Actor) == dot.Counter-1 {
+		return client.Add(dot)
+	}
+	return client
+}
+
+// write handles a client write received by this node: coordinate it here
+// when this node is a replica, else forward it to a live replica.
+func (n *Node) write(ctx context.Context, req writeRequest) writeOutcome {
+	_, _, targets := n.targets(req.Key)
+	for _, t := range targets {
+		if string(t.ID) == n.cfg.Name {
+			return n.coordinateWrite(ctx, req)
+		}
+	}
+	payload := req.marshal()
+	var lastErr error
+	for _, t := range targets {
+		if !n.alive(string(t.ID)) {
+			continue
+		}
+		addr, ok := n.rpcAddrOf(string(t.ID))
+		if !ok {
+			continue
+		}
+		// The forward waits a little longer than the coordinator's own
+		// timeout so the coordinator's answer, not ours, decides.
+		fctx, cancel := context.WithTimeout(ctx, time.Duration(req.TimeoutMS)*time.Millisecond+time.Second)
+		resp, err := n.client(addr).Call(fctx, methodCoordinate, payload)
+		cancel()
+		if err != nil {
+			n.metrics.rpcErrors.WithLabelValues("coordinate").Inc()
+			lastErr = err
+			if fctx.Err() != nil || ctx.Err() != nil {
+				// The coordinator may have stored it: indeterminate.
+				return writeOutcome{W: req.W, PW: req.PW, Err: errUnavailable("write_indeterminate",
+					fmt.Sprintf("the coordinator %s did not answer in time; the write is indeterminate", t.ID), nil)}
+			}
+			continue
+		}
+		out, err := unmarshalWriteOutcome(resp)
+		if err != nil {
+			return writeOutcome{W: req.W, PW: req.PW, Err: errUnavailable("write_indeterminate",
+				fmt.Sprintf("bad answer from coordinator %s: %v; the write is indeterminate", t.ID, err), nil)}
+		}
+		return out
+	}
+	msg := "no replica of this key is reachable to coordinate the write; nothing was written"
+	if lastErr != nil {
+		// A forward that failed after sending may have been applied.
+		msg = fmt.Sprintf("no replica coordinated the write (last error: %v); the write is indeterminate", lastErr)
+	}
+	return writeOutcome{W: req.W, PW: req.PW, Err: errUnavailable("write_indeterminate", msg, nil)}
+}
+
+func names(ids []ring.NodeID) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = string(id)
+	}
+	return out
+}
+
+// serveRPC is the internode request handler.
+func (n *Node) serveRPC(ctx context.Context, method uint8, payload []byte) ([]byte, error) {
+	switch method {
+	case methodRead:
+		if len(payload) == 0 || len(payload) > n.cfg.MaxKeyBytes {
+			return nil, fmt.Errorf("node: bad key length %d", len(payload))
+		}
+		st, err := n.readLocal(ctx, payload)
+		if err != nil {
+			return nil, err
+		}
+		return st.MarshalBinary()
+	case methodApply:
+		req, err := unmarshalApply(payload)
+		if err != nil {
+			return nil, err
+		}
+		if len(req.Key) == 0 || len(req.Key) > n.cfg.MaxKeyBytes {
+			return nil, fmt.Errorf("node: bad key length %d", len(req.Key))
+		}
+		_, err = n.applyLocal(ctx, req.Key, req.State)
+		return nil, err
+	case methodCoordinate:
+		req, err := unmarshalWriteRequest(payload)
+		if err != nil {
+			return nil, err
+		}
+		if err := n.checkWriteRequest(req); err != nil {
+			return nil, err
+		}
+		out := n.coordinateWrite(ctx, req)
+		return out.marshal()
+	}
+	return nil, fmt.Errorf("node: unknown rpc method %d", method)
+}
+
+// checkWriteRequest validates a forwarded write as the HTTP layer does.
+func (n *Node) checkWriteRequest(req writeRequest) error {
+	switch {
+	case len(req.Key) == 0 || len(req.Key) > n.cfg.MaxKeyBytes:
+		return fmt.Errorf("node: bad key length %d", len(req.Key))
+	case len(req.Value) > n.cfg.MaxValueBytes:
+		return fmt.Errorf("node: value of %d bytes over the limit", len(req.Value))
+	case req.W < 1 || req.W > n.cfg.Ring.N || req.PW < 0 || req.PW > n.cfg.Ring.N:
+		return fmt.Errorf("node: bad w=%d pw=%d", req.W, req.PW)
+	case req.TimeoutMS < 1 || time.Duration(req.TimeoutMS)*time.Millisecond > n.cfg.MaxRequestTimeout:
+		return fmt.Errorf("node: bad timeout %d ms", req.TimeoutMS)
+	}
+	return nil
+}

@@ -1,0 +1,272 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testNode is one in-process node of a test cluster, driven through its
+// HTTP API as a user would.
+type testNode struct {
+	t      *testing.T
+	cfg    Config
+	node   *Node
+	cancel context.CancelFunc
+	done   chan error
+	url    string
+}
+
+type clusterOpts struct {
+	n        int
+	mutate   func(i int, c *Config)
+	noJoin   bool
+	inMemory bool
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("DYNAGO_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func testConfig(t *testing.T, name string, inMemory bool) Config {
+	c := DefaultConfig()
+	c.Name = name
+	if !inMemory {
+		c.DataDir = t.TempDir()
+	}
+	c.HTTPAddr, c.RPCAddr, c.GossipAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	c.Sync = false // tests that need fsync set it; the others run faster
+	c.Logger = testLogger(t).With("test", t.Name())
+	// Fast failure detection for tests (memberlist's Local profile).
+	c.Gossip = GossipConfig{ProbeInterval: 200 * time.Millisecond, ProbeTimeout: 200 * time.Millisecond, SuspicionMult: 3, GossipInterval: 50 * time.Millisecond}
+	c.RequestTimeout = 2 * time.Second
+	return c
+}
+
+// startNode creates and runs a node; it is stopped at test cleanup.
+func startNode(t *testing.T, cfg Config) *testNode {
+	t.Helper()
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatalf("new node %s: %v", cfg.Name, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tn := &testNode{t: t, cfg: n.cfg, node: n, cancel: cancel, done: make(chan error, 1), url: "http://" + n.HTTPAddr()}
+	go func() { tn.done <- n.Run(ctx) }()
+	select {
+	case <-n.Ready():
+	case err := <-tn.done:
+		t.Fatalf("node %s stopped at start: %v", cfg.Name, err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("node %s not ready", cfg.Name)
+	}
+	t.Cleanup(tn.stop)
+	return tn
+}
+
+// stop shuts the node down cleanly and waits (idempotent).
+func (tn *testNode) stop() {
+	tn.cancel()
+	if tn.done != nil {
+		select {
+		case <-tn.done:
+		case <-time.After(20 * time.Second):
+			tn.t.Errorf("node %s did not stop", tn.cfg.Name)
+		}
+		tn.done = nil
+	}
+}
+
+// restart starts the node again on the same data dir and addresses.
+func (tn *testNode) restart() *testNode {
+	tn.stop()
+	cfg := tn.cfg
+	cfg.Join = nil
+	return startNode(tn.t, cfg)
+}
+
+func startCluster(t *testing.T, o clusterOpts) []*testNode {
+	t.Helper()
+	var nodes []*testNode
+	for i := range o.n {
+		cfg := testConfig(t, fmt.Sprintf("n%d", i+1), o.inMemory)
+		if i > 0 && !o.noJoin {
+			cfg.Join = []string{nodes[0].cfg.GossipAddr}
+		}
+		if o.mutate != nil {
+			o.mutate(i, &cfg)
+		}
+		nodes = append(nodes, startNode(t, cfg))
+	}
+	if !o.noJoin {
+		waitMembers(t, nodes, o.n)
+	}
+	return nodes
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		last = msg
+		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
+	}
+	t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, last)
+}
+
+// waitMembers waits until every node sees want ring members, all alive.
+func waitMembers(t *testing.T, nodes []*testNode, want int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%d alive members everywhere", want), 15*time.Second, func() (bool, string) {
+		for _, tn := range nodes {
+			ms := tn.members()
+			alive := 0
+			for _, m := range ms {
+				if m.Alive {
+					alive++
+				}
+			}
+			if len(ms) != want || alive != want {
+				return false, fmt.Sprintf("%s sees %d members, %d alive", tn.cfg.Name, len(ms), alive)
+			}
+		}
+		return true, ""
+	})
+}
+
+func (tn *testNode) members() []memberJSON {
+	var ms []memberJSON
+	resp := tn.do("GET", "/cluster/members", nil, nil)
+	if resp.status != 200 {
+		tn.t.Fatalf("members: %d %s", resp.status, resp.body)
+	}
+	if err := json.Unmarshal(resp.body, &ms); err != nil {
+		tn.t.Fatal(err)
+	}
+	return ms
+}
+
+type response struct {
+	status int
+	body   []byte
+	header http.Header
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body %q is not a JSON object: %v", r.body, err)
+	}
+	return m
+}
+
+var httpClient = &http.Client{Timeout: 30 * time.Second}
+
+func (tn *testNode) do(method, path string, body []byte, hdr map[string]string) response {
+	tn.t.Helper()
+	req, err := http.NewRequest(method, tn.url+path, bytes.NewReader(body))
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		tn.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, body: b, header: resp.Header}
+}
+
+func kvPath(key string, params ...string) string {
+	p := "/kv/" + url.PathEscape(key)
+	if len(params) > 0 {
+		p += "?" + strings.Join(params, "&")
+	}
+	return p
+}
+
+func (tn *testNode) put(key, value, ctx string, params ...string) response {
+	tn.t.Helper()
+	return tn.do("PUT", kvPath(key, params...), []byte(value), map[string]string{headerContext: ctx})
+}
+
+func (tn *testNode) get(key string, params ...string) response {
+	tn.t.Helper()
+	return tn.do("GET", kvPath(key, params...), nil, nil)
+}
+
+func (tn *testNode) getJSON(key string, params ...string) (response, kvJSON) {
+	tn.t.Helper()
+	r := tn.do("GET", kvPath(key, params...), nil, map[string]string{"Accept": "application/json"})
+	var kv kvJSON
+	if r.status == 200 || r.status == 300 || r.status == 404 {
+		if err := json.Unmarshal(r.body, &kv); err != nil {
+			tn.t.Fatalf("get %s: %v (%s)", key, err, r.body)
+		}
+	}
+	return r, kv
+}
+
+func (tn *testNode) del(key, ctx string, params ...string) response {
+	tn.t.Helper()
+	return tn.do("DELETE", kvPath(key, params...), nil, map[string]string{headerContext: ctx})
+}
+
+// replica returns the node's own stored versions of key.
+func (tn *testNode) replica(key string) replicaJSON {
+	tn.t.Helper()
+	r := tn.do("GET", "/debug/replica/"+url.PathEscape(key), nil, nil)
+	if r.status != 200 {
+		tn.t.Fatalf("replica %s: %d %s", key, r.status, r.body)
+	}
+	var rep replicaJSON
+	if err := json.Unmarshal(r.body, &rep); err != nil {
+		tn.t.Fatal(err)
+	}
+	return rep
+}
+
+type replicaJSON struct {
+	Key      string        `json:"key"`
+	Versions []versionJSON `json:"versions"`
+}
+
+func (r replicaJSON) values() []string {
+	var out []string
+	for _, v := range r.Versions {
+		if !v.Deleted {
+			out = append(out, string(v.Value))
+		}
+	}
+	return out
+}
+
+func siblingValues(kv kvJSON) []string {
+	var out []string
+	for _, s := range kv.Siblings {
+		out = append(out, string(s.Value))
+	}
+	return out
+}

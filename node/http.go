@@ -1,0 +1,567 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dynago/dynago/quorum"
+	"github.com/dynago/dynago/ring"
+	"github.com/dynago/dynago/vclock"
+)
+
+// HTTP headers of the API (DESIGN.md §5).
+const (
+	headerContext = "X-Dynago-Context"
+	headerReport  = "X-Dynago-Report"
+)
+
+// apiError is an error answered to a client: {"error": ..., "code": ...}.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+	Extra   map[string]any
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+func badRequest(code, format string, args ...any) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+func errUnavailable(code, msg string, extra map[string]any) *apiError {
+	return &apiError{Status: http.StatusServiceUnavailable, Code: code, Message: msg, Extra: extra}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	body := map[string]any{}
+	for k, v := range e.Extra {
+		body[k] = v
+	}
+	body["error"] = e.Message
+	body["code"] = e.Code
+	writeJSON(w, e.Status, body)
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("node: marshal: " + err.Error())
+	}
+	return b
+}
+
+// routes is the HTTP API.
+func (n *Node) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /kv/{key...}", n.instrument("get", n.handleGet))
+	mux.Handle("PUT /kv/{key...}", n.instrument("put", n.handlePut))
+	mux.Handle("DELETE /kv/{key...}", n.instrument("delete", n.handleDelete))
+	mux.HandleFunc("/kv/{key...}", methodNotAllowed("GET, PUT, DELETE"))
+	mux.HandleFunc("GET /debug/replica/{key...}", n.handleReplica)
+	mux.HandleFunc("GET /debug/preflist/{key...}", n.handlePreflist)
+	mux.HandleFunc("GET /cluster/members", n.handleMembers)
+	mux.HandleFunc("GET /cluster/ring", n.handleRing)
+	mux.HandleFunc("POST /cluster/join", n.handleJoin)
+	mux.HandleFunc("POST /cluster/leave", n.handleLeave)
+	mux.HandleFunc("POST /cluster/remove", n.handleRemove)
+	mux.HandleFunc("GET /health", n.handleHealth)
+	mux.Handle("GET /metrics", n.metrics.handler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &apiError{Status: http.StatusNotFound, Code: "no_route", Message: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
+	})
+	return mux
+}
+
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
+			Message: fmt.Sprintf("%s is not allowed here; use %s", r.Method, allow)})
+	}
+}
+
+// statusRecorder remembers the status code for metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (n *Node) instrument(op string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		h(rec, r)
+		n.metrics.observe(op, rec.status, time.Since(start))
+	})
+}
+
+// keyOf validates the key in the path.
+func (n *Node) keyOf(r *http.Request) ([]byte, *apiError) {
+	key := r.PathValue("key")
+	if key == "" {
+		return nil, badRequest("bad_key", "the key is empty")
+	}
+	if len(key) > n.cfg.MaxKeyBytes {
+		return nil, &apiError{Status: http.StatusRequestURITooLong, Code: "key_too_long",
+			Message: fmt.Sprintf("the key is %d bytes; the limit is %d", len(key), n.cfg.MaxKeyBytes)}
+	}
+	return []byte(key), nil
+}
+
+// count parses a quorum parameter (r, w, pr, pw).
+func (n *Node) count(r *http.Request, name string, def int, primary bool) (int, *apiError) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	var v int
+	var err error
+	if primary {
+		v, err = quorum.ParsePrimaryCount(s, n.cfg.Ring.N)
+	} else {
+		v, err = quorum.ParseCount(s, n.cfg.Ring.N)
+	}
+	if err != nil {
+		return 0, badRequest("bad_param", "%s=%q: %v (n=%d)", name, s, err, n.cfg.Ring.N)
+	}
+	return v, nil
+}
+
+// timeout parses the timeout parameter (milliseconds).
+func (n *Node) timeout(r *http.Request) (time.Duration, *apiError) {
+	s := r.URL.Query().Get("timeout")
+	if s == "" {
+		return n.cfg.RequestTimeout, nil
+	}
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || ms < 1 || time.Duration(ms)*time.Millisecond > n.cfg.MaxRequestTimeout {
+		return 0, badRequest("bad_param", "timeout=%q: want milliseconds from 1 to %d", s, n.cfg.MaxRequestTimeout.Milliseconds())
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
+func boolParam(r *http.Request, name string) (bool, *apiError) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, badRequest("bad_param", "%s=%q: want true or false", name, s)
+	}
+	return b, nil
+}
+
+func contextOf(r *http.Request) (vclock.VV, *apiError) {
+	vv, err := vclock.DecodeContext(r.Header.Get(headerContext))
+	if err != nil {
+		return vclock.VV{}, badRequest("bad_context", "%s: %v", headerContext, err)
+	}
+	return vv, nil
+}
+
+// sibling is one value in a JSON answer.
+type sibling struct {
+	Value []byte `json:"value"`
+}
+
+type kvJSON struct {
+	Found    bool      `json:"found"`
+	Context  string    `json:"context"`
+	Siblings []sibling `json:"siblings"`
+}
+
+func liveJSON(st vclock.State) kvJSON {
+	live := st.Live()
+	out := kvJSON{Found: len(live) > 0, Context: vclock.EncodeContext(st.Context), Siblings: make([]sibling, 0, len(live))}
+	for _, v := range live {
+		out.Siblings = append(out.Siblings, sibling{Value: v.Value})
+	}
+	return out
+}
+
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "application/json")
+}
+
+func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
+	key, aerr := n.keyOf(r)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	rq, aerr := n.count(r, "r", n.cfg.Quorum.R, false)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	pr, aerr := n.count(r, "pr", n.cfg.Quorum.PR, true)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	timeout, aerr := n.timeout(r)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	out := n.read(r.Context(), key, rq, pr, timeout)
+	live := out.State.Live()
+	w.Header().Set(headerReport, fmt.Sprintf("r=%d pr=%d replies=%d siblings=%d repaired=%d", rq, pr, out.Replies, len(live), out.Stale))
+	if out.Err != nil {
+		writeError(w, out.Err)
+		return
+	}
+	if !out.State.IsZero() {
+		w.Header().Set(headerContext, vclock.EncodeContext(out.State.Context))
+	}
+	body := liveJSON(out.State)
+	status := http.StatusOK
+	switch {
+	case len(live) == 0:
+		status = http.StatusNotFound
+	case len(live) > 1:
+		status = http.StatusMultipleChoices
+	}
+	if wantsJSON(r) {
+		writeJSON(w, status, body)
+		return
+	}
+	switch status {
+	case http.StatusNotFound:
+		writeError(w, &apiError{Status: status, Code: "not_found", Message: "not found"})
+	case http.StatusMultipleChoices:
+		writeJSON(w, status, struct {
+			Context  string    `json:"context"`
+			Siblings []sibling `json:"siblings"`
+		}{body.Context, body.Siblings})
+	default:
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.WriteHeader(status)
+		_, _ = w.Write(live[0].Value)
+	}
+}
+
+func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) {
+	n.handleWrite(w, r, false)
+}
+
+func (n *Node) handleDelete(w http.ResponseWriter, r *http.Request) {
+	n.handleWrite(w, r, true)
+}
+
+func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, del bool) {
+	req, aerr := n.parseWrite(w, r, del)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	returnBody, aerr := boolParam(r, "returnbody")
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	req.ReturnBody = returnBody
+	out := n.write(r.Context(), req)
+	w.Header().Set(headerReport, fmt.Sprintf("w=%d pw=%d acks=%d primaries=%d fallbacks=%d coordinator=%s",
+		out.W, out.PW, len(out.Acked), out.Primaries, out.Fallbacks, out.Coordinator))
+	if out.Err != nil {
+		e := *out.Err
+		switch e.Code {
+		case "write_indeterminate":
+			e.Extra = map[string]any{"indeterminate": true, "w": out.W, "pw": out.PW, "acks": len(out.Acked),
+				"acked": nonNil(out.Acked), "failed": nonNil(out.Failed), "pending": nonNil(out.Pending)}
+		case "unavailable":
+			extra := map[string]any{"indeterminate": false, "w": out.W, "pw": out.PW, "acks": 0}
+			for k, v := range e.Extra {
+				extra[k] = v
+			}
+			e.Extra = extra
+		}
+		writeError(w, &e)
+		return
+	}
+	if req.ReturnBody {
+		w.Header().Set(headerContext, vclock.EncodeContext(out.State.Context))
+		writeJSON(w, http.StatusOK, liveJSON(out.State))
+		return
+	}
+	w.Header().Set(headerContext, vclock.EncodeContext(out.Context))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (n *Node) parseWrite(w http.ResponseWriter, r *http.Request, del bool) (writeRequest, *apiError) {
+	var req writeRequest
+	key, aerr := n.keyOf(r)
+	if aerr != nil {
+		return req, aerr
+	}
+	wq, aerr := n.count(r, "w", n.cfg.Quorum.W, false)
+	if aerr != nil {
+		return req, aerr
+	}
+	pw, aerr := n.count(r, "pw", n.cfg.Quorum.PW, true)
+	if aerr != nil {
+		return req, aerr
+	}
+	timeout, aerr := n.timeout(r)
+	if aerr != nil {
+		return req, aerr
+	}
+	ctx, aerr := contextOf(r)
+	if aerr != nil {
+		return req, aerr
+	}
+	var value []byte
+	if !del {
+		body := http.MaxBytesReader(w, r.Body, int64(n.cfg.MaxValueBytes))
+		v, err := io.ReadAll(body)
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return req, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "value_too_large",
+					Message: fmt.Sprintf("the value is larger than the limit of %d bytes", n.cfg.MaxValueBytes)}
+			}
+			return req, badRequest("bad_body", "reading the body: %v", err)
+		}
+		value = v
+		if value == nil {
+			value = []byte{}
+		}
+	}
+	return writeRequest{Key: key, Value: value, Context: ctx, Delete: del, W: wq, PW: pw, TimeoutMS: int(timeout.Milliseconds())}, nil
+}
+
+// versionJSON is one stored version in /debug/replica.
+type versionJSON struct {
+	Value   []byte            `json:"value"`
+	Deleted bool              `json:"deleted"`
+	Dot     string            `json:"dot"`
+	Context map[string]uint64 `json:"context"`
+}
+
+func vvJSON(v vclock.VV) map[string]uint64 {
+	out := map[string]uint64{}
+	for _, d := range v.Dots() {
+		out[d.Actor.String()] = d.Counter
+	}
+	return out
+}
+
+func (n *Node) handleReplica(w http.ResponseWriter, r *http.Request) {
+	key, aerr := n.keyOf(r)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	st, err := n.readLocal(r.Context(), key)
+	if err != nil {
+		writeError(w, &apiError{Status: http.StatusInternalServerError, Code: "storage", Message: err.Error()})
+		return
+	}
+	vs := make([]versionJSON, 0, len(st.Versions))
+	for _, v := range st.Versions {
+		vs = append(vs, versionJSON{Value: v.Value, Deleted: v.Deleted, Dot: v.Dot.String(), Context: vvJSON(v.Context)})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"key":           string(key),
+		"partition":     n.ring.Load().Partition(key),
+		"node":          n.cfg.Name,
+		"context":       vvJSON(st.Context),
+		"context_token": vclock.EncodeContext(st.Context),
+		"versions":      vs,
+	})
+}
+
+type preflistEntry struct {
+	Node    string `json:"node"`
+	Primary bool   `json:"primary"`
+	Alive   bool   `json:"alive"`
+	For     string `json:"for,omitempty"`
+}
+
+func (n *Node) handlePreflist(w http.ResponseWriter, r *http.Request) {
+	key, aerr := n.keyOf(r)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	rg := n.ring.Load()
+	p := rg.Partition(key)
+	var prefs []preflistEntry
+	for _, id := range rg.Primaries(p) {
+		prefs = append(prefs, preflistEntry{Node: string(id), Primary: true, Alive: n.alive(string(id))})
+	}
+	var fallbacks []preflistEntry
+	for _, t := range rg.Targets(p, func(id ring.NodeID) bool { return n.alive(string(id)) }) {
+		if !t.Primary {
+			fallbacks = append(fallbacks, preflistEntry{Node: string(t.ID), Alive: true, For: string(t.For)})
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"key": string(key), "partition": p, "n": n.cfg.Ring.N,
+		"preflist": prefs, "fallbacks": nonNilEntries(fallbacks),
+		"extended": names(rg.PreferenceList(p)),
+	})
+}
+
+func nonNilEntries(s []preflistEntry) []preflistEntry {
+	if s == nil {
+		return []preflistEntry{}
+	}
+	return s
+}
+
+type memberJSON struct {
+	Name   string `json:"name"`
+	Gossip string `json:"gossip"`
+	RPC    string `json:"rpc"`
+	HTTP   string `json:"http"`
+	Zone   string `json:"zone"`
+	State  string `json:"state"`
+	Alive  bool   `json:"alive"`
+}
+
+func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) {
+	out := []memberJSON{}
+	for _, rec := range n.clusterSnapshot().records() {
+		if !inRing(rec.Status) {
+			continue
+		}
+		out = append(out, memberJSON{Name: rec.Name, Gossip: rec.Gossip, RPC: rec.RPC, HTTP: rec.HTTP,
+			Zone: rec.Zone, State: rec.Status, Alive: n.alive(rec.Name)})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) handleRing(w http.ResponseWriter, r *http.Request) {
+	rg := n.ring.Load()
+	type pl struct {
+		Partition int      `json:"partition"`
+		Nodes     []string `json:"nodes"`
+	}
+	q := rg.Config().Partitions
+	pls := make([]pl, q)
+	for p := range q {
+		pls[p] = pl{Partition: p, Nodes: names(rg.Primaries(p))}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"partitions": q, "n": rg.Config().N, "preflists": pls})
+}
+
+func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Seeds []string `json:"seeds"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil {
+		writeError(w, badRequest("bad_body", "want {\"seeds\": [\"host:port\", ...]}: %v", err))
+		return
+	}
+	if len(body.Seeds) == 0 {
+		writeError(w, badRequest("bad_body", "no seeds given"))
+		return
+	}
+	if err := n.joinCluster(body.Seeds); err != nil {
+		if errors.Is(err, errClusterMismatch) {
+			writeError(w, &apiError{Status: http.StatusConflict, Code: "cluster_mismatch", Message: err.Error()})
+			return
+		}
+		writeError(w, errUnavailable("join_failed", err.Error(), nil))
+		return
+	}
+	n.clusterMu.Lock()
+	me := n.cluster.Members[n.cfg.Name]
+	n.clusterMu.Unlock()
+	if !inRing(me.Status) {
+		n.setSelfStatus(statusValid)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "joined", "members": n.ml.NumMembers()})
+}
+
+func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
+	n.clusterMu.Lock()
+	me := n.cluster.Members[n.cfg.Name]
+	n.clusterMu.Unlock()
+	if !inRing(me.Status) {
+		writeError(w, &apiError{Status: http.StatusConflict, Code: "not_member", Message: "this node is not in the ring"})
+		return
+	}
+	n.leave()
+	writeJSON(w, http.StatusAccepted, map[string]any{"status": "leaving", "node": n.cfg.Name})
+}
+
+func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Node string `json:"node"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil || body.Node == "" {
+		writeError(w, badRequest("bad_body", "want {\"node\": \"name\"}"))
+		return
+	}
+	if body.Node == n.cfg.Name {
+		writeError(w, &apiError{Status: http.StatusConflict, Code: "remove_self", Message: "a node can't remove itself; use leave"})
+		return
+	}
+	n.clusterMu.Lock()
+	rec, ok := n.cluster.Members[body.Node]
+	n.clusterMu.Unlock()
+	if !ok || !inRing(rec.Status) {
+		writeError(w, &apiError{Status: http.StatusNotFound, Code: "unknown_node", Message: fmt.Sprintf("%s is not in the ring", body.Node)})
+		return
+	}
+	if n.alive(body.Node) {
+		writeError(w, &apiError{Status: http.StatusConflict, Code: "node_alive",
+			Message: fmt.Sprintf("%s is alive; ask it to leave instead (remove is for dead nodes)", body.Node)})
+		return
+	}
+	rec.Status = statusRemoved
+	rec.Version++
+	n.clusterMu.Lock()
+	n.cluster, _ = n.cluster.merge(rec)
+	n.clusterMu.Unlock()
+	n.announce(rec)
+	writeJSON(w, http.StatusOK, map[string]any{"status": "removed", "node": body.Node})
+}
+
+func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-n.ready:
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	default:
+		writeError(w, errUnavailable("starting", "the node is starting", nil))
+	}
+}

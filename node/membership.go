@@ -1,0 +1,260 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/dynago/dynago/node/rpc"
+)
+
+// boundTransport is memberlist's NetTransport with every outbound TCP stream
+// dialed from the node's own gossip IP, so source-address firewall rules see
+// the right node. (UDP already leaves from the bound socket.)
+type boundTransport struct {
+	*memberlist.NetTransport
+	localIP string
+}
+
+func (t *boundTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	return rpc.Dialer(t.localIP, timeout).Dial("tcp", addr)
+}
+
+func (t *boundTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	return t.DialTimeout(a.Addr, timeout)
+}
+
+// slogWriter routes memberlist's "[LEVEL] memberlist: msg" lines to slog.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	level := slog.LevelInfo
+	for _, l := range []struct {
+		tag string
+		lvl slog.Level
+	}{{"[DEBUG]", slog.LevelDebug}, {"[INFO]", slog.LevelInfo}, {"[WARN]", slog.LevelWarn}, {"[ERR]", slog.LevelError}} {
+		if i := strings.Index(line, l.tag); i >= 0 {
+			level = l.lvl
+			line = strings.TrimSpace(line[i+len(l.tag):])
+			break
+		}
+	}
+	w.log.Log(context.Background(), level, line)
+	return len(p), nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	return host, port, err
+}
+
+// newMemberlist creates (binds) the node's memberlist.
+func (n *Node) newMemberlist() (*memberlist.Memberlist, error) {
+	host, port, err := splitHostPort(n.cfg.GossipAddr)
+	if err != nil {
+		return nil, fmt.Errorf("node: gossip address: %w", err)
+	}
+	mlog := log.New(slogWriter{n.log.With("component", "memberlist")}, "", 0)
+	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+		BindAddrs: []string{host},
+		BindPort:  port,
+		Logger:    mlog,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: gossip listen on %s: %w", n.cfg.GossipAddr, err)
+	}
+	if port == 0 {
+		port = nt.GetAutoBindPort()
+		n.cfg.GossipAddr = net.JoinHostPort(host, strconv.Itoa(port))
+	}
+	mc := memberlist.DefaultLocalConfig()
+	mc.Name = n.cfg.Name
+	mc.BindAddr = host
+	mc.BindPort = port
+	mc.AdvertiseAddr = host
+	mc.AdvertisePort = port
+	mc.Transport = &boundTransport{NetTransport: nt, localIP: host}
+	mc.Logger = mlog
+	mc.ProbeInterval = n.cfg.Gossip.ProbeInterval
+	mc.ProbeTimeout = n.cfg.Gossip.ProbeTimeout
+	mc.SuspicionMult = n.cfg.Gossip.SuspicionMult
+	mc.GossipInterval = n.cfg.Gossip.GossipInterval
+	// A restarted node keeps its name and ports; let it reclaim its entry
+	// even if peers still hold it as dead.
+	mc.DeadNodeReclaimTime = time.Second
+	d := &gossipDelegate{n: n}
+	mc.Delegate = d
+	mc.Events = d
+	mc.Merge = d
+	mc.Alive = d
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		nt.Shutdown()
+		return nil, fmt.Errorf("node: start gossip: %w", err)
+	}
+	n.bcast = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: 4}
+	return ml, nil
+}
+
+// gossipDelegate connects memberlist to the node. memberlist calls it from
+// its own goroutines, so it never calls back into memberlist and never
+// blocks: events go to a buffered channel consumed by the node.
+type gossipDelegate struct{ n *Node }
+
+func (d *gossipDelegate) NodeMeta(limit int) []byte {
+	b, _ := json.Marshal(nodeMeta{
+		RPC: d.n.cfg.RPCAddr, HTTP: d.n.HTTPAddr(), Zone: d.n.cfg.Zone,
+		Partitions: d.n.cfg.Ring.Partitions, N: d.n.cfg.Ring.N,
+	})
+	if len(b) > limit {
+		panic(fmt.Sprintf("node: gossip meta is %d bytes, limit %d", len(b), limit))
+	}
+	return b
+}
+
+// NotifyMsg receives one gossiped membership record.
+func (d *gossipDelegate) NotifyMsg(b []byte) {
+	var r memberRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		d.n.log.Warn("gossip: bad membership record", "err", err)
+		return
+	}
+	d.n.mergeRecords(r)
+}
+
+func (d *gossipDelegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.n.bcast.GetBroadcasts(overhead, limit)
+}
+
+// LocalState is the full membership, exchanged on push/pull.
+func (d *gossipDelegate) LocalState(join bool) []byte {
+	return d.n.clusterSnapshot().marshal()
+}
+
+func (d *gossipDelegate) MergeRemoteState(buf []byte, join bool) {
+	c, err := unmarshalCluster(buf)
+	if err != nil {
+		d.n.log.Warn("gossip: bad remote state", "err", err)
+		return
+	}
+	if c.Partitions != d.n.cfg.Ring.Partitions || c.N != d.n.cfg.Ring.N {
+		d.n.log.Error("gossip: refusing membership of a cluster with another ring configuration",
+			"partitions", c.Partitions, "n", c.N)
+		return
+	}
+	d.n.mergeRecords(c.records()...)
+}
+
+func (d *gossipDelegate) NotifyJoin(m *memberlist.Node)   { d.n.peerEvent(m, true) }
+func (d *gossipDelegate) NotifyLeave(m *memberlist.Node)  { d.n.peerEvent(m, false) }
+func (d *gossipDelegate) NotifyUpdate(m *memberlist.Node) { d.n.peerEvent(m, true) }
+
+// NotifyMerge refuses to join a cluster whose ring configuration differs.
+func (d *gossipDelegate) NotifyMerge(peers []*memberlist.Node) error {
+	for _, p := range peers {
+		if err := d.checkPeer(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// NotifyAlive refuses a node whose ring configuration differs.
+func (d *gossipDelegate) NotifyAlive(p *memberlist.Node) error { return d.checkPeer(p) }
+
+func (d *gossipDelegate) checkPeer(p *memberlist.Node) error {
+	if p.Name == d.n.cfg.Name {
+		return nil
+	}
+	var m nodeMeta
+	if err := json.Unmarshal(p.Meta, &m); err != nil {
+		return fmt.Errorf("node: peer %s sent unreadable metadata: %w", p.Name, err)
+	}
+	return checkCompatible(d.n.cfg.Ring.Partitions, d.n.cfg.Ring.N, m.Partitions, m.N, p.Name)
+}
+
+// recordBroadcast gossips one membership record.
+type recordBroadcast struct {
+	name string
+	msg  []byte
+}
+
+func (b *recordBroadcast) Invalidates(o memberlist.Broadcast) bool {
+	ob, ok := o.(*recordBroadcast)
+	return ok && ob.name == b.name
+}
+func (b *recordBroadcast) Message() []byte { return b.msg }
+func (b *recordBroadcast) Finished()       {}
+
+// peer is what the node knows of another node's liveness.
+type peer struct {
+	name  string
+	alive bool
+	meta  nodeMeta
+	addr  string // gossip address
+}
+
+// peerEvent records a memberlist event. It runs on memberlist's goroutine:
+// it only updates the liveness map.
+func (n *Node) peerEvent(m *memberlist.Node, alive bool) {
+	if m.Name == n.cfg.Name {
+		return
+	}
+	var meta nodeMeta
+	_ = json.Unmarshal(m.Meta, &meta)
+	n.peersMu.Lock()
+	defer n.peersMu.Unlock()
+	next := make(map[string]peer, len(*n.peers.Load())+1)
+	for k, v := range *n.peers.Load() {
+		next[k] = v
+	}
+	next[m.Name] = peer{name: m.Name, alive: alive, meta: meta, addr: m.Address()}
+	n.peers.Store(&next)
+	if alive {
+		n.log.Debug("peer alive", "peer", m.Name)
+	} else {
+		n.log.Info("peer down", "peer", m.Name)
+	}
+	n.metrics.setAlive(next)
+}
+
+// alive reports whether a node is up as far as gossip knows.
+func (n *Node) alive(name string) bool {
+	if name == n.cfg.Name {
+		return true
+	}
+	p, ok := (*n.peers.Load())[name]
+	return ok && p.alive
+}
+
+// joinCluster joins the gossip cluster through seeds. A configuration
+// mismatch is returned wrapped in errClusterMismatch.
+func (n *Node) joinCluster(seeds []string) error {
+	if len(seeds) == 0 {
+		return nil
+	}
+	_, err := n.ml.Join(seeds)
+	if err != nil {
+		if strings.Contains(err.Error(), errClusterMismatch.Error()) {
+			return fmt.Errorf("%w: %v", errClusterMismatch, err)
+		}
+		return fmt.Errorf("node: join %v: %w", seeds, err)
+	}
+	return nil
+}
+
+var _ io.Writer = slogWriter{}

@@ -1,0 +1,85 @@
+package node
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dynago/dynago/ring"
+)
+
+// metrics are the node's Prometheus metrics, in a registry of its own so
+// several nodes can live in one process (demo, tests).
+type metrics struct {
+	reg         *prometheus.Registry
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	readRepairs prometheus.Counter
+	rpcErrors   *prometheus.CounterVec
+	membersUp   prometheus.Gauge
+	owned       prometheus.Gauge
+	ringSize    prometheus.Gauge
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dynago_requests_total", Help: "Client requests by operation and outcome (HTTP status).",
+		}, []string{"op", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "dynago_request_duration_seconds", Help: "Client request latency by operation and outcome.",
+			// 100µs to ~26s: loopback requests to timed-out quorums.
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 19),
+		}, []string{"op", "outcome"}),
+		readRepairs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dynago_read_repairs_total", Help: "Stale replicas repaired after a read.",
+		}),
+		rpcErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dynago_rpc_errors_total", Help: "Failed internode calls by method.",
+		}, []string{"method"}),
+		membersUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dynago_peers_alive", Help: "Peers gossip reports alive (this node not included).",
+		}),
+		owned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dynago_partitions_replicated", Help: "Partitions for which this node is a primary replica.",
+		}),
+		ringSize: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dynago_ring_members", Help: "Nodes in the ring.",
+		}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.readRepairs, m.rpcErrors, m.membersUp, m.owned, m.ringSize,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+func (m *metrics) observe(op string, status int, d time.Duration) {
+	if status == 0 {
+		status = http.StatusOK
+	}
+	outcome := strconv.Itoa(status)
+	m.requests.WithLabelValues(op, outcome).Inc()
+	m.latency.WithLabelValues(op, outcome).Observe(d.Seconds())
+}
+
+func (m *metrics) setAlive(peers map[string]peer) {
+	up := 0
+	for _, p := range peers {
+		if p.alive {
+			up++
+		}
+	}
+	m.membersUp.Set(float64(up))
+}
+
+func (m *metrics) setRing(r *ring.Ring, self string) {
+	m.ringSize.Set(float64(r.Len()))
+	m.owned.Set(float64(len(r.PartitionsOf(ring.NodeID(self)))))
+}

@@ -1,0 +1,539 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/dynago/dynago/node/rpc"
+	"github.com/dynago/dynago/ring"
+	"github.com/dynago/dynago/storage"
+	"github.com/dynago/dynago/storage/badger"
+	"github.com/dynago/dynago/vclock"
+)
+
+// ErrClosed is returned by Run on a node that was already run and closed.
+var ErrClosed = errors.New("node: closed")
+
+// Node is one dynago server: storage, membership, internode RPC and the
+// HTTP API. Create it with New and serve with Run.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	store   storage.Store
+	actor   vclock.Actor
+	metrics *metrics
+	ready   chan struct{}
+
+	ml    *memberlist.Memberlist
+	bcast *memberlist.TransmitLimitedQueue
+
+	rpcLn   net.Listener
+	httpLn  net.Listener
+	rpcSrv  *rpc.Server
+	httpSrv *http.Server
+
+	// ring is the current placement, swapped whole on membership changes.
+	ring atomic.Pointer[ring.Ring]
+
+	clusterMu sync.Mutex
+	// cluster is guarded by clusterMu.
+	cluster clusterState
+	// persist is signalled when cluster changed and must be saved.
+	persist chan struct{}
+
+	// peers maps a node name to its liveness; copy-on-write under peersMu.
+	peersMu sync.Mutex
+	peers   atomic.Pointer[map[string]peer]
+
+	clientsMu sync.Mutex
+	clients   map[string]*rpc.Client // by RPC address
+
+	// bg tracks background goroutines (read repair, late replication).
+	bg sync.WaitGroup
+	// bgCtx ends when the node shuts down.
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	// left is closed when the node has left the ring and should stop.
+	left     chan struct{}
+	leftOnce sync.Once
+
+	runOnce sync.Once
+}
+
+// New opens the node's storage, binds its listeners and creates its gossip
+// member, so its addresses are known (HTTPAddr) before Run is called. A node
+// that New returned must be Run (or its resources leak until Run returns).
+func New(cfg Config) (_ *Node, err error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:     cfg,
+		log:     cfg.Logger.With("node", cfg.Name),
+		ready:   make(chan struct{}),
+		persist: make(chan struct{}, 1),
+		clients: map[string]*rpc.Client{},
+		left:    make(chan struct{}),
+	}
+	n.bgCtx, n.bgCancel = context.WithCancel(context.Background())
+	empty := map[string]peer{}
+	n.peers.Store(&empty)
+	n.metrics = newMetrics()
+
+	var cleanup []func()
+	defer func() {
+		if err != nil {
+			for i := len(cleanup) - 1; i >= 0; i-- {
+				cleanup[i]()
+			}
+		}
+	}()
+
+	n.store, err = badger.Open(badger.Options{Dir: cfg.DataDir, InMemory: cfg.DataDir == "", Sync: cfg.Sync, Logger: n.log.With("component", "badger")})
+	if err != nil {
+		return nil, fmt.Errorf("node: open storage in %q: %w", cfg.DataDir, err)
+	}
+	cleanup = append(cleanup, func() { n.store.Close() })
+	if cfg.wrapStore != nil {
+		n.store = cfg.wrapStore(n.store)
+	}
+	ctx := context.Background()
+	if n.actor, err = n.loadActor(ctx); err != nil {
+		return nil, err
+	}
+	if n.cluster, err = n.loadCluster(ctx); err != nil {
+		return nil, err
+	}
+
+	if n.rpcLn, err = net.Listen("tcp", cfg.RPCAddr); err != nil {
+		return nil, fmt.Errorf("node: rpc listen: %w", err)
+	}
+	cleanup = append(cleanup, func() { n.rpcLn.Close() })
+	n.cfg.RPCAddr = n.rpcLn.Addr().String()
+	if n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("node: http listen: %w", err)
+	}
+	cleanup = append(cleanup, func() { n.httpLn.Close() })
+	n.cfg.HTTPAddr = n.httpLn.Addr().String()
+
+	// memberlist binds first: with port 0 it decides the gossip address
+	// that the node's own membership record advertises.
+	if n.ml, err = n.newMemberlist(); err != nil {
+		return nil, err
+	}
+	cleanup = append(cleanup, func() { n.ml.Shutdown() })
+	n.claimSelf()
+	if err := n.rebuildRing(); err != nil {
+		return nil, err
+	}
+	n.rpcSrv = rpc.NewServer(n.serveRPC, n.log.With("component", "rpc"))
+	n.httpSrv = &http.Server{
+		Handler:           n.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(n.log.With("component", "http").Handler(), slog.LevelWarn),
+	}
+	n.log.Info("node created", "actor", n.actor.String(), "http", n.cfg.HTTPAddr, "rpc", n.cfg.RPCAddr,
+		"gossip", n.cfg.GossipAddr, "data_dir", cfg.DataDir, "sync", cfg.Sync)
+	return n, nil
+}
+
+// Name is the node's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// Ready is closed once the node serves requests.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+// HTTPAddr is the address the HTTP API listens on.
+func (n *Node) HTTPAddr() string { return n.cfg.HTTPAddr }
+
+// RPCAddr is the address the internode RPC listens on.
+func (n *Node) RPCAddr() string { return n.cfg.RPCAddr }
+
+// GossipAddr is the address gossip listens on.
+func (n *Node) GossipAddr() string { return n.cfg.GossipAddr }
+
+// Ring returns the current ring. It is immutable.
+func (n *Node) Ring() *ring.Ring { return n.ring.Load() }
+
+// Run serves until ctx is cancelled or the node leaves the cluster, then
+// shuts down cleanly: in-flight requests finish (up to a bound), gossip says
+// goodbye, storage is closed. It returns nil after a clean shutdown. Run may
+// be called once.
+func (n *Node) Run(ctx context.Context) error {
+	err := ErrClosed
+	n.runOnce.Do(func() { err = n.run(ctx) })
+	return err
+}
+
+func (n *Node) run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = n.rpcSrv.Serve(n.rpcLn) })
+	wg.Go(func() {
+		if err := n.httpSrv.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("http server stopped", "err", err)
+		}
+	})
+
+	var runErr error
+	if err := n.joinCluster(n.cfg.Join); err != nil {
+		if errors.Is(err, errClusterMismatch) {
+			runErr = err
+		} else {
+			n.log.Warn("join failed; retrying in the background", "seeds", n.cfg.Join, "err", err)
+		}
+	}
+	if runErr == nil {
+		wg.Go(n.rejoinLoop)
+		wg.Go(n.persistLoop)
+		wg.Go(n.gcLoop)
+		close(n.ready)
+		n.log.Info("node serving", "http", n.cfg.HTTPAddr)
+		select {
+		case <-ctx.Done():
+		case <-n.left:
+			n.log.Info("node left the cluster; stopping")
+		}
+	}
+	n.shutdown()
+	wg.Wait()
+	n.closeClients()
+	n.saveCluster(context.Background())
+	if err := n.markClean(context.Background()); err != nil {
+		n.log.Warn("could not record clean shutdown", "err", err)
+	}
+	if err := n.store.Close(); err != nil {
+		n.log.Error("closing storage", "err", err)
+	}
+	n.log.Info("node stopped")
+	return runErr
+}
+
+// shutdown stops serving: HTTP first (in-flight requests finish), then
+// background work, RPC and gossip.
+func (n *Node) shutdown() {
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.httpSrv.Shutdown(sctx); err != nil {
+		n.log.Warn("http shutdown", "err", err)
+		n.httpSrv.Close()
+	}
+	// No new coordination may start once background work is awaited.
+	n.rpcSrv.Close()
+	// Late replication and read repair get a short grace period to finish.
+	done := make(chan struct{})
+	go func() { n.bg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-sctx.Done():
+	}
+	n.bgCancel()
+	n.bg.Wait()
+	if err := n.ml.Leave(time.Second); err != nil {
+		n.log.Debug("gossip leave", "err", err)
+	}
+	if err := n.ml.Shutdown(); err != nil {
+		n.log.Warn("gossip shutdown", "err", err)
+	}
+}
+
+// client returns the pooled RPC client for a peer's RPC address.
+func (n *Node) client(addr string) *rpc.Client {
+	n.clientsMu.Lock()
+	defer n.clientsMu.Unlock()
+	c, ok := n.clients[addr]
+	if !ok {
+		host, _, _ := net.SplitHostPort(n.cfg.RPCAddr)
+		c = rpc.NewClient(addr, host, n.log.With("component", "rpc"))
+		n.clients[addr] = c
+	}
+	return c
+}
+
+func (n *Node) closeClients() {
+	n.clientsMu.Lock()
+	defer n.clientsMu.Unlock()
+	for _, c := range n.clients {
+		c.Close()
+	}
+	n.clients = map[string]*rpc.Client{}
+}
+
+// rpcAddrOf returns the RPC address of a ring member.
+func (n *Node) rpcAddrOf(name string) (string, bool) {
+	if p, ok := (*n.peers.Load())[name]; ok && p.meta.RPC != "" {
+		return p.meta.RPC, true
+	}
+	n.clusterMu.Lock()
+	defer n.clusterMu.Unlock()
+	r, ok := n.cluster.Members[name]
+	return r.RPC, ok && r.RPC != ""
+}
+
+// Epoch bookkeeping (Riak kv679): a node whose data directory is new, lost,
+// or (with --sync=false) not cleanly shut down takes a fresh epoch, so it can
+// never reuse a counter it handed out before.
+var (
+	metaEpoch   = storage.MetaKey("epoch")
+	metaClean   = storage.MetaKey("clean")
+	metaCluster = storage.MetaKey("cluster")
+)
+
+func (n *Node) loadActor(ctx context.Context) (vclock.Actor, error) {
+	var epoch uint64
+	_, cleanErr := n.store.Get(ctx, metaClean)
+	unclean := errors.Is(cleanErr, storage.ErrNotFound)
+	err := n.store.Update(ctx, metaEpoch, func(old []byte, found bool) ([]byte, error) {
+		if found && len(old) == 8 && (n.cfg.Sync || !unclean) {
+			epoch = binary.BigEndian.Uint64(old)
+			return nil, storage.ErrSkipWrite
+		}
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, err
+		}
+		// Random epochs can't collide in practice and need no memory of
+		// earlier ones, which a lost data directory doesn't have.
+		epoch = binary.BigEndian.Uint64(b[:]) >> 1
+		return binary.BigEndian.AppendUint64(nil, epoch), nil
+	})
+	if err != nil {
+		return vclock.Actor{}, fmt.Errorf("node: epoch: %w", err)
+	}
+	if err := n.store.Update(ctx, metaClean, func([]byte, bool) ([]byte, error) { return nil, storage.ErrDeleteKey }); err != nil {
+		return vclock.Actor{}, fmt.Errorf("node: epoch: %w", err)
+	}
+	return vclock.Actor{Node: n.cfg.Name, Epoch: epoch}, nil
+}
+
+func (n *Node) markClean(ctx context.Context) error {
+	if s, ok := n.store.(storage.Syncer); ok {
+		if err := s.Sync(); err != nil {
+			return err
+		}
+	}
+	return n.store.Update(ctx, metaClean, func([]byte, bool) ([]byte, error) { return []byte{1}, nil })
+}
+
+func (n *Node) loadCluster(ctx context.Context) (clusterState, error) {
+	b, err := n.store.Get(ctx, metaCluster)
+	if errors.Is(err, storage.ErrNotFound) {
+		return clusterState{Partitions: n.cfg.Ring.Partitions, N: n.cfg.Ring.N, Members: map[string]memberRecord{}}, nil
+	}
+	if err != nil {
+		return clusterState{}, fmt.Errorf("node: load membership: %w", err)
+	}
+	c, err := unmarshalCluster(b)
+	if err != nil {
+		return c, err
+	}
+	if err := checkCompatible(n.cfg.Ring.Partitions, n.cfg.Ring.N, c.Partitions, c.N, "in data dir"); err != nil {
+		return c, fmt.Errorf("node: data dir %s belongs to a cluster with partitions=%d n=%d: %w", n.cfg.DataDir, c.Partitions, c.N, err)
+	}
+	return c, nil
+}
+
+// claimSelf makes this node's own record current: a new node joins the ring
+// as valid; a known node refreshes its addresses. A node that left or was
+// removed stays out until it is joined again explicitly.
+func (n *Node) claimSelf() {
+	n.clusterMu.Lock()
+	defer n.clusterMu.Unlock()
+	me, ok := n.cluster.Members[n.cfg.Name]
+	want := memberRecord{Name: n.cfg.Name, Zone: n.cfg.Zone, Status: statusValid, Version: 1,
+		Gossip: n.cfg.GossipAddr, RPC: n.cfg.RPCAddr, HTTP: n.cfg.HTTPAddr}
+	if ok {
+		if recordKey(me) == recordKey(want) {
+			return
+		}
+		want.Status = me.Status
+		want.Version = me.Version + 1
+		if !inRing(me.Status) {
+			n.log.Warn("this node has left the ring; use `dynago join` to bring it back", "status", me.Status)
+		}
+	}
+	n.cluster, _ = n.cluster.merge(want)
+}
+
+// setSelfStatus changes this node's own status and gossips it.
+func (n *Node) setSelfStatus(status string) {
+	n.clusterMu.Lock()
+	me := n.cluster.Members[n.cfg.Name]
+	me.Name, me.Zone, me.Gossip, me.RPC, me.HTTP = n.cfg.Name, n.cfg.Zone, n.cfg.GossipAddr, n.cfg.RPCAddr, n.cfg.HTTPAddr
+	me.Status = status
+	me.Version++
+	n.cluster, _ = n.cluster.merge(me)
+	n.clusterMu.Unlock()
+	n.announce(me)
+}
+
+// announce applies a locally made record change: rebuild, persist, gossip.
+func (n *Node) announce(r memberRecord) {
+	if err := n.rebuildRing(); err != nil {
+		n.log.Error("rebuilding ring", "err", err)
+	}
+	n.requestPersist()
+	if n.bcast != nil {
+		n.bcast.QueueBroadcast(&recordBroadcast{name: r.Name, msg: mustJSON(r)})
+	}
+}
+
+// mergeRecords merges gossiped records; called from memberlist goroutines.
+func (n *Node) mergeRecords(recs ...memberRecord) {
+	n.clusterMu.Lock()
+	merged, changed := n.cluster.merge(recs...)
+	if changed {
+		n.cluster = merged
+	}
+	n.clusterMu.Unlock()
+	if !changed {
+		return
+	}
+	if err := n.rebuildRing(); err != nil {
+		n.log.Error("rebuilding ring", "err", err)
+	}
+	n.requestPersist()
+	// Re-gossip what was new to us, so it spreads epidemically.
+	if n.bcast != nil {
+		for _, r := range recs {
+			n.bcast.QueueBroadcast(&recordBroadcast{name: r.Name, msg: mustJSON(r)})
+		}
+	}
+	n.clusterMu.Lock()
+	me, ok := n.cluster.Members[n.cfg.Name]
+	n.clusterMu.Unlock()
+	if ok && me.Status == statusRemoved {
+		n.log.Warn("this node was removed from the ring by another node")
+	}
+}
+
+func (n *Node) clusterSnapshot() clusterState {
+	n.clusterMu.Lock()
+	defer n.clusterMu.Unlock()
+	return n.cluster.clone()
+}
+
+// rebuildRing recomputes placement from the membership and swaps it in.
+func (n *Node) rebuildRing() error {
+	c := n.clusterSnapshot()
+	r, err := c.ring()
+	if err != nil {
+		return err
+	}
+	if old := n.ring.Load(); old != nil && old.Equal(r) {
+		return nil
+	}
+	n.ring.Store(r)
+	n.metrics.setRing(r, n.cfg.Name)
+	n.log.Info("ring changed", "members", r.Len())
+	return nil
+}
+
+func (n *Node) requestPersist() {
+	select {
+	case n.persist <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Node) persistLoop() {
+	for {
+		select {
+		case <-n.bgCtx.Done():
+			return
+		case <-n.persist:
+			n.saveCluster(n.bgCtx)
+		}
+	}
+}
+
+func (n *Node) saveCluster(ctx context.Context) {
+	b := n.clusterSnapshot().marshal()
+	err := n.store.Update(ctx, metaCluster, func([]byte, bool) ([]byte, error) { return b, nil })
+	if err != nil && !errors.Is(err, context.Canceled) {
+		n.log.Error("saving membership", "err", err)
+	}
+}
+
+// rejoinLoop keeps trying to reach the other members recorded in the
+// membership (and the configured seeds) while this node knows no live peer,
+// so a restarted node finds its cluster without --join.
+func (n *Node) rejoinLoop() {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		if n.ml.NumMembers() <= 1 {
+			seeds := append([]string(nil), n.cfg.Join...)
+			for _, r := range n.clusterSnapshot().records() {
+				if r.Name != n.cfg.Name && inRing(r.Status) && r.Gossip != "" {
+					seeds = append(seeds, r.Gossip)
+				}
+			}
+			if len(seeds) > 0 {
+				if err := n.joinCluster(seeds); err != nil {
+					n.log.Debug("rejoin attempt failed", "err", err)
+				}
+			}
+		}
+		select {
+		case <-n.bgCtx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (n *Node) gcLoop() {
+	gc, ok := n.store.(storage.GCer)
+	if !ok {
+		return
+	}
+	t := time.NewTicker(n.cfg.GCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.bgCtx.Done():
+			return
+		case <-t.C:
+			if err := gc.RunGC(n.bgCtx); err != nil && !errors.Is(err, context.Canceled) {
+				n.log.Warn("value log GC", "err", err)
+			}
+		}
+	}
+}
+
+// leave takes this node out of the ring, waits (bounded) for the change to
+// spread, then stops the node.
+func (n *Node) leave() {
+	n.setSelfStatus(statusLeft)
+	n.bg.Add(1)
+	go func() {
+		defer n.bg.Done()
+		deadline := time.Now().Add(5 * time.Second)
+		for n.bcast.NumQueued() > 0 && time.Now().Before(deadline) {
+			select {
+			case <-n.bgCtx.Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		n.leftOnce.Do(func() { close(n.left) })
+	}()
+}
+
+// Left is closed when the node has left the ring (after a leave request).
+func (n *Node) Left() <-chan struct{} { return n.left }
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,473 @@
+package rpc
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// MaxFrameBytes bounds one frame. A key's whole state (all siblings) travels
+// in one frame, so this must exceed node's state limit.
+const MaxFrameBytes = 64 << 20
+
+const (
+	kindRequest  = 1
+	kindOK       = 2
+	kindError    = 3
+	headerLen    = 4 + 1 + 8
+	reqHeaderLen = 1 + 4
+)
+
+var (
+	// ErrClosed is returned by calls on a closed Client or Server.
+	ErrClosed = errors.New("rpc: closed")
+	// ErrFrameTooLarge is returned for a frame over MaxFrameBytes.
+	ErrFrameTooLarge = errors.New("rpc: frame too large")
+)
+
+// RemoteError is an error the peer's handler returned.
+type RemoteError struct{ Msg string }
+
+func (e *RemoteError) Error() string { return "rpc: remote: " + e.Msg }
+
+// Handler serves one request. It may block; it is called concurrently from
+// many goroutines. ctx ends at the request's deadline or when the server
+// closes. The returned payload is owned by the server after return.
+type Handler func(ctx context.Context, method uint8, payload []byte) ([]byte, error)
+
+// frame is one decoded frame.
+type frame struct {
+	kind    uint8
+	id      uint64
+	method  uint8
+	timeout uint32
+	payload []byte
+}
+
+// readFrame reads one frame from r.
+func readFrame(r io.Reader) (frame, error) {
+	var hdr [headerLen]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return frame{}, err
+	}
+	n := binary.BigEndian.Uint32(hdr[0:4])
+	if n > MaxFrameBytes {
+		return frame{}, ErrFrameTooLarge
+	}
+	if n < 1+8 {
+		return frame{}, fmt.Errorf("rpc: short frame (%d bytes)", n)
+	}
+	f := frame{kind: hdr[4], id: binary.BigEndian.Uint64(hdr[5:13])}
+	rest := make([]byte, int(n)-(1+8))
+	if _, err := io.ReadFull(r, rest); err != nil {
+		return frame{}, err
+	}
+	switch f.kind {
+	case kindRequest:
+		if len(rest) < reqHeaderLen {
+			return frame{}, errors.New("rpc: short request frame")
+		}
+		f.method = rest[0]
+		f.timeout = binary.BigEndian.Uint32(rest[1:5])
+		f.payload = rest[5:]
+	case kindOK, kindError:
+		f.payload = rest
+	default:
+		return frame{}, fmt.Errorf("rpc: unknown frame kind %d", f.kind)
+	}
+	return f, nil
+}
+
+// appendFrame encodes f.
+func appendFrame(b []byte, f frame) ([]byte, error) {
+	n := 1 + 8 + len(f.payload)
+	if f.kind == kindRequest {
+		n += reqHeaderLen
+	}
+	if n > MaxFrameBytes {
+		return nil, ErrFrameTooLarge
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(n))
+	b = append(b, f.kind)
+	b = binary.BigEndian.AppendUint64(b, f.id)
+	if f.kind == kindRequest {
+		b = append(b, f.method)
+		b = binary.BigEndian.AppendUint32(b, f.timeout)
+	}
+	return append(b, f.payload...), nil
+}
+
+// Dialer returns a dialer whose connections originate from localIP.
+func Dialer(localIP string, timeout time.Duration) *net.Dialer {
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 15 * time.Second}
+	if ip := net.ParseIP(localIP); ip != nil {
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+	}
+	return d
+}
+
+// Client is a multiplexed connection to one peer. It dials lazily and
+// redials after a failure. Safe for concurrent use.
+type Client struct {
+	addr    string
+	localIP string
+	log     *slog.Logger
+
+	mu struct {
+		sync.Mutex
+		conn    *clientConn
+		nextID  uint64
+		closed  bool
+		dialing chan struct{} // closed when the current dial ends
+	}
+}
+
+// clientConn is one live connection and its pending calls.
+type clientConn struct {
+	c       net.Conn
+	wmu     sync.Mutex // serialises frame writes
+	w       *bufio.Writer
+	mu      sync.Mutex
+	pending map[uint64]chan frame
+	err     error // set when the reader exits
+	done    chan struct{}
+}
+
+// NewClient returns a client for the peer at addr whose connections are
+// dialed from localIP (empty: any).
+func NewClient(addr, localIP string, log *slog.Logger) *Client {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Client{addr: addr, localIP: localIP, log: log}
+}
+
+// Addr is the peer's address.
+func (c *Client) Addr() string { return c.addr }
+
+// conn returns the live connection, dialing one if needed.
+func (c *Client) conn(ctx context.Context) (*clientConn, error) {
+	for {
+		c.mu.Lock()
+		if c.mu.closed {
+			c.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if cc := c.mu.conn; cc != nil {
+			select {
+			case <-cc.done:
+				c.mu.conn = nil
+			default:
+				c.mu.Unlock()
+				return cc, nil
+			}
+		}
+		if wait := c.mu.dialing; wait != nil {
+			c.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		wait := make(chan struct{})
+		c.mu.dialing = wait
+		c.mu.Unlock()
+
+		timeout := 2 * time.Second
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = min(timeout, time.Until(dl))
+		}
+		nc, err := Dialer(c.localIP, timeout).DialContext(ctx, "tcp", c.addr)
+		c.mu.Lock()
+		c.mu.dialing = nil
+		close(wait)
+		if err != nil {
+			c.mu.Unlock()
+			return nil, fmt.Errorf("rpc: dial %s: %w", c.addr, err)
+		}
+		if c.mu.closed {
+			c.mu.Unlock()
+			nc.Close()
+			return nil, ErrClosed
+		}
+		cc := &clientConn{c: nc, w: bufio.NewWriterSize(nc, 32<<10), pending: make(map[uint64]chan frame), done: make(chan struct{})}
+		c.mu.conn = cc
+		c.mu.Unlock()
+		go cc.readLoop()
+		return cc, nil
+	}
+}
+
+// readLoop delivers responses until the connection fails.
+func (cc *clientConn) readLoop() {
+	r := bufio.NewReaderSize(cc.c, 32<<10)
+	var err error
+	for {
+		var f frame
+		f, err = readFrame(r)
+		if err != nil {
+			break
+		}
+		cc.mu.Lock()
+		ch := cc.pending[f.id]
+		delete(cc.pending, f.id)
+		cc.mu.Unlock()
+		if ch != nil {
+			ch <- f // buffered 1
+		}
+	}
+	cc.c.Close()
+	cc.mu.Lock()
+	cc.err = err
+	for id, ch := range cc.pending {
+		close(ch)
+		delete(cc.pending, id)
+	}
+	cc.mu.Unlock()
+	close(cc.done)
+}
+
+// Call sends one request and waits for its response or for ctx to end.
+// The request's timeout is ctx's deadline (or 30 s without one).
+func (c *Client) Call(ctx context.Context, method uint8, payload []byte) ([]byte, error) {
+	cc, err := c.conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.mu.nextID++
+	id := c.mu.nextID
+	c.mu.Unlock()
+
+	timeout := 30 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+		if timeout <= 0 {
+			return nil, context.DeadlineExceeded
+		}
+	}
+	ms := uint32(min(timeout.Milliseconds()+1, 1<<31))
+	buf, err := appendFrame(nil, frame{kind: kindRequest, id: id, method: method, timeout: ms, payload: payload})
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan frame, 1)
+	cc.mu.Lock()
+	if cc.err != nil || cc.pending == nil {
+		cc.mu.Unlock()
+		return nil, fmt.Errorf("rpc: %s: connection lost", c.addr)
+	}
+	cc.pending[id] = ch
+	cc.mu.Unlock()
+
+	cc.wmu.Lock()
+	_ = cc.c.SetWriteDeadline(time.Now().Add(timeout))
+	_, err = cc.w.Write(buf)
+	if err == nil {
+		err = cc.w.Flush()
+	}
+	cc.wmu.Unlock()
+	if err != nil {
+		cc.c.Close() // the reader fails and releases every pending call
+		cc.forget(id)
+		return nil, fmt.Errorf("rpc: send to %s: %w", c.addr, err)
+	}
+
+	select {
+	case f, ok := <-ch:
+		if !ok {
+			return nil, fmt.Errorf("rpc: %s: connection lost", c.addr)
+		}
+		if f.kind == kindError {
+			return nil, &RemoteError{Msg: string(f.payload)}
+		}
+		return f.payload, nil
+	case <-ctx.Done():
+		cc.forget(id)
+		return nil, ctx.Err()
+	}
+}
+
+func (cc *clientConn) forget(id uint64) {
+	cc.mu.Lock()
+	delete(cc.pending, id)
+	cc.mu.Unlock()
+}
+
+// Close closes the connection; pending calls fail. Idempotent.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	c.mu.closed = true
+	cc := c.mu.conn
+	c.mu.conn = nil
+	c.mu.Unlock()
+	if cc != nil {
+		cc.c.Close()
+		<-cc.done
+	}
+	return nil
+}
+
+// Server accepts connections and serves requests with a Handler.
+type Server struct {
+	handler Handler
+	log     *slog.Logger
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	mu struct {
+		sync.Mutex
+		lns    []net.Listener
+		conns  map[net.Conn]struct{}
+		closed bool
+	}
+}
+
+// MaxInflightPerConn bounds concurrent requests served for one connection,
+// so one peer can't make this node spawn unbounded goroutines.
+const MaxInflightPerConn = 512
+
+// NewServer returns a server that calls h for each request.
+func NewServer(h Handler, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{handler: h, log: log, ctx: ctx, cancel: cancel}
+	s.mu.conns = make(map[net.Conn]struct{})
+	return s
+}
+
+// Serve accepts connections on ln until Close. It returns ErrClosed after
+// Close, or the accept error.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrClosed
+	}
+	s.mu.lns = append(s.mu.lns, ln)
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.mu.closed
+			s.mu.Unlock()
+			if closed {
+				return ErrClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		s.mu.Lock()
+		if s.mu.closed {
+			s.mu.Unlock()
+			c.Close()
+			return ErrClosed
+		}
+		s.mu.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.serveConn(c)
+	}
+}
+
+func (s *Server) serveConn(c net.Conn) {
+	defer s.wg.Done()
+	defer func() {
+		c.Close()
+		s.mu.Lock()
+		delete(s.mu.conns, c)
+		s.mu.Unlock()
+	}()
+	r := bufio.NewReaderSize(c, 32<<10)
+	var wmu sync.Mutex
+	w := bufio.NewWriterSize(c, 32<<10)
+	sem := make(chan struct{}, MaxInflightPerConn)
+	var reqs sync.WaitGroup
+	defer reqs.Wait()
+	for {
+		f, err := readFrame(r)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				s.log.Debug("rpc: connection ended", "remote", c.RemoteAddr(), "err", err)
+			}
+			return
+		}
+		if f.kind != kindRequest {
+			s.log.Warn("rpc: unexpected frame from client", "remote", c.RemoteAddr(), "kind", f.kind)
+			return
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-s.ctx.Done():
+			return
+		}
+		reqs.Add(1)
+		go func() {
+			defer reqs.Done()
+			defer func() { <-sem }()
+			ctx, cancel := context.WithTimeout(s.ctx, time.Duration(f.timeout)*time.Millisecond)
+			out, herr := s.handler(ctx, f.method, f.payload)
+			cancel()
+			resp := frame{kind: kindOK, id: f.id, payload: out}
+			if herr != nil {
+				resp = frame{kind: kindError, id: f.id, payload: []byte(herr.Error())}
+			}
+			buf, err := appendFrame(nil, resp)
+			if err != nil {
+				buf, _ = appendFrame(nil, frame{kind: kindError, id: f.id, payload: []byte(err.Error())})
+			}
+			wmu.Lock()
+			defer wmu.Unlock()
+			_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if _, err := w.Write(buf); err == nil {
+				err = w.Flush()
+				if err != nil {
+					c.Close()
+				}
+			} else {
+				c.Close()
+			}
+		}()
+	}
+}
+
+// Close stops accepting, closes every connection, cancels running handlers
+// and waits for them. Idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return nil
+	}
+	s.mu.closed = true
+	for _, ln := range s.mu.lns {
+		ln.Close()
+	}
+	for c := range s.mu.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}

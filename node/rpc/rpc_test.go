@@ -1,0 +1,217 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+func startServer(t *testing.T, h Handler) (*Server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(h, nil)
+	done := make(chan struct{})
+	go func() { defer close(done); s.Serve(ln) }()
+	t.Cleanup(func() { s.Close(); <-done })
+	return s, ln.Addr().String()
+}
+
+func echo(ctx context.Context, method uint8, p []byte) ([]byte, error) {
+	switch method {
+	case 1:
+		return append([]byte{method}, p...), nil
+	case 2:
+		return nil, errors.New("boom")
+	case 3:
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return nil, fmt.Errorf("unknown method %d", method)
+}
+
+func TestCallRoundTripConcurrent(t *testing.T) {
+	_, addr := startServer(t, echo)
+	c := NewClient(addr, "127.0.0.1", nil)
+	defer c.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := range 200 {
+		wg.Go(func() {
+			want := []byte(fmt.Sprintf("payload-%d", i))
+			got, err := c.Call(t.Context(), 1, want)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if !bytes.Equal(got, append([]byte{1}, want...)) {
+				errs <- fmt.Errorf("call %d: got %q", i, got)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestRemoteErrorAndDeadline(t *testing.T) {
+	_, addr := startServer(t, echo)
+	c := NewClient(addr, "", nil)
+	defer c.Close()
+	_, err := c.Call(t.Context(), 2, nil)
+	var re *RemoteError
+	if !errors.As(err, &re) || re.Msg != "boom" {
+		t.Fatalf("want remote error boom, got %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := c.Call(ctx, 3, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("want deadline exceeded, got %v", err)
+	}
+	// The connection is still usable after a timed-out call.
+	if got, err := c.Call(t.Context(), 1, []byte("x")); err != nil || string(got) != "\x01x" {
+		t.Fatalf("after timeout: %q %v", got, err)
+	}
+}
+
+// The server handler's context carries the caller's deadline.
+func TestDeadlinePropagates(t *testing.T) {
+	got := make(chan time.Duration, 1)
+	_, addr := startServer(t, func(ctx context.Context, _ uint8, _ []byte) ([]byte, error) {
+		dl, _ := ctx.Deadline()
+		got <- time.Until(dl)
+		return nil, nil
+	})
+	c := NewClient(addr, "", nil)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	if _, err := c.Call(ctx, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if d := <-got; d <= 0 || d > 3100*time.Millisecond {
+		t.Fatalf("server deadline %v, want within 3s", d)
+	}
+}
+
+// Outbound connections originate from the configured local address.
+func TestDialFromLocalIP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	remote := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		remote <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+		c.Close()
+	}()
+	c := NewClient(ln.Addr().String(), "127.0.0.7", nil)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	c.Call(ctx, 1, nil) // the server closes at once; only the source matters
+	if ip := <-remote; ip != "127.0.0.7" {
+		t.Fatalf("connection came from %s, want 127.0.0.7", ip)
+	}
+}
+
+// A client redials after the server side drops the connection.
+func TestRedialAfterServerRestart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	s1 := NewServer(echo, nil)
+	done := make(chan struct{})
+	go func() { defer close(done); s1.Serve(ln) }()
+	c := NewClient(addr, "", nil)
+	defer c.Close()
+	if _, err := c.Call(t.Context(), 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	s1.Close()
+	<-done
+	ln2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = startServerOn(t, ln2)
+	var lastErr error
+	for range 3 { // the first call may observe the dead connection
+		if _, lastErr = c.Call(t.Context(), 1, nil); lastErr == nil {
+			return
+		}
+	}
+	t.Fatalf("no redial: %v", lastErr)
+}
+
+func startServerOn(t *testing.T, ln net.Listener) (*Server, string) {
+	s := NewServer(echo, nil)
+	done := make(chan struct{})
+	go func() { defer close(done); s.Serve(ln) }()
+	t.Cleanup(func() { s.Close(); <-done })
+	return s, ln.Addr().String()
+}
+
+func TestOversizedFrameRefused(t *testing.T) {
+	var b bytes.Buffer
+	b.Write([]byte{0xff, 0xff, 0xff, 0xff})
+	b.Write(make([]byte, 9))
+	if _, err := readFrame(&b); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func FuzzReadFrame(f *testing.F) {
+	ok, _ := appendFrame(nil, frame{kind: kindRequest, id: 7, method: 2, timeout: 100, payload: []byte("abc")})
+	f.Add(ok)
+	resp, _ := appendFrame(nil, frame{kind: kindOK, id: 9, payload: []byte("x")})
+	f.Add(resp)
+	f.Add([]byte{0, 0, 0, 1, 1})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		fr, err := readFrame(bytes.NewReader(in))
+		if err != nil {
+			return
+		}
+		out, err := appendFrame(nil, fr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := readFrame(bytes.NewReader(out))
+		if err != nil || again.id != fr.id || again.kind != fr.kind || again.method != fr.method || !bytes.Equal(again.payload, fr.payload) {
+			t.Fatalf("round trip: %+v vs %+v (%v)", fr, again, err)
+		}
+	})
+}
+
+func BenchmarkCall(b *testing.B) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	s := NewServer(echo, nil)
+	go s.Serve(ln)
+	defer s.Close()
+	c := NewClient(ln.Addr().String(), "", nil)
+	defer c.Close()
+	p := make([]byte, 100)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Call(context.Background(), 1, p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

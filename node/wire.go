@@ -1,0 +1,269 @@
+package node
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/dynago/dynago/vclock"
+)
+
+// Internode RPC methods. Payloads are encoded by the functions below; each
+// starts with a format version byte so a node can refuse what it can't read.
+const (
+	// methodRead returns the replica's stored state of a key.
+	// Request: key. Response: encoded vclock.State (zero State if absent).
+	methodRead uint8 = 1
+	// methodApply merges a state into the replica's stored state of a key
+	// and answers once that is durable. Request: applyRequest.
+	methodApply uint8 = 2
+	// methodCoordinate asks a replica to coordinate a client write.
+	// Request: writeRequest. Response: writeOutcome.
+	methodCoordinate uint8 = 3
+)
+
+const wireV1 = 1
+
+// errWire is wrapped by every decode error.
+var errWire = errors.New("node: malformed message")
+
+// wbuf appends wire fields.
+type wbuf []byte
+
+func (b wbuf) uvarint(x uint64) wbuf { return binary.AppendUvarint(b, x) }
+func (b wbuf) bytes(p []byte) wbuf   { return append(b.uvarint(uint64(len(p))), p...) }
+func (b wbuf) str(s string) wbuf     { return append(b.uvarint(uint64(len(s))), s...) }
+func (b wbuf) strs(ss []string) wbuf {
+	b = b.uvarint(uint64(len(ss)))
+	for _, s := range ss {
+		b = b.str(s)
+	}
+	return b
+}
+
+// rbuf reads wire fields; the first error sticks.
+type rbuf struct {
+	b   []byte
+	err error
+}
+
+func (r *rbuf) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: %s", errWire, fmt.Sprintf(format, args...))
+	}
+}
+
+func (r *rbuf) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	x, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail("bad varint")
+		return 0
+	}
+	r.b = r.b[n:]
+	return x
+}
+
+// int reads a uvarint that must be at most limit.
+func (r *rbuf) int(limit int) int {
+	x := r.uvarint()
+	if x > uint64(limit) {
+		r.fail("value %d over limit %d", x, limit)
+		return 0
+	}
+	return int(x)
+}
+
+func (r *rbuf) bytes() []byte {
+	n := r.uvarint()
+	if r.err != nil {
+		return nil
+	}
+	if n > uint64(len(r.b)) {
+		r.fail("length %d past end", n)
+		return nil
+	}
+	p := r.b[:n:n]
+	r.b = r.b[n:]
+	return p
+}
+
+func (r *rbuf) str() string { return string(r.bytes()) }
+
+func (r *rbuf) strs() []string {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) { // every string takes at least one byte
+		r.fail("list length %d past end", n)
+		return nil
+	}
+	var out []string
+	for range n {
+		out = append(out, r.str())
+	}
+	return out
+}
+
+func (r *rbuf) version() {
+	if len(r.b) == 0 || r.b[0] != wireV1 {
+		r.fail("unknown format version")
+		return
+	}
+	r.b = r.b[1:]
+}
+
+func (r *rbuf) end() error {
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("%d trailing bytes", len(r.b))
+	}
+	return r.err
+}
+
+// applyRequest carries a key's state to a replica (replication, read repair).
+type applyRequest struct {
+	Key   []byte
+	State vclock.State
+}
+
+func (m applyRequest) marshal() ([]byte, error) {
+	st, err := m.State.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	return wbuf{wireV1}.bytes(m.Key).bytes(st), nil
+}
+
+func unmarshalApply(p []byte) (applyRequest, error) {
+	r := rbuf{b: p}
+	r.version()
+	var m applyRequest
+	m.Key = r.bytes()
+	st := r.bytes()
+	if err := r.end(); err != nil {
+		return m, err
+	}
+	if err := m.State.UnmarshalBinary(st); err != nil {
+		return m, fmt.Errorf("%w: %v", errWire, err)
+	}
+	return m, nil
+}
+
+// writeRequest is a client write forwarded to a replica that coordinates it.
+type writeRequest struct {
+	Key        []byte
+	Value      []byte
+	Context    vclock.VV
+	Delete     bool
+	W, PW      int
+	TimeoutMS  int
+	ReturnBody bool
+}
+
+func (m writeRequest) marshal() []byte {
+	var flags uint64
+	if m.Delete {
+		flags |= 1
+	}
+	if m.ReturnBody {
+		flags |= 2
+	}
+	return wbuf{wireV1}.bytes(m.Key).bytes(m.Value).str(vclock.EncodeContext(m.Context)).
+		uvarint(flags).uvarint(uint64(m.W)).uvarint(uint64(m.PW)).uvarint(uint64(m.TimeoutMS))
+}
+
+// maxWireCount bounds n, w, pw and similar small counts on the wire.
+const maxWireCount = 1 << 16
+
+func unmarshalWriteRequest(p []byte) (writeRequest, error) {
+	r := rbuf{b: p}
+	r.version()
+	var m writeRequest
+	m.Key = r.bytes()
+	m.Value = r.bytes()
+	tok := r.str()
+	flags := r.int(3)
+	m.W = r.int(maxWireCount)
+	m.PW = r.int(maxWireCount)
+	m.TimeoutMS = r.int(1 << 31)
+	if err := r.end(); err != nil {
+		return m, err
+	}
+	m.Delete = flags&1 != 0
+	m.ReturnBody = flags&2 != 0
+	ctx, err := vclock.DecodeContext(tok)
+	if err != nil {
+		return m, fmt.Errorf("%w: %v", errWire, err)
+	}
+	m.Context = ctx
+	return m, nil
+}
+
+// writeOutcome is a coordinated write's result, local or forwarded.
+type writeOutcome struct {
+	// Err is nil when W (and PW) acks arrived.
+	Err *apiError
+	// State is the coordinator's state of the key after the write.
+	State vclock.State
+	// Context is the causal context to hand the client.
+	Context vclock.VV
+	// Coordinator is the node that coordinated the write.
+	Coordinator string
+	W, PW       int
+	Acked       []string
+	Failed      []string
+	Pending     []string
+	Primaries   int // acks from primaries
+	Fallbacks   int // acks from fallbacks
+}
+
+func (m writeOutcome) marshal() ([]byte, error) {
+	st, err := m.State.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	b := wbuf{wireV1}
+	if m.Err != nil {
+		b = b.uvarint(uint64(m.Err.Status)).str(m.Err.Code).str(m.Err.Message)
+	} else {
+		b = b.uvarint(0)
+	}
+	b = b.bytes(st).str(vclock.EncodeContext(m.Context)).str(m.Coordinator).
+		uvarint(uint64(m.W)).uvarint(uint64(m.PW)).strs(m.Acked).strs(m.Failed).strs(m.Pending).
+		uvarint(uint64(m.Primaries)).uvarint(uint64(m.Fallbacks))
+	return b, nil
+}
+
+func unmarshalWriteOutcome(p []byte) (writeOutcome, error) {
+	r := rbuf{b: p}
+	r.version()
+	var m writeOutcome
+	if status := r.int(999); status != 0 {
+		m.Err = &apiError{Status: status, Code: r.str(), Message: r.str()}
+	}
+	st := r.bytes()
+	tok := r.str()
+	m.Coordinator = r.str()
+	m.W = r.int(maxWireCount)
+	m.PW = r.int(maxWireCount)
+	m.Acked = r.strs()
+	m.Failed = r.strs()
+	m.Pending = r.strs()
+	m.Primaries = r.int(maxWireCount)
+	m.Fallbacks = r.int(maxWireCount)
+	if err := r.end(); err != nil {
+		return m, err
+	}
+	if m.Err != nil && (m.Err.Status < 400 || m.Err.Status > 599) {
+		return m, fmt.Errorf("%w: status %d", errWire, m.Err.Status)
+	}
+	if err := m.State.UnmarshalBinary(st); err != nil {
+		return m, fmt.Errorf("%w: %v", errWire, err)
+	}
+	ctx, err := vclock.DecodeContext(tok)
+	if err != nil {
+		return m, fmt.Errorf("%w: %v", errWire, err)
+	}
+	m.Context = ctx
+	return m, nil
+}

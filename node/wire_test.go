@@ -1,0 +1,132 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/dynago/dynago/vclock"
+)
+
+func sampleState() vclock.State {
+	a := vclock.Actor{Node: "n1", Epoch: 7}
+	b := vclock.Actor{Node: "n2", Epoch: 9}
+	s, _ := vclock.State{}.Write(a, vclock.VV{}, []byte("one"), false)
+	s2, _ := vclock.State{}.Write(b, vclock.VV{}, []byte("two"), false)
+	return vclock.Merge(s, s2)
+}
+
+func TestWireRoundTrip(t *testing.T) {
+	st := sampleState()
+	ar, err := applyRequest{Key: []byte("k"), State: st}.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotA, err := unmarshalApply(ar)
+	if err != nil || string(gotA.Key) != "k" || !gotA.State.Equal(st) {
+		t.Fatalf("apply round trip: %+v %v", gotA, err)
+	}
+
+	wr := writeRequest{Key: []byte("key"), Value: []byte("val"), Context: st.Context, Delete: true, W: 2, PW: 1, TimeoutMS: 1500, ReturnBody: true}
+	gotW, err := unmarshalWriteRequest(wr.marshal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(gotW.Key, wr.Key) || !bytes.Equal(gotW.Value, wr.Value) || !gotW.Context.Equal(wr.Context) ||
+		gotW.Delete != wr.Delete || gotW.W != 2 || gotW.PW != 1 || gotW.TimeoutMS != 1500 || !gotW.ReturnBody {
+		t.Fatalf("write request round trip: %+v", gotW)
+	}
+
+	for _, wo := range []writeOutcome{
+		{State: st, Context: st.Context, Coordinator: "n1", W: 2, Acked: []string{"n1", "n2"}, Primaries: 2},
+		{Err: &apiError{Status: 503, Code: "write_indeterminate", Message: "m"}, Coordinator: "n2", W: 3, Acked: []string{"n2"}, Failed: []string{"n3"}, Pending: []string{"n1"}},
+	} {
+		b, err := wo.marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := unmarshalWriteOutcome(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.State.Equal(wo.State) || got.Coordinator != wo.Coordinator || got.W != wo.W || len(got.Acked) != len(wo.Acked) ||
+			len(got.Failed) != len(wo.Failed) || len(got.Pending) != len(wo.Pending) || got.Primaries != wo.Primaries ||
+			(wo.Err == nil) != (got.Err == nil) || (wo.Err != nil && (wo.Err.Status != got.Err.Status || wo.Err.Code != got.Err.Code || wo.Err.Message != got.Err.Message)) {
+			t.Fatalf("outcome round trip: %+v vs %+v", got, wo)
+		}
+	}
+}
+
+func TestWireRejectsGarbage(t *testing.T) {
+	wr := writeRequest{Key: []byte("key"), W: 2, TimeoutMS: 10}.marshal()
+	for name, in := range map[string][]byte{
+		"empty":         nil,
+		"bad version":   append([]byte{9}, wr[1:]...),
+		"truncated":     wr[:len(wr)-1],
+		"trailing":      append(append([]byte(nil), wr...), 0),
+		"huge length":   {wireV1, 0xff, 0xff, 0xff, 0xff, 0x0f},
+		"bad flags":     writeRequest{Key: []byte("k")}.marshal()[:5],
+		"length at end": {wireV1, 5, 'a'},
+	} {
+		if _, err := unmarshalWriteRequest(in); !errors.Is(err, errWire) {
+			t.Errorf("%s: want errWire, got %v", name, err)
+		}
+	}
+}
+
+func FuzzUnmarshalWriteRequest(f *testing.F) {
+	f.Add(writeRequest{Key: []byte("k"), Value: []byte("v"), W: 2, TimeoutMS: 100}.marshal())
+	f.Add(writeRequest{Key: []byte("k"), Context: sampleState().Context, Delete: true}.marshal())
+	f.Add([]byte{wireV1})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		m, err := unmarshalWriteRequest(in)
+		if err != nil {
+			return
+		}
+		again, err := unmarshalWriteRequest(m.marshal())
+		if err != nil || !bytes.Equal(again.Key, m.Key) || !bytes.Equal(again.Value, m.Value) || !again.Context.Equal(m.Context) ||
+			again.W != m.W || again.PW != m.PW || again.TimeoutMS != m.TimeoutMS || again.Delete != m.Delete {
+			t.Fatalf("re-encode changed the request: %+v vs %+v (%v)", m, again, err)
+		}
+	})
+}
+
+func FuzzUnmarshalApply(f *testing.F) {
+	b, _ := applyRequest{Key: []byte("k"), State: sampleState()}.marshal()
+	f.Add(b)
+	f.Add([]byte{wireV1, 1, 'k', 0})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		m, err := unmarshalApply(in)
+		if err != nil {
+			return
+		}
+		b, err := m.marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := unmarshalApply(b)
+		if err != nil || !again.State.Equal(m.State) || !bytes.Equal(again.Key, m.Key) {
+			t.Fatalf("re-encode changed the request (%v)", err)
+		}
+	})
+}
+
+func FuzzUnmarshalWriteOutcome(f *testing.F) {
+	b, _ := writeOutcome{State: sampleState(), Coordinator: "n1", Acked: []string{"n1"}}.marshal()
+	f.Add(b)
+	b, _ = writeOutcome{Err: &apiError{Status: 503, Code: "c", Message: "m"}}.marshal()
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		m, err := unmarshalWriteOutcome(in)
+		if err != nil {
+			return
+		}
+		b, err := m.marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := unmarshalWriteOutcome(b); err != nil {
+			t.Fatalf("re-encode failed: %v", err)
+		}
+	})
+}

@@ -1,0 +1,82 @@
+// Package test holds cross-package tests: the import rule, and end-to-end
+// tests that build and run the dynago binary as a user would.
+package test
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/dynago/dynago"
+
+// The import rule (README, architecture): pure packages do no I/O and read
+// no clock, so they may import only the standard library's pure parts and
+// the packages to their right in cmd → node → quorum → {ring, vclock};
+// badger is imported only by storage/badger and cmd.
+func TestImportRule(t *testing.T) {
+	forbiddenStd := []string{"net", "net/http", "os", "os/exec", "log", "log/slog", "syscall", "math/rand", "time"}
+	rules := []struct {
+		pkg     string
+		allowed []string // module packages it may import (transitively)
+		std     bool     // apply the forbidden stdlib list
+	}{
+		{"ring", nil, true},
+		{"vclock", nil, true},
+		{"quorum", []string{"ring", "vclock"}, true},
+		{"storage", nil, false},
+	}
+	for _, r := range rules {
+		deps, imports := goList(t, module+"/"+r.pkg)
+		for _, d := range deps {
+			if strings.HasPrefix(d, module) {
+				rel := strings.TrimPrefix(strings.TrimPrefix(d, module), "/")
+				ok := rel == r.pkg
+				for _, a := range r.allowed {
+					ok = ok || rel == a
+				}
+				if !ok {
+					t.Errorf("%s imports %s, which the import rule forbids", r.pkg, d)
+				}
+				continue
+			}
+			if strings.Contains(d, "badger") {
+				t.Errorf("%s imports %s; only storage/badger may", r.pkg, d)
+			}
+		}
+		// Direct imports only: fmt itself imports os.
+		for _, d := range imports {
+			if r.std {
+				for _, f := range forbiddenStd {
+					if d == f {
+						t.Errorf("pure package %s imports %s", r.pkg, d)
+					}
+				}
+			}
+		}
+	}
+	// badger stays behind storage/badger.
+	for _, pkg := range []string{"node/rpc", "vclock", "ring", "quorum", "storage", "storage/memory"} {
+		deps, _ := goList(t, module+"/"+pkg)
+		for _, d := range deps {
+			if strings.Contains(d, "dgraph-io/badger") {
+				t.Errorf("%s depends on badger", pkg)
+			}
+		}
+	}
+}
+
+// goList returns a package's transitive dependencies and direct imports.
+func goList(t *testing.T, pkg string) (deps, imports []string) {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-json=Deps,Imports", pkg).Output()
+	if err != nil {
+		t.Fatalf("go list %s: %v", pkg, err)
+	}
+	var v struct{ Deps, Imports []string }
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v.Deps, v.Imports
+}

@@ -1,0 +1,279 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildBinary builds cmd/dynago once per test binary run.
+var buildOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+func dynagoBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "dynago-bin-")
+		if err != nil {
+			buildOnce.err = err
+			return
+		}
+		buildOnce.path = filepath.Join(dir, "dynago")
+		out, err := exec.Command("go", "build", "-o", buildOnce.path, "github.com/dynago/dynago/cmd/dynago").CombinedOutput()
+		if err != nil {
+			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildOnce.err != nil {
+		t.Fatal(buildOnce.err)
+	}
+	return buildOnce.path
+}
+
+// freePort returns a port that was free on 127.0.0.1 a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// agent is one `dynago agent` process.
+type agent struct {
+	name              string
+	http, rpc, gossip string
+	dataDir, logPath  string
+	join              string
+	cmd               *exec.Cmd
+	exited            chan struct{}
+	exitErr           error
+}
+
+func newAgent(t *testing.T, name, join string) *agent {
+	dir := t.TempDir()
+	return &agent{
+		name:    name,
+		http:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		rpc:     fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		gossip:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		dataDir: filepath.Join(dir, "data"),
+		logPath: filepath.Join(dir, name+".log"),
+		join:    join,
+	}
+}
+
+func (a *agent) url() string { return "http://" + a.http }
+
+func (a *agent) start(t *testing.T) {
+	t.Helper()
+	args := []string{"agent", "--name", a.name, "--data-dir", a.dataDir, "--http", a.http, "--rpc", a.rpc, "--gossip", a.gossip}
+	if a.join != "" {
+		args = append(args, "--join", a.join)
+	}
+	logf, err := os.OpenFile(a.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.cmd = exec.Command(dynagoBinary(t), args...)
+	a.cmd.Stdout, a.cmd.Stderr = logf, logf
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	a.exited = make(chan struct{})
+	go func() {
+		a.exitErr = a.cmd.Wait()
+		logf.Close()
+		close(a.exited)
+	}()
+	t.Cleanup(func() { a.kill() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(a.url() + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case <-a.exited:
+			log, _ := os.ReadFile(a.logPath)
+			t.Fatalf("%s exited at start: %v\n%s", a.name, a.exitErr, log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not healthy in time", a.name)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval
+	}
+}
+
+// kill SIGKILLs the process (by its PID) and waits for it.
+func (a *agent) kill() {
+	if a.cmd == nil || a.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-a.exited:
+		return
+	default:
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGKILL)
+	<-a.exited
+}
+
+// cli runs the dynago CLI and returns its stdout and exit code.
+func cli(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd := exec.Command(dynagoBinary(t), args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run cli: %v", err)
+	}
+	return out.String() + errb.String(), code
+}
+
+type member struct {
+	Name  string `json:"name"`
+	Alive bool   `json:"alive"`
+}
+
+// membersAlive asks `dynago members --json` how many members are alive.
+func membersAlive(t *testing.T, addr string) (int, string) {
+	out, code := cli(t, "members", "--addr", addr, "--json")
+	if code != 0 {
+		return -1, out
+	}
+	var ms []member
+	if err := json.Unmarshal([]byte(out), &ms); err != nil {
+		return -1, out
+	}
+	alive := 0
+	for _, m := range ms {
+		if m.Alive {
+			alive++
+		}
+	}
+	return alive, out
+}
+
+func waitAlive(t *testing.T, addr string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, out := membersAlive(t, addr)
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dynago members at %s: want %d alive, last output:\n%s", addr, want, out)
+		}
+		time.Sleep(200 * time.Millisecond) // polling interval
+	}
+}
+
+// Three real agent processes; one is SIGKILLed while a writer runs at W=2.
+// Every acknowledged write is readable at R=2, and the killed node restarts
+// on its data dir and is listed alive again by `dynago members`.
+func TestProcessKillKeepsAcknowledgedWrites(t *testing.T) {
+	n1 := newAgent(t, "n1", "")
+	n1.start(t)
+	n2 := newAgent(t, "n2", n1.gossip)
+	n3 := newAgent(t, "n3", n1.gossip)
+	n2.start(t)
+	n3.start(t)
+	agents := []*agent{n1, n2, n3}
+	waitAlive(t, n1.url(), 3)
+
+	client := &http.Client{Timeout: 5 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	acked := map[string]string{}
+	attempts := 0
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				key := fmt.Sprintf("w%d-%d", w, i)
+				val := "value-" + key
+				a := agents[(w+i)%3]
+				req, _ := http.NewRequestWithContext(ctx, "PUT", a.url()+"/kv/"+key+"?w=2", strings.NewReader(val))
+				resp, err := client.Do(req)
+				mu.Lock()
+				attempts++
+				mu.Unlock()
+				if err != nil {
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == 204 {
+					mu.Lock()
+					acked[key] = val
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	time.Sleep(1500 * time.Millisecond) // let the writer run before the crash (load duration, not synchronisation)
+	n3.kill()
+	wg.Wait()
+	t.Logf("%d writes attempted, %d acknowledged", attempts, len(acked))
+	if len(acked) < 50 {
+		t.Fatalf("only %d acknowledged writes; the test needs load", len(acked))
+	}
+
+	for key, val := range acked {
+		for _, a := range []*agent{n1, n2} {
+			resp, err := client.Get(a.url() + "/kv/" + key + "?r=2")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(body) != val {
+				t.Fatalf("acknowledged %s=%s read via %s: %d %q", key, val, a.name, resp.StatusCode, body)
+			}
+		}
+	}
+
+	n3.start(t)
+	waitAlive(t, n1.url(), 3)
+	waitAlive(t, n3.url(), 3)
+
+	// SIGTERM shuts a node down cleanly (exit 0).
+	_ = n2.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n2.exited:
+		if n2.exitErr != nil {
+			log, _ := os.ReadFile(n2.logPath)
+			t.Fatalf("SIGTERM exit: %v\n%s", n2.exitErr, log)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+}
