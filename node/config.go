@@ -53,8 +53,15 @@ type Config struct {
 	RequestTimeout time.Duration
 	// MaxRequestTimeout caps the timeout a client may ask for.
 	MaxRequestTimeout time.Duration
-	// ReadRepair pushes merged state to stale replicas after a read.
-	ReadRepair *bool
+	// ReadRepair is how a read repairs stale replicas: ReadRepairAsync
+	// pushes the merged state to them after answering; ReadRepairBlocking
+	// writes it back to the stale replicas among the R replies before
+	// answering (monotonic quorum reads, as Cassandra's blocking read
+	// repair) and to the rest after; ReadRepairOff does neither.
+	ReadRepair string
+	// TestClock enables POST /debug/clock, which skews this node's clock
+	// (fault tests; libfaketime does not reach Go's clock).
+	TestClock bool
 	// GCInterval is how often badger's value-log GC runs.
 	GCInterval time.Duration
 
@@ -81,6 +88,13 @@ type GossipConfig struct {
 	// GossipInterval is how often queued gossip messages are sent.
 	GossipInterval time.Duration
 }
+
+// Read repair modes (Config.ReadRepair).
+const (
+	ReadRepairAsync    = "async"
+	ReadRepairBlocking = "blocking"
+	ReadRepairOff      = "off"
+)
 
 // Defaults, each with the reason it has this value.
 const (
@@ -119,7 +133,6 @@ func DefaultGossipConfig() GossipConfig {
 
 // DefaultConfig returns the defaults for every field that has one.
 func DefaultConfig() Config {
-	rr := true
 	return Config{
 		Ring:              ring.DefaultConfig(),
 		Quorum:            quorum.DefaultConfig(),
@@ -129,7 +142,7 @@ func DefaultConfig() Config {
 		MaxSiblings:       DefaultMaxSiblings,
 		RequestTimeout:    DefaultRequestTimeout,
 		MaxRequestTimeout: DefaultMaxRequestTimeout,
-		ReadRepair:        &rr, // repairs divergence on the read path at no cost to the client
+		ReadRepair:        ReadRepairAsync, // repairs divergence on the read path at no cost to the client's latency
 		GCInterval:        DefaultGCInterval,
 		Gossip:            DefaultGossipConfig(),
 	}
@@ -166,7 +179,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxRequestTimeout == 0 {
 		c.MaxRequestTimeout = d.MaxRequestTimeout
 	}
-	if c.ReadRepair == nil {
+	if c.ReadRepair == "" {
 		c.ReadRepair = d.ReadRepair
 	}
 	if c.GCInterval == 0 {
@@ -213,6 +226,11 @@ func (c Config) Validate() error {
 	}
 	if err := c.Quorum.Validate(); err != nil {
 		return fmt.Errorf("node: %w", err)
+	}
+	switch c.ReadRepair {
+	case ReadRepairAsync, ReadRepairBlocking, ReadRepairOff:
+	default:
+		return fmt.Errorf("node: read repair %q: want async, blocking or off", c.ReadRepair)
 	}
 	if c.MaxKeyBytes < 1 || c.MaxValueBytes < 0 || c.MaxSiblings < 1 {
 		return errors.New("node: limits must be positive")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/dynago/dynago/quorum"
@@ -228,7 +229,16 @@ wait:
 		return out
 	}
 	out.State = quorum.MergeReplies(got)
-	out.Stale = len(quorum.Stale(out.State, got))
+	stale := quorum.Stale(out.State, got)
+	out.Stale = len(stale)
+	if n.cfg.ReadRepair == ReadRepairBlocking && len(stale) > 0 {
+		// Write the merged state back to the stale repliers before
+		// answering, so no later quorum read can return less than this one.
+		n.repair(rctx, key, out.State, stale)
+		for i := range got {
+			got[i].State = out.State // so the late repair skips them
+		}
+	}
 	remaining := asked - received
 	n.bg.Go(func() {
 		defer cancel()
@@ -255,17 +265,26 @@ func (n *Node) finishRead(ctx context.Context, key []byte, got []quorum.ReadRepl
 			got = append(got, quorum.ReadReply{Node: rep.id, State: rep.st})
 		}
 	}
-	if !*n.cfg.ReadRepair {
+	if n.cfg.ReadRepair == ReadRepairOff {
 		return
 	}
 	merged := quorum.MergeReplies(got)
-	for _, id := range quorum.Stale(merged, got) {
-		if err := n.applyReplica(ctx, id, key, merged); err != nil {
-			n.log.Debug("read repair failed", "replica", id, "err", err)
-			continue
-		}
-		n.metrics.readRepairs.Inc()
+	n.repair(ctx, key, merged, quorum.Stale(merged, got))
+}
+
+// repair pushes merged to the given replicas in parallel and waits.
+func (n *Node) repair(ctx context.Context, key []byte, merged vclock.State, stale []ring.NodeID) {
+	var wg sync.WaitGroup
+	for _, id := range stale {
+		wg.Go(func() {
+			if err := n.applyReplica(ctx, id, key, merged); err != nil {
+				n.log.Debug("read repair failed", "replica", id, "err", err)
+				return
+			}
+			n.metrics.readRepairs.Inc()
+		})
 	}
+	wg.Wait()
 }
 
 // coordinateWrite runs a client write on this node, which must be a

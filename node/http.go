@@ -78,6 +78,8 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("POST /cluster/join", n.handleJoin)
 	mux.HandleFunc("POST /cluster/leave", n.handleLeave)
 	mux.HandleFunc("POST /cluster/remove", n.handleRemove)
+	mux.HandleFunc("GET /debug/clock", n.handleClock)
+	mux.HandleFunc("POST /debug/clock", n.handleClock)
 	mux.HandleFunc("GET /health", n.handleHealth)
 	mux.Handle("GET /metrics", n.metrics.handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

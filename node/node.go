@@ -35,6 +35,7 @@ type Node struct {
 	actor   vclock.Actor
 	metrics *metrics
 	ready   chan struct{}
+	clock   clock
 
 	ml    *memberlist.Memberlist
 	bcast *memberlist.TransmitLimitedQueue

@@ -40,6 +40,8 @@ func agentCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-value-bytes", Value: d.MaxValueBytes, Usage: "largest value in `BYTES` (413 beyond): documents fit, one value never stalls a 2-core node"},
 			&cli.IntFlag{Name: "max-siblings", Value: d.MaxSiblings, Usage: "`SIBLINGS` per key before writes are refused with 409 (past this a client is not resolving)"},
 			&cli.DurationFlag{Name: "timeout", Value: d.RequestTimeout, Usage: "request timeout when a client sets none, e.g. `5s` (rides out a GC pause or fsync stall, reports a partition fast)"},
+			&cli.StringFlag{Name: "read-repair", Value: d.ReadRepair, Usage: "`MODE`: async (repair stale replicas after answering: no added latency), blocking (before answering: monotonic quorum reads) or off"},
+			&cli.BoolFlag{Name: "test-clock", Usage: "enable POST /debug/clock to skew this node's clock (fault tests only; off: no client can move the clock)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "`LEVEL`: debug, info, warn or error (info: startup and membership changes, not every request)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "`FORMAT`: text or json (text for people; json for log shippers)"},
 		},
@@ -96,6 +98,8 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 	cfg.MaxValueBytes = c.Int("max-value-bytes")
 	cfg.MaxSiblings = c.Int("max-siblings")
 	cfg.RequestTimeout = c.Duration("timeout")
+	cfg.ReadRepair = c.String("read-repair")
+	cfg.TestClock = c.Bool("test-clock")
 	// Zero would mean "default" to node.Config; on the command line it is a
 	// mistake, so refuse it rather than silently replacing it.
 	for _, f := range []string{"n", "r", "w", "partitions", "max-siblings"} {
