@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dynago/dynago/storage"
+	"github.com/dynago/dynago/storage/badger"
 )
 
 // Five nodes, N=3: every node takes every request; writes sent to a node
@@ -172,6 +175,23 @@ func TestRestartKeepsDataAndMembership(t *testing.T) {
 	if n1.node.actor != epoch {
 		t.Fatalf("a clean restart kept its data, so it keeps its epoch: %v -> %v", epoch, n1.node.actor)
 	}
+	// An unclean stop (no clean-shutdown mark, as after SIGKILL) takes a
+	// fresh epoch: a write may have been seen by others before its sync.
+	epoch = n1.node.actor
+	n1.stop()
+	st, err := badger.Open(badger.Options{Dir: n1.cfg.DataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(t.Context(), metaClean, func([]byte, bool) ([]byte, error) { return nil, storage.ErrDeleteKey }); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	n1 = n1.restart()
+	if n1.node.actor == epoch {
+		t.Fatal("a node restarted after an unclean stop kept its epoch")
+	}
+	waitMembers(t, []*testNode{n1, nodes[1], nodes[2]}, 3)
 	for i := range 20 {
 		if got := n1.replica(fmt.Sprintf("d%d", i)).values(); len(got) != 1 {
 			t.Fatalf("d%d lost on restart: %v", i, got)

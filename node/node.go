@@ -283,9 +283,12 @@ func (n *Node) rpcAddrOf(name string) (string, bool) {
 	return r.RPC, ok && r.RPC != ""
 }
 
-// Epoch bookkeeping (Riak kv679): a node whose data directory is new, lost,
-// or (with --sync=false) not cleanly shut down takes a fresh epoch, so it can
-// never reuse a counter it handed out before.
+// Epoch bookkeeping (Riak kv679): a node whose data directory is new or
+// lost, or that was not shut down cleanly, takes a fresh epoch, so it can
+// never reuse a counter it handed out before. The last case matters even
+// with fsync: a write is visible to concurrent readers (and so to read
+// repair on other nodes) a moment before its sync completes, and with
+// --sync=false much longer.
 var (
 	metaEpoch   = storage.MetaKey("epoch")
 	metaClean   = storage.MetaKey("clean")
@@ -297,7 +300,7 @@ func (n *Node) loadActor(ctx context.Context) (vclock.Actor, error) {
 	_, cleanErr := n.store.Get(ctx, metaClean)
 	unclean := errors.Is(cleanErr, storage.ErrNotFound)
 	err := n.store.Update(ctx, metaEpoch, func(old []byte, found bool) ([]byte, error) {
-		if found && len(old) == 8 && (n.cfg.Sync || !unclean) {
+		if found && len(old) == 8 && !unclean {
 			epoch = binary.BigEndian.Uint64(old)
 			return nil, storage.ErrSkipWrite
 		}
@@ -468,24 +471,31 @@ func (n *Node) saveCluster(ctx context.Context) {
 	}
 }
 
-// rejoinLoop keeps trying to reach the other members recorded in the
-// membership (and the configured seeds) while this node knows no live peer,
-// so a restarted node finds its cluster without --join.
+// rejoinLoop reconnects, like serf's reconnect loop: every couple of
+// seconds it tries to join each ring member that gossip doesn't list alive
+// (and the configured seeds while no peer is known). memberlist alone stops
+// talking to a node it declared dead after GossipToTheDeadTime, so without
+// this two sides of a long partition, or a restarted node whose peers saw it
+// leave, might never merge again.
 func (n *Node) rejoinLoop() {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {
+		var seeds []string
 		if n.ml.NumMembers() <= 1 {
-			seeds := append([]string(nil), n.cfg.Join...)
-			for _, r := range n.clusterSnapshot().records() {
-				if r.Name != n.cfg.Name && inRing(r.Status) && r.Gossip != "" {
-					seeds = append(seeds, r.Gossip)
-				}
+			seeds = append(seeds, n.cfg.Join...)
+		}
+		for _, r := range n.clusterSnapshot().records() {
+			if r.Name != n.cfg.Name && inRing(r.Status) && r.Gossip != "" && !n.alive(r.Name) {
+				seeds = append(seeds, r.Gossip)
 			}
-			if len(seeds) > 0 {
-				if err := n.joinCluster(seeds); err != nil {
-					n.log.Debug("rejoin attempt failed", "err", err)
-				}
+		}
+		for _, seed := range seeds {
+			if n.bgCtx.Err() != nil {
+				return
+			}
+			if err := n.joinCluster([]string{seed}); err != nil {
+				n.log.Debug("reconnect attempt failed", "seed", seed, "err", err)
 			}
 		}
 		select {

@@ -7,17 +7,10 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/cespare/xxhash/v2"
 	bdg "github.com/dgraph-io/badger/v4"
 
 	"github.com/dynago/dynago/storage"
 )
-
-// numStripes is the number of per-key lock stripes. 1024 keeps the chance
-// that two concurrent Updates of different keys share a stripe (and so wait
-// for each other's fsync) small at the concurrency one node sees, for 1024
-// one-slot channels (~100 KB).
-const numStripes = 1024
 
 // inMemoryMaxValue is the largest value an in-memory database takes: values
 // of badger's value threshold (1 MiB) or more would need a value log. Note
@@ -35,9 +28,11 @@ type Store struct {
 	inMemory bool
 	maxValue int
 
-	// stripes are per-key locks: a one-slot channel, so that waiting can be
-	// abandoned on ctx or Close. A key's stripe is xxhash(key) % numStripes.
-	stripes [numStripes]chan struct{}
+	// updates feeds the single writer goroutine (writeLoop), which group-
+	// commits them; stopWriter stops it and writerDone says it stopped.
+	updates    chan *update
+	stopWriter chan struct{}
+	writerDone chan struct{}
 
 	closing   chan struct{} // closed when Close starts
 	drained   chan struct{} // closed when the last call in flight leaves after Close started
@@ -89,8 +84,8 @@ func Open(opts Options) (*Store, error) {
 		// Metrics off: they live in process-global expvar maps keyed by
 		// directory, and Size computes its own numbers.
 		WithMetricsEnabled(false).
-		// Conflict detection off: per-key stripes serialize Updates, so it
-		// would only cost memory (read-set fingerprints per transaction).
+		// Conflict detection off: one writer goroutine serializes Updates,
+		// so it would only cost memory (read-set fingerprints per txn).
 		WithDetectConflicts(false)
 	db, err := bdg.Open(bo)
 	if err != nil {
@@ -112,9 +107,10 @@ func Open(opts Options) (*Store, error) {
 	if opts.InMemory {
 		s.maxValue = inMemoryMaxValue
 	}
-	for i := range s.stripes {
-		s.stripes[i] = make(chan struct{}, 1)
-	}
+	s.updates = make(chan *update, maxBatch)
+	s.stopWriter = make(chan struct{})
+	s.writerDone = make(chan struct{})
+	go s.writeLoop()
 	return s, nil
 }
 
@@ -146,87 +142,6 @@ func (s *Store) Get(ctx context.Context, key []byte) ([]byte, error) {
 		v = []byte{} // found, empty: non-nil, as the contract says
 	}
 	return v, nil
-}
-
-// Update atomically applies fn to key's value; see storage.Store. fn runs
-// once, with key's stripe held, so it must not call the Store.
-func (s *Store) Update(ctx context.Context, key []byte, fn func(old []byte, found bool) ([]byte, error)) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := storage.ValidateKey(key); err != nil {
-		return err
-	}
-	if err := s.enter(); err != nil {
-		return err
-	}
-	defer s.leave()
-	stripe, err := s.lockKey(ctx, key)
-	if err != nil {
-		return err
-	}
-	defer func() { <-stripe }()
-
-	txn := s.db.NewTransaction(true)
-	defer txn.Discard()
-	var old []byte
-	found := false
-	item, err := txn.Get(key)
-	switch {
-	case err == nil:
-		found = true
-		if old, err = item.ValueCopy(nil); err != nil {
-			return translate("update", err)
-		}
-		if old == nil {
-			old = []byte{}
-		}
-	case !errors.Is(err, bdg.ErrKeyNotFound):
-		return translate("update", err)
-	}
-
-	nv, err := fn(old, found)
-	switch {
-	case errors.Is(err, storage.ErrSkipWrite):
-		return nil
-	case errors.Is(err, storage.ErrDeleteKey):
-		if !found {
-			return nil
-		}
-		err = txn.Delete(key)
-	case err != nil:
-		return err
-	case len(nv) > s.maxValue:
-		return fmt.Errorf("badger: update: value of %d bytes exceeds this store's limit of %d bytes", len(nv), s.maxValue)
-	default:
-		err = txn.Set(key, nv)
-	}
-	if err != nil {
-		return translate("update", err)
-	}
-	// Last chance to honour ctx: past this point the write may land, so a
-	// returned ctx error always means nothing was written.
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := txn.Commit(); err != nil {
-		return translate("update", err)
-	}
-	return nil
-}
-
-// lockKey takes key's stripe and returns it; release with <-stripe. It gives
-// up when ctx is done or Close starts.
-func (s *Store) lockKey(ctx context.Context, key []byte) (chan struct{}, error) {
-	stripe := s.stripes[xxhash.Sum64(key)%numStripes]
-	select {
-	case stripe <- struct{}{}:
-		return stripe, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-s.closing:
-		return nil, storage.ErrClosed
-	}
 }
 
 // Scan calls fn for each key in [start, end) in order, inside one badger read
@@ -376,10 +291,13 @@ func (s *Store) Close() error {
 	idle := s.mu.inflight == 0
 	s.mu.Unlock()
 
-	close(s.closing) // wake stripe waiters and stop scans
+	close(s.closing) // wake queued Updates and stop scans
 	if !idle {
 		<-s.drained
 	}
+	// Every Update has returned, so the writer is idle: stop it.
+	close(s.stopWriter)
+	<-s.writerDone
 	err := s.db.Close()
 	close(s.closeDone)
 	if err != nil {

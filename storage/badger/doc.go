@@ -14,22 +14,23 @@
 // This is the only dynago package that imports badger, and no badger type or
 // error escapes it: badger errors become storage.ErrNotFound,
 // storage.ErrClosed, storage.ErrInvalidKey or an error that carries only
-// badger's message. It starts no goroutines of its own (badger runs its own
-// compactors and flushers until Close) and logs only through the
-// *slog.Logger in Options.
+// badger's message. It starts one goroutine of its own, the group-commit
+// writer, which Close stops (badger runs its own compactors and flushers
+// until Close), and logs only through the *slog.Logger in Options.
 //
 // # Invariants
 //
-//   - Update is atomic per key with per-key lock striping: the key's stripe
-//     (one of 1024, chosen by xxhash) is held around a read-then-write badger
-//     transaction, so two Updates of one key never overlap and fn runs
-//     exactly once. Badger's conflict detection is therefore switched off: it
-//     could only report conflicts the stripes already prevent, and retrying
-//     fn on a hot key (every replica write is a version-vector merge) would
-//     waste work. Waiting for a stripe honours ctx and Close.
-//   - With Options.Sync, badger writes synchronously (WithSyncWrites), so a
-//     nil Update has been fsynced. Concurrent Updates on different stripes
-//     share fsyncs through badger's write batching.
+//   - Update is atomic per key: one writer goroutine applies queued Updates
+//     in arrival order inside one read-then-write badger transaction per
+//     batch (group commit), so two Updates of one key never interleave and
+//     a later one sees the earlier one's result. Badger's conflict detection
+//     is therefore switched off. fn runs once (a second time only if the
+//     transaction grew too big and is retried in a fresh one).
+//   - With Options.Sync, badger syncs every committed transaction
+//     (WithSyncWrites), so a nil Update has been fsynced; a batch of Updates
+//     shares one sync, which is what makes fsynced writes cheap under load.
+//     Once an Update is queued it waits for its batch's outcome even if its
+//     ctx ends, so a ctx error always means nothing was written.
 //   - Close waits for calls in flight, then closes badger; a call made after
 //     Close starts returns storage.ErrClosed, and a running Scan stops at its
 //     next key. The directory lock is released when Close returns, so the
