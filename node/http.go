@@ -85,7 +85,13 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Code: "no_route", Message: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Every response carries a consistency report; requests that were
+		// refused before any replica was asked say so, and the key-value
+		// handlers replace it with what coordination did.
+		w.Header().Set(headerReport, "coordinated=false node="+n.cfg.Name)
+		mux.ServeHTTP(w, r)
+	})
 }
 
 func methodNotAllowed(allow string) http.HandlerFunc {

@@ -330,6 +330,9 @@ func TestBadInput(t *testing.T) {
 			if body["code"] != tc.code || body["error"] == "" {
 				t.Fatalf("body %v, want code %s", body, tc.code)
 			}
+			if resp.header.Get(headerReport) == "" {
+				t.Fatal("no consistency report header")
+			}
 		})
 	}
 	if resp := tn.put("a", strings.Repeat("x", 1024), ""); resp.status != 204 {
@@ -451,5 +454,32 @@ func TestTestClock(t *testing.T) {
 	nodes[1].put("k", "later", r.header.Get(headerContext), "w=2")
 	if got := nodes[0].get("k", "r=2"); string(got.body) != "later" {
 		t.Fatalf("got %q", got.body)
+	}
+}
+
+// /metrics counts requests per operation and outcome, with latency
+// histograms, in Prometheus text format.
+func TestMetrics(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 3})
+	nodes[0].put("m", "v", "", "w=2")
+	nodes[0].get("m")
+	nodes[0].get("missing")
+	nodes[0].get("m", "r=9")
+	resp := nodes[0].do("GET", "/metrics", nil, nil)
+	if resp.status != 200 {
+		t.Fatal(resp.status)
+	}
+	for _, want := range []string{
+		`dynago_requests_total{op="put",outcome="204"} 1`,
+		`dynago_requests_total{op="get",outcome="200"} 1`,
+		`dynago_requests_total{op="get",outcome="404"} 1`,
+		`dynago_requests_total{op="get",outcome="400"} 1`,
+		`dynago_request_duration_seconds_count{op="put",outcome="204"} 1`,
+		`dynago_ring_members 3`,
+		`dynago_peers_alive 2`,
+	} {
+		if !strings.Contains(string(resp.body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
