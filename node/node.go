@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -546,5 +545,3 @@ func (n *Node) leave() {
 
 // Left is closed when the node has left the ring (after a leave request).
 func (n *Node) Left() <-chan struct{} { return n.left }
-
-func itoa(i int) string { return strconv.Itoa(i) }
