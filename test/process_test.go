@@ -277,3 +277,60 @@ func TestProcessKillKeepsAcknowledgedWrites(t *testing.T) {
 		t.Fatal("no exit after SIGTERM")
 	}
 }
+
+// A node started alone and joined with `dynago join` enters the ring and
+// takes its share of partitions; `dynago leave` takes it out and it exits.
+func TestProcessJoinAndLeaveWithCLI(t *testing.T) {
+	n1 := newAgent(t, "n1", "")
+	n1.start(t)
+	n2 := newAgent(t, "n2", n1.gossip)
+	n2.start(t)
+	n3 := newAgent(t, "n3", n1.gossip)
+	n3.start(t)
+	waitAlive(t, n1.url(), 3)
+	solo := newAgent(t, "n4", "")
+	solo.start(t)
+	if out, code := cli(t, "join", "--addr", solo.url(), n2.gossip); code != 0 {
+		t.Fatalf("dynago join: %d %s", code, out)
+	}
+	waitAlive(t, n1.url(), 4)
+	owned := func(addr, name string) int {
+		out, code := cli(t, "ring", "--addr", addr, "--json")
+		if code != 0 {
+			t.Fatalf("dynago ring: %s", out)
+		}
+		var r struct {
+			Preflists []struct{ Nodes []string } `json:"preflists"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, p := range r.Preflists {
+			for _, id := range p.Nodes {
+				if id == name {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	if got := owned(n3.url(), "n4"); got < 256*3/4/2 {
+		t.Fatalf("n4 holds %d partition replicas after joining, want about 3/4 of 256", got)
+	}
+	if out, code := cli(t, "leave", "--addr", solo.url()); code != 0 {
+		t.Fatalf("dynago leave: %d %s", code, out)
+	}
+	select {
+	case <-solo.exited:
+		if solo.exitErr != nil {
+			t.Fatalf("left node exit: %v", solo.exitErr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the node did not exit after leaving")
+	}
+	waitAlive(t, n1.url(), 3)
+	if got := owned(n1.url(), "n4"); got != 0 {
+		t.Fatalf("n4 still holds %d partitions after leaving", got)
+	}
+}
