@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/dynago/dynago/hintedhandoff"
 	"github.com/dynago/dynago/quorum"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
@@ -41,6 +42,17 @@ type Config struct {
 	// Quorum holds the default R, W, PR and PW of requests that do not set
 	// their own. Quorum.N is always Ring.N.
 	Quorum quorum.Config
+
+	// Strict makes requests use only the key's primaries unless they ask
+	// for sloppy=true; by default (false) they use sloppy quorum: the first
+	// N alive nodes of the extended preference list (Dynamo §4.6).
+	Strict bool
+	// Hints bounds and paces hinted handoff.
+	Hints hintedhandoff.Config
+	// HandoffInterval is how often a fallback retries delivering hints to
+	// targets that gossip lists alive (it also tries as soon as one comes
+	// back).
+	HandoffInterval time.Duration
 
 	// Sync makes every replica write fsync before it is acknowledged.
 	Sync bool
@@ -113,6 +125,10 @@ const (
 	// DefaultMaxRequestTimeout keeps a client from pinning coordinator
 	// resources for longer than Riak's default request timeout (60 s).
 	DefaultMaxRequestTimeout = 60 * time.Second
+	// DefaultHandoffInterval retries hint delivery every 5 s: a target that
+	// came back is usually noticed at once through gossip; this catches
+	// the rest (a failed batch, a missed event) without busy-looping.
+	DefaultHandoffInterval = 5 * time.Second
 	// DefaultGCInterval follows badger's advice to run value-log GC
 	// periodically; every 5 minutes keeps vlog growth bounded at little cost.
 	DefaultGCInterval = 5 * time.Minute
@@ -144,6 +160,8 @@ func DefaultConfig() Config {
 		MaxRequestTimeout: DefaultMaxRequestTimeout,
 		ReadRepair:        ReadRepairAsync, // repairs divergence on the read path at no cost to the client's latency
 		GCInterval:        DefaultGCInterval,
+		Hints:             hintedhandoff.DefaultConfig(),
+		HandoffInterval:   DefaultHandoffInterval,
 		Gossip:            DefaultGossipConfig(),
 	}
 }
@@ -185,6 +203,10 @@ func (c Config) withDefaults() Config {
 	if c.GCInterval == 0 {
 		c.GCInterval = d.GCInterval
 	}
+	if c.HandoffInterval == 0 {
+		c.HandoffInterval = d.HandoffInterval
+	}
+	c.Hints = c.Hints.WithDefaults()
 	if c.Gossip.ProbeInterval == 0 {
 		c.Gossip.ProbeInterval = d.Gossip.ProbeInterval
 	}
@@ -225,6 +247,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("node: %w", err)
 	}
 	if err := c.Quorum.Validate(); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	if err := c.Hints.Validate(); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
 	switch c.ReadRepair {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/dynago/dynago/hintedhandoff"
 	"github.com/dynago/dynago/quorum"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
@@ -22,18 +24,43 @@ var (
 	errStateTooLarge   = errors.New("node: key state too large")
 )
 
-// targets returns a key's partition and the replicas a request goes to:
-// the preference list's primaries. (Sloppy quorum with fallbacks comes with
-// hinted handoff.)
-func (n *Node) targets(key []byte) (*ring.Ring, int, []ring.Target) {
+// targets returns a key's partition and the replicas a request goes to.
+// Sloppy (Dynamo §4.6): the first N alive nodes of the extended preference
+// list, fallbacks standing in for down primaries. Strict: the N primaries,
+// alive or not.
+func (n *Node) targets(key []byte, strict bool) (int, []ring.Target) {
 	r := n.ring.Load()
 	p := r.Partition(key)
-	prims := r.Primaries(p)
-	ts := make([]ring.Target, len(prims))
-	for i, id := range prims {
-		ts[i] = ring.Target{ID: id, Primary: true}
+	if strict {
+		prims := r.Primaries(p)
+		ts := make([]ring.Target, len(prims))
+		for i, id := range prims {
+			ts[i] = ring.Target{ID: id, Primary: true}
+		}
+		return p, ts
 	}
-	return r, p, ts
+	return p, r.Targets(p, n.aliveID)
+}
+
+func (n *Node) aliveID(id ring.NodeID) bool { return n.alive(string(id)) }
+
+// self returns this node's place among targets.
+func (n *Node) self(targets []ring.Target) (ring.Target, bool) {
+	for _, t := range targets {
+		if string(t.ID) == n.cfg.Name {
+			return t, true
+		}
+	}
+	return ring.Target{}, false
+}
+
+// freshActor is a new actor of this node for one key: a node coordinating
+// a write for a key it holds no state of can't know which counters it
+// handed out for that key before (a fallback whose hint was delivered and
+// deleted, a key whose data was lost), so it never reuses its node actor
+// there (Riak kv679's per-key epochs).
+func (n *Node) freshActor() vclock.Actor {
+	return vclock.Actor{Node: n.cfg.Name, Epoch: randomEpoch()}
 }
 
 // readLocal returns this node's stored state of key.
@@ -76,39 +103,70 @@ func (n *Node) applyLocal(ctx context.Context, key []byte, in vclock.State) (vcl
 	return out, err
 }
 
-// readReplica reads key from one replica, locally or over RPC.
-func (n *Node) readReplica(ctx context.Context, id ring.NodeID, key []byte) (vclock.State, error) {
-	if string(id) == n.cfg.Name {
-		return n.readLocal(ctx, key)
+// readReplica reads key from one target, locally or over RPC. A fallback
+// answers with the hint it holds for the primary it stands in for.
+func (n *Node) readReplica(ctx context.Context, t ring.Target, key []byte) (vclock.State, error) {
+	owner := ""
+	if !t.Primary {
+		owner = string(t.For)
 	}
-	addr, ok := n.rpcAddrOf(string(id))
+	if string(t.ID) == n.cfg.Name {
+		return n.readAs(ctx, key, owner)
+	}
+	addr, ok := n.rpcAddrOf(string(t.ID))
 	if !ok {
-		return vclock.State{}, fmt.Errorf("node: no address for %s", id)
+		return vclock.State{}, fmt.Errorf("node: no address for %s", t.ID)
 	}
-	resp, err := n.client(addr).Call(ctx, methodRead, key)
+	resp, err := n.client(addr).Call(ctx, methodRead, readRequest{Key: key, Owner: owner}.marshal())
 	if err != nil {
 		n.metrics.rpcErrors.WithLabelValues("read").Inc()
 		return vclock.State{}, err
 	}
 	var st vclock.State
 	if err := st.UnmarshalBinary(resp); err != nil {
-		return vclock.State{}, fmt.Errorf("node: read from %s: %w", id, err)
+		return vclock.State{}, fmt.Errorf("node: read from %s: %w", t.ID, err)
 	}
 	return st, nil
 }
 
-// applyReplica sends a state to one replica, locally or over RPC, and
-// returns once the replica has stored it durably.
-func (n *Node) applyReplica(ctx context.Context, id ring.NodeID, key []byte, st vclock.State) error {
-	if string(id) == n.cfg.Name {
+// readAs reads this node's state of key: its data, or its hint for owner.
+func (n *Node) readAs(ctx context.Context, key []byte, owner string) (vclock.State, error) {
+	if owner == "" {
+		return n.readLocal(ctx, key)
+	}
+	st, _, err := n.hints.Get(ctx, ring.NodeID(owner), uint32(n.ring.Load().Partition(key)), key)
+	return st, err
+}
+
+// applyAs stores st on this node: merged into its data, or, as a fallback,
+// into a durable hint for owner (Dynamo §4.6).
+func (n *Node) applyAs(ctx context.Context, key []byte, st vclock.State, owner string) error {
+	if owner == "" {
 		_, err := n.applyLocal(ctx, key, st)
 		return err
 	}
-	addr, ok := n.rpcAddrOf(string(id))
-	if !ok {
-		return fmt.Errorf("node: no address for %s", id)
+	err := n.hints.Add(ctx, ring.NodeID(owner), uint32(n.ring.Load().Partition(key)), key, st, n.clock.Now())
+	if errors.Is(err, hintedhandoff.ErrTargetFull) {
+		n.hintRefused(owner)
 	}
-	req, err := applyRequest{Key: key, State: st}.marshal()
+	return err
+}
+
+// applyReplica sends a state to one target, locally or over RPC, and
+// returns once the target has stored it durably.
+func (n *Node) applyReplica(ctx context.Context, t ring.Target, key []byte, st vclock.State) error {
+	owner := ""
+	if !t.Primary {
+		owner = string(t.For)
+	}
+	if string(t.ID) == n.cfg.Name {
+		return n.applyAs(ctx, key, st, owner)
+	}
+	addr, ok := n.rpcAddrOf(string(t.ID))
+	if !ok {
+		return fmt.Errorf("node: no address for %s", t.ID)
+	}
+	req, err := applyRequest{Key: key, State: st, Owner: owner}.marshal()
 	if err != nil {
 		return err
 	}
@@ -120,12 +178,11 @@ func (n *Node) applyReplica(ctx context.Context, id ring.NodeID, key []byte, st 
 }
 
 // checkAvailable refuses a request up front, as Cassandra does, when gossip
-// already says too few replicas are alive to meet its quorum. Nothing is
-// read or written, so a refused write is a definite failure, unlike a write
-// that starts and then misses W acks (indeterminate).
+// already says too few of its targets are alive to meet its quorum. Nothing
+// is read or written, so a refused write is a definite failure, unlike a
+// write that starts and then misses W acks (indeterminate).
 func (n *Node) checkAvailable(op string, need, needPrimary int, targets []ring.Target) *apiError {
-	var alive, alivePrimary []string
-	var down []string
+	var alive, alivePrimary, down []string
 	for _, t := range targets {
 		if !n.alive(string(t.ID)) {
 			down = append(down, string(t.ID))
@@ -144,8 +201,8 @@ func (n *Node) checkAvailable(op string, need, needPrimary int, targets []ring.T
 		what = "nothing was read"
 	}
 	return errUnavailable("unavailable",
-		fmt.Sprintf("%s needs %d replicas (%d primaries) but only %d are alive (%v; down: %v); %s",
-			op, need, needPrimary, len(alive), alive, down, what),
+		fmt.Sprintf("%s needs %d replicas (%d of them primaries) but only %d are alive (%d primaries: %v; down: %v); %s",
+			op, need, needPrimary, len(alive), len(alivePrimary), alive, down, what),
 		map[string]any{"indeterminate": false, "alive": nonNil(alive), "down": nonNil(down)})
 }
 
@@ -167,12 +224,13 @@ type readReply struct {
 // read coordinates a read: fan out to every replica in parallel, answer
 // after R replies (PR of them from primaries), then repair stale replicas
 // in the background once the rest have answered (Dynamo §4.5, §5).
-func (n *Node) read(ctx context.Context, key []byte, r, pr int, timeout time.Duration) readOutcome {
-	_, _, targets := n.targets(key)
+func (n *Node) read(ctx context.Context, key []byte, r, pr int, strict bool, timeout time.Duration) readOutcome {
+	_, targets := n.targets(key, strict)
 	out := readOutcome{R: r, PR: pr}
 	if len(targets) < r || len(targets) < pr {
-		out.Err = errUnavailable("read_quorum_unreachable",
-			fmt.Sprintf("r=%d pr=%d but the ring has only %d replicas for this key", r, pr, len(targets)), nil)
+		out.Err = errUnavailable("unavailable",
+			fmt.Sprintf("r=%d pr=%d but only %d nodes can serve this key's read; nothing was read", r, pr, len(targets)),
+			map[string]any{"indeterminate": false})
 		return out
 	}
 	if aerr := n.checkAvailable("read", r, pr, targets); aerr != nil {
@@ -192,7 +250,7 @@ func (n *Node) read(ctx context.Context, key []byte, r, pr int, timeout time.Dur
 		}
 		asked++
 		n.bg.Go(func() {
-			st, err := n.readReplica(rctx, t.ID, key)
+			st, err := n.readReplica(rctx, t, key)
 			replies <- readReply{id: t.ID, st: st, err: err}
 		})
 	}
@@ -234,7 +292,7 @@ wait:
 	if n.cfg.ReadRepair == ReadRepairBlocking && len(stale) > 0 {
 		// Write the merged state back to the stale repliers before
 		// answering, so no later quorum read can return less than this one.
-		n.repair(rctx, key, out.State, stale)
+		n.repair(rctx, key, out.State, pick(targets, stale))
 		for i := range got {
 			got[i].State = out.State // so the late repair skips them
 		}
@@ -242,7 +300,7 @@ wait:
 	remaining := asked - received
 	n.bg.Go(func() {
 		defer cancel()
-		n.finishRead(rctx, key, got, replies, remaining)
+		n.finishRead(rctx, key, targets, got, replies, remaining)
 	})
 	return out
 }
@@ -258,7 +316,7 @@ func (n *Node) drain(replies chan readReply, remaining int) {
 
 // finishRead waits for the remaining replies, then pushes the merged state
 // to every replica that lacks part of it (read repair).
-func (n *Node) finishRead(ctx context.Context, key []byte, got []quorum.ReadReply, replies chan readReply, remaining int) {
+func (n *Node) finishRead(ctx context.Context, key []byte, targets []ring.Target, got []quorum.ReadReply, replies chan readReply, remaining int) {
 	for range remaining {
 		rep := <-replies // every asked replica answers by rctx's deadline
 		if rep.err == nil {
@@ -269,16 +327,27 @@ func (n *Node) finishRead(ctx context.Context, key []byte, got []quorum.ReadRepl
 		return
 	}
 	merged := quorum.MergeReplies(got)
-	n.repair(ctx, key, merged, quorum.Stale(merged, got))
+	n.repair(ctx, key, merged, pick(targets, quorum.Stale(merged, got)))
+}
+
+// pick returns the targets whose IDs are in ids.
+func pick(targets []ring.Target, ids []ring.NodeID) []ring.Target {
+	var out []ring.Target
+	for _, t := range targets {
+		if slices.Contains(ids, t.ID) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // repair pushes merged to the given replicas in parallel and waits.
-func (n *Node) repair(ctx context.Context, key []byte, merged vclock.State, stale []ring.NodeID) {
+func (n *Node) repair(ctx context.Context, key []byte, merged vclock.State, stale []ring.Target) {
 	var wg sync.WaitGroup
-	for _, id := range stale {
+	for _, t := range stale {
 		wg.Go(func() {
-			if err := n.applyReplica(ctx, id, key, merged); err != nil {
-				n.log.Debug("read repair failed", "replica", id, "err", err)
+			if err := n.applyReplica(ctx, t, key, merged); err != nil {
+				n.log.Debug("read repair failed", "replica", t.ID, "err", err)
 				return
 			}
 			n.metrics.readRepairs.Inc()
@@ -291,61 +360,53 @@ func (n *Node) repair(ctx context.Context, key []byte, merged vclock.State, stal
 // replica of the key: store it locally, send the new state to the other
 // replicas in parallel, answer after W acks (PW from primaries).
 func (n *Node) coordinateWrite(ctx context.Context, req writeRequest) writeOutcome {
-	_, _, targets := n.targets(req.Key)
+	p, targets := n.targets(req.Key, req.Strict)
 	timeout := time.Duration(req.TimeoutMS) * time.Millisecond
 	out := writeOutcome{W: req.W, PW: req.PW, Coordinator: n.cfg.Name}
-	if len(targets) < req.W || len(targets) < req.PW {
-		out.Err = errUnavailable("write_quorum_unreachable",
-			fmt.Sprintf("w=%d pw=%d but the ring has only %d replicas for this key; nothing was written", req.W, req.PW, len(targets)), nil)
+	if len(targets) < req.W {
+		out.Err = errUnavailable("unavailable",
+			fmt.Sprintf("w=%d but only %d nodes can take this key's write; nothing was written", req.W, len(targets)),
+			map[string]any{"indeterminate": false})
 		return out
 	}
 	if aerr := n.checkAvailable("write", req.W, req.PW, targets); aerr != nil {
 		out.Err = aerr
 		return out
 	}
+	me, isTarget := n.self(targets)
+	if !isTarget {
+		out.Err = errUnavailable("unavailable", "this node is not among the key's replicas any more (the ring or liveness changed); nothing was written; retry", nil)
+		return out
+	}
 	tr := quorum.NewTracker(req.W, req.PW, targets)
 
 	// The local write: the coordinator's own replica decides the new dot.
-	p := n.ring.Load().Partition(req.Key)
-	var dot vclock.Dot
 	lctx, lcancel := context.WithTimeout(ctx, timeout)
-	err := n.store.Update(lctx, storage.DataKey(uint32(p), req.Key), func(old []byte, found bool) ([]byte, error) {
-		var cur vclock.State
-		if found {
-			if err := cur.UnmarshalBinary(old); err != nil {
-				return nil, fmt.Errorf("node: stored state of %q is corrupt: %w", req.Key, err)
-			}
-		}
-		next, d := cur.Write(n.actor, req.Context, req.Value, req.Delete)
-		if len(next.Versions) > n.cfg.MaxSiblings {
-			return nil, errTooManySiblings
-		}
-		b, err := next.MarshalBinary()
-		if err != nil {
-			return nil, err
-		}
-		if len(b) > maxStateBytes {
-			return nil, errStateTooLarge
-		}
-		out.State, dot = next, d
-		return b, nil
-	})
+	var dot vclock.Dot
+	var localErr error
+	if me.Primary {
+		dot, localErr = n.writePrimary(lctx, p, req, &out)
+	} else {
+		dot, localErr = n.writeFallback(lctx, p, string(me.For), req, &out)
+	}
 	lcancel()
 	switch {
-	case errors.Is(err, errTooManySiblings):
+	case errors.Is(localErr, errTooManySiblings):
 		out.Err = &apiError{Status: 409, Code: "too_many_siblings",
 			Message: fmt.Sprintf("the key has %d siblings, the limit is %d: read it and write back with its context to resolve them", n.cfg.MaxSiblings, n.cfg.MaxSiblings)}
 		return out
-	case errors.Is(err, errStateTooLarge):
+	case errors.Is(localErr, errStateTooLarge):
 		out.Err = &apiError{Status: 413, Code: "state_too_large",
 			Message: fmt.Sprintf("the key's siblings together would exceed %d bytes: resolve them first", maxStateBytes)}
 		return out
-	case err != nil:
-		n.log.Error("local write failed", "err", err)
-		out.Err = &apiError{Status: 503, Code: "write_failed", Message: "the coordinator could not store the write: " + err.Error()}
+	case localErr != nil && out.State.IsZero():
+		n.log.Error("local write failed", "err", localErr)
+		out.Err = &apiError{Status: 503, Code: "write_failed", Message: "the coordinator could not store the write: " + localErr.Error()}
 		return out
 	}
-	tr.Record(ring.NodeID(n.cfg.Name), true)
+	// A fallback whose hint queue is full still coordinates: the write
+	// counts only the replicas that really stored it.
+	tr.Record(ring.NodeID(n.cfg.Name), localErr == nil)
 	out.Context = returnedContext(req.Context, dot)
 	if len(out.State.Versions) == 1 {
 		// The write superseded everything: the whole new state is what
@@ -372,7 +433,7 @@ func (n *Node) coordinateWrite(ctx context.Context, req writeRequest) writeOutco
 		}
 		sent++
 		n.bg.Go(func() {
-			acks <- ack{id: t.ID, err: n.applyReplica(rctx, t.ID, req.Key, out.State)}
+			acks <- ack{id: t.ID, err: n.applyReplica(rctx, t, req.Key, out.State)}
 		})
 	}
 	received := 0
@@ -411,6 +472,63 @@ wait:
 	return out
 }
 
+// writePrimary stores a new write in this primary's data under the key's
+// lock and records the new state in out.
+func (n *Node) writePrimary(ctx context.Context, p int, req writeRequest, out *writeOutcome) (vclock.Dot, error) {
+	var dot vclock.Dot
+	err := n.store.Update(ctx, storage.DataKey(uint32(p), req.Key), func(old []byte, found bool) ([]byte, error) {
+		var cur vclock.State
+		actor := n.actor
+		if found {
+			if err := cur.UnmarshalBinary(old); err != nil {
+				return nil, fmt.Errorf("node: stored state of %q is corrupt: %w", req.Key, err)
+			}
+		} else {
+			actor = n.freshActor()
+		}
+		next, d := cur.Write(actor, req.Context, req.Value, req.Delete)
+		b, err := n.checkState(next)
+		if err != nil {
+			return nil, err
+		}
+		out.State, dot = next, d
+		return b, nil
+	})
+	return dot, err
+}
+
+// writeFallback coordinates a write as a fallback for owner: the new
+// version gets a fresh actor (this node can't know which counters it used
+// for the key in hints it has delivered since) and is kept as a hint.
+func (n *Node) writeFallback(ctx context.Context, p int, owner string, req writeRequest, out *writeOutcome) (vclock.Dot, error) {
+	cur, _, err := n.hints.Get(ctx, ring.NodeID(owner), uint32(p), req.Key)
+	if err != nil {
+		return vclock.Dot{}, err
+	}
+	next, dot := cur.Write(n.freshActor(), req.Context, req.Value, req.Delete)
+	if _, err := n.checkState(next); err != nil {
+		return vclock.Dot{}, err
+	}
+	out.State = next
+	return dot, n.applyAs(ctx, req.Key, next, owner)
+}
+
+// checkState enforces the sibling and size limits on a coordinator's new
+// state and returns its encoding.
+func (n *Node) checkState(st vclock.State) ([]byte, error) {
+	if len(st.Versions) > n.cfg.MaxSiblings {
+		return nil, errTooManySiblings
+	}
+	b, err := st.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxStateBytes {
+		return nil, errStateTooLarge
+	}
+	return b, nil
+}
+
 // returnedContext is the context a writer gets back: what it had seen plus
 // its own write. When that is not expressible as a version vector (the
 // actor issued dots the client never saw, i.e. the write became a sibling of
@@ -426,17 +544,28 @@ func returnedContext(client vclock.VV, dot vclock.Dot) vclock.VV {
 // write handles a client write received by this node: coordinate it here
 // when this node is a replica, else forward it to a live replica.
 func (n *Node) write(ctx context.Context, req writeRequest) writeOutcome {
-	_, _, targets := n.targets(req.Key)
-	for _, t := range targets {
-		if string(t.ID) == n.cfg.Name {
-			return n.coordinateWrite(ctx, req)
+	_, targets := n.targets(req.Key, req.Strict)
+	// Primaries coordinate when one is up (they hold the key's history);
+	// a fallback only when every primary is down. This node first among
+	// equals, to save a hop.
+	var order []ring.Target
+	for _, primary := range []bool{true, false} {
+		for _, t := range targets {
+			if t.Primary == primary && string(t.ID) == n.cfg.Name {
+				order = append(order, t)
+			}
+		}
+		for _, t := range targets {
+			if t.Primary == primary && string(t.ID) != n.cfg.Name && n.alive(string(t.ID)) {
+				order = append(order, t)
+			}
 		}
 	}
 	payload := req.marshal()
 	var lastErr error
-	for _, t := range targets {
-		if !n.alive(string(t.ID)) {
-			continue
+	for _, t := range order {
+		if string(t.ID) == n.cfg.Name {
+			return n.coordinateWrite(ctx, req)
 		}
 		addr, ok := n.rpcAddrOf(string(t.ID))
 		if !ok {
@@ -464,12 +593,13 @@ func (n *Node) write(ctx context.Context, req writeRequest) writeOutcome {
 		}
 		return out
 	}
-	msg := "no replica of this key is reachable to coordinate the write; nothing was written"
-	if lastErr != nil {
-		// A forward that failed after sending may have been applied.
-		msg = fmt.Sprintf("no replica coordinated the write (last error: %v); the write is indeterminate", lastErr)
+	if lastErr == nil {
+		return writeOutcome{W: req.W, PW: req.PW, Err: errUnavailable("unavailable",
+			"no replica of this key is reachable to coordinate the write; nothing was written", map[string]any{"indeterminate": false})}
 	}
-	return writeOutcome{W: req.W, PW: req.PW, Err: errUnavailable("write_indeterminate", msg, nil)}
+	// A forward that failed after sending may have been applied.
+	return writeOutcome{W: req.W, PW: req.PW, Err: errUnavailable("write_indeterminate",
+		fmt.Sprintf("no replica coordinated the write (last error: %v); the write is indeterminate", lastErr), nil)}
 }
 
 func names(ids []ring.NodeID) []string {
@@ -484,10 +614,14 @@ func names(ids []ring.NodeID) []string {
 func (n *Node) serveRPC(ctx context.Context, method uint8, payload []byte) ([]byte, error) {
 	switch method {
 	case methodRead:
-		if len(payload) == 0 || len(payload) > n.cfg.MaxKeyBytes {
-			return nil, fmt.Errorf("node: bad key length %d", len(payload))
+		req, err := unmarshalRead(payload)
+		if err != nil {
+			return nil, err
 		}
-		st, err := n.readLocal(ctx, payload)
+		if len(req.Key) == 0 || len(req.Key) > n.cfg.MaxKeyBytes {
+			return nil, fmt.Errorf("node: bad key length %d", len(req.Key))
+		}
+		st, err := n.readAs(ctx, req.Key, req.Owner)
 		if err != nil {
 			return nil, err
 		}
@@ -500,8 +634,13 @@ func (n *Node) serveRPC(ctx context.Context, method uint8, payload []byte) ([]by
 		if len(req.Key) == 0 || len(req.Key) > n.cfg.MaxKeyBytes {
 			return nil, fmt.Errorf("node: bad key length %d", len(req.Key))
 		}
-		_, err = n.applyLocal(ctx, req.Key, req.State)
-		return nil, err
+		return nil, n.applyAs(ctx, req.Key, req.State, req.Owner)
+	case methodHandoff:
+		req, err := unmarshalHandoff(payload)
+		if err != nil {
+			return nil, err
+		}
+		return nil, n.receiveHandoff(ctx, req)
 	case methodCoordinate:
 		req, err := unmarshalWriteRequest(payload)
 		if err != nil {

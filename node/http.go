@@ -78,6 +78,7 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("POST /cluster/join", n.handleJoin)
 	mux.HandleFunc("POST /cluster/leave", n.handleLeave)
 	mux.HandleFunc("POST /cluster/remove", n.handleRemove)
+	mux.HandleFunc("GET /debug/hints", n.handleHints)
 	mux.HandleFunc("GET /debug/clock", n.handleClock)
 	mux.HandleFunc("POST /debug/clock", n.handleClock)
 	mux.HandleFunc("GET /health", n.handleHealth)
@@ -241,7 +242,12 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	out := n.read(r.Context(), key, rq, pr, timeout)
+	strict, aerr := n.strictParam(r)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	out := n.read(r.Context(), key, rq, pr, strict, timeout)
 	live := out.State.Live()
 	w.Header().Set(headerReport, fmt.Sprintf("r=%d pr=%d replies=%d siblings=%d repaired=%d", rq, pr, out.Replies, len(live), out.Stale))
 	if out.Err != nil {
@@ -372,7 +378,21 @@ func (n *Node) parseWrite(w http.ResponseWriter, r *http.Request, del bool) (wri
 			value = []byte{}
 		}
 	}
-	return writeRequest{Key: key, Value: value, Context: ctx, Delete: del, W: wq, PW: pw, TimeoutMS: int(timeout.Milliseconds())}, nil
+	strict, aerr := n.strictParam(r)
+	if aerr != nil {
+		return req, aerr
+	}
+	return writeRequest{Key: key, Value: value, Context: ctx, Delete: del, W: wq, PW: pw, TimeoutMS: int(timeout.Milliseconds()), Strict: strict}, nil
+}
+
+// strictParam reads ?sloppy=: false keeps the request on the key's
+// primaries; absent means the node's default.
+func (n *Node) strictParam(r *http.Request) (bool, *apiError) {
+	if r.URL.Query().Get("sloppy") == "" {
+		return n.cfg.Strict, nil
+	}
+	sloppy, aerr := boolParam(r, "sloppy")
+	return !sloppy, aerr
 }
 
 // versionJSON is one stored version in /debug/replica.

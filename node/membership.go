@@ -226,6 +226,7 @@ func (n *Node) peerEvent(m *memberlist.Node, alive bool) {
 	n.peers.Store(&next)
 	if alive {
 		n.log.Debug("peer alive", "peer", m.Name)
+		n.wakeHandoff()
 	} else {
 		n.log.Info("peer down", "peer", m.Name)
 	}

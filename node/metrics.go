@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/dynago/dynago/hintedhandoff"
 	"github.com/dynago/dynago/ring"
 )
 
@@ -23,6 +24,13 @@ type metrics struct {
 	membersUp   prometheus.Gauge
 	owned       prometheus.Gauge
 	ringSize    prometheus.Gauge
+
+	hintsQueued    *prometheus.GaugeVec
+	hintsBytes     *prometheus.GaugeVec
+	hintsLag       *prometheus.GaugeVec
+	hintsDelivered prometheus.Counter
+	hintsExpired   prometheus.Counter
+	hintsRefused   prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -52,6 +60,25 @@ func newMetrics() *metrics {
 			Name: "dynago_ring_members", Help: "Nodes in the ring.",
 		}),
 	}
+	m.hintsQueued = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "dynago_hints_queued", Help: "Hints this node holds, by target node.",
+	}, []string{"target"})
+	m.hintsBytes = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "dynago_hints_queued_bytes", Help: "Bytes of hints this node holds, by target node.",
+	}, []string{"target"})
+	m.hintsLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "dynago_hint_delivery_lag_seconds", Help: "Age of the oldest hint held for each target node.",
+	}, []string{"target"})
+	m.hintsDelivered = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_hints_delivered_total", Help: "Hints delivered to their target and deleted.",
+	})
+	m.hintsExpired = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_hints_expired_total", Help: "Hints dropped for age (anti-entropy repairs their targets).",
+	})
+	m.hintsRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_hints_refused_total", Help: "Hints refused because the target's queue was full.",
+	})
+	m.reg.MustRegister(m.hintsQueued, m.hintsBytes, m.hintsLag, m.hintsDelivered, m.hintsExpired, m.hintsRefused)
 	m.reg.MustRegister(m.requests, m.latency, m.readRepairs, m.rpcErrors, m.membersUp, m.owned, m.ringSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -83,4 +110,19 @@ func (m *metrics) setAlive(peers map[string]peer) {
 func (m *metrics) setRing(r *ring.Ring, self string) {
 	m.ringSize.Set(float64(r.Len()))
 	m.owned.Set(float64(len(r.PartitionsOf(ring.NodeID(self)))))
+}
+
+func (m *metrics) setHints(stats map[ring.NodeID]hintedhandoff.TargetStats, now time.Time) {
+	m.hintsQueued.Reset()
+	m.hintsBytes.Reset()
+	m.hintsLag.Reset()
+	for id, s := range stats {
+		m.hintsQueued.WithLabelValues(string(id)).Set(float64(s.Count))
+		m.hintsBytes.WithLabelValues(string(id)).Set(float64(s.Bytes))
+		lag := 0.0
+		if s.Count > 0 {
+			lag = s.Lag(now).Seconds()
+		}
+		m.hintsLag.WithLabelValues(string(id)).Set(lag)
+	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/dynago/dynago/hintedhandoff"
 	"github.com/dynago/dynago/node/rpc"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
@@ -35,6 +36,9 @@ type Node struct {
 	metrics *metrics
 	ready   chan struct{}
 	clock   clock
+
+	hints   *hintedhandoff.Store
+	handoff handoffState
 
 	ml    *memberlist.Memberlist
 	bcast *memberlist.TransmitLimitedQueue
@@ -117,6 +121,10 @@ func New(cfg Config) (_ *Node, err error) {
 	if n.cluster, err = n.loadCluster(ctx); err != nil {
 		return nil, err
 	}
+	if n.hints, err = hintedhandoff.Open(ctx, n.store, cfg.Hints); err != nil {
+		return nil, fmt.Errorf("node: open hints: %w", err)
+	}
+	n.handoff.wake = make(chan struct{}, 1)
 
 	if n.rpcLn, err = net.Listen("tcp", cfg.RPCAddr); err != nil {
 		return nil, fmt.Errorf("node: rpc listen: %w", err)
@@ -199,6 +207,7 @@ func (n *Node) run(ctx context.Context) error {
 		wg.Go(n.rejoinLoop)
 		wg.Go(n.persistLoop)
 		wg.Go(n.gcLoop)
+		wg.Go(n.handoffLoop)
 		close(n.ready)
 		n.log.Info("node serving", "http", n.cfg.HTTPAddr)
 		select {
@@ -303,13 +312,7 @@ func (n *Node) loadActor(ctx context.Context) (vclock.Actor, error) {
 			epoch = binary.BigEndian.Uint64(old)
 			return nil, storage.ErrSkipWrite
 		}
-		var b [8]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, err
-		}
-		// Random epochs can't collide in practice and need no memory of
-		// earlier ones, which a lost data directory doesn't have.
-		epoch = binary.BigEndian.Uint64(b[:]) >> 1
+		epoch = randomEpoch()
 		return binary.BigEndian.AppendUint64(nil, epoch), nil
 	})
 	if err != nil {
@@ -319,6 +322,17 @@ func (n *Node) loadActor(ctx context.Context) (vclock.Actor, error) {
 		return vclock.Actor{}, fmt.Errorf("node: epoch: %w", err)
 	}
 	return vclock.Actor{Node: n.cfg.Name, Epoch: epoch}, nil
+}
+
+// randomEpoch returns a new epoch. Random epochs can't collide in practice
+// and need no memory of earlier ones, which a lost data directory doesn't
+// have.
+func randomEpoch() uint64 {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("node: no randomness: " + err.Error())
+	}
+	return binary.BigEndian.Uint64(b[:]) >> 1
 }
 
 func (n *Node) markClean(ctx context.Context) error {
@@ -531,6 +545,8 @@ func (n *Node) leave() {
 	n.bg.Add(1)
 	go func() {
 		defer n.bg.Done()
+		// Hand this node's hints on before it goes (bounded).
+		n.drainHints(30 * time.Second)
 		deadline := time.Now().Add(5 * time.Second)
 		for n.bcast.NumQueued() > 0 && time.Now().Before(deadline) {
 			select {

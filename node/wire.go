@@ -11,15 +11,21 @@ import (
 // Internode RPC methods. Payloads are encoded by the functions below; each
 // starts with a format version byte so a node can refuse what it can't read.
 const (
-	// methodRead returns the replica's stored state of a key.
-	// Request: key. Response: encoded vclock.State (zero State if absent).
+	// methodRead returns the replica's stored state of a key (a fallback's
+	// hint for it when Owner is set). Request: readRequest. Response:
+	// encoded vclock.State (zero State if absent).
 	methodRead uint8 = 1
 	// methodApply merges a state into the replica's stored state of a key
-	// and answers once that is durable. Request: applyRequest.
+	// (into a hint for Owner when the receiver is a fallback) and answers
+	// once that is durable. Request: applyRequest.
 	methodApply uint8 = 2
 	// methodCoordinate asks a replica to coordinate a client write.
 	// Request: writeRequest. Response: writeOutcome.
 	methodCoordinate uint8 = 3
+	// methodHandoff delivers a batch of hints to their owner, which merges
+	// each into its data and answers once all are durable. Request:
+	// handoffRequest.
+	methodHandoff uint8 = 4
 )
 
 const wireV1 = 1
@@ -120,10 +126,26 @@ func (r *rbuf) end() error {
 	return r.err
 }
 
+// readRequest asks a replica for its state of a key.
+type readRequest struct {
+	Key   []byte
+	Owner string // set when the receiver serves as a fallback for Owner
+}
+
+func (m readRequest) marshal() []byte { return wbuf{wireV1}.bytes(m.Key).str(m.Owner) }
+
+func unmarshalRead(p []byte) (readRequest, error) {
+	r := rbuf{b: p}
+	r.version()
+	m := readRequest{Key: r.bytes(), Owner: r.str()}
+	return m, r.end()
+}
+
 // applyRequest carries a key's state to a replica (replication, read repair).
 type applyRequest struct {
 	Key   []byte
 	State vclock.State
+	Owner string // set when the receiver serves as a fallback for Owner
 }
 
 func (m applyRequest) marshal() ([]byte, error) {
@@ -131,7 +153,7 @@ func (m applyRequest) marshal() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return wbuf{wireV1}.bytes(m.Key).bytes(st), nil
+	return wbuf{wireV1}.bytes(m.Key).bytes(st).str(m.Owner), nil
 }
 
 func unmarshalApply(p []byte) (applyRequest, error) {
@@ -140,6 +162,7 @@ func unmarshalApply(p []byte) (applyRequest, error) {
 	var m applyRequest
 	m.Key = r.bytes()
 	st := r.bytes()
+	m.Owner = r.str()
 	if err := r.end(); err != nil {
 		return m, err
 	}
@@ -147,6 +170,57 @@ func unmarshalApply(p []byte) (applyRequest, error) {
 		return m, fmt.Errorf("%w: %v", errWire, err)
 	}
 	return m, nil
+}
+
+// handoffItem is one hint delivered to its owner.
+type handoffItem struct {
+	Key   []byte
+	State vclock.State
+}
+
+// handoffRequest is a batch of hints for the receiving node.
+type handoffRequest struct {
+	From  string
+	Items []handoffItem
+}
+
+// maxHandoffItems bounds a decoded batch (the sender sends far fewer).
+const maxHandoffItems = 1 << 16
+
+func (m handoffRequest) marshal() ([]byte, error) {
+	b := wbuf{wireV1}.str(m.From).uvarint(uint64(len(m.Items)))
+	for _, it := range m.Items {
+		st, err := it.State.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		b = b.bytes(it.Key).bytes(st)
+	}
+	return b, nil
+}
+
+func unmarshalHandoff(p []byte) (handoffRequest, error) {
+	r := rbuf{b: p}
+	r.version()
+	var m handoffRequest
+	m.From = r.str()
+	n := r.int(maxHandoffItems)
+	if r.err == nil && n > len(r.b)/2 { // every item takes at least two bytes
+		r.fail("%d items past end", n)
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		key := r.bytes()
+		raw := r.bytes()
+		if r.err != nil {
+			break
+		}
+		var st vclock.State
+		if err := st.UnmarshalBinary(raw); err != nil {
+			return m, fmt.Errorf("%w: %v", errWire, err)
+		}
+		m.Items = append(m.Items, handoffItem{Key: key, State: st})
+	}
+	return m, r.end()
 }
 
 // writeRequest is a client write forwarded to a replica that coordinates it.
@@ -158,6 +232,7 @@ type writeRequest struct {
 	W, PW      int
 	TimeoutMS  int
 	ReturnBody bool
+	Strict     bool // primaries only: no fallbacks (sloppy=false)
 }
 
 func (m writeRequest) marshal() []byte {
@@ -167,6 +242,9 @@ func (m writeRequest) marshal() []byte {
 	}
 	if m.ReturnBody {
 		flags |= 2
+	}
+	if m.Strict {
+		flags |= 4
 	}
 	return wbuf{wireV1}.bytes(m.Key).bytes(m.Value).str(vclock.EncodeContext(m.Context)).
 		uvarint(flags).uvarint(uint64(m.W)).uvarint(uint64(m.PW)).uvarint(uint64(m.TimeoutMS))
@@ -182,7 +260,7 @@ func unmarshalWriteRequest(p []byte) (writeRequest, error) {
 	m.Key = r.bytes()
 	m.Value = r.bytes()
 	tok := r.str()
-	flags := r.int(3)
+	flags := r.int(7)
 	m.W = r.int(maxWireCount)
 	m.PW = r.int(maxWireCount)
 	m.TimeoutMS = r.int(1 << 31)
@@ -191,6 +269,7 @@ func unmarshalWriteRequest(p []byte) (writeRequest, error) {
 	}
 	m.Delete = flags&1 != 0
 	m.ReturnBody = flags&2 != 0
+	m.Strict = flags&4 != 0
 	ctx, err := vclock.DecodeContext(tok)
 	if err != nil {
 		return m, fmt.Errorf("%w: %v", errWire, err)

@@ -18,22 +18,34 @@ func sampleState() vclock.State {
 
 func TestWireRoundTrip(t *testing.T) {
 	st := sampleState()
-	ar, err := applyRequest{Key: []byte("k"), State: st}.marshal()
+	ar, err := applyRequest{Key: []byte("k"), State: st, Owner: "n3"}.marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
 	gotA, err := unmarshalApply(ar)
-	if err != nil || string(gotA.Key) != "k" || !gotA.State.Equal(st) {
+	if err != nil || string(gotA.Key) != "k" || !gotA.State.Equal(st) || gotA.Owner != "n3" {
 		t.Fatalf("apply round trip: %+v %v", gotA, err)
 	}
+	gotR, err := unmarshalRead(readRequest{Key: []byte("k"), Owner: "n2"}.marshal())
+	if err != nil || string(gotR.Key) != "k" || gotR.Owner != "n2" {
+		t.Fatalf("read round trip: %+v %v", gotR, err)
+	}
+	hb, err := handoffRequest{From: "n4", Items: []handoffItem{{Key: []byte("a"), State: st}, {Key: []byte("b"), State: st}}}.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotH, err := unmarshalHandoff(hb)
+	if err != nil || gotH.From != "n4" || len(gotH.Items) != 2 || string(gotH.Items[1].Key) != "b" || !gotH.Items[0].State.Equal(st) {
+		t.Fatalf("handoff round trip: %+v %v", gotH, err)
+	}
 
-	wr := writeRequest{Key: []byte("key"), Value: []byte("val"), Context: st.Context, Delete: true, W: 2, PW: 1, TimeoutMS: 1500, ReturnBody: true}
+	wr := writeRequest{Key: []byte("key"), Value: []byte("val"), Context: st.Context, Delete: true, W: 2, PW: 1, TimeoutMS: 1500, ReturnBody: true, Strict: true}
 	gotW, err := unmarshalWriteRequest(wr.marshal())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(gotW.Key, wr.Key) || !bytes.Equal(gotW.Value, wr.Value) || !gotW.Context.Equal(wr.Context) ||
-		gotW.Delete != wr.Delete || gotW.W != 2 || gotW.PW != 1 || gotW.TimeoutMS != 1500 || !gotW.ReturnBody {
+		gotW.Delete != wr.Delete || gotW.W != 2 || gotW.PW != 1 || gotW.TimeoutMS != 1500 || !gotW.ReturnBody || !gotW.Strict {
 		t.Fatalf("write request round trip: %+v", gotW)
 	}
 
@@ -127,6 +139,40 @@ func FuzzUnmarshalWriteOutcome(f *testing.F) {
 		}
 		if _, err := unmarshalWriteOutcome(b); err != nil {
 			t.Fatalf("re-encode failed: %v", err)
+		}
+	})
+}
+
+func FuzzUnmarshalHandoff(f *testing.F) {
+	b, _ := handoffRequest{From: "n1", Items: []handoffItem{{Key: []byte("k"), State: sampleState()}}}.marshal()
+	f.Add(b)
+	f.Add([]byte{wireV1, 0, 0})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		m, err := unmarshalHandoff(in)
+		if err != nil {
+			return
+		}
+		b, err := m.marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := unmarshalHandoff(b)
+		if err != nil || len(again.Items) != len(m.Items) || again.From != m.From {
+			t.Fatalf("re-encode changed the batch (%v)", err)
+		}
+	})
+}
+
+func FuzzUnmarshalRead(f *testing.F) {
+	f.Add(readRequest{Key: []byte("k"), Owner: "n2"}.marshal())
+	f.Fuzz(func(t *testing.T, in []byte) {
+		m, err := unmarshalRead(in)
+		if err != nil {
+			return
+		}
+		again, err := unmarshalRead(m.marshal())
+		if err != nil || !bytes.Equal(again.Key, m.Key) || again.Owner != m.Owner {
+			t.Fatalf("re-encode changed the request (%v)", err)
 		}
 	})
 }

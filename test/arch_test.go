@@ -26,6 +26,9 @@ func TestImportRule(t *testing.T) {
 		{"vclock", nil, true},
 		{"quorum", []string{"ring", "vclock"}, true},
 		{"storage", nil, false},
+		// hintedhandoff uses time for its types only (its own purity test
+		// forbids time.Now and timers), and reads hints through storage.
+		{"hintedhandoff", []string{"ring", "vclock", "storage"}, false},
 	}
 	for _, r := range rules {
 		deps, imports := goList(t, module+"/"+r.pkg)
@@ -57,7 +60,7 @@ func TestImportRule(t *testing.T) {
 		}
 	}
 	// badger stays behind storage/badger.
-	for _, pkg := range []string{"node/rpc", "vclock", "ring", "quorum", "storage", "storage/memory"} {
+	for _, pkg := range []string{"node/rpc", "vclock", "ring", "quorum", "storage", "storage/memory", "hintedhandoff"} {
 		deps, _ := goList(t, module+"/"+pkg)
 		for _, d := range deps {
 			if strings.Contains(d, "dgraph-io/badger") {

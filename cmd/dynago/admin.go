@@ -53,6 +53,48 @@ func membersCommand() *cli.Command {
 	}
 }
 
+func hintsCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "hints",
+		Usage:       "show the hints the node holds for down nodes, per target, and their delivery",
+		Description: "Prints GET /debug/hints as a table: target, hints, bytes, age of the oldest, delivery state and rate, delivered/refused/expired counts.",
+		Flags:       append(clientFlags(), adminTimeoutFlag()),
+		Action: func(c *cli.Context) error {
+			if _, err := positional(c, 0, 0, ""); err != nil {
+				return err
+			}
+			cl, err := newClient(c, c.Duration("timeout"))
+			if err != nil {
+				return err
+			}
+			h, res, err := cl.Hints(c.Context)
+			if err != nil {
+				return requestFailed(c, "hints", err)
+			}
+			report(c, res.Report)
+			if c.Bool("json") {
+				writeJSON(c, res.Body)
+				return nil
+			}
+			fmt.Fprintf(c.App.Writer, "%s holds %d hints\n", h.Node, h.Total)
+			if len(h.Targets) == 0 {
+				return nil
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "TARGET\tALIVE\tHINTS\tBYTES\tOLDEST\tSTATE\tRATE\tDELIVERED\tREFUSED\tEXPIRED\tLAST ERROR")
+			for _, t := range h.Targets {
+				alive := "alive"
+				if !t.TargetAlive {
+					alive = "DOWN"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0fs\t%s\t%.0f B/s\t%d\t%d\t%d\t%s\n", t.Target, alive, t.Count, t.Bytes,
+					t.OldestAgeSecs, t.State, t.BytesPerSec, t.Delivered, t.Refused, t.Expired, t.LastError)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
 // ringOwnership counts, for each node, the partitions it is the primary of
 // (first in the preference list) and the partitions it replicates (anywhere
 // in the list). Nodes are sorted by name.

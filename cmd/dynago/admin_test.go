@@ -176,3 +176,26 @@ func TestClusterOpsJSON(t *testing.T) {
 		t.Fatalf("%v\n%s", err, res)
 	}
 }
+
+func TestHints(t *testing.T) {
+	f := newFakeNode(t)
+	res := runCLI(t, "", "hints", "--addr", f.URL())
+	if res.code != 0 {
+		t.Fatal(res)
+	}
+	lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
+	if len(lines) != 3 || lines[0] != "n1 holds 3 hints" {
+		t.Fatalf("output:\n%s", res.stdout)
+	}
+	if got := strings.Fields(lines[2]); len(got) < 10 || got[0] != "n4" || got[1] != "DOWN" || got[2] != "3" || got[5] != "backing-off" {
+		t.Fatalf("row %q", got)
+	}
+	if r := f.requests()[0]; r.Method != http.MethodGet || r.RawPath != "/debug/hints" {
+		t.Errorf("request %s %s", r.Method, r.RawPath)
+	}
+	res = runCLI(t, "", "hints", "--addr", f.URL(), "--json")
+	var h map[string]any
+	if err := json.Unmarshal([]byte(res.stdout), &h); err != nil || h["total"] != float64(3) {
+		t.Fatalf("--json: %v\n%s", err, res)
+	}
+}

@@ -40,6 +40,10 @@ func agentCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-value-bytes", Value: d.MaxValueBytes, Usage: "largest value in `BYTES` (413 beyond): documents fit, one value never stalls a 2-core node"},
 			&cli.IntFlag{Name: "max-siblings", Value: d.MaxSiblings, Usage: "`SIBLINGS` per key before writes are refused with 409 (past this a client is not resolving)"},
 			&cli.DurationFlag{Name: "timeout", Value: d.RequestTimeout, Usage: "request timeout when a client sets none, e.g. `5s` (rides out a GC pause or fsync stall, reports a partition fast)"},
+			&cli.BoolFlag{Name: "sloppy", Value: !d.Strict, Usage: "sloppy quorum by default: requests use the first N alive nodes, fallbacks keep hints for down primaries (Dynamo §4.6; a request's ?sloppy=false overrides)"},
+			&cli.Int64Flag{Name: "handoff-rate", Value: d.Hints.Rate, Usage: "hint delivery rate in `BYTES` per second per target (1 MiB/s: drains a large backlog in minutes without starving clients)"},
+			&cli.Int64Flag{Name: "hint-max-bytes", Value: d.Hints.MaxBytesPerTarget, Usage: "`BYTES` of hints kept per down node before new hints are refused (logged, counted; anti-entropy repairs)"},
+			&cli.DurationFlag{Name: "hint-max-age", Value: d.Hints.MaxAge, Usage: "age after which an undelivered hint expires, e.g. `3h` (Cassandra's hint window; anti-entropy repairs the rest)"},
 			&cli.StringFlag{Name: "read-repair", Value: d.ReadRepair, Usage: "`MODE`: async (repair stale replicas after answering: no added latency), blocking (before answering: monotonic quorum reads) or off"},
 			&cli.BoolFlag{Name: "test-clock", Usage: "enable POST /debug/clock to skew this node's clock (fault tests only; off: no client can move the clock)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "`LEVEL`: debug, info, warn or error (info: startup and membership changes, not every request)"},
@@ -99,6 +103,13 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 	cfg.MaxSiblings = c.Int("max-siblings")
 	cfg.RequestTimeout = c.Duration("timeout")
 	cfg.ReadRepair = c.String("read-repair")
+	cfg.Strict = !c.Bool("sloppy")
+	cfg.Hints.Rate = c.Int64("handoff-rate")
+	cfg.Hints.MaxBytesPerTarget = c.Int64("hint-max-bytes")
+	cfg.Hints.MaxAge = c.Duration("hint-max-age")
+	if cfg.Hints.Rate <= 0 || cfg.Hints.MaxBytesPerTarget <= 0 || cfg.Hints.MaxAge <= 0 {
+		return node.Config{}, usagef(c, "--handoff-rate, --hint-max-bytes and --hint-max-age must be positive")
+	}
 	cfg.TestClock = c.Bool("test-clock")
 	// Zero would mean "default" to node.Config; on the command line it is a
 	// mistake, so refuse it rather than silently replacing it.

@@ -134,6 +134,9 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/cluster/members" && r.Method == http.MethodGet:
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(f.members)
+	case r.URL.Path == "/debug/hints" && r.Method == http.MethodGet:
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"node":"n1","total":3,"targets":[{"target":"n4","count":3,"bytes":120,"oldest_age_seconds":42,"state":"backing-off","bytes_per_second":0,"delivered":7,"refused":1,"expired":0,"target_alive":false,"last_error":"dial refused"}]}`))
 	case r.URL.Path == "/cluster/ring" && r.Method == http.MethodGet:
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(f.ring)

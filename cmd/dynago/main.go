@@ -105,6 +105,7 @@ func newApp() *cli.App {
 			putCommand(),
 			deleteCommand(),
 			membersCommand(),
+			hintsCommand(),
 			ringCommand(),
 			joinCommand(),
 			leaveCommand(),
@@ -149,6 +150,8 @@ func withEnv(flags []cli.Flag) []cli.Flag {
 		case *cli.StringSliceFlag:
 			f.EnvVars = env
 		case *cli.IntFlag:
+			f.EnvVars = env
+		case *cli.Int64Flag:
 			f.EnvVars = env
 		case *cli.Uint64Flag:
 			f.EnvVars = env

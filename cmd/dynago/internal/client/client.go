@@ -486,3 +486,36 @@ func (c *Client) Remove(ctx context.Context, node string) (*Response, error) {
 		Node string `json:"node"`
 	}{node})
 }
+
+// HintTarget is one target in GET /debug/hints.
+type HintTarget struct {
+	Target        string  `json:"target"`
+	Count         int     `json:"count"`
+	Bytes         int64   `json:"bytes"`
+	OldestAgeSecs float64 `json:"oldest_age_seconds"`
+	State         string  `json:"state"`
+	BytesPerSec   float64 `json:"bytes_per_second"`
+	KeysPerSec    float64 `json:"keys_per_second"`
+	Delivered     uint64  `json:"delivered"`
+	Refused       uint64  `json:"refused"`
+	Expired       uint64  `json:"expired"`
+	TargetAlive   bool    `json:"target_alive"`
+	LastError     string  `json:"last_error,omitempty"`
+}
+
+// Hints is GET /debug/hints.
+type Hints struct {
+	Node    string       `json:"node"`
+	Total   int          `json:"total"`
+	Targets []HintTarget `json:"targets"`
+}
+
+// Hints returns GET /debug/hints: the hints the node holds, per target.
+func (c *Client) Hints(ctx context.Context) (*Hints, *Response, error) {
+	var h Hints
+	r, err := c.getAdmin(ctx, "/debug/hints", &h)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &h, r, nil
+}

@@ -1,0 +1,289 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dynago/dynago/hintedhandoff"
+	"github.com/dynago/dynago/ring"
+)
+
+// Hinted handoff (Dynamo §4.6): a fallback keeps the writes it took for a
+// down primary as durable hints (package hintedhandoff) and streams them to
+// the primary once gossip says it is back (and on a periodic retry), in
+// rate-limited batches; it deletes a hint only after the primary has merged
+// it durably. One goroutine (handoffLoop) owns every target's Delivery.
+
+// handoffState is what /debug/hints shows of the delivery loop.
+type handoffState struct {
+	mu       sync.Mutex
+	statuses map[ring.NodeID]hintedhandoff.DeliveryStatus
+	wake     chan struct{}
+}
+
+// wakeHandoff asks the delivery loop to look at its targets now (a peer
+// came back).
+func (n *Node) wakeHandoff() {
+	select {
+	case n.handoff.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Node) hintRefused(owner string) {
+	n.metrics.hintsRefused.Inc()
+	n.log.Warn("hint refused: the queue for this target is full; the write counts only the replicas that stored it, anti-entropy repairs the rest",
+		"target", owner, "limit_bytes", n.cfg.Hints.MaxBytesPerTarget)
+}
+
+// handoffLoop delivers hints until the node stops.
+func (n *Node) handoffLoop() {
+	deliveries := map[ring.NodeID]*hintedhandoff.Delivery{}
+	expire := time.NewTicker(time.Minute)
+	defer expire.Stop()
+	for {
+		wait := n.handoffRound(deliveries)
+		timer := time.NewTimer(wait)
+		select {
+		case <-n.bgCtx.Done():
+			timer.Stop()
+			return
+		case <-n.handoff.wake:
+			for _, d := range deliveries {
+				d.Wake()
+			}
+		case <-expire.C:
+			n.expireHints()
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// handoffRound sends at most one batch to every live target that is ready
+// and returns how long to wait before the next round.
+func (n *Node) handoffRound(deliveries map[ring.NodeID]*hintedhandoff.Delivery) time.Duration {
+	wait := n.cfg.HandoffInterval
+	targets := n.hints.Targets()
+	for _, target := range targets {
+		d := deliveries[target]
+		if d == nil {
+			var err error
+			if d, err = hintedhandoff.NewDelivery(target, n.cfg.Hints); err != nil {
+				n.log.Error("hint delivery", "err", err)
+				continue
+			}
+			deliveries[target] = d
+		}
+		if !n.alive(string(target)) {
+			continue
+		}
+		now := n.clock.Now()
+		if !d.Ready(now) {
+			wait = min(wait, max(d.Wait(now), 10*time.Millisecond))
+			continue
+		}
+		if n.deliverBatch(d) {
+			wait = 0 // more to send: go again at once (the bucket paces it)
+		}
+	}
+	n.publishHandoff(deliveries, targets)
+	return wait
+}
+
+// deliverBatch sends one batch to d's target and reports whether more
+// remain in this pass.
+func (n *Node) deliverBatch(d *hintedhandoff.Delivery) bool {
+	target := d.Target()
+	ctx, cancel := context.WithTimeout(n.bgCtx, 30*time.Second)
+	defer cancel()
+	hints, next, err := n.hints.Batch(ctx, target, d.Cursor())
+	if errors.Is(err, hintedhandoff.ErrBadCursor) {
+		hints, next, err = n.hints.Batch(ctx, target, nil)
+	}
+	if err != nil {
+		d.Failed(err, n.clock.Now())
+		return false
+	}
+	if len(hints) == 0 {
+		d.Acked(nil, n.clock.Now())
+		return false
+	}
+	bytes := 0
+	req := handoffRequest{From: n.cfg.Name}
+	for _, h := range hints {
+		bytes += h.Size
+		req.Items = append(req.Items, handoffItem{Key: h.Key, State: h.State})
+	}
+	d.Sending(len(hints), bytes, n.clock.Now())
+	err = n.sendHandoff(ctx, string(target), req)
+	if err != nil {
+		n.log.Debug("hint delivery failed", "target", target, "err", err)
+		d.Failed(err, n.clock.Now())
+		return false
+	}
+	for _, h := range hints {
+		deleted, err := n.hints.Delivered(ctx, h)
+		if err != nil {
+			n.log.Warn("marking a hint delivered", "target", target, "err", err)
+			continue
+		}
+		if deleted {
+			n.metrics.hintsDelivered.Inc()
+		}
+	}
+	d.Acked(next, n.clock.Now())
+	return next != nil
+}
+
+func (n *Node) sendHandoff(ctx context.Context, target string, req handoffRequest) error {
+	payload, err := req.marshal()
+	if err != nil {
+		return err
+	}
+	addr, ok := n.rpcAddrOf(target)
+	if !ok {
+		return errors.New("node: no address for " + target)
+	}
+	if _, err := n.client(addr).Call(ctx, methodHandoff, payload); err != nil {
+		n.metrics.rpcErrors.WithLabelValues("handoff").Inc()
+		return err
+	}
+	return nil
+}
+
+// receiveHandoff merges a batch of hints into this node's data and returns
+// once all of it is durable. The merges run in parallel so the store's group
+// commit syncs them together.
+func (n *Node) receiveHandoff(ctx context.Context, req handoffRequest) error {
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
+	errs := make([]error, len(req.Items))
+	for i, it := range req.Items {
+		if len(it.Key) == 0 || len(it.Key) > n.cfg.MaxKeyBytes {
+			errs[i] = errors.New("node: bad key in handoff")
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			_, errs[i] = n.applyLocal(ctx, it.Key, it.State)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// expireHints drops hints older than the age limit, loudly: anti-entropy
+// repairs what they carried.
+func (n *Node) expireHints() {
+	for _, target := range n.hints.Targets() {
+		k, err := n.hints.Expire(n.bgCtx, target, n.clock.Now())
+		if err != nil {
+			n.log.Warn("expiring hints", "target", target, "err", err)
+			continue
+		}
+		if k > 0 {
+			n.metrics.hintsExpired.Add(float64(k))
+			n.log.Warn("hints expired: older than the age limit; anti-entropy repairs the target", "target", target, "hints", k, "max_age", n.cfg.Hints.MaxAge)
+		}
+	}
+}
+
+// publishHandoff records the delivery states for /debug/hints and metrics.
+func (n *Node) publishHandoff(deliveries map[ring.NodeID]*hintedhandoff.Delivery, queued []ring.NodeID) {
+	now := n.clock.Now()
+	st := make(map[ring.NodeID]hintedhandoff.DeliveryStatus, len(deliveries))
+	for id, d := range deliveries {
+		if !slices.Contains(queued, id) && d.State() != hintedhandoff.DeliveryActive {
+			delete(deliveries, id) // nothing left for it
+			continue
+		}
+		st[id] = d.Status(now)
+	}
+	n.handoff.mu.Lock()
+	n.handoff.statuses = st
+	n.handoff.mu.Unlock()
+	n.metrics.setHints(n.hints.Stats(), now)
+}
+
+// drainHints waits, up to timeout, until this node holds no hints for any
+// live target (a leaving node hands its hints on before it exits).
+func (n *Node) drainHints(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		pending := 0
+		for _, t := range n.hints.Targets() {
+			if n.alive(string(t)) {
+				pending++
+			}
+		}
+		if pending == 0 {
+			return
+		}
+		n.wakeHandoff()
+		select {
+		case <-n.bgCtx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	n.log.Warn("leaving with hints not delivered; anti-entropy repairs their targets", "targets", n.hints.Targets())
+}
+
+type hintJSON struct {
+	Target        string  `json:"target"`
+	Count         int     `json:"count"`
+	Bytes         int64   `json:"bytes"`
+	OldestAgeSecs float64 `json:"oldest_age_seconds"`
+	State         string  `json:"state"`
+	BytesPerSec   float64 `json:"bytes_per_second"`
+	KeysPerSec    float64 `json:"keys_per_second"`
+	Delivered     uint64  `json:"delivered"`
+	Refused       uint64  `json:"refused"`
+	Expired       uint64  `json:"expired"`
+	TargetAlive   bool    `json:"target_alive"`
+	LastError     string  `json:"last_error,omitempty"`
+}
+
+// handleHints serves GET /debug/hints: per target, what this node holds for
+// it and how delivery is going.
+func (n *Node) handleHints(w http.ResponseWriter, r *http.Request) {
+	now := n.clock.Now()
+	stats := n.hints.Stats()
+	n.handoff.mu.Lock()
+	statuses := n.handoff.statuses
+	n.handoff.mu.Unlock()
+	ids := make([]ring.NodeID, 0, len(stats))
+	for id := range stats {
+		ids = append(ids, id)
+	}
+	for id := range statuses {
+		if _, ok := stats[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	out := []hintJSON{}
+	total := 0
+	for _, id := range ids {
+		s, d := stats[id], statuses[id]
+		state := "idle"
+		if d.Target != "" {
+			state = d.State.String()
+		}
+		age := 0.0
+		if s.Count > 0 {
+			age = s.Lag(now).Seconds()
+		}
+		total += s.Count
+		out = append(out, hintJSON{Target: string(id), Count: s.Count, Bytes: s.Bytes, OldestAgeSecs: age, State: state,
+			BytesPerSec: d.BytesPerSec, KeysPerSec: d.KeysPerSec, Delivered: s.Delivered, Refused: s.Refused, Expired: s.Expired,
+			TargetAlive: n.alive(string(id)), LastError: d.LastError})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"node": n.cfg.Name, "total": total, "targets": out})
+}
