@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynago/dynago/hintedhandoff"
 	"github.com/dynago/dynago/ring"
+	"github.com/dynago/dynago/storage/badger"
 )
 
 type hintsJSON struct {
@@ -117,4 +119,166 @@ func TestSloppyQuorumAndHandoff(t *testing.T) {
 	if !strings.Contains(string(resp.body), "dynago_hints_delivered_total") {
 		t.Fatal("no handoff metrics")
 	}
+}
+
+// keysOn returns n keys whose primaries include every named node.
+func keysOn(rg *ring.Ring, n int, names ...string) []string {
+	var keys []string
+	for i := 0; len(keys) < n; i++ {
+		k := fmt.Sprintf("key-%d", i)
+		prims := rg.Primaries(rg.Partition([]byte(k)))
+		all := true
+		for _, name := range names {
+			all = all && slices.Contains(prims, ring.NodeID(name))
+		}
+		if all {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+func waitDown(t *testing.T, observers []*testNode, names ...string) {
+	t.Helper()
+	waitFor(t, fmt.Sprint(names, " down"), 10*time.Second, func() (bool, string) {
+		for _, tn := range observers {
+			for _, name := range names {
+				if tn.node.alive(name) {
+					return false, tn.cfg.Name + " sees " + name
+				}
+			}
+		}
+		return true, ""
+	})
+}
+
+// A fallback that restarts keeps its hints and delivers them later.
+func TestRestartedFallbackKeepsHints(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 4, mutate: func(i int, c *Config) { c.HandoffInterval = 200 * time.Millisecond }})
+	keys := keysOn(nodes[0].node.Ring(), 10, "n4")
+	nodes[3].stop()
+	waitDown(t, nodes[:3], "n4")
+	for _, k := range keys {
+		if r := nodes[0].put(k, "v-"+k, "", "w=3"); r.status != 204 {
+			t.Fatalf("w=3 through a fallback: %d %s", r.status, r.body)
+		}
+	}
+	// Restart every node that holds hints.
+	var restarted []*testNode
+	for _, tn := range nodes[:3] {
+		if tn.hints().Total > 0 {
+			restarted = append(restarted, tn.restart())
+		} else {
+			restarted = append(restarted, tn)
+		}
+	}
+	total := 0
+	for _, tn := range restarted {
+		total += tn.hints().Total
+	}
+	if total != len(keys) {
+		t.Fatalf("%d hints after the fallbacks restarted, want %d", total, len(keys))
+	}
+	n4 := nodes[3].restart()
+	all := append(restarted, n4)
+	waitMembers(t, all, 4)
+	waitFor(t, "hints drained", 20*time.Second, func() (bool, string) {
+		for _, tn := range all {
+			if h := tn.hints(); h.Total != 0 {
+				return false, fmt.Sprintf("%s holds %d", tn.cfg.Name, h.Total)
+			}
+		}
+		return true, ""
+	})
+	for _, k := range keys {
+		if got := n4.replica(k).values(); !slices.Equal(got, []string{"v-" + k}) {
+			t.Fatalf("n4 holds %v for %s", got, k)
+		}
+	}
+}
+
+// A fallback whose queue for a target is full refuses the hint: the write
+// counts only the replicas that stored it, and the refusal is visible.
+func TestHintLimitRefuses(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 4, mutate: func(i int, c *Config) { c.Hints.MaxBytesPerTarget = 1 }})
+	keys := keysOn(nodes[0].node.Ring(), 3, "n4")
+	nodes[3].stop()
+	waitDown(t, nodes[:3], "n4")
+	for _, k := range keys {
+		r := nodes[0].put(k, "v", "", "w=3")
+		if r.status != 503 || r.json(t)["indeterminate"] != true {
+			t.Fatalf("w=3 with the fallback refusing: %d %s", r.status, r.body)
+		}
+		if r := nodes[0].put(k, "v2", "", "w=2"); r.status != 204 {
+			t.Fatalf("w=2: %d %s", r.status, r.body)
+		}
+	}
+	refused := uint64(0)
+	for _, tn := range nodes[:3] {
+		for _, h := range tn.hints().Targets {
+			refused += h.Refused
+		}
+		if h := tn.hints(); h.Total != 0 {
+			t.Fatalf("%s queued %d hints past a 1-byte limit", tn.cfg.Name, h.Total)
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no refusal counted")
+	}
+}
+
+// A node that leaves hands its hints on before it exits.
+func TestLeaveHandsHintsOn(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 5, mutate: func(i int, c *Config) { c.HandoffInterval = 200 * time.Millisecond }})
+	keys := keysOn(nodes[0].node.Ring(), 10, "n5")
+	nodes[4].stop()
+	waitDown(t, nodes[:4], "n5")
+	for _, k := range keys {
+		if r := nodes[0].put(k, "v-"+k, "", "w=3"); r.status != 204 {
+			t.Fatal(r.status)
+		}
+	}
+	// The node with the most hints leaves; n5 comes back meanwhile.
+	var holder *testNode
+	for _, tn := range nodes[:4] {
+		if holder == nil || tn.hints().Total > holder.hints().Total {
+			holder = tn
+		}
+	}
+	if holder.hints().Total == 0 {
+		t.Fatal("no hints to hand on")
+	}
+	n5 := nodes[4].restart()
+	// Leave at once, before the ordinary delivery loop can be relied on.
+	if r := holder.do("POST", "/cluster/leave", nil, nil); r.status != 202 {
+		t.Fatal(r.status)
+	}
+	select {
+	case <-holder.done:
+		holder.done = nil
+	case <-time.After(45 * time.Second):
+		t.Fatal("the leaving node did not exit")
+	}
+	// Its store holds no hint any more: it delivered them before exiting.
+	st, err := badger.Open(badger.Options{Dir: holder.cfg.DataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, err := hintedhandoff.Open(t.Context(), st, hintedhandoff.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := len(hs.Targets())
+	st.Close()
+	if left != 0 {
+		t.Fatalf("the node left with hints for %d targets", left)
+	}
+	waitFor(t, "n5 has every key", 20*time.Second, func() (bool, string) {
+		for _, k := range keys {
+			if got := n5.replica(k).values(); !slices.Equal(got, []string{"v-" + k}) {
+				return false, fmt.Sprintf("n5 holds %v for %s", got, k)
+			}
+		}
+		return true, ""
+	})
 }
