@@ -126,16 +126,24 @@ func (n *Node) deliverBatch(d *hintedhandoff.Delivery) bool {
 		d.Failed(err, n.clock.Now())
 		return false
 	}
+	// Deletions in parallel, so the store's group commit syncs them together.
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
 	for _, h := range hints {
-		deleted, err := n.hints.Delivered(ctx, h)
-		if err != nil {
-			n.log.Warn("marking a hint delivered", "target", target, "err", err)
-			continue
-		}
-		if deleted {
-			n.metrics.hintsDelivered.Inc()
-		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			deleted, err := n.hints.Delivered(ctx, h)
+			if err != nil {
+				n.log.Warn("marking a hint delivered", "target", target, "err", err)
+				return
+			}
+			if deleted {
+				n.metrics.hintsDelivered.Inc()
+			}
+		})
 	}
+	wg.Wait()
 	d.Acked(next, n.clock.Now())
 	return next != nil
 }

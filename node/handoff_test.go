@@ -138,7 +138,7 @@ func keysOn(rg *ring.Ring, n int, names ...string) []string {
 	return keys
 }
 
-func waitDown(t *testing.T, observers []*testNode, names ...string) {
+func waitDown(t testing.TB, observers []*testNode, names ...string) {
 	t.Helper()
 	waitFor(t, fmt.Sprint(names, " down"), 10*time.Second, func() (bool, string) {
 		for _, tn := range observers {

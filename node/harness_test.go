@@ -18,7 +18,7 @@ import (
 // testNode is one in-process node of a test cluster, driven through its
 // HTTP API as a user would.
 type testNode struct {
-	t      *testing.T
+	t      testing.TB
 	cfg    Config
 	node   *Node
 	cancel context.CancelFunc
@@ -33,14 +33,14 @@ type clusterOpts struct {
 	inMemory bool
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("DYNAGO_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
 }
 
-func testConfig(t *testing.T, name string, inMemory bool) Config {
+func testConfig(t testing.TB, name string, inMemory bool) Config {
 	c := DefaultConfig()
 	c.Name = name
 	if !inMemory {
@@ -56,7 +56,7 @@ func testConfig(t *testing.T, name string, inMemory bool) Config {
 }
 
 // startNode creates and runs a node; it is stopped at test cleanup.
-func startNode(t *testing.T, cfg Config) *testNode {
+func startNode(t testing.TB, cfg Config) *testNode {
 	t.Helper()
 	n, err := New(cfg)
 	if err != nil {
@@ -97,7 +97,7 @@ func (tn *testNode) restart() *testNode {
 	return startNode(tn.t, cfg)
 }
 
-func startCluster(t *testing.T, o clusterOpts) []*testNode {
+func startCluster(t testing.TB, o clusterOpts) []*testNode {
 	t.Helper()
 	var nodes []*testNode
 	for i := range o.n {
@@ -117,7 +117,7 @@ func startCluster(t *testing.T, o clusterOpts) []*testNode {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	last := ""
@@ -133,7 +133,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool
 }
 
 // waitMembers waits until every node sees want ring members, all alive.
-func waitMembers(t *testing.T, nodes []*testNode, want int) {
+func waitMembers(t testing.TB, nodes []*testNode, want int) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("%d alive members everywhere", want), 15*time.Second, func() (bool, string) {
 		for _, tn := range nodes {
@@ -170,7 +170,7 @@ type response struct {
 	header http.Header
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
