@@ -49,8 +49,8 @@ func testConfig(t testing.TB, name string, inMemory bool) Config {
 	c.HTTPAddr, c.RPCAddr, c.GossipAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	c.Sync = false // tests that need fsync set it; the others run faster
 	c.Logger = testLogger(t).With("test", t.Name())
-	// Fast failure detection for tests (memberlist's Local profile).
-	c.Gossip = GossipConfig{ProbeInterval: 200 * time.Millisecond, ProbeTimeout: 200 * time.Millisecond, SuspicionMult: 3, GossipInterval: 50 * time.Millisecond}
+	// Fast failure detection for tests, tolerant of a loaded CI machine.
+	c.Gossip = GossipConfig{ProbeInterval: 300 * time.Millisecond, ProbeTimeout: 500 * time.Millisecond, SuspicionMult: 4, GossipInterval: 50 * time.Millisecond}
 	c.RequestTimeout = 2 * time.Second
 	return c
 }
@@ -135,7 +135,7 @@ func waitFor(t testing.TB, what string, timeout time.Duration, cond func() (bool
 // waitMembers waits until every node sees want ring members, all alive.
 func waitMembers(t testing.TB, nodes []*testNode, want int) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%d alive members everywhere", want), 15*time.Second, func() (bool, string) {
+	waitFor(t, fmt.Sprintf("%d alive members everywhere", want), 30*time.Second, func() (bool, string) {
 		for _, tn := range nodes {
 			ms := tn.members()
 			alive := 0
