@@ -44,16 +44,17 @@ func (g Grudge) String() string {
 // cuts a pair of nodes; clients on 127.0.0.1 match no rule. Safe for
 // concurrent use.
 type Firewall struct {
-	ns  string
-	ips map[string]string // node name -> IP
+	ns      string
+	outside string            // the test process's namespace (CurrentNetNS)
+	ips     map[string]string // node name -> IP
 
 	mu sync.Mutex
 }
 
 // NewFirewall returns the firewall of namespace ns for nodes with the
-// given IPs.
-func NewFirewall(ns string, ips map[string]string) *Firewall {
-	return &Firewall{ns: ns, ips: ips}
+// given IPs; outside identifies the namespace it must never act in.
+func NewFirewall(ns, outside string, ips map[string]string) *Firewall {
+	return &Firewall{ns: ns, outside: outside, ips: ips}
 }
 
 // Apply replaces every rule with the grudge's.
@@ -85,14 +86,22 @@ func (f *Firewall) Heal(ctx context.Context) error {
 
 // Rules lists the INPUT chain (for the log).
 func (f *Firewall) Rules(ctx context.Context) (string, error) {
-	if err := CheckInside(f.ns); err != nil {
+	if err := CheckInside(f.ns, f.outside); err != nil {
 		return "", err
 	}
 	return run(ctx, "iptables", "-w", "-S", "INPUT")
 }
 
+// Counters lists the INPUT chain's rules with the packets each dropped.
+func (f *Firewall) Counters(ctx context.Context) (string, error) {
+	if err := CheckInside(f.ns, f.outside); err != nil {
+		return "", err
+	}
+	return run(ctx, "iptables", "-w", "-L", "INPUT", "-v", "-n", "-x")
+}
+
 func (f *Firewall) iptables(ctx context.Context, args ...string) error {
-	if err := CheckInside(f.ns); err != nil {
+	if err := CheckInside(f.ns, f.outside); err != nil {
 		return err
 	}
 	out, err := run(ctx, "iptables", append([]string{"-w"}, args...)...)

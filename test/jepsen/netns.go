@@ -126,10 +126,21 @@ func processAlive(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
+// CurrentNetNS identifies the network namespace this process runs in.
+func CurrentNetNS() (string, error) {
+	id, err := nsID("/proc/self/ns/net")
+	if err != nil {
+		return "", err
+	}
+	return id.String(), nil
+}
+
 // CheckInside returns nil only if this process runs inside the named
-// namespace and not in the root one. Everything that changes the firewall
-// calls it first, so no rule can ever land in the root namespace.
-func CheckInside(name string) error {
+// namespace, and not in outside, the namespace of the test process that
+// created it (CurrentNetNS there), nor in init's when that is visible.
+// Everything that changes the firewall calls it first, so no rule can land
+// in the namespace the test was started in.
+func CheckInside(name, outside string) error {
 	if !strings.HasPrefix(name, NamespacePrefix) {
 		return fmt.Errorf("jepsen: %q is not one of this suite's namespaces", name)
 	}
@@ -137,16 +148,15 @@ func CheckInside(name string) error {
 	if err != nil {
 		return err
 	}
-	root, err := nsID("/proc/1/ns/net")
-	if err != nil {
-		return err
-	}
 	want, err := nsID("/run/netns/" + name)
 	if err != nil {
 		return err
 	}
-	if self == root {
-		return fmt.Errorf("jepsen: refusing: this process is in the root network namespace")
+	if self.String() == outside || outside == "" {
+		return fmt.Errorf("jepsen: refusing: this process is in the test's own network namespace, not in %s", name)
+	}
+	if root, err := nsID("/proc/1/ns/net"); err == nil && self == root {
+		return fmt.Errorf("jepsen: refusing: this process is in init's network namespace")
 	}
 	if self != want {
 		return fmt.Errorf("jepsen: refusing: this process is not in namespace %s", name)
@@ -155,6 +165,8 @@ func CheckInside(name string) error {
 }
 
 type nsIdent struct{ dev, ino uint64 }
+
+func (i nsIdent) String() string { return fmt.Sprintf("%d:%d", i.dev, i.ino) }
 
 func nsID(path string) (nsIdent, error) {
 	var st syscall.Stat_t

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/bits"
 	"slices"
-	"strings"
 
 	"github.com/dynago/dynago/test/jepsen/history"
 )
@@ -247,14 +246,6 @@ func newDeleteUnion(k *keyHistory) deleteUnion {
 func (d deleteUnion) before(t int64) bitset {
 	i, _ := slices.BinarySearch(d.invokes, t) // deletes invoked strictly before t
 	return d.prefix[i]
-}
-
-func (k *keyHistory) describe(vals []int) string {
-	out := make([]string, len(vals))
-	for i, v := range vals {
-		out[i] = k.names[v]
-	}
-	return strings.Join(out, ", ")
 }
 
 func ms(t int64) string {

@@ -123,6 +123,18 @@ func TestVisibility(t *testing.T) {
 	})
 }
 
+func TestDurable(t *testing.T) {
+	runCases(t, Durable, []checkCase{
+		{"empty", nil, true, "", 0},
+		{"final read has it", index(w("k", "a", 1, 2), final(rd("k", 3, 4, "a"))), true, "", 0},
+		{"final read has a successor", index(w("k", "a", 1, 2), w("k", "b", 3, 4, "a"), final(rd("k", 5, 6, "b"))), true, "", 0},
+		{"stale non-final read is not its business", index(w("k", "a", 1, 2), rd("k", 3, 4), final(rd("k", 5, 6, "a"))), true, "", 0},
+		{"deleted", index(w("k", "a", 1, 2), del("k", 3, 4, "a"), final(rd("k", 5, 6))), true, "", 0},
+		{"lost", index(w("k", "a", 1, 2), w("k", "b", 3, 4), final(rd("k", 5, 6, "b"))), false, "lost_write", 1},
+		{"lost in every final read", index(w("k", "a", 1, 2), final(rd("k", 5, 6)), final(rd("k", 7, 8))), false, "lost_write", 2},
+	})
+}
+
 func TestNoRevert(t *testing.T) {
 	runCases(t, NoRevert, []checkCase{
 		{"empty", nil, true, "", 0},
@@ -202,6 +214,12 @@ func TestConvergence(t *testing.T) {
 		{"final read disagrees", index(w("k", "a", 1, 2), final(rd("k", 3, 4))), ok3, false, "final_read_mismatch"},
 		{"final read failed", index(w("k", "a", 1, 2), fail(final(rd("k", 3, 4)))), ok3, false, "final_read_failed"},
 	}
+	t.Run("a reused dot counts once", func(t *testing.T) {
+		res := Convergence(nil, []history.Replica{replica("k", "n1", ver("n1.1:1", "a")), replica("k", "n2", ver("n1.1:1", "b")), replica("k", "n3", ver("n1.1:1", "a"))})
+		if res.Counts["dot_conflicts"] != 1 {
+			t.Fatalf("dot_conflicts = %d, want 1: %+v", res.Counts["dot_conflicts"], res.Examples)
+		}
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			res := Convergence(tc.ops, tc.reps)

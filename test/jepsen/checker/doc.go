@@ -8,6 +8,7 @@
 //	NoPhantom       P0   every value read was written, by a put that began before the read ended and did not definitely fail
 //	Antichain       P0'  a read never returns a value together with one of its causal ancestors
 //	Visibility      P1   a read that begins after a put was acked returns it or a causal successor
+//	Durable              no acked write is lost: the final reads return it or a causal successor (P1 on the final reads)
 //	NoRevert        P2   after a put (or delete) that superseded v was acked, later reads never return v
 //	MonotonicReads  P3   a read returns every value an earlier-completed read returned, or a successor
 //	Set                  Jepsen's set checker: ok / lost / unexpected / recovered over the final reads

@@ -43,6 +43,7 @@ func Convergence(ops []history.Operation, replicas []history.Replica) Result {
 		errs := 0
 		sigs := map[string]bool{}
 		dots := map[string]string{}
+		conflicted := map[string]bool{}
 		for _, r := range reps {
 			res.Counts["replicas"]++
 			if r.Error != "" {
@@ -53,12 +54,15 @@ func Convergence(ops []history.Operation, replicas []history.Replica) Result {
 			}
 			sigs[signature(r)] = true
 			for _, v := range r.Versions {
-				if old, ok := dots[v.Dot]; ok && old != v.Value {
+				if old, ok := dots[v.Dot]; ok && old != v.Value && !conflicted[v.Dot] {
+					conflicted[v.Dot] = true
 					res.Counts["dot_conflicts"]++
 					res.flag(Violation{Kind: "dot_conflict", Key: k, Value: v.Value,
 						Detail: fmt.Sprintf("dot %s names two values, %q and %q (a reused counter)", v.Dot, old, v.Value)})
 				}
-				dots[v.Dot] = v.Value
+				if _, ok := dots[v.Dot]; !ok {
+					dots[v.Dot] = v.Value
+				}
 			}
 		}
 		switch {

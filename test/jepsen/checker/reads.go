@@ -78,13 +78,28 @@ func Antichain(ops []history.Operation) Result {
 // delete covering it may already have taken effect (tombstones are not
 // returned, so the read cannot show them).
 func Visibility(ops []history.Operation) Result {
-	res := newResult("P1 visibility after ack")
+	return visibility(ops, "P1 visibility after ack", false)
+}
+
+// Durable checks that no acknowledged write was lost: the final reads
+// (history.Op.Final, after heal and convergence) return every acked write
+// or add, or a causal successor, unless a delete covering it may have taken
+// effect. It is P1 restricted to the final reads, and holds wherever
+// dynago promises that an acknowledged write is never lost (sloppy quorum
+// and a lost disk included), where P1 itself may not.
+func Durable(ops []history.Operation) Result {
+	return visibility(ops, "durable", true)
+}
+
+func visibility(ops []history.Operation, name string, finalOnly bool) Result {
+	res := newResult(name)
 	a := analyze(ops)
 	for _, k := range a.keys {
 		acked := ackedByCompletion(k.writes)
 		dels := newDeleteUnion(k)
 		need := newBitset(len(k.names))
 		needOp := map[int]*history.Operation{}
+		missed := map[int]bool{}
 		j := 0
 		for _, r := range k.reads {
 			for j < len(acked) && acked[j].Complete < r.Invoke {
@@ -92,6 +107,9 @@ func Visibility(ops []history.Operation) Result {
 				need.set(i)
 				needOp[i] = acked[j]
 				j++
+			}
+			if finalOnly && !r.Final {
+				continue
 			}
 			res.Counts["reads"]++
 			vis := k.visible(r)
@@ -103,7 +121,15 @@ func Visibility(ops []history.Operation) Result {
 			res.Counts["stale_reads"]++
 			for _, m := range missing {
 				w := needOp[m]
-				res.flag(Violation{Kind: "stale_read", Key: k.key, Value: k.names[m], Ops: []int{r.InvokeIndex, w.InvokeIndex},
+				if !missed[m] {
+					missed[m] = true
+					res.Counts["missing_values"]++
+				}
+				kind := "stale_read"
+				if finalOnly {
+					kind = "lost_write"
+				}
+				res.flag(Violation{Kind: kind, Key: k.key, Value: k.names[m], Ops: []int{r.InvokeIndex, w.InvokeIndex},
 					Detail: fmt.Sprintf("read %d via %s (%s) began at %s after write %d via %s (%s) of %q was acked at %s, but returned [%s], neither it nor a successor",
 						r.InvokeIndex, r.Node, r.Params, ms(r.Invoke), w.InvokeIndex, w.Node, w.Params, k.names[m], ms(w.Complete), joinSorted(r.Siblings))})
 			}

@@ -67,6 +67,13 @@ func (r *Recorder) Append(op Op) Op {
 	return op
 }
 
+// Len is the number of ops recorded so far.
+func (r *Recorder) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.mu.ops)
+}
+
 // Ops returns a copy of the history so far.
 func (r *Recorder) Ops() []Op {
 	r.mu.Lock()

@@ -1,0 +1,360 @@
+package jepsen
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dynago/dynago/test/jepsen/checker"
+	"github.com/dynago/dynago/test/jepsen/history"
+)
+
+// RunSpec is what the test process hands the process it starts inside the
+// namespace: one scenario run.
+type RunSpec struct {
+	Scenario  string        `json:"scenario"`
+	Seed      int64         `json:"seed"`
+	Duration  time.Duration `json:"duration"` // workload length
+	Dir       string        `json:"dir"`      // run directory
+	Binary    string        `json:"binary"`   // dynago
+	Namespace string        `json:"namespace"`
+	// OutsideNS identifies the test process's own network namespace, where
+	// the runner must never be (CurrentNetNS).
+	OutsideNS string `json:"outside_netns"`
+	// AgentLogLevel overrides the agents' log level (e.g. debug).
+	AgentLogLevel string `json:"agent_log_level,omitempty"`
+}
+
+// Run is one scenario run in progress.
+type Run struct {
+	Spec RunSpec
+	Sc   Scenario
+	C    *Cluster
+	Rec  *history.Recorder
+	Nem  *Nemesis
+	Logf func(format string, args ...any)
+
+	started time.Time
+}
+
+// Phase timings and bounds.
+const (
+	healWithin      = 60 * time.Second // every node alive in every view after heal
+	defaultQuiet    = 3 * time.Second
+	defaultConverge = 60 * time.Second
+)
+
+// Execute runs a cluster scenario through its phases: start the cluster;
+// workload plus nemesis (and script) for the duration; heal everything;
+// quiet; wait (bounded) for convergence; final reads at R=N through every
+// node; every replica's local state; stop the cluster; check; report.
+func Execute(ctx context.Context, spec RunSpec, logw io.Writer) (*Results, error) {
+	sc, ok := Lookup(spec.Scenario)
+	if !ok {
+		return nil, fmt.Errorf("jepsen: unknown scenario %q", spec.Scenario)
+	}
+	var logMu sync.Mutex
+	begin := time.Now()
+	logf := func(format string, args ...any) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		fmt.Fprintf(logw, "[%7.2fs] %s\n", time.Since(begin).Seconds(), fmt.Sprintf(format, args...))
+	}
+	if err := os.MkdirAll(spec.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	rec, err := history.NewRecorder(filepath.Join(spec.Dir, "history.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	defer rec.Close() // on every path: the history so far is evidence
+	cfg := sc.Config()
+	cfg.Binary, cfg.Dir, cfg.Namespace, cfg.OutsideNS, cfg.Logf = spec.Binary, spec.Dir, spec.Namespace, spec.OutsideNS, logf
+	if spec.AgentLogLevel != "" {
+		cfg.LogLevel = spec.AgentLogLevel
+	}
+	c, err := NewCluster(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &Run{Spec: spec, Sc: sc, C: c, Rec: rec, Logf: logf, started: begin}
+	r.Nem = NewNemesis(c, rec, logf)
+	res := newResults(sc, spec, cfg)
+	defer c.Close()
+
+	logf("%s (%s): seed %d, workload %s, run dir %s", sc.Name, sc.Title, spec.Seed, spec.Duration, spec.Dir)
+	logf("starting %d nodes (N=%d R=%d W=%d, read repair %s)", cfg.Nodes, cfg.N, cfg.R, cfg.W, cfg.ReadRepair)
+	if err := c.StartAll(ctx); err != nil {
+		return nil, fmt.Errorf("jepsen: cluster start: %w", err)
+	}
+	logf("cluster up: every node sees %d live members", cfg.Nodes)
+
+	// Workload, nemesis and script.
+	events := Plan(sc.Nemesis, spec.Seed, c.Names(), spec.Duration)
+	res.Schedule = events
+	writeJSON(filepath.Join(spec.Dir, "schedule.json"), events)
+	wl := NewWorkload(sc.Workloads, c.Nodes, rec, spec.Seed)
+	wctx, abort := context.WithCancel(ctx)
+	defer abort()
+	wstart := time.Now()
+	res.WorkloadStart = rec.Now()
+	wl.Start(wctx)
+	stopNem := make(chan struct{})
+	var bg sync.WaitGroup
+	bg.Go(func() { r.Nem.Run(wctx, wstart, events, stopNem) })
+	var scriptErr error
+	if sc.Script != nil {
+		bg.Go(func() {
+			if err := sc.Script(wctx, r); err != nil {
+				scriptErr = err
+				logf("script: %v", err)
+			}
+		})
+	}
+	select {
+	case <-time.After(spec.Duration):
+	case <-ctx.Done():
+	}
+	logf("workload: stopping clients")
+	wl.Stop()
+	close(stopNem)
+	bg.Wait()
+	res.WorkloadEnd = rec.Now()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if scriptErr != nil {
+		res.Problems = append(res.Problems, "script: "+scriptErr.Error())
+	}
+
+	// Heal, quiet, converge.
+	logf("heal: ending every fault")
+	r.Nem.HealAll(ctx)
+	if err := c.WaitAllAlive(ctx, healWithin); err != nil {
+		res.Problems = append(res.Problems, "after heal: "+err.Error())
+	}
+	quiet := sc.Quiet
+	if quiet == 0 {
+		quiet = defaultQuiet
+	}
+	logf("quiet for %s", quiet)
+	select {
+	case <-time.After(quiet):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	within := sc.ConvergeWithin
+	if within == 0 {
+		within = defaultConverge
+	}
+	keys := keysUsed(sc, rec.Ops())
+	t0 := time.Now()
+	converged, hints, err := r.converge(ctx, keys, within, !sc.PassiveConvergence)
+	if err != nil {
+		return nil, err
+	}
+	res.HintsLeft = hints
+	if hints > 0 && slices.Contains(sc.Checkers, CheckConvergence) {
+		res.Problems = append(res.Problems, fmt.Sprintf("convergence: %d hints still queued %s after heal", hints, within))
+	}
+	res.ConvergeSeconds = time.Since(t0).Seconds()
+	res.Converged = converged
+	logf("convergence: %v after %.1fs", converged, res.ConvergeSeconds)
+
+	// Final reads and replica states.
+	r.finalReads(ctx, keys, cfg.N)
+	replicas := r.replicas(ctx, keys)
+	writeJSON(filepath.Join(spec.Dir, "replicas.json"), replicas)
+	logf("final reads and %d replica states collected; stopping the cluster", len(replicas))
+	c.Close()
+	if err := rec.Close(); err != nil {
+		return nil, err
+	}
+	res.NemesisErrors = r.Nem.Errors()
+	for _, e := range res.NemesisErrors {
+		if !strings.Contains(e, "is not running") { // a crash drawn on a node that is already down
+			res.Problems = append(res.Problems, "nemesis: "+e)
+		}
+	}
+
+	ops, err := history.Complete(rec.Ops())
+	if err != nil {
+		return nil, err
+	}
+	res.check(ops, replicas, logf)
+	if sc.Expect[CheckLinearizable] || slices.Contains(sc.Checkers, CheckLinearizable) {
+		for _, cr := range res.Checkers {
+			if cr.Name == CheckLinearizable && !cr.Valid {
+				for i, ex := range cr.Examples {
+					if i == 3 {
+						break
+					}
+					path := filepath.Join(spec.Dir, "linearizability-"+checker.FileSafe(ex.Key)+".html")
+					if err := checker.LinearizableVisualize(ops, ex.Key, path, LinearizabilityTimeout); err != nil {
+						logf("visualization of %s: %v", ex.Key, err)
+					} else {
+						logf("linearizability failure of %s visualized in %s", ex.Key, path)
+					}
+				}
+			}
+		}
+	}
+	res.summarize(ops, sc)
+	res.TotalSeconds = time.Since(begin).Seconds()
+	if err := res.write(spec.Dir); err != nil {
+		return nil, err
+	}
+	if res.Pass {
+		// The history, logs and replica states stay; the agents' data
+		// directories are kept only for a failing run.
+		_ = os.RemoveAll(filepath.Join(spec.Dir, "data"))
+	}
+	return res, nil
+}
+
+// converge waits until no node holds hints and every key's replicas store
+// the same versions. With drive set it reads each divergent key at R=N
+// (strict, recorded in the history) to trigger read repair.
+func (r *Run) converge(ctx context.Context, keys [][2]string, within time.Duration, drive bool) (bool, int, error) {
+	deadline := time.Now().Add(within)
+	pending := slices.Clone(keys)
+	kv := map[string]*KV{}
+	for _, n := range r.C.Nodes {
+		kv[n.Name] = NewKV(n.Name, n.HTTP, ClientTimeout)
+	}
+	defer func() {
+		for _, c := range kv {
+			c.Close()
+		}
+	}()
+	for round := 0; ; round++ {
+		hints := 0
+		for _, n := range r.C.Nodes {
+			h, err := r.C.Hints(ctx, n)
+			if err != nil {
+				h = 1
+			}
+			hints += h
+		}
+		var still [][2]string
+		for _, k := range pending {
+			pl, err := r.C.Preflist(ctx, k[0])
+			if err != nil {
+				still = append(still, k)
+				continue
+			}
+			sigs := map[string]bool{}
+			for _, name := range pl {
+				rep := r.C.Replica(ctx, r.C.Node(name), k[0], k[1])
+				if rep.Error != "" {
+					sigs["error:"+name] = true
+					continue
+				}
+				sigs[signatureOf(rep)] = true
+			}
+			if len(sigs) == 1 {
+				continue
+			}
+			still = append(still, k)
+			if drive && hints == 0 {
+				node := r.C.Node(pl[round%len(pl)])
+				c := &client{id: history.ConvergeProcess, spec: WorkloadSpec{Kind: Register, Name: k[1], Params: Params{R: len(pl), Strict: true, TimeoutMS: DefaultServerTimeoutMS}}, kv: kv[node.Name], rec: r.Rec, cache: map[string]cached{}}
+				c.read(ctx, k[0])
+			}
+		}
+		pending = still
+		if len(pending) == 0 && hints == 0 {
+			return true, 0, nil
+		}
+		if time.Now().After(deadline) {
+			r.Logf("convergence: after %s, %d hints still queued and %d keys divergent: %v", within, hints, len(pending), pending)
+			return false, hints, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, hints, ctx.Err()
+		case <-time.After(500 * time.Millisecond): // let hand-off and async repair land
+		}
+	}
+}
+
+// keysUsed is every key of the scenario and every key the history touched
+// (set generations), with its workload.
+func keysUsed(sc Scenario, ops []history.Op) [][2]string {
+	out := sc.Keys()
+	seen := map[string]bool{}
+	for _, k := range out {
+		seen[k[0]] = true
+	}
+	for _, op := range ops {
+		if op.Key != "" && !seen[op.Key] && op.Process >= 0 {
+			seen[op.Key] = true
+			out = append(out, [2]string{op.Key, op.Workload})
+		}
+	}
+	return out
+}
+
+func signatureOf(r history.Replica) string {
+	vs := make([]string, len(r.Versions))
+	for i, v := range r.Versions {
+		vs[i] = fmt.Sprintf("%s=%q/%v", v.Dot, v.Value, v.Deleted)
+	}
+	slices.Sort(vs)
+	return strings.Join(vs, " ")
+}
+
+// finalReads reads every key at R=N through every node.
+func (r *Run) finalReads(ctx context.Context, keys [][2]string, n int) {
+	for _, nd := range r.C.Nodes {
+		c := &client{id: history.FinalReadProcess, kv: NewKV(nd.Name, nd.HTTP, ClientTimeout), rec: r.Rec, cache: map[string]cached{}}
+		for _, k := range keys {
+			c.spec = WorkloadSpec{Kind: Register, Name: k[1], Params: Params{R: n, Strict: true, TimeoutMS: DefaultServerTimeoutMS}}
+			op := c.invoke(history.Read, k[0])
+			op.Final = true
+			op.Params = c.spec.Params.read().Encode()
+			inv := r.Rec.Append(op)
+			res, out := c.kv.Get(ctx, k[0], c.spec.Params)
+			comp := inv.Completion(out.Type)
+			comp.Report, comp.Error = out.Report, out.Error()
+			if out.Type == history.OK {
+				comp.Siblings, comp.Context = res.Siblings, res.Context
+			} else if out.Type == history.Info {
+				comp.Type = history.Fail // a read has no effect; a final read that did not answer failed
+			}
+			r.Rec.Append(comp)
+		}
+		c.kv.Close()
+	}
+}
+
+// replicas collects every replica's own state of every key.
+func (r *Run) replicas(ctx context.Context, keys [][2]string) []history.Replica {
+	var out []history.Replica
+	for _, k := range keys {
+		pl, err := r.C.Preflist(ctx, k[0])
+		if err != nil {
+			out = append(out, history.Replica{Key: k[0], Workload: k[1], Error: err.Error()})
+			continue
+		}
+		for _, name := range pl {
+			out = append(out, r.C.Replica(ctx, r.C.Node(name), k[0], k[1]))
+		}
+	}
+	return out
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
