@@ -74,7 +74,10 @@ type Verdict struct {
 	Scope    []string `json:"scope,omitempty"`
 	Valid    bool     `json:"valid"`
 	Expected bool     `json:"expected_valid"`
-	OK       bool     `json:"ok"`
+	// ReportOnly marks a checker whose verdict is reported, not judged:
+	// the scenario's configuration does not promise its property.
+	ReportOnly bool `json:"report_only,omitempty"`
+	OK         bool `json:"ok"`
 }
 
 // TimelineItem is one nemesis action as it happened.
@@ -109,7 +112,8 @@ func (res *Results) check(ops []history.Operation, reps []history.Replica, logf 
 		cr.Name = name
 		res.Checkers = append(res.Checkers, cr)
 		want := sc.Expected(name)
-		v := Verdict{Checker: name, Scope: sc.Claims[name], Valid: cr.Valid, Expected: want, OK: cr.Valid == want}
+		reportOnly := slices.Contains(sc.ReportOnly, name)
+		v := Verdict{Checker: name, Scope: sc.Claims[name], Valid: cr.Valid, Expected: want, ReportOnly: reportOnly, OK: cr.Valid == want || reportOnly}
 		res.Verdicts = append(res.Verdicts, v)
 		logf("checker %-16s valid=%-5v expected=%-5v %s (%s)", name, cr.Valid, want, countsLine(cr.Counts), time.Since(t0).Round(time.Millisecond))
 		switch {
@@ -288,14 +292,17 @@ func (res *Results) Markdown() string {
 		if len(cr.Examples) > 0 {
 			ex = strings.ReplaceAll(cr.Examples[0].Detail, "|", "\\|")
 		}
-		want, scope := true, "all workloads"
+		want, scope := "true", "all workloads"
 		if i < len(res.Verdicts) {
-			want = res.Verdicts[i].Expected
+			want = fmt.Sprint(res.Verdicts[i].Expected)
+			if res.Verdicts[i].ReportOnly {
+				want = "reported, not judged"
+			}
 			if len(res.Verdicts[i].Scope) > 0 {
 				scope = strings.Join(res.Verdicts[i].Scope, ", ")
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %v | %v | %s | %s |\n", cr.Name, scope, cr.Valid, want, countsLine(cr.Counts), ex)
+		fmt.Fprintf(&b, "| %s | %s | %v | %s | %s | %s |\n", cr.Name, scope, cr.Valid, want, countsLine(cr.Counts), ex)
 	}
 	if len(res.Ops) > 0 {
 		b.WriteString("\n## Operations\n\n| op | ok | fail | info |\n|---|---|---|---|\n")
