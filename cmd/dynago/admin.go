@@ -12,6 +12,29 @@ import (
 	"github.com/dynago/dynago/cmd/dynago/internal/client"
 )
 
+// adminRead runs the shared part of a read-only admin command: no
+// arguments, a client, the request (fetch), the report header; with --json
+// it prints the server's body as is, otherwise it calls render.
+func adminRead(c *cli.Context, what string, fetch func(*client.Client) (*client.Response, error), render func() error) error {
+	if _, err := positional(c, 0, 0, ""); err != nil {
+		return err
+	}
+	cl, err := newClient(c, c.Duration("timeout"))
+	if err != nil {
+		return err
+	}
+	res, err := fetch(cl)
+	if err != nil {
+		return requestFailed(c, what, err)
+	}
+	report(c, res.Report)
+	if c.Bool("json") {
+		writeJSON(c, res.Body)
+		return nil
+	}
+	return render()
+}
+
 func membersCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "members",
@@ -19,36 +42,27 @@ func membersCommand() *cli.Command {
 		Description: "Prints GET /cluster/members as a table: name, ring state (joining, valid, leaving), liveness, zone, addresses.",
 		Flags:       append(clientFlags(), adminTimeoutFlag()),
 		Action: func(c *cli.Context) error {
-			if _, err := positional(c, 0, 0, ""); err != nil {
-				return err
+			var ms []client.Member
+			fetch := func(cl *client.Client) (res *client.Response, err error) {
+				ms, res, err = cl.Members(c.Context)
+				return res, err
 			}
-			cl, err := newClient(c, c.Duration("timeout"))
-			if err != nil {
-				return err
-			}
-			ms, res, err := cl.Members(c.Context)
-			if err != nil {
-				return requestFailed(c, "members", err)
-			}
-			report(c, res.Report)
-			if c.Bool("json") {
-				writeJSON(c, res.Body)
-				return nil
-			}
-			tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTATE\tALIVE\tZONE\tHTTP\tRPC\tGOSSIP")
-			for _, m := range ms {
-				zone := m.Zone
-				if zone == "" {
-					zone = "-"
+			return adminRead(c, "members", fetch, func() error {
+				tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tSTATE\tALIVE\tZONE\tHTTP\tRPC\tGOSSIP")
+				for _, m := range ms {
+					zone := m.Zone
+					if zone == "" {
+						zone = "-"
+					}
+					alive := "alive"
+					if !m.Alive {
+						alive = "DOWN"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.State, alive, zone, m.HTTP, m.RPC, m.Gossip)
 				}
-				alive := "alive"
-				if !m.Alive {
-					alive = "DOWN"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.State, alive, zone, m.HTTP, m.RPC, m.Gossip)
-			}
-			return tw.Flush()
+				return tw.Flush()
+			})
 		},
 	}
 }
@@ -60,37 +74,28 @@ func hintsCommand() *cli.Command {
 		Description: "Prints GET /debug/hints as a table: target, hints, bytes, age of the oldest, delivery state and rate, delivered/refused/expired counts.",
 		Flags:       append(clientFlags(), adminTimeoutFlag()),
 		Action: func(c *cli.Context) error {
-			if _, err := positional(c, 0, 0, ""); err != nil {
-				return err
+			var h *client.Hints
+			fetch := func(cl *client.Client) (res *client.Response, err error) {
+				h, res, err = cl.Hints(c.Context)
+				return res, err
 			}
-			cl, err := newClient(c, c.Duration("timeout"))
-			if err != nil {
-				return err
-			}
-			h, res, err := cl.Hints(c.Context)
-			if err != nil {
-				return requestFailed(c, "hints", err)
-			}
-			report(c, res.Report)
-			if c.Bool("json") {
-				writeJSON(c, res.Body)
-				return nil
-			}
-			fmt.Fprintf(c.App.Writer, "%s holds %d hints\n", h.Node, h.Total)
-			if len(h.Targets) == 0 {
-				return nil
-			}
-			tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "TARGET\tALIVE\tHINTS\tBYTES\tOLDEST\tSTATE\tRATE\tDELIVERED\tREFUSED\tEXPIRED\tLAST ERROR")
-			for _, t := range h.Targets {
-				alive := "alive"
-				if !t.TargetAlive {
-					alive = "DOWN"
+			return adminRead(c, "hints", fetch, func() error {
+				fmt.Fprintf(c.App.Writer, "%s holds %d hints\n", h.Node, h.Total)
+				if len(h.Targets) == 0 {
+					return nil
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0fs\t%s\t%.0f B/s\t%d\t%d\t%d\t%s\n", t.Target, alive, t.Count, t.Bytes,
-					t.OldestAgeSecs, t.State, t.BytesPerSec, t.Delivered, t.Refused, t.Expired, t.LastError)
-			}
-			return tw.Flush()
+				tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "TARGET\tALIVE\tHINTS\tBYTES\tOLDEST\tSTATE\tRATE\tDELIVERED\tREFUSED\tEXPIRED\tLAST ERROR")
+				for _, t := range h.Targets {
+					alive := "alive"
+					if !t.TargetAlive {
+						alive = "DOWN"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0fs\t%s\t%.0f B/s\t%d\t%d\t%d\t%s\n", t.Target, alive, t.Count, t.Bytes,
+						t.OldestAgeSecs, t.State, t.BytesPerSec, t.Delivered, t.Refused, t.Expired, t.LastError)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 }
@@ -141,46 +146,37 @@ func ringCommand() *cli.Command {
 			&cli.BoolFlag{Name: "table", Usage: "also print every partition's preference list"},
 		),
 		Action: func(c *cli.Context) error {
-			if _, err := positional(c, 0, 0, ""); err != nil {
-				return err
+			var rg *client.Ring
+			fetch := func(cl *client.Client) (res *client.Response, err error) {
+				rg, res, err = cl.Ring(c.Context)
+				return res, err
 			}
-			cl, err := newClient(c, c.Duration("timeout"))
-			if err != nil {
-				return err
-			}
-			rg, res, err := cl.Ring(c.Context)
-			if err != nil {
-				return requestFailed(c, "ring", err)
-			}
-			report(c, res.Report)
-			if c.Bool("json") {
-				writeJSON(c, res.Body)
-				return nil
-			}
-			own := ownership(rg)
-			w := c.App.Writer
-			fmt.Fprintf(w, "partitions: %d  n: %d  nodes: %d\n", rg.Partitions, rg.N, len(own))
-			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NODE\tPRIMARY\tSHARE\tREPLICA")
-			for _, o := range own {
-				share := 0.0
-				if rg.Partitions > 0 {
-					share = 100 * float64(o.Primary) / float64(rg.Partitions)
-				}
-				fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%d\n", o.Node, o.Primary, share, o.Replica)
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if c.Bool("table") {
+			return adminRead(c, "ring", fetch, func() error {
+				own := ownership(rg)
+				w := c.App.Writer
+				fmt.Fprintf(w, "partitions: %d  n: %d  nodes: %d\n", rg.Partitions, rg.N, len(own))
 				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "\nPARTITION\tPREFERENCE LIST")
-				for _, pl := range rg.Preflists {
-					fmt.Fprintf(tw, "%d\t%s\n", pl.Partition, strings.Join(pl.Nodes, " "))
+				fmt.Fprintln(tw, "NODE\tPRIMARY\tSHARE\tREPLICA")
+				for _, o := range own {
+					share := 0.0
+					if rg.Partitions > 0 {
+						share = 100 * float64(o.Primary) / float64(rg.Partitions)
+					}
+					fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%d\n", o.Node, o.Primary, share, o.Replica)
 				}
-				return tw.Flush()
-			}
-			return nil
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				if c.Bool("table") {
+					tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+					fmt.Fprintln(tw, "\nPARTITION\tPREFERENCE LIST")
+					for _, pl := range rg.Preflists {
+						fmt.Fprintf(tw, "%d\t%s\n", pl.Partition, strings.Join(pl.Nodes, " "))
+					}
+					return tw.Flush()
+				}
+				return nil
+			})
 		},
 	}
 }
