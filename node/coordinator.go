@@ -474,8 +474,13 @@ wait:
 
 // writePrimary stores a new write in this primary's data under the key's
 // lock and records the new state in out.
+//
+// out.State is set only once the write is stored: a dot of the node's actor
+// that is not in the local state must never reach another replica, or the
+// next write here would issue the same dot again (kv679).
 func (n *Node) writePrimary(ctx context.Context, p int, req writeRequest, out *writeOutcome) (vclock.Dot, error) {
 	var dot vclock.Dot
+	var state vclock.State
 	err := n.store.Update(ctx, storage.DataKey(uint32(p), req.Key), func(old []byte, found bool) ([]byte, error) {
 		var cur vclock.State
 		actor := n.actor
@@ -491,9 +496,12 @@ func (n *Node) writePrimary(ctx context.Context, p int, req writeRequest, out *w
 		if err != nil {
 			return nil, err
 		}
-		out.State, dot = next, d
+		state, dot = next, d
 		return b, nil
 	})
+	if err == nil {
+		out.State = state
+	}
 	return dot, err
 }
 

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -480,6 +481,40 @@ func TestMetrics(t *testing.T) {
 	} {
 		if !strings.Contains(string(resp.body), want) {
 			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// failAfterFn is a store whose data writes run their fn and then fail
+// without storing anything, as a commit that fails after the merge was
+// computed.
+type failAfterFn struct{ storage.Store }
+
+func (f failAfterFn) Update(ctx context.Context, key []byte, fn func([]byte, bool) ([]byte, error)) error {
+	if len(key) == 0 || key[0] != storage.PrefixData {
+		return f.Store.Update(ctx, key, fn)
+	}
+	old, err := f.Store.Get(ctx, key)
+	_, _ = fn(old, err == nil)
+	return errors.New("injected: commit failed")
+}
+
+// A coordinator that cannot store a write locally sends it nowhere: its
+// new dot must never reach another replica unrecorded, or its next write
+// would issue the same dot again (kv679).
+func TestCoordinatorLocalFailureSendsNothing(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 3, mutate: func(i int, c *Config) {
+		if i == 0 {
+			c.wrapStore = func(s storage.Store) storage.Store { return failAfterFn{s} }
+		}
+	}})
+	r := nodes[0].put("k", "v", "", "w=2")
+	if r.status != 503 || r.json(t)["code"] != "write_failed" {
+		t.Fatalf("want 503 write_failed, got %d %s", r.status, r.body)
+	}
+	for _, tn := range nodes[1:] {
+		if got := tn.replica("k").values(); len(got) != 0 {
+			t.Fatalf("%s received a write its coordinator never stored: %v", tn.cfg.Name, got)
 		}
 	}
 }
