@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dynago/dynago/hintedhandoff"
+	"github.com/dynago/dynago/node/rpc"
 	"github.com/dynago/dynago/quorum"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
@@ -586,13 +587,15 @@ func (n *Node) write(ctx context.Context, req writeRequest) writeOutcome {
 		cancel()
 		if err != nil {
 			n.metrics.rpcErrors.WithLabelValues("coordinate").Inc()
-			lastErr = err
-			if fctx.Err() != nil || ctx.Err() != nil {
-				// The coordinator may have stored it: indeterminate.
-				return writeOutcome{W: req.W, PW: req.PW, Err: errUnavailable("write_indeterminate",
-					fmt.Sprintf("the coordinator %s did not answer in time; the write is indeterminate", t.ID), nil)}
+			if errors.Is(err, rpc.ErrNotSent) {
+				// Nothing reached that replica: try the next one.
+				lastErr = err
+				continue
 			}
-			continue
+			// The coordinator may have stored it; trying another one could
+			// store it twice (as two siblings): indeterminate.
+			return writeOutcome{W: req.W, PW: req.PW, Err: errUnavailable("write_indeterminate",
+				fmt.Sprintf("the coordinator %s did not answer (%v); the write is indeterminate", t.ID, err), nil)}
 		}
 		out, err := unmarshalWriteOutcome(resp)
 		if err != nil {
@@ -601,13 +604,11 @@ func (n *Node) write(ctx context.Context, req writeRequest) writeOutcome {
 		}
 		return out
 	}
-	if lastErr == nil {
-		return writeOutcome{W: req.W, PW: req.PW, Err: errUnavailable("unavailable",
-			"no replica of this key is reachable to coordinate the write; nothing was written", map[string]any{"indeterminate": false})}
+	msg := "no replica of this key is reachable to coordinate the write; nothing was written"
+	if lastErr != nil {
+		msg = fmt.Sprintf("no replica of this key could be reached to coordinate the write (last: %v); nothing was written", lastErr)
 	}
-	// A forward that failed after sending may have been applied.
-	return writeOutcome{W: req.W, PW: req.PW, Err: errUnavailable("write_indeterminate",
-		fmt.Sprintf("no replica coordinated the write (last error: %v); the write is indeterminate", lastErr), nil)}
+	return writeOutcome{W: req.W, PW: req.PW, Err: errUnavailable("unavailable", msg, map[string]any{"indeterminate": false})}
 }
 
 func names(ids []ring.NodeID) []string {

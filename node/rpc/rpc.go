@@ -30,6 +30,10 @@ var (
 	ErrClosed = errors.New("rpc: closed")
 	// ErrFrameTooLarge is returned for a frame over MaxFrameBytes.
 	ErrFrameTooLarge = errors.New("rpc: frame too large")
+	// ErrNotSent is wrapped by Call's errors when the request certainly
+	// never reached the peer (no connection could be made, or the client
+	// is closed), so retrying it elsewhere cannot duplicate it.
+	ErrNotSent = errors.New("rpc: request not sent")
 )
 
 // RemoteError is an error the peer's handler returned.
@@ -241,7 +245,7 @@ func (cc *clientConn) readLoop() {
 func (c *Client) Call(ctx context.Context, method uint8, payload []byte) ([]byte, error) {
 	cc, err := c.conn(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrNotSent, err)
 	}
 	c.mu.Lock()
 	c.mu.nextID++
@@ -264,7 +268,7 @@ func (c *Client) Call(ctx context.Context, method uint8, payload []byte) ([]byte
 	cc.mu.Lock()
 	if cc.err != nil || cc.pending == nil {
 		cc.mu.Unlock()
-		return nil, fmt.Errorf("rpc: %s: connection lost", c.addr)
+		return nil, fmt.Errorf("%w: %s: connection lost before sending", ErrNotSent, c.addr)
 	}
 	cc.pending[id] = ch
 	cc.mu.Unlock()

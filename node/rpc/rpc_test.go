@@ -215,3 +215,25 @@ func BenchmarkCall(b *testing.B) {
 		}
 	})
 }
+
+// A call to a peer nobody listens on was certainly not sent.
+func TestNotSent(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := NewClient(addr, "", nil)
+	defer c.Close()
+	if _, err := c.Call(t.Context(), 1, nil); !errors.Is(err, ErrNotSent) {
+		t.Fatalf("want ErrNotSent, got %v", err)
+	}
+	// A call that reached the peer and failed there is not ErrNotSent.
+	_, addr2 := startServer(t, echo)
+	c2 := NewClient(addr2, "", nil)
+	defer c2.Close()
+	if _, err := c2.Call(t.Context(), 2, nil); err == nil || errors.Is(err, ErrNotSent) {
+		t.Fatalf("a remote error must not be ErrNotSent: %v", err)
+	}
+}
