@@ -179,7 +179,9 @@ func (n *Node) applyReplica(ctx context.Context, t ring.Target, key []byte, st v
 }
 
 // checkAvailable refuses a request up front, as Cassandra does, when gossip
-// already says too few of its targets are alive to meet its quorum. Nothing
+// already says too few of its targets are alive to meet its quorum (which
+// covers a key with fewer targets than the quorum, e.g. sloppy targets when
+// fewer than N nodes are up). Nothing
 // is read or written, so a refused write is a definite failure, unlike a
 // write that starts and then misses W acks (indeterminate).
 func (n *Node) checkAvailable(op string, need, needPrimary int, targets []ring.Target) *apiError {
@@ -228,12 +230,6 @@ type readReply struct {
 func (n *Node) read(ctx context.Context, key []byte, r, pr int, strict bool, timeout time.Duration) readOutcome {
 	_, targets := n.targets(key, strict)
 	out := readOutcome{R: r, PR: pr}
-	if len(targets) < r || len(targets) < pr {
-		out.Err = errUnavailable("unavailable",
-			fmt.Sprintf("r=%d pr=%d but only %d nodes can serve this key's read; nothing was read", r, pr, len(targets)),
-			map[string]any{"indeterminate": false})
-		return out
-	}
 	if aerr := n.checkAvailable("read", r, pr, targets); aerr != nil {
 		out.Err = aerr
 		return out
@@ -364,12 +360,6 @@ func (n *Node) coordinateWrite(ctx context.Context, req writeRequest) writeOutco
 	p, targets := n.targets(req.Key, req.Strict)
 	timeout := time.Duration(req.TimeoutMS) * time.Millisecond
 	out := writeOutcome{W: req.W, PW: req.PW, Coordinator: n.cfg.Name}
-	if len(targets) < req.W {
-		out.Err = errUnavailable("unavailable",
-			fmt.Sprintf("w=%d but only %d nodes can take this key's write; nothing was written", req.W, len(targets)),
-			map[string]any{"indeterminate": false})
-		return out
-	}
 	if aerr := n.checkAvailable("write", req.W, req.PW, targets); aerr != nil {
 		out.Err = aerr
 		return out
