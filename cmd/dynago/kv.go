@@ -79,6 +79,19 @@ func quorumParam(c *cli.Context, name string, min int) (string, error) {
 	return v, nil
 }
 
+// keyArgs checks a key command's arguments: a valid KEY first, at most max
+// in all.
+func keyArgs(c *cli.Context, max int, usage string) ([]string, error) {
+	args, err := positional(c, 1, max, usage)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkKey(c, args[0]); err != nil {
+		return nil, err
+	}
+	return args, nil
+}
+
 func checkKey(c *cli.Context, key string) error {
 	if len(key) == 0 || len(key) > client.MaxKeyBytes {
 		return usagef(c, "a key must be 1 to %d bytes, got %d", client.MaxKeyBytes, len(key))
@@ -149,14 +162,11 @@ func getCommand() *cli.Command {
 }
 
 func doGet(c *cli.Context) error {
-	args, err := positional(c, 1, 1, "KEY")
+	args, err := keyArgs(c, 1, "KEY")
 	if err != nil {
 		return err
 	}
 	key := args[0]
-	if err := checkKey(c, key); err != nil {
-		return err
-	}
 	p := client.ReadParams{Timeout: c.Duration("timeout")}
 	if p.R, err = quorumParam(c, "r", 1); err != nil {
 		return err
@@ -285,14 +295,11 @@ func writeParams(c *cli.Context) (client.WriteParams, error) {
 }
 
 func doPut(c *cli.Context) error {
-	args, err := positional(c, 1, 2, "KEY [VALUE|-]")
+	args, err := keyArgs(c, 2, "KEY [VALUE|-]")
 	if err != nil {
 		return err
 	}
 	key := args[0]
-	if err := checkKey(c, key); err != nil {
-		return err
-	}
 	p, err := writeParams(c)
 	if err != nil {
 		return err
@@ -357,14 +364,11 @@ func deleteCommand() *cli.Command {
 }
 
 func doDelete(c *cli.Context) error {
-	args, err := positional(c, 1, 1, "KEY")
+	args, err := keyArgs(c, 1, "KEY")
 	if err != nil {
 		return err
 	}
 	key := args[0]
-	if err := checkKey(c, key); err != nil {
-		return err
-	}
 	p, err := writeParams(c)
 	if err != nil {
 		return err
