@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -46,7 +48,10 @@ func testConfig(t testing.TB, name string, inMemory bool) Config {
 	if !inMemory {
 		c.DataDir = t.TempDir()
 	}
-	c.HTTPAddr, c.RPCAddr, c.GossipAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	// Fixed ports below the ephemeral range: a restarted node rebinds
+	// them, and an ephemeral port may meanwhile be some connection's
+	// source port.
+	c.HTTPAddr, c.RPCAddr, c.GossipAddr = freeAddr(t), freeAddr(t), freeAddr(t)
 	c.Sync = false // tests that need fsync set it; the others run faster
 	c.Logger = testLogger(t).With("test", t.Name())
 	// Fast failure detection for tests, tolerant of a loaded CI machine.
@@ -269,4 +274,27 @@ func siblingValues(kv kvJSON) []string {
 		out = append(out, string(s.Value))
 	}
 	return out
+}
+
+// freeAddr returns 127.0.0.1:port for a port below Linux's ephemeral range
+// (32768+) that was free a moment ago (TCP and UDP, for gossip).
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	for range 1000 {
+		port := 20000 + rand.IntN(6000) // 20000-25999; test/ uses 26000-31999
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		pc, err := net.ListenPacket("udp", addr)
+		ln.Close()
+		if err != nil {
+			continue
+		}
+		pc.Close()
+		return addr
+	}
+	t.Fatal("no free port")
+	return ""
 }

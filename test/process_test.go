@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -45,15 +46,28 @@ func dynagoBinary(t *testing.T) string {
 	return buildOnce.path
 }
 
-// freePort returns a port that was free on 127.0.0.1 a moment ago.
+// freePort returns a port below Linux's ephemeral range (32768+) that was
+// free a moment ago (TCP and UDP): a restarted agent rebinds it, and an
+// ephemeral port may meanwhile be some connection's source port.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		port := 26000 + rand.IntN(6000) // 26000-31999; node tests use 20000-25999
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		pc, err := net.ListenPacket("udp", addr)
+		ln.Close()
+		if err != nil {
+			continue
+		}
+		pc.Close()
+		return port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port")
+	return 0
 }
 
 // agent is one `dynago agent` process.

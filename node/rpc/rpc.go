@@ -292,6 +292,10 @@ func (c *Client) Call(ctx context.Context, method uint8, payload []byte) ([]byte
 			return nil, fmt.Errorf("rpc: %s: connection lost", c.addr)
 		}
 		if f.kind == kindError {
+			if err := ctx.Err(); err != nil {
+				// The peer gave up at the deadline we sent it: ours.
+				return nil, err
+			}
 			return nil, &RemoteError{Msg: string(f.payload)}
 		}
 		return f.payload, nil
