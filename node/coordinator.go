@@ -28,11 +28,11 @@ var (
 // targets returns a key's partition and the replicas a request goes to.
 // Sloppy (Dynamo §4.6): the first N alive nodes of the extended preference
 // list, fallbacks standing in for down primaries. Strict: the N primaries,
-// alive or not.
+// alive or not; always so when hinted handoff is off.
 func (n *Node) targets(key []byte, strict bool) (int, []ring.Target) {
 	r := n.ring.Load()
 	p := r.Partition(key)
-	if strict {
+	if strict || n.cfg.NoHintedHandoff {
 		prims := r.Primaries(p)
 		ts := make([]ring.Target, len(prims))
 		for i, id := range prims {
@@ -86,20 +86,14 @@ func (n *Node) readLocal(ctx context.Context, key []byte) (vclock.State, error) 
 func (n *Node) applyLocal(ctx context.Context, key []byte, in vclock.State) (vclock.State, error) {
 	p := n.ring.Load().Partition(key)
 	var out vclock.State
-	err := n.store.Update(ctx, storage.DataKey(uint32(p), key), func(old []byte, found bool) ([]byte, error) {
-		var cur vclock.State
-		if found {
-			if err := cur.UnmarshalBinary(old); err != nil {
-				return nil, fmt.Errorf("node: stored state of %q is corrupt: %w", key, err)
-			}
-		}
+	err := n.updateData(ctx, uint32(p), key, func(cur vclock.State, found bool) (vclock.State, []byte, error) {
 		merged := vclock.Merge(cur, in)
 		if found && merged.Equal(cur) {
 			out = cur
-			return nil, storage.ErrSkipWrite
+			return vclock.State{}, nil, storage.ErrSkipWrite
 		}
 		out = merged
-		return merged.MarshalBinary()
+		return merged, nil, nil
 	})
 	return out, err
 }
@@ -472,23 +466,22 @@ wait:
 func (n *Node) writePrimary(ctx context.Context, p int, req writeRequest, out *writeOutcome) (vclock.Dot, error) {
 	var dot vclock.Dot
 	var state vclock.State
-	err := n.store.Update(ctx, storage.DataKey(uint32(p), req.Key), func(old []byte, found bool) ([]byte, error) {
-		var cur vclock.State
+	value := req.Value
+	if req.Delete {
+		value = encodeDeletedAt(n.clock.Now())
+	}
+	err := n.updateData(ctx, uint32(p), req.Key, func(cur vclock.State, found bool) (vclock.State, []byte, error) {
 		actor := n.actor
-		if found {
-			if err := cur.UnmarshalBinary(old); err != nil {
-				return nil, fmt.Errorf("node: stored state of %q is corrupt: %w", req.Key, err)
-			}
-		} else {
+		if !found {
 			actor = n.freshActor()
 		}
-		next, d := cur.Write(actor, req.Context, req.Value, req.Delete)
+		next, d := cur.Write(actor, req.Context, value, req.Delete)
 		b, err := n.checkState(next)
 		if err != nil {
-			return nil, err
+			return vclock.State{}, nil, err
 		}
 		state, dot = next, d
-		return b, nil
+		return next, b, nil
 	})
 	if err == nil {
 		out.State = state
@@ -504,7 +497,11 @@ func (n *Node) writeFallback(ctx context.Context, p int, owner string, req write
 	if err != nil {
 		return vclock.Dot{}, err
 	}
-	next, dot := cur.Write(n.freshActor(), req.Context, req.Value, req.Delete)
+	value := req.Value
+	if req.Delete {
+		value = encodeDeletedAt(n.clock.Now())
+	}
+	next, dot := cur.Write(n.freshActor(), req.Context, value, req.Delete)
 	if _, err := n.checkState(next); err != nil {
 		return vclock.Dot{}, err
 	}
@@ -640,6 +637,8 @@ func (n *Node) serveRPC(ctx context.Context, method uint8, payload []byte) ([]by
 			return nil, err
 		}
 		return nil, n.receiveHandoff(ctx, req)
+	case methodAAERoots, methodAAEChildren, methodAAEEntries, methodAAEFetch:
+		return n.serveAAE(ctx, method, payload)
 	case methodCoordinate:
 		req, err := unmarshalWriteRequest(payload)
 		if err != nil {

@@ -79,6 +79,8 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("POST /cluster/leave", n.handleLeave)
 	mux.HandleFunc("POST /cluster/remove", n.handleRemove)
 	mux.HandleFunc("GET /debug/hints", n.handleHints)
+	mux.HandleFunc("GET /debug/aae", n.handleAAE)
+	mux.HandleFunc("GET /debug/merkle", n.handleMerkle)
 	mux.HandleFunc("GET /debug/clock", n.handleClock)
 	mux.HandleFunc("POST /debug/clock", n.handleClock)
 	mux.HandleFunc("GET /health", n.handleHealth)
@@ -128,7 +130,9 @@ func (n *Node) instrument(op string, h http.HandlerFunc) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		h(rec, r)
-		n.metrics.observe(op, rec.status, time.Since(start))
+		d := time.Since(start)
+		n.metrics.observe(op, rec.status, d)
+		n.aae.fg.add(d)
 	})
 }
 

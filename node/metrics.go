@@ -31,6 +31,15 @@ type metrics struct {
 	hintsDelivered prometheus.Counter
 	hintsExpired   prometheus.Counter
 	hintsRefused   prometheus.Counter
+
+	aaeExchanges     *prometheus.CounterVec
+	aaeDifferences   prometheus.Counter
+	aaeRepaired      prometheus.Counter
+	aaeBytes         prometheus.Counter
+	aaeFactor        prometheus.Gauge
+	aaeTreeDrift     prometheus.Counter
+	tombstonesReaped prometheus.Counter
+	tombstones       prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -78,6 +87,31 @@ func newMetrics() *metrics {
 	m.hintsRefused = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "dynago_hints_refused_total", Help: "Hints refused because the target's queue was full.",
 	})
+	m.aaeExchanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dynago_aae_exchanges_total", Help: "Anti-entropy partition exchanges this node started, by result (equal, repaired, error).",
+	}, []string{"result"})
+	m.aaeDifferences = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_aae_differences_total", Help: "Keys anti-entropy found differing between replicas.",
+	})
+	m.aaeRepaired = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_aae_keys_repaired_total", Help: "Keys anti-entropy repaired (on this node, its peer or both).",
+	})
+	m.aaeBytes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_aae_bytes_sent_total", Help: "Bytes of anti-entropy messages (both directions) of exchanges this node started.",
+	})
+	m.aaeFactor = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "dynago_aae_rate_factor", Help: "Share of anti-entropy's rate budget in use (below 1 while foreground p99 is over target).",
+	})
+	m.aaeTreeDrift = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_aae_tree_rebuilds_changed_total", Help: "Tree rebuilds that found the tree disagreeing with storage.",
+	})
+	m.tombstonesReaped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_tombstones_reaped_total", Help: "Tombstones removed after every replica confirmed them and the grace period passed.",
+	})
+	m.tombstones = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "dynago_tombstones", Help: "Keys whose stored state is only tombstones.",
+	})
+	m.reg.MustRegister(m.aaeExchanges, m.aaeDifferences, m.aaeRepaired, m.aaeBytes, m.aaeFactor, m.aaeTreeDrift, m.tombstonesReaped, m.tombstones)
 	m.reg.MustRegister(m.hintsQueued, m.hintsBytes, m.hintsLag, m.hintsDelivered, m.hintsExpired, m.hintsRefused)
 	m.reg.MustRegister(m.requests, m.latency, m.readRepairs, m.rpcErrors, m.membersUp, m.owned, m.ringSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

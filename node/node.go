@@ -39,6 +39,7 @@ type Node struct {
 
 	hints   *hintedhandoff.Store
 	handoff handoffState
+	aae     *aaeState
 
 	ml    *memberlist.Memberlist
 	bcast *memberlist.TransmitLimitedQueue
@@ -125,6 +126,10 @@ func New(cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: open hints: %w", err)
 	}
 	n.handoff.wake = make(chan struct{}, 1)
+	n.aae = newAAE(cfg)
+	if err := n.buildTrees(ctx); err != nil {
+		return nil, err
+	}
 
 	if n.rpcLn, err = net.Listen("tcp", cfg.RPCAddr); err != nil {
 		return nil, fmt.Errorf("node: rpc listen: %w", err)
@@ -208,6 +213,7 @@ func (n *Node) run(ctx context.Context) error {
 		wg.Go(n.persistLoop)
 		wg.Go(n.gcLoop)
 		wg.Go(n.handoffLoop)
+		wg.Go(n.aaeLoop)
 		close(n.ready)
 		n.log.Info("node serving", "http", n.cfg.HTTPAddr)
 		select {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/dynago/dynago/antientropy"
 	"github.com/dynago/dynago/vclock"
 )
 
@@ -26,6 +27,22 @@ const (
 	// each into its data and answers once all are durable. Request:
 	// handoffRequest.
 	methodHandoff uint8 = 4
+	// methodAAERoots returns the receiver's tree root, depth and key count
+	// for each listed partition. Request: aaeRootsRequest. Response:
+	// aaeRootsResponse.
+	methodAAERoots uint8 = 5
+	// methodAAEChildren returns, for each listed node of a partition's tree
+	// at a level, the hashes of its Fanout children. Request:
+	// aaeTreeRequest. Response: the hashes, 8 bytes each, big endian.
+	methodAAEChildren uint8 = 6
+	// methodAAEEntries lists the receiver's keys of a partition in the
+	// listed buckets at a level, with their entry hashes. Request:
+	// aaeTreeRequest. Response: aaeEntries encoding.
+	methodAAEEntries uint8 = 7
+	// methodAAEFetch returns the receiver's states of keys of a partition,
+	// a prefix of them if all would not fit in maxFetchBytes. Request:
+	// aaeFetchRequest. Response: aaeFetch encoding.
+	methodAAEFetch uint8 = 8
 )
 
 const wireV1 = 1
@@ -94,6 +111,19 @@ func (r *rbuf) bytes() []byte {
 	p := r.b[:n:n]
 	r.b = r.b[n:]
 	return p
+}
+
+func (r *rbuf) u64() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) < 8 {
+		r.fail("short uint64")
+		return 0
+	}
+	x := binary.BigEndian.Uint64(r.b)
+	r.b = r.b[8:]
+	return x
 }
 
 func (r *rbuf) str() string { return string(r.bytes()) }
@@ -221,6 +251,233 @@ func unmarshalHandoff(p []byte) (handoffRequest, error) {
 		m.Items = append(m.Items, handoffItem{Key: key, State: st})
 	}
 	return m, r.end()
+}
+
+// aaeRootsRequest asks for the roots of partitions' trees.
+type aaeRootsRequest struct{ Partitions []uint32 }
+
+// aaeRoot is one partition's tree summary.
+type aaeRoot struct {
+	Root  uint64
+	Depth int
+	Keys  int
+}
+
+type aaeRootsResponse struct{ Roots []aaeRoot }
+
+// maxAAEItems bounds decoded lists of partitions, indices, entries and keys
+// (senders stay far below).
+const maxAAEItems = 1 << 20
+
+func (m aaeRootsRequest) marshal() []byte {
+	b := wbuf{wireV1}.uvarint(uint64(len(m.Partitions)))
+	for _, p := range m.Partitions {
+		b = b.uvarint(uint64(p))
+	}
+	return b
+}
+
+func unmarshalAAERootsRequest(p []byte) (aaeRootsRequest, error) {
+	r := rbuf{b: p}
+	r.version()
+	var m aaeRootsRequest
+	n := r.int(maxAAEItems)
+	if r.err == nil && n > len(r.b) {
+		r.fail("%d partitions past end", n)
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		m.Partitions = append(m.Partitions, uint32(r.int(1<<31)))
+	}
+	return m, r.end()
+}
+
+func (m aaeRootsResponse) marshal() []byte {
+	b := wbuf{wireV1}.uvarint(uint64(len(m.Roots)))
+	for _, x := range m.Roots {
+		b = binary.BigEndian.AppendUint64(b, x.Root)
+		b = b.uvarint(uint64(x.Depth)).uvarint(uint64(x.Keys))
+	}
+	return b
+}
+
+func unmarshalAAERoots(p []byte) (aaeRootsResponse, error) {
+	r := rbuf{b: p}
+	r.version()
+	var m aaeRootsResponse
+	n := r.int(maxAAEItems)
+	if r.err == nil && n > len(r.b)/10 {
+		r.fail("%d roots past end", n)
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		root := r.u64()
+		m.Roots = append(m.Roots, aaeRoot{Root: root, Depth: r.int(antientropy.MaxDepth), Keys: r.int(1 << 62)})
+	}
+	if r.err == nil {
+		for _, x := range m.Roots {
+			if x.Depth < 1 {
+				r.fail("tree depth %d", x.Depth)
+				break
+			}
+		}
+	}
+	return m, r.end()
+}
+
+// aaeTreeRequest names nodes (or buckets) of a partition's tree at a level.
+type aaeTreeRequest struct {
+	Partition uint32
+	Level     int
+	Indices   []uint32
+}
+
+func (m aaeTreeRequest) marshal() []byte {
+	b := wbuf{wireV1}.uvarint(uint64(m.Partition)).uvarint(uint64(m.Level)).uvarint(uint64(len(m.Indices)))
+	for _, i := range m.Indices {
+		b = b.uvarint(uint64(i))
+	}
+	return b
+}
+
+func unmarshalAAETree(p []byte) (aaeTreeRequest, error) {
+	r := rbuf{b: p}
+	r.version()
+	m := aaeTreeRequest{Partition: uint32(r.int(1 << 31)), Level: r.int(antientropy.MaxDepth)}
+	n := r.int(maxAAEItems)
+	if r.err == nil && n > len(r.b) {
+		r.fail("%d indices past end", n)
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		m.Indices = append(m.Indices, uint32(r.uvarint()))
+	}
+	if r.err == nil {
+		limit := uint64(1) << (4 * m.Level)
+		for _, i := range m.Indices {
+			if uint64(i) >= limit {
+				r.fail("index %d outside level %d", i, m.Level)
+				break
+			}
+		}
+	}
+	return m, r.end()
+}
+
+func marshalAAEChildren(hashes [][]uint64) []byte {
+	b := make([]byte, 0, 1+len(hashes)*antientropy.Fanout*8)
+	b = append(b, wireV1)
+	for _, hs := range hashes {
+		for _, h := range hs {
+			b = binary.BigEndian.AppendUint64(b, h)
+		}
+	}
+	return b
+}
+
+// unmarshalAAEChildren decodes the children of want nodes.
+func unmarshalAAEChildren(p []byte, want int) ([][]uint64, error) {
+	r := rbuf{b: p}
+	r.version()
+	if r.err == nil && len(r.b) != want*antientropy.Fanout*8 {
+		r.fail("%d bytes of child hashes for %d nodes", len(r.b), want)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	out := make([][]uint64, want)
+	for i := range out {
+		out[i] = make([]uint64, antientropy.Fanout)
+		for j := range out[i] {
+			out[i][j] = r.u64()
+		}
+	}
+	return out, r.end()
+}
+
+func marshalAAEEntries(es []antientropy.Entry) []byte {
+	b := wbuf{wireV1}.uvarint(uint64(len(es)))
+	for _, e := range es {
+		b = binary.BigEndian.AppendUint64(b.bytes(e.Key), e.Hash)
+	}
+	return b
+}
+
+func unmarshalAAEEntries(p []byte) ([]antientropy.Entry, error) {
+	r := rbuf{b: p}
+	r.version()
+	n := r.int(maxAAEItems)
+	if r.err == nil && n > len(r.b)/9 {
+		r.fail("%d entries past end", n)
+	}
+	var out []antientropy.Entry
+	for i := 0; i < n && r.err == nil; i++ {
+		key := r.bytes()
+		out = append(out, antientropy.Entry{Key: key, Hash: r.u64()})
+	}
+	return out, r.end()
+}
+
+// aaeFetchRequest asks for a replica's states of keys of a partition.
+type aaeFetchRequest struct {
+	Partition uint32
+	Keys      [][]byte
+}
+
+// maxFetchBytes bounds one fetch answer; the asker fetches the rest next.
+const maxFetchBytes = 8 << 20
+
+func (m aaeFetchRequest) marshal() []byte {
+	b := wbuf{wireV1}.uvarint(uint64(m.Partition)).uvarint(uint64(len(m.Keys)))
+	for _, k := range m.Keys {
+		b = b.bytes(k)
+	}
+	return b
+}
+
+func unmarshalAAEFetchRequest(p []byte) (aaeFetchRequest, error) {
+	r := rbuf{b: p}
+	r.version()
+	m := aaeFetchRequest{Partition: uint32(r.int(1 << 31))}
+	n := r.int(maxAAEItems)
+	if r.err == nil && n > len(r.b) {
+		r.fail("%d keys past end", n)
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		m.Keys = append(m.Keys, r.bytes())
+	}
+	return m, r.end()
+}
+
+// marshalAAEFetch encodes states (empty encoding: absent).
+func marshalAAEFetch(states [][]byte) []byte {
+	b := wbuf{wireV1}.uvarint(uint64(len(states)))
+	for _, st := range states {
+		b = b.bytes(st)
+	}
+	return b
+}
+
+// unmarshalAAEFetch decodes at most want states (a prefix of the keys asked).
+func unmarshalAAEFetch(p []byte, want int) ([]vclock.State, error) {
+	r := rbuf{b: p}
+	r.version()
+	n := r.int(want)
+	if r.err == nil && n > len(r.b) {
+		r.fail("%d states past end", n)
+	}
+	var out []vclock.State
+	for i := 0; i < n && r.err == nil; i++ {
+		raw := r.bytes()
+		var st vclock.State
+		if len(raw) > 0 {
+			if err := st.UnmarshalBinary(raw); err != nil {
+				return nil, fmt.Errorf("%w: %v", errWire, err)
+			}
+		}
+		out = append(out, st)
+	}
+	if r.err == nil && n == 0 && want > 0 {
+		r.fail("no states for %d keys", want)
+	}
+	return out, r.end()
 }
 
 // writeRequest is a client write forwarded to a replica that coordinates it.

@@ -3,8 +3,10 @@ package node
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
 
+	"github.com/dynago/dynago/antientropy"
 	"github.com/dynago/dynago/vclock"
 )
 
@@ -173,6 +175,56 @@ func FuzzUnmarshalRead(f *testing.F) {
 		again, err := unmarshalRead(m.marshal())
 		if err != nil || !bytes.Equal(again.Key, m.Key) || again.Owner != m.Owner {
 			t.Fatalf("re-encode changed the request (%v)", err)
+		}
+	})
+}
+
+// FuzzUnmarshalAAE feeds every anti-entropy decoder the same bytes: none
+// may panic, and what one accepts must re-encode to what it decoded.
+func FuzzUnmarshalAAE(f *testing.F) {
+	f.Add(aaeRootsRequest{Partitions: []uint32{0, 7, 255}}.marshal())
+	f.Add(aaeRootsResponse{Roots: []aaeRoot{{Root: 1 << 60, Depth: 3, Keys: 4000}}}.marshal())
+	f.Add(aaeTreeRequest{Partition: 3, Level: 2, Indices: []uint32{0, 255}}.marshal())
+	f.Add(marshalAAEChildren([][]uint64{make([]uint64, antientropy.Fanout)}))
+	f.Add(marshalAAEEntries([]antientropy.Entry{{Key: []byte("k"), Hash: 42}}))
+	f.Add(aaeFetchRequest{Partition: 1, Keys: [][]byte{[]byte("a"), []byte("b")}}.marshal())
+	st, _ := sampleState().MarshalBinary()
+	f.Add(marshalAAEFetch([][]byte{st, nil}))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if m, err := unmarshalAAERootsRequest(in); err == nil {
+			if again, err := unmarshalAAERootsRequest(m.marshal()); err != nil || !slices.Equal(again.Partitions, m.Partitions) {
+				t.Fatalf("roots request re-encode: %v", err)
+			}
+		}
+		if m, err := unmarshalAAERoots(in); err == nil {
+			if again, err := unmarshalAAERoots(m.marshal()); err != nil || !slices.Equal(again.Roots, m.Roots) {
+				t.Fatalf("roots re-encode: %v", err)
+			}
+		}
+		if m, err := unmarshalAAETree(in); err == nil {
+			if again, err := unmarshalAAETree(m.marshal()); err != nil || !slices.Equal(again.Indices, m.Indices) || again.Level != m.Level || again.Partition != m.Partition {
+				t.Fatalf("tree request re-encode: %v", err)
+			}
+		}
+		for _, want := range []int{0, 1, 2} {
+			if hs, err := unmarshalAAEChildren(in, want); err == nil {
+				if len(hs) != want || !bytes.Equal(marshalAAEChildren(hs), in) {
+					t.Fatalf("children re-encode differs")
+				}
+			}
+		}
+		if es, err := unmarshalAAEEntries(in); err == nil {
+			if again, err := unmarshalAAEEntries(marshalAAEEntries(es)); err != nil || len(again) != len(es) {
+				t.Fatalf("entries re-encode: %v", err)
+			}
+		}
+		if m, err := unmarshalAAEFetchRequest(in); err == nil {
+			if again, err := unmarshalAAEFetchRequest(m.marshal()); err != nil || len(again.Keys) != len(m.Keys) {
+				t.Fatalf("fetch request re-encode: %v", err)
+			}
+		}
+		if sts, err := unmarshalAAEFetch(in, 3); err == nil && (len(sts) == 0 || len(sts) > 3) {
+			t.Fatalf("fetch decoded %d states for 3 keys", len(sts))
 		}
 	})
 }

@@ -29,6 +29,10 @@ func TestImportRule(t *testing.T) {
 		// hintedhandoff uses time for its types only (its own purity test
 		// forbids time.Now and timers), and reads hints through storage.
 		{"hintedhandoff", []string{"ring", "vclock", "storage"}, false},
+		// antientropy uses time for its types only (its own purity test
+		// forbids clock reads, timers and goroutines) and imports nothing
+		// of the module.
+		{"antientropy", nil, false},
 	}
 	for _, r := range rules {
 		deps, imports := goList(t, module+"/"+r.pkg)
@@ -60,7 +64,7 @@ func TestImportRule(t *testing.T) {
 		}
 	}
 	// badger stays behind storage/badger.
-	for _, pkg := range []string{"node/rpc", "vclock", "ring", "quorum", "storage", "storage/memory", "hintedhandoff"} {
+	for _, pkg := range []string{"node/rpc", "vclock", "ring", "quorum", "storage", "storage/memory", "hintedhandoff", "antientropy"} {
 		deps, _ := goList(t, module+"/"+pkg)
 		for _, d := range deps {
 			if strings.Contains(d, "dgraph-io/badger") {

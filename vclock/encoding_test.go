@@ -95,7 +95,7 @@ func TestUnmarshalStateRejects(t *testing.T) {
 			entry("n1", 0, 2), []byte{0}, u(0), str("a"))},
 		{"zero counter dot", cat([]byte{1}, ctx2, u(1), entry("n1", 0, 0), []byte{0}, u(0), str("a"))},
 		{"unknown flags", cat([]byte{1}, ctx2, u(1), entry("n1", 0, 2), []byte{2}, u(0), str("a"))},
-		{"tombstone with a value", cat([]byte{1}, ctx2, u(1), entry("n1", 0, 2), []byte{1}, u(0), str("a"))},
+		{"tombstone with oversized metadata", cat([]byte{1}, ctx2, u(1), entry("n1", 0, 2), []byte{1}, u(0), str("0123456789abcdefg"))},
 		{"context does not cover a version", cat([]byte{1}, ctx2, u(1), entry("n3", 0, 1), []byte{0}, u(0), str("a"))},
 		{"version covered by its own context", cat([]byte{1}, ctx2, u(1), entry("n1", 0, 2), []byte{0}, cat(u(1), entry("n1", 0, 2)), str("a"))},
 		{"version context outside state context", cat([]byte{1}, ctx2, u(1), entry("n1", 0, 2), []byte{0}, cat(u(1), entry("n9", 0, 1)), str("a"))},
@@ -146,7 +146,7 @@ func TestMarshalRejectsInvalidState(t *testing.T) {
 	}{
 		{"context misses a version", State{Versions: good.Versions}},
 		{"unsorted versions", State{Versions: []Version{{Dot: dot(n2, 1)}, {Dot: dot(n1, 1)}}, Context: NewVV(dot(n1, 1), dot(n2, 1))}},
-		{"tombstone with value", State{Versions: []Version{{Dot: dot(n1, 1), Deleted: true, Value: []byte("x")}}, Context: good.Context}},
+		{"tombstone with oversized metadata", State{Versions: []Version{{Dot: dot(n1, 1), Deleted: true, Value: make([]byte, MaxTombstoneMeta+1)}}, Context: good.Context}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

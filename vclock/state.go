@@ -17,7 +17,10 @@ type Version struct {
 	Context VV
 	// Deleted marks a tombstone: the write was a delete.
 	Deleted bool
-	// Value is the value written; nil for tombstones. Values are treated
+	// Value is the value written. A tombstone's value is metadata of at
+	// most MaxTombstoneMeta bytes that the store keeps for itself (dynago:
+	// the delete's time, which ages the tombstone for reaping); clients
+	// never see it. Values are treated
 	// as immutable: no function in this package modifies one, and callers
 	// must not either once a Version holds it.
 	Value []byte
@@ -48,9 +51,10 @@ type State struct {
 // every other version stays as a sibling. So two writes with the same stale
 // context both survive, even through the same coordinator (DVV; Preguiça et
 // al. 2012). Write does not modify s. The new version holds value itself,
-// not a copy; value is ignored for a delete.
+// not a copy; for a delete it is the tombstone's metadata.
 //
-// Write panics if actor.Node is empty, which is a caller bug.
+// Write panics if actor.Node is empty or a delete's value (its metadata) is
+// longer than MaxTombstoneMeta, which are caller bugs.
 func (s State) Write(actor Actor, clientCtx VV, value []byte, deleted bool) (State, Dot) {
 	if actor.Node == "" {
 		panic("vclock: Write with empty actor node")
@@ -60,8 +64,8 @@ func (s State) Write(actor Actor, clientCtx VV, value []byte, deleted bool) (Sta
 		panic("vclock: counter overflow for actor " + actor.String())
 	}
 	d := Dot{Actor: actor, Counter: c + 1}
-	if deleted {
-		value = nil
+	if deleted && len(value) > MaxTombstoneMeta {
+		panic("vclock: tombstone metadata over MaxTombstoneMeta bytes")
 	}
 	nv := Version{Dot: d, Context: clientCtx, Deleted: deleted, Value: value}
 
@@ -257,9 +261,12 @@ func (s State) Descends(o State) bool {
 	return true
 }
 
+// MaxTombstoneMeta bounds the metadata a tombstone may carry in its value.
+const MaxTombstoneMeta = 16
+
 // validate checks the invariants that can be checked cheaply (in about
 // linear time): sorted unique versions, well-formed VVs, no tombstone with
-// a value, every version's
+// more than MaxTombstoneMeta bytes of value, every version's
 // dot covered by the state's context and not by its own context, and every
 // version's context contained in the state's context. The antichain
 // invariant is not checked.
@@ -271,8 +278,8 @@ func (s State) validate() error {
 		if v.Dot.Counter == 0 {
 			return errorf("version %d has zero counter", i)
 		}
-		if v.Deleted && len(v.Value) > 0 {
-			return errorf("tombstone %v has a value", v.Dot)
+		if v.Deleted && len(v.Value) > MaxTombstoneMeta {
+			return errorf("tombstone %v has a %d-byte value", v.Dot, len(v.Value))
 		}
 		if i > 0 && compareDot(s.Versions[i-1].Dot, v.Dot) >= 0 {
 			return errorf("versions not sorted or duplicated at %v", v.Dot)

@@ -3,9 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -97,6 +99,160 @@ func hintsCommand() *cli.Command {
 				return tw.Flush()
 			})
 		},
+	}
+}
+
+func aaeCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "aae",
+		Usage: "show the node's anti-entropy: its Merkle trees and the last exchange with each peer",
+		Description: "Prints GET /debug/aae: the node's totals (exchanges, errors, differences, keys repaired, bytes sent,\n" +
+			"tombstones, reaped, rate factor, foreground p99), then a row per partition it holds a tree for (keys,\n" +
+			"depth, root, tree age, tombstones) and under it a row per peer: when they last compared trees, the\n" +
+			"result, and the keys compared, differences, keys repaired and bytes sent by that exchange.\n" +
+			"--partition P shows only partition P; --json prints the whole body as the node sent it.",
+		Flags: append(clientFlags(), adminTimeoutFlag(),
+			&cli.IntFlag{Name: "partition", DefaultText: "all", Usage: "show only partition `P` (human output; --json prints the whole body)"},
+		),
+		Action: func(c *cli.Context) error {
+			only := -1 // every partition
+			if c.IsSet("partition") {
+				if only = c.Int("partition"); only < 0 {
+					return usagef(c, "--partition %d: want a partition number (0 or more)", only)
+				}
+			}
+			var a *client.AAE
+			fetch := func(cl *client.Client) (res *client.Response, err error) {
+				a, res, err = cl.AAE(c.Context)
+				return res, err
+			}
+			return adminRead(c, "aae", fetch, func() error {
+				return printAAE(c.App.Writer, a, only, time.Now())
+			})
+		},
+	}
+}
+
+// printAAE writes the human form of GET /debug/aae: a summary line, the
+// totals, then each partition (only that one if only >= 0) with its peers
+// indented under it. Ages are relative to now.
+func printAAE(w io.Writer, a *client.AAE, only int, now time.Time) error {
+	state := "on"
+	if !a.Enabled {
+		state = "OFF"
+	}
+	fmt.Fprintf(w, "%s: anti-entropy %s, exchanges every %s, tombstone grace %s\n", a.Node, state,
+		seconds(a.IntervalSecs), seconds(a.TombstoneGraceSecs))
+	t := a.Totals
+	fmt.Fprintf(w, "totals: exchanges %d  errors %d  differences %d  keys repaired %d  bytes sent %d  "+
+		"tombstones %d  reaped %d  rate factor %.2f  foreground p99 %.1fms\n",
+		t.Exchanges, t.ExchangeErrors, t.Differences, t.KeysRepaired, t.BytesSent,
+		t.Tombstones, t.TombstonesReaped, a.RateFactor, a.ForegroundP99Millis)
+	parts := a.Partitions
+	if only >= 0 {
+		parts = nil
+		for _, p := range a.Partitions {
+			if p.Partition == only {
+				parts = append(parts, p)
+			}
+		}
+		if len(parts) == 0 {
+			fmt.Fprintf(w, "%s holds no tree for partition %d\n", a.Node, only)
+			return nil
+		}
+	}
+	if len(parts) == 0 {
+		fmt.Fprintf(w, "%s holds no trees\n", a.Node)
+		return nil
+	}
+	// Partitions and peers are two tables, each aligned on its own and
+	// interleaved: a partition's row, then its peers' rows indented.
+	var partRows, peerRows []string
+	for _, p := range parts {
+		partRows = append(partRows, fmt.Sprintf("%d\t%d\t%d\t%s\t%s\t%d", p.Partition, p.Keys, p.Depth, p.Root,
+			seconds(p.TreeAgeSecs), p.Tombstones))
+		for _, pe := range p.Peers {
+			result := pe.Result
+			if result == "" {
+				result = "-"
+			}
+			peerRows = append(peerRows, fmt.Sprintf("%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s", pe.Peer, lastExchange(pe, now),
+				result, pe.KeysCompared, pe.Differences, pe.KeysRepaired, pe.BytesSent, pe.Error))
+		}
+	}
+	partLines, err := align("PARTITION\tKEYS\tDEPTH\tROOT\tTREE AGE\tTOMBSTONES", partRows)
+	if err != nil {
+		return err
+	}
+	peerLines, err := align("PEER\tLAST EXCHANGE\tRESULT\tCOMPARED\tDIFFERENCES\tREPAIRED\tBYTES\tERROR", peerRows)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, partLines[0])
+	fmt.Fprintln(w, "  "+peerLines[0])
+	next := 1
+	for i, p := range parts {
+		fmt.Fprintln(w, partLines[1+i])
+		for range p.Peers {
+			fmt.Fprintln(w, "  "+peerLines[next])
+			next++
+		}
+	}
+	return nil
+}
+
+// align lays out header and rows (cells separated by tabs) as a table and
+// returns its lines, header first, without trailing spaces.
+func align(header string, rows []string) ([]string, error) {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	for _, r := range append([]string{header}, rows...) {
+		fmt.Fprintln(tw, r+"\t")
+	}
+	if err := tw.Flush(); err != nil {
+		return nil, err
+	}
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	return lines, nil
+}
+
+// lastExchange is when p last exchanged, as an age relative to now
+// ("4s ago"), "never", or the server's text if it is not RFC 3339.
+func lastExchange(p client.AAEPeer, now time.Time) string {
+	at, ok, err := p.LastExchangeTime()
+	switch {
+	case err != nil:
+		return p.LastExchange
+	case !ok:
+		return "never"
+	}
+	return age(now.Sub(at)) + " ago"
+}
+
+// seconds formats a duration the server gave in seconds, like age.
+func seconds(s float64) string {
+	return age(time.Duration(s * float64(time.Second)))
+}
+
+// age formats d for people, to two units at most: "4s", "3m12s", "2h5m",
+// "3d4h". A negative d (the server's clock ahead of ours) counts as 0.
+func age(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	s := int64(d / time.Second)
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%ds", s)
+	case s < 3600:
+		return fmt.Sprintf("%dm%ds", s/60, s%60)
+	case s < 86400:
+		return fmt.Sprintf("%dh%dm", s/3600, s%3600/60)
+	default:
+		return fmt.Sprintf("%dd%dh", s/86400, s%86400/3600)
 	}
 }
 

@@ -3,10 +3,14 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/dynago/dynago/cmd/dynago/internal/client"
 )
 
 func TestMembers(t *testing.T) {
@@ -197,5 +201,228 @@ func TestHints(t *testing.T) {
 	var h map[string]any
 	if err := json.Unmarshal([]byte(res.stdout), &h); err != nil || h["total"] != float64(3) {
 		t.Fatalf("--json: %v\n%s", err, res)
+	}
+}
+
+func TestAAE(t *testing.T) {
+	f := newFakeNode(t)
+	res := runCLI(t, "", "aae", "--addr", f.URL())
+	if res.code != 0 {
+		t.Fatal(res)
+	}
+	if r := f.requests()[0]; r.Method != http.MethodGet || r.RawPath != "/debug/aae" {
+		t.Errorf("request %s %s", r.Method, r.RawPath)
+	}
+	lines := strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n")
+	want := []string{
+		"n1: anti-entropy on, exchanges every 10s, tombstone grace 1h0m",
+		"totals: exchanges 12  errors 1  differences 7  keys repaired 6  bytes sent 4096  tombstones 3  reaped 2  rate factor 0.50  foreground p99 12.5ms",
+	}
+	if len(lines) < 2 || !slices.Equal(lines[:2], want) {
+		t.Fatalf("summary and totals:\n%s\nwant:\n%s", res.stdout, strings.Join(want, "\n"))
+	}
+	// Each row's fields; peer rows (second header included) are indented.
+	rows := []struct {
+		peer   bool
+		fields []string
+	}{
+		{false, []string{"PARTITION", "KEYS", "DEPTH", "ROOT", "TREE", "AGE", "TOMBSTONES"}},
+		{true, []string{"PEER", "LAST", "EXCHANGE", "RESULT", "COMPARED", "DIFFERENCES", "REPAIRED", "BYTES", "ERROR"}},
+		{false, []string{"0", "120", "4", "0123456789abcdef", "42s", "2"}},
+		{true, []string{"n2", "2h0m", "ago", "repaired", "120", "3", "3", "512"}},
+		{true, []string{"n3", "never", "-", "0", "0", "0", "0"}},
+		{false, []string{"3", "7", "2", "fedcba9876543210", "1h2m", "1"}},
+		{true, []string{"n2", "2h0m", "ago", "error", "0", "0", "0", "0", "dial", "tcp", "127.0.0.1:8083:", "connection", "refused"}},
+	}
+	if len(lines) != 2+len(rows) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), 2+len(rows), res.stdout)
+	}
+	for i, r := range rows {
+		l := lines[2+i]
+		if got := strings.Fields(l); !slices.Equal(got, r.fields) || strings.HasPrefix(l, "  ") != r.peer {
+			t.Errorf("line %d %q, want fields %q (indented: %v)", 2+i, l, r.fields, r.peer)
+		}
+	}
+	// Both tables are aligned: the peers' RESULT column starts at the same
+	// offset on every peer row.
+	col := strings.Index(lines[3], "RESULT")
+	for _, i := range []int{5, 6, 8} {
+		if len(lines[i]) <= col || lines[i][col-1] != ' ' || lines[i][col] == ' ' {
+			t.Errorf("line %d not aligned on RESULT (offset %d):\n%s", i, col, res.stdout)
+		}
+	}
+}
+
+func TestAAEJSON(t *testing.T) {
+	f := newFakeNode(t)
+	for _, args := range [][]string{{"--json"}, {"--json", "--partition", "3"}} {
+		res := runCLI(t, "", append([]string{"aae", "--addr", f.URL()}, args...)...)
+		if res.code != 0 {
+			t.Fatal(res)
+		}
+		// The body as the node sent it (its line breaks included), whole
+		// even with --partition.
+		if !strings.HasPrefix(res.stdout, `{"node":"n1","enabled":true,"interval_seconds":10,"rate_factor":0.5,"foreground_p99_ms":12.5,`+"\n") {
+			t.Errorf("%q: not the raw body:\n%s", args, res.stdout)
+		}
+		var a struct {
+			Partitions []struct{ Partition int }
+		}
+		if err := json.Unmarshal([]byte(res.stdout), &a); err != nil || len(a.Partitions) != 2 {
+			t.Errorf("%q: %v, %d partitions\n%s", args, err, len(a.Partitions), res)
+		}
+	}
+}
+
+func TestAAEPartition(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		want      []string // substrings of stdout
+		wantNot   []string
+		wantLines int
+	}{
+		{
+			name: "partition 3", args: []string{"--partition", "3"},
+			want:    []string{"\n3  ", "fedcba9876543210", "connection refused"},
+			wantNot: []string{"0123456789abcdef", "never"}, wantLines: 2 + 2 + 2,
+		},
+		{
+			name: "partition 0", args: []string{"--partition=0"},
+			want:    []string{"\n0  ", "0123456789abcdef", "never"},
+			wantNot: []string{"fedcba9876543210"}, wantLines: 2 + 2 + 3,
+		},
+		{
+			name: "no tree", args: []string{"--partition", "5"},
+			want:    []string{"totals: exchanges 12", "n1 holds no tree for partition 5\n"},
+			wantNot: []string{"PARTITION"}, wantLines: 3,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeNode(t)
+			res := runCLI(t, "", append([]string{"aae", "--addr", f.URL()}, tc.args...)...)
+			if res.code != 0 {
+				t.Fatal(res)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(res.stdout, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, res.stdout)
+				}
+			}
+			for _, w := range tc.wantNot {
+				if strings.Contains(res.stdout, w) {
+					t.Errorf("stdout has %q:\n%s", w, res.stdout)
+				}
+			}
+			if n := strings.Count(res.stdout, "\n"); n != tc.wantLines {
+				t.Errorf("%d lines, want %d:\n%s", n, tc.wantLines, res.stdout)
+			}
+		})
+	}
+}
+
+func TestAAEBadPartition(t *testing.T) {
+	tests := []struct {
+		name, env  string
+		args       []string
+		wantStderr string
+	}{
+		{name: "negative", args: []string{"--partition", "-1"}, wantStderr: "--partition -1: want a partition number"},
+		{name: "negative with =", args: []string{"--partition=-7"}, wantStderr: "--partition -7"},
+		{name: "not a number", args: []string{"--partition", "x"}, wantStderr: `invalid value "x" for flag -partition`},
+		{name: "not an integer", args: []string{"--partition", "1.5"}, wantStderr: `invalid value "1.5"`},
+		{name: "from the environment", env: "abc", wantStderr: "DYNAGO_PARTITION"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("DYNAGO_PARTITION", tc.env)
+			}
+			f := newFakeNode(t)
+			res := runCLI(t, "", append([]string{"aae", "--addr", f.URL()}, tc.args...)...)
+			if res.code != 2 {
+				t.Fatalf("exit %d, want 2\n%s", res.code, res)
+			}
+			if !strings.Contains(res.stderr, tc.wantStderr) || !strings.Contains(res.stderr, "Run 'dynago aae --help' for usage.") {
+				t.Errorf("stderr lacks %q and the help hint\n%s", tc.wantStderr, res)
+			}
+			if n := len(f.requests()); n != 0 {
+				t.Errorf("%d requests sent on bad usage", n)
+			}
+		})
+	}
+}
+
+func TestAAEFailure(t *testing.T) {
+	f := newFakeNode(t)
+	f.mu.Lock()
+	f.aaeFail = http.StatusInternalServerError
+	f.mu.Unlock()
+	res := runCLI(t, "", "aae", "--addr", f.URL())
+	if res.code != 1 || res.stdout != "" {
+		t.Fatalf("exit %d, want 1 and no output\n%s", res.code, res)
+	}
+	if want := "aae: GET /debug/aae: 500 Internal Server Error: anti-entropy state unavailable (code internal)"; !strings.Contains(res.stderr, want) {
+		t.Errorf("stderr lacks %q\n%s", want, res)
+	}
+
+	// Nothing listening: also a failed request.
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	res = runCLI(t, "", "aae", "--addr", down.URL)
+	if res.code != 1 || !strings.Contains(res.stderr, "aae: client: GET "+down.URL+"/debug/aae") {
+		t.Fatalf("unreachable node: exit %d, want 1\n%s", res.code, res)
+	}
+}
+
+func TestPrintAAEEmpty(t *testing.T) {
+	var b strings.Builder
+	a := &client.AAE{Node: "n2", IntervalSecs: 0.5, TombstoneGraceSecs: 90000}
+	if err := printAAE(&b, a, -1, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	want := "n2: anti-entropy OFF, exchanges every 0s, tombstone grace 1d1h\n" +
+		"totals: exchanges 0  errors 0  differences 0  keys repaired 0  bytes sent 0  tombstones 0  reaped 0  rate factor 0.00  foreground p99 0.0ms\n" +
+		"n2 holds no trees\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestAge(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "0s"},
+		{-5 * time.Second, "0s"},
+		{4*time.Second + 900*time.Millisecond, "4s"},
+		{time.Minute, "1m0s"},
+		{3*time.Minute + 12*time.Second, "3m12s"},
+		{2*time.Hour + 5*time.Minute + 59*time.Second, "2h5m"},
+		{49 * time.Hour, "2d1h"},
+	}
+	for _, tc := range tests {
+		if got := age(tc.d); got != tc.want {
+			t.Errorf("age(%v) = %q, want %q", tc.d, got, tc.want)
+		}
+	}
+}
+
+func TestLastExchange(t *testing.T) {
+	now := time.Date(2026, 11, 22, 2, 0, 4, 0, time.UTC)
+	tests := []struct{ in, want string }{
+		{"2026-11-22T02:00:00Z", "4s ago"},
+		{"2026-11-22T03:00:00+01:00", "4s ago"},
+		{"2026-11-22T02:00:09Z", "0s ago"}, // the node's clock is ahead
+		{"", "never"},
+		{"0001-01-01T00:00:00Z", "never"},
+		{"yesterday", "yesterday"},
+	}
+	for _, tc := range tests {
+		if got := lastExchange(client.AAEPeer{LastExchange: tc.in}, now); got != tc.want {
+			t.Errorf("lastExchange(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }

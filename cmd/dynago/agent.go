@@ -45,6 +45,16 @@ func agentCommand() *cli.Command {
 			&cli.Int64Flag{Name: "hint-max-bytes", Value: d.Hints.MaxBytesPerTarget, Usage: "`BYTES` of hints kept per down node before new hints are refused (logged, counted; anti-entropy repairs)"},
 			&cli.DurationFlag{Name: "hint-max-age", Value: d.Hints.MaxAge, Usage: "age after which an undelivered hint expires, e.g. `3h` (Cassandra's hint window; anti-entropy repairs the rest)"},
 			&cli.StringFlag{Name: "read-repair", Value: d.ReadRepair, Usage: "`MODE`: async (repair stale replicas after answering: no added latency), blocking (before answering: monotonic quorum reads) or off"},
+			&cli.BoolFlag{Name: "hinted-handoff", Value: true, Usage: "sloppy quorum with hinted handoff (false: requests use primaries only and no hints are kept; anti-entropy repairs what a down replica missed)"},
+			&cli.BoolFlag{Name: "aae", Value: true, Usage: "run Merkle-tree anti-entropy exchanges (false: trees are kept but replicas are not compared; tombstones are never reaped)"},
+			&cli.DurationFlag{Name: "aae-interval", Value: d.AAE.Interval, Usage: "how often to compare trees with each peer, e.g. `10s` (one small message per peer when in sync)"},
+			&cli.IntFlag{Name: "aae-concurrency", Value: d.AAE.Concurrency, Usage: "anti-entropy exchanges at a time (`N`; one per core on a 2-core node)"},
+			&cli.IntFlag{Name: "aae-keys-rate", Value: d.AAE.KeysPerSec, Usage: "`KEYS` per second anti-entropy may repair (repairs a lost replica's 1M keys in minutes)"},
+			&cli.IntFlag{Name: "aae-bytes-rate", Value: d.AAE.BytesPerSec, Usage: "`BYTES` per second of anti-entropy messages (1 MiB/s, as hinted handoff)"},
+			&cli.DurationFlag{Name: "aae-p99-target", Value: d.AAE.P99Target, Usage: "foreground p99 latency above which anti-entropy backs off, e.g. `100ms` (Dynamo §6.5)"},
+			&cli.DurationFlag{Name: "aae-rebuild-interval", Value: d.AAE.RebuildInterval, Usage: "mean time between full rebuilds of a tree from storage, randomized ±25% (`24h`: catches silent corruption cheaply)"},
+			&cli.DurationFlag{Name: "tombstone-grace", Value: d.AAE.TombstoneGrace, Usage: "least age of a delete before its tombstone is reaped, once every replica confirmed it (`1h`); with hinted handoff on, at least --hint-max-age"},
+			&cli.BoolFlag{Name: "tombstone-reap-unconfirmed", Hidden: true, Usage: "UNSAFE, fault-suite control only: reap tombstones on age alone, without replica confirmation"},
 			&cli.BoolFlag{Name: "test-clock", Usage: "enable POST /debug/clock to skew this node's clock (fault tests only; off: no client can move the clock)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "`LEVEL`: debug, info, warn or error (info: startup and membership changes, not every request)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "`FORMAT`: text or json (text for people; json for log shippers)"},
@@ -111,6 +121,28 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 		return node.Config{}, usagef(c, "--handoff-rate, --hint-max-bytes and --hint-max-age must be positive")
 	}
 	cfg.TestClock = c.Bool("test-clock")
+	cfg.NoHintedHandoff = !c.Bool("hinted-handoff")
+	cfg.AAE = node.AAEConfig{
+		Disabled:        !c.Bool("aae"),
+		Interval:        c.Duration("aae-interval"),
+		Concurrency:     c.Int("aae-concurrency"),
+		KeysPerSec:      c.Int("aae-keys-rate"),
+		BytesPerSec:     c.Int("aae-bytes-rate"),
+		P99Target:       c.Duration("aae-p99-target"),
+		RebuildInterval: c.Duration("aae-rebuild-interval"),
+		TombstoneGrace:  c.Duration("tombstone-grace"),
+		ReapUnconfirmed: c.Bool("tombstone-reap-unconfirmed"),
+	}
+	for _, f := range []string{"aae-interval", "aae-p99-target", "aae-rebuild-interval", "tombstone-grace"} {
+		if c.Duration(f) <= 0 {
+			return node.Config{}, usagef(c, "--%s must be positive, got %v", f, c.Duration(f))
+		}
+	}
+	for _, f := range []string{"aae-concurrency", "aae-keys-rate", "aae-bytes-rate"} {
+		if c.Int(f) <= 0 {
+			return node.Config{}, usagef(c, "--%s must be positive, got %d", f, c.Int(f))
+		}
+	}
 	// Zero would mean "default" to node.Config; on the command line it is a
 	// mistake, so refuse it rather than silently replacing it.
 	for _, f := range []string{"n", "r", "w", "partitions", "max-siblings"} {

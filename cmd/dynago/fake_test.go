@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // recorded is one request the fake node received.
@@ -51,6 +52,9 @@ type fakeNode struct {
 
 	members []map[string]any
 	ring    map[string]any
+	// aaeFail, if not 0, makes GET /debug/aae answer this status with a
+	// contract error body.
+	aaeFail int
 	srv     *httptest.Server
 }
 
@@ -137,6 +141,13 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/debug/hints" && r.Method == http.MethodGet:
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"node":"n1","total":3,"targets":[{"target":"n4","count":3,"bytes":120,"oldest_age_seconds":42,"state":"backing-off","bytes_per_second":0,"delivered":7,"refused":1,"expired":0,"target_alive":false,"last_error":"dial refused"}]}`))
+	case r.URL.Path == "/debug/aae" && r.Method == http.MethodGet:
+		if f.aaeFail != 0 {
+			writeErr(w, f.aaeFail, "anti-entropy state unavailable", "internal", nil)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, fakeAAE(time.Now()))
 	case r.URL.Path == "/cluster/ring" && r.Method == http.MethodGet:
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(f.ring)
@@ -168,6 +179,23 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeErr(w, http.StatusNotFound, "no such endpoint", "not_found", nil)
 	}
+}
+
+// fakeAAE is the fake's GET /debug/aae body (CONTRACT shape). Partition 0's
+// exchange with n2 happened 2h0m30s before now, so the CLI shows "2h0m ago"
+// however long the test takes (within half a minute); n3 never exchanged.
+func fakeAAE(now time.Time) string {
+	last := now.Add(-2*time.Hour - 30*time.Second).UTC().Format(time.RFC3339)
+	return `{"node":"n1","enabled":true,"interval_seconds":10,"rate_factor":0.5,"foreground_p99_ms":12.5,
+"tombstone_grace_seconds":3600,
+"totals":{"exchanges":12,"exchange_errors":1,"differences":7,"keys_repaired":6,"bytes_sent":4096,"tombstones":3,"tombstones_reaped":2},
+"partitions":[
+ {"partition":0,"keys":120,"depth":4,"root":"0123456789abcdef","tree_age_seconds":42,"tombstones":2,
+  "peers":[{"peer":"n2","last_exchange":"` + last + `","result":"repaired","keys_compared":120,"differences":3,"keys_repaired":3,"bytes_sent":512,"error":""},
+           {"peer":"n3","last_exchange":"","result":"","keys_compared":0,"differences":0,"keys_repaired":0,"bytes_sent":0}]},
+ {"partition":3,"keys":7,"depth":2,"root":"fedcba9876543210","tree_age_seconds":3725,"tombstones":1,
+  "peers":[{"peer":"n2","last_exchange":"` + last + `","result":"error","keys_compared":0,"differences":0,"keys_repaired":0,"bytes_sent":0,"error":"dial tcp 127.0.0.1:8083: connection refused"}]}
+]}`
 }
 
 // serveKV implements /kv/{key}; f.mu is held.

@@ -106,6 +106,7 @@ func newApp() *cli.App {
 			deleteCommand(),
 			membersCommand(),
 			hintsCommand(),
+			aaeCommand(),
 			ringCommand(),
 			joinCommand(),
 			leaveCommand(),

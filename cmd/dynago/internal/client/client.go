@@ -519,3 +519,80 @@ func (c *Client) Hints(ctx context.Context) (*Hints, *Response, error) {
 	}
 	return &h, r, nil
 }
+
+// AAETotals are the node's anti-entropy counters since it started, in
+// GET /debug/aae.
+type AAETotals struct {
+	Exchanges        uint64 `json:"exchanges"`
+	ExchangeErrors   uint64 `json:"exchange_errors"`
+	Differences      uint64 `json:"differences"`
+	KeysRepaired     uint64 `json:"keys_repaired"`
+	BytesSent        uint64 `json:"bytes_sent"`
+	Tombstones       uint64 `json:"tombstones"`
+	TombstonesReaped uint64 `json:"tombstones_reaped"`
+}
+
+// AAEPeer is the last exchange of one partition's tree with one peer. The
+// counts are those of that last exchange only.
+type AAEPeer struct {
+	Peer string `json:"peer"`
+	// LastExchange is RFC 3339 (UTC); "" (or the zero time) means never.
+	// See LastExchangeTime.
+	LastExchange string `json:"last_exchange"`
+	// Result is "equal", "repaired" or "error".
+	Result       string `json:"result"`
+	KeysCompared uint64 `json:"keys_compared"`
+	Differences  uint64 `json:"differences"`
+	KeysRepaired uint64 `json:"keys_repaired"`
+	BytesSent    uint64 `json:"bytes_sent"`
+	Error        string `json:"error,omitempty"`
+}
+
+// LastExchangeTime parses LastExchange. ok is false when there was no
+// exchange yet; err is set when LastExchange is not RFC 3339.
+func (p AAEPeer) LastExchangeTime() (t time.Time, ok bool, err error) {
+	if p.LastExchange == "" {
+		return time.Time{}, false, nil
+	}
+	t, err = time.Parse(time.RFC3339, p.LastExchange)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("client: last_exchange %q: %w", p.LastExchange, err)
+	}
+	return t, !t.IsZero(), nil
+}
+
+// AAEPartition is one partition the node holds a Merkle tree for, in
+// GET /debug/aae. Peers are sorted by name.
+type AAEPartition struct {
+	Partition   int       `json:"partition"`
+	Keys        int       `json:"keys"`
+	Depth       int       `json:"depth"`
+	Root        string    `json:"root"`
+	TreeAgeSecs float64   `json:"tree_age_seconds"`
+	Tombstones  int       `json:"tombstones"`
+	Peers       []AAEPeer `json:"peers"`
+}
+
+// AAE is GET /debug/aae: the node's anti-entropy state. Partitions are
+// sorted by number.
+type AAE struct {
+	Node                string         `json:"node"`
+	Enabled             bool           `json:"enabled"`
+	IntervalSecs        float64        `json:"interval_seconds"`
+	RateFactor          float64        `json:"rate_factor"`
+	ForegroundP99Millis float64        `json:"foreground_p99_ms"`
+	TombstoneGraceSecs  float64        `json:"tombstone_grace_seconds"`
+	Totals              AAETotals      `json:"totals"`
+	Partitions          []AAEPartition `json:"partitions"`
+}
+
+// AAE returns GET /debug/aae: the node's anti-entropy totals and, per
+// partition it holds a tree for, the last exchange with each peer.
+func (c *Client) AAE(ctx context.Context) (*AAE, *Response, error) {
+	var a AAE
+	r, err := c.getAdmin(ctx, "/debug/aae", &a)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &a, r, nil
+}

@@ -251,3 +251,91 @@ func TestAdmin(t *testing.T) {
 		t.Errorf("leave %+v %v", res, err)
 	}
 }
+
+func TestAAE(t *testing.T) {
+	const body = `{"node":"n1","enabled":true,"interval_seconds":10,"rate_factor":1.0,"foreground_p99_ms":12.5,
+"tombstone_grace_seconds":3600,
+"totals":{"exchanges":9,"exchange_errors":1,"differences":4,"keys_repaired":3,"bytes_sent":2048,"tombstones":5,"tombstones_reaped":2},
+"partitions":[
+ {"partition":7,"keys":100,"depth":3,"root":"0123456789abcdef","tree_age_seconds":61.5,"tombstones":5,
+  "peers":[{"peer":"n2","last_exchange":"2026-11-22T02:00:00Z","result":"repaired","keys_compared":100,"differences":4,"keys_repaired":3,"bytes_sent":2048,"error":""},
+           {"peer":"n3","last_exchange":"2026-11-22T01:59:50Z","result":"error","keys_compared":0,"differences":0,"keys_repaired":0,"bytes_sent":0,"error":"timeout"},
+           {"peer":"n4","last_exchange":"","result":""}]}
+]}`
+	c := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/debug/aae" {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set(HeaderReport, "rep")
+		_, _ = io.WriteString(w, body)
+	})
+	a, res, err := c.AAE(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Body) != body || res.Report != "rep" || res.Status != http.StatusOK {
+		t.Errorf("response %d %q, body kept: %v", res.Status, res.Report, string(res.Body) == body)
+	}
+	want := AAE{
+		Node: "n1", Enabled: true, IntervalSecs: 10, RateFactor: 1, ForegroundP99Millis: 12.5, TombstoneGraceSecs: 3600,
+		Totals: AAETotals{Exchanges: 9, ExchangeErrors: 1, Differences: 4, KeysRepaired: 3, BytesSent: 2048, Tombstones: 5, TombstonesReaped: 2},
+		Partitions: []AAEPartition{{
+			Partition: 7, Keys: 100, Depth: 3, Root: "0123456789abcdef", TreeAgeSecs: 61.5, Tombstones: 5,
+			Peers: []AAEPeer{
+				{Peer: "n2", LastExchange: "2026-11-22T02:00:00Z", Result: "repaired", KeysCompared: 100, Differences: 4, KeysRepaired: 3, BytesSent: 2048},
+				{Peer: "n3", LastExchange: "2026-11-22T01:59:50Z", Result: "error", Error: "timeout"},
+				{Peer: "n4"},
+			},
+		}},
+	}
+	if got, _ := json.Marshal(a); string(got) != mustJSON(t, want) {
+		t.Errorf("decoded\n%s\nwant\n%s", got, mustJSON(t, want))
+	}
+	at, ok, err := a.Partitions[0].Peers[0].LastExchangeTime()
+	if !ok || err != nil || !at.Equal(time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)) {
+		t.Errorf("LastExchangeTime = %v, %v, %v", at, ok, err)
+	}
+	if _, ok, err := a.Partitions[0].Peers[2].LastExchangeTime(); ok || err != nil {
+		t.Errorf("no exchange: ok %v, err %v; want never", ok, err)
+	}
+	if _, _, err := (AAEPeer{LastExchange: "soon"}).LastExchangeTime(); err == nil {
+		t.Error("a bad last_exchange parsed")
+	}
+}
+
+func TestAAEErrors(t *testing.T) {
+	tests := []struct {
+		name, body, wantErr string
+		status              int
+	}{
+		{"server error", `{"error":"boom","code":"internal"}`, "GET /debug/aae: 500 Internal Server Error: boom (code internal)", 500},
+		{"not the contract", `[1,2]`, "GET /debug/aae: response is not the contract's JSON", 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := serve(t, func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tc.status)
+				_, _ = io.WriteString(w, tc.body)
+			})
+			a, res, err := c.AAE(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || a != nil || res != nil {
+				t.Errorf("AAE = %v, %v, %v; want error %q", a, res, err, tc.wantErr)
+			}
+			var e *Error
+			if tc.status != 200 && (!errors.As(err, &e) || e.Status != tc.status) {
+				t.Errorf("err %T %v, want *Error with status %d", err, err, tc.status)
+			}
+		})
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

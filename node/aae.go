@@ -1,0 +1,1055 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dynago/dynago/antientropy"
+	"github.com/dynago/dynago/ring"
+	"github.com/dynago/dynago/storage"
+	"github.com/dynago/dynago/vclock"
+)
+
+// Anti-entropy (Dynamo §4.7): every node keeps one antientropy.Tree per
+// partition over its stored data, updated on every local write. Every
+// Interval it sends each peer the roots of the partitions they both
+// replicate (one small message), and for each partition whose roots differ
+// runs an exchange: antientropy.Diff descends only into differing subtrees,
+// then both sides' states of the differing keys are merged and written back
+// where they were behind. Repair work is paced by token buckets that a
+// foreground-latency backoff scales down (Dynamo §6.5).
+//
+// A tree is kept exact by writing through updateData, which holds the
+// partition's gate (shared) across the store's commit and the tree's update;
+// a rebuild from storage holds it exclusively, so no write slips between its
+// scan and its swap.
+
+// partTree is one partition's tree and its exchange bookkeeping.
+type partTree struct {
+	// gate is held shared by writers from before their store update to
+	// after their tree update, and exclusively by a rebuild.
+	gate sync.RWMutex
+
+	mu   sync.Mutex // guards everything below
+	tree *antientropy.Tree
+	// built is when the tree was last built from storage; rebuildAt when
+	// the next scheduled full rebuild is due.
+	built, rebuildAt time.Time
+	// tombs maps each key whose state is only tombstones to when this node
+	// stored that state (the time it starts from after a restart).
+	tombs map[string]time.Time
+	// confirmed maps a peer to the start of the last exchange that left
+	// both replicas of the partition equal.
+	confirmed map[string]time.Time
+	// peers records the last exchange with each peer.
+	peers map[string]exchangeRecord
+	// lastCheck is when a tree-versus-storage check last asked for a rebuild.
+	lastCheck time.Time
+}
+
+// exchangeRecord is what /debug/aae shows of one exchange.
+type exchangeRecord struct {
+	At          time.Time
+	Result      string // "equal", "repaired" or "error"
+	Compared    int    // keys compared (entries listed on both sides)
+	Differences int
+	Repaired    int
+	Bytes       int64
+	Err         string
+}
+
+// aaeState is the node's anti-entropy machinery.
+type aaeState struct {
+	parts []*partTree // by partition
+
+	rebuild chan struct{} // a partition wants a rebuild (resize, drift)
+
+	mu      sync.Mutex // guards keys, bytes, backoff
+	keys    *antientropy.TokenBucket
+	bytes   *antientropy.TokenBucket
+	backoff *antientropy.Backoff
+
+	sem     chan struct{}  // exchanges at a time
+	running sync.Map       // peer name -> struct{}: a round with it is in flight
+	wg      sync.WaitGroup // rounds in flight
+	fg      latencyWindow  // foreground request latencies
+	p99     atomic.Int64   // last window's foreground p99, ns
+	factor  atomic.Uint64  // math.Float64bits of the backoff factor
+	totals  aaeTotals
+	rng     *rand.Rand // jitter; guarded by mu
+}
+
+// aaeTotals are the node's cumulative anti-entropy counters.
+type aaeTotals struct {
+	exchanges, errors, differences, repaired, bytes, reaped atomic.Int64
+}
+
+func newAAE(cfg Config) *aaeState {
+	a := &aaeState{
+		parts:   make([]*partTree, cfg.Ring.Partitions),
+		rebuild: make(chan struct{}, 1),
+		keys:    antientropy.NewTokenBucket(float64(cfg.AAE.KeysPerSec), float64(cfg.AAE.KeysPerSec)),
+		bytes:   antientropy.NewTokenBucket(float64(cfg.AAE.BytesPerSec), float64(cfg.AAE.BytesPerSec)),
+		backoff: antientropy.NewBackoff(cfg.AAE.P99Target),
+		sem:     make(chan struct{}, cfg.AAE.Concurrency),
+		rng:     rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+	}
+	a.setFactor(1)
+	for p := range a.parts {
+		a.parts[p] = &partTree{
+			tree:      antientropy.NewTree(1),
+			tombs:     map[string]time.Time{},
+			confirmed: map[string]time.Time{},
+			peers:     map[string]exchangeRecord{},
+		}
+	}
+	return a
+}
+
+// nextRebuild draws the time of a tree's next scheduled rebuild: the
+// interval ±25%, so that trees built together are not all rebuilt together.
+func (a *aaeState) nextRebuild(now time.Time, interval time.Duration) time.Time {
+	a.mu.Lock()
+	f := 0.75 + 0.5*a.rng.Float64()
+	a.mu.Unlock()
+	return now.Add(time.Duration(float64(interval) * f))
+}
+
+func (a *aaeState) getFactor() float64  { return math.Float64frombits(a.factor.Load()) }
+func (a *aaeState) setFactor(f float64) { a.factor.Store(math.Float64bits(f)) }
+
+func (a *aaeState) wantRebuild() {
+	select {
+	case a.rebuild <- struct{}{}:
+	default:
+	}
+}
+
+// Tombstone deletion times: a tombstone version carries the coordinator's
+// clock at the delete in its (otherwise unused) value, 8 bytes of Unix
+// nanoseconds, so every replica ages a tombstone from the same instant.
+
+func encodeDeletedAt(t time.Time) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano()))
+}
+
+// deletedAt is the latest deletion time among st's tombstones (zero if none
+// carries one).
+func deletedAt(st vclock.State) time.Time {
+	var out time.Time
+	for _, v := range st.Versions {
+		if v.Deleted && len(v.Value) == 8 {
+			t := time.Unix(0, int64(binary.BigEndian.Uint64(v.Value)))
+			if t.After(out) {
+				out = t
+			}
+		}
+	}
+	return out
+}
+
+// onlyTombstones reports whether st holds versions and all are deletes.
+func onlyTombstones(st vclock.State) bool {
+	if len(st.Versions) == 0 {
+		return false
+	}
+	for _, v := range st.Versions {
+		if !v.Deleted {
+			return false
+		}
+	}
+	return true
+}
+
+// treeDelta is what one committed data write changes in its tree.
+type treeDelta struct {
+	set      bool
+	old, new uint64
+	tomb     bool
+}
+
+// updateData is the one way node writes a key's data: it runs fn on the
+// decoded current state under the store's per-key serialization and keeps
+// the partition's tree in step with what was committed. fn returns the new
+// state (and optionally its encoding), storage.ErrSkipWrite to leave the
+// key alone or storage.ErrDeleteKey to remove it.
+func (n *Node) updateData(ctx context.Context, p uint32, key []byte, fn func(cur vclock.State, found bool) (vclock.State, []byte, error)) error {
+	pt := n.aae.parts[p]
+	pt.gate.RLock()
+	defer pt.gate.RUnlock()
+	var d treeDelta
+	err := n.store.Update(ctx, storage.DataKey(p, key), func(old []byte, found bool) ([]byte, error) {
+		d = treeDelta{}
+		var cur vclock.State
+		var oldHash uint64
+		if found {
+			if err := cur.UnmarshalBinary(old); err != nil {
+				return nil, fmt.Errorf("node: stored state of %q is corrupt: %w", key, err)
+			}
+			oldHash = antientropy.EntryHash(key, old)
+		}
+		next, enc, err := fn(cur, found)
+		if errors.Is(err, storage.ErrDeleteKey) {
+			d = treeDelta{set: true, old: oldHash}
+			return nil, err
+		}
+		if err != nil {
+			return nil, err
+		}
+		if enc == nil {
+			if enc, err = next.MarshalBinary(); err != nil {
+				return nil, err
+			}
+		}
+		d = treeDelta{set: true, old: oldHash, new: antientropy.EntryHash(key, enc), tomb: onlyTombstones(next)}
+		return enc, nil
+	})
+	if err == nil && d.set {
+		n.applyDelta(pt, key, d)
+	}
+	return err
+}
+
+func (n *Node) applyDelta(pt *partTree, key []byte, d treeDelta) {
+	pt.mu.Lock()
+	pt.tree.Update(antientropy.KeyHash(key), d.old, d.new)
+	if d.tomb {
+		pt.tombs[string(key)] = n.clock.Now()
+	} else {
+		delete(pt.tombs, string(key))
+	}
+	resize := pt.tree.NeedsResize()
+	pt.mu.Unlock()
+	if resize {
+		n.aae.wantRebuild()
+	}
+}
+
+// builtPartition is a tree built from a scan, with its tombstones.
+type builtPartition struct {
+	hashes [][2]uint64 // key hash, entry hash
+	tombs  []string
+}
+
+func (b *builtPartition) add(key, val []byte) error {
+	b.hashes = append(b.hashes, [2]uint64{antientropy.KeyHash(key), antientropy.EntryHash(key, val)})
+	var st vclock.State
+	if err := st.UnmarshalBinary(val); err != nil {
+		return fmt.Errorf("node: stored state of %q is corrupt: %w", key, err)
+	}
+	if onlyTombstones(st) {
+		b.tombs = append(b.tombs, string(key))
+	}
+	return nil
+}
+
+func (b *builtPartition) tree() *antientropy.Tree {
+	t := antientropy.NewTree(antientropy.DepthFor(len(b.hashes)))
+	for _, h := range b.hashes {
+		t.Update(h[0], 0, h[1])
+	}
+	return t
+}
+
+// install swaps in a built tree. Tombstones keep the time they were first
+// seen; new ones count from now (after a restart: the safe direction).
+func (n *Node) install(p uint32, b *builtPartition, now time.Time) (changed bool) {
+	pt := n.aae.parts[p]
+	t := b.tree()
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	changed = pt.tree.Depth() == t.Depth() && pt.tree.Root() != t.Root()
+	tombs := make(map[string]time.Time, len(b.tombs))
+	for _, k := range b.tombs {
+		at, ok := pt.tombs[k]
+		if !ok {
+			at = now
+		}
+		tombs[k] = at
+	}
+	pt.tree, pt.tombs, pt.built = t, tombs, now
+	pt.rebuildAt = n.aae.nextRebuild(now, n.cfg.AAE.RebuildInterval)
+	return changed
+}
+
+// buildTrees builds every partition's tree from one scan of the data
+// keyspace (at startup, before the node serves).
+func (n *Node) buildTrees(ctx context.Context) error {
+	start := time.Now()
+	parts := make([]builtPartition, len(n.aae.parts))
+	keys := 0
+	err := n.store.Scan(ctx, []byte{storage.PrefixData}, []byte{storage.PrefixData + 1}, func(k, v []byte) error {
+		p, key, ok := storage.SplitDataKey(k)
+		if !ok || int(p) >= len(parts) {
+			return fmt.Errorf("node: data key %q outside the ring's %d partitions", k, len(parts))
+		}
+		keys++
+		return parts[p].add(key, v)
+	})
+	if err != nil {
+		return fmt.Errorf("node: build anti-entropy trees: %w", err)
+	}
+	now := n.clock.Now()
+	for p := range parts {
+		n.install(uint32(p), &parts[p], now)
+	}
+	n.log.Info("anti-entropy trees built", "keys", keys, "partitions", len(parts), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// rebuildTree rebuilds one partition's tree from storage, blocking that
+// partition's writes for the length of the scan.
+func (n *Node) rebuildTree(ctx context.Context, p uint32, why string) error {
+	pt := n.aae.parts[p]
+	pt.gate.Lock()
+	defer pt.gate.Unlock()
+	var b builtPartition
+	lo, hi := storage.PartitionRange(p)
+	err := n.store.Scan(ctx, lo, hi, func(k, v []byte) error {
+		_, key, _ := storage.SplitDataKey(k)
+		return b.add(key, v)
+	})
+	if err != nil {
+		return err
+	}
+	if n.install(p, &b, n.clock.Now()) {
+		n.metrics.aaeTreeDrift.Inc()
+		n.log.Warn("anti-entropy tree disagreed with storage; rebuilt", "partition", p, "why", why)
+	} else {
+		n.log.Debug("anti-entropy tree rebuilt", "partition", p, "keys", len(b.hashes), "why", why)
+	}
+	return nil
+}
+
+// rebuildDue rebuilds the trees that outgrew their depth, then at most one
+// tree whose scheduled rebuild is due.
+func (n *Node) rebuildDue(ctx context.Context) {
+	now := n.clock.Now()
+	due := -1
+	for p, pt := range n.aae.parts {
+		pt.mu.Lock()
+		resize, sched := pt.tree.NeedsResize(), now.After(pt.rebuildAt)
+		pt.mu.Unlock()
+		if resize {
+			if err := n.rebuildTree(ctx, uint32(p), "resize"); err != nil {
+				n.log.Warn("anti-entropy tree rebuild", "partition", p, "err", err)
+			}
+		} else if sched && due < 0 {
+			due = p
+		}
+	}
+	if due >= 0 {
+		if err := n.rebuildTree(ctx, uint32(due), "scheduled"); err != nil {
+			n.log.Warn("anti-entropy tree rebuild", "partition", due, "err", err)
+		}
+	}
+}
+
+// localEntries lists this node's entries of partition p in the given
+// buckets (one scan of the partition).
+func (n *Node) localEntries(ctx context.Context, p uint32, level int, buckets []uint32) ([]antientropy.Entry, error) {
+	want := make(map[uint32]bool, len(buckets))
+	for _, b := range buckets {
+		want[b] = true
+	}
+	var out []antientropy.Entry
+	lo, hi := storage.PartitionRange(p)
+	err := n.store.Scan(ctx, lo, hi, func(k, v []byte) error {
+		_, key, _ := storage.SplitDataKey(k)
+		if want[antientropy.Bucket(antientropy.KeyHash(key), level)] {
+			out = append(out, antientropy.Entry{Key: slices.Clone(key), Hash: antientropy.EntryHash(key, v)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// sharedPartitions maps each live peer to the partitions this node and it
+// both replicate (as primaries).
+func (n *Node) sharedPartitions() map[string][]uint32 {
+	r := n.ring.Load()
+	self := ring.NodeID(n.cfg.Name)
+	out := map[string][]uint32{}
+	for _, p := range r.PartitionsOf(self) {
+		for _, id := range r.Primaries(p) {
+			if id != self && n.alive(string(id)) {
+				out[string(id)] = append(out[string(id)], uint32(p))
+			}
+		}
+	}
+	return out
+}
+
+// aaeLoop runs exchanges, the tombstone reaper, tree rebuilds and the
+// foreground-latency sampler until the node stops.
+func (n *Node) aaeLoop() {
+	defer n.aae.wg.Wait()
+	tick := time.NewTicker(n.cfg.AAE.Interval)
+	defer tick.Stop()
+	sample := time.NewTicker(time.Second)
+	defer sample.Stop()
+	for {
+		select {
+		case <-n.bgCtx.Done():
+			return
+		case <-sample.C:
+			n.sampleForeground()
+		case <-n.aae.rebuild:
+			n.rebuildDue(n.bgCtx)
+		case <-tick.C:
+			if !n.cfg.AAE.Disabled {
+				n.aaeRound(n.bgCtx)
+			}
+			n.reapTombstones(n.bgCtx)
+			n.rebuildDue(n.bgCtx)
+		}
+	}
+}
+
+// aaeRound starts, for every live peer with no round in flight, a round:
+// compare the roots of the shared partitions, then exchange those that
+// differ.
+func (n *Node) aaeRound(ctx context.Context) {
+	for peer, parts := range n.sharedPartitions() {
+		if _, busy := n.aae.running.LoadOrStore(peer, struct{}{}); busy {
+			continue
+		}
+		n.aae.wg.Go(func() {
+			defer n.aae.running.Delete(peer)
+			n.peerRound(ctx, peer, parts)
+		})
+	}
+}
+
+func (n *Node) peerRound(ctx context.Context, peer string, parts []uint32) {
+	addr, ok := n.rpcAddrOf(peer)
+	if !ok {
+		return
+	}
+	start := n.clock.Now()
+	own := make([]uint64, len(parts))
+	for i, p := range parts {
+		pt := n.aae.parts[p]
+		pt.mu.Lock()
+		own[i] = pt.tree.Root()
+		pt.mu.Unlock()
+	}
+	req := aaeRootsRequest{Partitions: parts}.marshal()
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	resp, err := n.client(addr).Call(cctx, methodAAERoots, req)
+	cancel()
+	if err != nil {
+		n.metrics.rpcErrors.WithLabelValues("aae_roots").Inc()
+		n.log.Debug("anti-entropy roots", "peer", peer, "err", err)
+		return
+	}
+	roots, err := unmarshalAAERoots(resp)
+	if err != nil || len(roots.Roots) != len(parts) {
+		n.log.Warn("anti-entropy roots: bad answer", "peer", peer, "err", err)
+		return
+	}
+	n.aae.totals.bytes.Add(int64(len(req) + len(resp)))
+	n.metrics.aaeBytes.Add(float64(len(req) + len(resp)))
+	for i, p := range parts {
+		if ctx.Err() != nil {
+			return
+		}
+		rr := roots.Roots[i]
+		if rr.Root == own[i] {
+			n.recordExchange(p, peer, start, exchangeRecord{At: start, Result: "equal"}, true)
+			continue
+		}
+		select {
+		case n.aae.sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		rec, confirmed := n.exchange(ctx, p, peer, addr, rr)
+		<-n.aae.sem
+		rec.At = start
+		n.recordExchange(p, peer, start, rec, confirmed)
+	}
+}
+
+func (n *Node) recordExchange(p uint32, peer string, start time.Time, rec exchangeRecord, confirmed bool) {
+	pt := n.aae.parts[p]
+	pt.mu.Lock()
+	pt.peers[peer] = rec
+	if confirmed {
+		pt.confirmed[peer] = start
+	}
+	pt.mu.Unlock()
+	n.aae.totals.exchanges.Add(1)
+	n.metrics.aaeExchanges.WithLabelValues(rec.Result).Inc()
+	if rec.Result == "error" {
+		n.aae.totals.errors.Add(1)
+	}
+}
+
+// aaeRemote is the peer's side of an exchange, over RPC.
+type aaeRemote struct {
+	ctx   context.Context
+	n     *Node
+	addr  string
+	p     uint32
+	bytes int64
+}
+
+func (r *aaeRemote) call(method uint8, req []byte) ([]byte, error) {
+	if err := r.n.pace(r.ctx, 0, len(req)); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, r.n.cfg.RequestTimeout)
+	defer cancel()
+	resp, err := r.n.client(r.addr).Call(ctx, method, req)
+	r.bytes += int64(len(req) + len(resp))
+	if err != nil {
+		r.n.metrics.rpcErrors.WithLabelValues("aae").Inc()
+		return nil, err
+	}
+	return resp, r.n.pace(r.ctx, 0, len(resp))
+}
+
+func (r *aaeRemote) Children(level int, indices []uint32) ([][]uint64, error) {
+	resp, err := r.call(methodAAEChildren, aaeTreeRequest{Partition: r.p, Level: level, Indices: indices}.marshal())
+	if err != nil {
+		return nil, err
+	}
+	return unmarshalAAEChildren(resp, len(indices))
+}
+
+func (r *aaeRemote) Entries(level int, buckets []uint32) ([]antientropy.Entry, error) {
+	resp, err := r.call(methodAAEEntries, aaeTreeRequest{Partition: r.p, Level: level, Indices: buckets}.marshal())
+	if err != nil {
+		return nil, err
+	}
+	return unmarshalAAEEntries(resp)
+}
+
+// maxExchangeBuckets bounds the differing buckets one exchange repairs, so
+// a badly diverged partition is repaired over several rounds instead of
+// one long exchange holding a slot.
+const maxExchangeBuckets = 4096
+
+// repairBatch is how many keys one fetch or push carries.
+const repairBatch = 128
+
+// exchange compares partition p with peer and repairs both sides. It
+// reports whether the replicas were left equal (a confirmation for
+// tombstone reaping).
+func (n *Node) exchange(ctx context.Context, p uint32, peer, addr string, rr aaeRoot) (exchangeRecord, bool) {
+	pt := n.aae.parts[p]
+	pt.mu.Lock()
+	own := pt.tree.Clone()
+	pt.mu.Unlock()
+	remote := &aaeRemote{ctx: ctx, n: n, addr: addr, p: p}
+	local := func(level int, buckets []uint32) ([]antientropy.Entry, error) {
+		return n.localEntries(ctx, p, level, buckets)
+	}
+	diffs, st, truncated, err := antientropy.Diff(own, rr.Root, rr.Depth, remote, local, maxExchangeBuckets)
+	rec := exchangeRecord{Compared: st.EntriesLocal + st.EntriesReceived, Differences: len(diffs)}
+	if err == nil {
+		rec.Repaired, err = n.repairKeys(ctx, p, peer, addr, diffs, remote)
+	}
+	rec.Bytes = remote.bytes
+	n.aae.totals.bytes.Add(remote.bytes)
+	n.metrics.aaeBytes.Add(float64(remote.bytes))
+	n.aae.totals.differences.Add(int64(len(diffs)))
+	n.metrics.aaeDifferences.Add(float64(len(diffs)))
+	if err != nil {
+		rec.Result, rec.Err = "error", err.Error()
+		n.log.Debug("anti-entropy exchange failed", "partition", p, "peer", peer, "err", err)
+		return rec, false
+	}
+	rec.Result = "repaired"
+	if len(diffs) == 0 && !truncated {
+		// The roots differed but no key does: a tree drifted from its
+		// data, or writes raced the exchange. Check ours (at most once a
+		// minute per partition).
+		rec.Result = "equal"
+		now := n.clock.Now()
+		pt.mu.Lock()
+		check := now.Sub(pt.lastCheck) > time.Minute
+		if check {
+			pt.lastCheck = now
+		}
+		pt.mu.Unlock()
+		if check {
+			if err := n.rebuildTree(ctx, p, "roots differed without differing keys"); err != nil {
+				n.log.Warn("anti-entropy tree rebuild", "partition", p, "err", err)
+			}
+		}
+	}
+	if rec.Repaired > 0 {
+		n.log.Info("anti-entropy repaired keys", "partition", p, "peer", peer, "differences", len(diffs), "repaired", rec.Repaired)
+	}
+	return rec, !truncated
+}
+
+// repairKeys merges both sides' states of the differing keys and writes the
+// merge back wherever it is news. A tombstone past its grace is not copied
+// to a replica that has no state for the key: that replica may have reaped
+// it already (it holds nothing the tombstone would suppress), and copying it
+// back would make reaping chase itself around the replicas.
+func (n *Node) repairKeys(ctx context.Context, p uint32, peer, addr string, diffs []antientropy.Difference, remote *aaeRemote) (int, error) {
+	repaired := 0
+	now := n.clock.Now()
+	for batch := range slices.Chunk(diffs, repairBatch) {
+		keys := make([][]byte, len(batch))
+		for i, d := range batch {
+			keys[i] = d.Key
+		}
+		if err := n.pace(ctx, len(keys), 0); err != nil {
+			return repaired, err
+		}
+		for len(keys) > 0 {
+			resp, err := remote.call(methodAAEFetch, aaeFetchRequest{Partition: p, Keys: keys}.marshal())
+			if err != nil {
+				return repaired, err
+			}
+			theirs, err := unmarshalAAEFetch(resp, len(keys))
+			if err != nil {
+				return repaired, err
+			}
+			k, err := n.repairFetched(ctx, keys[:len(theirs)], theirs, remote, now)
+			repaired += k
+			if err != nil {
+				return repaired, err
+			}
+			keys = keys[len(theirs):]
+		}
+	}
+	n.aae.totals.repaired.Add(int64(repaired))
+	n.metrics.aaeRepaired.Add(float64(repaired))
+	return repaired, nil
+}
+
+// repairFetched merges this node's and the peer's states of keys, stores
+// the merge here where it is news and pushes it to the peer where it is
+// news there. It returns how many keys changed on either side.
+func (n *Node) repairFetched(ctx context.Context, keys [][]byte, theirs []vclock.State, remote *aaeRemote, now time.Time) (int, error) {
+	repaired := 0
+	var push []handoffItem
+	for i, key := range keys {
+		mine, err := n.readLocal(ctx, key)
+		if err != nil {
+			return repaired, err
+		}
+		merged := vclock.Merge(mine, theirs[i])
+		changed := false
+		if !merged.Equal(mine) && !n.settledTombstone(theirs[i], mine, now) {
+			if _, err := n.applyLocal(ctx, key, theirs[i]); err != nil {
+				return repaired, err
+			}
+			changed = true
+		}
+		if !merged.Equal(theirs[i]) && !n.settledTombstone(mine, theirs[i], now) {
+			push = append(push, handoffItem{Key: key, State: merged})
+			changed = true
+		}
+		if changed {
+			repaired++
+		}
+	}
+	if len(push) > 0 {
+		req, err := handoffRequest{From: n.cfg.Name, Items: push}.marshal()
+		if err != nil {
+			return repaired, err
+		}
+		if _, err := remote.call(methodHandoff, req); err != nil {
+			return repaired, err
+		}
+	}
+	return repaired, nil
+}
+
+// serveAAE answers a peer's anti-entropy calls.
+func (n *Node) serveAAE(ctx context.Context, method uint8, payload []byte) ([]byte, error) {
+	part := func(p uint32) (*partTree, error) {
+		if int(p) >= len(n.aae.parts) {
+			return nil, fmt.Errorf("node: partition %d outside the ring", p)
+		}
+		return n.aae.parts[p], nil
+	}
+	switch method {
+	case methodAAERoots:
+		req, err := unmarshalAAERootsRequest(payload)
+		if err != nil {
+			return nil, err
+		}
+		out := aaeRootsResponse{Roots: make([]aaeRoot, len(req.Partitions))}
+		for i, p := range req.Partitions {
+			pt, err := part(p)
+			if err != nil {
+				return nil, err
+			}
+			pt.mu.Lock()
+			out.Roots[i] = aaeRoot{Root: pt.tree.Root(), Depth: pt.tree.Depth(), Keys: pt.tree.Keys()}
+			pt.mu.Unlock()
+		}
+		return out.marshal(), nil
+	case methodAAEChildren:
+		req, err := unmarshalAAETree(payload)
+		if err != nil {
+			return nil, err
+		}
+		pt, err := part(req.Partition)
+		if err != nil {
+			return nil, err
+		}
+		hashes := make([][]uint64, len(req.Indices))
+		pt.mu.Lock()
+		defer pt.mu.Unlock()
+		if req.Level >= pt.tree.Depth() {
+			return nil, fmt.Errorf("node: level %d is not above the tree's depth %d", req.Level, pt.tree.Depth())
+		}
+		for i, idx := range req.Indices {
+			hashes[i] = pt.tree.Children(req.Level, idx)
+		}
+		return marshalAAEChildren(hashes), nil
+	case methodAAEEntries:
+		req, err := unmarshalAAETree(payload)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := part(req.Partition); err != nil {
+			return nil, err
+		}
+		es, err := n.localEntries(ctx, req.Partition, req.Level, req.Indices)
+		if err != nil {
+			return nil, err
+		}
+		return marshalAAEEntries(es), nil
+	case methodAAEFetch:
+		req, err := unmarshalAAEFetchRequest(payload)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := part(req.Partition); err != nil {
+			return nil, err
+		}
+		var states [][]byte
+		size := 0
+		for _, key := range req.Keys {
+			if len(key) == 0 || len(key) > n.cfg.MaxKeyBytes {
+				return nil, fmt.Errorf("node: bad key length %d", len(key))
+			}
+			b, err := n.store.Get(ctx, storage.DataKey(req.Partition, key))
+			if errors.Is(err, storage.ErrNotFound) {
+				b, err = nil, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			if len(states) > 0 && size+len(b) > maxFetchBytes {
+				break
+			}
+			states = append(states, b)
+			size += len(b)
+		}
+		return marshalAAEFetch(states), nil
+	}
+	return nil, fmt.Errorf("node: unknown rpc method %d", method)
+}
+
+// settledTombstone reports whether src is only tombstones past the grace
+// period and dst has no state: the case repair leaves alone (see
+// repairKeys).
+func (n *Node) settledTombstone(src, dst vclock.State, now time.Time) bool {
+	if !dst.IsZero() || !onlyTombstones(src) {
+		return false
+	}
+	at := deletedAt(src)
+	return !at.IsZero() && now.Sub(at) >= n.cfg.AAE.TombstoneGrace
+}
+
+// pace waits until anti-entropy's budgets allow keys and bytes more work.
+// The budgets shrink by the backoff factor while foreground latency is high.
+func (n *Node) pace(ctx context.Context, keys, bytes int) error {
+	f := n.aae.getFactor()
+	now := time.Now()
+	n.aae.mu.Lock()
+	wait := max(n.aae.keys.Take(now, float64(keys)/f), n.aae.bytes.Take(now, float64(bytes)/f))
+	n.aae.mu.Unlock()
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// reapMinAge is the least age of a reapable tombstone: the grace period,
+// and with hinted handoff on at least the hint age limit, so that no hint
+// written before the delete (which a fallback may still deliver) outlives
+// the tombstone that suppresses it.
+func (n *Node) reapMinAge() time.Duration {
+	if n.cfg.NoHintedHandoff || n.cfg.AAE.ReapUnconfirmed {
+		return n.cfg.AAE.TombstoneGrace
+	}
+	return max(n.cfg.AAE.TombstoneGrace, n.cfg.Hints.MaxAge)
+}
+
+// maxReapsPerRound bounds the tombstones one reaper pass removes.
+const maxReapsPerRound = 10000
+
+// reapTombstones removes tombstones that every other replica of their key
+// is known to hold (an exchange that left the replicas equal started after
+// the tombstone was stored here) and whose delete is older than the grace
+// period. Never on age alone, unless ReapUnconfirmed (the must-fail control).
+func (n *Node) reapTombstones(ctx context.Context) {
+	r := n.ring.Load()
+	now := n.clock.Now()
+	minAge := n.reapMinAge()
+	reaped := 0
+	for p, pt := range n.aae.parts {
+		pt.mu.Lock()
+		if len(pt.tombs) == 0 {
+			pt.mu.Unlock()
+			continue
+		}
+		type cand struct {
+			key    string
+			stored time.Time
+		}
+		var cands []cand
+		for k, at := range pt.tombs {
+			if now.Sub(at) >= 0 {
+				cands = append(cands, cand{k, at})
+			}
+		}
+		confirmed := make(map[string]time.Time, len(pt.confirmed))
+		for k, v := range pt.confirmed {
+			confirmed[k] = v
+		}
+		pt.mu.Unlock()
+		var peers []string
+		if !n.cfg.AAE.ReapUnconfirmed {
+			for _, id := range r.Primaries(p) {
+				if string(id) != n.cfg.Name {
+					peers = append(peers, string(id))
+				}
+			}
+		}
+		for _, c := range cands {
+			if reaped >= maxReapsPerRound || ctx.Err() != nil {
+				return
+			}
+			st, err := n.readLocal(ctx, []byte(c.key))
+			if err != nil {
+				n.log.Warn("reaping tombstones", "err", err)
+				return
+			}
+			if !onlyTombstones(st) {
+				continue // a later write; updateData already dropped it from tombs
+			}
+			t := antientropy.Tombstone{DeletedAt: deletedAt(st), StoredAt: c.stored}
+			if !antientropy.Reapable(t, now, minAge, peers, confirmed) {
+				continue
+			}
+			err = n.updateData(ctx, uint32(p), []byte(c.key), func(cur vclock.State, found bool) (vclock.State, []byte, error) {
+				if !found || !cur.Equal(st) {
+					return vclock.State{}, nil, storage.ErrSkipWrite
+				}
+				return vclock.State{}, nil, storage.ErrDeleteKey
+			})
+			if err != nil {
+				n.log.Warn("reaping tombstone", "partition", p, "err", err)
+				continue
+			}
+			n.aae.parts[p].mu.Lock()
+			delete(n.aae.parts[p].tombs, c.key)
+			n.aae.parts[p].mu.Unlock()
+			reaped++
+		}
+	}
+	if reaped > 0 {
+		n.aae.totals.reaped.Add(int64(reaped))
+		n.metrics.tombstonesReaped.Add(float64(reaped))
+		n.log.Info("tombstones reaped", "count", reaped, "unconfirmed", n.cfg.AAE.ReapUnconfirmed)
+	}
+}
+
+// latencyWindow collects foreground request latencies between samples
+// (a bounded reservoir, so a flood of requests costs no memory).
+type latencyWindow struct {
+	mu   sync.Mutex
+	seen int
+	buf  []time.Duration
+}
+
+const latencyReservoir = 2048
+
+func (w *latencyWindow) add(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seen++
+	if len(w.buf) < latencyReservoir {
+		w.buf = append(w.buf, d)
+		return
+	}
+	if i := rand.IntN(w.seen); i < latencyReservoir {
+		w.buf[i] = d
+	}
+}
+
+// p99 returns the window's p99 and starts a new window.
+func (w *latencyWindow) p99() time.Duration {
+	w.mu.Lock()
+	buf := w.buf
+	w.buf, w.seen = nil, 0
+	w.mu.Unlock()
+	if len(buf) == 0 {
+		return 0
+	}
+	sort.Slice(buf, func(i, j int) bool { return buf[i] < buf[j] })
+	return buf[(len(buf)*99)/100]
+}
+
+// sampleForeground feeds the last second's foreground p99 to the backoff.
+func (n *Node) sampleForeground() {
+	p99 := n.aae.fg.p99()
+	n.aae.p99.Store(int64(p99))
+	n.aae.mu.Lock()
+	f := n.aae.backoff.Observe(p99)
+	n.aae.mu.Unlock()
+	if f < n.aae.getFactor() {
+		n.log.Debug("anti-entropy backing off", "foreground_p99", p99, "factor", f)
+	}
+	n.aae.setFactor(f)
+	n.metrics.aaeFactor.Set(f)
+}
+
+// merkleJSON is one partition's tree in /debug/merkle.
+type merkleJSON struct {
+	Node      string  `json:"node,omitempty"`
+	Partition uint32  `json:"partition"`
+	Held      bool    `json:"held"`
+	Root      string  `json:"root"`
+	Keys      int     `json:"keys"`
+	Depth     int     `json:"depth"`
+	TreeAge   float64 `json:"tree_age_seconds"`
+}
+
+// heldPartitions is the set of partitions this node replicates as a primary.
+func (n *Node) heldPartitions() map[uint32]bool {
+	held := map[uint32]bool{}
+	for _, p := range n.ring.Load().PartitionsOf(ring.NodeID(n.cfg.Name)) {
+		held[uint32(p)] = true
+	}
+	return held
+}
+
+func (n *Node) merkleOf(p uint32, held bool, now time.Time) merkleJSON {
+	pt := n.aae.parts[p]
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	return merkleJSON{Partition: p, Held: held, Root: fmt.Sprintf("%016x", pt.tree.Root()), Keys: pt.tree.Keys(),
+		Depth: pt.tree.Depth(), TreeAge: now.Sub(pt.built).Seconds()}
+}
+
+// handleMerkle serves GET /debug/merkle[?partition=P]: a partition's root
+// hash (or every held partition's), so replicas can be seen to agree.
+func (n *Node) handleMerkle(w http.ResponseWriter, r *http.Request) {
+	now := n.clock.Now()
+	held := n.heldPartitions()
+	if s := r.URL.Query().Get("partition"); s != "" || r.URL.Query().Has("partition") {
+		p, err := strconv.ParseUint(s, 10, 32)
+		if err != nil || int(p) >= len(n.aae.parts) {
+			writeError(w, badRequest("bad_partition", "partition %q: want an integer in [0, %d)", s, len(n.aae.parts)))
+			return
+		}
+		m := n.merkleOf(uint32(p), held[uint32(p)], now)
+		m.Node = n.cfg.Name
+		writeJSON(w, http.StatusOK, m)
+		return
+	}
+	out := []merkleJSON{}
+	for p := range n.aae.parts {
+		if m := n.merkleOf(uint32(p), held[uint32(p)], now); m.Held || m.Keys > 0 {
+			out = append(out, m)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"node": n.cfg.Name, "partitions": out})
+}
+
+// aaePeerJSON is the last exchange with one peer in /debug/aae.
+type aaePeerJSON struct {
+	Peer         string `json:"peer"`
+	LastExchange string `json:"last_exchange"`
+	Result       string `json:"result"`
+	Compared     int    `json:"keys_compared"`
+	Differences  int    `json:"differences"`
+	Repaired     int    `json:"keys_repaired"`
+	Bytes        int64  `json:"bytes_sent"`
+	Error        string `json:"error"`
+}
+
+type aaePartitionJSON struct {
+	Partition  uint32        `json:"partition"`
+	Keys       int           `json:"keys"`
+	Depth      int           `json:"depth"`
+	Root       string        `json:"root"`
+	TreeAge    float64       `json:"tree_age_seconds"`
+	Tombstones int           `json:"tombstones"`
+	Peers      []aaePeerJSON `json:"peers"`
+}
+
+// handleAAE serves GET /debug/aae: per partition the tree and the last
+// exchange with each peer, and the node's totals.
+func (n *Node) handleAAE(w http.ResponseWriter, r *http.Request) {
+	now := n.clock.Now()
+	held := n.heldPartitions()
+	parts := []aaePartitionJSON{}
+	tombs := 0
+	for p, pt := range n.aae.parts {
+		pt.mu.Lock()
+		tombs += len(pt.tombs)
+		if !held[uint32(p)] && pt.tree.Keys() == 0 {
+			pt.mu.Unlock()
+			continue
+		}
+		pj := aaePartitionJSON{Partition: uint32(p), Keys: pt.tree.Keys(), Depth: pt.tree.Depth(),
+			Root: fmt.Sprintf("%016x", pt.tree.Root()), TreeAge: now.Sub(pt.built).Seconds(), Tombstones: len(pt.tombs), Peers: []aaePeerJSON{}}
+		for peer, rec := range pt.peers {
+			pj.Peers = append(pj.Peers, aaePeerJSON{Peer: peer, LastExchange: rec.At.UTC().Format(time.RFC3339), Result: rec.Result,
+				Compared: rec.Compared, Differences: rec.Differences, Repaired: rec.Repaired, Bytes: rec.Bytes, Error: rec.Err})
+		}
+		pt.mu.Unlock()
+		slices.SortFunc(pj.Peers, func(a, b aaePeerJSON) int { return strings.Compare(a.Peer, b.Peer) })
+		parts = append(parts, pj)
+	}
+	n.metrics.tombstones.Set(float64(tombs))
+	t := &n.aae.totals
+	writeJSON(w, http.StatusOK, map[string]any{
+		"node":                      n.cfg.Name,
+		"enabled":                   !n.cfg.AAE.Disabled,
+		"interval_seconds":          n.cfg.AAE.Interval.Seconds(),
+		"rate_factor":               n.aae.getFactor(),
+		"foreground_p99_ms":         float64(n.aae.p99.Load()) / 1e6,
+		"tombstone_grace_seconds":   n.cfg.AAE.TombstoneGrace.Seconds(),
+		"tombstone_min_age_seconds": n.reapMinAge().Seconds(),
+		"totals": map[string]int64{
+			"exchanges": t.exchanges.Load(), "exchange_errors": t.errors.Load(), "differences": t.differences.Load(),
+			"keys_repaired": t.repaired.Load(), "bytes_sent": t.bytes.Load(), "tombstones": int64(tombs), "tombstones_reaped": t.reaped.Load(),
+		},
+		"partitions": parts,
+	})
+}
