@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -818,28 +819,9 @@ func (n *Node) reapTombstones(ctx context.Context) {
 	r := n.ring.Load()
 	now := n.clock.Now()
 	minAge := n.reapMinAge()
-	reaped := 0
+	reaped, total := 0, 0
+parts:
 	for p, pt := range n.aae.parts {
-		pt.mu.Lock()
-		if len(pt.tombs) == 0 {
-			pt.mu.Unlock()
-			continue
-		}
-		type cand struct {
-			key    string
-			stored time.Time
-		}
-		var cands []cand
-		for k, at := range pt.tombs {
-			if now.Sub(at) >= 0 {
-				cands = append(cands, cand{k, at})
-			}
-		}
-		confirmed := make(map[string]time.Time, len(pt.confirmed))
-		for k, v := range pt.confirmed {
-			confirmed[k] = v
-		}
-		pt.mu.Unlock()
 		var peers []string
 		if !n.cfg.AAE.ReapUnconfirmed {
 			for _, id := range r.Primaries(p) {
@@ -848,14 +830,36 @@ func (n *Node) reapTombstones(ctx context.Context) {
 				}
 			}
 		}
+		type cand struct {
+			key    string
+			stored time.Time
+		}
+		var cands []cand
+		pt.mu.Lock()
+		total += len(pt.tombs)
+		confirmed := maps.Clone(pt.confirmed)
+		// Only tombstones every peer has confirmed are read from storage.
+		for k, at := range pt.tombs {
+			ok := true
+			for _, peer := range peers {
+				if c, seen := confirmed[peer]; !seen || !c.After(at) {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				cands = append(cands, cand{k, at})
+			}
+		}
+		pt.mu.Unlock()
 		for _, c := range cands {
 			if reaped >= maxReapsPerRound || ctx.Err() != nil {
-				return
+				break parts
 			}
 			st, err := n.readLocal(ctx, []byte(c.key))
 			if err != nil {
 				n.log.Warn("reaping tombstones", "err", err)
-				return
+				break parts
 			}
 			if !onlyTombstones(st) {
 				continue // a later write; updateData already dropped it from tombs
@@ -864,8 +868,12 @@ func (n *Node) reapTombstones(ctx context.Context) {
 			if !antientropy.Reapable(t, now, minAge, peers, confirmed) {
 				continue
 			}
+			// Only the state that was judged is removed (updateData then
+			// drops the key from tombs); a write since leaves it alone.
+			removed := false
 			err = n.updateData(ctx, uint32(p), []byte(c.key), func(cur vclock.State, found bool) (vclock.State, []byte, error) {
-				if !found || !cur.Equal(st) {
+				removed = found && cur.Equal(st)
+				if !removed {
 					return vclock.State{}, nil, storage.ErrSkipWrite
 				}
 				return vclock.State{}, nil, storage.ErrDeleteKey
@@ -874,12 +882,12 @@ func (n *Node) reapTombstones(ctx context.Context) {
 				n.log.Warn("reaping tombstone", "partition", p, "err", err)
 				continue
 			}
-			n.aae.parts[p].mu.Lock()
-			delete(n.aae.parts[p].tombs, c.key)
-			n.aae.parts[p].mu.Unlock()
-			reaped++
+			if removed {
+				reaped++
+			}
 		}
 	}
+	n.metrics.tombstones.Set(float64(total - reaped))
 	if reaped > 0 {
 		n.aae.totals.reaped.Add(int64(reaped))
 		n.metrics.tombstonesReaped.Add(float64(reaped))

@@ -289,3 +289,41 @@ func TestMerkleEndpoint(t *testing.T) {
 		t.Fatalf("merkle of the written partition: %v (an empty one: %v)", got, empty)
 	}
 }
+
+// TestTreeDriftIsRebuilt corrupts one node's tree in memory (as a bug or a
+// bit flip would): the next exchange finds roots that differ with no key
+// that differs, rebuilds the tree from storage, and the roots agree again.
+func TestTreeDriftIsRebuilt(t *testing.T) {
+	nodes := aaeCluster(t, nil)
+	for i := range 20 {
+		if r := nodes[0].put(fmt.Sprintf("k%d", i), "v", "", "w=3"); r.status != 204 {
+			t.Fatalf("put: %d %s", r.status, r.body)
+		}
+	}
+	p := nodes[1].node.Ring().Partition([]byte("k0"))
+	pt := nodes[1].node.aae.parts[p]
+	pt.mu.Lock()
+	pt.tree.Update(12345, 0, 678) // an entry no key has
+	pt.mu.Unlock()
+	waitFor(t, "the drifted tree to be rebuilt", 20*time.Second, func() (bool, string) {
+		drift := testutil.ToFloat64(nodes[1].node.metrics.aaeTreeDrift)
+		if drift < 1 {
+			return false, "no rebuild yet"
+		}
+		return replicasAgree(nodes, nil)
+	})
+}
+
+// TestBackoffOnForegroundLatency sets a p99 target no request can meet: the
+// node's anti-entropy rate factor must fall below 1 under client load.
+func TestBackoffOnForegroundLatency(t *testing.T) {
+	nodes := aaeCluster(t, func(c *Config) { c.AAE.P99Target = time.Nanosecond })
+	waitFor(t, "the rate factor to drop under load", 20*time.Second, func() (bool, string) {
+		for i := range 20 {
+			nodes[0].put(fmt.Sprintf("k%d", i), "v", "")
+		}
+		r := nodes[0].do("GET", "/debug/aae", nil, nil).json(t)
+		f, _ := r["rate_factor"].(float64)
+		return f < 1, fmt.Sprintf("rate_factor %v", r["rate_factor"])
+	})
+}

@@ -93,6 +93,13 @@ func fillHints(b testing.TB, tn *testNode, target, prefix string, count int) int
 // foregroundLoad runs 16 closed-loop clients (half reads, half writes at
 // W=2) against the nodes for d and returns the latency percentiles.
 func foregroundLoad(b testing.TB, nodes []*testNode, d time.Duration) (p50, p99 time.Duration) {
+	_, p50, p99 = foregroundOps(b, nodes, d)
+	return p50, p99
+}
+
+// foregroundOps runs foregroundLoad's load and also returns the requests
+// completed.
+func foregroundOps(b testing.TB, nodes []*testNode, d time.Duration) (ops int, p50, p99 time.Duration) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -126,5 +133,5 @@ func foregroundLoad(b testing.TB, nodes []*testNode, d time.Duration) (p50, p99 
 	if len(lat) == 0 {
 		b.Fatal("no request completed")
 	}
-	return lat[len(lat)/2], lat[len(lat)*99/100]
+	return len(lat), lat[len(lat)/2], lat[len(lat)*99/100]
 }
