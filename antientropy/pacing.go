@@ -61,14 +61,22 @@ const backoffStep = 0.125
 
 // Backoff scales anti-entropy's rates by foreground latency, in the spirit
 // of Dynamo §6.5's admission control: background tasks get a share of the
-// resources that shrinks when foreground latency goes above a target. It is
-// AIMD on a factor in [MinFactor, 1]: halved after a window whose p99 is
-// above the target, raised by 1/8 after any other window. Not safe for
-// concurrent use.
+// resources that shrinks when foreground latency rises. It is AIMD on a
+// factor in [MinFactor, 1]: halved after a window whose p99 is high,
+// raised by 1/8 after any other window. A window is high when its p99 is
+// above the absolute target, or more than Rise times the baseline: an
+// average (EWMA, weight 1/8) of the p99 of windows in which anti-entropy did
+// no work, so a rise it causes is seen even well under the target. Not safe
+// for concurrent use.
 type Backoff struct {
-	target time.Duration
-	factor float64
+	target   time.Duration
+	factor   float64
+	baseline float64 // ns; 0 until a quiet window with traffic
 }
+
+// Rise is how far above its quiet baseline the foreground p99 may go
+// before anti-entropy backs off.
+const Rise = 1.5
 
 // NewBackoff returns a Backoff with the given foreground p99 target and a
 // factor of 1. A target <= 0 disables backing off: the factor stays 1.
@@ -77,16 +85,32 @@ func NewBackoff(target time.Duration) *Backoff {
 }
 
 // Observe takes the foreground p99 of the last window (0 = no traffic) and
-// returns the new factor: halved (not below MinFactor) when p99 > target,
-// otherwise raised by 0.125 (not above 1).
-func (b *Backoff) Observe(p99 time.Duration) float64 {
-	if b.target > 0 && p99 > b.target {
+// whether anti-entropy did work in it, and returns the new factor: halved
+// (not below MinFactor) when the window was high, otherwise raised by 0.125
+// (not above 1). A quiet window (busy false) with traffic updates the
+// baseline.
+func (b *Backoff) Observe(p99 time.Duration, busy bool) float64 {
+	if b.target <= 0 {
+		return b.factor
+	}
+	high := p99 > b.target || (busy && b.baseline > 0 && float64(p99) > Rise*b.baseline)
+	if !busy && p99 > 0 {
+		if b.baseline == 0 {
+			b.baseline = float64(p99)
+		} else {
+			b.baseline += (float64(p99) - b.baseline) / 8
+		}
+	}
+	if high {
 		b.factor = max(b.factor/2, MinFactor)
 	} else {
 		b.factor = min(b.factor+backoffStep, 1)
 	}
 	return b.factor
 }
+
+// Baseline is the current quiet-window p99 average (0 before the first).
+func (b *Backoff) Baseline() time.Duration { return time.Duration(b.baseline) }
 
 // Factor returns the current factor, in [MinFactor, 1]. node multiplies
 // its configured rates by it.

@@ -99,7 +99,7 @@ func TestBackoff(t *testing.T) {
 	}
 	// Multiplicative decrease while p99 is above the target, down to the floor.
 	for _, want := range []float64{0.5, 0.25, 0.125, 0.0625, MinFactor, MinFactor, MinFactor} {
-		if got := b.Observe(target + 1); got != want || b.Factor() != want {
+		if got := b.Observe(target + 1, false); got != want || b.Factor() != want {
 			t.Fatalf("slow window: factor %v (Factor() %v), want %v", got, b.Factor(), want)
 		}
 	}
@@ -107,7 +107,7 @@ func TestBackoff(t *testing.T) {
 	// traffic), up to 1.
 	for i, p99 := range []time.Duration{target, target / 2, 0, 1, 0, 0, 0, 0, 0, 0} {
 		want := min(MinFactor+0.125*float64(i+1), 1)
-		if got := b.Observe(p99); got != want {
+		if got := b.Observe(p99, false); got != want {
 			t.Fatalf("calm window %d (p99 %v): factor %v, want %v", i, p99, got, want)
 		}
 	}
@@ -115,14 +115,42 @@ func TestBackoff(t *testing.T) {
 		t.Fatalf("after recovery: factor %v, want 1", b.Factor())
 	}
 	// One slow window in the middle of recovery halves the factor again.
-	b.Observe(time.Second)
-	b.Observe(0)
-	if got := b.Observe(time.Second); got != (0.5+0.125)/2 {
+	b.Observe(time.Second, false)
+	b.Observe(0, false)
+	if got := b.Observe(time.Second, false); got != (0.5+0.125)/2 {
 		t.Fatalf("slow, calm, slow: factor %v, want %v", got, (0.5+0.125)/2)
 	}
 	// A target <= 0 never backs off.
 	off := NewBackoff(0)
-	if got := off.Observe(time.Hour); got != 1 {
+	if got := off.Observe(time.Hour, false); got != 1 {
 		t.Fatalf("target 0: factor %v after a slow window, want 1", got)
+	}
+}
+
+func TestBackoffRiseOverBaseline(t *testing.T) {
+	b := NewBackoff(time.Second)
+	for range 4 {
+		b.Observe(10*time.Millisecond, false) // quiet windows set the baseline
+	}
+	if b.Baseline() != 10*time.Millisecond {
+		t.Fatalf("baseline %v, want 10ms", b.Baseline())
+	}
+	if got := b.Observe(14*time.Millisecond, true); got != 1 {
+		t.Fatalf("p99 1.4x the baseline while busy: factor %v, want 1", got)
+	}
+	if got := b.Observe(16*time.Millisecond, true); got != 0.5 {
+		t.Fatalf("p99 1.6x the baseline while busy: factor %v, want 0.5", got)
+	}
+	if b.Baseline() != 10*time.Millisecond {
+		t.Fatalf("busy windows moved the baseline to %v", b.Baseline())
+	}
+	// Without a baseline only the absolute target counts.
+	fresh := NewBackoff(time.Second)
+	if got := fresh.Observe(500*time.Millisecond, true); got != 1 {
+		t.Fatalf("no baseline, under target: factor %v, want 1", got)
+	}
+	b.Observe(20*time.Millisecond, false)
+	if want := 10*time.Millisecond + (20*time.Millisecond-10*time.Millisecond)/8; b.Baseline() != want {
+		t.Fatalf("baseline %v, want %v", b.Baseline(), want)
 	}
 }

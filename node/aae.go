@@ -87,6 +87,9 @@ type aaeState struct {
 	wg      sync.WaitGroup // rounds in flight
 	fg      latencyWindow  // foreground request latencies
 	p99     atomic.Int64   // last window's foreground p99, ns
+	base    atomic.Int64   // the backoff's quiet-window p99 baseline, ns
+	active  atomic.Int32   // exchanges in flight
+	worked  atomic.Bool    // an exchange ran since the last sample
 	factor  atomic.Uint64  // math.Float64bits of the backoff factor
 	totals  aaeTotals
 	rng     *rand.Rand // jitter; guarded by mu
@@ -551,6 +554,9 @@ const repairBatch = 128
 // reports whether the replicas were left equal (a confirmation for
 // tombstone reaping).
 func (n *Node) exchange(ctx context.Context, p uint32, peer, addr string, rr aaeRoot) (exchangeRecord, bool) {
+	n.aae.active.Add(1)
+	n.aae.worked.Store(true)
+	defer n.aae.active.Add(-1)
 	pt := n.aae.parts[p]
 	pt.mu.Lock()
 	own := pt.tree.Clone()
@@ -642,7 +648,7 @@ func (n *Node) repairKeys(ctx context.Context, p uint32, peer, addr string, diff
 // news there. It returns how many keys changed on either side.
 func (n *Node) repairFetched(ctx context.Context, keys [][]byte, theirs []vclock.State, remote *aaeRemote, now time.Time) (int, error) {
 	repaired := 0
-	var push []handoffItem
+	var pull, push []handoffItem
 	for i, key := range keys {
 		mine, err := n.readLocal(ctx, key)
 		if err != nil {
@@ -651,9 +657,7 @@ func (n *Node) repairFetched(ctx context.Context, keys [][]byte, theirs []vclock
 		merged := vclock.Merge(mine, theirs[i])
 		changed := false
 		if !merged.Equal(mine) && !n.settledTombstone(theirs[i], mine, now) {
-			if _, err := n.applyLocal(ctx, key, theirs[i]); err != nil {
-				return repaired, err
-			}
+			pull = append(pull, handoffItem{Key: key, State: theirs[i]})
 			changed = true
 		}
 		if !merged.Equal(theirs[i]) && !n.settledTombstone(mine, theirs[i], now) {
@@ -664,13 +668,18 @@ func (n *Node) repairFetched(ctx context.Context, keys [][]byte, theirs []vclock
 			repaired++
 		}
 	}
+	// Merged in parallel, so the store's group commit syncs them together
+	// (one fsync per batch, not per key), as the peer does with the push.
+	if err := n.receiveHandoff(ctx, handoffRequest{Items: pull}); err != nil {
+		return 0, err
+	}
 	if len(push) > 0 {
 		req, err := handoffRequest{From: n.cfg.Name, Items: push}.marshal()
 		if err != nil {
-			return repaired, err
+			return 0, err
 		}
 		if _, err := remote.call(methodHandoff, req); err != nil {
-			return repaired, err
+			return 0, err
 		}
 	}
 	return repaired, nil
@@ -931,12 +940,16 @@ func (w *latencyWindow) p99() time.Duration {
 	return buf[(len(buf)*99)/100]
 }
 
-// sampleForeground feeds the last second's foreground p99 to the backoff.
+// sampleForeground feeds the last second's foreground p99 to the backoff,
+// saying whether anti-entropy worked in that second (quiet seconds set the
+// baseline that a rise is measured against).
 func (n *Node) sampleForeground() {
 	p99 := n.aae.fg.p99()
+	busy := n.aae.worked.Swap(n.aae.active.Load() > 0)
 	n.aae.p99.Store(int64(p99))
 	n.aae.mu.Lock()
-	f := n.aae.backoff.Observe(p99)
+	f := n.aae.backoff.Observe(p99, busy)
+	n.aae.base.Store(int64(n.aae.backoff.Baseline()))
 	n.aae.mu.Unlock()
 	if f < n.aae.getFactor() {
 		n.log.Debug("anti-entropy backing off", "foreground_p99", p99, "factor", f)

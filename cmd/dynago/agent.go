@@ -51,7 +51,7 @@ func agentCommand() *cli.Command {
 			&cli.IntFlag{Name: "aae-concurrency", Value: d.AAE.Concurrency, Usage: "anti-entropy exchanges at a time (`N`; one per core on a 2-core node)"},
 			&cli.IntFlag{Name: "aae-keys-rate", Value: d.AAE.KeysPerSec, Usage: "`KEYS` per second anti-entropy may repair (repairs a lost replica's 1M keys in minutes)"},
 			&cli.IntFlag{Name: "aae-bytes-rate", Value: d.AAE.BytesPerSec, Usage: "`BYTES` per second of anti-entropy messages (1 MiB/s, as hinted handoff)"},
-			&cli.DurationFlag{Name: "aae-p99-target", Value: d.AAE.P99Target, Usage: "foreground p99 latency above which anti-entropy backs off, e.g. `100ms` (Dynamo §6.5)"},
+			&cli.DurationFlag{Name: "aae-p99-target", Value: d.AAE.P99Target, Usage: "foreground p99 latency above which anti-entropy backs off, e.g. `100ms` (Dynamo §6.5; it also backs off when p99 rises 1.5x over its idle baseline)"},
 			&cli.DurationFlag{Name: "aae-rebuild-interval", Value: d.AAE.RebuildInterval, Usage: "mean time between full rebuilds of a tree from storage, randomized ±25% (`24h`: catches silent corruption cheaply)"},
 			&cli.DurationFlag{Name: "tombstone-grace", Value: d.AAE.TombstoneGrace, Usage: "least age of a delete before its tombstone is reaped, once every replica confirmed it (`1h`); with hinted handoff on, at least --hint-max-age"},
 			&cli.BoolFlag{Name: "tombstone-reap-unconfirmed", Hidden: true, Usage: "UNSAFE, fault-suite control only: reap tombstones on age alone, without replica confirmation"},
