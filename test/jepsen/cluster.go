@@ -44,6 +44,9 @@ type ClusterConfig struct {
 	Timeout time.Duration
 	// LogLevel is the agents' --log-level.
 	LogLevel string
+	// AgentArgs are extra agent flags a scenario needs (e.g.
+	// "--hinted-handoff=false"), appended after the harness's own.
+	AgentArgs []string
 	// Logf receives progress lines.
 	Logf func(format string, args ...any)
 }
@@ -200,6 +203,7 @@ func (c *Cluster) Start(ctx context.Context, n *Node, join []string) error {
 		"--partitions", strconv.Itoa(c.cfg.Partitions), "--sync=true",
 		"--read-repair", c.cfg.ReadRepair, "--test-clock",
 		"--timeout", c.cfg.Timeout.String(), "--log-level", c.cfg.LogLevel}
+	args = append(args, c.cfg.AgentArgs...)
 	if len(join) > 0 {
 		args = append(args, "--join", strings.Join(join, ","))
 	}

@@ -12,16 +12,19 @@
 // inside it with `ip netns exec`; TestMain turns that process into the
 // runner (ChildMain). The runner starts five agents at 127.0.0.11..15, runs
 // the scenario's workload and nemesis, heals, waits for convergence, takes
-// the final reads and replica states, runs the checkers and writes the run
-// directory: results.json, report.md, history.jsonl, replicas.json,
-// schedule.json, harness.log and nodes/*.log. The test process judges
-// results.json and deletes the namespace, also on failure or interrupt.
+// the final reads, replica states, Merkle roots (GET /debug/merkle) and
+// anti-entropy totals (GET /debug/aae), runs the checkers and writes the
+// run directory: results.json, report.md, history.jsonl, replicas.json,
+// merkle.json, schedule.json, harness.log and nodes/*.log. The test
+// process judges results.json and deletes the namespace, also on failure
+// or interrupt.
 //
-// A Scenario is data: the cluster configuration, the workloads
-// (WorkloadSpec), the nemesis (a Generator: PartitionCycle, Periodic,
-// Script, Compose), an optional deterministic Script, the checkers, which
-// workloads each checker's claim covers, and the verdicts the must-fail
-// controls require. Later issues add scenarios to Scenarios.
+// A Scenario is data: the cluster configuration (extra agent flags in
+// ClusterConfig.AgentArgs), the workloads (WorkloadSpec), the nemesis (a
+// Generator: PartitionCycle, Periodic, CrashOnce, Script, Compose), an
+// optional deterministic Script, the checkers, which workloads each
+// checker's claim covers, and the verdicts the must-fail controls require.
+// Later issues add scenarios to Scenarios.
 //
 // # What it must not do
 //

@@ -49,7 +49,7 @@ const overhead = 4 * time.Minute
 const typicalOverhead = 45 * time.Second
 
 // TestJepsen runs the fault-test scenarios: by default the CI smoke set
-// (droprule, S1, S2, S4 shortened, S13, S14, S15); -scenarios=S2,S4 or
+// (droprule, S1, S2, S3, S4 and S7 shortened, S13, S14, S15); -scenarios=S2,S4 or
 // -scenarios=all and -duration=5m for longer runs; DYNAGO_JEPSEN_OUT sets
 // where run directories go. Every scenario except S15 needs root: it runs
 // real agents in a network namespace it creates and deletes.
@@ -128,6 +128,8 @@ func selection(flagValue string) (names []string, smoke bool, err error) {
 
 func durationOf(sc jepsen.Scenario, smoke bool) time.Duration {
 	switch {
+	case len(sc.Workloads) == 0 && !smoke && sc.Smoke > 0 && sc.Duration > 0:
+		return sc.Duration // a script that reads its length (S10's partition)
 	case len(sc.Workloads) == 0:
 		return sc.Smoke // scripted or not a cluster run: its length is its own
 	case *durationFlag > 0:

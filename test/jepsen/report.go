@@ -51,6 +51,13 @@ type Results struct {
 	HintsLeft       int      `json:"hints_left"`
 	ConvergeSeconds float64  `json:"converge_seconds"`
 	NemesisErrors   []string `json:"nemesis_errors,omitempty"`
+	// MerklePartitions is how many partitions had their replicas' Merkle
+	// roots compared at the end, and MerkleDivergent the ones whose roots
+	// differed (merkle.json has every tree).
+	MerklePartitions int                        `json:"merkle_partitions"`
+	MerkleDivergent  []checker.RootDisagreement `json:"merkle_divergent,omitempty"`
+	// AAE is every node's anti-entropy totals after convergence.
+	AAE *AAEReport `json:"aae,omitempty"`
 
 	Checkers []checker.Result `json:"checkers"`
 	Verdicts []Verdict        `json:"verdicts"`
@@ -65,6 +72,7 @@ type ConfigSummary struct {
 	Nodes, N, R, W, PR, PW, Partitions int
 	ReadRepair                         string
 	Timeout                            string
+	AgentArgs                          []string `json:",omitempty"`
 }
 
 // Verdict compares a checker's result with what the scenario requires.
@@ -95,12 +103,14 @@ func newResults(sc Scenario, spec RunSpec, cfg ClusterConfig) *Results {
 		res.Nemesis = sc.Nemesis.String()
 	}
 	res.Config = ConfigSummary{Nodes: cfg.Nodes, N: cfg.N, R: cfg.R, W: cfg.W, PR: cfg.PR, PW: cfg.PW,
-		Partitions: cfg.Partitions, ReadRepair: cfg.ReadRepair, Timeout: cfg.Timeout.String()}
+		Partitions: cfg.Partitions, ReadRepair: cfg.ReadRepair, Timeout: cfg.Timeout.String(), AgentArgs: cfg.AgentArgs}
 	return res
 }
 
-// check runs the scenario's checkers and compares them with its expectations.
-func (res *Results) check(ops []history.Operation, reps []history.Replica, logf func(string, ...any)) {
+// check runs the scenario's checkers and compares them with its
+// expectations. merkle, when set, is the Merkle half of convergence: it is
+// joined into the convergence checker's verdict.
+func (res *Results) check(ops []history.Operation, reps []history.Replica, merkle *checker.Result, logf func(string, ...any)) {
 	sc, _ := Lookup(res.Scenario)
 	for _, name := range sc.Checkers {
 		t0 := time.Now()
@@ -109,6 +119,9 @@ func (res *Results) check(ops []history.Operation, reps []history.Replica, logf 
 			cops, creps = FilterWorkloads(ops, reps, wls)
 		}
 		cr := RunChecker(name, cops, creps)
+		if name == CheckConvergence && merkle != nil {
+			cr = checker.Combine(name, cr, *merkle)
+		}
 		cr.Name = name
 		res.Checkers = append(res.Checkers, cr)
 		want := sc.Expected(name)
@@ -260,8 +273,12 @@ func (res *Results) Markdown() string {
 	}
 	c := res.Config
 	if c.Nodes > 0 {
-		fmt.Fprintf(&b, "\n## Configuration\n\n%d nodes at 127.0.0.11..%d, N=%d R=%d W=%d PR=%d PW=%d, %d partitions, read repair %s, request timeout %s, fsync on.\n\n",
+		fmt.Fprintf(&b, "\n## Configuration\n\n%d nodes at 127.0.0.11..%d, N=%d R=%d W=%d PR=%d PW=%d, %d partitions, read repair %s, request timeout %s, fsync on.",
 			c.Nodes, 10+c.Nodes, c.N, c.R, c.W, c.PR, c.PW, c.Partitions, c.ReadRepair, c.Timeout)
+		if len(c.AgentArgs) > 0 {
+			fmt.Fprintf(&b, " Agent flags: `%s`.", strings.Join(c.AgentArgs, " "))
+		}
+		b.WriteString("\n\n")
 		if len(res.Workloads) > 0 {
 			b.WriteString("| workload | kind | clients | keys | r | w | pr | pw | quorum | client mode |\n|---|---|---|---|---|---|---|---|---|---|\n")
 			for _, w := range res.Workloads {
@@ -313,6 +330,7 @@ func (res *Results) Markdown() string {
 		fmt.Fprintf(&b, "\nThroughput %.1f OK ops/s. Availability %.1f%% overall, %.1f%% while a fault was active, %.1f%% otherwise. Converged after heal: %v (%.1fs; hints left %d).\n",
 			res.Throughput, 100*res.Availability, 100*res.AvailabilityFaulted, 100*res.AvailabilityCalm, res.Converged, res.ConvergeSeconds, res.HintsLeft)
 	}
+	res.aaeMarkdown(&b)
 	if len(res.Problems) > 0 {
 		b.WriteString("\n## Problems\n\n")
 		for _, p := range res.Problems {
@@ -327,4 +345,37 @@ func dflt(v int) string {
 		return "default"
 	}
 	return fmt.Sprint(v)
+}
+
+// aaeMarkdown renders the Merkle comparison and the anti-entropy totals.
+func (res *Results) aaeMarkdown(b *strings.Builder) {
+	if res.AAE == nil && res.MerklePartitions == 0 && len(res.MerkleDivergent) == 0 {
+		return
+	}
+	b.WriteString("\n## Anti-entropy\n\n")
+	fmt.Fprintf(b, "Merkle roots (`GET /debug/merkle`, replicas of each partition's preference list that hold a tree): %d partitions compared, %d disagree.\n",
+		res.MerklePartitions, len(res.MerkleDivergent))
+	for i, d := range res.MerkleDivergent {
+		if i == 50 {
+			fmt.Fprintf(b, "- ... and %d more (results.json, merkle.json)\n", len(res.MerkleDivergent)-i)
+			break
+		}
+		fmt.Fprintf(b, "- %s\n", d)
+	}
+	a := res.AAE
+	if a == nil {
+		return
+	}
+	b.WriteString("\nTotals of `GET /debug/aae` after convergence (a restarted node counts from its restart):\n\n")
+	b.WriteString("| node | exchanges | errors | differences | keys repaired | bytes sent | tombstones | tombstones reaped |\n|---|---|---|---|---|---|---|---|\n")
+	row := func(name string, t AAETotals) {
+		fmt.Fprintf(b, "| %s | %d | %d | %d | %d | %d | %d | %d |\n", name, t.Exchanges, t.ExchangeErrors, t.Differences, t.KeysRepaired, t.BytesSent, t.Tombstones, t.TombstonesReaped)
+	}
+	for _, n := range slices.Sorted(maps.Keys(a.Nodes)) {
+		row(n, a.Nodes[n])
+	}
+	row("**sum**", a.Sum)
+	for _, e := range a.Errors {
+		fmt.Fprintf(b, "\nUnreadable: %s\n", e)
+	}
 }

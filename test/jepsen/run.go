@@ -156,22 +156,49 @@ func Execute(ctx context.Context, spec RunSpec, logw io.Writer) (*Results, error
 	}
 	keys := keysUsed(sc, rec.Ops())
 	t0 := time.Now()
-	converged, hints, err := r.converge(ctx, keys, within, !sc.PassiveConvergence)
+	conv, err := r.converge(ctx, keys, within, !sc.PassiveConvergence, sc.DrainTombstones)
 	if err != nil {
 		return nil, err
 	}
-	res.HintsLeft = hints
-	if hints > 0 && slices.Contains(sc.Checkers, CheckConvergence) {
-		res.Problems = append(res.Problems, fmt.Sprintf("convergence: %d hints still queued %s after heal", hints, within))
+	res.HintsLeft = conv.hints
+	if conv.hints > 0 && slices.Contains(sc.Checkers, CheckConvergence) {
+		res.Problems = append(res.Problems, fmt.Sprintf("convergence: %d hints still queued %s after heal", conv.hints, within))
+	}
+	if sc.DrainTombstones && conv.tombstones != 0 {
+		res.Problems = append(res.Problems, fmt.Sprintf("convergence: %d tombstones still stored %s after heal, although the grace has passed (they are reaped once every replica has confirmed them)", conv.tombstones, within))
 	}
 	res.ConvergeSeconds = time.Since(t0).Seconds()
-	res.Converged = converged
-	logf("convergence: %v after %.1fs", converged, res.ConvergeSeconds)
+	res.Converged = conv.ok
+	logf("convergence: %v after %.1fs", conv.ok, res.ConvergeSeconds)
 
-	// Final reads and replica states.
-	r.finalReads(ctx, keys, cfg.N)
+	// Final reads, replica states, Merkle roots and anti-entropy totals.
+	rs := sc.FinalReadRs
+	if len(rs) == 0 {
+		rs = []int{cfg.N}
+	}
+	r.finalReads(ctx, keys, rs)
 	replicas := r.replicas(ctx, keys)
 	writeJSON(filepath.Join(spec.Dir, "replicas.json"), replicas)
+	preflists, ringErr := c.Ring(ctx)
+	if ringErr != nil {
+		logf("merkle: %v", ringErr)
+	}
+	trees := c.AllMerkleTrees(ctx)
+	writeJSON(filepath.Join(spec.Dir, "merkle.json"), map[string]any{"preflists": preflists, "trees": trees})
+	merkle := checker.MerkleRoots(trees, preflists)
+	res.MerklePartitions = merkle.Counts["merkle_partitions"]
+	res.MerkleDivergent = checker.CompareRoots(trees, preflists)
+	res.AAE = c.AAEReport(ctx)
+	logf("merkle roots: %d partitions compared, %d disagree, %d nodes unreadable; anti-entropy totals: %d keys repaired, %d tombstones reaped, %d stored",
+		res.MerklePartitions, len(res.MerkleDivergent), merkle.Counts["merkle_unreadable"], res.AAE.Sum.KeysRepaired, res.AAE.Sum.TombstonesReaped, res.AAE.Sum.Tombstones)
+	if sc.RequireRepairs || sc.DrainTombstones {
+		for _, e := range res.AAE.Errors {
+			res.Problems = append(res.Problems, "GET /debug/aae: "+e)
+		}
+	}
+	if sc.RequireRepairs && len(res.AAE.Errors) == 0 && res.AAE.Sum.KeysRepaired == 0 {
+		res.Problems = append(res.Problems, "anti-entropy repaired no key (totals.keys_repaired is 0 on every node), yet a replica missed writes that nothing else repairs")
+	}
 	logf("final reads and %d replica states collected; stopping the cluster", len(replicas))
 	c.Close()
 	if err := rec.Close(); err != nil {
@@ -188,7 +215,7 @@ func Execute(ctx context.Context, spec RunSpec, logw io.Writer) (*Results, error
 	if err != nil {
 		return nil, err
 	}
-	res.check(ops, replicas, logf)
+	res.check(ops, replicas, &merkle, logf)
 	if sc.Expect[CheckLinearizable] || slices.Contains(sc.Checkers, CheckLinearizable) {
 		for _, cr := range res.Checkers {
 			if cr.Name == CheckLinearizable && !cr.Valid {
@@ -219,10 +246,23 @@ func Execute(ctx context.Context, spec RunSpec, logw io.Writer) (*Results, error
 	return res, nil
 }
 
-// converge waits until no node holds hints and every key's replicas store
-// the same versions. With drive set it reads each divergent key at R=N
-// (strict, recorded in the history) to trigger read repair.
-func (r *Run) converge(ctx context.Context, keys [][2]string, within time.Duration, drive bool) (bool, int, error) {
+// convergence is what the convergence wait saw last.
+type convergence struct {
+	ok    bool
+	hints int
+	// roots are the partitions whose replicas' Merkle roots differ, and
+	// unreadable the nodes (or the ring) that could not be asked.
+	roots      []checker.RootDisagreement
+	unreadable []string
+	tombstones int64 // stored, over every node (only when draining)
+}
+
+// converge waits until no node holds hints, every key's replicas store the
+// same versions, the replicas of every partition report the same Merkle
+// root (GET /debug/merkle) and, with drain set, no node stores a tombstone.
+// With drive set it reads each divergent key at R=N (strict, recorded in
+// the history) to trigger read repair.
+func (r *Run) converge(ctx context.Context, keys [][2]string, within time.Duration, drive, drain bool) (convergence, error) {
 	deadline := time.Now().Add(within)
 	pending := slices.Clone(keys)
 	kv := map[string]*KV{}
@@ -234,6 +274,7 @@ func (r *Run) converge(ctx context.Context, keys [][2]string, within time.Durati
 			c.Close()
 		}
 	}()
+	var st convergence
 	for round := 0; ; round++ {
 		hints := 0
 		for _, n := range r.C.Nodes {
@@ -270,16 +311,49 @@ func (r *Run) converge(ctx context.Context, keys [][2]string, within time.Durati
 			}
 		}
 		pending = still
+		st = convergence{hints: hints}
 		if len(pending) == 0 && hints == 0 {
-			return true, 0, nil
+			// Per-key states agree: the Merkle roots must too (a tree
+			// update may trail its write by a moment, hence in the loop).
+			st.ok = true
+			preflists, err := r.C.Ring(ctx)
+			if err != nil {
+				st.ok, st.unreadable = false, append(st.unreadable, err.Error())
+			}
+			trees := r.C.AllMerkleTrees(ctx)
+			for _, t := range trees {
+				if t.Error != "" {
+					st.ok, st.unreadable = false, append(st.unreadable, t.Node+": "+t.Error)
+				}
+			}
+			if st.roots = checker.CompareRoots(trees, preflists); len(st.roots) > 0 {
+				st.ok = false
+			}
+			if drain {
+				aae := r.C.AAEReport(ctx)
+				st.tombstones = aae.Sum.Tombstones
+				if len(aae.Errors) > 0 || st.tombstones != 0 {
+					st.ok = false
+					st.unreadable = append(st.unreadable, aae.Errors...)
+				}
+			}
+			if st.ok {
+				return st, nil
+			}
 		}
 		if time.Now().After(deadline) {
 			r.Logf("convergence: after %s, %d hints still queued and %d keys divergent: %v", within, hints, len(pending), pending)
-			return false, hints, nil
+			if len(pending) == 0 && hints == 0 {
+				r.Logf("convergence: %d partitions with different Merkle roots, %d tombstones stored, unreadable: %v", len(st.roots), st.tombstones, st.unreadable)
+				for _, d := range st.roots {
+					r.Logf("  %s", d)
+				}
+			}
+			return st, nil
 		}
 		select {
 		case <-ctx.Done():
-			return false, hints, ctx.Err()
+			return st, ctx.Err()
 		case <-time.After(500 * time.Millisecond): // let hand-off and async repair land
 		}
 	}
@@ -311,8 +385,15 @@ func signatureOf(r history.Replica) string {
 	return strings.Join(vs, " ")
 }
 
-// finalReads reads every key at R=N through every node.
-func (r *Run) finalReads(ctx context.Context, keys [][2]string, n int) {
+// finalReads reads every key through every node, once at each R in rs.
+func (r *Run) finalReads(ctx context.Context, keys [][2]string, rs []int) {
+	for _, n := range rs {
+		r.finalReadsAt(ctx, keys, n)
+	}
+}
+
+// finalReadsAt reads every key at R=n through every node.
+func (r *Run) finalReadsAt(ctx context.Context, keys [][2]string, n int) {
 	for _, nd := range r.C.Nodes {
 		c := &client{id: history.FinalReadProcess, kv: NewKV(nd.Name, nd.HTTP, ClientTimeout), rec: r.Rec, cache: map[string]cached{}}
 		for _, k := range keys {

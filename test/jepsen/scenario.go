@@ -75,7 +75,9 @@ type Scenario struct {
 	// ScriptKeys are the keys the script writes (checked like workload keys).
 	ScriptKeys []string
 	// Duration is the workload length of a full run; Smoke the length in
-	// the CI smoke set (0: not in the smoke set).
+	// the CI smoke set (0: not in the smoke set). A scenario with a Script
+	// and no workloads reads its length as Run.Spec.Duration (S10: how
+	// long the partition is held); with Smoke 0 its length is its own.
 	Duration, Smoke time.Duration
 	// Quiet is the pause after heal before convergence is measured.
 	Quiet time.Duration
@@ -85,7 +87,21 @@ type Scenario struct {
 	// otherwise it reads each divergent key at R=N to trigger read repair
 	// (the only repair mechanism before anti-entropy).
 	PassiveConvergence bool
-	Checkers           []string
+	// DrainTombstones makes the convergence wait also require that no node
+	// stores a tombstone (GET /debug/aae totals.tombstones): with a short
+	// --tombstone-grace every tombstone becomes reapable once each replica
+	// has confirmed it, and a reap after the wait would race the replica
+	// snapshot the checkers judge.
+	DrainTombstones bool
+	// RequireRepairs fails the run unless anti-entropy repaired at least
+	// one key (the sum over the nodes of GET /debug/aae
+	// totals.keys_repaired): a scenario where a replica missed writes that
+	// only anti-entropy can bring back (S7).
+	RequireRepairs bool
+	// FinalReadRs are the read quorums of the final reads, each through
+	// every node in this order (default: N only).
+	FinalReadRs []int
+	Checkers    []string
 	// Claims restricts a checker to the ops and replicas of some workloads
 	// (by Tag): e.g. P1 holds for strict-quorum workloads only once nodes
 	// fail, since a sloppy write acked by fallbacks may be invisible to a
@@ -296,6 +312,9 @@ var Scenarios = []Scenario{
 		PassiveConvergence: true,
 		Duration:           time.Minute, MinOK: 20,
 	},
+	s7(),
+	s10("S10a"),
+	s10("S10b"),
 	{
 		Name: "bridge", Title: "partial partitions (extra)",
 		Injects:   "bridge or majorities-ring partitions, 10 s on / 10 s off (memberlist's indirect probes keep most nodes alive in most views, so requests across a cut time out)",
@@ -335,7 +354,7 @@ func Lookup(name string) (Scenario, bool) {
 func SmokeSet() []string {
 	var out []string
 	for _, s := range Scenarios {
-		if s.Smoke > 0 && (s.Name == "droprule" || s.Name == "S1" || s.Name == "S2" || s.Name == "S3" || s.Name == "S4" || s.Name == "S13" || s.Name == "S14" || s.Name == "S15") {
+		if s.Smoke > 0 && (s.Name == "droprule" || s.Name == "S1" || s.Name == "S2" || s.Name == "S3" || s.Name == "S4" || s.Name == "S7" || s.Name == "S13" || s.Name == "S14" || s.Name == "S15") {
 			out = append(out, s.Name)
 		}
 	}

@@ -28,6 +28,9 @@ const (
 	DeleteWorkload = "delete"
 	// LinReg: a register at R = W = N, checked for linearizability.
 	LinReg = "linreg"
+	// BlindWrite: blind puts only (no context, no reads), so only
+	// anti-entropy can repair a replica that missed some (S7).
+	BlindWrite = "blind"
 )
 
 // WorkloadSpec is one workload of a scenario.
@@ -153,6 +156,8 @@ func (c *client) run(ctx context.Context, stop <-chan struct{}) {
 			}
 		case SetWorkload:
 			c.add(ctx, slot)
+		case BlindWrite:
+			c.blindPut(ctx, key)
 		case DeleteWorkload:
 			switch r := c.rng.IntN(10); {
 			case r < 3:

@@ -13,6 +13,7 @@
 //	MonotonicReads  P3   a read returns every value an earlier-completed read returned, or a successor
 //	Set                  Jepsen's set checker: ok / lost / unexpected / recovered over the final reads
 //	Convergence          every replica of every key stores the same versions; final reads agree with them
+//	MerkleRoots          the replicas of every partition that hold a Merkle tree report one root (joined into convergence with Combine)
 //	NoResurrection       no value removed by an acked delete is in the final state
 //	PausedInfo           a paused node answers nothing while it is stopped: its in-flight ops end info
 //	Linearizable         porcupine over a multi-value register, per key (strict-quorum runs)
