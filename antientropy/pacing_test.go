@@ -99,7 +99,7 @@ func TestBackoff(t *testing.T) {
 	}
 	// Multiplicative decrease while p99 is above the target, down to the floor.
 	for _, want := range []float64{0.5, 0.25, 0.125, 0.0625, MinFactor, MinFactor, MinFactor} {
-		if got := b.Observe(target + 1, false); got != want || b.Factor() != want {
+		if got := b.Observe(target+1, false); got != want || b.Factor() != want {
 			t.Fatalf("slow window: factor %v (Factor() %v), want %v", got, b.Factor(), want)
 		}
 	}
