@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 )
@@ -295,6 +296,11 @@ func (c *Client) Call(ctx context.Context, method uint8, payload []byte) ([]byte
 			if err := ctx.Err(); err != nil {
 				// The peer gave up at the deadline we sent it: ours.
 				return nil, err
+			}
+			if _, ok := ctx.Deadline(); ok && strings.HasSuffix(string(f.payload), context.DeadlineExceeded.Error()) {
+				// The same, when the peer's timer fired a moment
+				// before ours did.
+				return nil, context.DeadlineExceeded
 			}
 			return nil, &RemoteError{Msg: string(f.payload)}
 		}
