@@ -471,6 +471,11 @@ func (n *Node) peerRound(ctx context.Context, peer string, parts []uint32) {
 			return
 		}
 		rr := roots.Roots[i]
+		if !rr.Ready || !n.partReady(int(p)) {
+			// A transfer fills that copy; exchanging now would do its
+			// work twice, and an incomplete copy confirms nothing.
+			continue
+		}
 		if rr.Root == own[i] {
 			n.recordExchange(p, peer, start, exchangeRecord{At: start, Result: "equal"}, true)
 			continue
@@ -708,6 +713,7 @@ func (n *Node) serveAAE(ctx context.Context, method uint8, payload []byte) ([]by
 			pt.mu.Lock()
 			out.Roots[i] = aaeRoot{Root: pt.tree.Root(), Depth: pt.tree.Depth(), Keys: pt.tree.Keys()}
 			pt.mu.Unlock()
+			out.Roots[i].Ready = n.partReady(int(p))
 		}
 		return out.marshal(), nil
 	case methodAAEChildren:

@@ -119,11 +119,25 @@ func (c clusterState) records() []memberRecord {
 	return out
 }
 
-// ring builds the placement ring from the members that own partitions.
+// ring builds the placement ring from the members that own partitions:
+// joining and valid ones. A leaving member is out of placement (new owners
+// take its partitions and pull them from it) but still in the membership
+// until its handoff is done.
 func (c clusterState) ring() (*ring.Ring, error) {
+	return c.ringOf(statusJoining, statusValid)
+}
+
+// previousRing is the placement before the pending changes: valid and
+// leaving members, without the joining ones. Its primaries hold the data
+// that the current placement's new owners pull.
+func (c clusterState) previousRing() (*ring.Ring, error) {
+	return c.ringOf(statusValid, statusLeaving)
+}
+
+func (c clusterState) ringOf(statuses ...string) (*ring.Ring, error) {
 	var ms []ring.Member
 	for _, r := range c.records() {
-		if !inRing(r.Status) {
+		if !slices.Contains(statuses, r.Status) {
 			continue
 		}
 		st, err := ring.ParseState(r.Status)

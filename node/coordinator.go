@@ -127,6 +127,9 @@ func (n *Node) readReplica(ctx context.Context, t ring.Target, key []byte) (vclo
 // readAs reads this node's state of key: its data, or its hint for owner.
 func (n *Node) readAs(ctx context.Context, key []byte, owner string) (vclock.State, error) {
 	if owner == "" {
+		if !n.partReady(n.ring.Load().Partition(key)) {
+			return vclock.State{}, errNotReady
+		}
 		return n.readLocal(ctx, key)
 	}
 	st, _, err := n.hints.Get(ctx, ring.NodeID(owner), uint32(n.ring.Load().Partition(key)), key)
@@ -637,6 +640,12 @@ func (n *Node) serveRPC(ctx context.Context, method uint8, payload []byte) ([]by
 			return nil, err
 		}
 		return nil, n.receiveHandoff(ctx, req)
+	case methodTransfer:
+		req, err := unmarshalTransferRequest(payload)
+		if err != nil {
+			return nil, err
+		}
+		return n.serveTransfer(ctx, req)
 	case methodAAERoots, methodAAEChildren, methodAAEEntries, methodAAEFetch:
 		return n.serveAAE(ctx, method, payload)
 	case methodCoordinate:

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -137,20 +138,27 @@ func waitFor(t testing.TB, what string, timeout time.Duration, cond func() (bool
 	t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, last)
 }
 
-// waitMembers waits until every node sees want ring members, all alive.
+// waitMembers waits until every node sees want ring members, all alive and
+// valid (a joining node has pulled its partitions).
 func waitMembers(t testing.TB, nodes []*testNode, want int) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("%d alive members everywhere", want), 30*time.Second, func() (bool, string) {
 		for _, tn := range nodes {
 			ms := tn.members()
-			alive := 0
+			alive, valid := 0, 0
 			for _, m := range ms {
 				if m.Alive {
 					alive++
 				}
+				if m.State == "valid" {
+					valid++
+				}
 			}
-			if len(ms) != want || alive != want {
-				return false, fmt.Sprintf("%s sees %d members, %d alive", tn.cfg.Name, len(ms), alive)
+			if len(ms) != want || alive != want || valid != want {
+				return false, fmt.Sprintf("%s sees %d members, %d alive, %d valid (joined, partitions transferred)", tn.cfg.Name, len(ms), alive, valid)
+			}
+			if st := tn.transfers(); st.Pending != 0 {
+				return false, fmt.Sprintf("%s has %d partitions to pull", tn.cfg.Name, st.Pending)
 			}
 		}
 		return true, ""
@@ -278,10 +286,25 @@ func siblingValues(kv kvJSON) []string {
 
 // freeAddr returns 127.0.0.1:port for a port below Linux's ephemeral range
 // (32768+) that was free a moment ago (TCP and UDP, for gossip).
+// usedPorts are the ports freeAddr handed out in this process: a port is
+// never handed out twice, since a node may not have bound it yet (birthday
+// collisions among a dozen random draws were a real flake).
+var (
+	usedPortsMu sync.Mutex
+	usedPorts   = map[int]bool{}
+)
+
 func freeAddr(t testing.TB) string {
 	t.Helper()
 	for range 1000 {
 		port := 20000 + rand.IntN(6000) // 20000-25999; test/ uses 26000-31999
+		usedPortsMu.Lock()
+		taken := usedPorts[port]
+		usedPorts[port] = true
+		usedPortsMu.Unlock()
+		if taken {
+			continue
+		}
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {

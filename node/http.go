@@ -80,6 +80,7 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("POST /cluster/remove", n.handleRemove)
 	mux.HandleFunc("GET /debug/hints", n.handleHints)
 	mux.HandleFunc("GET /debug/aae", n.handleAAE)
+	mux.HandleFunc("GET /debug/transfers", n.handleTransfers)
 	mux.HandleFunc("GET /debug/merkle", n.handleMerkle)
 	mux.HandleFunc("GET /debug/clock", n.handleClock)
 	mux.HandleFunc("POST /debug/clock", n.handleClock)
@@ -527,6 +528,15 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("bad_body", "no seeds given"))
 		return
 	}
+	n.clusterMu.Lock()
+	me := n.cluster.Members[n.cfg.Name]
+	alone := true
+	for name, rec := range n.cluster.Members {
+		if name != n.cfg.Name && inRing(rec.Status) {
+			alone = false
+		}
+	}
+	n.clusterMu.Unlock()
 	if err := n.joinCluster(body.Seeds); err != nil {
 		if errors.Is(err, errClusterMismatch) {
 			writeError(w, &apiError{Status: http.StatusConflict, Code: "cluster_mismatch", Message: err.Error()})
@@ -535,11 +545,14 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errUnavailable("join_failed", err.Error(), nil))
 		return
 	}
-	n.clusterMu.Lock()
-	me := n.cluster.Members[n.cfg.Name]
-	n.clusterMu.Unlock()
-	if !inRing(me.Status) {
-		n.setSelfStatus(statusValid)
+	if alone || !inRing(me.Status) {
+		// Its partitions now come from their owners in the cluster it
+		// joined: it is joining until they are transferred.
+		if err := n.resetReady(r.Context()); err != nil {
+			writeError(w, errUnavailable("join_failed", err.Error(), nil))
+			return
+		}
+		n.setSelfStatus(statusJoining)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "joined", "members": n.ml.NumMembers()})
 }

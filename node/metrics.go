@@ -40,6 +40,11 @@ type metrics struct {
 	aaeTreeDrift     prometheus.Counter
 	tombstonesReaped prometheus.Counter
 	tombstones       prometheus.Gauge
+
+	transferKeys       prometheus.Counter
+	transferBytes      prometheus.Counter
+	transferPartitions prometheus.Counter
+	transferPending    prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -111,6 +116,19 @@ func newMetrics() *metrics {
 	m.tombstones = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "dynago_tombstones", Help: "Keys whose stored state is only tombstones.",
 	})
+	m.transferKeys = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_transfer_keys_total", Help: "Keys pulled by partition transfers to this node.",
+	})
+	m.transferBytes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_transfer_bytes_total", Help: "Bytes of partition transfer batches pulled by this node.",
+	})
+	m.transferPartitions = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_transfer_partitions_total", Help: "Partition transfers to this node completed.",
+	})
+	m.transferPending = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "dynago_transfer_partitions_pending", Help: "Partitions this node is a primary of but has not finished pulling.",
+	})
+	m.reg.MustRegister(m.transferKeys, m.transferBytes, m.transferPartitions, m.transferPending)
 	m.reg.MustRegister(m.aaeExchanges, m.aaeDifferences, m.aaeRepaired, m.aaeBytes, m.aaeFactor, m.aaeTreeDrift, m.tombstonesReaped, m.tombstones)
 	m.reg.MustRegister(m.hintsQueued, m.hintsBytes, m.hintsLag, m.hintsDelivered, m.hintsExpired, m.hintsRefused)
 	m.reg.MustRegister(m.requests, m.latency, m.readRepairs, m.rpcErrors, m.membersUp, m.owned, m.ringSize,

@@ -40,6 +40,11 @@ type Node struct {
 	hints   *hintedhandoff.Store
 	handoff handoffState
 	aae     *aaeState
+	xfer    transferState
+	leaving leaveState
+	// freshJoin: a new data directory joining an existing cluster (it
+	// enters the ring as joining and pulls its partitions).
+	freshJoin bool
 
 	ml    *memberlist.Memberlist
 	bcast *memberlist.TransmitLimitedQueue
@@ -119,7 +124,13 @@ func New(cfg Config) (_ *Node, err error) {
 	if n.actor, err = n.loadActor(ctx); err != nil {
 		return nil, err
 	}
+	if _, err := n.store.Get(ctx, metaCluster); errors.Is(err, storage.ErrNotFound) && len(cfg.Join) > 0 {
+		n.freshJoin = true
+	}
 	if n.cluster, err = n.loadCluster(ctx); err != nil {
+		return nil, err
+	}
+	if err := n.loadReady(ctx, n.freshJoin); err != nil {
 		return nil, err
 	}
 	if n.hints, err = hintedhandoff.Open(ctx, n.store, cfg.Hints); err != nil {
@@ -214,6 +225,14 @@ func (n *Node) run(ctx context.Context) error {
 		wg.Go(n.gcLoop)
 		wg.Go(n.handoffLoop)
 		wg.Go(n.aaeLoop)
+		wg.Go(n.transferLoop)
+		n.clusterMu.Lock()
+		resume := n.cluster.Members[n.cfg.Name].Status == statusLeaving
+		n.clusterMu.Unlock()
+		if resume {
+			n.log.Info("resuming the leave this node had started")
+			n.leave()
+		}
 		close(n.ready)
 		n.log.Info("node serving", "http", n.cfg.HTTPAddr)
 		select {
@@ -368,8 +387,9 @@ func (n *Node) loadCluster(ctx context.Context) (clusterState, error) {
 	return c, nil
 }
 
-// claimSelf makes this node's own record current: a new node joins the ring
-// as valid; a known node refreshes its addresses. A node that left or was
+// claimSelf makes this node's own record current: a new node founding a
+// cluster enters the ring as valid, a new node joining one as joining; a
+// known node refreshes its addresses. A node that left or was
 // removed stays out until it is joined again explicitly.
 func (n *Node) claimSelf() {
 	n.clusterMu.Lock()
@@ -377,6 +397,9 @@ func (n *Node) claimSelf() {
 	me, ok := n.cluster.Members[n.cfg.Name]
 	want := memberRecord{Name: n.cfg.Name, Zone: n.cfg.Zone, Status: statusValid, Version: 1,
 		Gossip: n.cfg.GossipAddr, RPC: n.cfg.RPCAddr, HTTP: n.cfg.HTTPAddr}
+	if n.freshJoin {
+		want.Status = statusJoining // valid once its partitions are transferred
+	}
 	if ok {
 		if recordKey(me) == recordKey(want) {
 			return
@@ -461,6 +484,7 @@ func (n *Node) rebuildRing() error {
 	n.ring.Store(r)
 	n.metrics.setRing(r, n.cfg.Name)
 	n.log.Info("ring changed", "members", r.Len())
+	n.wakeTransfers()
 	return nil
 }
 
@@ -542,27 +566,6 @@ func (n *Node) gcLoop() {
 			}
 		}
 	}
-}
-
-// leave takes this node out of the ring, waits (bounded) for the change to
-// spread, then stops the node.
-func (n *Node) leave() {
-	n.setSelfStatus(statusLeft)
-	n.bg.Add(1)
-	go func() {
-		defer n.bg.Done()
-		// Hand this node's hints on before it goes (bounded).
-		n.drainHints(30 * time.Second)
-		deadline := time.Now().Add(5 * time.Second)
-		for n.bcast.NumQueued() > 0 && time.Now().Before(deadline) {
-			select {
-			case <-n.bgCtx.Done():
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-		n.leftOnce.Do(func() { close(n.left) })
-	}()
 }
 
 // Left is closed when the node has left the ring (after a leave request).

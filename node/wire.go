@@ -43,6 +43,10 @@ const (
 	// a prefix of them if all would not fit in maxFetchBytes. Request:
 	// aaeFetchRequest. Response: aaeFetch encoding.
 	methodAAEFetch uint8 = 8
+	// methodTransfer returns a batch of a partition's keys after a cursor,
+	// with their states (a partition transfer's pull). Request:
+	// transferRequest. Response: transferBatch.
+	methodTransfer uint8 = 9
 )
 
 const wireV1 = 1
@@ -256,11 +260,13 @@ func unmarshalHandoff(p []byte) (handoffRequest, error) {
 // aaeRootsRequest asks for the roots of partitions' trees.
 type aaeRootsRequest struct{ Partitions []uint32 }
 
-// aaeRoot is one partition's tree summary.
+// aaeRoot is one partition's tree summary. Ready reports that the
+// replica's copy is complete (no transfer of it pending).
 type aaeRoot struct {
 	Root  uint64
 	Depth int
 	Keys  int
+	Ready bool
 }
 
 type aaeRootsResponse struct{ Roots []aaeRoot }
@@ -294,8 +300,12 @@ func unmarshalAAERootsRequest(p []byte) (aaeRootsRequest, error) {
 func (m aaeRootsResponse) marshal() []byte {
 	b := wbuf{wireV1}.uvarint(uint64(len(m.Roots)))
 	for _, x := range m.Roots {
+		ready := uint64(0)
+		if x.Ready {
+			ready = 1
+		}
 		b = binary.BigEndian.AppendUint64(b, x.Root)
-		b = b.uvarint(uint64(x.Depth)).uvarint(uint64(x.Keys))
+		b = b.uvarint(uint64(x.Depth)).uvarint(uint64(x.Keys)).uvarint(ready)
 	}
 	return b
 }
@@ -305,12 +315,12 @@ func unmarshalAAERoots(p []byte) (aaeRootsResponse, error) {
 	r.version()
 	var m aaeRootsResponse
 	n := r.int(maxAAEItems)
-	if r.err == nil && n > len(r.b)/10 {
+	if r.err == nil && n > len(r.b)/11 {
 		r.fail("%d roots past end", n)
 	}
 	for i := 0; i < n && r.err == nil; i++ {
 		root := r.u64()
-		m.Roots = append(m.Roots, aaeRoot{Root: root, Depth: r.int(antientropy.MaxDepth), Keys: r.int(1 << 62)})
+		m.Roots = append(m.Roots, aaeRoot{Root: root, Depth: r.int(antientropy.MaxDepth), Keys: r.int(1 << 62), Ready: r.int(1) == 1})
 	}
 	if r.err == nil {
 		for _, x := range m.Roots {

@@ -228,3 +228,27 @@ func FuzzUnmarshalAAE(f *testing.F) {
 		}
 	})
 }
+
+func FuzzUnmarshalTransfer(f *testing.F) {
+	st, _ := sampleState().MarshalBinary()
+	f.Add(transferRequest{Partition: 3, After: []byte("k")}.marshal())
+	f.Add(transferBatch{Done: true, Items: []transferItem{{Key: []byte("k"), State: st}}}.marshal())
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if m, err := unmarshalTransferRequest(in); err == nil {
+			again, err := unmarshalTransferRequest(m.marshal())
+			if err != nil || again.Partition != m.Partition || !bytes.Equal(again.After, m.After) {
+				t.Fatalf("transfer request re-encode: %v", err)
+			}
+		}
+		if b, err := unmarshalTransferBatch(in); err == nil {
+			for _, it := range b.Items {
+				if len(it.Key) == 0 {
+					t.Fatal("decoded an empty key")
+				}
+				if _, err := it.State.MarshalBinary(); err != nil {
+					t.Fatalf("decoded state does not re-encode: %v", err)
+				}
+			}
+		}
+	})
+}

@@ -49,10 +49,20 @@ func dynagoBinary(t *testing.T) string {
 // freePort returns a port below Linux's ephemeral range (32768+) that was
 // free a moment ago (TCP and UDP): a restarted agent rebinds it, and an
 // ephemeral port may meanwhile be some connection's source port.
+//
+// A port is never handed out twice in one process: an agent may not have
+// bound it yet.
 func freePort(t *testing.T) int {
 	t.Helper()
 	for range 1000 {
 		port := 26000 + rand.IntN(6000) // 26000-31999; node tests use 20000-25999
+		usedPortsMu.Lock()
+		taken := usedPorts[port]
+		usedPorts[port] = true
+		usedPortsMu.Unlock()
+		if taken {
+			continue
+		}
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -69,6 +79,11 @@ func freePort(t *testing.T) int {
 	t.Fatal("no free port")
 	return 0
 }
+
+var (
+	usedPortsMu sync.Mutex
+	usedPorts   = map[int]bool{}
+)
 
 // agent is one `dynago agent` process.
 type agent struct {
@@ -172,6 +187,7 @@ func cli(t *testing.T, args ...string) (string, int) {
 
 type member struct {
 	Name  string `json:"name"`
+	State string `json:"state"`
 	Alive bool   `json:"alive"`
 }
 
@@ -187,7 +203,7 @@ func membersAlive(t *testing.T, addr string) (int, string) {
 	}
 	alive := 0
 	for _, m := range ms {
-		if m.Alive {
+		if m.Alive && m.State != "joining" { // joining: still pulling its partitions
 			alive++
 		}
 	}

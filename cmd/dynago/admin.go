@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -397,13 +401,30 @@ func joinCommand() *cli.Command {
 
 func leaveCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "leave",
-		Usage:       "make the node at --addr hand its data to the new owners and leave the ring",
-		Description: "The node answers 202 at once; follow the handoff with 'dynago members' (state leaving, then gone).",
-		Flags:       append(clientFlags(), adminTimeoutFlag()),
+		Name:  "leave",
+		Usage: "make the node at --addr hand its partitions to the new owners and leave the ring",
+		Description: "Asks the node to leave (POST /cluster/leave; asking a node that is already leaving resumes its leave),\n" +
+			"then follows the handoff every --poll (GET /debug/transfers): partitions handed off, bytes handed off,\n" +
+			"rate and ETA, on one redrawn line on a terminal, else a line every 2s. It exits 0 once the node has\n" +
+			"handed off all its partitions, 1 if the node stops answering before that (restart it and run leave\n" +
+			"again to resume) or after --timeout-leave (the leave goes on on the node; watch it with\n" +
+			"'dynago transfers'). --no-wait returns as soon as the node has accepted. --json prints the node's\n" +
+			"answer, then the last GET /debug/transfers body.",
+		Flags: append(clientFlags(), adminTimeoutFlag(),
+			&cli.BoolFlag{Name: "no-wait", Usage: "return once the node has accepted the leave, without following the handoff"},
+			&cli.DurationFlag{Name: "poll", Value: 500 * time.Millisecond, Usage: "ask the node for its handoff progress every `DURATION`"},
+			&cli.DurationFlag{Name: "timeout-leave", Value: time.Hour, Usage: "follow the handoff for at most `DURATION`; the leave goes on on the node after that"},
+		),
 		Action: func(c *cli.Context) error {
 			if _, err := positional(c, 0, 0, ""); err != nil {
 				return err
+			}
+			poll, limit := c.Duration("poll"), c.Duration("timeout-leave")
+			if poll <= 0 {
+				return usagef(c, "--poll %s: want a duration above 0", poll)
+			}
+			if limit <= 0 {
+				return usagef(c, "--timeout-leave %s: want a duration above 0", limit)
 			}
 			cl, err := newClient(c, c.Duration("timeout"))
 			if err != nil {
@@ -413,10 +434,328 @@ func leaveCommand() *cli.Command {
 			if err != nil {
 				return requestFailed(c, "leave", err)
 			}
-			printAdminResult(c, res, "leaving: the node hands its data to the new owners; follow with 'dynago members'")
-			return nil
+			report(c, res.Report)
+			var ack struct {
+				Node string `json:"node"`
+			}
+			_ = json.Unmarshal(res.Body, &ack) // the name is only for messages
+			node := ack.Node
+			if node == "" {
+				node = "the node at " + cl.Base()
+			}
+			switch {
+			case c.Bool("json") && len(res.Body) > 0:
+				writeJSON(c, res.Body)
+			case c.Bool("json"):
+				writeJSON(c, []byte(fmt.Sprintf(`{"status":%d}`, res.Status)))
+			case c.Bool("no-wait"):
+				fmt.Fprintf(c.App.Writer, "%s is leaving: it hands its partitions to the new owners; follow with 'dynago transfers'\n", node)
+			default:
+				fmt.Fprintf(c.App.Writer, "%s is leaving: handing its partitions to the new owners\n", node)
+			}
+			if c.Bool("no-wait") {
+				return nil
+			}
+			return followLeave(c, cl, node, poll, limit)
 		},
 	}
+}
+
+// leaveLogEvery is how often progress is printed when stdout is not a
+// terminal: often enough to see it move in a log, rarely enough not to
+// flood it over an hour-long leave.
+const leaveLogEvery = 2 * time.Second
+
+// followLeave polls GET /debug/transfers every poll, for at most limit,
+// showing the handoff progress of node (human output) until the node
+// reports it has handed off everything. With --json it prints the last
+// body it got instead, whatever the outcome.
+func followLeave(c *cli.Context, cl *client.Client, node string, poll, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(c.Context, limit)
+	defer cancel()
+	var view *leaveView
+	if !c.Bool("json") {
+		view = &leaveView{w: c.App.Writer, tty: isTerminal(c.App.Writer)}
+	}
+	var (
+		last     *client.Transfers
+		lastBody []byte
+		rate     leaveRate
+	)
+	finish := func() {
+		if view != nil {
+			view.finish()
+		}
+		if lastBody != nil && c.Bool("json") {
+			writeJSON(c, lastBody)
+		}
+	}
+	watch := fmt.Sprintf("the leave goes on on the node: watch it with 'dynago transfers --addr %s'", cl.Base())
+	timer := time.NewTimer(0) // the first poll at once
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			finish()
+			return leaveCut(c.Context, node, last, limit, watch)
+		case <-timer.C:
+		}
+		t, res, err := cl.Transfers(ctx)
+		now := time.Now()
+		switch {
+		case err != nil && ctx.Err() != nil:
+			finish()
+			return leaveCut(c.Context, node, last, limit, watch)
+		case errors.Is(err, client.ErrNoResponse):
+			finish()
+			return fmt.Errorf("leave: %s stopped answering before its partitions were handed off (%s): %w\n"+
+				"restart it and run 'dynago leave' again to resume", node, handedOff(last), err)
+		case err != nil:
+			// The node answers but can't report progress (an error status, a
+			// body that is not the contract's): the leave itself goes on.
+			var se *client.Error
+			if errors.As(err, &se) {
+				report(c, se.Report)
+			}
+			finish()
+			return fmt.Errorf("leave: following the handoff: %w\n%s", err, watch)
+		}
+		report(c, res.Report)
+		last, lastBody = t, res.Body
+		if t.Node != "" {
+			node = t.Node
+		}
+		if t.Leaving != nil {
+			rate.observe(now, t.Leaving.BytesDone())
+		}
+		if view != nil {
+			view.show(now, leaveLine(node, t, rate))
+		}
+		switch {
+		case (t.Leaving != nil && t.Leaving.Done) || t.Status == "left":
+			// The node may exit at once: no more polls.
+			finish()
+			if view != nil {
+				fmt.Fprintf(c.App.Writer, "%s handed off all its partitions and left\n", node)
+			}
+			return nil
+		case t.Status == "removed":
+			finish()
+			return fmt.Errorf("leave: %s was removed from the ring before its partitions were handed off (%s); "+
+				"the other nodes rebuild them from replicas", node, handedOff(last))
+		}
+		timer.Reset(poll)
+	}
+}
+
+// leaveCut is the error of a leave whose following ended before the
+// handoff did: parent was cancelled (an interrupt) or limit passed.
+func leaveCut(parent context.Context, node string, last *client.Transfers, limit time.Duration, watch string) error {
+	if parent.Err() != nil {
+		return fmt.Errorf("leave: interrupted while %s hands off its partitions (%s); %s", node, handedOff(last), watch)
+	}
+	return fmt.Errorf("leave: %s has not handed off all its partitions after --timeout-leave %s (%s); %s",
+		node, limit, handedOff(last), watch)
+}
+
+// handedOff says how far the handoff got by the last progress seen.
+func handedOff(t *client.Transfers) string {
+	if t == nil || t.Leaving == nil {
+		return "no handoff progress reported yet"
+	}
+	return fmt.Sprintf("%d/%d partitions handed off", t.Leaving.PartitionsHandedOff, t.Leaving.PartitionsTotal)
+}
+
+// leaveLine is one progress report: partitions handed off, bytes handed
+// off of the total, rate and ETA ("-" while unknown).
+func leaveLine(node string, t *client.Transfers, r leaveRate) string {
+	l := t.Leaving
+	if l == nil {
+		return fmt.Sprintf("%s: %s, waiting for the handoff to start", node, t.Status)
+	}
+	pct := 100.0
+	if l.BytesTotal > 0 {
+		pct = 100 * float64(l.BytesDone()) / float64(l.BytesTotal)
+	}
+	rate, eta := "-", "-"
+	if bps, ok := r.rate(); ok {
+		rate = byteSize(int64(bps)) + "/s"
+	}
+	switch d, ok := r.eta(l.BytesRemaining); {
+	case l.Done || l.BytesRemaining <= 0:
+		eta = "0s"
+	case ok && d < time.Second:
+		eta = "<1s"
+	case ok:
+		eta = age(d)
+	}
+	return fmt.Sprintf("%s: %d/%d partitions handed off, %s of %s (%.0f%%), %s, ETA %s", node,
+		l.PartitionsHandedOff, l.PartitionsTotal, byteSize(l.BytesDone()), byteSize(l.BytesTotal), pct, rate, eta)
+}
+
+// leaveRateTau is the time constant of the handoff rate's smoothing: a
+// poll's share of the estimate decays by e every leaveRateTau, so one slow
+// or fast batch does not swing the ETA, and a real change shows in seconds.
+const leaveRateTau = 5 * time.Second
+
+// leaveRate estimates the handoff rate in bytes per second from successive
+// polls: the bytes handed off between two polls over the time between them,
+// smoothed exponentially (leaveRateTau). The zero value has seen nothing.
+type leaveRate struct {
+	at      time.Time // last observation; zero before the first
+	done    int64     // bytes handed off at
+	bps     float64
+	samples int // rates measured (observations after the first)
+}
+
+// observe records that done bytes had been handed off at now.
+func (r *leaveRate) observe(now time.Time, done int64) {
+	if r.at.IsZero() {
+		r.at, r.done = now, done
+		return
+	}
+	dt := now.Sub(r.at).Seconds()
+	if dt <= 0 {
+		return
+	}
+	// The total can grow while the node leaves (writes keep coming): a
+	// negative change counts as no progress.
+	inst := max(0, float64(done-r.done)/dt)
+	if r.samples == 0 {
+		r.bps = inst
+	} else {
+		r.bps += (1 - math.Exp(-dt/leaveRateTau.Seconds())) * (inst - r.bps)
+	}
+	r.samples++
+	r.at, r.done = now, done
+}
+
+// rate returns the smoothed rate; ok is false before two observations.
+func (r leaveRate) rate() (bps float64, ok bool) { return r.bps, r.samples > 0 }
+
+// eta is how long remaining bytes take at the smoothed rate; ok is false
+// while the rate is unknown or zero.
+func (r leaveRate) eta(remaining int64) (time.Duration, bool) {
+	if r.samples == 0 || r.bps <= 0 {
+		return 0, false
+	}
+	return time.Duration(float64(remaining) / r.bps * float64(time.Second)), true
+}
+
+// leaveView prints progress lines. On a terminal it redraws one line with
+// \r; otherwise it prints a line at most every leaveLogEvery, and the last
+// one on finish.
+type leaveView struct {
+	w       io.Writer
+	tty     bool
+	width   int       // tty: length of the line on screen
+	printed time.Time // not a tty: when a line was last printed
+	pending string    // not a tty: the last line, if not printed yet
+}
+
+func (v *leaveView) show(now time.Time, line string) {
+	if v.tty {
+		pad := max(0, v.width-len(line))
+		fmt.Fprintf(v.w, "\r%s%s", line, strings.Repeat(" ", pad))
+		v.width = len(line)
+		return
+	}
+	if !v.printed.IsZero() && now.Sub(v.printed) < leaveLogEvery {
+		v.pending = line
+		return
+	}
+	fmt.Fprintln(v.w, line)
+	v.printed, v.pending = now, ""
+}
+
+// finish ends the progress output: the terminal line is closed with a
+// newline; otherwise the last line is printed if it was held back.
+func (v *leaveView) finish() {
+	switch {
+	case v.tty && v.width > 0:
+		fmt.Fprintln(v.w)
+		v.width = 0
+	case !v.tty && v.pending != "":
+		fmt.Fprintln(v.w, v.pending)
+		v.pending = ""
+	}
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// byteSize formats n bytes for people: "512 B", "1.4 MiB".
+func byteSize(n int64) string {
+	const unit = 1024
+	if n > -unit && n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	f, i := float64(n), -1
+	for math.Abs(f) >= unit && i < len("KMGTPE")-1 {
+		f /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", f, "KMGTPE"[i])
+}
+
+func transfersCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "transfers",
+		Usage: "show the partitions the node is pulling and, while it leaves, its handoff",
+		Description: "Prints GET /debug/transfers: the node's ring status, partitions ready and pending, its transfer rate\n" +
+			"limit, what it has pulled since it started, a row per partition it is pulling (state, sources done,\n" +
+			"keys, bytes, error) and, while it leaves, how far the handoff of its own partitions has got.\n" +
+			"--json prints the body as the node sent it.",
+		Flags: append(clientFlags(), adminTimeoutFlag()),
+		Action: func(c *cli.Context) error {
+			var t *client.Transfers
+			fetch := func(cl *client.Client) (res *client.Response, err error) {
+				t, res, err = cl.Transfers(c.Context)
+				return res, err
+			}
+			return adminRead(c, "transfers", fetch, func() error {
+				return printTransfers(c.App.Writer, t)
+			})
+		},
+	}
+}
+
+// printTransfers writes the human form of GET /debug/transfers: a summary
+// line, the totals, a row per job and, while leaving, the handoff.
+func printTransfers(w io.Writer, t *client.Transfers) error {
+	fmt.Fprintf(w, "%s: %s, partitions ready %d, pending %d, transfer rate limit %s/s\n", t.Node, t.Status,
+		t.PartitionsReady, t.PartitionsPending, byteSize(t.RateBytesPerSec))
+	fmt.Fprintf(w, "totals: partitions %d  keys %d  bytes %d\n", t.Totals.Partitions, t.Totals.Keys, t.Totals.Bytes)
+	if len(t.Jobs) == 0 {
+		fmt.Fprintf(w, "%s is pulling no partitions\n", t.Node)
+	} else {
+		rows := make([]string, 0, len(t.Jobs))
+		for _, j := range t.Jobs {
+			rows = append(rows, fmt.Sprintf("%d\t%s\t%d/%d\t%s\t%d\t%d\t%s", j.Partition, j.State, len(j.Done), len(j.Sources),
+				strings.Join(j.Sources, ","), j.Keys, j.Bytes, j.Error))
+		}
+		lines, err := align("PARTITION\tSTATE\tDONE\tSOURCES\tKEYS\tBYTES\tERROR", rows)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(w, strings.Join(lines, "\n"))
+	}
+	if l := t.Leaving; l != nil {
+		state := fmt.Sprintf("%s of %s remaining, %d of %d keys", byteSize(l.BytesRemaining), byteSize(l.BytesTotal),
+			l.KeysRemaining, l.KeysTotal)
+		if l.Done {
+			state = "done"
+		}
+		fmt.Fprintf(w, "leaving: %d/%d partitions handed off, %s\n", l.PartitionsHandedOff, l.PartitionsTotal, state)
+	}
+	return nil
 }
 
 func removeCommand() *cli.Command {

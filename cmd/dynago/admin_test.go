@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -115,8 +117,8 @@ func TestClusterOps(t *testing.T) {
 			wantStderr: "502 Bad Gateway: no seed answered (code join_failed)",
 		},
 		{
-			name: "leave", args: []string{"leave"},
-			wantPath: "/cluster/leave", wantStdout: "leaving: the node hands its data to the new owners; follow with 'dynago members'\n",
+			name: "leave --no-wait", args: []string{"leave", "--no-wait"},
+			wantPath: "/cluster/leave", wantStdout: "n3 is leaving: it hands its partitions to the new owners; follow with 'dynago transfers'\n",
 		},
 		{
 			name: "remove", args: []string{"remove", "n2"},
@@ -169,9 +171,9 @@ func TestClusterOps(t *testing.T) {
 
 func TestClusterOpsJSON(t *testing.T) {
 	f := newFakeNode(t)
-	res := runCLI(t, "", "leave", "--addr", f.URL(), "--json")
-	var out struct{ Status int }
-	if err := json.Unmarshal([]byte(res.stdout), &out); err != nil || out.Status != http.StatusAccepted {
+	res := runCLI(t, "", "leave", "--addr", f.URL(), "--json", "--no-wait")
+	var out struct{ Status, Node string }
+	if err := json.Unmarshal([]byte(res.stdout), &out); err != nil || out.Status != "leaving" || out.Node != "n3" {
 		t.Fatalf("%v\n%s", err, res)
 	}
 	res = runCLI(t, "", "join", "--addr", f.URL(), "--json", "127.0.0.1:7946")
@@ -423,6 +425,347 @@ func TestLastExchange(t *testing.T) {
 	for _, tc := range tests {
 		if got := lastExchange(client.AAEPeer{LastExchange: tc.in}, now); got != tc.want {
 			t.Errorf("lastExchange(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestTransfers(t *testing.T) {
+	f := newFakeNode(t)
+	res := runCLI(t, "", "transfers", "--addr", f.URL())
+	if res.code != 0 {
+		t.Fatal(res)
+	}
+	if r := f.requests(); len(r) != 1 || r[0].Method != http.MethodGet || r[0].RawPath != "/debug/transfers" {
+		t.Errorf("requests %+v, want one GET /debug/transfers", r)
+	}
+	want := []string{
+		"n3: joining, partitions ready 200, pending 56, transfer rate limit 8.0 MiB/s",
+		"totals: partitions 12  keys 123  bytes 4567",
+		"PARTITION  STATE    DONE  SOURCES  KEYS  BYTES   ERROR",
+		"7          running  1/2   n1,n2    1200  150000",
+		"12         error    0/1   n2       0     0       dial tcp 127.0.0.1:8083: connection refused",
+	}
+	if got := strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n"); !slices.Equal(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", res.stdout, strings.Join(want, "\n"))
+	}
+}
+
+func TestTransfersLeaving(t *testing.T) {
+	tests := []struct {
+		name, body, want string
+	}{
+		{"in progress", leaving(20, 1050000, ""), "leaving: 20/64 partitions handed off, 1.0 MiB of 1.4 MiB remaining, 7000 of 10000 keys\n"},
+		{"done", leaving(64, 0, "left"), "leaving: 64/64 partitions handed off, done\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeNode(t)
+			f.script(false, tc.body)
+			res := runCLI(t, "", "transfers", "--addr", f.URL())
+			if res.code != 0 {
+				t.Fatal(res)
+			}
+			if !strings.Contains(res.stdout, "n3 is pulling no partitions\n") || !strings.HasSuffix(res.stdout, tc.want) {
+				t.Errorf("stdout lacks the no-jobs line or ends other than %q:\n%s", tc.want, res.stdout)
+			}
+		})
+	}
+}
+
+func TestTransfersJSON(t *testing.T) {
+	f := newFakeNode(t)
+	res := runCLI(t, "", "transfers", "--addr", f.URL(), "--json")
+	if res.code != 0 || res.stdout != fakeTransfers+"\n" {
+		t.Fatalf("want the raw body\n%s", res)
+	}
+}
+
+// leaveRequests checks that the fake got POST /cluster/leave and then
+// polls GET /debug/transfers, and returns how many polls.
+func leaveRequests(t *testing.T, f *fakeNode) int {
+	t.Helper()
+	reqs := f.requests()
+	if len(reqs) == 0 || reqs[0].Method != http.MethodPost || reqs[0].RawPath != "/cluster/leave" {
+		t.Fatalf("requests %+v, want POST /cluster/leave first", reqs)
+	}
+	for _, r := range reqs[1:] {
+		if r.Method != http.MethodGet || r.RawPath != "/debug/transfers" {
+			t.Fatalf("request %s %s, want only polls of GET /debug/transfers after the leave", r.Method, r.RawPath)
+		}
+	}
+	return len(reqs) - 1
+}
+
+func TestLeaveProgress(t *testing.T) {
+	f := newFakeNode(t)
+	// The node exits right after it reports done: the CLI must not need
+	// another answer.
+	f.script(true, leaving(0, 1500000, ""), leaving(20, 1050000, ""), leaving(64, 0, ""))
+	res := runCLI(t, "", "leave", "--addr", f.URL(), "--poll", "10ms")
+	if res.code != 0 {
+		t.Fatal(res)
+	}
+	lines := strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n")
+	if len(lines) < 3 || lines[0] != "n3 is leaving: handing its partitions to the new owners" ||
+		lines[len(lines)-1] != "n3 handed off all its partitions and left" {
+		t.Fatalf("want the leaving line, progress, the completion line:\n%s", res)
+	}
+	// Not a terminal: the first poll's line, then (within 2 s) only the
+	// last one, on completion.
+	if !strings.HasPrefix(lines[1], "n3: 0/64 partitions handed off, 0 B of 1.4 MiB (0%), ") {
+		t.Errorf("first progress line %q", lines[1])
+	}
+	if want := "n3: 64/64 partitions handed off, 1.4 MiB of 1.4 MiB (100%), "; !strings.HasPrefix(lines[len(lines)-2], want) ||
+		!strings.HasSuffix(lines[len(lines)-2], ", ETA 0s") {
+		t.Errorf("last progress line %q, want %q... ETA 0s", lines[len(lines)-2], want)
+	}
+	if strings.Contains(res.stdout, "\r") {
+		t.Error("redrawn line on a non-terminal")
+	}
+	if n := leaveRequests(t, f); n != 3 {
+		t.Errorf("%d polls, want 3 (none after done)", n)
+	}
+}
+
+func TestLeaveLeftStatus(t *testing.T) {
+	f := newFakeNode(t)
+	left := `{"node":"n3","status":"left","partitions_ready":0,"partitions_pending":0,"rate_bytes_per_sec":1,"jobs":[],"totals":{"keys":0,"bytes":0,"partitions":0}}`
+	f.script(true, leaving(20, 1050000, ""), left)
+	res := runCLI(t, "", "leave", "--addr", f.URL(), "--poll", "10ms")
+	if res.code != 0 || !strings.HasSuffix(res.stdout, "n3 handed off all its partitions and left\n") {
+		t.Fatal(res)
+	}
+}
+
+func TestLeaveNodeStops(t *testing.T) {
+	f := newFakeNode(t)
+	f.script(true, leaving(0, 1500000, ""), leaving(20, 1050000, ""))
+	res := runCLI(t, "", "leave", "--addr", f.URL(), "--poll", "10ms")
+	if res.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", res.code, res)
+	}
+	for _, want := range []string{
+		"dynago: leave: n3 stopped answering before its partitions were handed off (20/64 partitions handed off): client: GET " + f.URL() + "/debug/transfers",
+		"restart it and run 'dynago leave' again to resume",
+	} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("stderr lacks %q\n%s", want, res)
+		}
+	}
+	if strings.Contains(res.stdout, "and left") {
+		t.Errorf("completion line printed\n%s", res)
+	}
+	// The last progress seen is printed even within the 2 s throttle.
+	if !strings.Contains(res.stdout, "n3: 20/64 partitions handed off") {
+		t.Errorf("stdout lacks the last progress\n%s", res)
+	}
+	if n := leaveRequests(t, f); n != 3 {
+		t.Errorf("%d polls, want 3 (two answered, one dropped)", n)
+	}
+}
+
+func TestLeaveTimeout(t *testing.T) {
+	f := newFakeNode(t)
+	f.script(false, leaving(20, 1050000, ""))
+	// 300ms: room for the first poll's answer on a loaded machine.
+	res := runCLI(t, "", "leave", "--addr", f.URL(), "--poll", "10ms", "--timeout-leave", "300ms")
+	if res.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", res.code, res)
+	}
+	want := "dynago: leave: n3 has not handed off all its partitions after --timeout-leave 300ms (20/64 partitions handed off); " +
+		"the leave goes on on the node: watch it with 'dynago transfers --addr " + f.URL() + "'\n"
+	if res.stderr != want {
+		t.Errorf("stderr %q, want %q", res.stderr, want)
+	}
+	if n := leaveRequests(t, f); n < 2 {
+		t.Errorf("%d polls in 300ms at --poll 10ms", n)
+	}
+}
+
+func TestLeaveProgressUnavailable(t *testing.T) {
+	f := newFakeNode(t)
+	f.script(false, `[1]`)
+	res := runCLI(t, "", "leave", "--addr", f.URL(), "--poll", "10ms")
+	if res.code != 1 || !strings.Contains(res.stderr, "response is not the contract's JSON") ||
+		!strings.Contains(res.stderr, "the leave goes on on the node: watch it with 'dynago transfers") {
+		t.Fatalf("exit %d, want 1 and the leave going on\n%s", res.code, res)
+	}
+}
+
+func TestLeaveNoWait(t *testing.T) {
+	f := newFakeNode(t)
+	f.script(false, leaving(0, 1500000, ""))
+	res := runCLI(t, "", "leave", "--addr", f.URL(), "--no-wait")
+	if res.code != 0 || !strings.Contains(res.stdout, "follow with 'dynago transfers'") {
+		t.Fatal(res)
+	}
+	if n := leaveRequests(t, f); n != 0 {
+		t.Errorf("%d polls with --no-wait", n)
+	}
+}
+
+func TestLeaveNotMember(t *testing.T) {
+	f := newFakeNode(t)
+	f.mu.Lock()
+	f.leaveFail = http.StatusConflict
+	f.mu.Unlock()
+	res := runCLI(t, "", "leave", "--addr", f.URL(), "--poll", "10ms")
+	if res.code != 1 || !strings.Contains(res.stderr, "409 Conflict: this node is not in the ring (code not_member)") {
+		t.Fatalf("exit %d, want 1\n%s", res.code, res)
+	}
+	if n := leaveRequests(t, f); n != 0 {
+		t.Errorf("%d polls after a refused leave", n)
+	}
+}
+
+func TestLeaveJSON(t *testing.T) {
+	f := newFakeNode(t)
+	f.script(false, leaving(20, 1050000, ""), leaving(64, 0, ""))
+	res := runCLI(t, "", "leave", "--addr", f.URL(), "--poll", "10ms", "--json")
+	if res.code != 0 {
+		t.Fatal(res)
+	}
+	// The node's answer, then the last /debug/transfers body, nothing else.
+	if want := `{"status":"leaving","node":"n3"}` + "\n" + leaving(64, 0, "") + "\n"; res.stdout != want {
+		t.Errorf("stdout\n%s\nwant\n%s", res.stdout, want)
+	}
+}
+
+func TestLeaveBadUsage(t *testing.T) {
+	tests := []struct {
+		name, env  string
+		args       []string
+		wantStderr string
+	}{
+		{name: "zero poll", args: []string{"--poll", "0"}, wantStderr: "--poll 0s: want a duration above 0"},
+		{name: "negative poll", args: []string{"--poll=-1s"}, wantStderr: "--poll -1s"},
+		{name: "poll not a duration", args: []string{"--poll", "fast"}, wantStderr: `invalid value "fast" for flag -poll`},
+		{name: "poll from the environment", env: "0", wantStderr: "--poll 0s"},
+		{name: "zero timeout-leave", args: []string{"--timeout-leave", "0"}, wantStderr: "--timeout-leave 0s: want a duration above 0"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("DYNAGO_POLL", tc.env)
+			}
+			f := newFakeNode(t)
+			res := runCLI(t, "", append([]string{"leave", "--addr", f.URL()}, tc.args...)...)
+			if res.code != 2 {
+				t.Fatalf("exit %d, want 2\n%s", res.code, res)
+			}
+			if !strings.Contains(res.stderr, tc.wantStderr) || !strings.Contains(res.stderr, "Run 'dynago leave --help' for usage.") {
+				t.Errorf("stderr lacks %q and the help hint\n%s", tc.wantStderr, res)
+			}
+			if n := len(f.requests()); n != 0 {
+				t.Errorf("%d requests sent on bad usage", n)
+			}
+		})
+	}
+}
+
+func TestLeaveViewTerminal(t *testing.T) {
+	var b strings.Builder
+	v := &leaveView{w: &b, tty: true}
+	t0 := time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)
+	v.show(t0, "n3: long line 1")
+	v.show(t0.Add(10*time.Millisecond), "n3: short")
+	v.show(t0.Add(20*time.Millisecond), "n3: line 3")
+	v.finish()
+	// Every poll redraws the line; a shorter one blanks the rest.
+	if want := "\rn3: long line 1\rn3: short      \rn3: line 3\n"; b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}
+
+func TestLeaveViewLog(t *testing.T) {
+	var b strings.Builder
+	v := &leaveView{w: &b}
+	t0 := time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)
+	for i, d := range []time.Duration{0, time.Second, 1999 * time.Millisecond, 2 * time.Second, 3 * time.Second, 3500 * time.Millisecond} {
+		v.show(t0.Add(d), fmt.Sprintf("line %d", i))
+	}
+	v.finish()
+	// Printed: the first, the first 2 s after it, and the last on finish.
+	if want := "line 0\nline 3\nline 5\n"; b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+	b.Reset()
+	v.finish() // nothing held back
+	if b.Len() != 0 {
+		t.Errorf("second finish printed %q", b.String())
+	}
+}
+
+func TestLeaveRate(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)
+	var r leaveRate
+	if _, ok := r.rate(); ok {
+		t.Fatal("rate known before any observation")
+	}
+	r.observe(t0, 0)
+	if _, ok := r.eta(100); ok {
+		t.Fatal("ETA known after one observation")
+	}
+	r.observe(t0.Add(time.Second), 1000) // first measured rate is taken as is
+	if bps, ok := r.rate(); !ok || bps != 1000 {
+		t.Fatalf("rate %v %v, want 1000", bps, ok)
+	}
+	if d, ok := r.eta(5000); !ok || d != 5*time.Second {
+		t.Errorf("eta %v %v, want 5s", d, ok)
+	}
+	r.observe(t0.Add(time.Second), 5000) // no time passed: ignored
+	r.observe(t0.Add(2*time.Second), 1000)
+	bps, _ := r.rate()
+	// No progress for 1 s: the rate falls by 1-e^(-1/5) of itself, not to 0.
+	if want := 1000 * math.Exp(-0.2); math.Abs(bps-want) > 1e-9 {
+		t.Errorf("rate after a stalled second %v, want %v", bps, want)
+	}
+	r.observe(t0.Add(3*time.Second), 0) // the total shrank: no progress, not negative
+	if bps, _ := r.rate(); bps <= 0 {
+		t.Errorf("rate %v after a shrinking total", bps)
+	}
+	var z leaveRate
+	z.observe(t0, 7)
+	z.observe(t0.Add(time.Second), 7)
+	if _, ok := z.eta(1); ok {
+		t.Error("ETA known at a zero rate")
+	}
+}
+
+func TestLeaveLine(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)
+	var r leaveRate
+	tr := &client.Transfers{Node: "n3", Status: "leaving", Leaving: &client.LeaveProgress{
+		PartitionsTotal: 64, PartitionsHandedOff: 20, BytesTotal: 3 << 20, BytesRemaining: 2 << 20}}
+	if got, want := leaveLine("n3", tr, r), "n3: 20/64 partitions handed off, 1.0 MiB of 3.0 MiB (33%), -, ETA -"; got != want {
+		t.Errorf("no rate yet: %q, want %q", got, want)
+	}
+	r.observe(t0, 0)
+	r.observe(t0.Add(time.Second), 16<<10)
+	if got, want := leaveLine("n3", tr, r), "n3: 20/64 partitions handed off, 1.0 MiB of 3.0 MiB (33%), 16.0 KiB/s, ETA 2m8s"; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+	var fast leaveRate // 4 MiB/s: the 2 MiB left take half a second
+	fast.observe(t0, 0)
+	fast.observe(t0.Add(time.Second), 4<<20)
+	if got := leaveLine("n3", tr, fast); !strings.HasSuffix(got, ", ETA <1s") {
+		t.Errorf("%q, want ETA <1s", got)
+	}
+	if got, want := leaveLine("n3", &client.Transfers{Status: "valid"}, r), "n3: valid, waiting for the handoff to start"; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+	empty := &client.Transfers{Leaving: &client.LeaveProgress{Done: true}}
+	if got, want := leaveLine("n3", empty, leaveRate{}), "n3: 0/0 partitions handed off, 0 B of 0 B (100%), -, ETA 0s"; got != want {
+		t.Errorf("nothing to hand off: %q, want %q", got, want)
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for n, want := range map[int64]string{
+		0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1500000: "1.4 MiB", 8 << 20: "8.0 MiB", 5 << 40: "5.0 TiB", -2048: "-2.0 KiB",
+	} {
+		if got := byteSize(n); got != want {
+			t.Errorf("byteSize(%d) = %q, want %q", n, got, want)
 		}
 	}
 }

@@ -1,7 +1,8 @@
 // Command dynago is the dynago binary: the server (`dynago agent`), a local
 // cluster in one process (`dynago demo`), a load generator (`dynago bench`)
 // and client commands that talk to any node over the HTTP API (get, put,
-// delete, members, ring, join, leave, remove; DESIGN.md §5, §6).
+// delete, members, ring, join, leave (which follows the handoff to its end),
+// remove, hints, aae, transfers; DESIGN.md §5, §6).
 //
 // What it must not do: hold protocol logic (agent only maps flags to a
 // node.Config and runs node; client commands only speak the HTTP contract

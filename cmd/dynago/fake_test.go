@@ -55,7 +55,18 @@ type fakeNode struct {
 	// aaeFail, if not 0, makes GET /debug/aae answer this status with a
 	// contract error body.
 	aaeFail int
-	srv     *httptest.Server
+	// leaveFail, if not 0, makes POST /cluster/leave answer this status
+	// with code not_member.
+	leaveFail int
+	// transfers scripts GET /debug/transfers: poll i gets transfers[i],
+	// later polls the last one; nil means fakeTransfers.
+	transfers []string
+	// vanish makes the node stop once transfers is used up, as when its
+	// process exits: the next poll finds its connection dropped and its
+	// listener closed (later connections are refused).
+	vanish bool
+	polls  int // GET /debug/transfers served
+	srv    *httptest.Server
 }
 
 func newFakeNode(t *testing.T) *fakeNode {
@@ -163,8 +174,16 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"members":3}`)
+	case r.URL.Path == "/debug/transfers" && r.Method == http.MethodGet:
+		f.serveTransfers(w)
 	case r.URL.Path == "/cluster/leave" && r.Method == http.MethodPost:
+		if f.leaveFail != 0 {
+			writeErr(w, f.leaveFail, "this node is not in the ring", "not_member", nil)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, `{"status":"leaving","node":"n3"}`)
 	case r.URL.Path == "/cluster/remove" && r.Method == http.MethodPost:
 		var req struct{ Node string }
 		if json.Unmarshal(body, &req) != nil || req.Node == "" {
@@ -179,6 +198,60 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeErr(w, http.StatusNotFound, "no such endpoint", "not_found", nil)
 	}
+}
+
+// serveTransfers answers GET /debug/transfers from the script (see
+// fakeNode.transfers); f.mu is held.
+func (f *fakeNode) serveTransfers(w http.ResponseWriter) {
+	i := f.polls
+	f.polls++
+	if f.transfers == nil {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, fakeTransfers)
+		return
+	}
+	if i >= len(f.transfers) && f.vanish {
+		_ = f.srv.Listener.Close()
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			f.t.Errorf("fake node: hijack: %v", err)
+			return
+		}
+		_ = conn.Close()
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, f.transfers[min(i, len(f.transfers)-1)])
+}
+
+// script sets the GET /debug/transfers script (see fakeNode.transfers and
+// vanish).
+func (f *fakeNode) script(vanish bool, bodies ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.transfers, f.vanish = bodies, vanish
+}
+
+// fakeTransfers is the fake's default GET /debug/transfers body: a joining
+// node pulling two partitions, one of them failing.
+const fakeTransfers = `{"node":"n3","status":"joining",
+"partitions_ready":200,"partitions_pending":56,"rate_bytes_per_sec":8388608,
+"jobs":[{"partition":7,"sources":["n1","n2"],"done":["n1"],"state":"running","keys":1200,"bytes":150000,"error":""},
+        {"partition":12,"sources":["n2"],"done":[],"state":"error","keys":0,"bytes":0,"error":"dial tcp 127.0.0.1:8083: connection refused"}],
+"totals":{"keys":123,"bytes":4567,"partitions":12}}`
+
+// leaving is a GET /debug/transfers body of n3 leaving: handedOff of 64
+// partitions and bytesLeft of 1500000 bytes to go, done when both are
+// through. status overrides "leaving" when not "".
+func leaving(handedOff int, bytesLeft int64, status string) string {
+	done := handedOff == 64 && bytesLeft == 0
+	if status == "" {
+		status = "leaving"
+	}
+	return fmt.Sprintf(`{"node":"n3","status":%q,"partitions_ready":64,"partitions_pending":0,"rate_bytes_per_sec":8388608,
+"jobs":[],"totals":{"keys":0,"bytes":0,"partitions":0},
+"leaving":{"partitions_total":64,"partitions_handed_off":%d,"keys_total":10000,"keys_remaining":%d,
+"bytes_total":1500000,"bytes_remaining":%d,"done":%v}}`, status, handedOff, bytesLeft/150, bytesLeft, done)
 }
 
 // fakeAAE is the fake's GET /debug/aae body (CONTRACT shape). Partition 0's

@@ -107,6 +107,7 @@ func newApp() *cli.App {
 			membersCommand(),
 			hintsCommand(),
 			aaeCommand(),
+			transfersCommand(),
 			ringCommand(),
 			joinCommand(),
 			leaveCommand(),

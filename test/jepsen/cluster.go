@@ -376,7 +376,8 @@ func (c *Cluster) WaitAllAlive(ctx context.Context, within time.Duration) error 
 }
 
 // WaitView waits until each node in viewers sees exactly the nodes for
-// which alive(name) is true as alive (and every node as a ring member).
+// which alive(name) is true as alive (and every node as a ring member, the
+// live ones done joining).
 func (c *Cluster) WaitView(ctx context.Context, viewers []*Node, alive func(string) bool, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	var last string
@@ -389,13 +390,21 @@ func (c *Cluster) WaitView(ctx context.Context, viewers []*Node, alive func(stri
 				break
 			}
 			seen := map[string]bool{}
+			state := map[string]string{}
 			for _, m := range ms {
 				seen[m.Name] = m.Alive
+				state[m.Name] = m.State
 			}
 			for _, o := range c.Nodes {
 				a, member := seen[o.Name]
 				if !member || a != alive(o.Name) {
 					ok, last = false, fmt.Sprintf("%s sees %s member=%v alive=%v", v.Name, o.Name, member, a)
+					break
+				}
+				// A joining node has not finished pulling its partitions:
+				// its reads don't count yet.
+				if a && state[o.Name] == "joining" {
+					ok, last = false, fmt.Sprintf("%s sees %s still joining", v.Name, o.Name)
 					break
 				}
 			}

@@ -31,6 +31,19 @@ const MaxKeyBytes = 1024
 // is sent.
 var ErrBadKey = errors.New("client: a key must be 1 to 1024 bytes")
 
+// ErrNoResponse is wrapped by the error of a request that got no complete
+// HTTP response: the connection was refused, reset or timed out, or broke
+// while the response was read. The node may be down. A request whose ctx
+// ended wraps it too (and ctx.Err()), so check ctx first to tell them
+// apart. Test with errors.Is.
+var ErrNoResponse = errors.New("client: no response")
+
+// noResponse marks err as ErrNoResponse without changing its message.
+type noResponse struct{ error }
+
+func (e noResponse) Is(target error) bool { return target == ErrNoResponse }
+func (e noResponse) Unwrap() error        { return e.error }
+
 // Error is a response the server answered with a failure status. It carries
 // everything the server said, so the caller can show it in full.
 type Error struct {
@@ -228,12 +241,12 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, hdr 
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, nil, fmt.Errorf("client: %s %s: %w", method, u, err)
+		return nil, nil, noResponse{fmt.Errorf("client: %s %s: %w", method, u, err)}
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, nil, fmt.Errorf("client: %s %s: reading response: %w", method, path, err)
+		return nil, nil, noResponse{fmt.Errorf("client: %s %s: reading response: %w", method, path, err)}
 	}
 	return resp, b, nil
 }
@@ -475,6 +488,9 @@ func (c *Client) Join(ctx context.Context, seeds []string) (*Response, error) {
 }
 
 // Leave asks the node to hand off its data and leave: POST /cluster/leave.
+// The node answers 202 {"status":"leaving","node":NAME} at once, also when
+// it is already leaving (the leave resumes), and 409 (code not_member)
+// when it is not in the ring. Follow the handoff with Transfers.
 func (c *Client) Leave(ctx context.Context) (*Response, error) {
 	return c.post(ctx, "/cluster/leave", nil)
 }
@@ -595,4 +611,72 @@ func (c *Client) AAE(ctx context.Context) (*AAE, *Response, error) {
 		return nil, nil, err
 	}
 	return &a, r, nil
+}
+
+// TransferJob is one partition the node is pulling, in GET
+// /debug/transfers: from which nodes (Sources), which of them it has
+// finished (Done), and what it has copied so far.
+type TransferJob struct {
+	Partition int      `json:"partition"`
+	Sources   []string `json:"sources"`
+	Done      []string `json:"done"`
+	// State is "running", "waiting" or "error".
+	State string `json:"state"`
+	Keys  int64  `json:"keys"`
+	Bytes int64  `json:"bytes"`
+	Error string `json:"error,omitempty"`
+}
+
+// TransferTotals are what the node has pulled since it started, in GET
+// /debug/transfers: keys, bytes, and partitions whose transfer finished.
+type TransferTotals struct {
+	Keys       int64 `json:"keys"`
+	Bytes      int64 `json:"bytes"`
+	Partitions int64 `json:"partitions"`
+}
+
+// LeaveProgress is the handoff of a leaving node's partitions to their new
+// owners, in GET /debug/transfers.
+type LeaveProgress struct {
+	PartitionsTotal     int   `json:"partitions_total"`
+	PartitionsHandedOff int   `json:"partitions_handed_off"`
+	KeysTotal           int64 `json:"keys_total"`
+	KeysRemaining       int64 `json:"keys_remaining"`
+	BytesTotal          int64 `json:"bytes_total"`
+	BytesRemaining      int64 `json:"bytes_remaining"`
+	// Done is true once every partition is handed off; the node exits soon
+	// after.
+	Done bool `json:"done"`
+}
+
+// BytesDone is how many of BytesTotal have been handed off.
+func (l LeaveProgress) BytesDone() int64 { return l.BytesTotal - l.BytesRemaining }
+
+// Transfers is GET /debug/transfers: the partitions the node pulls (it
+// joined, or the ring changed) and, while it leaves, the handoff of its
+// own. Jobs are sorted by partition.
+type Transfers struct {
+	Node string `json:"node"`
+	// Status is the node's ring status: "joining", "valid", "leaving",
+	// "left" or "removed".
+	Status            string         `json:"status"`
+	PartitionsReady   int            `json:"partitions_ready"`
+	PartitionsPending int            `json:"partitions_pending"`
+	RateBytesPerSec   int64          `json:"rate_bytes_per_sec"`
+	Jobs              []TransferJob  `json:"jobs"`
+	Totals            TransferTotals `json:"totals"`
+	// Leaving is nil unless the node is leaving (or has left and is about
+	// to exit).
+	Leaving *LeaveProgress `json:"leaving,omitempty"`
+}
+
+// Transfers returns GET /debug/transfers: the node's partition transfers
+// and, while it leaves, its handoff progress.
+func (c *Client) Transfers(ctx context.Context) (*Transfers, *Response, error) {
+	var t Transfers
+	r, err := c.getAdmin(ctx, "/debug/transfers", &t)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &t, r, nil
 }

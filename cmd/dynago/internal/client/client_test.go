@@ -339,3 +339,68 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+func TestTransfers(t *testing.T) {
+	const body = `{
+ "node":"n3","status":"leaving",
+ "partitions_ready":200,"partitions_pending":56,"rate_bytes_per_sec":8388608,
+ "jobs":[{"partition":7,"sources":["n1","n2"],"done":["n1"],"state":"running","keys":1200,"bytes":150000,"error":""},
+         {"partition":9,"sources":["n2"],"done":[],"state":"error","keys":0,"bytes":0,"error":"dial refused"}],
+ "totals":{"keys":123,"bytes":4567,"partitions":12},
+ "leaving":{"partitions_total":64,"partitions_handed_off":20,"keys_total":10000,"keys_remaining":7000,"bytes_total":1500000,"bytes_remaining":1050000,"done":false}
+}`
+	c := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/debug/transfers" {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set(HeaderReport, "rep")
+		_, _ = io.WriteString(w, body)
+	})
+	tr, res, err := c.Transfers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Body) != body || res.Report != "rep" || res.Status != http.StatusOK {
+		t.Errorf("response %d %q, body kept: %v", res.Status, res.Report, string(res.Body) == body)
+	}
+	want := Transfers{
+		Node: "n3", Status: "leaving", PartitionsReady: 200, PartitionsPending: 56, RateBytesPerSec: 8 << 20,
+		Jobs: []TransferJob{
+			{Partition: 7, Sources: []string{"n1", "n2"}, Done: []string{"n1"}, State: "running", Keys: 1200, Bytes: 150000},
+			{Partition: 9, Sources: []string{"n2"}, Done: []string{}, State: "error", Error: "dial refused"},
+		},
+		Totals: TransferTotals{Keys: 123, Bytes: 4567, Partitions: 12},
+		Leaving: &LeaveProgress{PartitionsTotal: 64, PartitionsHandedOff: 20, KeysTotal: 10000, KeysRemaining: 7000,
+			BytesTotal: 1500000, BytesRemaining: 1050000},
+	}
+	if got := mustJSON(t, tr); got != mustJSON(t, want) {
+		t.Errorf("decoded\n%s\nwant\n%s", got, mustJSON(t, want))
+	}
+	if got := tr.Leaving.BytesDone(); got != 450000 {
+		t.Errorf("BytesDone = %d, want 450000", got)
+	}
+}
+
+func TestTransfersNotLeaving(t *testing.T) {
+	c := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"node":"n1","status":"valid","partitions_ready":256,"partitions_pending":0,"rate_bytes_per_sec":1,"jobs":[],"totals":{"keys":0,"bytes":0,"partitions":0}}`)
+	})
+	tr, _, err := c.Transfers(context.Background())
+	if err != nil || tr.Leaving != nil || tr.Status != "valid" || tr.PartitionsReady != 256 || tr.Jobs == nil {
+		t.Errorf("Transfers = %+v, %v; want valid, no leaving section", tr, err)
+	}
+}
+
+func TestTransfersErrors(t *testing.T) {
+	c := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, `{"error":"no route GET /debug/transfers","code":"no_route"}`)
+	})
+	tr, res, err := c.Transfers(context.Background())
+	var e *Error
+	if tr != nil || res != nil || !errors.As(err, &e) || e.Status != http.StatusNotFound || e.Code != "no_route" {
+		t.Errorf("Transfers = %v, %v, %v; want a 404 *Error", tr, res, err)
+	}
+}

@@ -283,7 +283,8 @@ func WaitMembers(ctx context.Context, addr string, names []string, timeout time.
 		if err == nil {
 			alive = alive[:0]
 			for _, m := range ms {
-				if m.Alive {
+				// A joining node is still pulling its partitions.
+				if m.Alive && m.State != "joining" {
 					alive = append(alive, m.Name)
 				}
 			}

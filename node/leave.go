@@ -1,0 +1,220 @@
+package node
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/dynago/dynago/ring"
+	"github.com/dynago/dynago/storage"
+)
+
+// Leave (decommission). A leaving node is out of placement at once: the new
+// owners of its partitions are not ready for them and pull them, from it
+// among others (transfer.go). It keeps serving (as a transfer source and a
+// coordinator) until every current primary of every partition it held
+// reports ready, hands its hints on, and only then leaves the ring and
+// exits. Its status is persisted, so a leaving node that restarts resumes
+// the leave.
+
+// leaveState is a leave's progress, as /debug/transfers shows it.
+type leaveState struct {
+	mu      sync.Mutex
+	running bool
+	// Parts are the partitions this node held (as a primary of the
+	// placement before the leave), with their keys and bytes.
+	Parts     map[uint32]partSize
+	HandedOff map[uint32]bool
+	Done      bool
+}
+
+type partSize struct{ Keys, Bytes int64 }
+
+// leavePoll is how often a leaving node asks the new owners whether they
+// are ready.
+const leavePoll = 500 * time.Millisecond
+
+// leave starts (or resumes) this node's leave.
+func (n *Node) leave() {
+	n.clusterMu.Lock()
+	me := n.cluster.Members[n.cfg.Name]
+	n.clusterMu.Unlock()
+	if me.Status != statusLeaving {
+		n.setSelfStatus(statusLeaving)
+	}
+	n.leaving.mu.Lock()
+	if n.leaving.running {
+		n.leaving.mu.Unlock()
+		return
+	}
+	n.leaving.running = true
+	n.leaving.mu.Unlock()
+	n.bg.Add(1)
+	go func() {
+		defer n.bg.Done()
+		n.leaveLoop(n.bgCtx)
+	}()
+}
+
+// partitionSizes measures this node's data per partition (one scan).
+func (n *Node) partitionSizes(ctx context.Context, parts []int) (map[uint32]partSize, error) {
+	out := map[uint32]partSize{}
+	for _, p := range parts {
+		var s partSize
+		lo, hi := storage.PartitionRange(uint32(p))
+		err := n.store.Scan(ctx, lo, hi, func(k, v []byte) error {
+			s.Keys++
+			s.Bytes += int64(len(k) + len(v))
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		out[uint32(p)] = s
+	}
+	return out, nil
+}
+
+func (n *Node) leaveLoop(ctx context.Context) {
+	self := ring.NodeID(n.cfg.Name)
+	prev, err := n.clusterSnapshot().previousRing()
+	if err != nil {
+		n.log.Error("leave: previous ring", "err", err)
+		return
+	}
+	var parts []int
+	if _, in := prev.Member(self); in {
+		parts = prev.PartitionsOf(self)
+	}
+	sizes, err := n.partitionSizes(ctx, parts)
+	if err != nil {
+		n.log.Error("leave: measuring partitions", "err", err)
+		return
+	}
+	n.leaving.mu.Lock()
+	n.leaving.Parts, n.leaving.HandedOff = sizes, map[uint32]bool{}
+	n.leaving.mu.Unlock()
+	n.log.Info("leaving: waiting for the new owners to pull this node's partitions", "partitions", len(parts))
+	for {
+		if n.handedOff(ctx) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(leavePoll):
+		}
+	}
+	n.log.Info("leaving: every partition handed off; handing hints on")
+	// Hand this node's hints on before it goes (bounded).
+	n.drainHints(30 * time.Second)
+	n.leaving.mu.Lock()
+	n.leaving.Done = true
+	n.leaving.mu.Unlock()
+	n.setSelfStatus(statusLeft)
+	deadline := time.Now().Add(5 * time.Second)
+	for n.bcast.NumQueued() > 0 && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	// Leave a moment for a watcher (dynago leave) to see the end.
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Second):
+	}
+	n.leftOnce.Do(func() { close(n.left) })
+}
+
+// handedOff asks the current primaries of the partitions not yet handed off
+// whether they are ready for them, and reports whether all are.
+func (n *Node) handedOff(ctx context.Context) bool {
+	r := n.ring.Load()
+	n.leaving.mu.Lock()
+	ask := map[string][]uint32{}
+	pending := 0
+	for p := range n.leaving.Parts {
+		if n.leaving.HandedOff[p] {
+			continue
+		}
+		pending++
+		for _, id := range r.Primaries(int(p)) {
+			ask[string(id)] = append(ask[string(id)], p)
+		}
+	}
+	n.leaving.mu.Unlock()
+	if pending == 0 {
+		return true
+	}
+	notReady := map[uint32]bool{}
+	for peer, parts := range ask {
+		addr, ok := n.rpcAddrOf(peer)
+		if !ok || !n.alive(peer) || peer == n.cfg.Name {
+			for _, p := range parts {
+				notReady[p] = true
+			}
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+		resp, err := n.client(addr).Call(cctx, methodAAERoots, aaeRootsRequest{Partitions: parts}.marshal())
+		cancel()
+		var roots aaeRootsResponse
+		if err == nil {
+			roots, err = unmarshalAAERoots(resp)
+		}
+		if err != nil || len(roots.Roots) != len(parts) {
+			for _, p := range parts {
+				notReady[p] = true
+			}
+			continue
+		}
+		for i, p := range parts {
+			if !roots.Roots[i].Ready {
+				notReady[p] = true
+			}
+		}
+	}
+	n.leaving.mu.Lock()
+	defer n.leaving.mu.Unlock()
+	all := true
+	for p := range n.leaving.Parts {
+		if n.leaving.HandedOff[p] {
+			continue
+		}
+		if notReady[p] {
+			all = false
+		} else {
+			n.leaving.HandedOff[p] = true
+		}
+	}
+	return all
+}
+
+// leaveJSON is the "leaving" part of /debug/transfers; nil when the node is
+// not leaving.
+func (n *Node) leaveJSON() map[string]any {
+	n.leaving.mu.Lock()
+	defer n.leaving.mu.Unlock()
+	if !n.leaving.running {
+		return nil
+	}
+	var keys, bytes, keysLeft, bytesLeft int64
+	done := 0
+	for p, s := range n.leaving.Parts {
+		keys += s.Keys
+		bytes += s.Bytes
+		if n.leaving.HandedOff[p] {
+			done++
+		} else {
+			keysLeft += s.Keys
+			bytesLeft += s.Bytes
+		}
+	}
+	return map[string]any{
+		"partitions_total": len(n.leaving.Parts), "partitions_handed_off": done,
+		"keys_total": keys, "keys_remaining": keysLeft, "bytes_total": bytes, "bytes_remaining": bytesLeft,
+		"done": n.leaving.Done,
+	}
+}

@@ -1,0 +1,493 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dynago/dynago/antientropy"
+	"github.com/dynago/dynago/ring"
+	"github.com/dynago/dynago/storage"
+)
+
+// Partition transfers (ownership handoff). A node that is a primary of a
+// partition it holds no complete copy of (it joined, or the ring changed
+// under it) is not *ready* for that partition: it takes writes for it at
+// once, but its reads of it don't count toward R (a replica answers
+// errNotReady) until it has pulled the partition from every node that was
+// a primary of it before the change, in batches over RPC, paced by
+// --transfer-rate and resumable from a cursor persisted after every batch.
+// A node in the ring as joining becomes valid when it is ready for all its
+// partitions. Which partitions a node is ready for survives restarts.
+
+var (
+	metaReady = storage.MetaKey("ready")
+	// errNotReady answers a read of a partition whose transfer to this
+	// node has not finished; the coordinator does not count it toward R.
+	errNotReady = errors.New("node: partition not ready: its transfer to this node has not finished")
+)
+
+// transferState is the node's transfer machinery.
+type transferState struct {
+	mu    sync.Mutex
+	ready []bool // by partition; guarded by mu
+	jobs  map[uint32]*transferJob
+	wake  chan struct{}
+
+	bucket *antientropy.TokenBucket // guarded by mu
+	keys   atomic.Int64
+	bytes  atomic.Int64
+	done   atomic.Int64
+}
+
+// transferJob is one partition's pull, as /debug/transfers shows it.
+type transferJob struct {
+	Partition uint32   `json:"partition"`
+	Sources   []string `json:"sources"`
+	Done      []string `json:"done"`
+	State     string   `json:"state"` // running, waiting, error
+	Keys      int64    `json:"keys"`
+	Bytes     int64    `json:"bytes"`
+	Error     string   `json:"error,omitempty"`
+}
+
+func metaCursor(p uint32, source string) []byte {
+	return storage.MetaKey(fmt.Sprintf("xfer/%d/%s", p, source))
+}
+
+// loadReady restores which partitions this node is ready for. A node with
+// no record is ready for all of them when it founds a cluster or predates
+// transfers, and for none when it is new and joins one.
+func (n *Node) loadReady(ctx context.Context, freshJoin bool) error {
+	q := n.cfg.Ring.Partitions
+	n.xfer.ready = make([]bool, q)
+	n.xfer.jobs = map[uint32]*transferJob{}
+	n.xfer.wake = make(chan struct{}, 1)
+	n.xfer.bucket = antientropy.NewTokenBucket(float64(n.cfg.TransferRate), float64(n.cfg.TransferRate))
+	b, err := n.store.Get(ctx, metaReady)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		for p := range n.xfer.ready {
+			n.xfer.ready[p] = !freshJoin
+		}
+		return n.saveReady(ctx)
+	case err != nil:
+		return fmt.Errorf("node: load transfer state: %w", err)
+	case len(b) != (q+7)/8:
+		return fmt.Errorf("node: transfer state holds %d bytes, want %d for %d partitions", len(b), (q+7)/8, q)
+	}
+	for p := range n.xfer.ready {
+		n.xfer.ready[p] = b[p/8]&(1<<(p%8)) != 0
+	}
+	return nil
+}
+
+func (n *Node) saveReady(ctx context.Context) error {
+	n.xfer.mu.Lock()
+	b := make([]byte, (len(n.xfer.ready)+7)/8)
+	for p, ok := range n.xfer.ready {
+		if ok {
+			b[p/8] |= 1 << (p % 8)
+		}
+	}
+	n.xfer.mu.Unlock()
+	return n.store.Update(ctx, metaReady, func([]byte, bool) ([]byte, error) { return b, nil })
+}
+
+// partReady reports whether this node's copy of partition p is complete.
+func (n *Node) partReady(p int) bool {
+	n.xfer.mu.Lock()
+	defer n.xfer.mu.Unlock()
+	return n.xfer.ready[p]
+}
+
+func (n *Node) wakeTransfers() {
+	if n.xfer.wake == nil {
+		return
+	}
+	select {
+	case n.xfer.wake <- struct{}{}:
+	default:
+	}
+}
+
+// resetReady marks every partition not ready (a node that was alone joins
+// a cluster: its partitions now come from their owners there).
+func (n *Node) resetReady(ctx context.Context) error {
+	n.xfer.mu.Lock()
+	for p := range n.xfer.ready {
+		n.xfer.ready[p] = false
+	}
+	n.xfer.mu.Unlock()
+	return n.saveReady(ctx)
+}
+
+// transferInterval is how often pending transfers are retried (a source
+// that was down, a failed batch); ring changes start them at once.
+const transferInterval = time.Second
+
+func (n *Node) transferLoop() {
+	t := time.NewTicker(transferInterval)
+	defer t.Stop()
+	for {
+		n.transferRound(n.bgCtx)
+		select {
+		case <-n.bgCtx.Done():
+			return
+		case <-n.xfer.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// transferRound pulls every partition this node is a primary of but not
+// ready for, and marks the node valid once it is ready for all of them.
+func (n *Node) transferRound(ctx context.Context) {
+	r := n.ring.Load()
+	if r.Len() <= 1 {
+		// Alone: a founding node is ready for everything, and a joining
+		// one has not learned the cluster yet (no source to pull from).
+		return
+	}
+	self := ring.NodeID(n.cfg.Name)
+	primary := map[uint32]bool{}
+	for _, p := range r.PartitionsOf(self) {
+		primary[uint32(p)] = true
+	}
+	_, inRing := r.Member(self)
+	var need []uint32
+	changed := false
+	n.xfer.mu.Lock()
+	for p := range n.xfer.ready {
+		switch {
+		case primary[uint32(p)] && !n.xfer.ready[p]:
+			need = append(need, uint32(p))
+		case !primary[uint32(p)] && n.xfer.ready[p] && inRing:
+			// Lost the partition: regaining it later means pulling it again.
+			n.xfer.ready[p] = false
+			changed = true
+		}
+	}
+	for p := range n.xfer.jobs {
+		if !primary[p] {
+			delete(n.xfer.jobs, p)
+		}
+	}
+	n.xfer.mu.Unlock()
+	if changed {
+		if err := n.saveReady(ctx); err != nil {
+			n.log.Warn("saving transfer state", "err", err)
+		}
+	}
+	n.metrics.transferPending.Set(float64(len(need)))
+	if len(need) == 0 {
+		n.clusterMu.Lock()
+		me := n.cluster.Members[n.cfg.Name]
+		n.clusterMu.Unlock()
+		if me.Status == statusJoining {
+			n.log.Info("every partition transferred; now valid")
+			n.setSelfStatus(statusValid)
+		}
+		n.freshJoin = false
+		return
+	}
+	if n.freshJoin {
+		// A new data directory for a name the cluster knows as valid (a
+		// lost disk): it is joining again until its partitions are back.
+		n.clusterMu.Lock()
+		me := n.cluster.Members[n.cfg.Name]
+		n.clusterMu.Unlock()
+		if me.Status == statusValid {
+			n.setSelfStatus(statusJoining)
+		}
+	}
+	prev, err := n.clusterSnapshot().previousRing()
+	if err != nil || prev.Len() == 0 {
+		prev = r
+	}
+	for _, p := range need {
+		if ctx.Err() != nil {
+			return
+		}
+		n.pullPartition(ctx, r, prev, p)
+	}
+}
+
+// pullPartition pulls partition p from each of its sources (its primaries
+// before and after the change, but this node) and marks it ready once every
+// source has streamed all of it.
+func (n *Node) pullPartition(ctx context.Context, r, prev *ring.Ring, p uint32) {
+	var sources []string
+	for _, id := range append(prev.Primaries(int(p)), r.Primaries(int(p))...) {
+		if string(id) != n.cfg.Name && !slices.Contains(sources, string(id)) {
+			sources = append(sources, string(id))
+		}
+	}
+	slices.Sort(sources)
+	n.xfer.mu.Lock()
+	job, ok := n.xfer.jobs[p]
+	if !ok || !slices.Equal(job.Sources, sources) {
+		job = &transferJob{Partition: p, Sources: sources, Done: []string{}}
+		n.xfer.jobs[p] = job
+	}
+	done := slices.Clone(job.Done)
+	n.xfer.mu.Unlock()
+	setState := func(state, msg string) {
+		n.xfer.mu.Lock()
+		job.State, job.Error = state, msg
+		n.xfer.mu.Unlock()
+	}
+	for _, src := range sources {
+		if slices.Contains(done, src) {
+			continue
+		}
+		if !n.alive(src) {
+			setState("waiting", fmt.Sprintf("source %s is down; the transfer resumes when it is back (or removed)", src))
+			return
+		}
+		setState("running", "")
+		if err := n.streamFrom(ctx, p, src, job); err != nil {
+			setState("error", err.Error())
+			n.log.Warn("partition transfer", "partition", p, "source", src, "err", err)
+			return
+		}
+		n.xfer.mu.Lock()
+		job.Done = append(job.Done, src)
+		n.xfer.mu.Unlock()
+		done = append(done, src)
+	}
+	n.xfer.mu.Lock()
+	n.xfer.ready[p] = true
+	delete(n.xfer.jobs, p)
+	n.xfer.mu.Unlock()
+	if err := n.saveReady(ctx); err != nil {
+		n.log.Warn("saving transfer state", "err", err)
+		return
+	}
+	for _, src := range sources {
+		_ = n.store.Update(ctx, metaCursor(p, src), func([]byte, bool) ([]byte, error) { return nil, storage.ErrDeleteKey })
+	}
+	n.xfer.done.Add(1)
+	n.metrics.transferPartitions.Inc()
+	n.log.Debug("partition transferred", "partition", p, "sources", sources)
+}
+
+// streamFrom pulls partition p from src in batches, from the persisted
+// cursor on, merging each batch durably before the cursor moves past it.
+func (n *Node) streamFrom(ctx context.Context, p uint32, src string, job *transferJob) error {
+	addr, ok := n.rpcAddrOf(src)
+	if !ok {
+		return fmt.Errorf("no address for %s", src)
+	}
+	var after []byte
+	if b, err := n.store.Get(ctx, metaCursor(p, src)); err == nil {
+		after = b
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	for {
+		cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+		resp, err := n.client(addr).Call(cctx, methodTransfer, transferRequest{Partition: p, After: after}.marshal())
+		cancel()
+		if err != nil {
+			n.metrics.rpcErrors.WithLabelValues("transfer").Inc()
+			return err
+		}
+		batch, err := unmarshalTransferBatch(resp)
+		if err != nil {
+			return err
+		}
+		if err := n.receiveHandoff(ctx, handoffRequest{Items: batch.Items}); err != nil {
+			return err
+		}
+		if len(batch.Items) > 0 {
+			after = batch.Items[len(batch.Items)-1].Key
+			if err := n.store.Update(ctx, metaCursor(p, src), func([]byte, bool) ([]byte, error) { return after, nil }); err != nil {
+				return err
+			}
+		}
+		n.xfer.mu.Lock()
+		job.Keys += int64(len(batch.Items))
+		job.Bytes += int64(len(resp))
+		wait := n.xfer.bucket.Take(time.Now(), float64(len(resp)))
+		n.xfer.mu.Unlock()
+		n.xfer.keys.Add(int64(len(batch.Items)))
+		n.xfer.bytes.Add(int64(len(resp)))
+		n.metrics.transferKeys.Add(float64(len(batch.Items)))
+		n.metrics.transferBytes.Add(float64(len(resp)))
+		if batch.Done {
+			return nil
+		}
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+// Transfer batch bounds: big enough that per-call overhead is small, small
+// enough that a batch merges in well under a request timeout.
+const (
+	transferBatchKeys  = 512
+	transferBatchBytes = 1 << 20
+)
+
+// serveTransfer answers a pull: the keys of partition p after the cursor,
+// with their states, up to a batch's bounds.
+func (n *Node) serveTransfer(ctx context.Context, req transferRequest) ([]byte, error) {
+	if int(req.Partition) >= n.cfg.Ring.Partitions {
+		return nil, fmt.Errorf("node: partition %d outside the ring", req.Partition)
+	}
+	start, end := storage.PartitionRange(req.Partition)
+	if len(req.After) > 0 {
+		start = append(storage.DataKey(req.Partition, req.After), 0)
+	}
+	var out transferBatch
+	size := 0
+	errFull := errors.New("batch full")
+	err := n.store.Scan(ctx, start, end, func(k, v []byte) error {
+		if len(out.Items) >= transferBatchKeys || (len(out.Items) > 0 && size+len(k)+len(v) > transferBatchBytes) {
+			return errFull
+		}
+		_, key, _ := storage.SplitDataKey(k)
+		out.Items = append(out.Items, transferItem{Key: slices.Clone(key), State: slices.Clone(v)})
+		size += len(k) + len(v)
+		return nil
+	})
+	switch {
+	case errors.Is(err, errFull):
+	case err != nil:
+		return nil, err
+	default:
+		out.Done = true
+	}
+	return out.marshal(), nil
+}
+
+// handleTransfers serves GET /debug/transfers.
+func (n *Node) handleTransfers(w http.ResponseWriter, r *http.Request) {
+	rg := n.ring.Load()
+	n.xfer.mu.Lock()
+	ready := 0
+	for _, ok := range n.xfer.ready {
+		if ok {
+			ready++
+		}
+	}
+	jobs := []transferJob{}
+	for _, j := range n.xfer.jobs {
+		c := *j
+		c.Sources, c.Done = slices.Clone(j.Sources), slices.Clone(j.Done)
+		jobs = append(jobs, c)
+	}
+	n.xfer.mu.Unlock()
+	slices.SortFunc(jobs, func(a, b transferJob) int { return int(a.Partition) - int(b.Partition) })
+	pending := 0
+	for _, p := range rg.PartitionsOf(ring.NodeID(n.cfg.Name)) {
+		if !n.partReady(p) {
+			pending++
+		}
+	}
+	n.clusterMu.Lock()
+	status := n.cluster.Members[n.cfg.Name].Status
+	n.clusterMu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"node":               n.cfg.Name,
+		"status":             status,
+		"partitions_ready":   ready,
+		"partitions_pending": pending,
+		"rate_bytes_per_sec": n.cfg.TransferRate,
+		"jobs":               jobs,
+		"totals": map[string]int64{
+			"keys": n.xfer.keys.Load(), "bytes": n.xfer.bytes.Load(), "partitions": n.xfer.done.Load(),
+		},
+		"leaving": n.leaveJSON(),
+	})
+}
+
+// transferRequest asks for the keys of a partition after a cursor.
+type transferRequest struct {
+	Partition uint32
+	After     []byte
+}
+
+func (m transferRequest) marshal() []byte {
+	return wbuf{wireV1}.uvarint(uint64(m.Partition)).bytes(m.After)
+}
+
+func unmarshalTransferRequest(p []byte) (transferRequest, error) {
+	r := rbuf{b: p}
+	r.version()
+	m := transferRequest{Partition: uint32(r.int(1 << 31)), After: r.bytes()}
+	return m, r.end()
+}
+
+type transferItem = handoffItemRaw
+
+// handoffItemRaw is a key with its encoded state.
+type handoffItemRaw struct {
+	Key   []byte
+	State []byte
+}
+
+// transferBatch is one batch of a partition's keys.
+type transferBatch struct {
+	Done  bool
+	Items []transferItem
+}
+
+func (m transferBatch) marshal() []byte {
+	done := uint64(0)
+	if m.Done {
+		done = 1
+	}
+	b := wbuf{wireV1}.uvarint(done).uvarint(uint64(len(m.Items)))
+	for _, it := range m.Items {
+		b = b.bytes(it.Key).bytes(it.State)
+	}
+	return b
+}
+
+// decodedBatch is a transfer batch with its states decoded.
+type decodedBatch struct {
+	Done  bool
+	Items []handoffItem
+}
+
+func unmarshalTransferBatch(p []byte) (decodedBatch, error) {
+	r := rbuf{b: p}
+	r.version()
+	m := decodedBatch{Done: r.int(1) == 1}
+	n := r.int(maxHandoffItems)
+	if r.err == nil && n > len(r.b)/2 {
+		r.fail("%d items past end", n)
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		key := r.bytes()
+		raw := r.bytes()
+		if r.err != nil {
+			break
+		}
+		if len(key) == 0 {
+			r.fail("empty key")
+			break
+		}
+		var it handoffItem
+		it.Key = key
+		if err := it.State.UnmarshalBinary(raw); err != nil {
+			return m, fmt.Errorf("%w: %v", errWire, err)
+		}
+		m.Items = append(m.Items, it)
+	}
+	return m, r.end()
+}

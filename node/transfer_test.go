@@ -1,0 +1,275 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dynago/dynago/ring"
+)
+
+type transfersJSON struct {
+	Status  string `json:"status"`
+	Pending int    `json:"partitions_pending"`
+	Totals  struct {
+		Keys       int64 `json:"keys"`
+		Partitions int64 `json:"partitions"`
+	} `json:"totals"`
+}
+
+func (tn *testNode) transfers() transfersJSON {
+	tn.t.Helper()
+	r := tn.do("GET", "/debug/transfers", nil, nil)
+	if r.status != 200 {
+		tn.t.Fatalf("transfers: %d %s", r.status, r.body)
+	}
+	var out transfersJSON
+	if err := json.Unmarshal(r.body, &out); err != nil {
+		tn.t.Fatal(err)
+	}
+	return out
+}
+
+// TestJoinTransfersPartitions joins a 4th node to a loaded 3-node cluster
+// while a writer (W=2) and readers (R=2 and R=1, through every node) run:
+// the new node is joining until it has pulled its partitions, no read of an
+// existing key returns 404 meanwhile (R=2 through any node, R=1 through the
+// new one), every acknowledged write is readable
+// afterwards, and the new node holds keys no client read (so they came by
+// transfer, not read repair).
+func TestJoinTransfersPartitions(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 3})
+	const preload = 400
+	for i := range preload {
+		if r := nodes[i%3].put(fmt.Sprintf("pre%03d", i), fmt.Sprintf("v%d", i), "", "w=3"); r.status != 204 {
+			t.Fatalf("preload: %d %s", r.status, r.body)
+		}
+	}
+	// cold keys are never read by a client during the test.
+	for i := range 200 {
+		if r := nodes[0].put(fmt.Sprintf("cold%03d", i), "c", "", "w=3"); r.status != 204 {
+			t.Fatalf("preload: %d %s", r.status, r.body)
+		}
+	}
+
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	acked := map[string]string{}
+	var missing []string
+	var reads atomic.Int64
+	all := slices.Clone(nodes)
+	var allMu sync.Mutex
+	old := slices.Clone(nodes)
+	wg.Go(func() { // writer
+		for i := 0; !stop.Load(); i++ {
+			k := fmt.Sprintf("w%04d", i)
+			if r := old[i%3].put(k, "x"+k, "", "w=2"); r.status == 204 {
+				mu.Lock()
+				acked[k] = "x" + k
+				mu.Unlock()
+			}
+		}
+	})
+	// Readers of existing keys: at R=2 through every node, and at R=1
+	// through the new node, whose own replica must not count until its
+	// transfer is done. (R=1 through an old node can legitimately miss
+	// during the join: until gossip says n4 is alive there, a fallback
+	// stands in for it and answers from its empty hint store.)
+	var n4 *testNode
+	for _, rq := range []string{"r=2", "r=1"} {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				allMu.Lock()
+				tn := all[i%len(all)]
+				if rq == "r=1" {
+					tn = n4
+				}
+				allMu.Unlock()
+				if tn == nil {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				k := fmt.Sprintf("pre%03d", i%preload)
+				r := tn.get(k, rq)
+				reads.Add(1)
+				if r.status == 404 {
+					mu.Lock()
+					missing = append(missing, fmt.Sprintf("%s via %s at %s", k, tn.cfg.Name, rq))
+					mu.Unlock()
+				}
+			}
+		})
+	}
+
+	cfg := testConfig(t, "n4", false)
+	cfg.Join = []string{nodes[0].cfg.GossipAddr}
+	cfg.TransferRate = 64 << 10 // slow enough that the transfer overlaps the load
+	joined := startNode(t, cfg)
+	allMu.Lock()
+	n4 = joined
+	all = append(all, n4)
+	allMu.Unlock()
+	if st := n4.transfers(); st.Status != "joining" {
+		t.Fatalf("a node joining a loaded cluster reports status %q, want joining", st.Status)
+	}
+	nodes = append(nodes, n4)
+	waitMembers(t, nodes, 4)
+	time.Sleep(300 * time.Millisecond) // a little load after the join
+	stop.Store(true)
+	wg.Wait()
+
+	if len(missing) > 0 {
+		t.Fatalf("%d of %d reads of existing keys returned 404 during the join, e.g. %v", len(missing), reads.Load(), missing[:min(5, len(missing))])
+	}
+	for k, v := range acked {
+		_, kv := nodes[3].getJSON(k, "r=2")
+		if !slices.Contains(siblingValues(kv), v) {
+			t.Fatalf("acked write %s=%s not readable after the join: %v", k, v, siblingValues(kv))
+		}
+	}
+	st := n4.transfers()
+	if st.Pending != 0 || st.Totals.Keys == 0 || st.Totals.Partitions == 0 {
+		t.Fatalf("n4 transfers after the join: %+v", st)
+	}
+	held := 0
+	for i := range 200 {
+		k := fmt.Sprintf("cold%03d", i)
+		if !slices.Contains(n4.node.Ring().Primaries(n4.node.Ring().Partition([]byte(k))), "n4") {
+			continue
+		}
+		held++
+		if vs := n4.replica(k).values(); !slices.Equal(vs, []string{"c"}) {
+			t.Fatalf("n4 is a primary of %s but holds %v after its transfer", k, vs)
+		}
+	}
+	if held == 0 {
+		t.Fatal("n4 is a primary of none of the cold keys; the test proves nothing")
+	}
+	t.Logf("join: %d reads, %d acked writes, n4 pulled %d keys in %d partitions, holds %d cold keys", reads.Load(), len(acked), st.Totals.Keys, st.Totals.Partitions, held)
+}
+
+// loadCold writes keys no client reads during a test, at W=3.
+func loadCold(t *testing.T, tn *testNode, count int) []string {
+	t.Helper()
+	var keys []string
+	for i := range count {
+		k := fmt.Sprintf("cold%03d", i)
+		if r := tn.put(k, "c", "", "w=3"); r.status != 204 {
+			t.Fatalf("put %s: %d %s", k, r.status, r.body)
+		}
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// checkCold checks that every node of nodes holds every cold key it is a
+// primary of (3 nodes, N=3: all of them).
+func checkCold(t *testing.T, nodes []*testNode, keys []string) {
+	t.Helper()
+	for _, tn := range nodes {
+		for _, k := range keys {
+			if !slices.Contains(tn.node.Ring().Primaries(tn.node.Ring().Partition([]byte(k))), ring.NodeID(tn.cfg.Name)) {
+				t.Fatalf("%s is not a primary of %s in a 3-node ring", tn.cfg.Name, k)
+			}
+			if vs := tn.replica(k).values(); !slices.Equal(vs, []string{"c"}) {
+				t.Fatalf("%s holds %v for %s", tn.cfg.Name, vs, k)
+			}
+		}
+	}
+}
+
+// TestLeaveHandsOffPartitions makes the 4th node of a loaded cluster leave
+// under a writer and a reader: it exits only after the new owners pulled its
+// partitions, no read of an existing key returns 404 meanwhile, and every
+// acknowledged write and every (never read) preloaded key is on all three
+// remaining replicas.
+func TestLeaveHandsOffPartitions(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 4})
+	cold := loadCold(t, nodes[0], 200)
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	acked := map[string]string{}
+	var missing []string
+	wg.Go(func() {
+		for i := 0; !stop.Load(); i++ {
+			k := fmt.Sprintf("w%04d", i)
+			if r := nodes[i%3].put(k, "x"+k, "", "w=2"); r.status == 204 {
+				mu.Lock()
+				acked[k] = "x" + k
+				mu.Unlock()
+			}
+		}
+	})
+	wg.Go(func() {
+		for i := 0; !stop.Load(); i++ {
+			mu.Lock()
+			k := fmt.Sprintf("w%04d", i%max(1, len(acked)))
+			_, known := acked[k]
+			mu.Unlock()
+			if !known {
+				continue
+			}
+			if r := nodes[i%3].get(k, "r=2"); r.status == 404 {
+				mu.Lock()
+				missing = append(missing, k)
+				mu.Unlock()
+			}
+		}
+	})
+	time.Sleep(200 * time.Millisecond)
+	if r := nodes[3].do("POST", "/cluster/leave", nil, nil); r.status != 202 {
+		t.Fatalf("leave: %d %s", r.status, r.body)
+	}
+	select {
+	case err := <-nodes[3].done:
+		if err != nil {
+			t.Fatalf("the leaving node stopped with %v", err)
+		}
+		nodes[3].done = nil
+	case <-time.After(60 * time.Second):
+		t.Fatal("the leaving node did not finish its leave")
+	}
+	stop.Store(true)
+	wg.Wait()
+	rest := nodes[:3]
+	waitMembers(t, rest, 3)
+	if len(missing) > 0 {
+		t.Fatalf("%d reads of acked keys returned 404 during the leave, e.g. %v", len(missing), missing[:min(5, len(missing))])
+	}
+	for k, v := range acked {
+		_, kv := rest[0].getJSON(k, "r=2")
+		if !slices.Contains(siblingValues(kv), v) {
+			t.Fatalf("acked write %s=%s not readable after the leave: %v", k, v, siblingValues(kv))
+		}
+	}
+	checkCold(t, rest, cold)
+}
+
+// TestRemoveRebuildsFromSurvivors kills a node of a loaded 4-node cluster
+// and removes it: the partitions it held are rebuilt on their new owners
+// from the surviving replicas.
+func TestRemoveRebuildsFromSurvivors(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 4})
+	cold := loadCold(t, nodes[0], 200)
+	nodes[3].stop()
+	waitFor(t, "n4 down", 20*time.Second, func() (bool, string) { return !nodes[0].node.alive("n4"), "alive" })
+	if r := nodes[0].do("POST", "/cluster/remove", []byte(`{"node":"n4"}`), nil); r.status != 200 {
+		t.Fatalf("remove: %d %s", r.status, r.body)
+	}
+	rest := nodes[:3]
+	waitMembers(t, rest, 3)
+	checkCold(t, rest, cold)
+	var pulled int64
+	for _, tn := range rest {
+		pulled += tn.transfers().Totals.Keys
+	}
+	if pulled == 0 {
+		t.Fatal("no keys were transferred after the remove")
+	}
+}
