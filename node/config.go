@@ -170,9 +170,11 @@ const (
 	// enough for in-flight requests and stragglers, short enough to reclaim
 	// space the same day.
 	DefaultTombstoneGrace = time.Hour
-	// DefaultTransferRate moves a million 100-byte keys (~150 MB with their
-	// causal state) in about 20 s, a small share of a disk's bandwidth.
-	DefaultTransferRate = 8 << 20
+	// DefaultTransferRate moves a million 100-byte keys (~130 MB of
+	// batches) in about half a minute. Unpaced, a join here pulls ~12 MB/s
+	// and costs clients a third of their throughput (BenchmarkTransfer);
+	// a third of that keeps a join from dominating a 2-core node.
+	DefaultTransferRate = 4 << 20
 )
 
 // Read repair modes (Config.ReadRepair).

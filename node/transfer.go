@@ -251,7 +251,13 @@ func (n *Node) pullPartition(ctx context.Context, r, prev *ring.Ring, p uint32) 
 			return
 		}
 		setState("running", "")
-		if err := n.streamFrom(ctx, p, src, job); err != nil {
+		// The first source streams the whole partition; from the others
+		// only what differs is fetched, by a Merkle exchange.
+		pull := n.streamFrom
+		if len(done) > 0 {
+			pull = n.exchangeWith
+		}
+		if err := pull(ctx, p, src, job); err != nil {
 			setState("error", err.Error())
 			n.log.Warn("partition transfer", "partition", p, "source", src, "err", err)
 			return
@@ -333,6 +339,48 @@ func (n *Node) streamFrom(ctx context.Context, p uint32, src string, job *transf
 			}
 		}
 	}
+}
+
+// exchangeWith brings partition p up to date with src's copy by Merkle
+// exchanges (anti-entropy's), until one leaves them equal.
+func (n *Node) exchangeWith(ctx context.Context, p uint32, src string, job *transferJob) error {
+	addr, ok := n.rpcAddrOf(src)
+	if !ok {
+		return fmt.Errorf("no address for %s", src)
+	}
+	for range 1000 {
+		cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+		resp, err := n.client(addr).Call(cctx, methodAAERoots, aaeRootsRequest{Partitions: []uint32{p}}.marshal())
+		cancel()
+		if err != nil {
+			return err
+		}
+		roots, err := unmarshalAAERoots(resp)
+		if err != nil || len(roots.Roots) != 1 {
+			return fmt.Errorf("roots from %s: %v", src, err)
+		}
+		pt := n.aae.parts[p]
+		pt.mu.Lock()
+		equal := pt.tree.Root() == roots.Roots[0].Root
+		pt.mu.Unlock()
+		if equal {
+			return nil
+		}
+		rec, complete := n.exchange(ctx, p, src, addr, roots.Roots[0])
+		n.xfer.mu.Lock()
+		job.Keys += int64(rec.Repaired)
+		job.Bytes += rec.Bytes
+		n.xfer.mu.Unlock()
+		n.xfer.keys.Add(int64(rec.Repaired))
+		n.xfer.bytes.Add(rec.Bytes)
+		if rec.Result == "error" {
+			return errors.New(rec.Err)
+		}
+		if complete {
+			return nil
+		}
+	}
+	return fmt.Errorf("partition %d still differs from %s after 1000 exchanges", p, src)
 }
 
 // Transfer batch bounds: big enough that per-call overhead is small, small

@@ -45,7 +45,7 @@ func agentCommand() *cli.Command {
 			&cli.Int64Flag{Name: "hint-max-bytes", Value: d.Hints.MaxBytesPerTarget, Usage: "`BYTES` of hints kept per down node before new hints are refused (logged, counted; anti-entropy repairs)"},
 			&cli.DurationFlag{Name: "hint-max-age", Value: d.Hints.MaxAge, Usage: "age after which an undelivered hint expires, e.g. `3h` (Cassandra's hint window; anti-entropy repairs the rest)"},
 			&cli.StringFlag{Name: "read-repair", Value: d.ReadRepair, Usage: "`MODE`: async (repair stale replicas after answering: no added latency), blocking (before answering: monotonic quorum reads) or off"},
-			&cli.Int64Flag{Name: "transfer-rate", Value: d.TransferRate, Usage: "`BYTES` per second a node pulls when it takes over partitions (join, leave, remove; 8 MiB/s moves a million 100-byte keys in about 20 s)"},
+			&cli.Int64Flag{Name: "transfer-rate", Value: d.TransferRate, Usage: "`BYTES` per second a node pulls when it takes over partitions (join, leave, remove; 4 MiB/s moves a million 100-byte keys in about half a minute)"},
 			&cli.BoolFlag{Name: "hinted-handoff", Value: true, Usage: "sloppy quorum with hinted handoff (false: requests use primaries only and no hints are kept; anti-entropy repairs what a down replica missed)"},
 			&cli.BoolFlag{Name: "aae", Value: true, Usage: "run Merkle-tree anti-entropy exchanges (false: trees are kept but replicas are not compared; tombstones are never reaped)"},
 			&cli.DurationFlag{Name: "aae-interval", Value: d.AAE.Interval, Usage: "how often to compare trees with each peer, e.g. `10s` (one small message per peer when in sync)"},
