@@ -273,3 +273,44 @@ func TestRemoveRebuildsFromSurvivors(t *testing.T) {
 		t.Fatal("no keys were transferred after the remove")
 	}
 }
+
+// TestConcurrentJoinAndLeave joins n5 while n4 leaves: both changes finish
+// and every node ends with the same ring and every key on its replicas.
+func TestConcurrentJoinAndLeave(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 4})
+	cold := loadCold(t, nodes[0], 150)
+	cfg := testConfig(t, "n5", false)
+	cfg.Join = []string{nodes[1].cfg.GossipAddr}
+	var n5 *testNode
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if r := nodes[3].do("POST", "/cluster/leave", nil, nil); r.status != 202 {
+			t.Errorf("leave: %d %s", r.status, r.body)
+		}
+	})
+	n5 = startNode(t, cfg)
+	wg.Wait()
+	select {
+	case <-nodes[3].done:
+		nodes[3].done = nil
+	case <-time.After(60 * time.Second):
+		t.Fatal("n4 did not finish leaving")
+	}
+	rest := []*testNode{nodes[0], nodes[1], nodes[2], n5}
+	waitMembers(t, rest, 4)
+	want := string(rest[0].do("GET", "/cluster/ring", nil, nil).body)
+	for _, tn := range rest[1:] {
+		if got := string(tn.do("GET", "/cluster/ring", nil, nil).body); got != want {
+			t.Fatalf("%s has another ring than %s", tn.cfg.Name, rest[0].cfg.Name)
+		}
+	}
+	for _, k := range cold {
+		r := rest[0].node.Ring()
+		for _, id := range r.Primaries(r.Partition([]byte(k))) {
+			tn := rest[slices.IndexFunc(rest, func(x *testNode) bool { return x.cfg.Name == string(id) })]
+			if vs := tn.replica(k).values(); !slices.Equal(vs, []string{"c"}) {
+				t.Fatalf("%s, a primary of %s after the changes, holds %v", id, k, vs)
+			}
+		}
+	}
+}
