@@ -242,7 +242,19 @@ func (n *Node) pullPartition(ctx context.Context, r, prev *ring.Ring, p uint32) 
 		job.State, job.Error = state, msg
 		n.xfer.mu.Unlock()
 	}
-	for _, src := range sources {
+	// Live sources first: the stream comes from one of them, and a down
+	// source holds up only its own exchange.
+	order := slices.Clone(sources)
+	slices.SortStableFunc(order, func(a, b string) int {
+		switch aa, ab := n.alive(a), n.alive(b); {
+		case aa && !ab:
+			return -1
+		case ab && !aa:
+			return 1
+		}
+		return 0
+	})
+	for _, src := range order {
 		if slices.Contains(done, src) {
 			continue
 		}
