@@ -783,3 +783,166 @@ func removeCommand() *cli.Command {
 		},
 	}
 }
+
+// planOps are the plan command's change flags, in the order they are
+// checked.
+var planOps = []string{client.PlanJoin, client.PlanLeave, client.PlanRemove}
+
+func planCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "plan",
+		Usage: "show what a join, leave or remove would move, without changing anything",
+		Description: "Asks the node at --addr for GET /cluster/plan: how each node's partitions (the ones it holds a\n" +
+			"replica of) would change, how many partitions, keys and bytes would move and an estimated time at the\n" +
+			"transfer rate (each node pulls its new partitions at that rate, all nodes at once: the estimate is the\n" +
+			"busiest node's), the balance after the change, and warnings (a preference list short of n nodes or\n" +
+			"with two replicas in one zone, a node above the 1.25x balance bound, a member that is down). Keys are\n" +
+			"counted by the members' Merkle trees; bytes are estimated from the asked node's average key size.\n" +
+			"Give exactly one of --join, --leave or --remove; --zone goes with --join. --json prints the node's answer.\n" +
+			"Like every flag these read DYNAGO_JOIN, DYNAGO_LEAVE, DYNAGO_REMOVE and DYNAGO_ZONE, but a change on\n" +
+			"the command line wins over them: the variables count only when no --join, --leave or --remove is given\n" +
+			"(an agent's environment sets DYNAGO_JOIN and DYNAGO_ZONE for the agent), and DYNAGO_ZONE counts only\n" +
+			"for a join.",
+		Flags: append(clientFlags(), adminTimeoutFlag(),
+			&cli.StringFlag{Name: "join", Usage: "plan the join of the node `NAME`"},
+			&cli.StringFlag{Name: "zone", Usage: "the joining node's `ZONE` (with --join)"},
+			&cli.StringFlag{Name: "leave", Usage: "plan the leave of the node `NAME`"},
+			&cli.StringFlag{Name: "remove", Usage: "plan the removal of the (dead) node `NAME`"},
+		),
+		Action: func(c *cli.Context) error {
+			if _, err := positional(c, 0, 0, ""); err != nil {
+				return err
+			}
+			ch, err := planChange(c)
+			if err != nil {
+				return err
+			}
+			var p *client.Plan
+			fetch := func(cl *client.Client) (res *client.Response, err error) {
+				p, res, err = cl.Plan(c.Context, ch)
+				return res, err
+			}
+			return adminRead(c, "plan", fetch, func() error {
+				return printPlan(c.App.Writer, p)
+			})
+		},
+	}
+}
+
+// planChange reads the change from the flags: exactly one of --join,
+// --leave and --remove, with a node name; --zone only with --join. A change
+// on the command line wins over the environment: DYNAGO_JOIN, DYNAGO_LEAVE
+// and DYNAGO_REMOVE count only when none of the three flags is on the
+// command line, and DYNAGO_ZONE is ignored unless the change is a join (an
+// agent's environment sets DYNAGO_JOIN and DYNAGO_ZONE for the agent).
+func planChange(c *cli.Context) (client.PlanChange, error) {
+	var given, env []string // ops set on the command line, from the environment
+	for _, op := range planOps {
+		switch {
+		case !c.IsSet(op):
+		case fromEnv(c, op):
+			env = append(env, op)
+		default:
+			given = append(given, op)
+		}
+	}
+	if len(given) == 0 {
+		given = env
+	}
+	switch len(given) {
+	case 0:
+		return client.PlanChange{}, usagef(c, "which change? give one of --join NAME [--zone ZONE], --leave NAME or --remove NAME")
+	case 1:
+	default:
+		return client.PlanChange{}, usagef(c, "%s and %s: plan one change at a time", flagSource(c, given[0]), flagSource(c, given[1]))
+	}
+	ch := client.PlanChange{Op: given[0], Node: c.String(given[0])}
+	if ch.Node == "" {
+		return ch, usagef(c, "%s: want a node name", flagSource(c, ch.Op))
+	}
+	switch {
+	case !c.IsSet("zone"):
+	case ch.Op == client.PlanJoin:
+		ch.Zone = c.String("zone")
+	case !fromEnv(c, "zone"):
+		return ch, usagef(c, "--zone goes with --join: a node that leaves or is removed keeps its zone")
+	}
+	return ch, nil
+}
+
+// fromEnv reports whether flag name of c has its value from its DYNAGO_
+// variable (a value given on the command line equal to the variable's
+// counts as from the variable).
+func fromEnv(c *cli.Context, name string) bool {
+	v, ok := os.LookupEnv(envName(name))
+	return ok && v == c.String(name)
+}
+
+// flagSource names where flag name got its value, for messages: "--join",
+// or "DYNAGO_JOIN" when it came from the environment.
+func flagSource(c *cli.Context, name string) string {
+	if fromEnv(c, name) {
+		return envName(name)
+	}
+	return "--" + name
+}
+
+// describeChange says what a plan is for: "join n4 in zone b".
+func describeChange(ch client.PlanChange) string {
+	switch {
+	case ch.Op == client.PlanJoin && ch.Zone != "":
+		return fmt.Sprintf("join %s in zone %s", ch.Node, ch.Zone)
+	case ch.Op == client.PlanRemove:
+		return fmt.Sprintf("remove %s (its partitions are rebuilt from the other replicas)", ch.Node)
+	case ch.Op == client.PlanLeave:
+		return fmt.Sprintf("leave %s (it hands its partitions to their new owners)", ch.Node)
+	}
+	return fmt.Sprintf("%s %s", ch.Op, ch.Node)
+}
+
+// planTime formats the estimated transfer time of a plan.
+func planTime(secs float64, rate int64) string {
+	switch {
+	case rate <= 0:
+		return "unknown (no transfer rate)"
+	case secs <= 0:
+		return "0s"
+	case secs < 1:
+		return "<1s"
+	}
+	return seconds(secs)
+}
+
+// printPlan writes the human form of GET /cluster/plan: the change, a row
+// per node (partitions before -> after, gained and lost), the moves, the
+// balance and each warning on its own line.
+func printPlan(w io.Writer, p *client.Plan) error {
+	fmt.Fprintf(w, "plan: %s\n", describeChange(p.Change))
+	fmt.Fprintf(w, "ring: %d partitions, n=%d; nothing changes until the %s is made\n", p.Partitions, p.N, p.Change.Op)
+	rows := make([]string, 0, len(p.Nodes))
+	for _, nd := range p.Nodes {
+		zone := nd.Zone
+		if zone == "" {
+			zone = "-"
+		}
+		rows = append(rows, fmt.Sprintf("%s\t%s\t%d -> %d\t+%d\t-%d", nd.Node, zone, nd.PartitionsBefore, nd.PartitionsAfter,
+			len(nd.Gain), len(nd.Lose)))
+	}
+	lines, err := align("NODE\tZONE\tPARTITIONS\tGAIN\tLOSE", rows)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, strings.Join(lines, "\n"))
+	m := p.Moves
+	fmt.Fprintf(w, "moves: %d partitions, %d keys, %s; estimated time %s (per node: each pulls its new partitions at %s/s, all at once)\n",
+		m.Partitions, m.Keys, byteSize(m.Bytes), planTime(m.Seconds, p.TransferRate), byteSize(p.TransferRate))
+	over := ""
+	if p.Balance.MaxShare > p.Balance.Bound {
+		over = ": ABOVE the bound"
+	}
+	fmt.Fprintf(w, "balance: the fullest node holds %.2fx its fair share (bound %.2fx)%s\n", p.Balance.MaxShare, p.Balance.Bound, over)
+	for _, warn := range p.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+	return nil
+}

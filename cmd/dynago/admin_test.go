@@ -6,6 +6,8 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -766,6 +768,222 @@ func TestByteSize(t *testing.T) {
 	} {
 		if got := byteSize(n); got != want {
 			t.Errorf("byteSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// planRequest checks that the fake got exactly one GET /cluster/plan, with
+// query want.
+func planRequest(t *testing.T, f *fakeNode, want url.Values) {
+	t.Helper()
+	reqs := f.requests()
+	if len(reqs) != 1 || reqs[0].Method != http.MethodGet || reqs[0].RawPath != "/cluster/plan" {
+		t.Fatalf("requests %+v, want one GET /cluster/plan", reqs)
+	}
+	if !reflect.DeepEqual(reqs[0].Query, want) {
+		t.Errorf("query %v, want %v", reqs[0].Query, want)
+	}
+}
+
+func TestPlanJoin(t *testing.T) {
+	f := newFakeNode(t)
+	res := runCLI(t, "", "plan", "--addr", f.URL(), "--join", "n4", "--zone", "z4")
+	if res.code != 0 {
+		t.Fatal(res)
+	}
+	planRequest(t, f, url.Values{"join": {"n4"}, "zone": {"z4"}})
+	want := []string{
+		"plan: join n4 in zone z4",
+		"ring: 8 partitions, n=2; nothing changes until the join is made",
+		"NODE  ZONE  PARTITIONS  GAIN  LOSE",
+		"n1    -     8 -> 6      +0    -2",
+		"n4    z4    0 -> 4      +4    -0",
+		"n2    z2    8 -> 6      +0    -2",
+		"moves: 4 partitions, 123456 keys, 30.0 MiB; estimated time 3s (per node: each pulls its new partitions at 8.0 MiB/s, all at once)",
+		"balance: the fullest node holds 1.10x its fair share (bound 1.25x)",
+		"warning: n3 (valid) is down: transfers from and to it wait until it is back or removed",
+	}
+	if got := strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n"); !slices.Equal(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", res.stdout, strings.Join(want, "\n"))
+	}
+}
+
+func TestPlanLeaveAndRemove(t *testing.T) {
+	for _, tc := range []struct {
+		op, change string
+	}{
+		{"leave", "plan: leave n2 (it hands its partitions to their new owners)"},
+		{"remove", "plan: remove n2 (its partitions are rebuilt from the other replicas)"},
+	} {
+		t.Run(tc.op, func(t *testing.T) {
+			f := newFakeNode(t)
+			res := runCLI(t, "", "plan", "--addr", f.URL(), "--"+tc.op, "n2")
+			if res.code != 0 {
+				t.Fatal(res)
+			}
+			planRequest(t, f, url.Values{tc.op: {"n2"}})
+			for _, want := range []string{
+				tc.change + "\n",
+				"\nn2    z2    8 -> 0      +0    -8\n",
+				"\nmoves: 0 partitions, 0 keys, 0 B; estimated time 0s",
+				"\nbalance: the fullest node holds 1.00x its fair share (bound 1.25x)\n",
+				"\nwarning: n=2 but only 1 member: all 8 partitions would have 1 replica, not 2\nwarning: n3 (valid) is down: transfers from and to it wait\n",
+			} {
+				if !strings.Contains(res.stdout, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, res.stdout)
+				}
+			}
+		})
+	}
+}
+
+func TestPlanJSON(t *testing.T) {
+	f := newFakeNode(t)
+	res := runCLI(t, "", "plan", "--addr", f.URL(), "--json", "--join", "n4")
+	if res.code != 0 {
+		t.Fatal(res)
+	}
+	var p client.Plan
+	if err := json.Unmarshal([]byte(res.stdout), &p); err != nil || p.Change.Node != "n4" || p.Moves.Keys != 123456 || len(p.Warnings) != 1 {
+		t.Fatalf("--json: %v\n%s", err, res)
+	}
+	if strings.Contains(res.stdout, "warning:") || strings.Contains(res.stdout, "NODE") {
+		t.Errorf("--json printed the human form too:\n%s", res.stdout)
+	}
+}
+
+func TestPlanRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		wantStderr string
+	}{
+		{"join of a member", []string{"--join", "n1"}, "409 Conflict: n1 is already in the ring (valid) (code already_member)"},
+		{"leave of a stranger", []string{"--leave", "n9"}, "404 Not Found: n9 is not in the ring (code unknown_node)"},
+		{"remove of a stranger", []string{"--remove", "n9"}, "404 Not Found: n9 is not in the ring (code unknown_node)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeNode(t)
+			res := runCLI(t, "", append([]string{"plan", "--addr", f.URL()}, tc.args...)...)
+			if res.code != 1 || !strings.Contains(res.stderr, tc.wantStderr) || res.stdout != "" {
+				t.Fatalf("want exit 1 and %q on stderr\n%s", tc.wantStderr, res)
+			}
+			// --json prints the node's error body.
+			res = runCLI(t, "", append([]string{"plan", "--addr", f.URL(), "--json"}, tc.args...)...)
+			var body map[string]string
+			if res.code != 1 || json.Unmarshal([]byte(res.stdout), &body) != nil || body["code"] == "" {
+				t.Errorf("--json: want exit 1 and the error body on stdout\n%s", res)
+			}
+		})
+	}
+	// A node that does not answer.
+	f := newFakeNode(t)
+	f.srv.Close()
+	if res := runCLI(t, "", "plan", "--addr", f.URL(), "--remove", "n2"); res.code != 1 || !strings.Contains(res.stderr, "plan: ") {
+		t.Errorf("unreachable node: want exit 1\n%s", res)
+	}
+}
+
+func TestPlanBadUsage(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		wantStderr string
+	}{
+		{"no change", nil, "which change? give one of --join NAME [--zone ZONE], --leave NAME or --remove NAME"},
+		{"two changes", []string{"--join", "n4", "--leave", "n2"}, "--join and --leave: plan one change at a time"},
+		{"three changes", []string{"--remove", "n3", "--join", "n4", "--leave", "n2"}, "--join and --leave"},
+		{"empty name", []string{"--leave", ""}, "--leave: want a node name"},
+		{"zone without join", []string{"--remove", "n2", "--zone", "a"}, "--zone goes with --join"},
+		{"zone alone", []string{"--zone", "a"}, "which change?"},
+		{"an argument", []string{"--join", "n4", "n5"}, `unexpected argument "n5"`},
+		{"a flag after an argument", []string{"n5", "--join", "n4"}, `flags must come before arguments: move "--join"`},
+		{"no value", []string{"--join"}, "flag needs an argument: -join"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeNode(t)
+			res := runCLI(t, "", append([]string{"plan", "--addr", f.URL()}, tc.args...)...)
+			if res.code != 2 {
+				t.Fatalf("exit %d, want 2\n%s", res.code, res)
+			}
+			if !strings.Contains(res.stderr, tc.wantStderr) || !strings.Contains(res.stderr, "Run 'dynago plan --help' for usage.") {
+				t.Errorf("stderr lacks %q and the help hint\n%s", tc.wantStderr, res)
+			}
+			if n := len(f.requests()); n != 0 {
+				t.Errorf("%d requests sent on bad usage", n)
+			}
+		})
+	}
+}
+
+// TestPlanEnvironment: the change flags read their DYNAGO_ variables, but
+// a change on the command line wins over them, so a shell that exports an
+// agent's DYNAGO_JOIN (seeds) and DYNAGO_ZONE still plans what the flags
+// say.
+func TestPlanEnvironment(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		env        map[string]string
+		args       []string
+		want       url.Values // nil: bad usage
+		wantStderr string
+	}{
+		{name: "flags win", env: map[string]string{"DYNAGO_JOIN": "127.0.0.1:7946", "DYNAGO_ZONE": "z1", "DYNAGO_LEAVE": "n1"},
+			args: []string{"--remove", "n2"}, want: url.Values{"remove": {"n2"}}},
+		{name: "zone for a join", env: map[string]string{"DYNAGO_ZONE": "z1"}, args: []string{"--join", "n4"},
+			want: url.Values{"join": {"n4"}, "zone": {"z1"}}},
+		{name: "flag zone wins", env: map[string]string{"DYNAGO_ZONE": "z1"}, args: []string{"--join", "n4", "--zone", "z4"},
+			want: url.Values{"join": {"n4"}, "zone": {"z4"}}},
+		{name: "same value on both", env: map[string]string{"DYNAGO_LEAVE": "n2"}, args: []string{"--leave", "n2"},
+			want: url.Values{"leave": {"n2"}}},
+		{name: "from the environment alone", env: map[string]string{"DYNAGO_LEAVE": "n2", "DYNAGO_ADDR": "FAKE"},
+			want: url.Values{"leave": {"n2"}}},
+		{name: "two from the environment", env: map[string]string{"DYNAGO_JOIN": "n4", "DYNAGO_LEAVE": "n2"},
+			wantStderr: "DYNAGO_JOIN and DYNAGO_LEAVE: plan one change at a time"},
+		{name: "empty from the environment", env: map[string]string{"DYNAGO_REMOVE": ""},
+			wantStderr: "DYNAGO_REMOVE: want a node name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeNode(t)
+			args := []string{"plan"}
+			if tc.env["DYNAGO_ADDR"] == "" {
+				args = append(args, "--addr", f.URL())
+			}
+			for k, v := range tc.env {
+				if v == "FAKE" {
+					v = f.URL()
+				}
+				t.Setenv(k, v)
+			}
+			res := runCLI(t, "", append(args, tc.args...)...)
+			if tc.want == nil {
+				if res.code != 2 || !strings.Contains(res.stderr, tc.wantStderr) || len(f.requests()) != 0 {
+					t.Fatalf("want exit 2, no request, and %q\n%s", tc.wantStderr, res)
+				}
+				return
+			}
+			if res.code != 0 {
+				t.Fatal(res)
+			}
+			planRequest(t, f, tc.want)
+		})
+	}
+}
+
+func TestPlanTime(t *testing.T) {
+	for _, tc := range []struct {
+		secs float64
+		rate int64
+		want string
+	}{
+		{0, 1, "0s"},
+		{0.004, 1, "<1s"},
+		{3.75, 1, "3s"},
+		{125, 1, "2m5s"},
+		{12, 0, "unknown (no transfer rate)"},
+	} {
+		if got := planTime(tc.secs, tc.rate); got != tc.want {
+			t.Errorf("planTime(%v, %d) = %q, want %q", tc.secs, tc.rate, got, tc.want)
 		}
 	}
 }

@@ -176,6 +176,8 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"members":3}`)
 	case r.URL.Path == "/debug/transfers" && r.Method == http.MethodGet:
 		f.serveTransfers(w)
+	case r.URL.Path == "/cluster/plan" && r.Method == http.MethodGet:
+		servePlan(w, r.URL.Query())
 	case r.URL.Path == "/cluster/leave" && r.Method == http.MethodPost:
 		if f.leaveFail != 0 {
 			writeErr(w, f.leaveFail, "this node is not in the ring", "not_member", nil)
@@ -382,4 +384,51 @@ func runCLI(t *testing.T, stdin string, args ...string) result {
 	app.ErrWriter = &errOut
 	code := run(context.Background(), app, append([]string{"dynago"}, args...))
 	return result{code: code, stdout: out.String(), stderr: errOut.String()}
+}
+
+// servePlan answers GET /cluster/plan like a node of n1, n2 (both in the
+// ring) and n3 (down): exactly one of join, leave and remove, else 400
+// bad_plan; a join of a member is 409 already_member, a leave or remove of
+// a node not in the ring 404 unknown_node. A join of n4 moves data; a
+// remove of n2 leaves lists short of n.
+func servePlan(w http.ResponseWriter, q url.Values) {
+	var op, node string
+	for _, o := range []string{"join", "leave", "remove"} {
+		if q.Has(o) {
+			if op != "" {
+				writeErr(w, http.StatusBadRequest, "want exactly one change", "bad_plan", nil)
+				return
+			}
+			op, node = o, q.Get(o)
+		}
+	}
+	member := node == "n1" || node == "n2"
+	switch {
+	case op == "" || node == "" || (q.Has("zone") && op != "join"):
+		writeErr(w, http.StatusBadRequest, "want exactly one change", "bad_plan", nil)
+		return
+	case op == "join" && member:
+		writeErr(w, http.StatusConflict, node+" is already in the ring (valid)", "already_member", nil)
+		return
+	case op != "join" && !member:
+		writeErr(w, http.StatusNotFound, node+" is not in the ring", "unknown_node", nil)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if op == "join" {
+		_, _ = fmt.Fprintf(w, `{"change":{"op":"join","node":%q,"zone":%q},"partitions":8,"n":2,"transfer_rate_bytes_per_sec":8388608,
+"nodes":[{"node":"n1","zone":"","partitions_before":8,"partitions_after":6,"gain":[],"lose":[1,4]},
+         {"node":%q,"zone":%q,"partitions_before":0,"partitions_after":4,"gain":[1,2,4,6],"lose":[]},
+         {"node":"n2","zone":"z2","partitions_before":8,"partitions_after":6,"gain":[],"lose":[2,6]}],
+"moves":{"partitions":4,"keys":123456,"bytes":31457280,"seconds":3.75},
+"balance":{"max_share":1.1,"bound":1.25},
+"warnings":["n3 (valid) is down: transfers from and to it wait until it is back or removed"]}`, node, q.Get("zone"), node, q.Get("zone"))
+		return
+	}
+	_, _ = fmt.Fprintf(w, `{"change":{"op":%q,"node":%q,"zone":"z2"},"partitions":8,"n":2,"transfer_rate_bytes_per_sec":8388608,
+"nodes":[{"node":"n1","zone":"","partitions_before":8,"partitions_after":8,"gain":[],"lose":[]},
+         {"node":"n2","zone":"z2","partitions_before":8,"partitions_after":0,"gain":[],"lose":[0,1,2,3,4,5,6,7]}],
+"moves":{"partitions":0,"keys":0,"bytes":0,"seconds":0},
+"balance":{"max_share":1,"bound":1.25},
+"warnings":["n=2 but only 1 member: all 8 partitions would have 1 replica, not 2","n3 (valid) is down: transfers from and to it wait"]}`, op, node)
 }

@@ -108,6 +108,7 @@ func newApp() *cli.App {
 			hintsCommand(),
 			aaeCommand(),
 			transfersCommand(),
+			planCommand(),
 			ringCommand(),
 			joinCommand(),
 			leaveCommand(),

@@ -424,7 +424,12 @@ func (c *Client) Delete(ctx context.Context, key, vctx string, p WriteParams) (*
 
 // getAdmin GETs a cluster endpoint and decodes its JSON into v.
 func (c *Client) getAdmin(ctx context.Context, path string, v any) (*Response, error) {
-	resp, body, err := c.do(ctx, http.MethodGet, path, nil, nil, nil)
+	return c.getAdminQuery(ctx, path, nil, v)
+}
+
+// getAdminQuery is getAdmin with query parameters q.
+func (c *Client) getAdminQuery(ctx context.Context, path string, q url.Values, v any) (*Response, error) {
+	resp, body, err := c.do(ctx, http.MethodGet, path, q, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -679,4 +684,84 @@ func (c *Client) Transfers(ctx context.Context) (*Transfers, *Response, error) {
 		return nil, nil, err
 	}
 	return &t, r, nil
+}
+
+// Plan operations: the membership changes GET /cluster/plan can plan.
+const (
+	PlanJoin   = "join"
+	PlanLeave  = "leave"
+	PlanRemove = "remove"
+)
+
+// PlanChange is the membership change a plan is for.
+type PlanChange struct {
+	// Op is PlanJoin, PlanLeave or PlanRemove.
+	Op   string `json:"op"`
+	Node string `json:"node"`
+	// Zone is the joining node's zone (sent only for a join, and only when
+	// not empty); in a plan, the zone of the node that leaves or is removed.
+	Zone string `json:"zone"`
+}
+
+// PlanNode is one node in a plan: its primary partitions (the partitions
+// it holds a replica of) before and after the change, and which partitions
+// it gains and loses (partition numbers, ascending).
+type PlanNode struct {
+	Node             string `json:"node"`
+	Zone             string `json:"zone"`
+	PartitionsBefore int    `json:"partitions_before"`
+	PartitionsAfter  int    `json:"partitions_after"`
+	Gain             []int  `json:"gain"`
+	Lose             []int  `json:"lose"`
+}
+
+// PlanMoves is what a change moves: (partition, new primary) pairs, and the
+// keys and bytes those new primaries pull (estimates). Seconds is the
+// estimated time of the busiest node's pull at the transfer rate (each node
+// pulls its own partitions, all at once).
+type PlanMoves struct {
+	Partitions int     `json:"partitions"`
+	Keys       int64   `json:"keys"`
+	Bytes      int64   `json:"bytes"`
+	Seconds    float64 `json:"seconds"`
+}
+
+// PlanBalance is the largest share of partitions any node would hold after
+// the change, as a multiple of the fair share, and the bound it should stay
+// within (DESIGN.md §2).
+type PlanBalance struct {
+	MaxShare float64 `json:"max_share"`
+	Bound    float64 `json:"bound"`
+}
+
+// Plan is GET /cluster/plan: what a pending join, leave or remove would
+// change. Nodes are sorted by name.
+type Plan struct {
+	Change       PlanChange  `json:"change"`
+	Partitions   int         `json:"partitions"`
+	N            int         `json:"n"`
+	TransferRate int64       `json:"transfer_rate_bytes_per_sec"`
+	Nodes        []PlanNode  `json:"nodes"`
+	Moves        PlanMoves   `json:"moves"`
+	Balance      PlanBalance `json:"balance"`
+	Warnings     []string    `json:"warnings"`
+}
+
+// Plan returns GET /cluster/plan for ch: ?join=NODE[&zone=ZONE],
+// ?leave=NODE or ?remove=NODE. Nothing changes on the cluster. The node
+// answers 400 (code bad_plan) for a malformed change, 404 (unknown_node)
+// for a leave or remove of a node not in the ring and 409 (already_member)
+// for a join of one that is.
+func (c *Client) Plan(ctx context.Context, ch PlanChange) (*Plan, *Response, error) {
+	q := url.Values{}
+	q.Set(ch.Op, ch.Node)
+	if ch.Op == PlanJoin && ch.Zone != "" {
+		q.Set("zone", ch.Zone)
+	}
+	var p Plan
+	r, err := c.getAdminQuery(ctx, "/cluster/plan", q, &p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &p, r, nil
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -402,5 +404,87 @@ func TestTransfersErrors(t *testing.T) {
 	var e *Error
 	if tr != nil || res != nil || !errors.As(err, &e) || e.Status != http.StatusNotFound || e.Code != "no_route" {
 		t.Errorf("Transfers = %v, %v, %v; want a 404 *Error", tr, res, err)
+	}
+}
+
+// planBody is a GET /cluster/plan body in the contract's shape.
+const planBody = `{
+ "change":{"op":"join","node":"n4","zone":"b"},
+ "partitions":8,"n":2,"transfer_rate_bytes_per_sec":8388608,
+ "nodes":[{"node":"n1","zone":"a","partitions_before":8,"partitions_after":5,"gain":[],"lose":[1,4,6]},
+          {"node":"n4","zone":"b","partitions_before":0,"partitions_after":3,"gain":[1,4,6],"lose":[]}],
+ "moves":{"partitions":3,"keys":1200,"bytes":180000,"seconds":0.021},
+ "balance":{"max_share":1.25,"bound":1.25},
+ "warnings":["n2 (valid) is down: transfers from and to it wait until it is back or removed"]
+}`
+
+func TestPlan(t *testing.T) {
+	var queries []url.Values
+	c := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/cluster/plan" {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		queries = append(queries, r.URL.Query())
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set(HeaderReport, "rep")
+		_, _ = io.WriteString(w, planBody)
+	})
+	ctx := context.Background()
+	p, res, err := c.Plan(ctx, PlanChange{Op: PlanJoin, Node: "n4", Zone: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Body) != planBody || res.Report != "rep" || res.Status != http.StatusOK {
+		t.Errorf("response %d %q, body kept: %v", res.Status, res.Report, string(res.Body) == planBody)
+	}
+	want := Plan{
+		Change: PlanChange{Op: "join", Node: "n4", Zone: "b"}, Partitions: 8, N: 2, TransferRate: 8 << 20,
+		Nodes: []PlanNode{
+			{Node: "n1", Zone: "a", PartitionsBefore: 8, PartitionsAfter: 5, Gain: []int{}, Lose: []int{1, 4, 6}},
+			{Node: "n4", Zone: "b", PartitionsBefore: 0, PartitionsAfter: 3, Gain: []int{1, 4, 6}, Lose: []int{}},
+		},
+		Moves:    PlanMoves{Partitions: 3, Keys: 1200, Bytes: 180000, Seconds: 0.021},
+		Balance:  PlanBalance{MaxShare: 1.25, Bound: 1.25},
+		Warnings: []string{"n2 (valid) is down: transfers from and to it wait until it is back or removed"},
+	}
+	if got := mustJSON(t, p); got != mustJSON(t, want) {
+		t.Errorf("decoded\n%s\nwant\n%s", got, mustJSON(t, want))
+	}
+	// The change goes in the query; a zone only with a join that has one.
+	for _, ch := range []PlanChange{{Op: PlanJoin, Node: "n5"}, {Op: PlanLeave, Node: "n2", Zone: "ignored"}, {Op: PlanRemove, Node: "n 3"}} {
+		if _, _, err := c.Plan(ctx, ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, want := range []url.Values{
+		{"join": {"n4"}, "zone": {"b"}},
+		{"join": {"n5"}},
+		{"leave": {"n2"}},
+		{"remove": {"n 3"}},
+	} {
+		if !reflect.DeepEqual(queries[i], want) {
+			t.Errorf("request %d: query %v, want %v", i, queries[i], want)
+		}
+	}
+}
+
+func TestPlanErrors(t *testing.T) {
+	c := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Query().Has("join") {
+			w.WriteHeader(http.StatusConflict)
+			_, _ = io.WriteString(w, `{"error":"n1 is already in the ring (valid)","code":"already_member"}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"change":"not an object"}`)
+	})
+	p, res, err := c.Plan(context.Background(), PlanChange{Op: PlanJoin, Node: "n1"})
+	var e *Error
+	if p != nil || res != nil || !errors.As(err, &e) || e.Status != http.StatusConflict || e.Code != "already_member" {
+		t.Errorf("Plan = %v, %v, %v; want a 409 *Error", p, res, err)
+	}
+	if p, _, err := c.Plan(context.Background(), PlanChange{Op: PlanLeave, Node: "n1"}); p != nil || err == nil || !strings.Contains(err.Error(), "not the contract's JSON") {
+		t.Errorf("Plan of a body not in the contract's shape = %v, %v", p, err)
 	}
 }
