@@ -314,3 +314,49 @@ func TestConcurrentJoinAndLeave(t *testing.T) {
 		}
 	}
 }
+
+// TestTransferResumesAfterRestart stops a joining node in the middle of its
+// transfers and starts it again: it goes on from where it stopped (ready
+// partitions and per-source cursors are persisted), so the keys pulled by
+// both runs add up to at most what one uninterrupted transfer pulls.
+func TestTransferResumesAfterRestart(t *testing.T) {
+	// 4 partitions of ~750 keys: each takes two batches, so a stop can fall
+	// inside one and only its cursor avoids pulling the first batch again.
+	nodes := startCluster(t, clusterOpts{n: 3, mutate: func(_ int, c *Config) { c.Ring.Partitions = 4 }})
+	for i := range 3000 {
+		if r := nodes[i%3].put(fmt.Sprintf("k%04d", i), "value-value-value", "", "w=3"); r.status != 204 {
+			t.Fatalf("put: %d %s", r.status, r.body)
+		}
+	}
+	cfg := testConfig(t, "n4", false)
+	cfg.Ring.Partitions = 4
+	cfg.Join = []string{nodes[0].cfg.GossipAddr}
+	cfg.TransferRate = 48 << 10 // a few seconds for its share
+	n4 := startNode(t, cfg)
+	var first int64
+	waitFor(t, "n4 to pull part of its partitions", 30*time.Second, func() (bool, string) {
+		st := n4.transfers()
+		first = st.Totals.Keys
+		return first > 300 && st.Pending > 0, fmt.Sprintf("%+v", st)
+	})
+	n4.stop()
+	first = n4.node.xfer.keys.Load() // everything the first run pulled
+	n4 = n4.restart()
+	waitMembers(t, append(nodes, n4), 4)
+	second := n4.transfers().Totals.Keys
+	r := n4.node.Ring()
+	var want int64
+	for i := range 3000 {
+		k := []byte(fmt.Sprintf("k%04d", i))
+		if slices.Contains(r.Primaries(r.Partition(k)), ring.NodeID("n4")) {
+			want++
+		}
+	}
+	t.Logf("n4 owns %d keys; pulled %d before the restart and %d after", want, first, second)
+	if first+second > want {
+		t.Fatalf("pulled %d+%d keys for %d owned: the transfer started over after the restart", first, second, want)
+	}
+	if second >= want {
+		t.Fatalf("pulled %d keys after the restart for %d owned: nothing was resumed", second, want)
+	}
+}
