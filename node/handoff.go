@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"sync"
@@ -79,7 +80,7 @@ func (n *Node) handoffRound(deliveries map[ring.NodeID]*hintedhandoff.Delivery) 
 			}
 			deliveries[target] = d
 		}
-		if !n.alive(string(target)) {
+		if !n.orphaned(target) && !n.alive(string(target)) {
 			continue
 		}
 		now := n.clock.Now()
@@ -120,7 +121,11 @@ func (n *Node) deliverBatch(d *hintedhandoff.Delivery) bool {
 		req.Items = append(req.Items, handoffItem{Key: h.Key, State: h.State})
 	}
 	d.Sending(len(hints), bytes, n.clock.Now())
-	err = n.sendHandoff(ctx, string(target), req)
+	if n.orphaned(target) {
+		err = n.redeliver(ctx, req)
+	} else {
+		err = n.sendHandoff(ctx, string(target), req)
+	}
 	if err != nil {
 		n.log.Debug("hint delivery failed", "target", target, "err", err)
 		d.Failed(err, n.clock.Now())
@@ -146,6 +151,41 @@ func (n *Node) deliverBatch(d *hintedhandoff.Delivery) bool {
 	wg.Wait()
 	d.Acked(next, n.clock.Now())
 	return next != nil
+}
+
+// orphaned reports whether a hint target is out of the placement ring
+// (removed, left or leaving): its hints go to the keys' current primaries.
+func (n *Node) orphaned(target ring.NodeID) bool {
+	_, in := n.ring.Load().Member(target)
+	return !in
+}
+
+// redeliver hands hints whose target left the ring to every current
+// primary of each key (this node's own data when it is one), so a write
+// that only a fallback holds survives its target's removal.
+func (n *Node) redeliver(ctx context.Context, req handoffRequest) error {
+	r := n.ring.Load()
+	by := map[string][]handoffItem{}
+	for _, it := range req.Items {
+		for _, id := range r.Primaries(r.Partition(it.Key)) {
+			by[string(id)] = append(by[string(id)], it)
+		}
+	}
+	for target, items := range by {
+		batch := handoffRequest{From: n.cfg.Name, Items: items}
+		var err error
+		if target == n.cfg.Name {
+			err = n.receiveHandoff(ctx, batch)
+		} else if !n.alive(target) {
+			err = fmt.Errorf("node: %s, a primary for hints of a node that left the ring, is down", target)
+		} else {
+			err = n.sendHandoff(ctx, target, batch)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (n *Node) sendHandoff(ctx context.Context, target string, req handoffRequest) error {

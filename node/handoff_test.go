@@ -282,3 +282,57 @@ func TestLeaveHandsHintsOn(t *testing.T) {
 		return true, ""
 	})
 }
+
+// TestHintsOfRemovedNodeGoToNewPrimaries: fallbacks hold hints for a dead
+// node that is then removed; the hints go to the keys' new primaries
+// instead of waiting to expire, and every write is on its primaries.
+func TestHintsOfRemovedNodeGoToNewPrimaries(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 5, mutate: func(i int, c *Config) { c.HandoffInterval = 200 * time.Millisecond }})
+	rg := nodes[0].node.Ring()
+	var keys []string
+	for i := 0; len(keys) < 20; i++ {
+		k := fmt.Sprintf("k%d", i)
+		if slices.Contains(rg.Primaries(rg.Partition([]byte(k))), ring.NodeID("n5")) {
+			keys = append(keys, k)
+		}
+	}
+	nodes[4].stop()
+	waitDown(t, nodes[:4], "n5")
+	for i, k := range keys {
+		if r := nodes[i%4].put(k, "v-"+k, "", "w=3"); r.status != 204 {
+			t.Fatalf("put %s: %d %s", k, r.status, r.body)
+		}
+	}
+	held := 0
+	for _, tn := range nodes[:4] {
+		held += tn.hints().Total
+	}
+	if held == 0 {
+		t.Fatal("no fallback holds hints for n5; the test proves nothing")
+	}
+	if r := nodes[0].do("POST", "/cluster/remove", []byte(`{"node":"n5"}`), nil); r.status != 200 {
+		t.Fatalf("remove: %d %s", r.status, r.body)
+	}
+	rest := nodes[:4]
+	waitMembers(t, rest, 4)
+	waitFor(t, "the hints for n5 to be handed to the new primaries", 20*time.Second, func() (bool, string) {
+		for _, tn := range rest {
+			if h := tn.hints(); h.Total != 0 {
+				return false, fmt.Sprintf("%s holds %d hints", tn.cfg.Name, h.Total)
+			}
+		}
+		return true, ""
+	})
+	byName := map[string]*testNode{}
+	for _, tn := range rest {
+		byName[tn.cfg.Name] = tn
+	}
+	rg = nodes[0].node.Ring()
+	for _, k := range keys {
+		for _, id := range rg.Primaries(rg.Partition([]byte(k))) {
+			if vs := byName[string(id)].replica(k).values(); !slices.Equal(vs, []string{"v-" + k}) {
+				t.Fatalf("%s, a primary of %s after the remove, holds %v", id, k, vs)
+			}
+		}
+	}
+}
