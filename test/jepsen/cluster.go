@@ -116,7 +116,12 @@ func (n *Node) Paused() bool {
 
 // Cluster runs the agents of one scenario run.
 type Cluster struct {
-	cfg   ClusterConfig
+	cfg ClusterConfig
+	// Nodes are the cluster's members, in order: the nodes the harness
+	// heals, converges, reads through and stops. AddNode and Forget change
+	// it (membership scenarios); they must not run concurrently with
+	// anything else that uses Nodes, so only a scenario's Script, while no
+	// nemesis events are planned, calls them.
 	Nodes []*Node
 	by    map[string]*Node
 	FW    *Firewall
@@ -134,21 +139,27 @@ func NewCluster(cfg ClusterConfig) (*Cluster, error) {
 	c := &Cluster{cfg: cfg, by: map[string]*Node{}, api: &http.Client{Timeout: 5 * time.Second}}
 	ips := map[string]string{}
 	for i := 1; i <= cfg.Nodes; i++ {
-		name := fmt.Sprintf("n%d", i)
-		ip := fmt.Sprintf("127.0.0.%d", 10+i)
-		n := &Node{Name: name, IP: ip,
-			HTTP: ip + ":8080", RPC: ip + ":8081", Gossip: ip + ":7946",
-			DataDir: filepath.Join(cfg.Dir, "data", name),
-			LogPath: filepath.Join(cfg.Dir, "nodes", name+".log")}
+		n := c.layout(i)
 		c.Nodes = append(c.Nodes, n)
-		c.by[name] = n
-		ips[name] = ip
+		c.by[n.Name] = n
+		ips[n.Name] = n.IP
 	}
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "nodes"), 0o755); err != nil {
 		return nil, err
 	}
 	c.FW = NewFirewall(cfg.Namespace, cfg.OutsideNS, ips)
 	return c, nil
+}
+
+// layout describes node i (1..9): ni at 127.0.0.(10+i), its data dir and
+// log in the run directory.
+func (c *Cluster) layout(i int) *Node {
+	name := fmt.Sprintf("n%d", i)
+	ip := fmt.Sprintf("127.0.0.%d", 10+i)
+	return &Node{Name: name, IP: ip,
+		HTTP: ip + ":8080", RPC: ip + ":8081", Gossip: ip + ":7946",
+		DataDir: filepath.Join(c.cfg.Dir, "data", name),
+		LogPath: filepath.Join(c.cfg.Dir, "nodes", name+".log")}
 }
 
 // Node returns the node called name (nil if there is none).
@@ -463,6 +474,25 @@ func (c *Cluster) Hints(ctx context.Context, n *Node) (int, error) {
 		return 0, nil
 	}
 	return body.Total, err
+}
+
+// HintTargets returns, per target, how many hints a node holds (GET
+// /debug/hints "targets"), for the report when hints are left over.
+func (c *Cluster) HintTargets(ctx context.Context, n *Node) (map[string]int, error) {
+	var body struct {
+		Targets []struct {
+			Target string `json:"target"`
+			Count  int    `json:"count"`
+		} `json:"targets"`
+	}
+	if err := c.getJSON(ctx, n.URL()+"/debug/hints", &body); err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, t := range body.Targets {
+		out[t.Target] += t.Count
+	}
+	return out, nil
 }
 
 // Replica reads one node's own stored versions of key.

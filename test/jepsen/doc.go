@@ -26,6 +26,15 @@
 // checker's claim covers, and the verdicts the must-fail controls require.
 // Later issues add scenarios to Scenarios.
 //
+// Cluster.Nodes is the current ring's members, and heal, convergence,
+// final reads and the checkers use it. A membership scenario (S12) changes
+// it from its Script: AddNode lays out a new node (n6 at 127.0.0.16) that
+// a FaultJoin event starts with --join; a FaultRemove event takes a dead
+// node out of the ring (POST /cluster/remove) and Forget drops it, so it is
+// neither restarted by heal nor read. Each change's stop event waits until
+// every node lists exactly the members, alive and valid, with no partition
+// transfer pending (GET /debug/transfers).
+//
 // # What it must not do
 //
 // It never touches the firewall outside its own namespace: every iptables

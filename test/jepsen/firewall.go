@@ -54,7 +54,14 @@ type Firewall struct {
 // NewFirewall returns the firewall of namespace ns for nodes with the
 // given IPs; outside identifies the namespace it must never act in.
 func NewFirewall(ns, outside string, ips map[string]string) *Firewall {
-	return &Firewall{ns: ns, outside: outside, ips: ips}
+	return &Firewall{ns: ns, outside: outside, ips: maps.Clone(ips)}
+}
+
+// AddNode lets grudges name a node that joined after the firewall was made.
+func (f *Firewall) AddNode(name, ip string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ips[name] = ip
 }
 
 // Apply replaces every rule with the grudge's.

@@ -228,7 +228,7 @@ func TestHarnessScenarios(t *testing.T) {
 			}
 		})
 	}
-	for _, name := range []string{"droprule", "S1", "S2", "S4", "S7", "S13", "S14", "S15"} {
+	for _, name := range []string{"droprule", "S1", "S2", "S4", "S7", "S12", "S13", "S14", "S15"} {
 		if !slices.Contains(SmokeSet(), name) {
 			t.Errorf("smoke set lacks %s", name)
 		}

@@ -21,6 +21,10 @@ const (
 	FaultAmnesia   = "amnesia" // SIGKILL, wipe the data dir, restart with the same name
 	FaultSkew      = "skew"    // offset the node's clock through /debug/clock
 	FaultHeal      = "heal"    // end every fault
+	// Membership changes (scenario_membership.go): start runs the change,
+	// stop waits (bounded) until every node has settled on the new ring.
+	FaultJoin   = "join"   // start a laid-out node with --join and an empty data dir
+	FaultRemove = "remove" // POST /cluster/remove of a dead node through a live one
 )
 
 // Partition shapes (Jepsen's).
@@ -54,6 +58,8 @@ func (e Event) Describe() string {
 		return fmt.Sprintf("skew %s clock by %s", strings.Join(e.Nodes, ","), e.Offset)
 	case e.Fault == FaultHeal:
 		return "heal everything"
+	case e.Fault == FaultJoin || e.Fault == FaultRemove:
+		return describeMembership(e)
 	}
 	verb := map[string][2]string{
 		FaultCrash:   {"kill -9", "restart"},
@@ -312,8 +318,10 @@ func (n *Nemesis) Run(ctx context.Context, start time.Time, events []Event, stop
 	}
 }
 
-// Apply executes one event now and records it.
-func (n *Nemesis) Apply(ctx context.Context, e Event) {
+// Apply executes one event now and records it. It returns the event's
+// error, which Errors also keeps (callers that plan further steps on it,
+// scripts, may stop on it).
+func (n *Nemesis) Apply(ctx context.Context, e Event) error {
 	desc := e.Describe()
 	inv := n.rec.Append(history.Op{Type: history.Invoke, Process: history.NemesisProcess, F: history.Nemesis,
 		Fault: e.Fault, Phase: e.Phase, Nodes: e.Nodes, Value: desc})
@@ -329,6 +337,7 @@ func (n *Nemesis) Apply(ctx context.Context, e Event) {
 		n.log("nemesis: %s", desc)
 	}
 	n.rec.Append(comp)
+	return err
 }
 
 func (n *Nemesis) apply(ctx context.Context, e Event) error {
@@ -390,6 +399,8 @@ func (n *Nemesis) apply(ctx context.Context, e Event) error {
 		})
 	case e.Fault == FaultHeal:
 		return n.healAll(ctx)
+	case e.Fault == FaultJoin || e.Fault == FaultRemove:
+		return n.membership(ctx, e)
 	}
 	return fmt.Errorf("jepsen: unknown nemesis event %+v", e)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -162,7 +163,7 @@ func Execute(ctx context.Context, spec RunSpec, logw io.Writer) (*Results, error
 	}
 	res.HintsLeft = conv.hints
 	if conv.hints > 0 && slices.Contains(sc.Checkers, CheckConvergence) {
-		res.Problems = append(res.Problems, fmt.Sprintf("convergence: %d hints still queued %s after heal", conv.hints, within))
+		res.Problems = append(res.Problems, fmt.Sprintf("convergence: %d hints still queued %s after heal (%s)", conv.hints, within, r.hintsLeft(ctx)))
 	}
 	if sc.DrainTombstones && conv.tombstones != 0 {
 		res.Problems = append(res.Problems, fmt.Sprintf("convergence: %d tombstones still stored %s after heal, although the grace has passed (they are reaped once every replica has confirmed them)", conv.tombstones, within))
@@ -293,7 +294,7 @@ func (r *Run) converge(ctx context.Context, keys [][2]string, within time.Durati
 			}
 			sigs := map[string]bool{}
 			for _, name := range pl {
-				rep := r.C.Replica(ctx, r.C.Node(name), k[0], k[1])
+				rep := r.C.ReplicaOf(ctx, name, k[0], k[1])
 				if rep.Error != "" {
 					sigs["error:"+name] = true
 					continue
@@ -304,8 +305,7 @@ func (r *Run) converge(ctx context.Context, keys [][2]string, within time.Durati
 				continue
 			}
 			still = append(still, k)
-			if drive && hints == 0 {
-				node := r.C.Node(pl[round%len(pl)])
+			if node := r.C.Node(pl[round%len(pl)]); drive && hints == 0 && node != nil {
 				c := &client{id: history.ConvergeProcess, spec: WorkloadSpec{Kind: Register, Name: k[1], Params: Params{R: len(pl), Strict: true, TimeoutMS: DefaultServerTimeoutMS}}, kv: kv[node.Name], rec: r.Rec, cache: map[string]cached{}}
 				c.read(ctx, k[0])
 			}
@@ -357,6 +357,24 @@ func (r *Run) converge(ctx context.Context, keys [][2]string, within time.Durati
 		case <-time.After(500 * time.Millisecond): // let hand-off and async repair land
 		}
 	}
+}
+
+// hintsLeft describes who holds hints for whom: "n2: 1 for n1; n3: ...".
+func (r *Run) hintsLeft(ctx context.Context) string {
+	var parts []string
+	for _, n := range r.C.Nodes {
+		ts, err := r.C.HintTargets(ctx, n)
+		if err != nil {
+			parts = append(parts, fmt.Sprintf("%s: %v", n.Name, err))
+			continue
+		}
+		for _, t := range slices.Sorted(maps.Keys(ts)) {
+			if ts[t] > 0 {
+				parts = append(parts, fmt.Sprintf("%s: %d for %s", n.Name, ts[t], t))
+			}
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // keysUsed is every key of the scenario and every key the history touched
@@ -426,7 +444,7 @@ func (r *Run) replicas(ctx context.Context, keys [][2]string) []history.Replica 
 			continue
 		}
 		for _, name := range pl {
-			out = append(out, r.C.Replica(ctx, r.C.Node(name), k[0], k[1]))
+			out = append(out, r.C.ReplicaOf(ctx, name, k[0], k[1]))
 		}
 	}
 	return out

@@ -261,6 +261,7 @@ var Scenarios = []Scenario{
 		Checkers: []string{CheckP0, CheckP0a, CheckDurable, CheckSet, CheckConvergence, CheckNoResurrection},
 		Duration: 2*time.Minute + 30*time.Second, Smoke: 45 * time.Second, MinOK: 100,
 	},
+	s12(),
 	{
 		Name: "S13", Title: "must fail: W=1 R=1 under a partition",
 		Injects:    "N3 R1 W1; isolate a replica of each key, write through it (acked by itself), read through another replica",
@@ -354,7 +355,7 @@ func Lookup(name string) (Scenario, bool) {
 func SmokeSet() []string {
 	var out []string
 	for _, s := range Scenarios {
-		if s.Smoke > 0 && (s.Name == "droprule" || s.Name == "S1" || s.Name == "S2" || s.Name == "S3" || s.Name == "S4" || s.Name == "S7" || s.Name == "S13" || s.Name == "S14" || s.Name == "S15") {
+		if s.Smoke > 0 && (s.Name == "droprule" || s.Name == "S1" || s.Name == "S2" || s.Name == "S3" || s.Name == "S4" || s.Name == "S7" || s.Name == "S12" || s.Name == "S13" || s.Name == "S14" || s.Name == "S15") {
 			out = append(out, s.Name)
 		}
 	}
