@@ -492,10 +492,8 @@ func unmarshalTransferRequest(p []byte) (transferRequest, error) {
 	return m, r.end()
 }
 
-type transferItem = handoffItemRaw
-
-// handoffItemRaw is a key with its encoded state.
-type handoffItemRaw struct {
+// transferItem is a key with its encoded state, as the source stores it.
+type transferItem struct {
 	Key   []byte
 	State []byte
 }
