@@ -77,7 +77,7 @@
 // # What it must not import or do
 //
 // antientropy is pure. It imports only the standard library and
-// github.com/cespare/xxhash/v2 (purity_test.go checks). It does no I/O,
+// github.com/cespare/xxhash/v2 (test/arch_test.go checks). It does no I/O,
 // reads no clock (every time is a now argument; package time is used for
 // its types), starts no goroutines, never logs and never sleeps. node owns
 // the trees, the exchange loop and its timers, the RPC, storage scans and

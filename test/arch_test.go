@@ -4,7 +4,13 @@ package test
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -26,10 +32,10 @@ func TestImportRule(t *testing.T) {
 		{"vclock", nil, true},
 		{"quorum", []string{"ring", "vclock"}, true},
 		{"storage", nil, false},
-		// hintedhandoff uses time for its types only (its own purity test
+		// hintedhandoff uses time for its types only (TestPureSources
 		// forbids time.Now and timers), and reads hints through storage.
 		{"hintedhandoff", []string{"ring", "vclock", "storage"}, false},
-		// antientropy uses time for its types only (its own purity test
+		// antientropy uses time for its types only (TestPureSources
 		// forbids clock reads, timers and goroutines) and imports nothing
 		// of the module.
 		{"antientropy", nil, false},
@@ -86,4 +92,64 @@ func goList(t *testing.T, pkg string) (deps, imports []string) {
 		t.Fatal(err)
 	}
 	return v.Deps, v.Imports
+}
+
+// TestPureSources enforces the "must not" rules of the pure packages that
+// use package time for its types: their non-test sources import only from
+// an allow-list, read no clock, set no timers and start no goroutines.
+func TestPureSources(t *testing.T) {
+	std := []string{"bytes", "encoding/binary", "errors", "fmt", "math", "slices", "time"}
+	rules := []struct {
+		pkg     string
+		imports []string // allowed beyond std
+	}{
+		{"antientropy", []string{"math/bits", "github.com/cespare/xxhash/v2"}},
+		{"hintedhandoff", []string{"context", "sync", module + "/ring", module + "/storage", module + "/vclock"}},
+	}
+	forbiddenTime := map[string]bool{
+		"Now": true, "Since": true, "Until": true, "Sleep": true, "After": true,
+		"AfterFunc": true, "Tick": true, "NewTimer": true, "NewTicker": true,
+	}
+	for _, r := range rules {
+		allowed := map[string]bool{}
+		for _, p := range append(slices.Clone(std), r.imports...) {
+			allowed[p] = true
+		}
+		files, err := filepath.Glob(filepath.Join("..", r.pkg, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fset := token.NewFileSet()
+		checked := 0
+		for _, name := range files {
+			if strings.HasSuffix(name, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(fset, name, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checked++
+			for _, imp := range f.Imports {
+				path, _ := strconv.Unquote(imp.Path.Value)
+				if !allowed[path] {
+					t.Errorf("%s imports %s, which %s must not", name, path, r.pkg)
+				}
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.GoStmt:
+					t.Errorf("%s: a go statement; %s starts no goroutines", fset.Position(n.Pos()), r.pkg)
+				case *ast.SelectorExpr:
+					if id, ok := n.X.(*ast.Ident); ok && id.Name == "time" && forbiddenTime[n.Sel.Name] {
+						t.Errorf("%s: time.%s; %s reads no clock and sets no timers", fset.Position(n.Pos()), n.Sel.Name, r.pkg)
+					}
+				}
+				return true
+			})
+		}
+		if checked == 0 {
+			t.Errorf("no source files of %s checked", r.pkg)
+		}
+	}
 }
