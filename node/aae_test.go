@@ -99,17 +99,7 @@ func replicasAgree(nodes []*testNode, keys []string) (bool, string) {
 // with no client read.
 func TestAntiEntropyConvergesWithoutReads(t *testing.T) {
 	nodes := aaeCluster(t, nil)
-	var keys []string
-	ctxs := map[string]string{}
-	for i := range 60 {
-		k := fmt.Sprintf("k%03d", i)
-		keys = append(keys, k)
-		r := nodes[0].put(k, "v1-"+k, "", "w=3")
-		if r.status != 204 {
-			t.Fatalf("put %s: %d %s", k, r.status, r.body)
-		}
-		ctxs[k] = r.header.Get("X-Dynago-Context")
-	}
+	keys, ctxs := putAll(t, nodes[0], "k%03d", 60, "v1-")
 	nodes[1].stop()
 	nodes[2].stop()
 	waitFor(t, "n1 to see n2 and n3 down", 20*time.Second, func() (bool, string) {
@@ -248,17 +238,7 @@ func TestUnconfirmedReapingResurrects(t *testing.T) {
 // and deletes the keys at W=2 with the contexts read back.
 func writeThenDeleteWithOneDown(t *testing.T, nodes []*testNode) []string {
 	t.Helper()
-	var keys []string
-	ctxs := map[string]string{}
-	for i := range 20 {
-		k := fmt.Sprintf("d%02d", i)
-		keys = append(keys, k)
-		r := nodes[0].put(k, "old-"+k, "", "w=3")
-		if r.status != 204 {
-			t.Fatalf("put %s: %d %s", k, r.status, r.body)
-		}
-		ctxs[k] = r.header.Get("X-Dynago-Context")
-	}
+	keys, ctxs := putAll(t, nodes[0], "d%02d", 20, "old-")
 	nodes[2].stop()
 	waitFor(t, "n1 and n2 to see n3 down", 20*time.Second, func() (bool, string) {
 		return !nodes[0].node.alive("n3") && !nodes[1].node.alive("n3"), "still alive"
@@ -326,4 +306,22 @@ func TestBackoffOnForegroundLatency(t *testing.T) {
 		f, _ := r["rate_factor"].(float64)
 		return f < 1, fmt.Sprintf("rate_factor %v", r["rate_factor"])
 	})
+}
+
+// putAll writes count keys named by format through tn at W=3, each with
+// valuePrefix+key, and returns the keys and the contexts the writes returned.
+func putAll(t *testing.T, tn *testNode, format string, count int, valuePrefix string) ([]string, map[string]string) {
+	t.Helper()
+	var keys []string
+	ctxs := map[string]string{}
+	for i := range count {
+		k := fmt.Sprintf(format, i)
+		r := tn.put(k, valuePrefix+k, "", "w=3")
+		if r.status != 204 {
+			t.Fatalf("put %s: %d %s", k, r.status, r.body)
+		}
+		keys = append(keys, k)
+		ctxs[k] = r.header.Get(headerContext)
+	}
+	return keys, ctxs
 }
