@@ -324,10 +324,11 @@ func TestRunCarriesContext(t *testing.T) {
 }
 
 func TestRunTransportErrors(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	url := srv.URL
-	srv.Close()
-	cfg := testConfig(t, url)
+	// Port 1 (tcpmux) needs root to bind and no test binds it, so nothing
+	// answers there. A just-closed ephemeral port could be reused by a test
+	// server of another package running in parallel, which then received
+	// this load (a CI flake: it broke that package's own test too).
+	cfg := testConfig(t, "http://127.0.0.1:1")
 	cfg.Concurrency = 2
 	cfg.Duration = 50 * time.Millisecond
 	r, err := Run(t.Context(), cfg, testClient(cfg), nil)
