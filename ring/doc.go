@@ -19,30 +19,38 @@
 //
 //   - A *Ring is immutable. No method modifies its receiver, so a Ring may
 //     be shared by any number of goroutines; returned slices are copies.
-//   - Placement is a deterministic function of (Config, set of members):
-//     member IDs and zones. It does not depend on input order, on the
-//     history of joins and leaves, or on members' States. Every node that
-//     knows the same membership computes the same preference lists. The
-//     algorithm below is therefore a cluster-wide contract; the golden files
-//     in testdata/ pin it.
+//   - New's placement is a deterministic function of (Config, set of
+//     members): member IDs and zones, not input order or members' States.
+//     A membership change is Claim: a deterministic function of the ring
+//     before it and the new members, which keeps ownership history so that
+//     a change moves as little as the balance bound allows. A cluster's
+//     ring therefore depends on its history; nodes agree on it because one
+//     node (node's claimant) computes each change and the others rebuild
+//     the result with FromOwners. The algorithms are a cluster-wide
+//     contract; the golden files in testdata/ pin New.
 //   - A key's partition is the top log2(Q) bits of xxhash64(key).
 //   - Each preference list holds min(N, members) distinct members, the
 //     partition's Owner first. The extended list holds every member exactly
 //     once, the preference list first.
-//   - Balance: no member owns (is Owner of) more than max(floor(1.25 Q/k),
-//     ceil(Q/k)) partitions among k members, which is DESIGN §2's 1.25x fair
-//     share whenever Q >= 4k.
+//   - Balance: every member owns (is Owner of) at least floor(Q/k) and at
+//     most max(floor(1.25 Q/k), ceil(Q/k)) partitions among k members; the
+//     upper bound is DESIGN §2's 1.25x fair share whenever Q >= 4k.
 //
 // # Placement
 //
 // Owners. Member m's score for partition p is xxhash64 of the 12 bytes
 // le64(xxhash64(m)) ‖ le32(p) (rendezvous, or highest-random-weight,
-// hashing). Take all (member, partition) pairs by descending score (ties:
-// lower member ID, then lower p) and give the partition to the member unless
-// the partition has an owner already or the member owns the cap
-// max(floor(1.25 Q/k), ceil(Q/k)). Without the cap this would be plain
-// rendezvous hashing, where a join moves exactly the partitions the new
-// member wins; the cap enforces the balance bound.
+// hashing). New takes all (member, partition) pairs by descending score
+// (ties: lower member ID, then lower p) and gives the partition to the
+// member unless the partition has an owner already or the member owns the
+// cap max(floor(1.25 Q/k), ceil(Q/k)); then, like Claim's last step, each
+// member under floor(Q/k) takes from the member that owns the most.
+//
+// Claim starts from the owners before the change: partitions of members
+// that are gone, and those over the cap, are freed (the lowest-scored
+// first); each free partition goes to the member that owns the fewest;
+// members under floor(Q/k) take, from the member that owns the most, the
+// partition they score highest. See claim.go.
 //
 // Walk. The walk from p visits the owners of p, p+1, ... (wrapping) and
 // keeps each member the first time it is met; members that own no partition
@@ -57,31 +65,18 @@
 // # Movement
 //
 // Adding the k-th member moves, in the best case, Q/k partitions (the new
-// member's share). Capped rendezvous moves more when the cap binds: the
-// members the newcomer takes from reclaim partitions they had to give up,
-// and each join lowers the cap for every member, so members at the old cap
-// give one up. How often the cap binds depends on Q/k, not on the code: a
-// rendezvous share has a standard deviation of about sqrt(Q/k), against
-// 0.25 Q/k of headroom. Measured with the tests' random memberships over
-// 100-300 seeds (joins and leaves alike), movement per join in units of Q/k:
+// member's share); removing one moves what it owned. Claim moves exactly
+// that: a join moves floor(Q/k) partitions (plus any a lowered cap frees),
+// a leave the leaver's, at most the cap. Measured with the tests' random
+// memberships (movement per step in units of Q/k):
 //
-//	Q/k >= 64 (Q=4096, <= 64 members):  mean 1.00, worst 1.30
-//	Q/k 24..32:                          mean ~1.05, worst ~1.5
-//	Q=256, 3..64 members (Q/k 85..4):    mean 1.54, worst 9.1 (at the
-//	                                     member counts where floor(1.25 Q/k)
-//	                                     drops, e.g. 6 -> 5 at 54 members)
-//	Q=4096, ~1000 members (Q/k ~4):      mean 1.37, worst 2.9
+//	Q=4096, 3..64 members:              mean 1.00, worst 1.01
+//	Q=256, 3..64 members (Q/k 85..4):   mean 0.97, worst 1.19
+//	Q=4096, ~1000 members (Q/k ~4):     joins 0.97-0.98, a leave 0.98
 //
-// So DESIGN §2's "at most 1.5/k" holds when there are at least ~32
-// partitions per member. With fewer we know of no placement that is a
-// function of the membership alone and meets both the 1.25x balance bound
-// and 1.5/k; the variants we measured (a tight cap of ceil(Q/k), greedy in
-// partition order, one-round proposals, Maglev-style round robin, replaying
-// joins in a canonical order) all moved more. Keeping ownership history in
-// the ring, as Riak's claim does, would meet it at the price of the
-// history-independence invariant above. So pick Q for the largest cluster
-// expected: Q >= 32 × members keeps movement near 1/k; Q >= 4 × members
-// keeps the balance bound.
+// DESIGN §2's "at most 1.5/k" holds at every Q/k, where the history-free
+// placement of New alone (capped rendezvous) moved up to 9.1/k at Q=256.
+// Q >= 4 × members keeps the balance bound.
 //
 // Preference lists span the walk, so a member's replica load (partitions it
 // is a primary for) follows its ownership: max/mean 1.2-1.6 at N=3.
@@ -93,7 +88,8 @@
 //	for _, t := range r.Targets(p, alive) {
 //		// send to t.ID; if !t.Primary, attach a hint for t.For
 //	}
-//	next, err := r.With(ring.Member{ID: "n4", Zone: "b"}) // r is unchanged
+//	next, err := r.With(ring.Member{ID: "n4", Zone: "b"}) // Claim; r is unchanged
+//	same, err := ring.FromOwners(cfg, next.Members(), next.Owners())
 //
 // node keeps the current ring in an atomic.Pointer[ring.Ring] and swaps it on
 // every membership change. PartitionsOf and OwnedBy say which partitions a

@@ -54,6 +54,11 @@ func refPlacement(cfg Config, members []Member) (owners []NodeID, prim, ext [][]
 			load[pr.i]++
 		}
 	}
+	refBalance(own, ms, q)
+	load = make([]int, k)
+	for _, o := range own {
+		load[o]++
+	}
 
 	// Zone classes: an empty zone is a class of its own.
 	zone := func(i int) string {
@@ -121,6 +126,89 @@ func refPlacement(cfg Config, members []Member) (owners []NodeID, prim, ext [][]
 		ext = append(ext, el)
 	}
 	return owners, prim, ext
+}
+
+// refBalance is Claim's three steps (claim.go) written down literally: own
+// holds member indexes into ms (sorted by ID), -1 for a free partition.
+func refBalance(own []int, ms []Member, q int) {
+	k := len(ms)
+	capacity := max(int(math.Floor(1.25*float64(q)/float64(k))), int(math.Ceil(float64(q)/float64(k))))
+	floor := q / k
+	sc := func(i, p int) uint64 { return score(nodeHash(ms[i].ID), p) }
+	loads := func() []int {
+		l := make([]int, k)
+		for _, o := range own {
+			if o >= 0 {
+				l[o]++
+			}
+		}
+		return l
+	}
+	owned := func(i int) []int {
+		var ps []int
+		for p, o := range own {
+			if o == i {
+				ps = append(ps, p)
+			}
+		}
+		return ps
+	}
+	// 1. Over the cap: free the lowest-scored partitions (ties: lower p).
+	for i := range k {
+		for ps := owned(i); len(ps) > capacity; ps = owned(i) {
+			slices.SortStableFunc(ps, func(a, b int) int { return cmp.Compare(sc(i, a), sc(i, b)) })
+			own[ps[0]] = -1
+		}
+	}
+	// 2. Free partitions, ascending, to the least loaded member (ties: the
+	// higher score, then the lower index).
+	for p := range q {
+		if own[p] >= 0 {
+			continue
+		}
+		l := loads()
+		cands := make([]int, k)
+		for i := range cands {
+			cands[i] = i
+		}
+		slices.SortStableFunc(cands, func(a, b int) int {
+			if c := cmp.Compare(l[a], l[b]); c != 0 {
+				return c
+			}
+			return cmp.Compare(sc(b, p), sc(a, p))
+		})
+		own[p] = cands[0]
+	}
+	// 3. Members under floor(Q/k) take from the most loaded (the lowest
+	// index among equals), the partition they score highest (ties: lower p).
+	for {
+		l := loads()
+		taker := slices.Index(l, slices.Min(l))
+		if l[taker] >= floor {
+			return
+		}
+		donor := slices.Index(l, slices.Max(l))
+		ps := owned(donor)
+		slices.SortStableFunc(ps, func(a, b int) int { return cmp.Compare(sc(taker, b), sc(taker, a)) })
+		own[ps[0]] = taker
+	}
+}
+
+// refClaimOwners is Claim's ownership from the definition: prev's owners
+// that are still members keep their partitions, then refBalance.
+func refClaimOwners(q int, prev []NodeID, members []Member) []NodeID {
+	ms := slices.Clone(members)
+	slices.SortFunc(ms, func(a, b Member) int { return cmp.Compare(a.ID, b.ID) })
+	own := make([]int, q)
+	for p, id := range prev {
+		own[p] = slices.IndexFunc(ms, func(m Member) bool { return m.ID == id })
+	}
+	refBalance(own, ms, q)
+	out := make([]NodeID, q)
+	for p, o := range own {
+		out[p] = ms[o].ID
+	}
+	return out
 }
 
 // refTargets is Targets written from its definition: walk the extended list

@@ -42,6 +42,15 @@ func New(cfg Config, members []Member) (*Ring, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	ms, err := sortedMembers(members)
+	if err != nil {
+		return nil, err
+	}
+	return build(cfg, ms, nil), nil
+}
+
+// sortedMembers validates members and returns them sorted by ID.
+func sortedMembers(members []Member) ([]Member, error) {
 	ms := slices.Clone(members)
 	slices.SortFunc(ms, func(a, b Member) int { return cmp.Compare(a.ID, b.ID) })
 	for i, m := range ms {
@@ -52,11 +61,13 @@ func New(cfg Config, members []Member) (*Ring, error) {
 			return nil, fmt.Errorf("%w: %q", ErrDuplicateMember, m.ID)
 		}
 	}
-	return build(cfg, ms), nil
+	return ms, nil
 }
 
 // build computes the placement of ms, which must be valid and sorted by ID.
-func build(cfg Config, ms []Member) *Ring {
+// owner gives each partition's owner (an index into ms); nil means the
+// history-free placement of assignOwners.
+func build(cfg Config, ms []Member, owner []int32) *Ring {
 	q, k := cfg.Partitions, len(ms)
 	r := &Ring{
 		cfg:     cfg,
@@ -87,7 +98,11 @@ func build(cfg Config, ms []Member) *Ring {
 	if k == 0 {
 		return r
 	}
-	r.owner = assignOwners(q, r.pre)
+	r.owner = owner
+	if r.owner == nil {
+		r.owner = assignOwners(q, r.pre)
+		balance(r.owner, r.pre)
+	}
 	owns := make([]bool, k)
 	for _, o := range r.owner {
 		owns[o] = true
@@ -272,9 +287,9 @@ func (r *Ring) OwnedBy(id NodeID) []int {
 	return out
 }
 
-// With returns a new ring with m added, or replacing the member with m's ID.
-// The receiver is unchanged. Changing only a member's State leaves placement
-// unchanged.
+// With returns r.Claim of r's members with m added, or replacing the member
+// with m's ID. The receiver is unchanged. Changing only a member's State or
+// Zone leaves ownership unchanged.
 func (r *Ring) With(m Member) (*Ring, error) {
 	if err := m.validate(); err != nil {
 		return nil, err
@@ -286,17 +301,18 @@ func (r *Ring) With(m Member) (*Ring, error) {
 	} else {
 		ms = slices.Insert(ms, i, m)
 	}
-	return build(r.cfg, ms), nil
+	return r.Claim(ms)
 }
 
-// Without returns a new ring without the member id. The receiver is
-// unchanged. The error wraps ErrUnknownMember when id is not a member.
+// Without returns r.Claim of r's members without the member id. The
+// receiver is unchanged. The error wraps ErrUnknownMember when id is not a
+// member.
 func (r *Ring) Without(id NodeID) (*Ring, error) {
 	i, ok := r.index[id]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownMember, id)
 	}
-	return build(r.cfg, slices.Delete(slices.Clone(r.members), int(i), int(i)+1)), nil
+	return r.Claim(slices.Delete(slices.Clone(r.members), int(i), int(i)+1))
 }
 
 // Equal reports whether r and o have the same Config and the same members

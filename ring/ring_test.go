@@ -61,6 +61,44 @@ func mustNew(t testing.TB, cfg Config, ms []Member) *Ring {
 	return r
 }
 
+func mustFromOwners(t testing.TB, cfg Config, ms []Member, owners []NodeID) *Ring {
+	t.Helper()
+	r, err := FromOwners(cfg, ms, owners)
+	if err != nil {
+		t.Fatalf("FromOwners: %v", err)
+	}
+	return r
+}
+
+func TestFromOwnersErrors(t *testing.T) {
+	cfg := Config{Partitions: 8, N: 2}
+	ms := namedMembers(3)
+	good := mustNew(t, cfg, ms).Owners()
+	bad := slices.Clone(good)
+	bad[3] = "stranger"
+	tests := []struct {
+		name   string
+		cfg    Config
+		ms     []Member
+		owners []NodeID
+		want   error
+	}{
+		{"short", cfg, ms, good[:7], ErrInvalidConfig},
+		{"unknown owner", cfg, ms, bad, ErrUnknownMember},
+		{"owners without members", cfg, nil, good, ErrInvalidConfig},
+		{"bad config", Config{Partitions: 3, N: 2}, ms, good, ErrInvalidConfig},
+		{"duplicate member", cfg, append(namedMembers(3), Member{ID: "n1"}), good, ErrDuplicateMember},
+	}
+	for _, tc := range tests {
+		if _, err := FromOwners(tc.cfg, tc.ms, tc.owners); !errors.Is(err, tc.want) {
+			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if r := mustFromOwners(t, cfg, nil, nil); r.Len() != 0 {
+		t.Errorf("empty FromOwners has %d members", r.Len())
+	}
+}
+
 // samePlacement reports the first partition where a and b differ in their
 // extended preference lists.
 func samePlacement(a, b *Ring) error {
@@ -498,8 +536,12 @@ func TestWithWithout(t *testing.T) {
 		if r.Len() != 6 {
 			t.Fatalf("Len = %d", r.Len())
 		}
-		if err := samePlacement(r, mustNew(t, cfg, append(namedMembers(5), Member{ID: "n6", Zone: "z"}))); err != nil {
-			t.Fatal(err)
+		want := refClaimOwners(64, base.Owners(), append(namedMembers(5), Member{ID: "n6", Zone: "z"}))
+		if !slices.Equal(r.Owners(), want) {
+			t.Fatalf("With is not Claim: owners %v, want %v", r.Owners(), want)
+		}
+		if moved := movement(base, r); moved > 64/6+1 {
+			t.Errorf("adding a 6th member moved %d partitions, its share is %d", moved, 64/6)
 		}
 	})
 	t.Run("replace state keeps placement", func(t *testing.T) {
@@ -534,8 +576,13 @@ func TestWithWithout(t *testing.T) {
 		if !back.Equal(base) {
 			t.Errorf("Without then With is not Equal to the original")
 		}
-		if err := samePlacement(back, base); err != nil {
-			t.Errorf("placement depends on history: %v", err)
+		// Ownership keeps history: n2 gets a share back, not
+		// necessarily the partitions it had.
+		if got := len(back.OwnedBy("n2")); got < 64/5 || got > 64/5+1 {
+			t.Errorf("n2 owns %d partitions after coming back, want %d..%d", got, 64/5, 64/5+1)
+		}
+		if err := samePlacement(mustFromOwners(t, cfg, back.Members(), back.Owners()), back); err != nil {
+			t.Errorf("FromOwners does not rebuild the ring: %v", err)
 		}
 	})
 	t.Run("errors", func(t *testing.T) {
