@@ -78,11 +78,148 @@ func recordKey(r memberRecord) string {
 	return r.Zone + "\x00" + r.Gossip + "\x00" + r.RPC + "\x00" + r.HTTP
 }
 
-// clusterState is the whole membership as one node knows it.
+// clusterState is the whole membership as one node knows it: the member
+// records, and the ownership table the claimant computed from them.
 type clusterState struct {
 	Partitions int                     `json:"partitions"`
 	N          int                     `json:"n"`
 	Members    map[string]memberRecord `json:"members"`
+	Table      *ownerTable             `json:"table,omitempty"`
+}
+
+// Ownership. Placement keeps history (ring.Claim moves ~1/k per change, at
+// any Q/k), so nodes can't each compute it from the member records: two
+// nodes that saw changes in different orders would disagree. One node, the
+// claimant, computes each new ownership and everyone adopts it, like Riak's
+// claimant. The claimant is the first (by name) valid member that gossip
+// says is up (the first joining one while no member is valid). When the
+// members that should own partitions (joining and valid) differ from the
+// table's, it claims the next table from the current one, numbered one
+// higher, and gossips it. A node adopts a table that is newer than its own:
+// a higher version, then more members, then the lower claimant name, then
+// the larger encoding, so concurrent claims on two sides of a partition
+// converge to one table everywhere once it heals, and the claimant then
+// claims again from it if the members still differ.
+
+// ownerTable is one claimed ownership: the members it places and each
+// partition's owner. Prev is the table it was claimed from (without its own
+// Prev): its primaries hold the data the new owners pull.
+type ownerTable struct {
+	Version  uint64        `json:"version"`
+	Claimant string        `json:"claimant"`
+	Members  []tableMember `json:"members"` // sorted by name
+	Owners   []int         `json:"owners"`  // index into Members, by partition
+	Prev     *ownerTable   `json:"prev,omitempty"`
+}
+
+type tableMember struct {
+	Name string `json:"name"`
+	Zone string `json:"zone,omitempty"`
+}
+
+// newer reports whether t should replace o (nil is oldest).
+func (t *ownerTable) newer(o *ownerTable) bool {
+	switch {
+	case t == nil:
+		return false
+	case o == nil:
+		return true
+	case t.Version != o.Version:
+		return t.Version > o.Version
+	case len(t.Members) != len(o.Members):
+		return len(t.Members) > len(o.Members)
+	case t.Claimant != o.Claimant:
+		return t.Claimant < o.Claimant
+	}
+	return string(mustJSON(t)) > string(mustJSON(o))
+}
+
+// validate checks a table decoded from the network against q partitions.
+func (t *ownerTable) validate(q int, depth int) error {
+	if len(t.Owners) != q {
+		return fmt.Errorf("table %d has %d owners for %d partitions", t.Version, len(t.Owners), q)
+	}
+	for i, m := range t.Members {
+		if m.Name == "" || (i > 0 && t.Members[i-1].Name >= m.Name) {
+			return fmt.Errorf("table %d: members not sorted and distinct at %d", t.Version, i)
+		}
+	}
+	for p, o := range t.Owners {
+		if o < 0 || o >= len(t.Members) {
+			return fmt.Errorf("table %d: partition %d has owner %d of %d members", t.Version, p, o, len(t.Members))
+		}
+	}
+	if t.Prev != nil {
+		if depth > 0 {
+			return fmt.Errorf("table %d: a previous table nests another", t.Version)
+		}
+		return t.Prev.validate(q, depth+1)
+	}
+	return nil
+}
+
+// ring rebuilds the table's placement; members' States come from recs.
+func (t *ownerTable) ring(cfg ring.Config, recs map[string]memberRecord) (*ring.Ring, error) {
+	ms := make([]ring.Member, len(t.Members))
+	for i, m := range t.Members {
+		st := ring.MemberValid
+		if r, ok := recs[m.Name]; ok && inRing(r.Status) {
+			if s, err := ring.ParseState(r.Status); err == nil {
+				st = s
+			}
+		}
+		ms[i] = ring.Member{ID: ring.NodeID(m.Name), Zone: m.Zone, State: st}
+	}
+	owners := make([]ring.NodeID, len(t.Owners))
+	for p, o := range t.Owners {
+		owners[p] = ring.NodeID(t.Members[o].Name)
+	}
+	return ring.FromOwners(cfg, ms, owners)
+}
+
+// tableOf records r's ownership as a table.
+func tableOf(r *ring.Ring, version uint64, claimant string, prev *ownerTable) *ownerTable {
+	t := &ownerTable{Version: version, Claimant: claimant}
+	idx := map[ring.NodeID]int{}
+	for i, m := range r.Members() {
+		t.Members = append(t.Members, tableMember{Name: string(m.ID), Zone: m.Zone})
+		idx[m.ID] = i
+	}
+	for _, o := range r.Owners() {
+		t.Owners = append(t.Owners, idx[o])
+	}
+	if prev != nil {
+		p := *prev
+		p.Prev = nil
+		t.Prev = &p
+	}
+	return t
+}
+
+// placed returns the members that should own partitions (joining and
+// valid), as the table lists them.
+func (c clusterState) placed() []tableMember {
+	var out []tableMember
+	for _, r := range c.records() {
+		if r.Status == statusJoining || r.Status == statusValid {
+			out = append(out, tableMember{Name: r.Name, Zone: r.Zone})
+		}
+	}
+	return out
+}
+
+func (c clusterState) ringConfig() ring.Config {
+	return ring.Config{Partitions: c.Partitions, N: c.N}
+}
+
+// mergeTable returns c with t if t is newer, and whether it was.
+func (c clusterState) mergeTable(t *ownerTable) (clusterState, bool) {
+	if !t.newer(c.Table) {
+		return c, false
+	}
+	out := c.clone()
+	out.Table = t
+	return out, true
 }
 
 func (c clusterState) clone() clusterState {
@@ -119,19 +256,28 @@ func (c clusterState) records() []memberRecord {
 	return out
 }
 
-// ring builds the placement ring from the members that own partitions:
-// joining and valid ones. A leaving member is out of placement (new owners
-// take its partitions and pull them from it) but still in the membership
-// until its handoff is done.
+// ring is the current placement: the owner table's. Before the first claim
+// (a node that has not met its cluster's claimant yet) it is the
+// history-free placement of the joining and valid members. A leaving member
+// is out of placement (new owners take its partitions and pull them from
+// it) but still in the membership until its handoff is done.
 func (c clusterState) ring() (*ring.Ring, error) {
+	if c.Table != nil {
+		return c.Table.ring(c.ringConfig(), c.Members)
+	}
 	return c.ringOf(statusJoining, statusValid)
 }
 
-// previousRing is the placement before the pending changes: valid and
-// leaving members, without the joining ones. Its primaries hold the data
-// that the current placement's new owners pull.
+// previousRing is the placement the current one was claimed from. Its
+// primaries hold the data that the current placement's new owners pull.
 func (c clusterState) previousRing() (*ring.Ring, error) {
-	return c.ringOf(statusValid, statusLeaving)
+	switch {
+	case c.Table == nil:
+		return c.ringOf(statusValid, statusLeaving)
+	case c.Table.Prev == nil:
+		return c.ring()
+	}
+	return c.Table.Prev.ring(c.ringConfig(), c.Members)
 }
 
 func (c clusterState) ringOf(statuses ...string) (*ring.Ring, error) {
@@ -180,6 +326,11 @@ func unmarshalCluster(b []byte) (clusterState, error) {
 	for name, r := range c.Members {
 		if name != r.Name {
 			return c, fmt.Errorf("node: decode cluster state: record %q filed under %q", r.Name, name)
+		}
+	}
+	if c.Table != nil {
+		if err := c.Table.validate(c.Partitions, 0); err != nil {
+			return c, fmt.Errorf("node: decode cluster state: %w", err)
 		}
 	}
 	return c, nil

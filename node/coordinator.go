@@ -646,6 +646,8 @@ func (n *Node) serveRPC(ctx context.Context, method uint8, payload []byte) ([]by
 			return nil, err
 		}
 		return n.serveTransfer(ctx, req)
+	case methodState:
+		return nil, n.receiveState(payload)
 	case methodAAERoots, methodAAEChildren, methodAAEEntries, methodAAEFetch:
 		return n.serveAAE(ctx, method, payload)
 	case methodCoordinate:

@@ -538,22 +538,36 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	n.clusterMu.Unlock()
+	fresh := alone || !inRing(me.Status)
+	if fresh {
+		// Forget this node's own ownership table before gossip sends it:
+		// the cluster it joins has its own, and its claimant places this
+		// node.
+		// Its partitions will come from their owners in the cluster it
+		// joins: it is joining until they are transferred.
+		n.clusterMu.Lock()
+		n.cluster.Table = nil
+		n.clusterMu.Unlock()
+		if err := n.setAllReady(r.Context(), false); err != nil {
+			writeError(w, errUnavailable("join_failed", err.Error(), nil))
+			return
+		}
+		n.setSelfStatus(statusJoining)
+	}
 	if err := n.joinCluster(body.Seeds); err != nil {
+		if fresh && inRing(me.Status) {
+			// Still alone: it serves what it has, as before.
+			if rerr := n.setAllReady(r.Context(), true); rerr != nil {
+				n.log.Error("restoring transfer state", "err", rerr)
+			}
+			n.setSelfStatus(me.Status)
+		}
 		if errors.Is(err, errClusterMismatch) {
 			writeError(w, &apiError{Status: http.StatusConflict, Code: "cluster_mismatch", Message: err.Error()})
 			return
 		}
 		writeError(w, errUnavailable("join_failed", err.Error(), nil))
 		return
-	}
-	if alone || !inRing(me.Status) {
-		// Its partitions now come from their owners in the cluster it
-		// joined: it is joining until they are transferred.
-		if err := n.resetReady(r.Context()); err != nil {
-			writeError(w, errUnavailable("join_failed", err.Error(), nil))
-			return
-		}
-		n.setSelfStatus(statusJoining)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "joined", "members": n.ml.NumMembers()})
 }

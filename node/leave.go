@@ -77,14 +77,20 @@ func (n *Node) partitionSizes(ctx context.Context, parts []int) (map[uint32]part
 
 func (n *Node) leaveLoop(ctx context.Context) {
 	self := ring.NodeID(n.cfg.Name)
-	prev, err := n.clusterSnapshot().previousRing()
-	if err != nil {
-		n.log.Error("leave: previous ring", "err", err)
-		return
+	// The partitions this node holds: its own in the current placement
+	// until the claimant takes it out, then in the one before.
+	held := n.ring.Load()
+	if _, in := held.Member(self); !in {
+		prev, err := n.clusterSnapshot().previousRing()
+		if err != nil {
+			n.log.Error("leave: previous ring", "err", err)
+			return
+		}
+		held = prev
 	}
 	var parts []int
-	if _, in := prev.Member(self); in {
-		parts = prev.PartitionsOf(self)
+	if _, in := held.Member(self); in {
+		parts = held.PartitionsOf(self)
 	}
 	sizes, err := n.partitionSizes(ctx, parts)
 	if err != nil {
@@ -105,7 +111,12 @@ func (n *Node) leaveLoop(ctx context.Context) {
 		case <-time.After(leavePoll):
 		}
 	}
-	n.log.Info("leaving: every partition handed off; handing hints on")
+	// Writes that reached this node after a new owner's stream passed
+	// their key: one Merkle exchange per partition and new primary pushes
+	// whatever this node has that they lack.
+	n.log.Info("leaving: every partition handed off; pushing the last writes")
+	n.pushHeld(ctx, parts)
+	n.log.Info("leaving: handing hints on")
 	// Hand this node's hints on before it goes (bounded).
 	n.drainHints(30 * time.Second)
 	n.leaving.mu.Lock()
@@ -216,5 +227,22 @@ func (n *Node) leaveJSON() map[string]any {
 		"partitions_total": len(n.leaving.Parts), "partitions_handed_off": done,
 		"keys_total": keys, "keys_remaining": keysLeft, "bytes_total": bytes, "bytes_remaining": bytesLeft,
 		"done": n.leaving.Done,
+	}
+}
+
+// pushHeld brings each current primary of parts up to date with this
+// node's copy (a Merkle exchange repairs both sides). Errors are logged:
+// anti-entropy among the primaries and the writes' other replicas remain.
+func (n *Node) pushHeld(ctx context.Context, parts []int) {
+	r := n.ring.Load()
+	for _, p := range parts {
+		for _, id := range r.Primaries(p) {
+			if string(id) == n.cfg.Name || !n.alive(string(id)) {
+				continue
+			}
+			if err := n.exchangeWith(ctx, uint32(p), string(id), &transferJob{}); err != nil {
+				n.log.Warn("leaving: pushing a partition", "partition", p, "to", id, "err", err)
+			}
+		}
 	}
 }

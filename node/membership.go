@@ -156,7 +156,7 @@ func (d *gossipDelegate) MergeRemoteState(buf []byte, join bool) {
 			"partitions", c.Partitions, "n", c.N)
 		return
 	}
-	d.n.mergeRecords(c.records()...)
+	d.n.mergeState(c.records(), c.Table)
 }
 
 func (d *gossipDelegate) NotifyJoin(m *memberlist.Node)   { d.n.peerEvent(m, true) }
@@ -224,6 +224,7 @@ func (n *Node) peerEvent(m *memberlist.Node, alive bool) {
 	}
 	next[m.Name] = peer{name: m.Name, alive: alive, meta: meta, addr: m.Address()}
 	n.peers.Store(&next)
+	n.wakeClaim()
 	if alive {
 		n.log.Debug("peer alive", "peer", m.Name)
 		n.wakeHandoff()

@@ -62,6 +62,8 @@ type Node struct {
 	cluster clusterState
 	// persist is signalled when cluster changed and must be saved.
 	persist chan struct{}
+	// claimWake is signalled when the membership changed (claim.go).
+	claimWake chan struct{}
 
 	// peers maps a node name to its liveness; copy-on-write under peersMu.
 	peersMu sync.Mutex
@@ -91,12 +93,13 @@ func New(cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:     cfg,
-		log:     cfg.Logger.With("node", cfg.Name),
-		ready:   make(chan struct{}),
-		persist: make(chan struct{}, 1),
-		clients: map[string]*rpc.Client{},
-		left:    make(chan struct{}),
+		cfg:       cfg,
+		log:       cfg.Logger.With("node", cfg.Name),
+		ready:     make(chan struct{}),
+		persist:   make(chan struct{}, 1),
+		claimWake: make(chan struct{}, 1),
+		clients:   map[string]*rpc.Client{},
+		left:      make(chan struct{}),
 	}
 	n.bgCtx, n.bgCancel = context.WithCancel(context.Background())
 	empty := map[string]peer{}
@@ -226,6 +229,7 @@ func (n *Node) run(ctx context.Context) error {
 		wg.Go(n.handoffLoop)
 		wg.Go(n.aaeLoop)
 		wg.Go(n.transferLoop)
+		wg.Go(n.claimLoop)
 		n.clusterMu.Lock()
 		resume := n.cluster.Members[n.cfg.Name].Status == statusLeaving
 		n.clusterMu.Unlock()
@@ -431,26 +435,39 @@ func (n *Node) announce(r memberRecord) {
 		n.log.Error("rebuilding ring", "err", err)
 	}
 	n.requestPersist()
+	n.wakeClaim()
 	if n.bcast != nil {
 		n.bcast.QueueBroadcast(&recordBroadcast{name: r.Name, msg: mustJSON(r)})
 	}
 }
 
 // mergeRecords merges gossiped records; called from memberlist goroutines.
-func (n *Node) mergeRecords(recs ...memberRecord) {
+func (n *Node) mergeRecords(recs ...memberRecord) { n.mergeState(recs, nil) }
+
+// mergeState merges records and an owner table (either may be empty) and
+// reports whether anything changed.
+func (n *Node) mergeState(recs []memberRecord, table *ownerTable) bool {
 	n.clusterMu.Lock()
 	merged, changed := n.cluster.merge(recs...)
-	if changed {
+	merged, tableChanged := merged.mergeTable(table)
+	if changed || tableChanged {
 		n.cluster = merged
 	}
 	n.clusterMu.Unlock()
-	if !changed {
-		return
+	if !changed && !tableChanged {
+		return false
 	}
 	if err := n.rebuildRing(); err != nil {
 		n.log.Error("rebuilding ring", "err", err)
 	}
 	n.requestPersist()
+	if tableChanged {
+		n.log.Info("adopted ownership", "version", table.Version, "claimant", table.Claimant, "members", len(table.Members))
+	}
+	n.wakeClaim()
+	if !changed {
+		return true
+	}
 	// Re-gossip what was new to us, so it spreads epidemically.
 	if n.bcast != nil {
 		for _, r := range recs {
@@ -463,6 +480,7 @@ func (n *Node) mergeRecords(recs ...memberRecord) {
 	if ok && me.Status == statusRemoved {
 		n.log.Warn("this node was removed from the ring by another node")
 	}
+	return true
 }
 
 func (n *Node) clusterSnapshot() clusterState {

@@ -116,12 +116,12 @@ func (n *Node) wakeTransfers() {
 	}
 }
 
-// resetReady marks every partition not ready (a node that was alone joins
-// a cluster: its partitions now come from their owners there).
-func (n *Node) resetReady(ctx context.Context) error {
+// setAllReady marks every partition ready or not (a node that was alone
+// joins a cluster: its partitions now come from their owners there).
+func (n *Node) setAllReady(ctx context.Context, ready bool) error {
 	n.xfer.mu.Lock()
 	for p := range n.xfer.ready {
-		n.xfer.ready[p] = false
+		n.xfer.ready[p] = ready
 	}
 	n.xfer.mu.Unlock()
 	return n.saveReady(ctx)
@@ -160,6 +160,10 @@ func (n *Node) transferRound(ctx context.Context) {
 		primary[uint32(p)] = true
 	}
 	_, inRing := r.Member(self)
+	if !inRing && n.clusterSnapshot().Members[n.cfg.Name].Status == statusJoining {
+		// Not placed yet: the claimant has not claimed for this node.
+		return
+	}
 	var need []uint32
 	changed := false
 	n.xfer.mu.Lock()
@@ -223,7 +227,11 @@ func (n *Node) transferRound(ctx context.Context) {
 // source has streamed all of it.
 func (n *Node) pullPartition(ctx context.Context, r, prev *ring.Ring, p uint32) {
 	var sources []string
+	members := n.clusterSnapshot().Members
 	for _, id := range append(prev.Primaries(int(p)), r.Primaries(int(p))...) {
+		if rec, ok := members[string(id)]; ok && !inRing(rec.Status) {
+			continue // removed, or left after its handoff: nothing to wait for
+		}
 		if string(id) != n.cfg.Name && !slices.Contains(sources, string(id)) {
 			sources = append(sources, string(id))
 		}

@@ -47,6 +47,9 @@ const (
 	// with their states (a partition transfer's pull). Request:
 	// transferRequest. Response: transferBatch.
 	methodTransfer uint8 = 9
+	// methodState pushes the sender's membership and owner table (the
+	// JSON of gossip's push/pull), which the receiver merges (claim.go).
+	methodState uint8 = 10
 )
 
 const wireV1 = 1

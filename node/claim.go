@@ -1,0 +1,140 @@
+package node
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/dynago/dynago/ring"
+)
+
+// The claimant (see cluster.go): one node computes each new ownership with
+// ring.Claim and pushes the whole membership to every member; gossip's
+// push/pull carries it to anyone the push missed.
+
+// claimInterval is how often the claimant checks the members against the
+// table besides being woken by a membership change: a backstop for a
+// claimant that took over from one that went down.
+const claimInterval = time.Second
+
+// claimant returns the node that claims for this view of the cluster: the
+// first valid member gossip says is up, or the first joining one while no
+// member is valid ("" when there is none).
+func (n *Node) claimant(c clusterState) string {
+	for _, status := range []string{statusValid, statusJoining} {
+		for _, r := range c.records() {
+			if r.Status == status && n.alive(r.Name) {
+				return r.Name
+			}
+		}
+	}
+	return ""
+}
+
+func (n *Node) wakeClaim() {
+	select {
+	case n.claimWake <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Node) claimLoop() {
+	t := time.NewTicker(claimInterval)
+	defer t.Stop()
+	for {
+		if err := n.claimRound(n.bgCtx); err != nil {
+			n.log.Error("claiming ownership", "err", err)
+		}
+		select {
+		case <-n.bgCtx.Done():
+			return
+		case <-n.claimWake:
+		case <-t.C:
+		}
+	}
+}
+
+// claimRound claims a new table when this node is the claimant and the
+// members that should own partitions differ from the table's.
+func (n *Node) claimRound(ctx context.Context) error {
+	c := n.clusterSnapshot()
+	if n.claimant(c) != n.cfg.Name {
+		return nil
+	}
+	want := c.placed()
+	if len(want) == 0 || (c.Table != nil && slices.Equal(c.Table.Members, want)) {
+		return nil
+	}
+	cfg := c.ringConfig()
+	prev, err := ring.New(cfg, nil)
+	if err != nil {
+		return err
+	}
+	version := uint64(1)
+	if c.Table != nil {
+		if prev, err = c.Table.ring(cfg, c.Members); err != nil {
+			return err
+		}
+		version = c.Table.Version + 1
+	}
+	ms := make([]ring.Member, len(want))
+	for i, m := range want {
+		ms[i] = ring.Member{ID: ring.NodeID(m.Name), Zone: m.Zone}
+	}
+	next, err := prev.Claim(ms)
+	if err != nil {
+		return err
+	}
+	t := tableOf(next, version, n.cfg.Name, c.Table)
+	moved := 0
+	if c.Table != nil {
+		for p, o := range next.Owners() {
+			if o != prev.Owners()[p] {
+				moved++
+			}
+		}
+	}
+	n.log.Info("claimed a new ownership", "version", version, "members", len(want), "partitions_moved", moved)
+	if !n.mergeState(nil, t) {
+		return nil
+	}
+	n.pushState(ctx)
+	return nil
+}
+
+// pushState sends this node's membership and table to every other member
+// that gossip says is up, so a claim takes effect at once rather than at
+// the next push/pull.
+func (n *Node) pushState(ctx context.Context) {
+	c := n.clusterSnapshot()
+	payload := c.marshal()
+	for _, r := range c.records() {
+		if r.Name == n.cfg.Name || !inRing(r.Status) || !n.alive(r.Name) {
+			continue
+		}
+		addr, ok := n.rpcAddrOf(r.Name)
+		if !ok {
+			continue
+		}
+		n.bg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+			defer cancel()
+			if _, err := n.client(addr).Call(cctx, methodState, payload); err != nil {
+				n.log.Debug("pushing membership", "peer", r.Name, "err", err)
+			}
+		})
+	}
+}
+
+// receiveState merges a pushed membership (methodState).
+func (n *Node) receiveState(payload []byte) error {
+	c, err := unmarshalCluster(payload)
+	if err != nil {
+		return err
+	}
+	if err := checkCompatible(n.cfg.Ring.Partitions, n.cfg.Ring.N, c.Partitions, c.N, "pushing membership"); err != nil {
+		return err
+	}
+	n.mergeState(c.records(), c.Table)
+	return nil
+}

@@ -1,0 +1,151 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dynago/dynago/ring"
+)
+
+// ownership is a node's view of the placement: the table version and each
+// partition's owner.
+func (tn *testNode) ownership() (uint64, []ring.NodeID) {
+	c := tn.node.clusterSnapshot()
+	v := uint64(0)
+	if c.Table != nil {
+		v = c.Table.Version
+	}
+	return v, tn.node.Ring().Owners()
+}
+
+// sameOwnership waits until every node has adopted the same table.
+func sameOwnership(t *testing.T, nodes []*testNode) (uint64, []ring.NodeID) {
+	t.Helper()
+	var v uint64
+	var owners []ring.NodeID
+	waitFor(t, "one ownership everywhere", 20*time.Second, func() (bool, string) {
+		v, owners = nodes[0].ownership()
+		for _, tn := range nodes[1:] {
+			if tv, to := tn.ownership(); tv != v || !slices.Equal(to, owners) {
+				return false, fmt.Sprintf("%s has table %d, %s has %d", nodes[0].cfg.Name, v, tn.cfg.Name, tv)
+			}
+		}
+		return true, ""
+	})
+	return v, owners
+}
+
+// TestClaimMovesWhatThePlanSays grows a loaded 4-node cluster to 5 through
+// the HTTP API and then removes its claimant (n1, killed):
+//   - every node adopts the same owner table, one version per change;
+//   - the join moves only the new node's share of ownership (floor(Q/5)),
+//     where the history-free placement would move more;
+//   - GET /cluster/plan predicted exactly the partitions the new node got;
+//   - with n1 dead, n2 takes over as claimant and places n1's partitions,
+//     moving only those.
+func TestClaimMovesWhatThePlanSays(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 4, inMemory: true})
+	cold := loadCold(t, nodes[0], 200)
+	v0, before := sameOwnership(t, nodes)
+	q := len(before)
+
+	r := nodes[2].do("GET", "/cluster/plan?join=n5", nil, nil)
+	if r.status != 200 {
+		t.Fatalf("plan: %d %s", r.status, r.body)
+	}
+	var plan planJSON
+	if err := json.Unmarshal(r.body, &plan); err != nil {
+		t.Fatal(err)
+	}
+	var predicted []int
+	for _, nd := range plan.Nodes {
+		if nd.Node == "n5" {
+			predicted = nd.Gain
+		}
+	}
+
+	cfg := testConfig(t, "n5", true)
+	cfg.Join = []string{nodes[3].cfg.GossipAddr}
+	nodes = append(nodes, startNode(t, cfg))
+	waitMembers(t, nodes, 5)
+	v1, after := sameOwnership(t, nodes)
+	if v1 != v0+1 {
+		t.Errorf("table version %d after one join, want %d", v1, v0+1)
+	}
+	moved := 0
+	for p := range after {
+		if after[p] != before[p] {
+			moved++
+			if after[p] != "n5" {
+				t.Errorf("partition %d moved from %s to %s, not to the new node", p, before[p], after[p])
+			}
+		}
+	}
+	if moved != q/5 {
+		t.Errorf("the join moved %d partitions, want n5's share %d", moved, q/5)
+	}
+	got := nodes[0].node.Ring().PartitionsOf("n5")
+	if !slices.Equal(got, predicted) {
+		t.Errorf("n5 is a primary of %d partitions, the plan said %d:\n got  %v\n plan %v", len(got), len(predicted), got, predicted)
+	}
+	// The history-free placement of the same members, for comparison.
+	var ms4, ms5 []ring.Member
+	for i := range 5 {
+		m := ring.Member{ID: ring.NodeID(fmt.Sprintf("n%d", i+1))}
+		ms5 = append(ms5, m)
+		if i < 4 {
+			ms4 = append(ms4, m)
+		}
+	}
+	free4, _ := ring.New(nodes[0].node.Ring().Config(), ms4)
+	free5, _ := ring.New(nodes[0].node.Ring().Config(), ms5)
+	freeMoved := 0
+	for p := range q {
+		if free4.Owner(p) != free5.Owner(p) {
+			freeMoved++
+		}
+	}
+	t.Logf("join of a 5th node: claimed ownership moved %d of %d partitions (history-free placement: %d)", moved, q, freeMoved)
+
+	// Kill the claimant and remove it: n2 claims.
+	nodes[0].stop()
+	rest := nodes[1:]
+	waitFor(t, "n1 down", 20*time.Second, func() (bool, string) {
+		for _, m := range rest[0].members() {
+			if m.Name == "n1" && !m.Alive {
+				return true, ""
+			}
+		}
+		return false, "n1 still alive"
+	})
+	if r := rest[0].do("POST", "/cluster/remove", []byte(`{"node":"n1"}`), nil); r.status != 200 {
+		t.Fatalf("remove: %d %s", r.status, r.body)
+	}
+	waitMembers(t, rest, 4)
+	v2, final := sameOwnership(t, rest)
+	c := rest[0].node.clusterSnapshot()
+	if v2 != v1+1 || c.Table.Claimant != "n2" {
+		t.Errorf("after the remove: table %d by %s, want %d by n2", v2, c.Table.Claimant, v1+1)
+	}
+	for p := range final {
+		if after[p] != "n1" && final[p] != after[p] {
+			t.Errorf("partition %d moved from %s to %s though its owner stayed", p, after[p], final[p])
+		}
+		if final[p] == "n1" {
+			t.Errorf("partition %d still owned by the removed n1", p)
+		}
+	}
+	// Every never-read key is on all its primaries of the final ring.
+	rg := rest[0].node.Ring()
+	for _, k := range cold {
+		for _, id := range rg.Primaries(rg.Partition([]byte(k))) {
+			tn := rest[slices.IndexFunc(rest, func(x *testNode) bool { return x.cfg.Name == string(id) })]
+			if vs := tn.replica(k).values(); !slices.Equal(vs, []string{"c"}) {
+				t.Fatalf("%s, a primary of %s, holds %v", id, k, vs)
+			}
+		}
+	}
+}
