@@ -18,14 +18,16 @@ import (
 const claimInterval = time.Second
 
 // claimant returns the node that claims for this view of the cluster: the
-// first valid member gossip says is up, or the first joining one while no
-// member is valid ("" when there is none).
+// first valid member gossip says is up ("" when there is none). A joining
+// node never claims: until it has met its cluster it knows only itself, and
+// a table of its own would compete with the cluster's. While no member is
+// valid (nodes that all started joining one another) every node places by
+// the history-free ring of the members, and the first to turn valid claims
+// that same placement.
 func (n *Node) claimant(c clusterState) string {
-	for _, status := range []string{statusValid, statusJoining} {
-		for _, r := range c.records() {
-			if r.Status == status && n.alive(r.Name) {
-				return r.Name
-			}
+	for _, r := range c.records() {
+		if r.Status == statusValid && n.alive(r.Name) {
+			return r.Name
 		}
 	}
 	return ""

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dynago/dynago/ring"
+	"github.com/dynago/dynago/vclock"
 )
 
 // ownership is a node's view of the placement: the table version and each
@@ -145,6 +147,102 @@ func TestClaimMovesWhatThePlanSays(t *testing.T) {
 			tn := rest[slices.IndexFunc(rest, func(x *testNode) bool { return x.cfg.Name == string(id) })]
 			if vs := tn.replica(k).values(); !slices.Equal(vs, []string{"c"}) {
 				t.Fatalf("%s, a primary of %s, holds %v", id, k, vs)
+			}
+		}
+	}
+}
+
+// TestStaleCopiesDropped joins a 5th node to a loaded 4-node cluster: the
+// nodes that lost partitions to it delete their copies once it is ready,
+// so every key ends up on its primaries only, and nothing a primary lacks
+// is dropped. A value planted on a node that is not its key's primary (as
+// a value deleted and reaped on the primaries would be) is kept, not
+// pushed back to the primaries, and reported.
+func TestStaleCopiesDropped(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 4, inMemory: true})
+	cold := loadCold(t, nodes[0], 300)
+	ctx := context.Background()
+
+	// Plant "orphan" on a node that is not a primary of it, before and
+	// after the join.
+	nonPrimary := func(r *ring.Ring, key string) *testNode {
+		prims := r.Primaries(r.Partition([]byte(key)))
+		for _, tn := range nodes {
+			if !slices.Contains(prims, ring.NodeID(tn.cfg.Name)) {
+				return tn
+			}
+		}
+		return nil
+	}
+	var src vclock.State
+	for _, tn := range nodes {
+		st, err := tn.node.readLocal(ctx, []byte(cold[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.IsZero() {
+			src = st
+		}
+	}
+	orphan := ""
+	var holder *testNode
+	for i := 0; orphan == ""; i++ {
+		k := fmt.Sprintf("orphan%d", i)
+		r := nodes[0].node.Ring()
+		if tn := nonPrimary(r, k); tn != nil {
+			orphan, holder = k, tn
+		}
+	}
+	if _, err := holder.node.applyLocal(ctx, []byte(orphan), src); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := testConfig(t, "n5", true)
+	cfg.Join = []string{nodes[0].cfg.GossipAddr}
+	nodes = append(nodes, startNode(t, cfg))
+	waitMembers(t, nodes, 5)
+	rg := nodes[0].node.Ring()
+	byName := map[string]*testNode{}
+	for _, tn := range nodes {
+		byName[tn.cfg.Name] = tn
+	}
+	waitFor(t, "stale copies deleted", 40*time.Second, func() (bool, string) {
+		for _, k := range cold {
+			prims := rg.Primaries(rg.Partition([]byte(k)))
+			for _, tn := range nodes {
+				vs := tn.replica(k).values()
+				switch primary := slices.Contains(prims, ring.NodeID(tn.cfg.Name)); {
+				case primary && !slices.Equal(vs, []string{"c"}):
+					t.Fatalf("%s, a primary of %s, holds %v", tn.cfg.Name, k, vs)
+				case !primary && len(vs) > 0:
+					return false, fmt.Sprintf("%s still holds %s, which it is no primary of", tn.cfg.Name, k)
+				}
+			}
+		}
+		return true, ""
+	})
+	var dropped, retained int64
+	for _, tn := range nodes {
+		tr := tn.transfers()
+		dropped += tr.Totals.StaleDropped
+		retained += tr.Totals.StaleRetained
+	}
+	if dropped == 0 {
+		t.Error("no node reports deleted stale keys")
+	}
+	// The orphan stays where it was planted (unless the join made that
+	// node its primary) and never reaches the primaries that lack it.
+	prims := rg.Primaries(rg.Partition([]byte(orphan)))
+	if !slices.Contains(prims, ring.NodeID(holder.cfg.Name)) {
+		if vs := holder.replica(orphan).values(); len(vs) == 0 {
+			t.Errorf("%s dropped %s, which no primary holds", holder.cfg.Name, orphan)
+		}
+		if retained == 0 {
+			t.Error("no node reports a retained stale key")
+		}
+		for _, id := range prims {
+			if vs := byName[string(id)].replica(orphan).values(); len(vs) > 0 {
+				t.Errorf("%s was pushed to its primary %s", orphan, id)
 			}
 		}
 	}

@@ -92,7 +92,7 @@ type clusterState struct {
 // nodes that saw changes in different orders would disagree. One node, the
 // claimant, computes each new ownership and everyone adopts it, like Riak's
 // claimant. The claimant is the first (by name) valid member that gossip
-// says is up (the first joining one while no member is valid). When the
+// says is up. When the
 // members that should own partitions (joining and valid) differ from the
 // table's, it claims the next table from the current one, numbered one
 // higher, and gossips it. A node adopts a table that is newer than its own:

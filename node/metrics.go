@@ -45,6 +45,8 @@ type metrics struct {
 	transferBytes      prometheus.Counter
 	transferPartitions prometheus.Counter
 	transferPending    prometheus.Gauge
+	staleDropped       prometheus.Counter
+	staleRetained      prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -128,7 +130,13 @@ func newMetrics() *metrics {
 	m.transferPending = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "dynago_transfer_partitions_pending", Help: "Partitions this node is a primary of but has not finished pulling.",
 	})
-	m.reg.MustRegister(m.transferKeys, m.transferBytes, m.transferPartitions, m.transferPending)
+	m.staleDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_stale_keys_dropped_total", Help: "Keys of partitions this node no longer holds, deleted once every current primary held them.",
+	})
+	m.staleRetained = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "dynago_stale_keys_retained", Help: "Keys of partitions this node no longer holds that some current primary lacks (kept; see /debug/transfers).",
+	})
+	m.reg.MustRegister(m.transferKeys, m.transferBytes, m.transferPartitions, m.transferPending, m.staleDropped, m.staleRetained)
 	m.reg.MustRegister(m.aaeExchanges, m.aaeDifferences, m.aaeRepaired, m.aaeBytes, m.aaeFactor, m.aaeTreeDrift, m.tombstonesReaped, m.tombstones)
 	m.reg.MustRegister(m.hintsQueued, m.hintsBytes, m.hintsLag, m.hintsDelivered, m.hintsExpired, m.hintsRefused)
 	m.reg.MustRegister(m.requests, m.latency, m.readRepairs, m.rpcErrors, m.membersUp, m.owned, m.ringSize,

@@ -165,8 +165,10 @@ func checkPlanChange(c clusterState, ch planChange) (planChange, *apiError) {
 }
 
 // planAfter returns the placement after ch: before With the joining node,
-// or Without the node going. A node that is already leaving is out of the
-// placement already, so before is the placement after.
+// or Without the node going, which is ring.Claim from the current
+// placement, exactly what the claimant computes for that change alone. A
+// node that is already leaving is out of the placement already, so before
+// is the placement after.
 func planAfter(before *ring.Ring, ch planChange) (*ring.Ring, error) {
 	id := ring.NodeID(ch.Node)
 	if ch.Op == planJoin {

@@ -40,9 +40,15 @@ type transferState struct {
 	wake  chan struct{}
 
 	bucket *antientropy.TokenBucket // guarded by mu
-	keys   atomic.Int64
-	bytes  atomic.Int64
-	done   atomic.Int64
+	// lostAt is when this node was first seen holding data of a partition
+	// it is not a primary of; staleRetained counts the keys of such
+	// partitions it keeps (stale.go). Guarded by mu.
+	lostAt        map[uint32]time.Time
+	staleRetained int64
+	stale         atomic.Int64 // stale keys deleted
+	keys          atomic.Int64
+	bytes         atomic.Int64
+	done          atomic.Int64
 }
 
 // transferJob is one partition's pull, as /debug/transfers shows it.
@@ -67,6 +73,7 @@ func (n *Node) loadReady(ctx context.Context, freshJoin bool) error {
 	q := n.cfg.Ring.Partitions
 	n.xfer.ready = make([]bool, q)
 	n.xfer.jobs = map[uint32]*transferJob{}
+	n.xfer.lostAt = map[uint32]time.Time{}
 	n.xfer.wake = make(chan struct{}, 1)
 	n.xfer.bucket = antientropy.NewTokenBucket(float64(n.cfg.TransferRate), float64(n.cfg.TransferRate))
 	b, err := n.store.Get(ctx, metaReady)
@@ -136,6 +143,7 @@ func (n *Node) transferLoop() {
 	defer t.Stop()
 	for {
 		n.transferRound(n.bgCtx)
+		n.staleRound(n.bgCtx)
 		select {
 		case <-n.bgCtx.Done():
 			return
@@ -452,6 +460,7 @@ func (n *Node) handleTransfers(w http.ResponseWriter, r *http.Request) {
 			ready++
 		}
 	}
+	staleRetained := n.xfer.staleRetained
 	jobs := []transferJob{}
 	for _, j := range n.xfer.jobs {
 		c := *j
@@ -478,6 +487,7 @@ func (n *Node) handleTransfers(w http.ResponseWriter, r *http.Request) {
 		"jobs":               jobs,
 		"totals": map[string]int64{
 			"keys": n.xfer.keys.Load(), "bytes": n.xfer.bytes.Load(), "partitions": n.xfer.done.Load(),
+			"stale_keys_dropped": n.xfer.stale.Load(), "stale_keys_retained": staleRetained,
 		},
 		"leaving": n.leaveJSON(),
 	})

@@ -633,11 +633,15 @@ type TransferJob struct {
 }
 
 // TransferTotals are what the node has pulled since it started, in GET
-// /debug/transfers: keys, bytes, and partitions whose transfer finished.
+// /debug/transfers: keys, bytes, and partitions whose transfer finished;
+// and the keys of partitions it no longer holds that it deleted (every
+// current primary had them) or keeps (a primary has no state for them).
 type TransferTotals struct {
-	Keys       int64 `json:"keys"`
-	Bytes      int64 `json:"bytes"`
-	Partitions int64 `json:"partitions"`
+	Keys              int64 `json:"keys"`
+	Bytes             int64 `json:"bytes"`
+	Partitions        int64 `json:"partitions"`
+	StaleKeysDropped  int64 `json:"stale_keys_dropped"`
+	StaleKeysRetained int64 `json:"stale_keys_retained"`
 }
 
 // LeaveProgress is the handoff of a leaving node's partitions to their new

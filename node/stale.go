@@ -1,0 +1,249 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dynago/dynago/ring"
+	"github.com/dynago/dynago/storage"
+	"github.com/dynago/dynago/vclock"
+)
+
+// Stale copies. A node that the ring no longer places on a partition keeps
+// its copy until every current primary is ready for the partition (their
+// pulls may use it). Then it deletes, key by key, what every current
+// primary already holds: a key goes only when each primary's state is equal
+// to or newer than this node's (a tombstone also goes when a primary has
+// nothing: it was reaped there, and a tombstone is not data). Where a
+// primary holds an older or concurrent state, this node's state is pushed
+// to it first and the key goes on a later round. A value some primary has
+// no state for at all stays: it is either a write only this node got (to
+// be repaired, not dropped) or a value deleted and reaped since (which a
+// push would bring back). Those keys are counted, never pushed blindly:
+// `dynago transfers` and dynago_stale_keys_retained show them.
+//
+// A copy is left alone for staleWait after the change that moved it, so
+// writes coordinated under the old placement have landed everywhere.
+
+// staleWait covers requests coordinated under the previous placement: a
+// few request timeouts.
+func (n *Node) staleWait() time.Duration { return 3 * n.cfg.RequestTimeout }
+
+// staleBatch is how many keys one round compares at a time.
+const staleBatch = 256
+
+// staleRound reclaims the partitions this node holds data for but is not
+// a primary of, while it is in the ring and not leaving (a leaving node's
+// copies are the sources of its handoff).
+func (n *Node) staleRound(ctx context.Context) {
+	r := n.ring.Load()
+	self := ring.NodeID(n.cfg.Name)
+	if _, in := r.Member(self); !in {
+		return
+	}
+	primary := map[uint32]bool{}
+	for _, p := range r.PartitionsOf(self) {
+		primary[uint32(p)] = true
+	}
+	now := time.Now()
+	retained := 0
+	for p, pt := range n.aae.parts {
+		if ctx.Err() != nil {
+			return
+		}
+		pt.mu.Lock()
+		keys := pt.tree.Keys()
+		pt.mu.Unlock()
+		n.xfer.mu.Lock()
+		if primary[uint32(p)] || keys == 0 {
+			delete(n.xfer.lostAt, uint32(p))
+			n.xfer.mu.Unlock()
+			continue
+		}
+		at, ok := n.xfer.lostAt[uint32(p)]
+		if !ok {
+			n.xfer.lostAt[uint32(p)] = now
+			at = now
+		}
+		n.xfer.mu.Unlock()
+		if now.Sub(at) < n.staleWait() {
+			continue
+		}
+		d, k, err := n.dropPartition(ctx, r, uint32(p))
+		retained += k
+		if err != nil {
+			n.log.Debug("stale copy kept for now", "partition", p, "err", err)
+			continue
+		}
+		if d > 0 {
+			n.log.Info("deleted keys of a partition this node no longer holds", "partition", p, "dropped", d, "retained", k)
+		}
+		if k > 0 {
+			n.log.Warn("kept values of a partition this node no longer holds: a current primary has no state for them",
+				"partition", p, "keys", k)
+		}
+	}
+	n.xfer.mu.Lock()
+	n.xfer.staleRetained = int64(retained)
+	n.xfer.mu.Unlock()
+	n.metrics.staleRetained.Set(float64(retained))
+}
+
+// dropPartition runs one pass over partition p's local keys.
+func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropped, retained int, err error) {
+	var addrs []string
+	var prims []string
+	for _, id := range r.Primaries(int(p)) {
+		addr, ok := n.rpcAddrOf(string(id))
+		if string(id) == n.cfg.Name || !ok || !n.alive(string(id)) {
+			return 0, 0, fmt.Errorf("primary %s is not reachable", id)
+		}
+		cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+		resp, err := n.client(addr).Call(cctx, methodAAERoots, aaeRootsRequest{Partitions: []uint32{p}}.marshal())
+		cancel()
+		if err != nil {
+			return 0, 0, err
+		}
+		roots, err := unmarshalAAERoots(resp)
+		if err != nil || len(roots.Roots) != 1 || !roots.Roots[0].Ready {
+			return 0, 0, fmt.Errorf("primary %s is not ready (%v)", id, err)
+		}
+		addrs, prims = append(addrs, addr), append(prims, string(id))
+	}
+	if len(addrs) == 0 {
+		return 0, 0, errors.New("no primaries")
+	}
+	lo, hi := storage.PartitionRange(p)
+	for {
+		var keys [][]byte
+		var mine []vclock.State
+		size := 0
+		errFull := errors.New("batch full")
+		err := n.store.Scan(ctx, lo, hi, func(k, v []byte) error {
+			if len(keys) == staleBatch {
+				return errFull
+			}
+			_, key, _ := storage.SplitDataKey(k)
+			var st vclock.State
+			if err := st.UnmarshalBinary(v); err != nil {
+				return err
+			}
+			keys, mine = append(keys, append([]byte(nil), key...)), append(mine, st)
+			size += len(k) + len(v)
+			return nil
+		})
+		if err != nil && !errors.Is(err, errFull) {
+			return dropped, retained, err
+		}
+		if len(keys) == 0 {
+			return dropped, retained, nil
+		}
+		more := errors.Is(err, errFull)
+		lo = append(storage.DataKey(p, keys[len(keys)-1]), 0)
+		covered := make([]bool, len(keys))
+		for i := range covered {
+			covered[i] = true
+		}
+		for j, addr := range addrs {
+			theirs, err := n.fetchStates(ctx, addr, p, keys)
+			if err != nil {
+				return dropped, retained, err
+			}
+			var push []handoffItem
+			for i, st := range theirs {
+				switch {
+				case vclock.Merge(st, mine[i]).Equal(st):
+				case st.IsZero() && onlyTombstones(mine[i]):
+				case st.IsZero():
+					covered[i] = false
+				default:
+					covered[i] = false
+					push = append(push, handoffItem{Key: keys[i], State: mine[i]})
+				}
+			}
+			if len(push) > 0 {
+				if err := n.sendItems(ctx, addr, push); err != nil {
+					return dropped, retained, fmt.Errorf("push to %s: %w", prims[j], err)
+				}
+			}
+		}
+		batch := 0
+		for i, key := range keys {
+			if !covered[i] {
+				retained++
+				continue
+			}
+			deleted := false
+			err := n.updateData(ctx, p, key, func(cur vclock.State, found bool) (vclock.State, []byte, error) {
+				if !found || !cur.Equal(mine[i]) {
+					return vclock.State{}, nil, storage.ErrSkipWrite // changed since: next round
+				}
+				deleted = true
+				return vclock.State{}, nil, storage.ErrDeleteKey
+			})
+			if err != nil && !errors.Is(err, storage.ErrSkipWrite) && !errors.Is(err, storage.ErrDeleteKey) {
+				return dropped, retained, err
+			}
+			if deleted {
+				batch++
+			}
+		}
+		dropped += batch
+		n.xfer.stale.Add(int64(batch))
+		n.metrics.staleDropped.Add(float64(batch))
+		// Pace by what the comparison fetched from the primaries.
+		n.xfer.mu.Lock()
+		wait := n.xfer.bucket.Take(time.Now(), float64(size*len(addrs)))
+		n.xfer.mu.Unlock()
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return dropped, retained, ctx.Err()
+			}
+		}
+		if !more {
+			return dropped, retained, nil
+		}
+	}
+}
+
+// fetchStates returns addr's states of keys of partition p (zero where it
+// has none).
+func (n *Node) fetchStates(ctx context.Context, addr string, p uint32, keys [][]byte) ([]vclock.State, error) {
+	var out []vclock.State
+	for len(keys) > 0 {
+		cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+		resp, err := n.client(addr).Call(cctx, methodAAEFetch, aaeFetchRequest{Partition: p, Keys: keys}.marshal())
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		sts, err := unmarshalAAEFetch(resp, len(keys))
+		if err != nil {
+			return nil, err
+		}
+		if len(sts) == 0 {
+			return nil, errors.New("empty fetch answer")
+		}
+		out = append(out, sts...)
+		keys = keys[len(sts):]
+	}
+	return out, nil
+}
+
+// sendItems merges items into addr's store (methodHandoff).
+func (n *Node) sendItems(ctx context.Context, addr string, items []handoffItem) error {
+	req, err := handoffRequest{From: n.cfg.Name, Items: items}.marshal()
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	defer cancel()
+	_, err = n.client(addr).Call(cctx, methodHandoff, req)
+	return err
+}
