@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dynago/dynago/ring"
@@ -60,7 +62,7 @@ func (n *Node) claimLoop() {
 // members that should own partitions differ from the table's.
 func (n *Node) claimRound(ctx context.Context) error {
 	c := n.clusterSnapshot()
-	if n.claimant(c) != n.cfg.Name {
+	if n.claimant(c) != n.cfg.Name || c.staged() {
 		return nil
 	}
 	want := c.placed()
@@ -97,35 +99,43 @@ func (n *Node) claimRound(ctx context.Context) error {
 		}
 	}
 	n.log.Info("claimed a new ownership", "version", version, "members", len(want), "partitions_moved", moved)
-	if !n.mergeState(nil, t) {
+	if !n.mergeState(clusterState{Table: t}) {
 		return nil
 	}
 	n.pushState(ctx)
 	return nil
 }
 
-// pushState sends this node's membership and table to every other member
-// that gossip says is up, so a claim takes effect at once rather than at
-// the next push/pull.
-func (n *Node) pushState(ctx context.Context) {
+// pushState sends this node's membership, table and hold to every other
+// member that gossip says is up, so a change takes effect at once rather
+// than at the next push/pull, and returns when each has answered or timed
+// out: how many were sent it and how many merged it.
+func (n *Node) pushState(ctx context.Context) (sent, merged int) {
 	c := n.clusterSnapshot()
 	payload := c.marshal()
+	var wg sync.WaitGroup
+	var ok atomic.Int64
 	for _, r := range c.records() {
 		if r.Name == n.cfg.Name || !inRing(r.Status) || !n.alive(r.Name) {
 			continue
 		}
-		addr, ok := n.rpcAddrOf(r.Name)
-		if !ok {
+		addr, found := n.rpcAddrOf(r.Name)
+		if !found {
 			continue
 		}
-		n.bg.Go(func() {
+		sent++
+		wg.Go(func() {
 			cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 			defer cancel()
 			if _, err := n.client(addr).Call(cctx, methodState, payload); err != nil {
 				n.log.Debug("pushing membership", "peer", r.Name, "err", err)
+				return
 			}
+			ok.Add(1)
 		})
 	}
+	wg.Wait()
+	return sent, int(ok.Load())
 }
 
 // receiveState merges a pushed membership (methodState).
@@ -137,6 +147,6 @@ func (n *Node) receiveState(payload []byte) error {
 	if err := checkCompatible(n.cfg.Ring.Partitions, n.cfg.Ring.N, c.Partitions, c.N, "pushing membership"); err != nil {
 		return err
 	}
-	n.mergeState(c.records(), c.Table)
+	n.mergeState(c)
 	return nil
 }

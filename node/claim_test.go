@@ -247,3 +247,95 @@ func TestStaleCopiesDropped(t *testing.T) {
 		}
 	}
 }
+
+// TestStagedChangesCommitTogether stages a leave (n4) and a join (n5) on a
+// loaded cluster: nothing is placed until the commit (n5 owns nothing, n4
+// keeps serving, the table does not change), GET /cluster/plan without a
+// change shows both and predicts n5's partitions, and the commit places
+// both in one claim, after which n4 hands off and exits.
+func TestStagedChangesCommitTogether(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 4, inMemory: true})
+	cold := loadCold(t, nodes[0], 200)
+	v0, before := sameOwnership(t, nodes)
+
+	r := nodes[1].do("POST", "/cluster/stage", nil, nil)
+	var st stagingJSON
+	if r.status != 200 || json.Unmarshal(r.body, &st) != nil || !st.Staged || st.Acknowledged != 3 {
+		t.Fatalf("stage: %d %s", r.status, r.body)
+	}
+	if r := nodes[3].do("POST", "/cluster/leave", nil, nil); r.status != 202 {
+		t.Fatalf("leave: %d %s", r.status, r.body)
+	}
+	cfg := testConfig(t, "n5", true)
+	cfg.Join = []string{nodes[0].cfg.GossipAddr}
+	n5 := startNode(t, cfg)
+	all := append(slices.Clone(nodes), n5)
+	waitFor(t, "both changes made", 20*time.Second, func() (bool, string) {
+		for _, tn := range all {
+			if got := pendingChanges(tn.node.clusterSnapshot()); len(got) != 2 {
+				return false, fmt.Sprintf("%s sees pending %v", tn.cfg.Name, got)
+			}
+		}
+		return true, ""
+	})
+	time.Sleep(2 * claimInterval) // a claimant that ignored the hold would claim now
+	if v, owners := nodes[0].ownership(); v != v0 || !slices.Equal(owners, before) {
+		t.Fatalf("the table changed while staged: version %d, was %d", v, v0)
+	}
+	if got := n5.node.Ring().PartitionsOf("n5"); len(got) != 0 {
+		t.Fatalf("staged n5 is a primary of %d partitions", len(got))
+	}
+	select {
+	case <-nodes[3].done:
+		t.Fatal("n4 left before the commit")
+	default:
+	}
+
+	r = nodes[2].do("GET", "/cluster/plan", nil, nil)
+	var plan planJSON
+	if r.status != 200 || json.Unmarshal(r.body, &plan) != nil {
+		t.Fatalf("plan: %d %s", r.status, r.body)
+	}
+	want := []planChange{{Op: "leave", Node: "n4"}, {Op: "join", Node: "n5"}}
+	if !plan.Staged || plan.Change.Op != "pending" || !slices.Equal(plan.Pending, want) {
+		t.Fatalf("plan: staged %v, change %+v, pending %+v", plan.Staged, plan.Change, plan.Pending)
+	}
+	var predicted []int
+	for _, nd := range plan.Nodes {
+		if nd.Node == "n5" {
+			predicted = nd.Gain
+		}
+		if nd.Node == "n4" && nd.PartitionsAfter != 0 {
+			t.Errorf("plan keeps %d partitions on n4", nd.PartitionsAfter)
+		}
+	}
+
+	r = nodes[0].do("POST", "/cluster/commit", nil, nil)
+	if r.status != 200 || json.Unmarshal(r.body, &st) != nil || st.Staged || !slices.Equal(st.Pending, want) {
+		t.Fatalf("commit: %d %s", r.status, r.body)
+	}
+	select {
+	case <-nodes[3].done:
+		nodes[3].done = nil
+	case <-time.After(60 * time.Second):
+		t.Fatal("n4 did not finish leaving after the commit")
+	}
+	rest := []*testNode{nodes[0], nodes[1], nodes[2], n5}
+	waitMembers(t, rest, 4)
+	v1, _ := sameOwnership(t, rest)
+	if v1 != v0+1 {
+		t.Errorf("table version %d after the commit, want %d: both changes in one claim", v1, v0+1)
+	}
+	if got := rest[0].node.Ring().PartitionsOf("n5"); !slices.Equal(got, predicted) {
+		t.Errorf("n5 holds %v, the plan said %v", got, predicted)
+	}
+	rg := rest[0].node.Ring()
+	for _, k := range cold {
+		for _, id := range rg.Primaries(rg.Partition([]byte(k))) {
+			tn := rest[slices.IndexFunc(rest, func(x *testNode) bool { return x.cfg.Name == string(id) })]
+			if vs := tn.replica(k).values(); !slices.Equal(vs, []string{"c"}) {
+				t.Fatalf("%s, a primary of %s, holds %v", id, k, vs)
+			}
+		}
+	}
+}

@@ -85,6 +85,42 @@ type clusterState struct {
 	N          int                     `json:"n"`
 	Members    map[string]memberRecord `json:"members"`
 	Table      *ownerTable             `json:"table,omitempty"`
+	Hold       *holdRecord             `json:"hold,omitempty"`
+}
+
+// holdRecord is staging (Riak's staged cluster changes): while On, the
+// claimant claims nothing, so joins, leaves and removes accumulate (nodes
+// join the membership, are not placed yet) until a commit turns it off and
+// the claimant places them all in one claim. A higher Version wins; at a
+// tie, On wins (the cautious side).
+type holdRecord struct {
+	Version uint64 `json:"version"`
+	On      bool   `json:"on"`
+}
+
+func (h *holdRecord) newer(o *holdRecord) bool {
+	switch {
+	case h == nil:
+		return false
+	case o == nil:
+		return true
+	case h.Version != o.Version:
+		return h.Version > o.Version
+	}
+	return h.On && !o.On
+}
+
+// staged reports whether changes are being staged.
+func (c clusterState) staged() bool { return c.Hold != nil && c.Hold.On }
+
+// mergeHold returns c with h if h is newer, and whether it was.
+func (c clusterState) mergeHold(h *holdRecord) (clusterState, bool) {
+	if !h.newer(c.Hold) {
+		return c, false
+	}
+	out := c.clone()
+	out.Hold = h
+	return out, true
 }
 
 // Ownership. Placement keeps history (ring.Claim moves ~1/k per change, at

@@ -79,6 +79,8 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("POST /cluster/leave", n.handleLeave)
 	mux.HandleFunc("POST /cluster/remove", n.handleRemove)
 	mux.HandleFunc("GET /cluster/plan", n.handlePlan)
+	mux.HandleFunc("POST /cluster/stage", n.handleStage)
+	mux.HandleFunc("POST /cluster/commit", n.handleCommit)
 	mux.HandleFunc("GET /debug/hints", n.handleHints)
 	mux.HandleFunc("GET /debug/aae", n.handleAAE)
 	mux.HandleFunc("GET /debug/transfers", n.handleTransfers)

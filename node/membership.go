@@ -156,7 +156,7 @@ func (d *gossipDelegate) MergeRemoteState(buf []byte, join bool) {
 			"partitions", c.Partitions, "n", c.N)
 		return
 	}
-	d.n.mergeState(c.records(), c.Table)
+	d.n.mergeState(c)
 }
 
 func (d *gossipDelegate) NotifyJoin(m *memberlist.Node)   { d.n.peerEvent(m, true) }

@@ -442,20 +442,35 @@ func (n *Node) announce(r memberRecord) {
 }
 
 // mergeRecords merges gossiped records; called from memberlist goroutines.
-func (n *Node) mergeRecords(recs ...memberRecord) { n.mergeState(recs, nil) }
+func (n *Node) mergeRecords(recs ...memberRecord) {
+	n.mergeState(clusterState{Members: recordMap(recs)})
+}
 
-// mergeState merges records and an owner table (either may be empty) and
-// reports whether anything changed.
-func (n *Node) mergeState(recs []memberRecord, table *ownerTable) bool {
+func recordMap(recs []memberRecord) map[string]memberRecord {
+	m := make(map[string]memberRecord, len(recs))
+	for _, r := range recs {
+		m[r.Name] = r
+	}
+	return m
+}
+
+// mergeState merges another view of the membership (records, owner table
+// and hold; any may be empty) and reports whether anything changed.
+func (n *Node) mergeState(in clusterState) bool {
+	recs, table := in.records(), in.Table
 	n.clusterMu.Lock()
 	merged, changed := n.cluster.merge(recs...)
 	merged, tableChanged := merged.mergeTable(table)
-	if changed || tableChanged {
+	merged, holdChanged := merged.mergeHold(in.Hold)
+	if changed || tableChanged || holdChanged {
 		n.cluster = merged
 	}
 	n.clusterMu.Unlock()
-	if !changed && !tableChanged {
+	if !changed && !tableChanged && !holdChanged {
 		return false
+	}
+	if holdChanged {
+		n.log.Info("staging changed", "staged", in.Hold.On, "version", in.Hold.Version)
 	}
 	if err := n.rebuildRing(); err != nil {
 		n.log.Error("rebuilding ring", "err", err)

@@ -34,6 +34,9 @@ const (
 	planJoin   = "join"
 	planLeave  = "leave"
 	planRemove = "remove"
+	// planPending is a plan without a change: what the changes made but
+	// not placed yet (staged, or not yet claimed) would move together.
+	planPending = "pending"
 )
 
 const (
@@ -95,6 +98,10 @@ type planJSON struct {
 	Moves        planMoves   `json:"moves"`
 	Balance      planBalance `json:"balance"`
 	Warnings     []string    `json:"warnings"`
+	// Staged is whether changes are being staged (POST /cluster/stage);
+	// Pending lists the changes made but not placed yet.
+	Staged  bool         `json:"staged"`
+	Pending []planChange `json:"pending"`
 }
 
 // errPlan is a bad plan request.
@@ -105,7 +112,7 @@ func errPlan(format string, args ...any) *apiError {
 // parsePlanQuery reads the change from the query: exactly one of join=NAME,
 // leave=NAME or remove=NAME, and zone=ZONE only with join.
 func parsePlanQuery(q url.Values) (planChange, *apiError) {
-	const want = "want exactly one of join=NAME (with an optional zone=ZONE), leave=NAME or remove=NAME"
+	const want = "want at most one of join=NAME (with an optional zone=ZONE), leave=NAME or remove=NAME (none: the pending changes)"
 	for k := range q {
 		switch k {
 		case planJoin, planLeave, planRemove, "zone":
@@ -128,7 +135,10 @@ func parsePlanQuery(q url.Values) (planChange, *apiError) {
 		ch = planChange{Op: op, Node: vs[0]}
 	}
 	if ch.Op == "" {
-		return planChange{}, errPlan("no change given: %s", want)
+		if _, ok := q["zone"]; ok {
+			return planChange{}, errPlan("zone goes with join: %s", want)
+		}
+		return planChange{Op: planPending}, nil
 	}
 	if zs, ok := q["zone"]; ok {
 		if ch.Op != planJoin {
@@ -162,6 +172,16 @@ func checkPlanChange(c clusterState, ch planChange) (planChange, *apiError) {
 		ch.Zone = rec.Zone
 	}
 	return ch, nil
+}
+
+// pendingAfter returns the placement the claimant would claim now: before
+// claimed for the members to place (joining and valid).
+func pendingAfter(c clusterState, before *ring.Ring) (*ring.Ring, error) {
+	var ms []ring.Member
+	for _, m := range c.placed() {
+		ms = append(ms, ring.Member{ID: ring.NodeID(m.Name), Zone: m.Zone})
+	}
+	return before.Claim(ms)
 }
 
 // planAfter returns the placement after ch: before With the joining node,
@@ -379,7 +399,8 @@ func planCount(n int, noun string) string {
 func memberWarnings(c clusterState, ch planChange, self string, alive func(string) bool) []string {
 	var warns []string
 	target := c.Members[ch.Node]
-	if ch.Op != planJoin && target.Status == statusLeaving {
+	placed := c.Table != nil && slices.ContainsFunc(c.Table.Members, func(m tableMember) bool { return m.Name == ch.Node })
+	if ch.Op != planJoin && target.Status == statusLeaving && !placed {
 		warns = append(warns, fmt.Sprintf("%s is already leaving: its partitions already have their new owners, so this plan moves nothing more (follow it with GET /debug/transfers)", ch.Node))
 	}
 	if ch.Op == planRemove {
@@ -436,16 +457,24 @@ func (n *Node) handlePlan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := n.clusterSnapshot()
-	if ch, aerr = checkPlanChange(c, ch); aerr != nil {
-		writeError(w, aerr)
-		return
+	if ch.Op != planPending {
+		if ch, aerr = checkPlanChange(c, ch); aerr != nil {
+			writeError(w, aerr)
+			return
+		}
 	}
 	before, err := c.ring()
 	if err != nil {
 		writeError(w, &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: "current placement: " + err.Error()})
 		return
 	}
-	after, err := planAfter(before, ch)
+	pending := pendingChanges(c)
+	var after *ring.Ring
+	if ch.Op == planPending {
+		after, err = pendingAfter(c, before)
+	} else {
+		after, err = planAfter(before, ch)
+	}
 	if err != nil {
 		writeError(w, errPlan("%s %s: %v", ch.Op, ch.Node, err))
 		return
@@ -458,8 +487,12 @@ func (n *Node) handlePlan(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		warns = append(warns, fmt.Sprintf("could not sample %s's data for the bytes per key (bytes are 0): %v", n.cfg.Name, err))
 	}
+	if ch.Op != planPending && len(pending) > 0 {
+		warns = append(warns, fmt.Sprintf("%d other changes are made but not placed yet (staged: %v); GET /cluster/plan without a change shows them together", len(pending), c.staged()))
+	}
 	p := makePlan(ch, before, after, keys, bpk, n.cfg.TransferRate)
 	p.Warnings = append(warns, p.Warnings...)
+	p.Staged, p.Pending = c.staged(), pending
 	writeJSON(w, http.StatusOK, p)
 }
 

@@ -39,7 +39,8 @@ func TestParsePlanQuery(t *testing.T) {
 		{name: "join with zone", query: "join=n4&zone=b", want: planChange{Op: "join", Node: "n4", Zone: "b"}},
 		{name: "leave", query: "leave=n2", want: planChange{Op: "leave", Node: "n2"}},
 		{name: "remove", query: "remove=n3", want: planChange{Op: "remove", Node: "n3"}},
-		{name: "nothing", query: "", bad: "no change given"},
+		{name: "nothing: the pending changes", query: "", want: planChange{Op: "pending"}},
+		{name: "zone alone", query: "zone=b", bad: "zone goes with join"},
 		{name: "two ops", query: "join=n4&leave=n2", bad: "both join and leave"},
 		{name: "op twice", query: "leave=n2&leave=n3", bad: "needs one node name"},
 		{name: "empty name", query: "remove=", bad: "needs one node name"},
@@ -482,7 +483,7 @@ func TestPlanHTTP(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"", 400, "bad_plan"},
+		{"zone=a", 400, "bad_plan"},
 		{"join=n4&leave=n2", 400, "bad_plan"},
 		{"leave=n1&zone=a", 400, "bad_plan"},
 		{"join=n1", 409, "already_member"},

@@ -788,6 +788,66 @@ func removeCommand() *cli.Command {
 	}
 }
 
+func stageCommand() *cli.Command {
+	return stagingCommand("stage", "stage cluster changes: joins, leaves and removes wait for `dynago commit`",
+		"Turns staging on for the whole cluster (POST /cluster/stage). Joins, leaves and removes made afterwards\n"+
+			"change the membership, but no partition moves: a joining node owns nothing yet, a leaving node keeps\n"+
+			"serving its partitions. `dynago plan` (no change flags) shows what they would move together, and\n"+
+			"`dynago commit` places them all at once, as Riak's cluster plan / commit.",
+		func(cl *client.Client, ctx context.Context) (*client.Staging, *client.Response, error) {
+			return cl.Stage(ctx)
+		})
+}
+
+func commitCommand() *cli.Command {
+	return stagingCommand("commit", "place the staged cluster changes all at once and stop staging",
+		"Turns staging off (POST /cluster/commit): the claimant places every pending join, leave and remove in one\n"+
+			"new placement, and transfers start. Follow them with `dynago transfers` and `dynago members`.",
+		func(cl *client.Client, ctx context.Context) (*client.Staging, *client.Response, error) {
+			return cl.Commit(ctx)
+		})
+}
+
+func stagingCommand(name, usage, desc string, call func(*client.Client, context.Context) (*client.Staging, *client.Response, error)) *cli.Command {
+	return &cli.Command{
+		Name: name, Usage: usage, Description: desc,
+		Flags: append(clientFlags(), adminTimeoutFlag()),
+		Action: func(c *cli.Context) error {
+			if _, err := positional(c, 0, 0, ""); err != nil {
+				return err
+			}
+			cl, err := newClient(c, c.Duration("timeout"))
+			if err != nil {
+				return err
+			}
+			st, res, err := call(cl, c.Context)
+			if err != nil {
+				return requestFailed(c, name, err)
+			}
+			report(c, res.Report)
+			if c.Bool("json") {
+				writeJSON(c, res.Body)
+				return nil
+			}
+			var chs []string
+			for _, ch := range st.Pending {
+				chs = append(chs, ch.Op+" "+ch.Node)
+			}
+			pending := "none"
+			if len(chs) > 0 {
+				pending = strings.Join(chs, ", ")
+			}
+			if st.Staged {
+				fmt.Fprintf(c.App.Writer, "staging: changes wait for `dynago commit`; pending: %s\n", pending)
+			} else {
+				fmt.Fprintf(c.App.Writer, "committed: %s\n", pending)
+			}
+			fmt.Fprintf(c.App.Writer, "told %d of %d other live members at once; gossip tells the rest\n", st.Acknowledged, st.Told)
+			return nil
+		},
+	}
+}
+
 // planOps are the plan command's change flags, in the order they are
 // checked.
 var planOps = []string{client.PlanJoin, client.PlanLeave, client.PlanRemove}
@@ -795,14 +855,16 @@ var planOps = []string{client.PlanJoin, client.PlanLeave, client.PlanRemove}
 func planCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "plan",
-		Usage: "show what a join, leave or remove would move, without changing anything",
+		Usage: "show what a join, leave or remove (or the pending changes) would move, without changing anything",
 		Description: "Asks the node at --addr for GET /cluster/plan: how each node's partitions (the ones it holds a\n" +
 			"replica of) would change, how many partitions, keys and bytes would move and an estimated time at the\n" +
 			"transfer rate (each node pulls its new partitions at that rate, all nodes at once: the estimate is the\n" +
 			"busiest node's), the balance after the change, and warnings (a preference list short of n nodes or\n" +
 			"with two replicas in one zone, a node above the 1.25x balance bound, a member that is down). Keys are\n" +
 			"counted by the members' Merkle trees; bytes are estimated from the asked node's average key size.\n" +
-			"Give exactly one of --join, --leave or --remove; --zone goes with --join. --json prints the node's answer.\n" +
+			"Give one of --join, --leave or --remove (--zone goes with --join), or none for the pending changes: those\n" +
+			"made but not placed yet, all staged ones after `dynago stage` until `dynago commit`. --json prints the\n" +
+			"node's answer.\n" +
 			"Like every flag these read DYNAGO_JOIN, DYNAGO_LEAVE, DYNAGO_REMOVE and DYNAGO_ZONE, but a change on\n" +
 			"the command line wins over them: the variables count only when no --join, --leave or --remove is given\n" +
 			"(an agent's environment sets DYNAGO_JOIN and DYNAGO_ZONE for the agent), and DYNAGO_ZONE counts only\n" +
@@ -855,7 +917,10 @@ func planChange(c *cli.Context) (client.PlanChange, error) {
 	}
 	switch len(given) {
 	case 0:
-		return client.PlanChange{}, usagef(c, "which change? give one of --join NAME [--zone ZONE], --leave NAME or --remove NAME")
+		if c.IsSet("zone") && !fromEnv(c, "zone") {
+			return client.PlanChange{}, usagef(c, "--zone goes with --join")
+		}
+		return client.PlanChange{Op: client.PlanPending}, nil
 	case 1:
 	default:
 		return client.PlanChange{}, usagef(c, "%s and %s: plan one change at a time", flagSource(c, given[0]), flagSource(c, given[1]))
@@ -894,6 +959,8 @@ func flagSource(c *cli.Context, name string) string {
 // describeChange says what a plan is for: "join n4 in zone b".
 func describeChange(ch client.PlanChange) string {
 	switch {
+	case ch.Op == client.PlanPending:
+		return "the pending changes"
 	case ch.Op == client.PlanJoin && ch.Zone != "":
 		return fmt.Sprintf("join %s in zone %s", ch.Node, ch.Zone)
 	case ch.Op == client.PlanRemove:
@@ -922,7 +989,23 @@ func planTime(secs float64, rate int64) string {
 // balance and each warning on its own line.
 func printPlan(w io.Writer, p *client.Plan) error {
 	fmt.Fprintf(w, "plan: %s\n", describeChange(p.Change))
-	fmt.Fprintf(w, "ring: %d partitions, n=%d; nothing changes until the %s is made\n", p.Partitions, p.N, p.Change.Op)
+	if p.Change.Op == client.PlanPending {
+		var chs []string
+		for _, ch := range p.Pending {
+			chs = append(chs, ch.Op+" "+ch.Node)
+		}
+		switch {
+		case len(chs) == 0:
+			fmt.Fprintln(w, "pending: none (every change made is placed)")
+		case p.Staged:
+			fmt.Fprintf(w, "pending: %s; staged: nothing changes until `dynago commit`\n", strings.Join(chs, ", "))
+		default:
+			fmt.Fprintf(w, "pending: %s; not staged: the claimant is placing them now\n", strings.Join(chs, ", "))
+		}
+		fmt.Fprintf(w, "ring: %d partitions, n=%d\n", p.Partitions, p.N)
+	} else {
+		fmt.Fprintf(w, "ring: %d partitions, n=%d; nothing changes until the %s is made\n", p.Partitions, p.N, p.Change.Op)
+	}
 	rows := make([]string, 0, len(p.Nodes))
 	for _, nd := range p.Nodes {
 		zone := nd.Zone

@@ -891,12 +891,11 @@ func TestPlanBadUsage(t *testing.T) {
 		args       []string
 		wantStderr string
 	}{
-		{"no change", nil, "which change? give one of --join NAME [--zone ZONE], --leave NAME or --remove NAME"},
 		{"two changes", []string{"--join", "n4", "--leave", "n2"}, "--join and --leave: plan one change at a time"},
 		{"three changes", []string{"--remove", "n3", "--join", "n4", "--leave", "n2"}, "--join and --leave"},
 		{"empty name", []string{"--leave", ""}, "--leave: want a node name"},
 		{"zone without join", []string{"--remove", "n2", "--zone", "a"}, "--zone goes with --join"},
-		{"zone alone", []string{"--zone", "a"}, "which change?"},
+		{"zone alone", []string{"--zone", "a"}, "--zone goes with --join"},
 		{"an argument", []string{"--join", "n4", "n5"}, `unexpected argument "n5"`},
 		{"a flag after an argument", []string{"n5", "--join", "n4"}, `flags must come before arguments: move "--join"`},
 		{"no value", []string{"--join"}, "flag needs an argument: -join"},
@@ -943,6 +942,8 @@ func TestPlanEnvironment(t *testing.T) {
 			wantStderr: "DYNAGO_JOIN and DYNAGO_LEAVE: plan one change at a time"},
 		{name: "empty from the environment", env: map[string]string{"DYNAGO_REMOVE": ""},
 			wantStderr: "DYNAGO_REMOVE: want a node name"},
+		{name: "an agent's zone alone: the pending changes", env: map[string]string{"DYNAGO_ZONE": "z1"},
+			want: url.Values{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeNode(t)
@@ -967,6 +968,52 @@ func TestPlanEnvironment(t *testing.T) {
 				t.Fatal(res)
 			}
 			planRequest(t, f, tc.want)
+		})
+	}
+}
+
+// TestPlanPending: plan without a change asks for the pending changes (no
+// query) and says whether they are staged.
+func TestPlanPending(t *testing.T) {
+	f := newFakeNode(t)
+	res := runCLI(t, "", "plan", "--addr", f.URL())
+	if res.code != 0 {
+		t.Fatal(res)
+	}
+	planRequest(t, f, url.Values{})
+	want := []string{
+		"plan: the pending changes",
+		"pending: join n4; staged: nothing changes until `dynago commit`",
+		"ring: 8 partitions, n=2",
+	}
+	if got := strings.Split(res.stdout, "\n"); len(got) < 3 || !slices.Equal(got[:3], want) {
+		t.Errorf("got\n%s\nwant first lines\n%s", res.stdout, strings.Join(want, "\n"))
+	}
+}
+
+func TestStageAndCommit(t *testing.T) {
+	for _, tc := range []struct {
+		cmd, path string
+		want      []string
+	}{
+		{"stage", "/cluster/stage", []string{"staging: changes wait for `dynago commit`; pending: none", "told 2 of 2 other live members at once; gossip tells the rest"}},
+		{"commit", "/cluster/commit", []string{"committed: join n4, leave n2", "told 1 of 2 other live members at once; gossip tells the rest"}},
+	} {
+		t.Run(tc.cmd, func(t *testing.T) {
+			f := newFakeNode(t)
+			res := runCLI(t, "", tc.cmd, "--addr", f.URL())
+			if res.code != 0 {
+				t.Fatal(res)
+			}
+			if r := f.requests(); len(r) != 1 || r[0].Method != http.MethodPost || r[0].RawPath != tc.path {
+				t.Errorf("requests %+v, want one POST %s", r, tc.path)
+			}
+			if got := strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n"); !slices.Equal(got, tc.want) {
+				t.Errorf("got\n%s\nwant\n%s", res.stdout, strings.Join(tc.want, "\n"))
+			}
+			if res := runCLI(t, "", tc.cmd, "--addr", f.URL(), "extra"); res.code != 2 {
+				t.Errorf("an argument: exit %d, want 2", res.code)
+			}
 		})
 	}
 }

@@ -178,6 +178,12 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.serveTransfers(w)
 	case r.URL.Path == "/cluster/plan" && r.Method == http.MethodGet:
 		servePlan(w, r.URL.Query())
+	case r.URL.Path == "/cluster/stage" && r.Method == http.MethodPost:
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"staged":true,"pending":[],"told":2,"acknowledged":2}`)
+	case r.URL.Path == "/cluster/commit" && r.Method == http.MethodPost:
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"staged":false,"pending":[{"op":"join","node":"n4"},{"op":"leave","node":"n2"}],"told":2,"acknowledged":1}`)
 	case r.URL.Path == "/cluster/leave" && r.Method == http.MethodPost:
 		if f.leaveFail != 0 {
 			writeErr(w, f.leaveFail, "this node is not in the ring", "not_member", nil)
@@ -403,6 +409,17 @@ func servePlan(w http.ResponseWriter, q url.Values) {
 		}
 	}
 	member := node == "n1" || node == "n2"
+	if op == "" && !q.Has("zone") {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"change":{"op":"pending","node":"","zone":""},"partitions":8,"n":2,"transfer_rate_bytes_per_sec":8388608,
+"nodes":[{"node":"n1","zone":"","partitions_before":8,"partitions_after":6,"gain":[],"lose":[1,4]},
+         {"node":"n2","zone":"z2","partitions_before":8,"partitions_after":6,"gain":[],"lose":[2,6]},
+         {"node":"n4","zone":"","partitions_before":0,"partitions_after":4,"gain":[1,2,4,6],"lose":[]}],
+"moves":{"partitions":4,"keys":1000,"bytes":100000,"seconds":0.5},
+"balance":{"max_share":1.1,"bound":1.25},"warnings":[],
+"staged":true,"pending":[{"op":"join","node":"n4","zone":""}]}`)
+		return
+	}
 	switch {
 	case op == "" || node == "" || (q.Has("zone") && op != "join"):
 		writeErr(w, http.StatusBadRequest, "want exactly one change", "bad_plan", nil)

@@ -109,6 +109,8 @@ func newApp() *cli.App {
 			aaeCommand(),
 			transfersCommand(),
 			planCommand(),
+			stageCommand(),
+			commitCommand(),
 			ringCommand(),
 			joinCommand(),
 			leaveCommand(),

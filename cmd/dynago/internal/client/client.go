@@ -749,16 +749,59 @@ type Plan struct {
 	Moves        PlanMoves   `json:"moves"`
 	Balance      PlanBalance `json:"balance"`
 	Warnings     []string    `json:"warnings"`
+	// Staged is whether the cluster stages changes; Pending lists the
+	// changes made but not placed yet.
+	Staged  bool         `json:"staged"`
+	Pending []PlanChange `json:"pending"`
+}
+
+// PlanPending is the Op of a plan without a change: what the pending
+// changes would move together.
+const PlanPending = "pending"
+
+// Staging is the answer of POST /cluster/stage and /cluster/commit.
+type Staging struct {
+	Staged       bool         `json:"staged"`
+	Pending      []PlanChange `json:"pending"`
+	Told         int          `json:"told"`
+	Acknowledged int          `json:"acknowledged"`
+}
+
+// Stage turns staging on (POST /cluster/stage): joins, leaves and removes
+// made from now on are placed only at the next Commit.
+func (c *Client) Stage(ctx context.Context) (*Staging, *Response, error) {
+	return c.staging(ctx, "/cluster/stage")
+}
+
+// Commit turns staging off (POST /cluster/commit): the pending changes are
+// placed together.
+func (c *Client) Commit(ctx context.Context) (*Staging, *Response, error) {
+	return c.staging(ctx, "/cluster/commit")
+}
+
+func (c *Client) staging(ctx context.Context, path string) (*Staging, *Response, error) {
+	r, err := c.post(ctx, path, struct{}{})
+	if err != nil {
+		return nil, nil, err
+	}
+	var s Staging
+	if err := json.Unmarshal(r.Body, &s); err != nil {
+		return nil, r, fmt.Errorf("%s: decode answer: %w", path, err)
+	}
+	return &s, r, nil
 }
 
 // Plan returns GET /cluster/plan for ch: ?join=NODE[&zone=ZONE],
-// ?leave=NODE or ?remove=NODE. Nothing changes on the cluster. The node
+// ?leave=NODE or ?remove=NODE; for Op PlanPending, no query: the pending
+// changes together. Nothing changes on the cluster. The node
 // answers 400 (code bad_plan) for a malformed change, 404 (unknown_node)
 // for a leave or remove of a node not in the ring and 409 (already_member)
 // for a join of one that is.
 func (c *Client) Plan(ctx context.Context, ch PlanChange) (*Plan, *Response, error) {
 	q := url.Values{}
-	q.Set(ch.Op, ch.Node)
+	if ch.Op != PlanPending {
+		q.Set(ch.Op, ch.Node)
+	}
 	if ch.Op == PlanJoin && ch.Zone != "" {
 		q.Set("zone", ch.Zone)
 	}

@@ -1,0 +1,96 @@
+package node
+
+import (
+	"net/http"
+	"slices"
+)
+
+// Staged changes (Riak's `cluster plan` / `cluster commit`). POST
+// /cluster/stage turns staging on: joins, leaves and removes made after it
+// change the membership but the claimant places none of them, so GET
+// /cluster/plan (without a change) shows what they would move together,
+// and POST /cluster/commit turns staging off, after which the claimant
+// places them all in one claim. Staging is a cluster-wide record
+// (holdRecord), gossiped like the membership.
+//
+// While a change is staged: a joining node is in the membership but owns
+// nothing (it takes no writes and pulls nothing); a leaving node keeps its
+// partitions and serves them; a removed node's partitions keep it as their
+// (down) primary, so requests use fallbacks as for any down node.
+
+// pendingChanges lists the changes the claimant has not placed yet: members
+// to place that the table lacks (joins) and table members that are no
+// longer to be placed (leaves and removes), by node name.
+func pendingChanges(c clusterState) []planChange {
+	out := []planChange{}
+	placed := c.placed()
+	var table []tableMember
+	if c.Table != nil {
+		table = c.Table.Members
+	}
+	has := func(ms []tableMember, name string) bool {
+		return slices.ContainsFunc(ms, func(m tableMember) bool { return m.Name == name })
+	}
+	for _, m := range placed {
+		if !has(table, m.Name) {
+			out = append(out, planChange{Op: planJoin, Node: m.Name, Zone: m.Zone})
+		}
+	}
+	for _, m := range table {
+		if has(placed, m.Name) {
+			continue
+		}
+		op := planLeave
+		if c.Members[m.Name].Status == statusRemoved {
+			op = planRemove
+		}
+		out = append(out, planChange{Op: op, Node: m.Name, Zone: m.Zone})
+	}
+	slices.SortFunc(out, func(a, b planChange) int {
+		switch {
+		case a.Node < b.Node:
+			return -1
+		case a.Node > b.Node:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// stagingJSON answers POST /cluster/stage and /cluster/commit.
+type stagingJSON struct {
+	Staged  bool         `json:"staged"`
+	Pending []planChange `json:"pending"`
+	// Told and Acknowledged count the other live members this node sent
+	// the change to and those that merged it before the answer (gossip
+	// brings it to the rest).
+	Told         int `json:"told"`
+	Acknowledged int `json:"acknowledged"`
+}
+
+// handleStage serves POST /cluster/stage.
+func (n *Node) handleStage(w http.ResponseWriter, r *http.Request) { n.setStaging(w, true) }
+
+// handleCommit serves POST /cluster/commit: the claimant places every
+// pending change at once.
+func (n *Node) handleCommit(w http.ResponseWriter, r *http.Request) { n.setStaging(w, false) }
+
+func (n *Node) setStaging(w http.ResponseWriter, on bool) {
+	c := n.clusterSnapshot()
+	pending := pendingChanges(c)
+	if c.staged() != on {
+		h := &holdRecord{On: on, Version: 1}
+		if c.Hold != nil {
+			h.Version = c.Hold.Version + 1
+		}
+		n.mergeState(clusterState{Hold: h})
+	}
+	told, acked := n.pushState(n.bgCtx)
+	if on {
+		n.log.Info("staging cluster changes: none is placed until a commit")
+	} else {
+		n.log.Info("committing staged cluster changes", "changes", len(pending))
+	}
+	writeJSON(w, http.StatusOK, stagingJSON{Staged: on, Pending: pending, Told: told, Acknowledged: acked})
+}
