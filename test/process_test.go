@@ -308,6 +308,31 @@ func TestProcessKillKeepsAcknowledgedWrites(t *testing.T) {
 	}
 }
 
+// ownedBy counts the partition replicas (preference-list entries) name
+// holds, as `dynago ring --json` at addr shows them.
+func ownedBy(t *testing.T, addr, name string) int {
+	t.Helper()
+	out, code := cli(t, "ring", "--addr", addr, "--json")
+	if code != 0 {
+		t.Fatalf("dynago ring: %s", out)
+	}
+	var r struct {
+		Preflists []struct{ Nodes []string } `json:"preflists"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range r.Preflists {
+		for _, id := range p.Nodes {
+			if id == name {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // A node started alone and joined with `dynago join` enters the ring and
 // takes its share of partitions; `dynago leave` takes it out and it exits.
 func TestProcessJoinAndLeaveWithCLI(t *testing.T) {
@@ -324,28 +349,7 @@ func TestProcessJoinAndLeaveWithCLI(t *testing.T) {
 		t.Fatalf("dynago join: %d %s", code, out)
 	}
 	waitAlive(t, n1.url(), 4)
-	owned := func(addr, name string) int {
-		out, code := cli(t, "ring", "--addr", addr, "--json")
-		if code != 0 {
-			t.Fatalf("dynago ring: %s", out)
-		}
-		var r struct {
-			Preflists []struct{ Nodes []string } `json:"preflists"`
-		}
-		if err := json.Unmarshal([]byte(out), &r); err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for _, p := range r.Preflists {
-			for _, id := range p.Nodes {
-				if id == name {
-					n++
-				}
-			}
-		}
-		return n
-	}
-	if got := owned(n3.url(), "n4"); got < 256*3/4/2 {
+	if got := ownedBy(t, n3.url(), "n4"); got < 256*3/4/2 {
 		t.Fatalf("n4 holds %d partition replicas after joining, want about 3/4 of 256", got)
 	}
 	if out, code := cli(t, "leave", "--addr", solo.url()); code != 0 {
@@ -360,7 +364,44 @@ func TestProcessJoinAndLeaveWithCLI(t *testing.T) {
 		t.Fatal("the node did not exit after leaving")
 	}
 	waitAlive(t, n1.url(), 3)
-	if got := owned(n1.url(), "n4"); got != 0 {
+	if got := ownedBy(t, n1.url(), "n4"); got != 0 {
 		t.Fatalf("n4 still holds %d partitions after leaving", got)
+	}
+}
+
+// Staged changes through the binary: after `dynago stage`, a node started
+// with --join is a member that owns nothing; `dynago plan` shows the staged
+// join; `dynago commit` places it.
+func TestProcessStagedJoinWithCLI(t *testing.T) {
+	n1 := newAgent(t, "n1", "")
+	n1.start(t)
+	n2 := newAgent(t, "n2", n1.gossip)
+	n2.start(t)
+	waitAlive(t, n1.url(), 2)
+	if out, code := cli(t, "stage", "--addr", n2.url()); code != 0 || !strings.Contains(out, "staging: changes wait for `dynago commit`") {
+		t.Fatalf("dynago stage: %d %s", code, out)
+	}
+	n3 := newAgent(t, "n3", n1.gossip)
+	n3.start(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, code := cli(t, "plan", "--addr", n1.url())
+		if code == 0 && strings.Contains(out, "pending: join n3; staged: nothing changes until `dynago commit`") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dynago plan: %d %s", code, out)
+		}
+		time.Sleep(200 * time.Millisecond) // polling interval
+	}
+	if got := ownedBy(t, n1.url(), "n3"); got != 0 {
+		t.Fatalf("staged n3 holds %d partition replicas", got)
+	}
+	if out, code := cli(t, "commit", "--addr", n1.url()); code != 0 || !strings.Contains(out, "committed: join n3") {
+		t.Fatalf("dynago commit: %d %s", code, out)
+	}
+	waitAlive(t, n1.url(), 3) // n3 valid: placed, and its partitions pulled
+	if got := ownedBy(t, n2.url(), "n3"); got != 256 {
+		t.Fatalf("n3 holds %d partition replicas after the commit, want all 256 (N=3 of 3 nodes)", got)
 	}
 }
