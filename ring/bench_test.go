@@ -98,3 +98,28 @@ func BenchmarkNew(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkClaim is the claimant's work for one join: Claim from a ring of
+// k members to k+1, against New of the same k+1 members (the history-free
+// placement). Q=4096 with 1000 members is DESIGN §2's simulation size.
+func BenchmarkClaim(b *testing.B) {
+	for _, tc := range []struct{ q, k int }{{256, 8}, {256, 64}, {4096, 1000}} {
+		r := benchRing(b, tc.q, tc.k)
+		joiner := Member{ID: "node-new"}
+		ms := append(r.Members(), joiner)
+		b.Run(fmt.Sprintf("Q=%d/k=%d/Claim", tc.q, tc.k), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := r.Claim(ms); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("Q=%d/k=%d/New", tc.q, tc.k), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := New(r.Config(), ms); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
