@@ -542,13 +542,13 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 	n.clusterMu.Unlock()
 	fresh := alone || !inRing(me.Status)
 	if fresh {
-		// Forget this node's own ownership table before gossip sends it:
-		// the cluster it joins has its own, and its claimant places this
-		// node.
+		// Forget this node's own ownership table and staging before
+		// gossip sends them: the cluster it joins has its own, and its
+		// claimant places this node.
 		// Its partitions will come from their owners in the cluster it
 		// joins: it is joining until they are transferred.
 		n.clusterMu.Lock()
-		n.cluster.Table = nil
+		n.cluster.Table, n.cluster.Hold = nil, nil
 		n.clusterMu.Unlock()
 		if err := n.setAllReady(r.Context(), false); err != nil {
 			writeError(w, errUnavailable("join_failed", err.Error(), nil))

@@ -315,9 +315,9 @@ func (r *Ring) Without(id NodeID) (*Ring, error) {
 	return r.Claim(slices.Delete(slices.Clone(r.members), int(i), int(i)+1))
 }
 
-// Equal reports whether r and o have the same Config and the same members
-// (ID, Zone and State). Equal rings place identically; rings that differ
-// only in members' States also place identically.
+// Equal reports whether r and o have the same Config, the same members
+// (ID, Zone and State) and the same owners. Equal rings place identically;
+// rings that differ only in members' States also place identically.
 func (r *Ring) Equal(o *Ring) bool {
 	if r == o {
 		return true
@@ -325,5 +325,5 @@ func (r *Ring) Equal(o *Ring) bool {
 	if r == nil || o == nil {
 		return false
 	}
-	return r.cfg == o.cfg && slices.Equal(r.members, o.members)
+	return r.cfg == o.cfg && slices.Equal(r.members, o.members) && slices.Equal(r.owner, o.owner)
 }
