@@ -339,3 +339,26 @@ func TestStagedChangesCommitTogether(t *testing.T) {
 		}
 	}
 }
+
+// A newer table with the same members but other owners (what a tie
+// between concurrent claims resolves to) replaces the ring.
+func TestAdoptTableWithSameMembers(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 2, inMemory: true})
+	v, _ := sameOwnership(t, nodes)
+	c := nodes[0].node.clusterSnapshot()
+	next := *c.Table
+	next.Version, next.Claimant, next.Prev = v+1, "n2", nil
+	next.Owners = slices.Clone(c.Table.Owners)
+	for p := range next.Owners {
+		next.Owners[p] = 1 - next.Owners[p] // swap n1 and n2 everywhere
+	}
+	if !nodes[0].node.mergeState(clusterState{Table: &next}) {
+		t.Fatal("a newer table was not merged")
+	}
+	got := nodes[0].node.Ring().Owners()
+	for p, o := range next.Owners {
+		if string(got[p]) != next.Members[o].Name {
+			t.Fatalf("partition %d: ring owner %s, adopted table says %s", p, got[p], next.Members[o].Name)
+		}
+	}
+}
