@@ -59,6 +59,7 @@ func (n *Node) staleRound(ctx context.Context) {
 		n.xfer.mu.Lock()
 		if primary[uint32(p)] || keys == 0 {
 			delete(n.xfer.lostAt, uint32(p))
+			delete(n.xfer.staleChecked, uint32(p))
 			n.xfer.mu.Unlock()
 			continue
 		}
@@ -71,11 +72,31 @@ func (n *Node) staleRound(ctx context.Context) {
 		if now.Sub(at) < n.staleWait() {
 			continue
 		}
-		d, k, err := n.dropPartition(ctx, r, uint32(p))
+		pt.mu.Lock()
+		root := pt.tree.Root()
+		pt.mu.Unlock()
+		n.xfer.mu.Lock()
+		done, checked := n.xfer.staleChecked[uint32(p)]
+		n.xfer.mu.Unlock()
+		if checked && done.root == root && now.Sub(done.at) < staleRecheck {
+			// A full pass left only keys it must keep, and nothing has
+			// changed since: don't rescan every round.
+			retained += done.retained
+			continue
+		}
+		d, k, pushed, err := n.dropPartition(ctx, r, uint32(p))
 		retained += k
 		if err != nil {
 			n.log.Debug("stale copy kept for now", "partition", p, "err", err)
 			continue
+		}
+		if pushed == 0 {
+			pt.mu.Lock()
+			root := pt.tree.Root()
+			pt.mu.Unlock()
+			n.xfer.mu.Lock()
+			n.xfer.staleChecked[uint32(p)] = stalePass{root: root, retained: k, at: now}
+			n.xfer.mu.Unlock()
 		}
 		if d > 0 {
 			n.log.Info("deleted keys of a partition this node no longer holds", "partition", p, "dropped", d, "retained", k)
@@ -91,29 +112,43 @@ func (n *Node) staleRound(ctx context.Context) {
 	n.metrics.staleRetained.Set(float64(retained))
 }
 
-// dropPartition runs one pass over partition p's local keys.
-func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropped, retained int, err error) {
+// stalePass is the outcome of a pass over a stale partition that pushed
+// nothing: the tree's root after it and the keys it kept.
+type stalePass struct {
+	root     uint64
+	retained int
+	at       time.Time
+}
+
+// staleRecheck is how long a pass that kept keys stands before the next
+// (a primary may have got them since, by anti-entropy or a write).
+const staleRecheck = 10 * time.Minute
+
+// dropPartition runs one pass over partition p's local keys: it deletes
+// what every primary holds, pushes what a primary holds an older state of,
+// and counts the values some primary has no state for.
+func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropped, retained, pushed int, err error) {
 	var addrs []string
 	var prims []string
 	for _, id := range r.Primaries(int(p)) {
 		addr, ok := n.rpcAddrOf(string(id))
 		if string(id) == n.cfg.Name || !ok || !n.alive(string(id)) {
-			return 0, 0, fmt.Errorf("primary %s is not reachable", id)
+			return 0, 0, 0, fmt.Errorf("primary %s is not reachable", id)
 		}
 		cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 		resp, err := n.client(addr).Call(cctx, methodAAERoots, aaeRootsRequest{Partitions: []uint32{p}}.marshal())
 		cancel()
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		roots, err := unmarshalAAERoots(resp)
 		if err != nil || len(roots.Roots) != 1 || !roots.Roots[0].Ready {
-			return 0, 0, fmt.Errorf("primary %s is not ready (%v)", id, err)
+			return 0, 0, 0, fmt.Errorf("primary %s is not ready (%v)", id, err)
 		}
 		addrs, prims = append(addrs, addr), append(prims, string(id))
 	}
 	if len(addrs) == 0 {
-		return 0, 0, errors.New("no primaries")
+		return 0, 0, 0, errors.New("no primaries")
 	}
 	lo, hi := storage.PartitionRange(p)
 	for {
@@ -135,21 +170,23 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 			return nil
 		})
 		if err != nil && !errors.Is(err, errFull) {
-			return dropped, retained, err
+			return dropped, retained, pushed, err
 		}
 		if len(keys) == 0 {
-			return dropped, retained, nil
+			return dropped, retained, pushed, nil
 		}
 		more := errors.Is(err, errFull)
 		lo = append(storage.DataKey(p, keys[len(keys)-1]), 0)
-		covered := make([]bool, len(keys))
+		// covered: every primary holds the key's state; missing: some
+		// primary has no state for a value (kept, never pushed).
+		covered, missing := make([]bool, len(keys)), make([]bool, len(keys))
 		for i := range covered {
 			covered[i] = true
 		}
 		for j, addr := range addrs {
 			theirs, err := n.fetchStates(ctx, addr, p, keys)
 			if err != nil {
-				return dropped, retained, err
+				return dropped, retained, pushed, err
 			}
 			var push []handoffItem
 			for i, st := range theirs {
@@ -157,23 +194,26 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 				case vclock.Merge(st, mine[i]).Equal(st):
 				case st.IsZero() && onlyTombstones(mine[i]):
 				case st.IsZero():
-					covered[i] = false
+					covered[i], missing[i] = false, true
 				default:
 					covered[i] = false
 					push = append(push, handoffItem{Key: keys[i], State: mine[i]})
 				}
 			}
 			if len(push) > 0 {
+				pushed += len(push)
 				if err := n.sendItems(ctx, addr, push); err != nil {
-					return dropped, retained, fmt.Errorf("push to %s: %w", prims[j], err)
+					return dropped, retained, pushed, fmt.Errorf("push to %s: %w", prims[j], err)
 				}
 			}
 		}
 		batch := 0
 		for i, key := range keys {
 			if !covered[i] {
-				retained++
-				continue
+				if missing[i] {
+					retained++
+				}
+				continue // pushed where it was behind: dropped on a later pass
 			}
 			deleted := false
 			err := n.updateData(ctx, p, key, func(cur vclock.State, found bool) (vclock.State, []byte, error) {
@@ -184,7 +224,7 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 				return vclock.State{}, nil, storage.ErrDeleteKey
 			})
 			if err != nil && !errors.Is(err, storage.ErrSkipWrite) && !errors.Is(err, storage.ErrDeleteKey) {
-				return dropped, retained, err
+				return dropped, retained, pushed, err
 			}
 			if deleted {
 				batch++
@@ -203,11 +243,11 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
-				return dropped, retained, ctx.Err()
+				return dropped, retained, pushed, ctx.Err()
 			}
 		}
 		if !more {
-			return dropped, retained, nil
+			return dropped, retained, pushed, nil
 		}
 	}
 }

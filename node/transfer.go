@@ -44,6 +44,7 @@ type transferState struct {
 	// it is not a primary of; staleRetained counts the keys of such
 	// partitions it keeps (stale.go). Guarded by mu.
 	lostAt        map[uint32]time.Time
+	staleChecked  map[uint32]stalePass
 	staleRetained int64
 	stale         atomic.Int64 // stale keys deleted
 	keys          atomic.Int64
@@ -74,6 +75,7 @@ func (n *Node) loadReady(ctx context.Context, freshJoin bool) error {
 	n.xfer.ready = make([]bool, q)
 	n.xfer.jobs = map[uint32]*transferJob{}
 	n.xfer.lostAt = map[uint32]time.Time{}
+	n.xfer.staleChecked = map[uint32]stalePass{}
 	n.xfer.wake = make(chan struct{}, 1)
 	n.xfer.bucket = antientropy.NewTokenBucket(float64(n.cfg.TransferRate), float64(n.cfg.TransferRate))
 	b, err := n.store.Get(ctx, metaReady)
