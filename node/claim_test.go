@@ -141,15 +141,7 @@ func TestClaimMovesWhatThePlanSays(t *testing.T) {
 		}
 	}
 	// Every never-read key is on all its primaries of the final ring.
-	rg := rest[0].node.Ring()
-	for _, k := range cold {
-		for _, id := range rg.Primaries(rg.Partition([]byte(k))) {
-			tn := rest[slices.IndexFunc(rest, func(x *testNode) bool { return x.cfg.Name == string(id) })]
-			if vs := tn.replica(k).values(); !slices.Equal(vs, []string{"c"}) {
-				t.Fatalf("%s, a primary of %s, holds %v", id, k, vs)
-			}
-		}
-	}
+	checkCold(t, rest, cold)
 }
 
 // TestStaleCopiesDropped joins a 5th node to a loaded 4-node cluster: the
@@ -329,15 +321,7 @@ func TestStagedChangesCommitTogether(t *testing.T) {
 	if got := rest[0].node.Ring().PartitionsOf("n5"); !slices.Equal(got, predicted) {
 		t.Errorf("n5 holds %v, the plan said %v", got, predicted)
 	}
-	rg := rest[0].node.Ring()
-	for _, k := range cold {
-		for _, id := range rg.Primaries(rg.Partition([]byte(k))) {
-			tn := rest[slices.IndexFunc(rest, func(x *testNode) bool { return x.cfg.Name == string(id) })]
-			if vs := tn.replica(k).values(); !slices.Equal(vs, []string{"c"}) {
-				t.Fatalf("%s, a primary of %s, holds %v", id, k, vs)
-			}
-		}
-	}
+	checkCold(t, rest, cold)
 }
 
 // A newer table with the same members but other owners (what a tie
