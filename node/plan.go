@@ -19,8 +19,10 @@ import (
 // Plans (GET /cluster/plan, DESIGN.md §5): what a join, leave or remove
 // would move, computed before anyone makes the change (Riak's `cluster
 // plan`). A plan changes nothing. It compares the current placement (the
-// ring of joining and valid members) with the placement after the change
-// (that ring With the new member, or Without the one going), and estimates
+// claimant's owner table) with the placement after the change (that ring
+// With the new member, or Without the one going: ring.Claim, as the
+// claimant would compute it), or after all pending changes when none is
+// given (staged ones, see stage.go), and estimates
 // what the new primaries would pull: keys per partition as the members'
 // Merkle trees count them, bytes from this node's average bytes per key,
 // time at the transfer rate.
