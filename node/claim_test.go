@@ -237,6 +237,13 @@ func TestStaleCopiesDropped(t *testing.T) {
 				t.Errorf("%s was pushed to its primary %s", orphan, id)
 			}
 		}
+		// The pass that kept it stands: the partition is not rescanned
+		// every round while nothing changes.
+		passes := holder.node.xfer.stalePasses.Load()
+		time.Sleep(3 * transferInterval) // rounds that must not pass over it again
+		if again := holder.node.xfer.stalePasses.Load(); again != passes {
+			t.Errorf("%s passed over its kept stale keys %d more times in 3 rounds", holder.cfg.Name, again-passes)
+		}
 	}
 }
 

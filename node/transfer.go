@@ -47,6 +47,7 @@ type transferState struct {
 	staleChecked  map[uint32]stalePass
 	staleRetained int64
 	stale         atomic.Int64 // stale keys deleted
+	stalePasses   atomic.Int64 // passes over stale partitions (tests)
 	keys          atomic.Int64
 	bytes         atomic.Int64
 	done          atomic.Int64
