@@ -450,27 +450,22 @@ func (n *Node) peerRound(ctx context.Context, peer string, parts []uint32) {
 		own[i] = pt.tree.Root()
 		pt.mu.Unlock()
 	}
-	req := aaeRootsRequest{Partitions: parts}.marshal()
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-	resp, err := n.client(addr).Call(cctx, methodAAERoots, req)
-	cancel()
-	if err != nil {
-		n.metrics.rpcErrors.WithLabelValues("aae_roots").Inc()
+	roots, size, err := n.rootsOf(ctx, addr, parts)
+	switch {
+	case errors.Is(err, errBadAnswer):
+		n.log.Warn("anti-entropy roots: bad answer", "peer", peer, "err", err)
+		return
+	case err != nil:
 		n.log.Debug("anti-entropy roots", "peer", peer, "err", err)
 		return
 	}
-	roots, err := unmarshalAAERoots(resp)
-	if err != nil || len(roots.Roots) != len(parts) {
-		n.log.Warn("anti-entropy roots: bad answer", "peer", peer, "err", err)
-		return
-	}
-	n.aae.totals.bytes.Add(int64(len(req) + len(resp)))
-	n.metrics.aaeBytes.Add(float64(len(req) + len(resp)))
+	n.aae.totals.bytes.Add(int64(size))
+	n.metrics.aaeBytes.Add(float64(size))
 	for i, p := range parts {
 		if ctx.Err() != nil {
 			return
 		}
-		rr := roots.Roots[i]
+		rr := roots[i]
 		if !rr.Ready || !n.partReady(int(p)) {
 			// A transfer fills that copy; exchanging now would do its
 			// work twice, and an incomplete copy confirms nothing.
@@ -504,6 +499,48 @@ func (n *Node) recordExchange(p uint32, peer string, start time.Time, rec exchan
 	n.metrics.aaeExchanges.WithLabelValues(rec.Result).Inc()
 	if rec.Result == "error" {
 		n.aae.totals.errors.Add(1)
+	}
+}
+
+// errBadAnswer wraps a peer's answer that decoded but does not fit the
+// question (or did not decode).
+var errBadAnswer = errors.New("node: bad answer")
+
+// rootsOf asks the node at addr for its trees' roots of parts
+// (methodAAERoots): each partition's root, depth, key count and whether the
+// node is ready for it, in the order of parts. It also returns the bytes
+// the call exchanged. A malformed or mismatched answer wraps errBadAnswer.
+func (n *Node) rootsOf(ctx context.Context, addr string, parts []uint32) ([]aaeRoot, int, error) {
+	req := aaeRootsRequest{Partitions: parts}.marshal()
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	defer cancel()
+	resp, err := n.client(addr).Call(cctx, methodAAERoots, req)
+	if err != nil {
+		n.metrics.rpcErrors.WithLabelValues("aae_roots").Inc()
+		return nil, 0, err
+	}
+	roots, err := unmarshalAAERoots(resp)
+	switch {
+	case err != nil:
+		return nil, 0, fmt.Errorf("%w: %v", errBadAnswer, err)
+	case len(roots.Roots) != len(parts):
+		return nil, 0, fmt.Errorf("%w: %d roots for %d partitions", errBadAnswer, len(roots.Roots), len(parts))
+	}
+	return roots.Roots, len(req) + len(resp), nil
+}
+
+// sleepCtx waits d, or until ctx ends (then it returns ctx's error).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -799,17 +836,7 @@ func (n *Node) pace(ctx context.Context, keys, bytes int) error {
 	n.aae.mu.Lock()
 	wait := max(n.aae.keys.Take(now, float64(keys)/f), n.aae.bytes.Take(now, float64(bytes)/f))
 	n.aae.mu.Unlock()
-	if wait <= 0 {
-		return nil
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return sleepCtx(ctx, wait)
 }
 
 // reapMinAge is the least age of a reapable tombstone: the grace period,

@@ -168,21 +168,15 @@ func (n *Node) handedOff(ctx context.Context) bool {
 			}
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-		resp, err := n.client(addr).Call(cctx, methodAAERoots, aaeRootsRequest{Partitions: parts}.marshal())
-		cancel()
-		var roots aaeRootsResponse
-		if err == nil {
-			roots, err = unmarshalAAERoots(resp)
-		}
-		if err != nil || len(roots.Roots) != len(parts) {
+		roots, _, err := n.rootsOf(ctx, addr, parts)
+		if err != nil {
 			for _, p := range parts {
 				notReady[p] = true
 			}
 			continue
 		}
 		for i, p := range parts {
-			if !roots.Roots[i].Ready {
+			if !roots[i].Ready {
 				notReady[p] = true
 			}
 		}

@@ -401,7 +401,7 @@ func planCount(n int, noun string) string {
 func memberWarnings(c clusterState, ch planChange, self string, alive func(string) bool) []string {
 	var warns []string
 	target := c.Members[ch.Node]
-	placed := c.Table != nil && slices.ContainsFunc(c.Table.Members, func(m tableMember) bool { return m.Name == ch.Node })
+	placed := c.Table != nil && placesMember(c.Table.Members, ch.Node)
 	if ch.Op != planJoin && target.Status == statusLeaving && !placed {
 		warns = append(warns, fmt.Sprintf("%s is already leaving: its partitions already have their new owners, so this plan moves nothing more (follow it with GET /debug/transfers)", ch.Node))
 	}
@@ -509,7 +509,6 @@ func (n *Node) planKeys(ctx context.Context, c clusterState) ([]int64, []string)
 	for p := range parts {
 		parts[p] = uint32(p)
 	}
-	req := aaeRootsRequest{Partitions: parts}.marshal()
 	var (
 		mu    sync.Mutex
 		warns []string
@@ -527,7 +526,7 @@ func (n *Node) planKeys(ctx context.Context, c clusterState) ([]int64, []string)
 			continue
 		}
 		wg.Go(func() {
-			counts, err := n.remoteKeyCounts(ctx, rec.Name, req, q)
+			counts, err := n.remoteKeyCounts(ctx, rec.Name, parts)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -553,28 +552,18 @@ func (n *Node) localKeyCounts() []int {
 	return out
 }
 
-// remoteKeyCounts asks a peer for the key count of each of q partitions.
-func (n *Node) remoteKeyCounts(ctx context.Context, peer string, req []byte, q int) ([]int, error) {
+// remoteKeyCounts asks a peer for the key count of each of parts.
+func (n *Node) remoteKeyCounts(ctx context.Context, peer string, parts []uint32) ([]int, error) {
 	addr, ok := n.rpcAddrOf(peer)
 	if !ok {
 		return nil, errors.New("no RPC address")
 	}
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-	defer cancel()
-	resp, err := n.client(addr).Call(cctx, methodAAERoots, req)
-	if err != nil {
-		n.metrics.rpcErrors.WithLabelValues("aae_roots").Inc()
-		return nil, err
-	}
-	roots, err := unmarshalAAERoots(resp)
+	roots, _, err := n.rootsOf(ctx, addr, parts)
 	if err != nil {
 		return nil, err
 	}
-	if len(roots.Roots) != q {
-		return nil, fmt.Errorf("%d roots for %d partitions", len(roots.Roots), q)
-	}
-	out := make([]int, q)
-	for p, rt := range roots.Roots {
+	out := make([]int, len(roots))
+	for p, rt := range roots {
 		out[p] = rt.Keys
 	}
 	return out, nil

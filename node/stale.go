@@ -135,15 +135,12 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 		if string(id) == n.cfg.Name || !ok || !n.alive(string(id)) {
 			return 0, 0, 0, fmt.Errorf("primary %s is not reachable", id)
 		}
-		cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-		resp, err := n.client(addr).Call(cctx, methodAAERoots, aaeRootsRequest{Partitions: []uint32{p}}.marshal())
-		cancel()
+		roots, _, err := n.rootsOf(ctx, addr, []uint32{p})
 		if err != nil {
 			return 0, 0, 0, err
 		}
-		roots, err := unmarshalAAERoots(resp)
-		if err != nil || len(roots.Roots) != 1 || !roots.Roots[0].Ready {
-			return 0, 0, 0, fmt.Errorf("primary %s is not ready (%v)", id, err)
+		if !roots[0].Ready {
+			return 0, 0, 0, fmt.Errorf("primary %s is not ready", id)
 		}
 		addrs, prims = append(addrs, addr), append(prims, string(id))
 	}
@@ -203,7 +200,10 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 			}
 			if len(push) > 0 {
 				pushed += len(push)
-				if err := n.sendItems(ctx, addr, push); err != nil {
+				cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+				err := n.sendHandoff(cctx, prims[j], handoffRequest{From: n.cfg.Name, Items: push})
+				cancel()
+				if err != nil {
 					return dropped, retained, pushed, fmt.Errorf("push to %s: %w", prims[j], err)
 				}
 			}
@@ -235,17 +235,8 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 		n.xfer.stale.Add(int64(batch))
 		n.metrics.staleDropped.Add(float64(batch))
 		// Pace by what the comparison fetched from the primaries.
-		n.xfer.mu.Lock()
-		wait := n.xfer.bucket.Take(time.Now(), float64(size*len(addrs)))
-		n.xfer.mu.Unlock()
-		if wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return dropped, retained, pushed, ctx.Err()
-			}
+		if err := sleepCtx(ctx, n.takeTransfer(size*len(addrs))); err != nil {
+			return dropped, retained, pushed, err
 		}
 		if !more {
 			return dropped, retained, pushed, nil
@@ -275,16 +266,4 @@ func (n *Node) fetchStates(ctx context.Context, addr string, p uint32, keys [][]
 		keys = keys[len(sts):]
 	}
 	return out, nil
-}
-
-// sendItems merges items into addr's store (methodHandoff).
-func (n *Node) sendItems(ctx context.Context, addr string, items []handoffItem) error {
-	req, err := handoffRequest{From: n.cfg.Name, Items: items}.marshal()
-	if err != nil {
-		return err
-	}
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-	defer cancel()
-	_, err = n.client(addr).Call(cctx, methodHandoff, req)
-	return err
 }

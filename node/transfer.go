@@ -351,8 +351,8 @@ func (n *Node) streamFrom(ctx context.Context, p uint32, src string, job *transf
 		n.xfer.mu.Lock()
 		job.Keys += int64(len(batch.Items))
 		job.Bytes += int64(len(resp))
-		wait := n.xfer.bucket.Take(time.Now(), float64(len(resp)))
 		n.xfer.mu.Unlock()
+		wait := n.takeTransfer(len(resp))
 		n.xfer.keys.Add(int64(len(batch.Items)))
 		n.xfer.bytes.Add(int64(len(resp)))
 		n.metrics.transferKeys.Add(float64(len(batch.Items)))
@@ -360,16 +360,19 @@ func (n *Node) streamFrom(ctx context.Context, p uint32, src string, job *transf
 		if batch.Done {
 			return nil
 		}
-		if wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			}
+		if err := sleepCtx(ctx, wait); err != nil {
+			return err
 		}
 	}
+}
+
+// takeTransfer charges bytes of transfer work (pulls, and the comparisons
+// that reclaim stale copies) to the --transfer-rate budget and returns how
+// long to wait before the next.
+func (n *Node) takeTransfer(bytes int) time.Duration {
+	n.xfer.mu.Lock()
+	defer n.xfer.mu.Unlock()
+	return n.xfer.bucket.Take(time.Now(), float64(bytes))
 }
 
 // exchangeWith brings partition p up to date with src's copy by Merkle
@@ -380,24 +383,18 @@ func (n *Node) exchangeWith(ctx context.Context, p uint32, src string, job *tran
 		return fmt.Errorf("no address for %s", src)
 	}
 	for range 1000 {
-		cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-		resp, err := n.client(addr).Call(cctx, methodAAERoots, aaeRootsRequest{Partitions: []uint32{p}}.marshal())
-		cancel()
+		roots, _, err := n.rootsOf(ctx, addr, []uint32{p})
 		if err != nil {
-			return err
-		}
-		roots, err := unmarshalAAERoots(resp)
-		if err != nil || len(roots.Roots) != 1 {
-			return fmt.Errorf("roots from %s: %v", src, err)
+			return fmt.Errorf("roots from %s: %w", src, err)
 		}
 		pt := n.aae.parts[p]
 		pt.mu.Lock()
-		equal := pt.tree.Root() == roots.Roots[0].Root
+		equal := pt.tree.Root() == roots[0].Root
 		pt.mu.Unlock()
 		if equal {
 			return nil
 		}
-		rec, complete := n.exchange(ctx, p, src, addr, roots.Roots[0])
+		rec, complete := n.exchange(ctx, p, src, addr, roots[0])
 		n.xfer.mu.Lock()
 		job.Keys += int64(rec.Repaired)
 		job.Bytes += rec.Bytes
