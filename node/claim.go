@@ -92,8 +92,9 @@ func (n *Node) claimRound(ctx context.Context) error {
 	t := tableOf(next, version, n.cfg.Name, c.Table)
 	moved := 0
 	if c.Table != nil {
+		before := prev.Owners()
 		for p, o := range next.Owners() {
-			if o != prev.Owners()[p] {
+			if o != before[p] {
 				moved++
 			}
 		}

@@ -153,6 +153,12 @@ type tableMember struct {
 	Zone string `json:"zone,omitempty"`
 }
 
+// placesMember reports whether ms (a table's or the placed members) lists
+// name.
+func placesMember(ms []tableMember, name string) bool {
+	return slices.ContainsFunc(ms, func(m tableMember) bool { return m.Name == name })
+}
+
 // newer reports whether t should replace o (nil is oldest).
 func (t *ownerTable) newer(o *ownerTable) bool {
 	switch {

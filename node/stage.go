@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"net/http"
 	"slices"
 )
@@ -28,16 +29,13 @@ func pendingChanges(c clusterState) []planChange {
 	if c.Table != nil {
 		table = c.Table.Members
 	}
-	has := func(ms []tableMember, name string) bool {
-		return slices.ContainsFunc(ms, func(m tableMember) bool { return m.Name == name })
-	}
 	for _, m := range placed {
-		if !has(table, m.Name) {
+		if !placesMember(table, m.Name) {
 			out = append(out, planChange{Op: planJoin, Node: m.Name, Zone: m.Zone})
 		}
 	}
 	for _, m := range table {
-		if has(placed, m.Name) {
+		if placesMember(placed, m.Name) {
 			continue
 		}
 		op := planLeave
@@ -46,15 +44,7 @@ func pendingChanges(c clusterState) []planChange {
 		}
 		out = append(out, planChange{Op: op, Node: m.Name, Zone: m.Zone})
 	}
-	slices.SortFunc(out, func(a, b planChange) int {
-		switch {
-		case a.Node < b.Node:
-			return -1
-		case a.Node > b.Node:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b planChange) int { return cmp.Compare(a.Node, b.Node) })
 	return out
 }
 
