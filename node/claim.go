@@ -148,6 +148,6 @@ func (n *Node) receiveState(payload []byte) error {
 	if err := checkCompatible(n.cfg.Ring.Partitions, n.cfg.Ring.N, c.Partitions, c.N, "pushing membership"); err != nil {
 		return err
 	}
-	n.mergeState(c)
+	n.mergeState(n.faultFilter(c))
 	return nil
 }

@@ -40,3 +40,41 @@ func (n *Node) handleClock(w http.ResponseWriter, r *http.Request) {
 		"offset_ms": time.Duration(n.clock.offset.Load()).Milliseconds(),
 	})
 }
+
+// faults are test-only fault injections (Config.TestFaults).
+type faults struct {
+	// dropTables makes the node ignore the ownership tables and staging
+	// holds it receives through gossip and the claimant's push, as if
+	// every push had been lost: it keeps placing by its own table.
+	dropTables atomic.Bool
+}
+
+// handleFaults serves GET and POST /debug/faults (only with
+// Config.TestFaults). POST {"drop_tables": bool} sets the fault; both
+// answer the current faults.
+func (n *Node) handleFaults(w http.ResponseWriter, r *http.Request) {
+	if !n.cfg.TestFaults {
+		writeError(w, &apiError{Status: http.StatusForbidden, Code: "test_faults_off", Message: "start the node with --test-faults to inject faults"})
+		return
+	}
+	if r.Method == http.MethodPost {
+		var body struct {
+			DropTables *bool `json:"drop_tables"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<10)).Decode(&body); err != nil || body.DropTables == nil {
+			writeError(w, badRequest("bad_body", `want {"drop_tables": true|false}`))
+			return
+		}
+		n.faults.dropTables.Store(*body.DropTables)
+		n.log.Warn("fault injected for a test", "drop_tables", *body.DropTables)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"drop_tables": n.faults.dropTables.Load()})
+}
+
+// faultFilter removes from a received state what an injected fault drops.
+func (n *Node) faultFilter(c clusterState) clusterState {
+	if n.faults.dropTables.Load() {
+		c.Table, c.Hold = nil, nil
+	}
+	return c
+}

@@ -84,6 +84,10 @@ type Config struct {
 	// TestClock enables POST /debug/clock, which skews this node's clock
 	// (fault tests; libfaketime does not reach Go's clock).
 	TestClock bool
+	// TestFaults enables POST /debug/faults, which makes this node drop
+	// the membership and ownership pushes it receives (fault tests: a node
+	// that missed the claimant's push).
+	TestFaults bool
 	// GCInterval is how often badger's value-log GC runs.
 	GCInterval time.Duration
 

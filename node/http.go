@@ -87,6 +87,8 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /debug/merkle", n.handleMerkle)
 	mux.HandleFunc("GET /debug/clock", n.handleClock)
 	mux.HandleFunc("POST /debug/clock", n.handleClock)
+	mux.HandleFunc("GET /debug/faults", n.handleFaults)
+	mux.HandleFunc("POST /debug/faults", n.handleFaults)
 	mux.HandleFunc("GET /health", n.handleHealth)
 	mux.Handle("GET /metrics", n.metrics.handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -156,7 +156,7 @@ func (d *gossipDelegate) MergeRemoteState(buf []byte, join bool) {
 			"partitions", c.Partitions, "n", c.N)
 		return
 	}
-	d.n.mergeState(c)
+	d.n.mergeState(d.n.faultFilter(c))
 }
 
 func (d *gossipDelegate) NotifyJoin(m *memberlist.Node)   { d.n.peerEvent(m, true) }

@@ -36,6 +36,7 @@ type Node struct {
 	metrics *metrics
 	ready   chan struct{}
 	clock   clock
+	faults  faults
 
 	hints   *hintedhandoff.Store
 	handoff handoffState

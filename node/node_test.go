@@ -518,3 +518,36 @@ func TestCoordinatorLocalFailureSendsNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestTestFaults: /debug/faults needs --test-faults, refuses a bad body,
+// and with drop_tables the node ignores pushed ownership tables.
+func TestTestFaults(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 2, inMemory: true, mutate: func(i int, c *Config) { c.TestFaults = i == 1 }})
+	if r := nodes[0].do("POST", "/debug/faults", []byte(`{"drop_tables": true}`), nil); r.status != 403 {
+		t.Fatalf("faults without --test-faults: %d %s", r.status, r.body)
+	}
+	if r := nodes[1].do("POST", "/debug/faults", []byte(`{"drop": 1}`), nil); r.status != 400 {
+		t.Fatalf("bad body: %d %s", r.status, r.body)
+	}
+	if r := nodes[1].do("POST", "/debug/faults", []byte(`{"drop_tables": true}`), nil); r.status != 200 || r.json(t)["drop_tables"] != true {
+		t.Fatalf("set fault: %d %s", r.status, r.body)
+	}
+	before := nodes[1].node.clusterSnapshot().Table.Version
+	c := nodes[0].node.clusterSnapshot()
+	next := *c.Table
+	next.Version = before + 5
+	c.Table = &next
+	if err := nodes[1].node.receiveState(c.marshal()); err != nil {
+		t.Fatal(err)
+	}
+	if got := nodes[1].node.clusterSnapshot().Table.Version; got != before {
+		t.Fatalf("a dropped push changed the table: version %d, want %d", got, before)
+	}
+	nodes[1].do("POST", "/debug/faults", []byte(`{"drop_tables": false}`), nil)
+	if err := nodes[1].node.receiveState(c.marshal()); err != nil {
+		t.Fatal(err)
+	}
+	if got := nodes[1].node.clusterSnapshot().Table.Version; got != before+5 {
+		t.Fatalf("after the fault cleared the push was not adopted: version %d, want %d", got, before+5)
+	}
+}

@@ -56,6 +56,8 @@ func agentCommand() *cli.Command {
 			&cli.DurationFlag{Name: "aae-rebuild-interval", Value: d.AAE.RebuildInterval, Usage: "mean time between full rebuilds of a tree from storage, randomized ±25% (`24h`: catches silent corruption cheaply)"},
 			&cli.DurationFlag{Name: "tombstone-grace", Value: d.AAE.TombstoneGrace, Usage: "least age of a delete before its tombstone is reaped, once every replica confirmed it (`1h`); with hinted handoff on, at least --hint-max-age"},
 			&cli.BoolFlag{Name: "tombstone-reap-unconfirmed", Hidden: true, Usage: "UNSAFE, fault-suite control only: reap tombstones on age alone, without replica confirmation"},
+			&cli.DurationFlag{Name: "max-timeout", Value: d.MaxRequestTimeout, Usage: "longest `TIMEOUT` a client may ask for (Riak's 60 s default); it also bounds how late a write's replication can land, which the tombstone reaper waits out"},
+			&cli.BoolFlag{Name: "test-faults", Hidden: true, Usage: "enable POST /debug/faults, which makes this node drop membership pushes (fault tests only)"},
 			&cli.BoolFlag{Name: "test-clock", Usage: "enable POST /debug/clock to skew this node's clock (fault tests only; off: no client can move the clock)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "`LEVEL`: debug, info, warn or error (info: startup and membership changes, not every request)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "`FORMAT`: text or json (text for people; json for log shippers)"},
@@ -122,6 +124,10 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 		return node.Config{}, usagef(c, "--handoff-rate, --hint-max-bytes and --hint-max-age must be positive")
 	}
 	cfg.TestClock = c.Bool("test-clock")
+	cfg.TestFaults = c.Bool("test-faults")
+	if cfg.MaxRequestTimeout = c.Duration("max-timeout"); cfg.MaxRequestTimeout < cfg.RequestTimeout {
+		return node.Config{}, usagef(c, "--max-timeout (%v) must be at least --timeout (%v)", cfg.MaxRequestTimeout, cfg.RequestTimeout)
+	}
 	cfg.NoHintedHandoff = !c.Bool("hinted-handoff")
 	if cfg.TransferRate = c.Int64("transfer-rate"); cfg.TransferRate <= 0 {
 		return node.Config{}, usagef(c, "--transfer-rate must be positive, got %d", cfg.TransferRate)
