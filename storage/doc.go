@@ -44,8 +44,23 @@
 //     nil return from Update means the write has been fsynced. Without Sync, a
 //     crash may lose recent Updates but never reorders or tears one.
 //   - Failure: an Update that returns an error from fn, a sentinel misuse or a
-//     cancelled ctx wrote nothing. An I/O error while committing leaves the
-//     write's state unknown (it may or may not be visible later).
+//     cancelled ctx wrote nothing. A panic in fn is recovered (CallUpdateFn):
+//     that Update returns an error wrapping ErrPanic, wrote nothing, and the
+//     store keeps serving, so no caller's fn can kill the process.
+//   - Fail-stop after a failed durable write (the "fsyncgate" rule: after an
+//     fsync error the kernel may have dropped the dirty pages, so a retried
+//     fsync can succeed without the data being on disk). An error wrapping
+//     ErrNotDurable from Update or Sync means a write may have been applied,
+//     and be visible to later reads, but is not known to be durable. From
+//     then on the store is failed: every later Update (whatever its fn would
+//     return, ErrSkipWrite and ErrDeleteKey included; fn is not called),
+//     Sync and RunGC returns an error wrapping ErrNotDurable, until the store
+//     is closed and reopened. Get and Scan keep working. So a caller that
+//     retries a merge and finds its state already present never gets a nil
+//     for a write that was never fsynced. Calls that fail first for reasons
+//     of their own (an invalid key, a cancelled ctx, ErrClosed after Close)
+//     return those errors instead. A store that is not durable (memory)
+//     never returns ErrNotDurable.
 //   - Scan visits keys in [start, end) in ascending byte order over a snapshot
 //     taken when Scan starts; writes made during the scan (including by fn
 //     itself, which may call Get and Update but not Close) are not visible to

@@ -1,9 +1,11 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 )
 
 // Sentinel errors. Callers compare with errors.Is; implementations may wrap
@@ -22,6 +24,17 @@ var (
 	// ErrDeleteKey, returned by an Update fn, deletes the key (a no-op if it
 	// is absent) and Update returns nil.
 	ErrDeleteKey = errors.New("storage: delete key")
+	// ErrNotDurable, wrapped in an Update or Sync error, means a write may
+	// have been applied (visible to later reads) but is not known to be on
+	// stable storage. From then on the store is failed (fail-stop: an fsync
+	// error cannot be retried): every later Update, Sync and RunGC returns
+	// an error wrapping ErrNotDurable without calling fn, until the store is
+	// closed and reopened. Get and Scan keep working.
+	ErrNotDurable = errors.New("storage: write not durable")
+	// ErrPanic, wrapped in an Update error, means the Update fn panicked. The
+	// error's message carries the panic value and a trimmed stack. Nothing of
+	// that Update was written and the store keeps working.
+	ErrPanic = errors.New("storage: update function panicked")
 )
 
 // MaxKeySize is the largest key a Store accepts, in bytes. It is badger's
@@ -51,6 +64,49 @@ func ValidateKey(key []byte) error {
 	return nil
 }
 
+// maxPanicStack bounds the stack CallUpdateFn puts in an ErrPanic error, so
+// the error stays loggable.
+const maxPanicStack = 4 << 10
+
+// CallUpdateFn calls fn(old, found) and returns its results, except that a
+// panic in fn is recovered and returned as an error wrapping ErrPanic, with
+// the panic value and the panicking goroutine's stack (from the panicking
+// frame, at most a few KB) in its message. Implementations call it instead of
+// calling an Update fn directly, so no caller's fn can kill the process.
+func CallUpdateFn(fn func(old []byte, found bool) ([]byte, error), old []byte, found bool) (nv []byte, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			nv, err = nil, fmt.Errorf("%w: %v\n%s", ErrPanic, v, panicStack(debug.Stack()))
+		}
+	}()
+	return fn(old, found)
+}
+
+// panicStack trims a debug.Stack taken in a deferred recover to the frames
+// from the one that panicked on (dropping debug.Stack, the deferred function
+// and runtime.gopanic), cut at a line end to at most maxPanicStack bytes.
+func panicStack(st []byte) []byte {
+	// Each frame is two lines: "pkg.func(args)" and "\tfile:line +off".
+	if i := bytes.Index(st, []byte("\npanic(")); i >= 0 {
+		rest := st[i+1:]
+		for range 2 { // the panic( line and its file line
+			if j := bytes.IndexByte(rest, '\n'); j >= 0 {
+				rest = rest[j+1:]
+			}
+		}
+		st = rest
+	}
+	st = bytes.TrimRight(st, "\n")
+	if len(st) > maxPanicStack {
+		st = st[:maxPanicStack]
+		if j := bytes.LastIndexByte(st, '\n'); j > 0 {
+			st = st[:j]
+		}
+		st = append(st[:len(st):len(st)], "\n\t..."...)
+	}
+	return st
+}
+
 // Store is a replica's local ordered byte store.
 //
 // All methods are safe for concurrent use and may block on disk I/O. Slices
@@ -68,12 +124,17 @@ type Store interface {
 	// caller after Update returns. fn may instead return ErrSkipWrite (write
 	// nothing) or ErrDeleteKey (delete key); Update then returns nil. Any other
 	// error from fn aborts the Update with nothing written and is returned
-	// unchanged.
+	// unchanged. If fn panics, nothing is written and Update returns an error
+	// wrapping ErrPanic; the store keeps working.
 	//
 	// Concurrent Updates of the same key are serialized: none is lost. fn may
 	// be called more than once (on retry), so it must be pure, and it must not
 	// call methods of this Store (that may deadlock). When the store is
-	// durable, Update returns only after the write is fsynced.
+	// durable, Update returns nil only after the write is fsynced. If the
+	// write may have been applied but could not be made durable, Update
+	// returns an error wrapping ErrNotDurable and the store fails: every
+	// later Update returns ErrNotDurable too (without calling fn, so even an
+	// fn that would return ErrSkipWrite gets an error) until it is reopened.
 	Update(ctx context.Context, key []byte, fn func(old []byte, found bool) ([]byte, error)) error
 
 	// Scan calls fn for each key in [start, end) in ascending byte order over
@@ -92,13 +153,16 @@ type Store interface {
 
 // GCer is implemented by stores that need periodic garbage collection (badger's
 // value log). node calls RunGC on a ticker. RunGC returns nil when there is
-// nothing (more) to collect.
+// nothing (more) to collect, and ErrNotDurable once the store has failed (GC
+// rewrites data, which a failed store must not do).
 type GCer interface {
 	RunGC(ctx context.Context) error
 }
 
 // Syncer is implemented by stores that can flush all buffered writes to stable
-// storage on demand (useful when Update itself does not sync).
+// storage on demand (useful when Update itself does not sync). A Sync error
+// wraps ErrNotDurable and fails the store, as for Update; once the store has
+// failed, Sync returns ErrNotDurable.
 type Syncer interface {
 	Sync() error
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	bdg "github.com/dgraph-io/badger/v4"
 
@@ -33,6 +34,18 @@ type Store struct {
 	updates    chan *update
 	stopWriter chan struct{}
 	writerDone chan struct{}
+
+	// failed is nil until a write could not be made durable (a commit or
+	// Sync failed); then it holds the error that every later Update, Sync
+	// and RunGC returns (fail-stop, see storage.ErrNotDurable). Set once,
+	// never cleared.
+	failed atomic.Pointer[error]
+	// testFault is nil except in this package's tests, which set it before
+	// the first Update or Sync. It is called after each commit ("commit")
+	// and Sync ("sync") that badger reported as successful; a non-nil result
+	// is handled as if badger had returned it, which is how a test makes a
+	// write land in the memtable and then fail as a WAL fsync would.
+	testFault func(op string) error
 
 	closing   chan struct{} // closed when Close starts
 	drained   chan struct{} // closed when the last call in flight leaves after Close started
@@ -214,7 +227,9 @@ func commonPrefix(start, end []byte) []byte {
 
 // RunGC runs badger's value-log GC until there is nothing left to rewrite. It
 // returns nil when there was nothing (more) to do, when another GC is already
-// running, and in in-memory mode (no value log).
+// running, and in in-memory mode (no value log). Once the store has failed
+// it returns storage.ErrNotDurable: GC rewrites values and deletes the old
+// files, which a store that cannot trust its fsyncs must not do.
 func (s *Store) RunGC(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -223,6 +238,9 @@ func (s *Store) RunGC(ctx context.Context) error {
 		return err
 	}
 	defer s.leave()
+	if err := s.failure(); err != nil {
+		return err
+	}
 	if s.inMemory {
 		return nil
 	}
@@ -248,16 +266,44 @@ func (s *Store) RunGC(ctx context.Context) error {
 }
 
 // Sync flushes badger's write-ahead and value logs to disk. It is a no-op in
-// memory.
+// memory. If the flush fails, the store fails (see storage.ErrNotDurable):
+// Sync returns an error wrapping storage.ErrNotDurable, now and from then on,
+// and so do Update and RunGC.
 func (s *Store) Sync() error {
 	if err := s.enter(); err != nil {
 		return err
 	}
 	defer s.leave()
-	if err := s.db.Sync(); err != nil {
-		return translate("sync", err)
+	if err := s.failure(); err != nil {
+		return err
+	}
+	err := s.db.Sync()
+	if err == nil && s.testFault != nil {
+		err = s.testFault("sync")
+	}
+	if err != nil {
+		return s.fail("sync", err)
 	}
 	return nil
+}
+
+// failure returns the error that failed the store, or nil if it has not
+// failed.
+func (s *Store) failure() error {
+	if p := s.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// fail marks the store failed after badger's err in op (a commit or a sync)
+// and returns the error for the calls that hit it. It carries badger's
+// message but not its identity, as translate does. If the store had already
+// failed, the first failure stays the one later calls report.
+func (s *Store) fail(op string, err error) error {
+	later := fmt.Errorf("%w: badger: the store failed earlier (%s: %v); close and reopen it", storage.ErrNotDurable, op, err)
+	s.failed.CompareAndSwap(nil, &later)
+	return fmt.Errorf("%w: badger: %s: %v", storage.ErrNotDurable, op, err)
 }
 
 // Size estimates the bytes used on disk by the LSM tree (tables and memtable

@@ -20,7 +20,15 @@ import (
 // it dominated the CPU profile of a write-heavy node.) Updates of one key in
 // one batch see each other in order, so none is lost. fn runs once on the
 // writer goroutine (a second time only if badger reports the transaction too
-// big), so it must be quick and must not call the Store.
+// big), so it must be quick and must not call the Store. A panic in fn is
+// recovered on the writer: that Update returns an error wrapping
+// storage.ErrPanic and writes nothing, and the rest of its batch commits.
+//
+// If the commit of an Update's batch fails, the write may already be in the
+// memtable (badger writes the memtable, then syncs its write-ahead log), so
+// the Update returns an error wrapping storage.ErrNotDurable and the store
+// fails: this and every later Update return storage.ErrNotDurable without
+// calling fn, until the store is closed and reopened.
 func (s *Store) Update(ctx context.Context, key []byte, fn func(old []byte, found bool) ([]byte, error)) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -32,6 +40,9 @@ func (s *Store) Update(ctx context.Context, key []byte, fn func(old []byte, foun
 		return err
 	}
 	defer s.leave()
+	if err := s.failure(); err != nil {
+		return err
+	}
 	o := &update{ctx: ctx, key: key, fn: fn, done: make(chan error, 1)}
 	select {
 	case s.updates <- o:
@@ -84,6 +95,14 @@ func (s *Store) writeLoop() {
 
 // commitBatch applies a batch in one transaction (more if it grows too big)
 // and reports each update's outcome once its transaction has committed.
+//
+// A failed commit fails the store (fail-stop): every update in that
+// transaction gets an error wrapping storage.ErrNotDurable, and so does every
+// later update, including the rest of this batch, whose fn then never runs.
+// An update of this batch that wrote nothing (its fn skipped, or deleted a
+// missing key) and would return nil gets that error too: it may have read a
+// write of the failed transaction. The same holds if a concurrent Sync fails
+// the store during the batch; the writer then commits nothing more.
 func (s *Store) commitBatch(batch []*update) {
 	results := make([]error, len(batch))
 	var inTxn []int // updates whose write is in txn
@@ -93,14 +112,29 @@ func (s *Store) commitBatch(batch []*update) {
 			txn.Discard()
 			return
 		}
-		if err := txn.Commit(); err != nil {
+		err := s.failure()
+		if err != nil {
+			txn.Discard() // a Sync failed the store meanwhile: write nothing more
+		} else {
+			if err = txn.Commit(); err == nil && s.testFault != nil {
+				err = s.testFault("commit")
+			}
+			if err != nil {
+				err = s.fail("commit", err)
+			}
+		}
+		if err != nil {
 			for _, i := range inTxn {
-				results[i] = translate("update", err)
+				results[i] = err
 			}
 		}
 		inTxn = inTxn[:0]
 	}
 	for i, o := range batch {
+		if err := s.failure(); err != nil {
+			results[i] = err
+			continue
+		}
 		if err := o.ctx.Err(); err != nil {
 			results[i] = err
 			continue
@@ -109,7 +143,9 @@ func (s *Store) commitBatch(batch []*update) {
 		if errors.Is(err, bdg.ErrTxnTooBig) {
 			commit()
 			txn = s.db.NewTransaction(true)
-			wrote, err = s.apply(txn, o)
+			if err = s.failure(); err == nil {
+				wrote, err = s.apply(txn, o)
+			}
 		}
 		results[i] = err
 		if err == nil && wrote {
@@ -117,6 +153,13 @@ func (s *Store) commitBatch(batch []*update) {
 		}
 	}
 	commit()
+	if err := s.failure(); err != nil {
+		for i := range results {
+			if results[i] == nil {
+				results[i] = err
+			}
+		}
+	}
 	for i, o := range batch {
 		o.done <- results[i]
 	}
@@ -140,7 +183,7 @@ func (s *Store) apply(txn *bdg.Txn, o *update) (bool, error) {
 	case !errors.Is(err, bdg.ErrKeyNotFound):
 		return false, translate("update", err)
 	}
-	nv, err := o.fn(old, found)
+	nv, err := storage.CallUpdateFn(o.fn, old, found)
 	switch {
 	case errors.Is(err, storage.ErrSkipWrite):
 		return false, nil

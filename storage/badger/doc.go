@@ -13,10 +13,10 @@
 //
 // This is the only dynago package that imports badger, and no badger type or
 // error escapes it: badger errors become storage.ErrNotFound,
-// storage.ErrClosed, storage.ErrInvalidKey or an error that carries only
-// badger's message. It starts one goroutine of its own, the group-commit
-// writer, which Close stops (badger runs its own compactors and flushers
-// until Close), and logs only through the *slog.Logger in Options.
+// storage.ErrClosed, storage.ErrInvalidKey, storage.ErrNotDurable or an error
+// that carries only badger's message. It starts one goroutine of its own, the
+// group-commit writer, which Close stops (badger runs its own compactors and
+// flushers until Close), and logs only through the *slog.Logger in Options.
 //
 // # Invariants
 //
@@ -31,6 +31,17 @@
 //     shares one sync, which is what makes fsynced writes cheap under load.
 //     Once an Update is queued it waits for its batch's outcome even if its
 //     ctx ends, so a ctx error always means nothing was written.
+//   - Fail-stop: badger applies a commit to the memtable before it syncs the
+//     write-ahead log, so a failed commit may leave the write visible but not
+//     durable. Every Update of that transaction then returns an error
+//     wrapping storage.ErrNotDurable and the store fails: from then on every
+//     Update (fn is not called, so an fn that would skip still gets an
+//     error), Sync and RunGC returns storage.ErrNotDurable at once, until
+//     the store is closed and reopened; Get and Scan keep working. A failed
+//     Sync fails the store the same way.
+//   - A panic in an Update fn is recovered on the writer goroutine: that
+//     Update returns storage.ErrPanic and writes nothing, the other Updates
+//     of its batch commit, and the writer keeps serving.
 //   - Close waits for calls in flight, then closes badger; a call made after
 //     Close starts returns storage.ErrClosed, and a running Scan stops at its
 //     next key. The directory lock is released when Close returns, so the

@@ -2,6 +2,7 @@ package faulty
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -40,6 +41,12 @@ type Store struct {
 		calls [numOps]int
 		rules map[rule]error
 		hook  func(op Op, key []byte) error
+		// failAfterWrite is the Update that FailSyncAfterWrite fails after
+		// its write (0: none).
+		failAfterWrite int
+		// failed is nil until the store fails (fail-stop); then it is the
+		// error every later Update, Sync and RunGC returns.
+		failed error
 	}
 }
 
@@ -74,6 +81,25 @@ func (s *Store) FailOn(op Op, nth int, err error) {
 	s.mu.rules[rule{op, nth}] = err
 }
 
+// FailSyncAfterWrite makes the nth Update (1-based, counted since New, like
+// FailOn) fail the way a durable store fails when the fsync after a write
+// fails: the Update runs on the inner Store, so its write lands and is
+// visible to Get and Scan, and then it returns an error wrapping
+// storage.ErrNotDurable (wrapping the inner Update's error too, if it
+// returned one). From the nth call on the Store is failed (fail-stop, see
+// storage.ErrNotDurable): every Update counted after it, and every Sync and
+// RunGC, returns an error wrapping storage.ErrNotDurable without reaching the
+// inner Store, while Get, Scan and Close pass through. nth <= 0 removes the
+// rule; a Store that has already failed stays failed. FailOn rules and the
+// Inject hook are checked first: if one fires for the nth Update, the write
+// does not land and the store does not fail (unless that error wraps
+// storage.ErrNotDurable).
+func (s *Store) FailSyncAfterWrite(nth int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.failAfterWrite = max(nth, 0)
+}
+
 // Inject installs hook, which is called before every operation with the key
 // (Scan: its start bound; Close, RunGC, Sync: nil). A non-nil result is
 // returned without reaching the inner Store. hook must not call the Store.
@@ -91,39 +117,83 @@ func (s *Store) Calls(op Op) int {
 	return s.mu.calls[op]
 }
 
-// fault counts a call of op and returns the error to inject, if any.
-func (s *Store) fault(op Op, key []byte) error {
+// fault counts a call of op and returns the error to inject, if any. Once the
+// store has failed, that is the failure for Update, Sync and RunGC. An
+// injected error wrapping storage.ErrNotDurable on Update or Sync fails the
+// store, so the wrapper never breaks the contract it emulates.
+//
+// afterWrite is nonzero, the call's index, for the Update FailSyncAfterWrite
+// chose: fault fails the store at once (so every call counted after it
+// fails, even one that overtakes it), and Update forwards it to the inner
+// Store and then returns afterWriteErr.
+func (s *Store) fault(op Op, key []byte) (afterWrite int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mu.calls[op]++
-	if err, ok := s.mu.rules[rule{op, s.mu.calls[op]}]; ok {
-		return err
+	n := s.mu.calls[op]
+	if s.mu.failed != nil && (op == OpUpdate || op == OpSync || op == OpRunGC) {
+		return 0, s.mu.failed
 	}
-	if s.mu.hook != nil {
-		return s.mu.hook(op, key)
+	err, ok := s.mu.rules[rule{op, n}]
+	if !ok && s.mu.hook != nil {
+		err = s.mu.hook(op, key)
 	}
-	return nil
+	if err != nil {
+		if (op == OpUpdate || op == OpSync) && errors.Is(err, storage.ErrNotDurable) {
+			s.failLocked(op, n)
+		}
+		return 0, err
+	}
+	if op == OpUpdate && n == s.mu.failAfterWrite {
+		s.failLocked(op, n)
+		return n, nil
+	}
+	return 0, nil
+}
+
+// afterWriteErr returns the error of the nth Update, chosen by
+// FailSyncAfterWrite, which returned innerErr from the inner Store.
+func afterWriteErr(nth int, innerErr error) error {
+	if innerErr != nil {
+		return fmt.Errorf("%w: faulty: injected sync failure after Update #%d, which returned: %w", storage.ErrNotDurable, nth, innerErr)
+	}
+	return fmt.Errorf("%w: faulty: injected sync failure after Update #%d", storage.ErrNotDurable, nth)
+}
+
+// failLocked marks the store failed by the nth call of op, unless it has
+// already failed. s.mu must be held.
+func (s *Store) failLocked(op Op, nth int) {
+	if s.mu.failed == nil {
+		s.mu.failed = fmt.Errorf("%w: faulty: the store failed at %v #%d; close and reopen it", storage.ErrNotDurable, op, nth)
+	}
 }
 
 // Get forwards to the inner Store unless a fault fires.
 func (s *Store) Get(ctx context.Context, key []byte) ([]byte, error) {
-	if err := s.fault(OpGet, key); err != nil {
+	if _, err := s.fault(OpGet, key); err != nil {
 		return nil, err
 	}
 	return s.inner.Get(ctx, key)
 }
 
-// Update forwards to the inner Store unless a fault fires.
+// Update forwards to the inner Store unless a fault fires or the store has
+// failed. The Update chosen by FailSyncAfterWrite is forwarded and then
+// fails.
 func (s *Store) Update(ctx context.Context, key []byte, fn func(old []byte, found bool) ([]byte, error)) error {
-	if err := s.fault(OpUpdate, key); err != nil {
+	afterWrite, err := s.fault(OpUpdate, key)
+	if err != nil {
 		return err
 	}
-	return s.inner.Update(ctx, key, fn)
+	err = s.inner.Update(ctx, key, fn)
+	if afterWrite > 0 {
+		return afterWriteErr(afterWrite, err)
+	}
+	return err
 }
 
 // Scan forwards to the inner Store unless a fault fires.
 func (s *Store) Scan(ctx context.Context, start, end []byte, fn func(k, v []byte) error) error {
-	if err := s.fault(OpScan, start); err != nil {
+	if _, err := s.fault(OpScan, start); err != nil {
 		return err
 	}
 	return s.inner.Scan(ctx, start, end, fn)
@@ -132,7 +202,7 @@ func (s *Store) Scan(ctx context.Context, start, end []byte, fn func(k, v []byte
 // Close closes the inner Store. If a fault fires, Close still closes the
 // inner Store but returns the fault.
 func (s *Store) Close() error {
-	injected := s.fault(OpClose, nil)
+	_, injected := s.fault(OpClose, nil)
 	err := s.inner.Close()
 	if injected != nil {
 		return injected
@@ -141,9 +211,9 @@ func (s *Store) Close() error {
 }
 
 // RunGC forwards to the inner Store if it is a storage.GCer (else returns
-// nil) unless a fault fires.
+// nil) unless a fault fires or the store has failed.
 func (s *Store) RunGC(ctx context.Context) error {
-	if err := s.fault(OpRunGC, nil); err != nil {
+	if _, err := s.fault(OpRunGC, nil); err != nil {
 		return err
 	}
 	if g, ok := s.inner.(storage.GCer); ok {
@@ -153,9 +223,9 @@ func (s *Store) RunGC(ctx context.Context) error {
 }
 
 // Sync forwards to the inner Store if it is a storage.Syncer (else returns
-// nil) unless a fault fires.
+// nil) unless a fault fires or the store has failed.
 func (s *Store) Sync() error {
-	if err := s.fault(OpSync, nil); err != nil {
+	if _, err := s.fault(OpSync, nil); err != nil {
 		return err
 	}
 	if y, ok := s.inner.(storage.Syncer); ok {

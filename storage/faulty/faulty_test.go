@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/dynago/dynago/storage"
@@ -159,5 +160,132 @@ func TestRunGCForwarding(t *testing.T) {
 	defer plain.Close()
 	if err := plain.RunGC(context.Background()); err != nil {
 		t.Fatalf("RunGC over a store without GC = %v, want nil", err)
+	}
+}
+
+// TestFailSyncAfterWrite: the chosen Update writes, then fails with
+// ErrNotDurable, and the wrapper is fail-stop from then on: a retry that
+// finds its write already present must not be acknowledged.
+func TestFailSyncAfterWrite(t *testing.T) {
+	ctx := context.Background()
+	inner := memory.New()
+	st := faulty.New(inner)
+	defer st.Close()
+	st.FailSyncAfterWrite(2)
+	k := []byte("k")
+
+	if err := st.Update(ctx, k, setFn("v1")); err != nil {
+		t.Fatalf("Update #1: %v", err)
+	}
+	if err := st.Update(ctx, k, setFn("v2")); !errors.Is(err, storage.ErrNotDurable) {
+		t.Fatalf("Update #2 = %v, want ErrNotDurable", err)
+	}
+	// The write landed, on the inner store and through the wrapper.
+	for name, s := range map[string]storage.Store{"inner": inner, "wrapper": st} {
+		if v, err := s.Get(ctx, k); err != nil || string(v) != "v2" {
+			t.Fatalf("%s Get after Update #2 = %q, %v; want %q (the write lands)", name, v, err, "v2")
+		}
+	}
+	// The retry sees v2 and would skip; it must fail without running.
+	called := false
+	err := st.Update(ctx, k, func(old []byte, _ bool) ([]byte, error) {
+		called = true
+		return nil, storage.ErrSkipWrite
+	})
+	if !errors.Is(err, storage.ErrNotDurable) || called {
+		t.Fatalf("retry after the failure = %v (fn called: %v), want ErrNotDurable without calling fn", err, called)
+	}
+	storagetest.CheckFailStopped(t, st, k)
+	if v, _ := inner.Get(ctx, k); string(v) != "v2" {
+		t.Fatalf("inner Get = %q after refused Updates, want %q: they must not reach it", v, "v2")
+	}
+	if got := st.Calls(faulty.OpUpdate); got != 11 { // 3 here, 8 in CheckFailStopped
+		t.Fatalf("Calls(Update) = %d, want 11 (refused calls count)", got)
+	}
+}
+
+func TestFailSyncAfterWriteCases(t *testing.T) {
+	errBoom := errors.New("boom")
+	notDurable := fmt.Errorf("%w: injected", storage.ErrNotDurable)
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, st *faulty.Store)
+		fn    func([]byte, bool) ([]byte, error)
+		// want* describe the first Update.
+		wantErrs   []error
+		wantStored bool // its write landed on the inner store
+		wantFailed bool // later Updates fail
+	}{
+		{
+			name:       "write lands, store fails",
+			setup:      func(_ *testing.T, st *faulty.Store) { st.FailSyncAfterWrite(1) },
+			fn:         setFn("v"),
+			wantErrs:   []error{storage.ErrNotDurable},
+			wantStored: true, wantFailed: true,
+		},
+		{
+			name:     "fn error is wrapped too",
+			setup:    func(_ *testing.T, st *faulty.Store) { st.FailSyncAfterWrite(1) },
+			fn:       func([]byte, bool) ([]byte, error) { return nil, errBoom },
+			wantErrs: []error{storage.ErrNotDurable, errBoom}, wantFailed: true,
+		},
+		{
+			name:     "a FailOn rule fires first",
+			setup:    func(_ *testing.T, st *faulty.Store) { st.FailSyncAfterWrite(1); st.FailOn(faulty.OpUpdate, 1, errDisk) },
+			fn:       setFn("v"),
+			wantErrs: []error{errDisk},
+		},
+		{
+			name:       "rule removed",
+			setup:      func(_ *testing.T, st *faulty.Store) { st.FailSyncAfterWrite(1); st.FailSyncAfterWrite(0) },
+			fn:         setFn("v"),
+			wantStored: true,
+		},
+		{
+			name:     "an injected ErrNotDurable fails the store",
+			setup:    func(_ *testing.T, st *faulty.Store) { st.FailOn(faulty.OpUpdate, 1, notDurable) },
+			fn:       setFn("v"),
+			wantErrs: []error{storage.ErrNotDurable}, wantFailed: true,
+		},
+		{
+			name: "an injected ErrNotDurable on Sync fails the store",
+			setup: func(t *testing.T, st *faulty.Store) {
+				st.FailOn(faulty.OpSync, 1, notDurable)
+				if err := st.Sync(); !errors.Is(err, storage.ErrNotDurable) {
+					t.Fatalf("Sync = %v, want ErrNotDurable", err)
+				}
+			},
+			fn:       setFn("v"),
+			wantErrs: []error{storage.ErrNotDurable}, wantFailed: true,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			inner := memory.New()
+			st := faulty.New(inner)
+			defer st.Close()
+			k := []byte("k")
+			tc.setup(t, st)
+			err := st.Update(ctx, k, tc.fn)
+			if len(tc.wantErrs) == 0 && err != nil {
+				t.Fatalf("Update = %v, want nil", err)
+			}
+			for _, want := range tc.wantErrs {
+				if !errors.Is(err, want) {
+					t.Fatalf("Update = %v, want it to wrap %v", err, want)
+				}
+			}
+			if _, err := inner.Get(ctx, k); (err == nil) != tc.wantStored {
+				t.Fatalf("inner Get = %v, want stored = %v", err, tc.wantStored)
+			}
+			if tc.wantFailed {
+				storagetest.CheckFailStopped(t, st, k)
+				return
+			}
+			if err := st.Update(ctx, k, setFn("w")); err != nil {
+				t.Fatalf("later Update = %v, want nil (the store did not fail)", err)
+			}
+		})
 	}
 }

@@ -60,7 +60,10 @@ func (s *Store) Get(ctx context.Context, key []byte) ([]byte, error) {
 }
 
 // Update atomically applies fn to key's value; see storage.Store. fn runs
-// once, with the Store's mutex held, so it must not call the Store.
+// once, with the Store's mutex held, so it must not call the Store. A panic
+// in fn is recovered: Update returns an error wrapping storage.ErrPanic and
+// writes nothing. Update never returns storage.ErrNotDurable: nothing here is
+// durable, so there is no durable write to fail.
 func (s *Store) Update(ctx context.Context, key []byte, fn func(old []byte, found bool) ([]byte, error)) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -77,7 +80,7 @@ func (s *Store) Update(ctx context.Context, key []byte, fn func(old []byte, foun
 	if found {
 		old = clone(old)
 	}
-	nv, err := fn(old, found)
+	nv, err := storage.CallUpdateFn(fn, old, found)
 	switch {
 	case errors.Is(err, storage.ErrSkipWrite):
 		return nil

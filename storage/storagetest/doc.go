@@ -5,11 +5,17 @@
 //
 // Run executes table-driven subtests that pin down the storage.Store
 // contract: not-found and invalid keys, every Update outcome (create, replace,
-// skip, delete, fn error), copy semantics of returned slices, Scan order,
-// bounds, early stop, snapshot isolation and partition isolation, no lost
-// update under concurrency, Close and ErrClosed, and cancelled contexts. A
+// skip, delete, fn error, fn panic), copy semantics of returned slices, Scan
+// order, bounds, early stop, snapshot isolation and partition isolation, no
+// lost update under concurrency, Close and ErrClosed, and cancelled contexts. A
 // seeded random model test compares the store against a map. BenchUpdate,
 // BenchUpdateParallel and BenchGet measure any store the same way.
+//
+// CheckFailStopped checks the fail-stop half of the storage.ErrNotDurable
+// contract on a store that has just failed. Run cannot make a store fail (how
+// to fail an fsync is the implementation's business), so each implementation
+// that can fail calls it from its own tests after injecting a failure:
+// storage/badger with its commit hook, storage/faulty with FailSyncAfterWrite.
 //
 // # What it must not import or do
 //

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"InvalidKey", testInvalidKey},
 		{"Update", nil}, // table-driven, opens a store per case
 		{"FnErrorAborts", testFnErrorAborts},
+		{"FnPanic", testFnPanic},
 		{"ReturnedSlicesAreCopies", testCopies},
 		{"ScanOrder", testScanOrder},
 		{"ScanBounds", nil}, // table-driven, shares one store
@@ -63,6 +65,73 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		default:
 			t.Run(tc.name, func(t *testing.T) { tc.fn(t, openClosed(t, open)) })
 		}
+	}
+}
+
+// CheckFailStopped checks that st keeps the fail-stop contract of
+// storage.ErrNotDurable once it has failed. Call it after an Update of key
+// (or a Sync) returned an error wrapping storage.ErrNotDurable. It checks
+// that Get of key and Scan still work; that Updates of key and of another key
+// return storage.ErrNotDurable without calling fn, whatever fn would do (set,
+// skip, delete, fail); that they changed nothing; and that Sync and RunGC, if
+// st has them, return storage.ErrNotDurable. It does not close st.
+func CheckFailStopped(t testing.TB, st storage.Store, key []byte) {
+	t.Helper()
+	ctx := context.Background()
+	before, err := st.Get(ctx, key)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Get(%q) on a failed store = %v; Get must keep working", key, err)
+	}
+	scanBefore := scanAll(t, st, nil, nil)
+
+	keys := [][]byte{key}
+	if len(key) < storage.MaxKeySize {
+		keys = append(keys, append(bytes.Clone(key), 0))
+	}
+	fns := []struct {
+		name string
+		fn   func(old []byte, found bool) ([]byte, error)
+	}{
+		{"set", func([]byte, bool) ([]byte, error) { return []byte("written after the failure"), nil }},
+		{"skip", func([]byte, bool) ([]byte, error) { return nil, storage.ErrSkipWrite }},
+		{"delete", func([]byte, bool) ([]byte, error) { return nil, storage.ErrDeleteKey }},
+		{"fn error", func([]byte, bool) ([]byte, error) { return nil, errors.New("fn error") }},
+	}
+	for _, k := range keys {
+		for _, f := range fns {
+			called := false
+			err := st.Update(ctx, k, func(old []byte, found bool) ([]byte, error) {
+				called = true
+				return f.fn(old, found)
+			})
+			if !errors.Is(err, storage.ErrNotDurable) {
+				t.Errorf("Update(%q) %s on a failed store = %v, want ErrNotDurable", k, f.name, err)
+			}
+			if called {
+				t.Errorf("Update(%q) %s on a failed store called fn; it must refuse first", k, f.name)
+			}
+		}
+	}
+	if y, ok := st.(storage.Syncer); ok {
+		if err := y.Sync(); !errors.Is(err, storage.ErrNotDurable) {
+			t.Errorf("Sync on a failed store = %v, want ErrNotDurable", err)
+		}
+	}
+	if g, ok := st.(storage.GCer); ok {
+		if err := g.RunGC(ctx); !errors.Is(err, storage.ErrNotDurable) {
+			t.Errorf("RunGC on a failed store = %v, want ErrNotDurable", err)
+		}
+	}
+
+	after, err := st.Get(ctx, key)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Get(%q) on a failed store = %v; Get must keep working", key, err)
+	}
+	if !bytes.Equal(after, before) {
+		t.Errorf("Get(%q) on a failed store changed from %q to %q; refused Updates must write nothing", key, before, after)
+	}
+	if scanAfter := scanAll(t, st, nil, nil); !slices.Equal(scanAfter, scanBefore) {
+		t.Errorf("Scan on a failed store changed from %q to %q; refused Updates must write nothing", scanBefore, scanAfter)
 	}
 }
 
@@ -259,6 +328,90 @@ func testFnErrorAborts(t *testing.T, st storage.Store) {
 	}
 	wantValue(t, st, existing, []byte("v1"))
 	wantValue(t, st, []byte("absent"), nil)
+}
+
+// panicky is an Update fn that panics with v after depth nested calls, so
+// the stack in the ErrPanic error is as deep as the test wants.
+func panicky(v any, depth int) func([]byte, bool) ([]byte, error) {
+	return func(old []byte, found bool) ([]byte, error) {
+		if depth > 0 {
+			return panicky(v, depth-1)(old, found)
+		}
+		panic(v)
+	}
+}
+
+func testFnPanic(t *testing.T, st storage.Store) {
+	existing := []byte("existing")
+	put(t, st, existing, []byte("v1"))
+	// maxMsg bounds the error message: the stack in it is trimmed.
+	const maxMsg = 8 << 10
+	tests := []struct {
+		name  string
+		key   []byte
+		value any
+		depth int
+	}{
+		{"existing key", existing, "boom", 0},
+		{"absent key", []byte("absent"), "boom", 0},
+		{"error value", existing, errors.New("boom error"), 0},
+		{"deep stack", existing, "boom deep", 500},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := st.Update(t.Context(), tc.key, panicky(tc.value, tc.depth))
+			if !errors.Is(err, storage.ErrPanic) {
+				t.Fatalf("Update with a panicking fn = %v, want ErrPanic", err)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, fmt.Sprint(tc.value)) {
+				t.Errorf("error %q does not carry the panic value %q", msg, tc.value)
+			}
+			if !strings.Contains(msg, "panicky") {
+				t.Errorf("error does not carry the panicking frame (panicky):\n%s", msg)
+			}
+			if len(msg) > maxMsg {
+				t.Errorf("error message is %d bytes, want at most %d (trimmed stack)", len(msg), maxMsg)
+			}
+			wantValue(t, st, existing, []byte("v1"))
+			wantValue(t, st, []byte("absent"), nil)
+		})
+	}
+
+	// Concurrent Updates, some panicking: the others land (in a group-
+	// committing store they share a batch with the panics).
+	const n = 32
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			k := []byte("concurrent-" + strconv.Itoa(i))
+			fn := func([]byte, bool) ([]byte, error) { return []byte(strconv.Itoa(i)), nil }
+			if i%3 == 0 {
+				fn = panicky(i, 0)
+			}
+			errs[i] = st.Update(context.Background(), k, fn)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		k := []byte("concurrent-" + strconv.Itoa(i))
+		if i%3 == 0 {
+			if !errors.Is(err, storage.ErrPanic) {
+				t.Errorf("concurrent panicking Update %d = %v, want ErrPanic", i, err)
+			}
+			wantValue(t, st, k, nil)
+			continue
+		}
+		if err != nil {
+			t.Errorf("concurrent Update %d alongside panics = %v, want nil", i, err)
+		}
+		wantValue(t, st, k, []byte(strconv.Itoa(i)))
+	}
+
+	// The store keeps working.
+	put(t, st, existing, []byte("v2"))
+	wantValue(t, st, existing, []byte("v2"))
 }
 
 func testCopies(t *testing.T, st storage.Store) {
