@@ -24,7 +24,7 @@ func BenchmarkAdd(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			st, _ := vclock.State{}.Write(actor, vclock.VV{}, benchValue, false)
+			st, _, _ := vclock.State{}.Write(actor, vclock.VV{}, benchValue, false)
 			if err := hs.Add(ctx, "n1", uint32(i%256), fmt.Appendf(nil, "key-%d", i), st, t0); err != nil {
 				b.Fatal(err)
 			}
@@ -38,7 +38,7 @@ func BenchmarkAdd(b *testing.B) {
 		names := make([][]byte, keys)
 		for i := range keys {
 			names[i] = fmt.Appendf(nil, "key-%d", i)
-			states[i], _ = vclock.State{}.Write(actor, vclock.VV{}, benchValue, false)
+			states[i], _, _ = vclock.State{}.Write(actor, vclock.VV{}, benchValue, false)
 			if err := hs.Add(ctx, "n1", 0, names[i], states[i], t0); err != nil {
 				b.Fatal(err)
 			}
@@ -47,7 +47,7 @@ func BenchmarkAdd(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			k := i % keys
-			states[k], _ = states[k].Write(actor, states[k].Context, benchValue, false)
+			states[k], _, _ = states[k].Write(actor, states[k].Context, benchValue, false)
 			if err := hs.Add(ctx, "n1", 0, names[k], states[k], t0); err != nil {
 				b.Fatal(err)
 			}
@@ -64,7 +64,7 @@ func BenchmarkBatch(b *testing.B) {
 	actor := vclock.Actor{Node: "coordinator", Epoch: 1}
 	const n = 10_000
 	for i := range n {
-		st, _ := vclock.State{}.Write(actor, vclock.VV{}, benchValue, false)
+		st, _, _ := vclock.State{}.Write(actor, vclock.VV{}, benchValue, false)
 		if err := hs.Add(ctx, "n1", uint32(i%256), fmt.Appendf(nil, "key-%d", i), st, t0); err != nil {
 			b.Fatal(err)
 		}
@@ -73,7 +73,7 @@ func BenchmarkBatch(b *testing.B) {
 	var cursor []byte
 	keys, bytes := 0, 0
 	for b.Loop() {
-		hints, next, err := hs.Batch(ctx, "n1", cursor)
+		hints, next, err := hs.Batch(ctx, "n1", cursor, t0)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -41,7 +41,14 @@
 //   - A hint is deleted only by Delivered, when the state the owner
 //     acknowledged Descends the stored one (so nothing written to the hint
 //     after the batch was read is lost), or by Expire, when it is older
-//     than MaxAge. Nothing else drops a hint Add accepted.
+//     than MaxAge, or replaced by Add once it is past MaxAge. Nothing else
+//     drops a hint Add accepted.
+//   - A hint past MaxAge at the caller's now is dead whatever Expire has
+//     done: Get and Batch never return it, and Add never merges a new
+//     state into it (it starts a new hint). Ages are differences of the
+//     caller's now values, so they are only as good as the caller's clock:
+//     node passes its steady clock (monotonic within a run, bridged across
+//     restarts), never a wall clock another node set.
 //   - Add returns nil only once the hint durably holds st (Descends st);
 //     otherwise it wrote nothing or (on a storage error) the write's fate
 //     is unknown. It refuses with ErrTargetFull rather than letting a
@@ -67,7 +74,7 @@
 //	d, _ := hintedhandoff.NewDelivery(owner, cfg.Hints)
 //	for hs.StatsFor(owner).Count > 0 && alive(owner) {
 //		if w := d.Wait(clock.Now()); w > 0 { sleep(ctx, w); continue }
-//		hints, next, err := hs.Batch(ctx, owner, d.Cursor())
+//		hints, next, err := hs.Batch(ctx, owner, d.Cursor(), clock.Now())
 //		if err != nil { d.Failed(err, clock.Now()); continue }
 //		d.Sending(len(hints), sizeOf(hints), clock.Now())
 //		if err := rpcHandoff(ctx, owner, hints); err != nil { d.Failed(err, clock.Now()); continue }

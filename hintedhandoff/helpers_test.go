@@ -72,7 +72,7 @@ func open(t testing.TB, st storage.Store, cfg Config) *Store {
 // write returns base after actor node writes value with base's context
 // (so it supersedes everything in base).
 func write(base vclock.State, node, value string) vclock.State {
-	s, _ := base.Write(vclock.Actor{Node: node, Epoch: 1}, base.Context, []byte(value), false)
+	s, _, _ := base.Write(vclock.Actor{Node: node, Epoch: 1}, base.Context, []byte(value), false)
 	return s
 }
 
@@ -90,7 +90,7 @@ func mustAdd(t testing.TB, hs *Store, owner ring.NodeID, p uint32, key string, s
 
 func mustGet(t testing.TB, hs *Store, owner ring.NodeID, p uint32, key string) (vclock.State, bool) {
 	t.Helper()
-	st, ok, err := hs.Get(context.Background(), owner, p, []byte(key))
+	st, ok, err := hs.Get(context.Background(), owner, p, []byte(key), t0)
 	if err != nil {
 		t.Fatalf("Get(%s, %d, %q): %v", owner, p, key, err)
 	}
@@ -103,7 +103,7 @@ func all(t testing.TB, hs *Store, owner ring.NodeID) []Hint {
 	var out []Hint
 	var cursor []byte
 	for {
-		hints, next, err := hs.Batch(context.Background(), owner, cursor)
+		hints, next, err := hs.Batch(context.Background(), owner, cursor, t0)
 		if err != nil {
 			t.Fatalf("Batch(%s): %v", owner, err)
 		}

@@ -176,7 +176,7 @@ func TestCrashDuringDelivery(t *testing.T) {
 			step := func() bool {
 				redundantBefore, inFlight = redundant(), map[string]bool{}
 				now = now.Add(d.Wait(now))
-				hints, next, err := hs.Batch(ctx, "n1", d.Cursor())
+				hints, next, err := hs.Batch(ctx, "n1", d.Cursor(), now)
 				if err != nil {
 					t.Fatalf("Batch: %v", err)
 				}
@@ -260,7 +260,7 @@ func TestCrashDuringDelivery(t *testing.T) {
 					t.Fatalf("queue does not drain: %+v", hs.StatsFor("n1"))
 				}
 				now = now.Add(d.Wait(now))
-				hints, next, err := hs.Batch(ctx, "n1", d.Cursor())
+				hints, next, err := hs.Batch(ctx, "n1", d.Cursor(), now)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -328,7 +328,14 @@ func TestConcurrentUse(t *testing.T) {
 							o := owners[r.IntN(len(owners))]
 							p, key := uint32(r.IntN(2)), randKey(r, 15)
 							s := fresh(fmt.Sprintf("g%d-%d", w, i), "value")
-							at := t0.Add(time.Duration(r.IntN(60)) * time.Minute)
+							// Without expiry every write stays inside the
+							// 30-minute window (an Add onto a hint past it
+							// starts a new hint: the old one is dead).
+							span := 20
+							if expire {
+								span = 60
+							}
+							at := t0.Add(time.Duration(r.IntN(span)) * time.Minute)
 							err := hs.Add(ctx, o, p, []byte(key), s, at)
 							mu.Lock()
 							switch {
@@ -344,7 +351,7 @@ func TestConcurrentUse(t *testing.T) {
 					})
 				}
 				deliver := func(o ring.NodeID) {
-					hints, _, err := hs.Batch(ctx, o, nil)
+					hints, _, err := hs.Batch(ctx, o, nil, t0)
 					if err != nil {
 						t.Errorf("Batch: %v", err)
 						return

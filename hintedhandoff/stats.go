@@ -57,6 +57,8 @@ type entry struct {
 // have ok == false.
 type change struct {
 	old, new entry
+	// expired: old was past the hint window and new replaces it.
+	expired bool
 }
 
 // apply adds c to t. Updates of one key reach the store in some order but

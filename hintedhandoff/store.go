@@ -173,7 +173,7 @@ func (s *Store) Add(ctx context.Context, owner ring.NodeID, partition uint32, ke
 	}
 	s.mu.Unlock()
 	if full {
-		if have, ok, err := s.get(ctx, k); err == nil && ok && have.Descends(st) {
+		if have, ok, err := s.get(ctx, k, now); err == nil && ok && have.Descends(st) {
 			return nil // already held durably: nothing to refuse
 		}
 		s.mu.Lock()
@@ -191,11 +191,18 @@ func (s *Store) Add(ctx context.Context, owner ring.NodeID, partition uint32, ke
 			if err != nil {
 				return nil, err
 			}
-			if ost.Descends(st) {
-				return nil, storage.ErrSkipWrite
-			}
-			created, merged = oc, vclock.Merge(ost, st)
 			c.old = entry{ok: true, size: int64(len(k) + len(old)), created: oc}
+			if s.expired(oc, now) {
+				// Past the window: what it held is never merged into a
+				// new hint (it would be delivered with the new write).
+				c.expired = true
+			} else {
+				if ost.Descends(st) {
+					c = change{}
+					return nil, storage.ErrSkipWrite
+				}
+				created, merged = oc, vclock.Merge(ost, st)
+			}
 		}
 		v, err := appendRecord(make([]byte, 0, recordHeaderLen+len(enc)), created, merged)
 		if err != nil {
@@ -210,6 +217,9 @@ func (s *Store) Add(ctx context.Context, owner ring.NodeID, partition uint32, ke
 	t.reserved -= est
 	if err == nil {
 		t.apply(c)
+		if c.expired {
+			t.expired++
+		}
 	}
 	s.mu.Unlock()
 	if err != nil {
@@ -218,8 +228,15 @@ func (s *Store) Add(ctx context.Context, owner ring.NodeID, partition uint32, ke
 	return nil
 }
 
-// get returns the state stored under hint key k.
-func (s *Store) get(ctx context.Context, k []byte) (vclock.State, bool, error) {
+// expired reports whether a hint created at created (Unix nanoseconds of
+// the caller's clock) is past the hint window at now.
+func (s *Store) expired(created int64, now time.Time) bool {
+	return now.UnixNano()-created >= int64(s.cfg.MaxAge)
+}
+
+// get returns the state stored under hint key k, unless it is past the
+// hint window at now.
+func (s *Store) get(ctx context.Context, k []byte, now time.Time) (vclock.State, bool, error) {
 	v, err := s.st.Get(ctx, k)
 	if errors.Is(err, storage.ErrNotFound) {
 		return vclock.State{}, false, nil
@@ -227,22 +244,26 @@ func (s *Store) get(ctx context.Context, k []byte) (vclock.State, bool, error) {
 	if err != nil {
 		return vclock.State{}, false, err
 	}
-	_, st, err := decodeRecord(v)
+	created, st, err := decodeRecord(v)
 	if err != nil {
 		return vclock.State{}, false, fmt.Errorf("key %x: %w", k, err)
+	}
+	if s.expired(created, now) {
+		return vclock.State{}, false, nil
 	}
 	return st, true, nil
 }
 
 // Get returns the state of the hint for key (in partition) held on behalf
 // of owner, and whether there is one. A fallback serving a read merges it
-// into its reply.
-func (s *Store) Get(ctx context.Context, owner ring.NodeID, partition uint32, key []byte) (vclock.State, bool, error) {
+// into its reply. A hint past the hint window at now is absent, whether or
+// not Expire has deleted it yet.
+func (s *Store) Get(ctx context.Context, owner ring.NodeID, partition uint32, key []byte, now time.Time) (vclock.State, bool, error) {
 	k, err := hintKey(owner, partition, key)
 	if err != nil {
 		return vclock.State{}, false, err
 	}
-	st, ok, err := s.get(ctx, k)
+	st, ok, err := s.get(ctx, k, now)
 	if err != nil {
 		return vclock.State{}, false, fmt.Errorf("hintedhandoff: get hint for %s: %w", owner, err)
 	}
@@ -260,10 +281,13 @@ var errBatchFull = errors.New("batch full")
 // the cursor meanwhile wait for the next pass from a nil cursor. The
 // returned hints are owned by the caller.
 //
+// Hints past the hint window at now are skipped, whether or not Expire has
+// deleted them yet: they are never delivered.
+//
 // The cursor is the storage key of the last hint returned, so it stays
 // valid whatever happens to that hint; it fails with ErrBadCursor if it
 // was not made for owner.
-func (s *Store) Batch(ctx context.Context, owner ring.NodeID, cursor []byte) ([]Hint, []byte, error) {
+func (s *Store) Batch(ctx context.Context, owner ring.NodeID, cursor []byte, now time.Time) ([]Hint, []byte, error) {
 	if owner == "" || len(owner) > storage.MaxHintOwner {
 		return nil, nil, fmt.Errorf("%w: target name of %d bytes", ErrInvalid, len(owner))
 	}
@@ -290,7 +314,14 @@ func (s *Store) Batch(ctx context.Context, owner ring.NodeID, cursor []byte) ([]
 		if !ok {
 			return fmt.Errorf("%w: key %x", ErrBadRecord, k)
 		}
-		created, st, err := decodeRecord(v)
+		created, err := decodeCreated(v)
+		if err != nil {
+			return fmt.Errorf("key %x: %w", k, err)
+		}
+		if s.expired(created, now) {
+			return nil
+		}
+		_, st, err := decodeRecord(v)
 		if err != nil {
 			return fmt.Errorf("key %x: %w", k, err)
 		}

@@ -3,6 +3,7 @@ package hintedhandoff
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -373,7 +374,7 @@ func TestBatchPagination(t *testing.T) {
 				var sizes []int
 				var cursor []byte
 				for range 20 {
-					hints, next, err := hs.Batch(context.Background(), "n1", cursor)
+					hints, next, err := hs.Batch(context.Background(), "n1", cursor, t0)
 					if err != nil {
 						t.Fatalf("Batch: %v", err)
 					}
@@ -410,7 +411,7 @@ func TestBatchCursorResume(t *testing.T) {
 		for i := range 6 {
 			mustAdd(t, hs, "n1", 0, fmt.Sprintf("k%d", i*2), fresh(fmt.Sprintf("w%d", i), "v"), t0)
 		}
-		first, cursor, err := hs.Batch(ctx, "n1", nil)
+		first, cursor, err := hs.Batch(ctx, "n1", nil, t0)
 		if err != nil || len(first) != 2 || cursor == nil {
 			t.Fatalf("Batch = %d hints, cursor %x, %v", len(first), cursor, err)
 		}
@@ -426,7 +427,7 @@ func TestBatchCursorResume(t *testing.T) {
 		var keys []string
 		for cursor != nil {
 			var hints []Hint
-			hints, cursor, err = hs.Batch(ctx, "n1", cursor)
+			hints, cursor, err = hs.Batch(ctx, "n1", cursor, t0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -464,7 +465,7 @@ func TestBatchBadCursor(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, _, err := hs.Batch(context.Background(), "n1", tc.cursor); !errors.Is(err, ErrBadCursor) {
+			if _, _, err := hs.Batch(context.Background(), "n1", tc.cursor, t0); !errors.Is(err, ErrBadCursor) {
 				t.Fatalf("Batch with cursor %x = %v, want ErrBadCursor", tc.cursor, err)
 			}
 		})
@@ -499,7 +500,7 @@ func TestExpire(t *testing.T) {
 				}
 				// Merge a new write into k0 much later: it still expires
 				// with k0's first write.
-				mustAdd(t, hs, "n1", 0, "k0", fresh("late", "v"), t0.Add(4*time.Hour))
+				mustAdd(t, hs, "n1", 0, "k0", fresh("late", "v"), t0.Add(2*time.Hour))
 				mustAdd(t, hs, "n2", 0, "k0", fresh("other", "v"), t0) // another target: untouched
 				n, err := hs.Expire(ctx, "n1", t0.Add(tc.now))
 				if err != nil || n != len(created)-tc.wantLeft {
@@ -554,15 +555,16 @@ func TestOpenRejectsCorruptHints(t *testing.T) {
 	// Get, not Open (Open reads headers only).
 	st := backends[0].open(t)
 	k := storage.HintKey("n1", 0, []byte("k"))
-	v := []byte{recordFormatV1, 0, 0, 0, 0, 0, 0, 0, 0, 77}
+	v := binary.BigEndian.AppendUint64([]byte{recordFormatV1}, uint64(t0.UnixNano()))
+	v = append(v, 77)
 	if err := st.Update(context.Background(), k, func([]byte, bool) ([]byte, error) { return v, nil }); err != nil {
 		t.Fatal(err)
 	}
 	hs := open(t, st, Config{})
-	if _, _, err := hs.Batch(context.Background(), "n1", nil); !errors.Is(err, ErrBadRecord) {
+	if _, _, err := hs.Batch(context.Background(), "n1", nil, t0); !errors.Is(err, ErrBadRecord) {
 		t.Fatalf("Batch over a corrupt state = %v, want ErrBadRecord", err)
 	}
-	if _, _, err := hs.Get(context.Background(), "n1", 0, []byte("k")); !errors.Is(err, ErrBadRecord) {
+	if _, _, err := hs.Get(context.Background(), "n1", 0, []byte("k"), t0); !errors.Is(err, ErrBadRecord) {
 		t.Fatalf("Get of a corrupt state = %v, want ErrBadRecord", err)
 	}
 	if err := hs.Add(context.Background(), "n1", 0, []byte("k"), fresh("a", "v"), t0); !errors.Is(err, ErrBadRecord) {
@@ -583,6 +585,38 @@ func TestOpenKeepsOtherKeyspaces(t *testing.T) {
 		hs := open(t, st, Config{})
 		if len(hs.Stats()) != 0 {
 			t.Fatalf("Stats = %v over a store with no hints", hs.Stats())
+		}
+	})
+}
+
+// A hint past the window is dead whatever Expire did: Get and Batch don't
+// return it, and an Add starts a new hint instead of merging into it
+// (issue 10, hole 2: expired hints were delivered and served).
+func TestExpiredHintNeverServed(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st storage.Store) {
+		ctx := context.Background()
+		hs := open(t, st, Config{MaxAge: time.Hour})
+		old := fresh("before-delete", "v")
+		mustAdd(t, hs, "n1", 0, "k", old, t0)
+		late := t0.Add(time.Hour)
+		if _, ok, err := hs.Get(ctx, "n1", 0, []byte("k"), late.Add(-1)); err != nil || !ok {
+			t.Fatalf("inside the window: ok=%v err=%v", ok, err)
+		}
+		if got, ok, err := hs.Get(ctx, "n1", 0, []byte("k"), late); err != nil || ok {
+			t.Fatalf("Get past the window = %v, %v, %v; want absent", got, ok, err)
+		}
+		if hints, _, err := hs.Batch(ctx, "n1", nil, late); err != nil || len(hints) != 0 {
+			t.Fatalf("Batch past the window = %v, %v; want none", hints, err)
+		}
+		// A new write for the key starts a new hint without the dead one.
+		nw := fresh("after", "v")
+		mustAdd(t, hs, "n1", 0, "k", nw, late)
+		hints, _, err := hs.Batch(ctx, "n1", nil, late)
+		if err != nil || len(hints) != 1 || !hints[0].State.Equal(nw) || !hints[0].Created.Equal(late) {
+			t.Fatalf("after a new Add: %v, %v; want only the new write, created %v", hints, err, late)
+		}
+		if s := hs.StatsFor("n1"); s.Count != 1 || s.Expired != 1 {
+			t.Fatalf("stats %+v, want 1 hint and 1 expired", s)
 		}
 	})
 }

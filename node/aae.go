@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -98,6 +97,9 @@ type aaeState struct {
 // aaeTotals are the node's cumulative anti-entropy counters.
 type aaeTotals struct {
 	exchanges, errors, differences, repaired, bytes, reaped atomic.Int64
+	// reapRounds counts completed reaper passes (tests wait on it to
+	// show that something was not reaped).
+	reapRounds atomic.Int64
 }
 
 func newAAE(cfg Config) *aaeState {
@@ -141,29 +143,6 @@ func (a *aaeState) wantRebuild() {
 	}
 }
 
-// Tombstone deletion times: a tombstone version carries the coordinator's
-// clock at the delete in its (otherwise unused) value, 8 bytes of Unix
-// nanoseconds, so every replica ages a tombstone from the same instant.
-
-func encodeDeletedAt(t time.Time) []byte {
-	return binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano()))
-}
-
-// deletedAt is the latest deletion time among st's tombstones (zero if none
-// carries one).
-func deletedAt(st vclock.State) time.Time {
-	var out time.Time
-	for _, v := range st.Versions {
-		if v.Deleted && len(v.Value) == 8 {
-			t := time.Unix(0, int64(binary.BigEndian.Uint64(v.Value)))
-			if t.After(out) {
-				out = t
-			}
-		}
-	}
-	return out
-}
-
 // onlyTombstones reports whether st holds versions and all are deletes.
 func onlyTombstones(st vclock.State) bool {
 	if len(st.Versions) == 0 {
@@ -184,25 +163,31 @@ type treeDelta struct {
 	tomb     bool
 }
 
-// updateData is the one way node writes a key's data: it runs fn on the
-// decoded current state under the store's per-key serialization and keeps
+// updateRecord is the one way node writes a key's data: it runs fn on the
+// decoded current record under the store's per-key serialization and keeps
 // the partition's tree in step with what was committed. fn returns the new
-// state (and optionally its encoding), storage.ErrSkipWrite to leave the
-// key alone or storage.ErrDeleteKey to remove it.
-func (n *Node) updateData(ctx context.Context, p uint32, key []byte, fn func(cur vclock.State, found bool) (vclock.State, []byte, error)) error {
+// record (and optionally its state's encoding), storage.ErrSkipWrite to
+// leave the key alone or storage.ErrDeleteKey to remove the record (state
+// and owner).
+func (n *Node) updateRecord(ctx context.Context, p uint32, key []byte, fn func(cur record, found bool) (record, []byte, error)) error {
 	pt := n.aae.parts[p]
 	pt.gate.RLock()
 	defer pt.gate.RUnlock()
 	var d treeDelta
 	err := n.store.Update(ctx, storage.DataKey(p, key), func(old []byte, found bool) ([]byte, error) {
 		d = treeDelta{}
-		var cur vclock.State
+		var cur record
 		var oldHash uint64
 		if found {
-			if err := cur.UnmarshalBinary(old); err != nil {
+			owner, enc, err := splitRecord(old)
+			if err == nil {
+				err = cur.State.UnmarshalBinary(enc)
+			}
+			if err != nil {
 				return nil, fmt.Errorf("node: stored state of %q is corrupt: %w", key, err)
 			}
-			oldHash = antientropy.EntryHash(key, old)
+			cur.Owner = owner
+			oldHash = antientropy.EntryHash(key, enc)
 		}
 		next, enc, err := fn(cur, found)
 		if errors.Is(err, storage.ErrDeleteKey) {
@@ -213,24 +198,46 @@ func (n *Node) updateData(ctx context.Context, p uint32, key []byte, fn func(cur
 			return nil, err
 		}
 		if enc == nil {
-			if enc, err = next.MarshalBinary(); err != nil {
+			if enc, err = next.State.MarshalBinary(); err != nil {
 				return nil, err
 			}
 		}
-		d = treeDelta{set: true, old: oldHash, new: antientropy.EntryHash(key, enc), tomb: onlyTombstones(next)}
-		return enc, nil
+		d = treeDelta{set: true, old: oldHash, new: antientropy.EntryHash(key, enc), tomb: onlyTombstones(next.State)}
+		return appendRecord(nil, next.Owner, enc), nil
 	})
 	if err == nil && d.set {
 		n.applyDelta(pt, key, d)
 	}
+	n.checkDurable(err)
 	return err
+}
+
+// checkDurable notes a storage error that failed the store (fail-stop).
+func (n *Node) checkDurable(err error) {
+	if err == nil || !errors.Is(err, storage.ErrNotDurable) {
+		return
+	}
+	if n.storageErr.CompareAndSwap(nil, &err) {
+		n.metrics.storageFailed.Set(1)
+		n.log.Error("a write failed to reach stable storage: this node now refuses writes (and answers 503 on /health) until it is restarted; check the disk",
+			"err", err)
+	}
+}
+
+// updateData is updateRecord for writers of the state alone (merges,
+// reaping, reclaiming): the record's owner is kept as it is.
+func (n *Node) updateData(ctx context.Context, p uint32, key []byte, fn func(cur vclock.State, found bool) (vclock.State, []byte, error)) error {
+	return n.updateRecord(ctx, p, key, func(cur record, found bool) (record, []byte, error) {
+		st, enc, err := fn(cur.State, found)
+		return record{State: st, Owner: cur.Owner}, enc, err
+	})
 }
 
 func (n *Node) applyDelta(pt *partTree, key []byte, d treeDelta) {
 	pt.mu.Lock()
 	pt.tree.Update(antientropy.KeyHash(key), d.old, d.new)
 	if d.tomb {
-		pt.tombs[string(key)] = n.clock.Now()
+		pt.tombs[string(key)] = n.clock.Steady()
 	} else {
 		delete(pt.tombs, string(key))
 	}
@@ -248,9 +255,13 @@ type builtPartition struct {
 }
 
 func (b *builtPartition) add(key, val []byte) error {
-	b.hashes = append(b.hashes, [2]uint64{antientropy.KeyHash(key), antientropy.EntryHash(key, val)})
+	enc, err := stateBytes(val)
+	if err != nil {
+		return fmt.Errorf("node: stored state of %q is corrupt: %w", key, err)
+	}
+	b.hashes = append(b.hashes, [2]uint64{antientropy.KeyHash(key), antientropy.EntryHash(key, enc)})
 	var st vclock.State
-	if err := st.UnmarshalBinary(val); err != nil {
+	if err := st.UnmarshalBinary(enc); err != nil {
 		return fmt.Errorf("node: stored state of %q is corrupt: %w", key, err)
 	}
 	if onlyTombstones(st) {
@@ -305,7 +316,7 @@ func (n *Node) buildTrees(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("node: build anti-entropy trees: %w", err)
 	}
-	now := n.clock.Now()
+	now := n.clock.Steady()
 	for p := range parts {
 		n.install(uint32(p), &parts[p], now)
 	}
@@ -328,7 +339,7 @@ func (n *Node) rebuildTree(ctx context.Context, p uint32, why string) error {
 	if err != nil {
 		return err
 	}
-	if n.install(p, &b, n.clock.Now()) {
+	if n.install(p, &b, n.clock.Steady()) {
 		n.metrics.aaeTreeDrift.Inc()
 		n.log.Warn("anti-entropy tree disagreed with storage; rebuilt", "partition", p, "why", why)
 	} else {
@@ -340,7 +351,7 @@ func (n *Node) rebuildTree(ctx context.Context, p uint32, why string) error {
 // rebuildDue rebuilds the trees that outgrew their depth, then at most one
 // tree whose scheduled rebuild is due.
 func (n *Node) rebuildDue(ctx context.Context) {
-	now := n.clock.Now()
+	now := n.clock.Steady()
 	due := -1
 	for p, pt := range n.aae.parts {
 		pt.mu.Lock()
@@ -373,7 +384,11 @@ func (n *Node) localEntries(ctx context.Context, p uint32, level int, buckets []
 	err := n.store.Scan(ctx, lo, hi, func(k, v []byte) error {
 		_, key, _ := storage.SplitDataKey(k)
 		if want[antientropy.Bucket(antientropy.KeyHash(key), level)] {
-			out = append(out, antientropy.Entry{Key: slices.Clone(key), Hash: antientropy.EntryHash(key, v)})
+			enc, err := stateBytes(v)
+			if err != nil {
+				return fmt.Errorf("node: stored state of %q is corrupt: %w", key, err)
+			}
+			out = append(out, antientropy.Entry{Key: slices.Clone(key), Hash: antientropy.EntryHash(key, enc)})
 		}
 		return nil
 	})
@@ -442,7 +457,7 @@ func (n *Node) peerRound(ctx context.Context, peer string, parts []uint32) {
 	if !ok {
 		return
 	}
-	start := n.clock.Now()
+	start := n.clock.Steady()
 	own := make([]uint64, len(parts))
 	for i, p := range parts {
 		pt := n.aae.parts[p]
@@ -628,7 +643,7 @@ func (n *Node) exchange(ctx context.Context, p uint32, peer, addr string, rr aae
 		// data, or writes raced the exchange. Check ours (at most once a
 		// minute per partition).
 		rec.Result = "equal"
-		now := n.clock.Now()
+		now := n.clock.Steady()
 		pt.mu.Lock()
 		check := now.Sub(pt.lastCheck) > time.Minute
 		if check {
@@ -654,7 +669,7 @@ func (n *Node) exchange(ctx context.Context, p uint32, peer, addr string, rr aae
 // back would make reaping chase itself around the replicas.
 func (n *Node) repairKeys(ctx context.Context, p uint32, peer, addr string, diffs []antientropy.Difference, remote *aaeRemote) (int, error) {
 	repaired := 0
-	now := n.clock.Now()
+	now := n.clock.Steady()
 	for batch := range slices.Chunk(diffs, repairBatch) {
 		keys := make([][]byte, len(batch))
 		for i, d := range batch {
@@ -672,7 +687,7 @@ func (n *Node) repairKeys(ctx context.Context, p uint32, peer, addr string, diff
 			if err != nil {
 				return repaired, err
 			}
-			k, err := n.repairFetched(ctx, keys[:len(theirs)], theirs, remote, now)
+			k, err := n.repairFetched(ctx, p, keys[:len(theirs)], theirs, remote, now)
 			repaired += k
 			if err != nil {
 				return repaired, err
@@ -688,7 +703,7 @@ func (n *Node) repairKeys(ctx context.Context, p uint32, peer, addr string, diff
 // repairFetched merges this node's and the peer's states of keys, stores
 // the merge here where it is news and pushes it to the peer where it is
 // news there. It returns how many keys changed on either side.
-func (n *Node) repairFetched(ctx context.Context, keys [][]byte, theirs []vclock.State, remote *aaeRemote, now time.Time) (int, error) {
+func (n *Node) repairFetched(ctx context.Context, p uint32, keys [][]byte, theirs []fetchedState, remote *aaeRemote, now time.Time) (int, error) {
 	repaired := 0
 	var pull, push []handoffItem
 	for i, key := range keys {
@@ -696,13 +711,18 @@ func (n *Node) repairFetched(ctx context.Context, keys [][]byte, theirs []vclock
 		if err != nil {
 			return repaired, err
 		}
-		merged := vclock.Merge(mine, theirs[i])
+		th := theirs[i].State
+		merged := vclock.Merge(mine, th)
 		changed := false
-		if !merged.Equal(mine) && !n.settledTombstone(theirs[i], mine, now) {
-			pull = append(pull, handoffItem{Key: key, State: theirs[i]})
+		// A tombstone its holder has kept past the grace is not copied to
+		// a replica that has nothing: that replica may have reaped it
+		// already (it holds nothing the tombstone would suppress), and
+		// copying it back would make reaping chase itself around.
+		if !merged.Equal(mine) && !(mine.IsZero() && theirs[i].Settled) {
+			pull = append(pull, handoffItem{Key: key, State: th})
 			changed = true
 		}
-		if !merged.Equal(theirs[i]) && !n.settledTombstone(mine, theirs[i], now) {
+		if !merged.Equal(th) && !(th.IsZero() && onlyTombstones(mine) && n.settledHere(p, key, now)) {
 			push = append(push, handoffItem{Key: key, State: merged})
 			changed = true
 		}
@@ -793,8 +813,9 @@ func (n *Node) serveAAE(ctx context.Context, method uint8, payload []byte) ([]by
 		if _, err := part(req.Partition); err != nil {
 			return nil, err
 		}
-		var states [][]byte
+		var states []fetchedRaw
 		size := 0
+		now := n.clock.Steady()
 		for _, key := range req.Keys {
 			if len(key) == 0 || len(key) > n.cfg.MaxKeyBytes {
 				return nil, fmt.Errorf("node: bad key length %d", len(key))
@@ -803,13 +824,16 @@ func (n *Node) serveAAE(ctx context.Context, method uint8, payload []byte) ([]by
 			if errors.Is(err, storage.ErrNotFound) {
 				b, err = nil, nil
 			}
+			if err == nil && b != nil {
+				b, err = stateBytes(b)
+			}
 			if err != nil {
 				return nil, err
 			}
 			if len(states) > 0 && size+len(b) > maxFetchBytes {
 				break
 			}
-			states = append(states, b)
+			states = append(states, fetchedRaw{State: b, Settled: b != nil && n.settledHere(req.Partition, key, now)})
 			size += len(b)
 		}
 		return marshalAAEFetch(states), nil
@@ -817,38 +841,59 @@ func (n *Node) serveAAE(ctx context.Context, method uint8, payload []byte) ([]by
 	return nil, fmt.Errorf("node: unknown rpc method %d", method)
 }
 
-// settledTombstone reports whether src is only tombstones past the grace
-// period and dst has no state: the case repair leaves alone (see
-// repairKeys).
-func (n *Node) settledTombstone(src, dst vclock.State, now time.Time) bool {
-	if !dst.IsZero() || !onlyTombstones(src) {
-		return false
-	}
-	at := deletedAt(src)
-	return !at.IsZero() && now.Sub(at) >= n.cfg.AAE.TombstoneGrace
+// settledHere reports whether this node has held key's state, only
+// tombstones, for at least the grace period (its own clock): the tombstone
+// is due to be reaped, here and on the replicas that confirmed it.
+func (n *Node) settledHere(p uint32, key []byte, now time.Time) bool {
+	pt := n.aae.parts[p]
+	pt.mu.Lock()
+	at, ok := pt.tombs[string(key)]
+	pt.mu.Unlock()
+	return ok && now.Sub(at) >= n.cfg.AAE.TombstoneGrace
 }
 
 // pace waits until anti-entropy's budgets allow keys and bytes more work.
 // The budgets shrink by the backoff factor while foreground latency is high.
 func (n *Node) pace(ctx context.Context, keys, bytes int) error {
 	f := n.aae.getFactor()
-	now := time.Now()
+	now := n.clock.Steady()
 	n.aae.mu.Lock()
 	wait := max(n.aae.keys.Take(now, float64(keys)/f), n.aae.bytes.Take(now, float64(bytes)/f))
 	n.aae.mu.Unlock()
 	return sleepCtx(ctx, wait)
 }
 
-// reapMinAge is the least age of a reapable tombstone: the grace period,
-// and with hinted handoff on at least the hint age limit, so that no hint
-// written before the delete (which a fallback may still deliver) outlives
-// the tombstone that suppresses it.
+// reapMinAge is the least time this node keeps a tombstone after storing
+// it (its own steady clock): the grace period, and with hinted handoff on
+// at least the hint window plus reapMargin, so that no hint holding a value
+// from before the delete can still be delivered or served when the
+// tombstone that suppresses it is reaped.
+//
+// The argument, with every time on one node's clock: a hint holding a
+// pre-delete value was created at most MaxRequestTimeout after the delete
+// began (a write's late replication or a read's repair carries it there),
+// and the delete began before this node stored its tombstone. A fallback
+// never delivers or serves a hint past MaxAge (its steady clock), and a
+// receiver refuses a delivered hint that says it is older than its own
+// MaxAge; a delivery is in flight at most hintCallTimeout, and a served
+// hint reaches a replica (read repair) within MaxRequestTimeout. So any
+// such hint lands within MaxAge + reapMargin of the tombstone being
+// stored, and the tombstone is still here to suppress it.
 func (n *Node) reapMinAge() time.Duration {
 	if n.cfg.NoHintedHandoff || n.cfg.AAE.ReapUnconfirmed {
 		return n.cfg.AAE.TombstoneGrace
 	}
-	return max(n.cfg.AAE.TombstoneGrace, n.cfg.Hints.MaxAge)
+	return max(n.cfg.AAE.TombstoneGrace, n.cfg.Hints.MaxAge+n.reapMargin())
 }
+
+// reapMargin bounds how late a value can land after the request that
+// carried it began (see reapMinAge).
+func (n *Node) reapMargin() time.Duration {
+	return 2*n.cfg.MaxRequestTimeout + n.hintCallTimeout()
+}
+
+// hintCallTimeout bounds one hint delivery call.
+func (n *Node) hintCallTimeout() time.Duration { return 2 * n.cfg.RequestTimeout }
 
 // maxReapsPerRound bounds the tombstones one reaper pass removes.
 const maxReapsPerRound = 10000
@@ -859,7 +904,7 @@ const maxReapsPerRound = 10000
 // period. Never on age alone, unless ReapUnconfirmed (the must-fail control).
 func (n *Node) reapTombstones(ctx context.Context) {
 	r := n.ring.Load()
-	now := n.clock.Now()
+	now := n.clock.Steady()
 	minAge := n.reapMinAge()
 	reaped, total := 0, 0
 parts:
@@ -906,7 +951,7 @@ parts:
 			if !onlyTombstones(st) {
 				continue // a later write; updateData already dropped it from tombs
 			}
-			t := antientropy.Tombstone{DeletedAt: deletedAt(st), StoredAt: c.stored}
+			t := antientropy.Tombstone{StoredAt: c.stored}
 			if !antientropy.Reapable(t, now, minAge, peers, confirmed) {
 				continue
 			}
@@ -930,6 +975,7 @@ parts:
 		}
 	}
 	n.metrics.tombstones.Set(float64(total - reaped))
+	n.aae.totals.reapRounds.Add(1)
 	if reaped > 0 {
 		n.aae.totals.reaped.Add(int64(reaped))
 		n.metrics.tombstonesReaped.Add(float64(reaped))
@@ -1022,7 +1068,7 @@ func (n *Node) merkleOf(p uint32, held bool, now time.Time) merkleJSON {
 // handleMerkle serves GET /debug/merkle[?partition=P]: a partition's root
 // hash (or every held partition's), so replicas can be seen to agree.
 func (n *Node) handleMerkle(w http.ResponseWriter, r *http.Request) {
-	now := n.clock.Now()
+	now := n.clock.Steady()
 	held := n.heldPartitions()
 	if s := r.URL.Query().Get("partition"); s != "" || r.URL.Query().Has("partition") {
 		p, err := strconv.ParseUint(s, 10, 32)
@@ -1069,7 +1115,7 @@ type aaePartitionJSON struct {
 // handleAAE serves GET /debug/aae: per partition the tree and the last
 // exchange with each peer, and the node's totals.
 func (n *Node) handleAAE(w http.ResponseWriter, r *http.Request) {
-	now := n.clock.Now()
+	now := n.clock.Steady()
 	held := n.heldPartitions()
 	parts := []aaePartitionJSON{}
 	tombs := 0
@@ -1083,7 +1129,7 @@ func (n *Node) handleAAE(w http.ResponseWriter, r *http.Request) {
 		pj := aaePartitionJSON{Partition: uint32(p), Keys: pt.tree.Keys(), Depth: pt.tree.Depth(),
 			Root: fmt.Sprintf("%016x", pt.tree.Root()), TreeAge: now.Sub(pt.built).Seconds(), Tombstones: len(pt.tombs), Peers: []aaePeerJSON{}}
 		for peer, rec := range pt.peers {
-			pj.Peers = append(pj.Peers, aaePeerJSON{Peer: peer, LastExchange: rec.At.UTC().Format(time.RFC3339), Result: rec.Result,
+			pj.Peers = append(pj.Peers, aaePeerJSON{Peer: peer, LastExchange: n.clock.wallOf(rec.At).UTC().Format(time.RFC3339), Result: rec.Result,
 				Compared: rec.Compared, Differences: rec.Differences, Repaired: rec.Repaired, Bytes: rec.Bytes, Error: rec.Err})
 		}
 		pt.mu.Unlock()
@@ -1102,7 +1148,7 @@ func (n *Node) handleAAE(w http.ResponseWriter, r *http.Request) {
 		"tombstone_min_age_seconds": n.reapMinAge().Seconds(),
 		"totals": map[string]int64{
 			"exchanges": t.exchanges.Load(), "exchange_errors": t.errors.Load(), "differences": t.differences.Load(),
-			"keys_repaired": t.repaired.Load(), "bytes_sent": t.bytes.Load(), "tombstones": int64(tombs), "tombstones_reaped": t.reaped.Load(),
+			"keys_repaired": t.repaired.Load(), "bytes_sent": t.bytes.Load(), "tombstones": int64(tombs), "tombstones_reaped": t.reaped.Load(), "reap_rounds": t.reapRounds.Load(),
 		},
 		"partitions": parts,
 	})

@@ -122,7 +122,7 @@ func loadReplica(b testing.TB, dir string, keys, diverge int) {
 	defer st.Close()
 	r := benchRing(b)
 	value := []byte(strings.Repeat("v", 100))
-	base, _ := vclock.State{}.Write(vclock.Actor{Node: "load", Epoch: 1}, vclock.VV{}, value, false)
+	base, _, _ := vclock.State{}.Write(vclock.Actor{Node: "load", Epoch: 1}, vclock.VV{}, value, false)
 	baseEnc, err := base.MarshalBinary()
 	if err != nil {
 		b.Fatal(err)
@@ -151,7 +151,7 @@ func loadReplica(b testing.TB, dir string, keys, diverge int) {
 					if err := cur.UnmarshalBinary(old); err != nil {
 						return nil, err
 					}
-					next, _ := cur.Write(vclock.Actor{Node: "other", Epoch: 2}, vclock.VV{}, value, false)
+					next, _, _ := cur.Write(vclock.Actor{Node: "other", Epoch: 2}, vclock.VV{}, value, false)
 					return next.MarshalBinary()
 				})
 				if err != nil {

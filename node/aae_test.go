@@ -56,6 +56,7 @@ type aaeTotalsJSON struct {
 	BytesSent        int64 `json:"bytes_sent"`
 	Tombstones       int64 `json:"tombstones"`
 	TombstonesReaped int64 `json:"tombstones_reaped"`
+	ReapRounds       int64 `json:"reap_rounds"`
 }
 
 func (tn *testNode) aaeTotals() aaeTotalsJSON {

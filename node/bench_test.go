@@ -46,7 +46,7 @@ func BenchmarkStorageMerge(b *testing.B) {
 				i := 0
 				for pb.Next() {
 					k := i % len(keys)
-					next, _ := states[k].Write(actors[i%3], states[k].Context, value, false)
+					next, _, _ := states[k].Write(actors[i%3], states[k].Context, value, false)
 					merged, err := n.applyLocal(ctx, keys[k], next)
 					if err != nil {
 						b.Fatal(err)

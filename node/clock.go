@@ -1,21 +1,114 @@
 package node
 
 import (
+	"context"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/dynago/dynago/storage"
 )
 
-// clock is the node's wall clock with an injectable offset, so fault tests
-// can skew one node's clock (libfaketime does not reach Go's clock). No
-// correctness decision in dynago reads the wall clock: causality is tracked
-// by dotted version vectors, never by timestamps; the clock dates logs and
-// ages (of hints and tombstones, in later versions).
-type clock struct{ offset atomic.Int64 } // nanoseconds
+// clock is the node's time. It has two readings, and only one of them may
+// decide anything:
+//
+//   - Steady is the node's own elapsed time: monotonic within a run (Go's
+//     monotonic clock, which neither NTP steps nor the test skew move), and
+//     carried across restarts by a checkpoint (steady and wall time, saved
+//     every minute and at shutdown): a restart resumes from the checkpoint
+//     plus the downtime its own wall clock measured. Every age that a
+//     correctness rule reads is a difference of two Steady readings of the
+//     same node: a hint's age (hint window), how long a tombstone has been
+//     stored here and when exchanges confirmed it (reaping), transfer and
+//     reclaim waits. No node ever compares its time with another's.
+//   - Now is the wall clock plus an injectable offset (POST /debug/clock,
+//     fault tests; libfaketime does not reach Go's clock). It dates logs
+//     and debug views only.
+//
+// So correctness depends on clocks only through rates: each node's
+// monotonic clock runs at roughly the right speed, and a node's wall clock
+// does not step backwards by more than a hint window across its own
+// downtime (a checkpoint later than the wall clock at start is detected,
+// and then every hint from before the restart is treated as expired). It
+// never depends on two nodes' clocks agreeing. Causality is tracked by
+// dotted version vectors, never by timestamps.
+type clock struct {
+	offset atomic.Int64 // wall-clock skew for tests, nanoseconds
+	start  time.Time    // the monotonic reading Steady counts from
+	base   int64        // Steady at start, Unix nanoseconds
+}
 
+// newClock returns a clock whose Steady starts at base.
+func newClock(base time.Time) *clock {
+	return &clock{start: time.Now(), base: base.UnixNano()}
+}
+
+// wallOf dates a Steady reading on the wall clock, for display.
+func (c *clock) wallOf(steady time.Time) time.Time {
+	return c.Now().Add(-c.Steady().Sub(steady))
+}
+
+// Now is the wall clock with the test offset: for display only.
 func (c *clock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// Steady is the node's steady time (see clock).
+func (c *clock) Steady() time.Time {
+	return time.Unix(0, c.base+int64(time.Since(c.start)))
+}
+
+// metaSteady holds the steady clock's checkpoint: steady and wall time,
+// Unix nanoseconds, 8 bytes each.
+var metaSteady = storage.MetaKey("steady")
+
+// steadyBase computes where Steady resumes at start from the checkpoint
+// (steady, wall) and the wall clock now. gap is added when the wall clock
+// is behind the checkpoint: the downtime is then unknown, and the node
+// assumes it lasted longer than any window it measures (a hint from before
+// is expired, never resurrected by a clock stepped back).
+func steadyBase(ckptSteady, ckptWall, wallNow int64, gap time.Duration) int64 {
+	down := wallNow - ckptWall
+	if down < 0 {
+		return ckptSteady + int64(gap)
+	}
+	return ckptSteady + down
+}
+
+// loadClock starts the node's clock from its checkpoint (a new data
+// directory starts Steady at the wall clock).
+func (n *Node) loadClock(ctx context.Context) error {
+	wall := time.Now()
+	b, err := n.store.Get(ctx, metaSteady)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		n.clock = newClock(wall)
+		return n.checkpointClock(ctx)
+	case err != nil:
+		return fmt.Errorf("node: load clock checkpoint: %w", err)
+	case len(b) != 16:
+		return fmt.Errorf("node: clock checkpoint of %d bytes, want 16", len(b))
+	}
+	ckptSteady, ckptWall := int64(binary.BigEndian.Uint64(b)), int64(binary.BigEndian.Uint64(b[8:]))
+	gap := n.cfg.Hints.MaxAge + n.reapMargin()
+	base := steadyBase(ckptSteady, ckptWall, wall.UnixNano(), gap)
+	if wall.UnixNano() < ckptWall {
+		n.log.Warn("the wall clock is behind this node's last checkpoint: the downtime is unknown, so hints from before the restart are treated as expired",
+			"checkpoint", time.Unix(0, ckptWall).UTC(), "now", wall.UTC())
+	}
+	n.clock = newClock(time.Unix(0, base))
+	return n.checkpointClock(ctx)
+}
+
+// checkpointClock saves the steady clock's checkpoint.
+func (n *Node) checkpointClock(ctx context.Context) error {
+	b := binary.BigEndian.AppendUint64(nil, uint64(n.clock.Steady().UnixNano()))
+	b = binary.BigEndian.AppendUint64(b, uint64(time.Now().UnixNano()))
+	return n.store.Update(ctx, metaSteady, func([]byte, bool) ([]byte, error) { return b, nil })
+}
 
 // handleClock serves GET and POST /debug/clock (only with Config.TestClock).
 // POST {"offset_ms": N} sets the skew; both answer the node's current time.

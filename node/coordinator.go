@@ -55,11 +55,8 @@ func (n *Node) self(targets []ring.Target) (ring.Target, bool) {
 	return ring.Target{}, false
 }
 
-// freshActor is a new actor of this node for one key: a node coordinating
-// a write for a key it holds no state of can't know which counters it
-// handed out for that key before (a fallback whose hint was delivered and
-// deleted, a key whose data was lost), so it never reuses its node actor
-// there (Riak kv679's per-key epochs).
+// freshActor is a new actor of this node for one write (a fallback's: it
+// keeps no record of the key to know which counters it issued).
 func (n *Node) freshActor() vclock.Actor {
 	return vclock.Actor{Node: n.cfg.Name, Epoch: randomEpoch()}
 }
@@ -74,19 +71,38 @@ func (n *Node) readLocal(ctx context.Context, key []byte) (vclock.State, error) 
 	if err != nil {
 		return vclock.State{}, err
 	}
-	var st vclock.State
-	if err := st.UnmarshalBinary(b); err != nil {
-		return vclock.State{}, fmt.Errorf("node: stored state of %q is corrupt: %w", key, err)
+	rec, err := decodeRecord(b)
+	if err != nil {
+		return vclock.State{}, fmt.Errorf("node: stored state of %q: %w", key, err)
 	}
-	return st, nil
+	return rec.State, nil
 }
 
 // applyLocal merges in into this node's stored state of key (the replica
 // side of every write path) and returns the merged state once it is durable.
+// A version of in whose dot this node holds with other contents (a counter
+// issued twice: a bug, Riak's kv679) is logged and counted; the merge still
+// resolves it deterministically (vclock.Merge), as repair must converge.
 func (n *Node) applyLocal(ctx context.Context, key []byte, in vclock.State) (vclock.State, error) {
+	return n.mergeLocal(ctx, key, in, false)
+}
+
+// errDotConflict refuses a replicated write that carries a dot this
+// replica already holds with other contents: acknowledging it would let
+// the merge silently keep one of the two writes.
+var errDotConflict = errors.New("node: dot conflict: a dot names two different writes")
+
+// mergeLocal is applyLocal; with refuseConflicts a dot conflict stores
+// nothing and returns errDotConflict (a coordinator's replication: the
+// write is then not acknowledged by this replica).
+func (n *Node) mergeLocal(ctx context.Context, key []byte, in vclock.State, refuseConflicts bool) (vclock.State, error) {
 	p := n.ring.Load().Partition(key)
 	var out vclock.State
+	var conflicts []vclock.Dot
 	err := n.updateData(ctx, uint32(p), key, func(cur vclock.State, found bool) (vclock.State, []byte, error) {
+		if conflicts = vclock.Conflicts(cur, in); len(conflicts) > 0 && refuseConflicts {
+			return vclock.State{}, nil, errDotConflict
+		}
 		merged := vclock.Merge(cur, in)
 		if found && merged.Equal(cur) {
 			out = cur
@@ -95,6 +111,11 @@ func (n *Node) applyLocal(ctx context.Context, key []byte, in vclock.State) (vcl
 		out = merged
 		return merged, nil, nil
 	})
+	if len(conflicts) > 0 {
+		n.metrics.dotConflicts.Add(float64(len(conflicts)))
+		n.log.Error("BUG: a dot names two different writes (a counter issued twice); please report it",
+			"key", key, "dots", fmt.Sprint(conflicts), "refused", refuseConflicts)
+	}
 	return out, err
 }
 
@@ -132,7 +153,7 @@ func (n *Node) readAs(ctx context.Context, key []byte, owner string) (vclock.Sta
 		}
 		return n.readLocal(ctx, key)
 	}
-	st, _, err := n.hints.Get(ctx, ring.NodeID(owner), uint32(n.ring.Load().Partition(key)), key)
+	st, _, err := n.hints.Get(ctx, ring.NodeID(owner), uint32(n.ring.Load().Partition(key)), key, n.clock.Steady())
 	return st, err
 }
 
@@ -140,13 +161,14 @@ func (n *Node) readAs(ctx context.Context, key []byte, owner string) (vclock.Sta
 // into a durable hint for owner (Dynamo §4.6).
 func (n *Node) applyAs(ctx context.Context, key []byte, st vclock.State, owner string) error {
 	if owner == "" {
-		_, err := n.applyLocal(ctx, key, st)
+		_, err := n.mergeLocal(ctx, key, st, true)
 		return err
 	}
-	err := n.hints.Add(ctx, ring.NodeID(owner), uint32(n.ring.Load().Partition(key)), key, st, n.clock.Now())
+	err := n.hints.Add(ctx, ring.NodeID(owner), uint32(n.ring.Load().Partition(key)), key, st, n.clock.Steady())
 	if errors.Is(err, hintedhandoff.ErrTargetFull) {
 		n.hintRefused(owner)
 	}
+	n.checkDurable(err)
 	return err
 }
 
@@ -244,7 +266,11 @@ func (n *Node) read(ctx context.Context, key []byte, r, pr int, strict bool, tim
 		}
 		asked++
 		n.bg.Go(func() {
-			st, err := n.readReplica(rctx, t, key)
+			var st vclock.State
+			err := n.safely("read", func() (err error) {
+				st, err = n.readReplica(rctx, t, key)
+				return err
+			})
 			replies <- readReply{id: t.ID, st: st, err: err}
 		})
 	}
@@ -294,6 +320,7 @@ wait:
 	remaining := asked - received
 	n.bg.Go(func() {
 		defer cancel()
+		defer n.guard("read repair")
 		n.finishRead(rctx, key, targets, got, replies, remaining)
 	})
 	return out
@@ -340,7 +367,7 @@ func (n *Node) repair(ctx context.Context, key []byte, merged vclock.State, stal
 	var wg sync.WaitGroup
 	for _, t := range stale {
 		wg.Go(func() {
-			if err := n.applyReplica(ctx, t, key, merged); err != nil {
+			if err := n.safely("read repair", func() error { return n.applyReplica(ctx, t, key, merged) }); err != nil {
 				n.log.Debug("read repair failed", "replica", t.ID, "err", err)
 				return
 			}
@@ -378,7 +405,14 @@ func (n *Node) coordinateWrite(ctx context.Context, req writeRequest) writeOutco
 		dot, localErr = n.writeFallback(lctx, p, string(me.For), req, &out)
 	}
 	lcancel()
+	var impossible *impossibleContextError
 	switch {
+	case errors.As(localErr, &impossible):
+		out.Err = badRequest("bad_context", "%s", impossible.Error())
+		return out
+	case errors.Is(localErr, vclock.ErrCounterExhausted):
+		out.Err = badRequest("bad_context", "the context exhausts a writer's counters: %v; send back the context a read returned", localErr)
+		return out
 	case errors.Is(localErr, errTooManySiblings):
 		out.Err = &apiError{Status: 409, Code: "too_many_siblings",
 			Message: fmt.Sprintf("the key has %d siblings, the limit is %d: read it and write back with its context to resolve them", n.cfg.MaxSiblings, n.cfg.MaxSiblings)}
@@ -421,7 +455,8 @@ func (n *Node) coordinateWrite(ctx context.Context, req writeRequest) writeOutco
 		}
 		sent++
 		n.bg.Go(func() {
-			acks <- ack{id: t.ID, err: n.applyReplica(rctx, t, req.Key, out.State)}
+			err := n.safely("replicate", func() error { return n.applyReplica(rctx, t, req.Key, out.State) })
+			acks <- ack{id: t.ID, err: err}
 		})
 	}
 	received := 0
@@ -463,28 +498,45 @@ wait:
 // writePrimary stores a new write in this primary's data under the key's
 // lock and records the new state in out.
 //
-// out.State is set only once the write is stored: a dot of the node's actor
-// that is not in the local state must never reach another replica, or the
-// next write here would issue the same dot again (kv679).
+// The new dot is issued by the key's owner actor (record.go): the record's
+// own when it has one minted in this incarnation, else a fresh one, which
+// the record keeps. A client context that claims more of the owner actor's
+// counters than the record knows was not made by a read (no replica can
+// hold a counter this record never issued): it is refused with
+// errImpossibleContext, as it would hide this write's successors. An owner
+// with no counter left is replaced by a fresh one.
+//
+// out.State is set only once the write is stored: a dot that is not in the
+// local record must never reach another replica.
 func (n *Node) writePrimary(ctx context.Context, p int, req writeRequest, out *writeOutcome) (vclock.Dot, error) {
 	var dot vclock.Dot
 	var state vclock.State
 	value := req.Value
 	if req.Delete {
-		value = encodeDeletedAt(n.clock.Now())
+		value = nil // a tombstone carries nothing
 	}
-	err := n.updateData(ctx, uint32(p), req.Key, func(cur vclock.State, found bool) (vclock.State, []byte, error) {
-		actor := n.actor
-		if !found {
-			actor = n.freshActor()
+	inc, verified := n.incarnation.Load(), n.incVerified.Load()
+	err := n.updateRecord(ctx, uint32(p), req.Key, func(cur record, found bool) (record, []byte, error) {
+		actor, owner, own := keyActor(n.cfg.Name, cur, inc, verified)
+		if own {
+			have, claim := cur.State.Context.Get(actor), req.Context.Get(actor)
+			if claim > have {
+				return record{}, nil, &impossibleContextError{Actor: actor, Claim: claim, Have: have}
+			}
+			if have >= vclock.MaxCounter {
+				actor, owner, _ = freshOwner(n.cfg.Name, inc)
+			}
 		}
-		next, d := cur.Write(actor, req.Context, value, req.Delete)
+		next, d, err := cur.State.Write(actor, req.Context, value, req.Delete)
+		if err != nil {
+			return record{}, nil, err // a fresh actor the client context claims: never in practice
+		}
 		b, err := n.checkState(next)
 		if err != nil {
-			return vclock.State{}, nil, err
+			return record{}, nil, err
 		}
 		state, dot = next, d
-		return next, b, nil
+		return record{State: next, Owner: owner}, b, nil
 	})
 	if err == nil {
 		out.State = state
@@ -492,19 +544,35 @@ func (n *Node) writePrimary(ctx context.Context, p int, req writeRequest, out *w
 	return dot, err
 }
 
+// impossibleContextError is a client context that claims counters of a
+// key's owner actor that this replica never issued: forged, or made by
+// hand, never by a read.
+type impossibleContextError struct {
+	Actor       vclock.Actor
+	Claim, Have uint64
+}
+
+func (e *impossibleContextError) Error() string {
+	return fmt.Sprintf("the context claims %v:%d, but that actor has issued counters only up to %d for this key; send back the context a read returned",
+		e.Actor, e.Claim, e.Have)
+}
+
 // writeFallback coordinates a write as a fallback for owner: the new
 // version gets a fresh actor (this node can't know which counters it used
 // for the key in hints it has delivered since) and is kept as a hint.
 func (n *Node) writeFallback(ctx context.Context, p int, owner string, req writeRequest, out *writeOutcome) (vclock.Dot, error) {
-	cur, _, err := n.hints.Get(ctx, ring.NodeID(owner), uint32(p), req.Key)
+	cur, _, err := n.hints.Get(ctx, ring.NodeID(owner), uint32(p), req.Key, n.clock.Steady())
 	if err != nil {
 		return vclock.Dot{}, err
 	}
 	value := req.Value
 	if req.Delete {
-		value = encodeDeletedAt(n.clock.Now())
+		value = nil // a tombstone carries nothing
 	}
-	next, dot := cur.Write(n.freshActor(), req.Context, value, req.Delete)
+	next, dot, err := cur.Write(n.freshActor(), req.Context, value, req.Delete)
+	if err != nil {
+		return vclock.Dot{}, err
+	}
 	if _, err := n.checkState(next); err != nil {
 		return vclock.Dot{}, err
 	}

@@ -83,7 +83,7 @@ func (n *Node) handoffRound(deliveries map[ring.NodeID]*hintedhandoff.Delivery) 
 		if !n.orphaned(target) && !n.alive(string(target)) {
 			continue
 		}
-		now := n.clock.Now()
+		now := n.clock.Steady()
 		if !d.Ready(now) {
 			wait = min(wait, max(d.Wait(now), 10*time.Millisecond))
 			continue
@@ -100,27 +100,33 @@ func (n *Node) handoffRound(deliveries map[ring.NodeID]*hintedhandoff.Delivery) 
 // remain in this pass.
 func (n *Node) deliverBatch(d *hintedhandoff.Delivery) bool {
 	target := d.Target()
-	ctx, cancel := context.WithTimeout(n.bgCtx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(n.bgCtx, n.hintCallTimeout())
 	defer cancel()
-	hints, next, err := n.hints.Batch(ctx, target, d.Cursor())
+	hints, next, err := n.hints.Batch(ctx, target, d.Cursor(), n.clock.Steady())
 	if errors.Is(err, hintedhandoff.ErrBadCursor) {
-		hints, next, err = n.hints.Batch(ctx, target, nil)
+		hints, next, err = n.hints.Batch(ctx, target, nil, n.clock.Steady())
 	}
 	if err != nil {
-		d.Failed(err, n.clock.Now())
+		d.Failed(err, n.clock.Steady())
 		return false
 	}
 	if len(hints) == 0 {
-		d.Acked(nil, n.clock.Now())
+		// What is left for the target, if anything, is past the hint
+		// window: drop it now rather than at the next expiry tick.
+		if n.hints.StatsFor(target).Count > 0 {
+			n.expireTarget(target)
+		}
+		d.Acked(nil, n.clock.Steady())
 		return false
 	}
 	bytes := 0
-	req := handoffRequest{From: n.cfg.Name}
+	req := handoffRequest{From: n.cfg.Name, Hints: true}
+	now := n.clock.Steady()
 	for _, h := range hints {
 		bytes += h.Size
-		req.Items = append(req.Items, handoffItem{Key: h.Key, State: h.State})
+		req.Items = append(req.Items, handoffItem{Key: h.Key, State: h.State, Age: now.Sub(h.Created)})
 	}
-	d.Sending(len(hints), bytes, n.clock.Now())
+	d.Sending(len(hints), bytes, n.clock.Steady())
 	if n.orphaned(target) {
 		err = n.redeliver(ctx, req)
 	} else {
@@ -128,7 +134,7 @@ func (n *Node) deliverBatch(d *hintedhandoff.Delivery) bool {
 	}
 	if err != nil {
 		n.log.Debug("hint delivery failed", "target", target, "err", err)
-		d.Failed(err, n.clock.Now())
+		d.Failed(err, n.clock.Steady())
 		return false
 	}
 	// Deletions in parallel, so the store's group commit syncs them together.
@@ -138,6 +144,7 @@ func (n *Node) deliverBatch(d *hintedhandoff.Delivery) bool {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			defer n.guard("hint delivered")
 			deleted, err := n.hints.Delivered(ctx, h)
 			if err != nil {
 				n.log.Warn("marking a hint delivered", "target", target, "err", err)
@@ -149,7 +156,7 @@ func (n *Node) deliverBatch(d *hintedhandoff.Delivery) bool {
 		})
 	}
 	wg.Wait()
-	d.Acked(next, n.clock.Now())
+	d.Acked(next, n.clock.Steady())
 	return next != nil
 }
 
@@ -172,7 +179,7 @@ func (n *Node) redeliver(ctx context.Context, req handoffRequest) error {
 		}
 	}
 	for target, items := range by {
-		batch := handoffRequest{From: n.cfg.Name, Items: items}
+		batch := handoffRequest{From: n.cfg.Name, Hints: req.Hints, Items: items}
 		var err error
 		if target == n.cfg.Name {
 			err = n.receiveHandoff(ctx, batch)
@@ -207,22 +214,40 @@ func (n *Node) sendHandoff(ctx context.Context, target string, req handoffReques
 // receiveHandoff merges a batch of hints into this node's data and returns
 // once all of it is durable. The merges run in parallel so the store's group
 // commit syncs them together.
+//
+// A delivered hint past this node's own hint window is dropped, not
+// merged, and acknowledged (so the sender deletes it): whatever the
+// sender's window, this node reaps tombstones on its own (reapMinAge), and
+// a hint that old may hold a value whose delete this node has reaped.
 func (n *Node) receiveHandoff(ctx context.Context, req handoffRequest) error {
 	sem := make(chan struct{}, 32)
 	var wg sync.WaitGroup
 	errs := make([]error, len(req.Items))
+	refused := 0
 	for i, it := range req.Items {
 		if len(it.Key) == 0 || len(it.Key) > n.cfg.MaxKeyBytes {
 			errs[i] = errors.New("node: bad key in handoff")
 			continue
 		}
+		if req.Hints && it.Age >= n.cfg.Hints.MaxAge {
+			refused++
+			continue
+		}
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			_, errs[i] = n.applyLocal(ctx, it.Key, it.State)
+			errs[i] = n.safely("merge", func() error {
+				_, err := n.applyLocal(ctx, it.Key, it.State)
+				return err
+			})
 		})
 	}
 	wg.Wait()
+	if refused > 0 {
+		n.metrics.hintsTooOld.Add(float64(refused))
+		n.log.Warn("refused delivered hints past this node's hint window (they may hold deleted values)",
+			"from", req.From, "hints", refused, "max_age", n.cfg.Hints.MaxAge)
+	}
 	return errors.Join(errs...)
 }
 
@@ -230,21 +255,25 @@ func (n *Node) receiveHandoff(ctx context.Context, req handoffRequest) error {
 // repairs what they carried.
 func (n *Node) expireHints() {
 	for _, target := range n.hints.Targets() {
-		k, err := n.hints.Expire(n.bgCtx, target, n.clock.Now())
-		if err != nil {
-			n.log.Warn("expiring hints", "target", target, "err", err)
-			continue
-		}
-		if k > 0 {
-			n.metrics.hintsExpired.Add(float64(k))
-			n.log.Warn("hints expired: older than the age limit; anti-entropy repairs the target", "target", target, "hints", k, "max_age", n.cfg.Hints.MaxAge)
-		}
+		n.expireTarget(target)
+	}
+}
+
+func (n *Node) expireTarget(target ring.NodeID) {
+	k, err := n.hints.Expire(n.bgCtx, target, n.clock.Steady())
+	if err != nil {
+		n.log.Warn("expiring hints", "target", target, "err", err)
+		return
+	}
+	if k > 0 {
+		n.metrics.hintsExpired.Add(float64(k))
+		n.log.Warn("hints expired: older than the age limit; anti-entropy repairs the target", "target", target, "hints", k, "max_age", n.cfg.Hints.MaxAge)
 	}
 }
 
 // publishHandoff records the delivery states for /debug/hints and metrics.
 func (n *Node) publishHandoff(deliveries map[ring.NodeID]*hintedhandoff.Delivery, queued []ring.NodeID) {
-	now := n.clock.Now()
+	now := n.clock.Steady()
 	st := make(map[ring.NodeID]hintedhandoff.DeliveryStatus, len(deliveries))
 	for id, d := range deliveries {
 		if !slices.Contains(queued, id) && d.State() != hintedhandoff.DeliveryActive {
@@ -262,8 +291,8 @@ func (n *Node) publishHandoff(deliveries map[ring.NodeID]*hintedhandoff.Delivery
 // drainHints waits, up to timeout, until this node holds no hints for any
 // live target (a leaving node hands its hints on before it exits).
 func (n *Node) drainHints(timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	deadline := n.clock.Steady().Add(timeout)
+	for n.clock.Steady().Before(deadline) {
 		pending := 0
 		for _, t := range n.hints.Targets() {
 			if n.alive(string(t)) {
@@ -301,7 +330,7 @@ type hintJSON struct {
 // handleHints serves GET /debug/hints: per target, what this node holds for
 // it and how delivery is going.
 func (n *Node) handleHints(w http.ResponseWriter, r *http.Request) {
-	now := n.clock.Now()
+	now := n.clock.Steady()
 	stats := n.hints.Stats()
 	n.handoff.mu.Lock()
 	statuses := n.handoff.statuses

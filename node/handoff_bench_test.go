@@ -80,7 +80,7 @@ func fillHints(b testing.TB, tn *testNode, target, prefix string, count int) int
 	bytes := 0
 	for i := range count {
 		key := []byte(fmt.Sprintf("%s-%d", prefix, i))
-		st, _ := vclock.State{}.Write(actor, vclock.VV{}, value, false)
+		st, _, _ := vclock.State{}.Write(actor, vclock.VV{}, value, false)
 		p := tn.node.Ring().Partition(key)
 		if err := tn.node.hints.Add(ctx, ring.NodeID(target), uint32(p), key, st, time.Now()); err != nil {
 			b.Fatal(err)

@@ -99,7 +99,24 @@ func (n *Node) routes() http.Handler {
 		// refused before any replica was asked say so, and the key-value
 		// handlers replace it with what coordination did.
 		w.Header().Set(headerReport, "coordinated=false node="+n.cfg.Name)
-		mux.ServeHTTP(w, r)
+		n.recoverHTTP(mux).ServeHTTP(w, r)
+	})
+}
+
+// recoverHTTP answers a handler's panic with a 500 JSON error, logged and
+// counted (panics.go), instead of net/http's bare connection reset.
+func (n *Node) recoverHTTP(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				err := n.recovered("http "+r.Method+" "+r.URL.Path, v)
+				writeError(w, &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: err.Error()})
+			}
+		}()
+		h.ServeHTTP(w, r)
 	})
 }
 
@@ -622,6 +639,10 @@ func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if err := n.storageErr.Load(); err != nil {
+		writeError(w, errUnavailable("storage_failed", fmt.Sprintf("a write failed to reach stable storage (%v); this node refuses writes until it is restarted", *err), nil))
+		return
+	}
 	select {
 	case <-n.ready:
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -52,7 +52,7 @@ func (n *Node) leave() {
 	n.bg.Add(1)
 	go func() {
 		defer n.bg.Done()
-		n.leaveLoop(n.bgCtx)
+		n.supervise("leave", func() { n.leaveLoop(n.bgCtx) })()
 	}()
 }
 
@@ -123,8 +123,8 @@ func (n *Node) leaveLoop(ctx context.Context) {
 	n.leaving.Done = true
 	n.leaving.mu.Unlock()
 	n.setSelfStatus(statusLeft)
-	deadline := time.Now().Add(5 * time.Second)
-	for n.bcast.NumQueued() > 0 && time.Now().Before(deadline) {
+	deadline := n.clock.Steady().Add(5 * time.Second)
+	for n.bcast.NumQueued() > 0 && n.clock.Steady().Before(deadline) {
 		select {
 		case <-ctx.Done():
 			return

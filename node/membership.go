@@ -128,6 +128,7 @@ func (d *gossipDelegate) NodeMeta(limit int) []byte {
 
 // NotifyMsg receives one gossiped membership record.
 func (d *gossipDelegate) NotifyMsg(b []byte) {
+	defer d.n.guard("gossip message")
 	var r memberRecord
 	if err := json.Unmarshal(b, &r); err != nil {
 		d.n.log.Warn("gossip: bad membership record", "err", err)
@@ -146,6 +147,7 @@ func (d *gossipDelegate) LocalState(join bool) []byte {
 }
 
 func (d *gossipDelegate) MergeRemoteState(buf []byte, join bool) {
+	defer d.n.guard("gossip state")
 	c, err := unmarshalCluster(buf)
 	if err != nil {
 		d.n.log.Warn("gossip: bad remote state", "err", err)

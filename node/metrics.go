@@ -47,6 +47,11 @@ type metrics struct {
 	transferPending    prometheus.Gauge
 	staleDropped       prometheus.Counter
 	staleRetained      prometheus.Gauge
+
+	dotConflicts  prometheus.Counter
+	hintsTooOld   prometheus.Counter
+	storageFailed prometheus.Gauge
+	panics        *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -136,6 +141,19 @@ func newMetrics() *metrics {
 	m.staleRetained = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "dynago_stale_keys_retained", Help: "Keys of partitions this node no longer holds that some current primary lacks (kept; see /debug/transfers).",
 	})
+	m.dotConflicts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_dot_conflicts_total", Help: "Dots found naming two different writes (a bug: a counter issued twice; the log names the key).",
+	})
+	m.panics = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dynago_panics_total", Help: "Panics recovered, by where they happened (a bug; the log has the stack).",
+	}, []string{"where"})
+	m.hintsTooOld = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_hints_refused_too_old_total", Help: "Delivered hints this node refused because they were past its hint window.",
+	})
+	m.storageFailed = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "dynago_storage_failed", Help: "1 once a write failed to reach stable storage: the node refuses writes until restarted.",
+	})
+	m.reg.MustRegister(m.dotConflicts, m.panics, m.hintsTooOld, m.storageFailed)
 	m.reg.MustRegister(m.transferKeys, m.transferBytes, m.transferPartitions, m.transferPending, m.staleDropped, m.staleRetained)
 	m.reg.MustRegister(m.aaeExchanges, m.aaeDifferences, m.aaeRepaired, m.aaeBytes, m.aaeFactor, m.aaeTreeDrift, m.tombstonesReaped, m.tombstones)
 	m.reg.MustRegister(m.hintsQueued, m.hintsBytes, m.hintsLag, m.hintsDelivered, m.hintsExpired, m.hintsRefused)

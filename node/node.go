@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -20,7 +19,6 @@ import (
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
 	"github.com/dynago/dynago/storage/badger"
-	"github.com/dynago/dynago/vclock"
 )
 
 // ErrClosed is returned by Run on a node that was already run and closed.
@@ -29,14 +27,27 @@ var ErrClosed = errors.New("node: closed")
 // Node is one dynago server: storage, membership, internode RPC and the
 // HTTP API. Create it with New and serve with Run.
 type Node struct {
-	cfg     Config
-	log     *slog.Logger
-	store   storage.Store
-	actor   vclock.Actor
-	metrics *metrics
-	ready   chan struct{}
-	clock   clock
-	faults  faults
+	cfg   Config
+	log   *slog.Logger
+	store storage.Store
+	// incarnation is this node's incarnation epoch: new whenever the data
+	// directory may have lost writes it acknowledged (new, lost, not shut
+	// down cleanly, restored). Owner actors of keys are honoured only
+	// within the incarnation they were minted in (record.go).
+	incarnation atomic.Uint64
+	// incVerified: the cluster has confirmed that this data directory is
+	// the node's latest (not a restored copy); until then no owner actor
+	// is honoured (boot.go).
+	incVerified atomic.Bool
+	// storageErr is set once a write failed to reach stable storage
+	// (storage.ErrNotDurable): the store then refuses every write until
+	// the node restarts (fail-stop; fsync errors can't be retried), and
+	// /health says so.
+	storageErr atomic.Pointer[error]
+	metrics    *metrics
+	ready      chan struct{}
+	clock      *clock
+	faults     faults
 
 	hints   *hintedhandoff.Store
 	handoff handoffState
@@ -125,9 +136,15 @@ func New(cfg Config) (_ *Node, err error) {
 		n.store = cfg.wrapStore(n.store)
 	}
 	ctx := context.Background()
-	if n.actor, err = n.loadActor(ctx); err != nil {
+	if err := n.loadClock(ctx); err != nil {
 		return nil, err
 	}
+	inc, err := n.loadIncarnation(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n.incarnation.Store(inc)
+	n.incVerified.Store(true)
 	if _, err := n.store.Get(ctx, metaCluster); errors.Is(err, storage.ErrNotFound) && len(cfg.Join) > 0 {
 		n.freshJoin = true
 	}
@@ -167,13 +184,19 @@ func New(cfg Config) (_ *Node, err error) {
 	if err := n.rebuildRing(); err != nil {
 		return nil, err
 	}
-	n.rpcSrv = rpc.NewServer(n.serveRPC, n.log.With("component", "rpc"))
+	n.rpcSrv = rpc.NewServer(func(ctx context.Context, method uint8, payload []byte) (resp []byte, err error) {
+		err = n.safely(fmt.Sprintf("rpc method %d", method), func() error {
+			resp, err = n.serveRPC(ctx, method, payload)
+			return err
+		})
+		return resp, err
+	}, n.log.With("component", "rpc"))
 	n.httpSrv = &http.Server{
 		Handler:           n.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(n.log.With("component", "http").Handler(), slog.LevelWarn),
 	}
-	n.log.Info("node created", "actor", n.actor.String(), "http", n.cfg.HTTPAddr, "rpc", n.cfg.RPCAddr,
+	n.log.Info("node created", "incarnation", n.incarnation.Load(), "http", n.cfg.HTTPAddr, "rpc", n.cfg.RPCAddr,
 		"gossip", n.cfg.GossipAddr, "data_dir", cfg.DataDir, "sync", cfg.Sync)
 	return n, nil
 }
@@ -224,13 +247,13 @@ func (n *Node) run(ctx context.Context) error {
 		}
 	}
 	if runErr == nil {
-		wg.Go(n.rejoinLoop)
-		wg.Go(n.persistLoop)
-		wg.Go(n.gcLoop)
-		wg.Go(n.handoffLoop)
-		wg.Go(n.aaeLoop)
-		wg.Go(n.transferLoop)
-		wg.Go(n.claimLoop)
+		wg.Go(n.supervise("rejoinLoop", n.rejoinLoop))
+		wg.Go(n.supervise("persistLoop", n.persistLoop))
+		wg.Go(n.supervise("gcLoop", n.gcLoop))
+		wg.Go(n.supervise("handoffLoop", n.handoffLoop))
+		wg.Go(n.supervise("aaeLoop", n.aaeLoop))
+		wg.Go(n.supervise("transferLoop", n.transferLoop))
+		wg.Go(n.supervise("claimLoop", n.claimLoop))
 		n.clusterMu.Lock()
 		resume := n.cluster.Members[n.cfg.Name].Status == statusLeaving
 		n.clusterMu.Unlock()
@@ -333,7 +356,7 @@ var (
 	metaCluster = storage.MetaKey("cluster")
 )
 
-func (n *Node) loadActor(ctx context.Context) (vclock.Actor, error) {
+func (n *Node) loadIncarnation(ctx context.Context) (uint64, error) {
 	var epoch uint64
 	_, cleanErr := n.store.Get(ctx, metaClean)
 	unclean := errors.Is(cleanErr, storage.ErrNotFound)
@@ -346,26 +369,18 @@ func (n *Node) loadActor(ctx context.Context) (vclock.Actor, error) {
 		return binary.BigEndian.AppendUint64(nil, epoch), nil
 	})
 	if err != nil {
-		return vclock.Actor{}, fmt.Errorf("node: epoch: %w", err)
+		return 0, fmt.Errorf("node: epoch: %w", err)
 	}
 	if err := n.store.Update(ctx, metaClean, func([]byte, bool) ([]byte, error) { return nil, storage.ErrDeleteKey }); err != nil {
-		return vclock.Actor{}, fmt.Errorf("node: epoch: %w", err)
+		return 0, fmt.Errorf("node: epoch: %w", err)
 	}
-	return vclock.Actor{Node: n.cfg.Name, Epoch: epoch}, nil
-}
-
-// randomEpoch returns a new epoch. Random epochs can't collide in practice
-// and need no memory of earlier ones, which a lost data directory doesn't
-// have.
-func randomEpoch() uint64 {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("node: no randomness: " + err.Error())
-	}
-	return binary.BigEndian.Uint64(b[:]) >> 1
+	return epoch, nil
 }
 
 func (n *Node) markClean(ctx context.Context) error {
+	if err := n.checkpointClock(ctx); err != nil {
+		return err
+	}
 	if s, ok := n.store.(storage.Syncer); ok {
 		if err := s.Sync(); err != nil {
 			return err
@@ -529,13 +544,25 @@ func (n *Node) requestPersist() {
 	}
 }
 
+// clockCheckpointInterval is how often the steady clock's checkpoint is
+// saved: after a crash the clock resumes from the wall clock's reading of
+// the downtime since the last checkpoint, so the interval costs nothing
+// in accuracy; a minute keeps the write negligible.
+const clockCheckpointInterval = time.Minute
+
 func (n *Node) persistLoop() {
+	t := time.NewTicker(clockCheckpointInterval)
+	defer t.Stop()
 	for {
 		select {
 		case <-n.bgCtx.Done():
 			return
 		case <-n.persist:
 			n.saveCluster(n.bgCtx)
+		case <-t.C:
+			if err := n.checkpointClock(n.bgCtx); err != nil && n.bgCtx.Err() == nil {
+				n.log.Warn("saving the clock checkpoint", "err", err)
+			}
 		}
 	}
 }

@@ -47,7 +47,7 @@ func (n *Node) staleRound(ctx context.Context) {
 	for _, p := range r.PartitionsOf(self) {
 		primary[uint32(p)] = true
 	}
-	now := time.Now()
+	now := n.clock.Steady()
 	retained := 0
 	for p, pt := range n.aae.parts {
 		if ctx.Err() != nil {
@@ -159,11 +159,11 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 				return errFull
 			}
 			_, key, _ := storage.SplitDataKey(k)
-			var st vclock.State
-			if err := st.UnmarshalBinary(v); err != nil {
+			rec, err := decodeRecord(v)
+			if err != nil {
 				return err
 			}
-			keys, mine = append(keys, append([]byte(nil), key...)), append(mine, st)
+			keys, mine = append(keys, append([]byte(nil), key...)), append(mine, rec.State)
 			size += len(k) + len(v)
 			return nil
 		})
@@ -262,7 +262,9 @@ func (n *Node) fetchStates(ctx context.Context, addr string, p uint32, keys [][]
 		if len(sts) == 0 {
 			return nil, errors.New("empty fetch answer")
 		}
-		out = append(out, sts...)
+		for _, st := range sts {
+			out = append(out, st.State)
+		}
 		keys = keys[len(sts):]
 	}
 	return out, nil

@@ -372,7 +372,7 @@ func (n *Node) streamFrom(ctx context.Context, p uint32, src string, job *transf
 func (n *Node) takeTransfer(bytes int) time.Duration {
 	n.xfer.mu.Lock()
 	defer n.xfer.mu.Unlock()
-	return n.xfer.bucket.Take(time.Now(), float64(bytes))
+	return n.xfer.bucket.Take(n.clock.Steady(), float64(bytes))
 }
 
 // exchangeWith brings partition p up to date with src's copy by Merkle
@@ -436,8 +436,12 @@ func (n *Node) serveTransfer(ctx context.Context, req transferRequest) ([]byte, 
 			return errFull
 		}
 		_, key, _ := storage.SplitDataKey(k)
-		out.Items = append(out.Items, transferItem{Key: slices.Clone(key), State: slices.Clone(v)})
-		size += len(k) + len(v)
+		enc, err := stateBytes(v)
+		if err != nil {
+			return fmt.Errorf("node: stored state of %q is corrupt: %w", key, err)
+		}
+		out.Items = append(out.Items, transferItem{Key: slices.Clone(key), State: slices.Clone(enc)})
+		size += len(k) + len(enc)
 		return nil
 	})
 	switch {

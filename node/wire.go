@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"time"
 
 	"github.com/dynago/dynago/antientropy"
 	"github.com/dynago/dynago/vclock"
@@ -209,15 +211,22 @@ func unmarshalApply(p []byte) (applyRequest, error) {
 	return m, nil
 }
 
-// handoffItem is one hint delivered to its owner.
+// handoffItem is one key's state pushed to a replica: a hint delivered to
+// its owner, or an anti-entropy or transfer push.
 type handoffItem struct {
 	Key   []byte
 	State vclock.State
+	// Age is a hint's age on the sender's steady clock when it was read
+	// for delivery (Hints requests only).
+	Age time.Duration
 }
 
-// handoffRequest is a batch of hints for the receiving node.
+// handoffRequest is a batch of states for the receiving node to merge.
 type handoffRequest struct {
-	From  string
+	From string
+	// Hints marks a delivery of hints: each item carries its Age, and the
+	// receiver refuses items past its own hint window (reapMinAge).
+	Hints bool
 	Items []handoffItem
 }
 
@@ -225,13 +234,20 @@ type handoffRequest struct {
 const maxHandoffItems = 1 << 16
 
 func (m handoffRequest) marshal() ([]byte, error) {
-	b := wbuf{wireV1}.str(m.From).uvarint(uint64(len(m.Items)))
+	flags := uint64(0)
+	if m.Hints {
+		flags = 1
+	}
+	b := wbuf{wireV1}.str(m.From).uvarint(flags).uvarint(uint64(len(m.Items)))
 	for _, it := range m.Items {
 		st, err := it.State.MarshalBinary()
 		if err != nil {
 			return nil, err
 		}
 		b = b.bytes(it.Key).bytes(st)
+		if m.Hints {
+			b = b.uvarint(uint64(max(it.Age, 0)))
+		}
 	}
 	return b, nil
 }
@@ -241,6 +257,7 @@ func unmarshalHandoff(p []byte) (handoffRequest, error) {
 	r.version()
 	var m handoffRequest
 	m.From = r.str()
+	m.Hints = r.int(1) == 1
 	n := r.int(maxHandoffItems)
 	if r.err == nil && n > len(r.b)/2 { // every item takes at least two bytes
 		r.fail("%d items past end", n)
@@ -248,6 +265,10 @@ func unmarshalHandoff(p []byte) (handoffRequest, error) {
 	for i := 0; i < n && r.err == nil; i++ {
 		key := r.bytes()
 		raw := r.bytes()
+		var age time.Duration
+		if m.Hints {
+			age = time.Duration(r.int(math.MaxInt64))
+		}
 		if r.err != nil {
 			break
 		}
@@ -255,7 +276,7 @@ func unmarshalHandoff(p []byte) (handoffRequest, error) {
 		if err := st.UnmarshalBinary(raw); err != nil {
 			return m, fmt.Errorf("%w: %v", errWire, err)
 		}
-		m.Items = append(m.Items, handoffItem{Key: key, State: st})
+		m.Items = append(m.Items, handoffItem{Key: key, State: st, Age: age})
 	}
 	return m, r.end()
 }
@@ -459,33 +480,54 @@ func unmarshalAAEFetchRequest(p []byte) (aaeFetchRequest, error) {
 	return m, r.end()
 }
 
-// marshalAAEFetch encodes states (empty encoding: absent).
-func marshalAAEFetch(states [][]byte) []byte {
+// fetchedState is one key's state in an AAEFetch answer. Settled marks a
+// state of tombstones only that the answering replica has held for at
+// least its tombstone grace, by its own clock: it is due to be reaped, so
+// it is not copied to a replica that has nothing (see repairKeys).
+type fetchedState struct {
+	State   vclock.State
+	Settled bool
+}
+
+// fetchedRaw is one key's answer before encoding: the state's encoding
+// (empty: absent) and its settled flag.
+type fetchedRaw struct {
+	State   []byte
+	Settled bool
+}
+
+// marshalAAEFetch encodes states.
+func marshalAAEFetch(states []fetchedRaw) []byte {
 	b := wbuf{wireV1}.uvarint(uint64(len(states)))
 	for _, st := range states {
-		b = b.bytes(st)
+		flags := uint64(0)
+		if st.Settled {
+			flags = 1
+		}
+		b = b.bytes(st.State).uvarint(flags)
 	}
 	return b
 }
 
 // unmarshalAAEFetch decodes at most want states (a prefix of the keys asked).
-func unmarshalAAEFetch(p []byte, want int) ([]vclock.State, error) {
+func unmarshalAAEFetch(p []byte, want int) ([]fetchedState, error) {
 	r := rbuf{b: p}
 	r.version()
 	n := r.int(want)
-	if r.err == nil && n > len(r.b) {
+	if r.err == nil && n > len(r.b)/2 {
 		r.fail("%d states past end", n)
 	}
-	var out []vclock.State
+	var out []fetchedState
 	for i := 0; i < n && r.err == nil; i++ {
 		raw := r.bytes()
+		settled := r.int(1) == 1
 		var st vclock.State
 		if len(raw) > 0 {
 			if err := st.UnmarshalBinary(raw); err != nil {
 				return nil, fmt.Errorf("%w: %v", errWire, err)
 			}
 		}
-		out = append(out, st)
+		out = append(out, fetchedState{State: st, Settled: settled && onlyTombstones(st)})
 	}
 	if r.err == nil && n == 0 && want > 0 {
 		r.fail("no states for %d keys", want)

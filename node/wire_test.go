@@ -13,8 +13,8 @@ import (
 func sampleState() vclock.State {
 	a := vclock.Actor{Node: "n1", Epoch: 7}
 	b := vclock.Actor{Node: "n2", Epoch: 9}
-	s, _ := vclock.State{}.Write(a, vclock.VV{}, []byte("one"), false)
-	s2, _ := vclock.State{}.Write(b, vclock.VV{}, []byte("two"), false)
+	s, _, _ := vclock.State{}.Write(a, vclock.VV{}, []byte("one"), false)
+	s2, _, _ := vclock.State{}.Write(b, vclock.VV{}, []byte("two"), false)
 	return vclock.Merge(s, s2)
 }
 
@@ -189,7 +189,7 @@ func FuzzUnmarshalAAE(f *testing.F) {
 	f.Add(marshalAAEEntries([]antientropy.Entry{{Key: []byte("k"), Hash: 42}}))
 	f.Add(aaeFetchRequest{Partition: 1, Keys: [][]byte{[]byte("a"), []byte("b")}}.marshal())
 	st, _ := sampleState().MarshalBinary()
-	f.Add(marshalAAEFetch([][]byte{st, nil}))
+	f.Add(marshalAAEFetch([]fetchedRaw{{State: st}, {}, {State: st, Settled: true}}))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if m, err := unmarshalAAERootsRequest(in); err == nil {
 			if again, err := unmarshalAAERootsRequest(m.marshal()); err != nil || !slices.Equal(again.Partitions, m.Partitions) {

@@ -14,7 +14,7 @@ var (
 )
 
 func write(s vclock.State, a vclock.Actor, ctx vclock.VV, v string) vclock.State {
-	out, _ := s.Write(a, ctx, []byte(v), false)
+	out, _, _ := s.Write(a, ctx, []byte(v), false)
 	return out
 }
 
@@ -30,7 +30,7 @@ func TestMergeRepliesAndStale(t *testing.T) {
 	old := write(vclock.State{}, a1, vclock.VV{}, "old")
 	newer := write(old, a1, old.Context, "new")             // replaces old
 	sibling := write(old, a2, old.Context, "concurrent")    // concurrent with newer
-	deleted, _ := newer.Write(a1, newer.Context, nil, true) // tombstone over new
+	deleted, _, _ := newer.Write(a1, newer.Context, nil, true) // tombstone over new
 	rep := func(node string, s vclock.State) ReadReply { return ReadReply{Node: ring.NodeID(node), State: s} }
 	cases := []struct {
 		name       string

@@ -60,10 +60,15 @@
 //   - After s2, d := s.Write(actor, ctx, ...), s2 holds the new version d
 //     plus exactly those versions of s whose dots ctx does not cover.
 //
-// Counter uniqueness is the caller's promise: one Actor writes only through
-// one State lineage (its own replica), and a node that lost its data takes
-// a new epoch. Contexts must come from reads: a forged context that covers
-// dots not yet written would hide those future writes.
+// Counter uniqueness is the caller's promise: an Actor issues counters for
+// a key only from one State lineage that has known every counter it issued
+// for that key since its first (dynago's node mints a fresh actor per key
+// lineage; Riak's per-key epochs). A replica that forgot (a reaped
+// tombstone, a lost disk) must write with a new actor. Conflicts finds the
+// evidence when that promise is broken: one dot naming two versions.
+// Contexts must come from reads: a forged context that covers dots not yet
+// written would hide those future writes. Write's arithmetic is total: a
+// context at MaxCounter makes it return ErrCounterExhausted, never panic.
 //
 // Encodings are versioned by a leading format byte and canonical: equal
 // values encode to equal bytes, and decoders (State.UnmarshalBinary,
@@ -76,7 +81,7 @@
 // A coordinator handling a PUT or DELETE with context token tok:
 //
 //	ctx, err := vclock.DecodeContext(tok) // "" is the empty context; err → 400
-//	st, dot := local.Write(self, ctx, value, isDelete)
+//	st, dot, err := local.Write(self, ctx, value, isDelete) // err: counter exhausted, use another actor
 //	// store st locally, send st to the other replicas
 //
 // A replica receiving a State from a coordinator, hinted handoff,

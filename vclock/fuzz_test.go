@@ -128,3 +128,44 @@ func FuzzMerge(f *testing.F) {
 		checkLaws(t, s.pool, 20, r.IntN)
 	})
 }
+
+// FuzzWrite writes with an arbitrary decoded state and client context (a
+// token a client may forge): Write never panics, and when it issues a dot
+// the result is well formed and holds exactly that new version.
+func FuzzWrite(f *testing.F) {
+	a := Actor{Node: "n1", Epoch: 3}
+	f.Add([]byte{}, EncodeContext(NewVV(Dot{Actor: a, Counter: MaxCounter})), false)
+	f.Add([]byte{}, EncodeContext(NewVV(Dot{Actor: a, Counter: 1<<64 - 1})), true)
+	for _, s := range seedStates()[:10] {
+		b, err := s.MarshalBinary()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, EncodeContext(s.Context), false)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, tok string, deleted bool) {
+		var s State
+		if err := s.UnmarshalBinary(data); err != nil {
+			return
+		}
+		ctx, err := DecodeContext(tok)
+		if err != nil {
+			return
+		}
+		for _, actor := range []Actor{a, {Node: "n2", Epoch: 0}} {
+			next, d, err := s.Write(actor, ctx, nil, deleted)
+			if err != nil {
+				if !errors.Is(err, ErrCounterExhausted) {
+					t.Fatalf("Write error %v does not wrap ErrCounterExhausted", err)
+				}
+				continue
+			}
+			if err := next.validate(); err != nil {
+				t.Fatalf("Write(%v, %v) on %v = %v: %v", actor, ctx, s, next, err)
+			}
+			if s.Context.Covers(d) || ctx.Covers(d) {
+				t.Fatalf("new dot %v was already covered", d)
+			}
+		}
+	})
+}

@@ -111,10 +111,10 @@ func (s *sim) write(r *simReplica, c simCtx, deleted bool) Dot {
 	var st State
 	var d Dot
 	if deleted {
-		st, d = r.st.Write(r.actor, c.vv, nil, true)
+		st, d, _ = r.st.Write(r.actor, c.vv, nil, true)
 		val = ""
 	} else {
-		st, d = r.st.Write(r.actor, c.vv, []byte(val), false)
+		st, d, _ = r.st.Write(r.actor, c.vv, []byte(val), false)
 	}
 	r.st = st
 	s.values[d] = val

@@ -2,6 +2,8 @@ package vclock
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,15 +55,20 @@ type State struct {
 // al. 2012). Write does not modify s. The new version holds value itself,
 // not a copy; for a delete it is the tombstone's metadata.
 //
+// The arithmetic is total: when the actor's counter in s.Context or
+// clientCtx is already MaxCounter (a forged or exhausted context), Write
+// issues nothing and returns an error wrapping ErrCounterExhausted; the
+// caller writes with another actor.
+//
 // Write panics if actor.Node is empty or a delete's value (its metadata) is
 // longer than MaxTombstoneMeta, which are caller bugs.
-func (s State) Write(actor Actor, clientCtx VV, value []byte, deleted bool) (State, Dot) {
+func (s State) Write(actor Actor, clientCtx VV, value []byte, deleted bool) (State, Dot, error) {
 	if actor.Node == "" {
 		panic("vclock: Write with empty actor node")
 	}
 	c := max(s.Context.Get(actor), clientCtx.Get(actor))
-	if c == ^uint64(0) {
-		panic("vclock: counter overflow for actor " + actor.String())
+	if c >= MaxCounter {
+		return State{}, Dot{}, fmt.Errorf("%w: actor %v is at counter %d", ErrCounterExhausted, actor, c)
 	}
 	d := Dot{Actor: actor, Counter: c + 1}
 	if deleted && len(value) > MaxTombstoneMeta {
@@ -83,7 +90,41 @@ func (s State) Write(actor Actor, clientCtx VV, value []byte, deleted bool) (Sta
 	if !added {
 		vs = append(vs, nv)
 	}
-	return State{Versions: vs, Context: s.Context.Merge(clientCtx).Add(d)}, d
+	return State{Versions: vs, Context: s.Context.Merge(clientCtx).Add(d)}, d, nil
+}
+
+// MaxCounter is the highest counter Write issues. It is below 2^64-1 so
+// that "one more than the highest seen" is always representable.
+const MaxCounter = 1<<64 - 2
+
+// ErrCounterExhausted is returned (wrapped) by Write when the actor has no
+// counter left to issue for the key.
+var ErrCounterExhausted = errors.New("vclock: actor's counter exhausted")
+
+// Conflicts returns the dots that a and b both hold as versions but with
+// different contents (value, tombstone flag or context). In states made by
+// correct coordinators a dot names one write, so a conflict is a bug: a
+// counter issued twice (Riak's kv679). Merge still resolves it
+// deterministically; callers log and count it. The result is sorted.
+func Conflicts(a, b State) []Dot {
+	var out []Dot
+	i, j := 0, 0
+	for i < len(a.Versions) && j < len(b.Versions) {
+		va, vb := a.Versions[i], b.Versions[j]
+		switch c := compareDot(va.Dot, vb.Dot); {
+		case c == 0:
+			if !versionEqual(va, vb) {
+				out = append(out, va.Dot)
+			}
+			i++
+			j++
+		case c < 0:
+			i++
+		default:
+			j++
+		}
+	}
+	return out
 }
 
 // Merge returns the join of two replicas' states for the same key (the

@@ -1,6 +1,7 @@
 package vclock
 
 import (
+	"errors"
 	"slices"
 	"testing"
 )
@@ -16,13 +17,13 @@ func dot(a Actor, c uint64) Dot { return Dot{Actor: a, Counter: c} }
 
 // w is a test shorthand for a value write.
 func w(s State, a Actor, ctx VV, val string) State {
-	out, _ := s.Write(a, ctx, []byte(val), false)
+	out, _, _ := s.Write(a, ctx, []byte(val), false)
 	return out
 }
 
 // del is a test shorthand for a delete.
 func del(s State, a Actor, ctx VV) State {
-	out, _ := s.Write(a, ctx, nil, true)
+	out, _, _ := s.Write(a, ctx, nil, true)
 	return out
 }
 
@@ -109,7 +110,7 @@ func TestWrite(t *testing.T) {
 			if tc.val != "" {
 				val = []byte(tc.val)
 			}
-			got, d := tc.s.Write(tc.actor, tc.ctx, val, tc.deleted)
+			got, d, _ := tc.s.Write(tc.actor, tc.ctx, val, tc.deleted)
 			if got.String() != tc.want {
 				t.Errorf("Write = %v\n              want %v", got, tc.want)
 			}
@@ -358,4 +359,48 @@ func TestEpochPreventsCounterReuse(t *testing.T) {
 		fresh := w(State{}, Actor{Node: "n1", Epoch: 1}, VV{}, "new")
 		assertValues(t, Merge(replicaN2, fresh), "new")
 	})
+}
+
+// TestWriteCounterExhausted: a context that claims the actor's last counter
+// (a forged token) makes Write return an error, never panic or wrap.
+func TestWriteCounterExhausted(t *testing.T) {
+	a := Actor{Node: "n1", Epoch: 7}
+	for _, c := range []uint64{MaxCounter, MaxCounter + 1} {
+		_, _, err := State{}.Write(a, NewVV(Dot{Actor: a, Counter: c}), []byte("x"), false)
+		if !errors.Is(err, ErrCounterExhausted) {
+			t.Fatalf("counter %d: err = %v, want ErrCounterExhausted", c, err)
+		}
+	}
+	st, d, err := State{}.Write(a, NewVV(Dot{Actor: a, Counter: MaxCounter - 1}), []byte("x"), false)
+	if err != nil || d.Counter != MaxCounter {
+		t.Fatalf("the last counter: dot %v err %v", d, err)
+	}
+	// The state now holds the last counter: the next write has none left.
+	if _, _, err := st.Write(a, st.Context, []byte("y"), false); !errors.Is(err, ErrCounterExhausted) {
+		t.Fatalf("after the last counter: err = %v", err)
+	}
+	// Another actor still writes.
+	if _, _, err := st.Write(Actor{Node: "n1", Epoch: 8}, st.Context, []byte("y"), false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConflicts(t *testing.T) {
+	a := Actor{Node: "n1", Epoch: 1}
+	x, _, _ := State{}.Write(a, VV{}, []byte("one"), false)
+	y, _, _ := State{}.Write(a, VV{}, []byte("two"), false) // same dot a:1, another value
+	z, _, _ := x.Write(Actor{Node: "n2", Epoch: 1}, VV{}, []byte("three"), false)
+	if got := Conflicts(x, y); len(got) != 1 || got[0] != (Dot{Actor: a, Counter: 1}) {
+		t.Fatalf("Conflicts(x, y) = %v, want [n1.1:1]", got)
+	}
+	if got := Conflicts(x, z); len(got) != 0 {
+		t.Fatalf("Conflicts(x, z) = %v, want none (same dot, same version)", got)
+	}
+	if got := Conflicts(x, x); len(got) != 0 {
+		t.Fatalf("Conflicts(x, x) = %v", got)
+	}
+	del, _, _ := State{}.Write(a, VV{}, nil, true)
+	if got := Conflicts(x, del); len(got) != 1 {
+		t.Fatalf("a value and a tombstone with one dot: %v", got)
+	}
 }

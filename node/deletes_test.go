@@ -1,0 +1,431 @@
+package node
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/dynago/dynago/ring"
+	"github.com/dynago/dynago/storage"
+	"github.com/dynago/dynago/storage/faulty"
+	"github.com/dynago/dynago/vclock"
+)
+
+// reapCluster starts three nodes whose only repair is anti-entropy, with
+// fast exchanges; n1 reaps tombstones after grace[0], n2 after grace[1],
+// n3 after grace[2], so replicas reap at different times, as they do in
+// production (each on its own exchanges).
+func reapCluster(t *testing.T, grace [3]time.Duration, mutate func(i int, c *Config)) []*testNode {
+	t.Helper()
+	return startCluster(t, clusterOpts{n: 3, mutate: func(i int, c *Config) {
+		c.ReadRepair = ReadRepairOff
+		c.NoHintedHandoff = true
+		c.AAE.Interval = 100 * time.Millisecond
+		c.AAE.KeysPerSec = 100000
+		c.AAE.BytesPerSec = 64 << 20
+		c.AAE.TombstoneGrace = grace[i]
+		if mutate != nil {
+			mutate(i, c)
+		}
+	}})
+}
+
+// waitReaped waits until tn holds no versions of key.
+func waitReaped(t *testing.T, tn *testNode, key string) {
+	t.Helper()
+	waitFor(t, tn.cfg.Name+" to reap "+key, 30*time.Second, func() (bool, string) {
+		rep := tn.replica(key)
+		return len(rep.Versions) == 0, fmt.Sprint(rep.Versions)
+	})
+}
+
+// checkDotsUnique fails if one dot names two different versions across
+// the nodes' replicas of keys (a reused counter, Riak's kv679).
+func checkDotsUnique(t *testing.T, nodes []*testNode, keys []string) {
+	t.Helper()
+	for _, k := range keys {
+		seen := map[string]string{}
+		for _, tn := range nodes {
+			for _, v := range tn.replica(k).Versions {
+				desc := fmt.Sprintf("deleted=%v value=%q", v.Deleted, v.Value)
+				if old, ok := seen[v.Dot]; ok && old != desc {
+					t.Fatalf("%s: dot %s names two versions: %s and %s (on %s)", k, v.Dot, old, desc, tn.cfg.Name)
+				}
+				seen[v.Dot] = desc
+			}
+		}
+	}
+}
+
+// TestReapedKeyNeverReusesDot is Riak's kv679 through a reaped tombstone
+// (issue 10, hole 1): n1 reaps a key's tombstone while n2 and n3 still
+// hold it; the key is re-created through n1 and then updated through n1
+// with the context the re-create returned. The update must be readable at
+// R=N: a node that reused the counters its reaped state had issued would
+// mint a dot the others' tombstone covers, and they would drop the acked
+// update on arrival.
+func TestReapedKeyNeverReusesDot(t *testing.T) {
+	nodes := reapCluster(t, [3]time.Duration{200 * time.Millisecond, time.Hour, time.Hour}, nil)
+	const k = "kv679"
+	r := nodes[0].put(k, "v1", "", "w=3")
+	r = nodes[0].put(k, "v2", r.header.Get(headerContext), "w=3")
+	if r.status != 204 {
+		t.Fatalf("update: %d %s", r.status, r.body)
+	}
+	if r = nodes[0].del(k, r.header.Get(headerContext), "w=3"); r.status != 204 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	waitReaped(t, nodes[0], k)
+	for _, tn := range nodes[1:] {
+		if rep := tn.replica(k); len(rep.Versions) == 0 {
+			t.Fatalf("%s reaped too; the test needs it to keep the tombstone", tn.cfg.Name)
+		}
+	}
+	r = nodes[0].put(k, "v3", "", "w=3")
+	if r.status != 204 {
+		t.Fatalf("re-create: %d %s", r.status, r.body)
+	}
+	r = nodes[0].put(k, "v4", r.header.Get(headerContext), "w=3")
+	if r.status != 204 {
+		t.Fatalf("update after re-create: %d %s", r.status, r.body)
+	}
+	for _, tn := range nodes {
+		if got := tn.get(k, "r=3"); got.status != 200 || string(got.body) != "v4" {
+			t.Fatalf("read at R=3 through %s after an acked update: %d %q, want 200 v4 (replicas: %v / %v / %v)", tn.cfg.Name,
+				got.status, got.body, nodes[0].replica(k).Versions, nodes[1].replica(k).Versions, nodes[2].replica(k).Versions)
+		}
+	}
+	checkDotsUnique(t, nodes, []string{k})
+}
+
+// withCounter returns tok with every actor of node name set to counter c.
+func withCounter(t *testing.T, tok, name string, c uint64) string {
+	t.Helper()
+	vv, err := vclock.DecodeContext(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dots []vclock.Dot
+	for _, d := range vv.Dots() {
+		if d.Actor.Node == name {
+			d.Counter = c
+		}
+		dots = append(dots, d)
+	}
+	return vclock.EncodeContext(vclock.NewVV(dots...))
+}
+
+// TestForgedContextCannotCrash is issue 10's hole 5: a context token whose
+// counter for the coordinator's own actor is 2^64-1 made the counter
+// arithmetic panic in the storage writer and killed the process; with
+// 2^64-2 the write was accepted and the next ordinary write crashed it.
+// Now the coordinator that owns the actor refuses such a context (400
+// bad_context: it never issued those counters), another coordinator
+// accepts it as a context, and the owner then writes with a fresh actor.
+func TestForgedContextCannotCrash(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 3, inMemory: true})
+	r := nodes[0].put("forged", "v1", "", "w=3")
+	r = nodes[0].put("forged", "v2", r.header.Get(headerContext), "w=3")
+	tok := r.header.Get(headerContext)
+	for _, c := range []uint64{1<<64 - 1, 1<<64 - 2, 1 << 40} {
+		bad := withCounter(t, tok, "n1", c)
+		r := nodes[0].put("forged", "evil", bad, "w=3")
+		if r.status != 400 || r.json(t)["code"] != "bad_context" {
+			t.Fatalf("counter %d through the owner: %d %s, want 400 bad_context", c, r.status, r.body)
+		}
+	}
+	// Through n2 the forged counter is just a context: n2 writes with its
+	// own actor, and every replica now knows n1's actor at the top.
+	for _, c := range []uint64{1<<64 - 2, 1<<64 - 1} {
+		if r := nodes[1].put("forged", fmt.Sprint("via-n2-", c), withCounter(t, tok, "n1", c), "w=3"); r.status != 204 {
+			t.Fatalf("counter %d through n2: %d %s", c, r.status, r.body)
+		}
+	}
+	// The next ordinary writes through n1 (which crashed it before).
+	for i := range 3 {
+		got := nodes[0].get("forged", "r=3")
+		r := nodes[0].put("forged", fmt.Sprint("after-", i), got.header.Get(headerContext), "w=3")
+		if r.status != 204 {
+			t.Fatalf("ordinary write %d through n1: %d %s", i, r.status, r.body)
+		}
+		if got := nodes[2].get("forged", "r=3"); got.status != 200 || string(got.body) != fmt.Sprint("after-", i) {
+			t.Fatalf("read after write %d: %d %s", i, got.status, got.body)
+		}
+	}
+	for _, tn := range nodes {
+		if r := tn.do("GET", "/health", nil, nil); r.status != 200 {
+			t.Fatalf("%s unhealthy after forged contexts: %d %s", tn.cfg.Name, r.status, r.body)
+		}
+	}
+	checkDotsUnique(t, nodes, []string{"forged"})
+}
+
+// TestDotConflictRefusedAndCounted: a replica that receives, in a
+// coordinator's replication, a dot it already holds with another value
+// refuses it (the write is not acknowledged there) and counts and logs the
+// bug; a repair path counts it too but still merges, so replicas converge.
+func TestDotConflictRefusedAndCounted(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 3, inMemory: true})
+	if r := nodes[0].put("dc", "real", "", "w=3"); r.status != 204 {
+		t.Fatal(r.status)
+	}
+	st, err := nodes[1].node.readLocal(t.Context(), []byte("dc"))
+	if err != nil || len(st.Versions) != 1 {
+		t.Fatalf("%v %v", st, err)
+	}
+	forged := vclock.State{Context: st.Context, Versions: []vclock.Version{st.Versions[0]}}
+	forged.Versions[0].Value = []byte("impostor")
+	err = nodes[0].node.applyReplica(t.Context(), ring.Target{ID: "n2", Primary: true}, []byte("dc"), forged)
+	if err == nil {
+		t.Fatal("a conflicting dot was acknowledged")
+	}
+	if got := testutil.ToFloat64(nodes[1].node.metrics.dotConflicts); got != 1 {
+		t.Fatalf("n2 counted %v dot conflicts, want 1", got)
+	}
+	if vs := nodes[1].replica("dc").values(); len(vs) != 1 || vs[0] != "real" {
+		t.Fatalf("n2 holds %v after refusing", vs)
+	}
+	if _, err := nodes[1].node.applyLocal(t.Context(), []byte("dc"), forged); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(nodes[1].node.metrics.dotConflicts); got != 2 {
+		t.Fatalf("the repair path counted %v dot conflicts in all, want 2", got)
+	}
+}
+
+// hintScene is a 4-node cluster (N=3) and, for key, its roles: the two
+// primaries that stay up, the primary that goes down (down) and the node
+// that stands in for it (fallback).
+type hintScene struct {
+	nodes          []*testNode
+	byName         map[string]*testNode
+	up             []*testNode
+	down, fallback *testNode
+	key            string
+}
+
+func newHintScene(t *testing.T, mutate func(i int, c *Config)) *hintScene {
+	t.Helper()
+	nodes := startCluster(t, clusterOpts{n: 4, mutate: func(i int, c *Config) {
+		c.ReadRepair = ReadRepairOff
+		c.HandoffInterval = 100 * time.Millisecond
+		c.AAE.Interval = 100 * time.Millisecond
+		c.AAE.KeysPerSec = 100000
+		c.AAE.BytesPerSec = 64 << 20
+		c.RequestTimeout, c.MaxRequestTimeout = 500*time.Millisecond, 500*time.Millisecond
+		if mutate != nil {
+			mutate(i, c)
+		}
+	}})
+	s := &hintScene{nodes: nodes, byName: map[string]*testNode{}, key: "h"}
+	for _, tn := range nodes {
+		s.byName[tn.cfg.Name] = tn
+	}
+	rg := nodes[0].node.Ring()
+	prims := rg.Primaries(rg.Partition([]byte(s.key)))
+	for _, tn := range nodes {
+		if !slices.Contains(prims, ring.NodeID(tn.cfg.Name)) {
+			s.fallback = tn
+		}
+	}
+	for _, id := range prims {
+		if s.down == nil && id != "n1" {
+			s.down = s.byName[string(id)]
+		} else {
+			s.up = append(s.up, s.byName[string(id)])
+		}
+	}
+	return s
+}
+
+// waitDown waits until every node in the cluster but gone sees gone down.
+func (s *hintScene) waitDown(t *testing.T, gone ...*testNode) {
+	t.Helper()
+	waitFor(t, "nodes to be seen down", 20*time.Second, func() (bool, string) {
+		for _, tn := range s.nodes {
+			if slices.Contains(gone, tn) || tn.done == nil {
+				continue
+			}
+			for _, g := range gone {
+				if tn.node.alive(g.cfg.Name) {
+					return false, tn.cfg.Name + " sees " + g.cfg.Name + " alive"
+				}
+			}
+		}
+		return true, ""
+	})
+}
+
+// writeHint writes key through up[0] while down is down, so fallback keeps
+// a hint for down, then stops fallback with its hint on disk.
+func (s *hintScene) writeHint(t *testing.T) {
+	t.Helper()
+	s.down.stop()
+	s.waitDown(t, s.down)
+	if r := s.up[0].put(s.key, "before-delete", "", "w=3"); r.status != 204 {
+		t.Fatalf("write with a fallback: %d %s", r.status, r.body)
+	}
+	if h := s.fallback.hints(); h.Total != 1 {
+		t.Fatalf("%s holds %d hints, want 1", s.fallback.cfg.Name, h.Total)
+	}
+	s.fallback.stop()
+	s.down = s.down.restart()
+	s.waitDown(t, s.fallback)
+}
+
+// deleteAndReap deletes key through coord at W=3 and waits until every
+// primary has reaped the tombstone.
+func (s *hintScene) deleteAndReap(t *testing.T, coord *testNode) {
+	t.Helper()
+	var ctx string
+	waitFor(t, "the value on every primary", 20*time.Second, func() (bool, string) {
+		r := coord.get(s.key, "r=3")
+		ctx = r.header.Get(headerContext)
+		return r.status == 200, fmt.Sprint(r.status)
+	})
+	if r := coord.del(s.key, ctx, "w=3"); r.status != 204 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	for _, tn := range append([]*testNode{s.down}, s.up...) {
+		waitReaped(t, tn, s.key)
+	}
+}
+
+// TestExpiredHintNeverDelivered is issue 10's hole 2: a fallback that was
+// down past the hint window restarts; its hint, written before a delete
+// whose tombstone was reaped meanwhile, must be neither delivered nor
+// served. Before, hints expired only on a one-minute ticker and delivery
+// started at boot, and the deleted value came back.
+func TestExpiredHintNeverDelivered(t *testing.T) {
+	s := newHintScene(t, func(i int, c *Config) {
+		c.Hints.MaxAge = time.Second
+		c.AAE.TombstoneGrace = 100 * time.Millisecond
+	})
+	s.writeHint(t)
+	s.deleteAndReap(t, s.up[0])
+	s.fallback = s.fallback.restart()
+	// The hint is past the window; whatever its ticker did, delivery runs
+	// its rounds. Wait for the delivery loop to have looked at the target.
+	waitFor(t, "the fallback's hint to be dropped, not delivered", 20*time.Second, func() (bool, string) {
+		h := s.fallback.hints()
+		return h.Total == 0, fmt.Sprint(h)
+	})
+	for _, tn := range s.nodes {
+		if r := tn.get(s.key, "r=3"); r.status != 404 {
+			t.Fatalf("the deleted value came back through %s: %d %s", tn.cfg.Name, r.status, r.body)
+		}
+	}
+	// Served: with the primary down again, the fallback answers for it,
+	// but not with a hint past the window.
+	if got := testutil.ToFloat64(s.down.node.metrics.hintsTooOld); got != 0 {
+		t.Logf("%s refused %v hints as too old", s.down.cfg.Name, got)
+	}
+}
+
+// TestReapingIgnoresTheDeletersClock is issue 10's hole 3: the delete is
+// coordinated by a node whose clock is 4 h behind. Before, a tombstone's
+// age was the deleting coordinator's clock, so the others reaped it at
+// once, and a fallback's seconds-old hint from before the delete brought
+// the value back. Now a tombstone's age is each replica's own time since
+// it stored it, and the hint window is well inside it.
+func TestReapingIgnoresTheDeletersClock(t *testing.T) {
+	s := newHintScene(t, func(i int, c *Config) {
+		c.TestClock = true
+		c.Hints.MaxAge = time.Hour
+		c.AAE.TombstoneGrace = 100 * time.Millisecond
+	})
+	s.writeHint(t)
+	coord := s.up[1]
+	if r := coord.do("POST", "/debug/clock", []byte(`{"offset_ms": -14400000}`), nil); r.status != 200 {
+		t.Fatalf("skew: %d %s", r.status, r.body)
+	}
+	var ctx string
+	waitFor(t, "the value on every primary", 20*time.Second, func() (bool, string) {
+		r := coord.get(s.key, "r=3")
+		ctx = r.header.Get(headerContext)
+		return r.status == 200, fmt.Sprint(r.status)
+	})
+	if r := coord.del(s.key, ctx, "w=3"); r.status != 204 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	coord.do("POST", "/debug/clock", []byte(`{"offset_ms": 0}`), nil)
+	// Let the primaries run exchange rounds that confirm the tombstone
+	// and reaper rounds after them, so a reap by the deleter's clock would
+	// have happened by now.
+	waitRounds(t, append([]*testNode{s.down}, s.up...), 10)
+	s.fallback = s.fallback.restart()
+	waitFor(t, "the fallback's young hint to be delivered", 20*time.Second, func() (bool, string) {
+		h := s.fallback.hints()
+		return h.Total == 0, fmt.Sprint(h)
+	})
+	for _, tn := range s.nodes {
+		if r := tn.get(s.key, "r=3"); r.status != 404 {
+			t.Fatalf("the deleted value came back through %s after a skewed delete: %d %s", tn.cfg.Name, r.status, r.body)
+		}
+	}
+}
+
+// waitRounds waits until each node has completed k more reaper rounds
+// (each after an exchange round: aaeLoop runs them in turn).
+func waitRounds(t *testing.T, nodes []*testNode, k int64) {
+	t.Helper()
+	before := map[string]int64{}
+	for _, tn := range nodes {
+		before[tn.cfg.Name] = tn.aaeTotals().ReapRounds
+	}
+	waitFor(t, fmt.Sprintf("%d more reaper rounds on every node", k), 30*time.Second, func() (bool, string) {
+		for _, tn := range nodes {
+			if got := tn.aaeTotals().ReapRounds; got < before[tn.cfg.Name]+k {
+				return false, fmt.Sprintf("%s at %d", tn.cfg.Name, got-before[tn.cfg.Name])
+			}
+		}
+		return true, ""
+	})
+}
+
+// TestFailedSyncIsNeverAcked is issue 10's suspicion about a failed fsync:
+// badger applies a write to its memtable before syncing its log, so after
+// a sync error the write is visible, and a retry of the same state merged
+// to nothing new (ErrSkipWrite) and was acknowledged with no fsync; a hint
+// sender would then delete its only copy. Now the store fails stop
+// (storage.ErrNotDurable, storage/faulty emulating the contract): the
+// replica acknowledges nothing more, a handoff to it fails so the sender
+// keeps its hint, and /health says why.
+func TestFailedSyncIsNeverAcked(t *testing.T) {
+	var fs *faulty.Store
+	nodes := startCluster(t, clusterOpts{n: 3, mutate: func(i int, c *Config) {
+		c.Sync = true
+		if i == 1 {
+			c.wrapStore = func(st storage.Store) storage.Store { fs = faulty.New(st); return fs }
+		}
+	}})
+	fs.FailSyncAfterWrite(fs.Calls(faulty.OpUpdate) + 1)
+	r := nodes[0].put("sync", "v", "", "w=3")
+	if r.status != 503 {
+		t.Fatalf("a write n2 failed to sync was acknowledged at w=3: %d %s", r.status, r.body)
+	}
+	st, err := nodes[0].node.readLocal(t.Context(), []byte("sync"))
+	if err != nil || len(st.Versions) != 1 {
+		t.Fatalf("n1's state: %v %v", st, err)
+	}
+	// The retry of the same state: n2 already shows it (the memtable), so
+	// it would merge to nothing and be acknowledged without an fsync.
+	if got, _ := nodes[1].node.readLocal(t.Context(), []byte("sync")); !got.Equal(st) {
+		t.Logf("n2 does not show the unsynced write (%v); the retry below still must fail", got)
+	}
+	if err := nodes[0].node.applyReplica(t.Context(), ring.Target{ID: "n2", Primary: true}, []byte("sync"), st); err == nil {
+		t.Fatal("a retry to a replica whose sync failed was acknowledged")
+	}
+	if err := nodes[0].node.sendHandoff(t.Context(), "n2", handoffRequest{From: "n1", Hints: true, Items: []handoffItem{{Key: []byte("sync"), State: st}}}); err == nil {
+		t.Fatal("a hint delivery to a replica whose sync failed was acknowledged (its sender would delete the only copy)")
+	}
+	if h := nodes[1].do("GET", "/health", nil, nil); h.status != 503 || h.json(t)["code"] != "storage_failed" {
+		t.Fatalf("health of the failed node: %d %s", h.status, h.body)
+	}
+	if got := testutil.ToFloat64(nodes[1].node.metrics.storageFailed); got != 1 {
+		t.Fatalf("dynago_storage_failed = %v", got)
+	}
+}

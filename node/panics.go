@@ -1,0 +1,59 @@
+package node
+
+import (
+	"fmt"
+	"runtime/debug"
+	"time"
+)
+
+// Panics. A panic is a bug, but one request or one background task must
+// not take the node (and every replica it holds) down with it, and it must
+// never pass silently: every goroutine node starts runs its work through
+// safely or supervise, which recover the panic, log it with its stack and
+// count it (dynago_panics_total{where}). The storage writer recovers panics
+// in update functions itself (storage.ErrPanic); net/http's own recovery
+// is replaced by the same middleware (http.go), so HTTP panics are counted
+// too and answer 500 with a JSON body.
+
+// recovered logs and counts a recovered panic and returns it as an error.
+func (n *Node) recovered(where string, v any) error {
+	n.metrics.panics.WithLabelValues(where).Inc()
+	n.log.Error("BUG: recovered from a panic; please report it", "where", where, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	return fmt.Errorf("node: %s: recovered from a panic: %v", where, v)
+}
+
+// safely runs f, turning a panic into an error (logged and counted).
+func (n *Node) safely(where string, f func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = n.recovered(where, v)
+		}
+	}()
+	return f()
+}
+
+// guard, deferred at the top of a goroutine with no result to return,
+// recovers a panic (logged and counted) so the goroutine ends alone.
+func (n *Node) guard(where string) {
+	if v := recover(); v != nil {
+		_ = n.recovered(where, v)
+	}
+}
+
+// supervise returns a function that runs loop until the node stops,
+// restarting it a second after a panic (logged and counted), so a bug in
+// one background loop neither kills the process nor silently stops the
+// loop's work for good.
+func (n *Node) supervise(where string, loop func()) func() {
+	return func() {
+		for {
+			ok := n.safely(where, func() error { loop(); return nil }) == nil
+			if ok || n.bgCtx.Err() != nil {
+				return
+			}
+			if sleepCtx(n.bgCtx, time.Second) != nil {
+				return
+			}
+		}
+	}
+}
