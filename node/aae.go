@@ -428,10 +428,12 @@ func (n *Node) aaeLoop() {
 		case <-n.aae.rebuild:
 			n.rebuildDue(n.bgCtx)
 		case <-tick.C:
+			v := n.holderView()
 			if !n.cfg.AAE.Disabled {
 				n.aaeRound(n.bgCtx)
+				n.holdersRound(n.bgCtx, v)
 			}
-			n.reapTombstones(n.bgCtx)
+			n.reapTombstones(n.bgCtx, v)
 			n.rebuildDue(n.bgCtx)
 		}
 	}
@@ -902,7 +904,7 @@ const maxReapsPerRound = 10000
 // is known to hold (an exchange that left the replicas equal started after
 // the tombstone was stored here) and whose delete is older than the grace
 // period. Never on age alone, unless ReapUnconfirmed (the must-fail control).
-func (n *Node) reapTombstones(ctx context.Context) {
+func (n *Node) reapTombstones(ctx context.Context, v holderView) {
 	r := n.ring.Load()
 	now := n.clock.Steady()
 	minAge := n.reapMinAge()
@@ -916,6 +918,7 @@ parts:
 					peers = append(peers, string(id))
 				}
 			}
+			peers = append(peers, v.holders(p)...)
 		}
 		type cand struct {
 			key    string

@@ -59,6 +59,11 @@ type memberRecord struct {
 	Gossip  string `json:"gossip"`
 	RPC     string `json:"rpc"`
 	HTTP    string `json:"http"`
+	// Holds lists the partitions the node holds data of without being
+	// their primary, as ranges ("0-3,7"), as of ownership table
+	// HoldsAt-1; HoldsAt 0 means it has not said (holders.go).
+	Holds   string `json:"holds,omitempty"`
+	HoldsAt uint64 `json:"holds_at,omitempty"`
 }
 
 // newer reports whether a should replace b: a higher Version wins, then a

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -427,5 +428,304 @@ func TestFailedSyncIsNeverAcked(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(nodes[1].node.metrics.storageFailed); got != 1 {
 		t.Fatalf("dynago_storage_failed = %v", got)
+	}
+}
+
+// TestStalledLeaveNeverResurrects is issue 10's hole 4: a leaving node is
+// out of placement, so it misses the deletes of partitions it already
+// handed off; its leave is stalled by a new owner that is down, the
+// deletes are reaped on the new primaries, and when the leave finishes its
+// last push sent every value the primaries lacked: the deleted values came
+// back. Now a node that still holds a copy of a partition is one of the
+// replicas every tombstone there must be confirmed by before it is reaped.
+func TestStalledLeaveNeverResurrects(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 5, inMemory: true, mutate: func(i int, c *Config) {
+		c.ReadRepair = ReadRepairOff
+		c.NoHintedHandoff = true
+		c.AAE.Interval = 100 * time.Millisecond
+		c.AAE.KeysPerSec = 100000
+		c.AAE.BytesPerSec = 64 << 20
+		c.AAE.TombstoneGrace = 100 * time.Millisecond
+	}})
+	cold := loadCold(t, nodes[0], 300)
+	leaver, stalled := nodes[4], nodes[3]
+	stalled.stop()
+	waitFor(t, "n4 seen down", 20*time.Second, func() (bool, string) {
+		return !nodes[0].node.alive("n4") && !leaver.node.alive("n4"), ""
+	})
+	if r := leaver.do("POST", "/cluster/leave", nil, nil); r.status != 202 {
+		t.Fatalf("leave: %d %s", r.status, r.body)
+	}
+	// Keys that n5 held before the leave and whose new primaries are all
+	// up: their partitions are handed off while the leave waits for n4.
+	var keys []string
+	waitFor(t, "n5 out of placement everywhere", 20*time.Second, func() (bool, string) {
+		for _, tn := range nodes[:3] {
+			if _, in := tn.node.Ring().Member("n5"); in {
+				return false, tn.cfg.Name
+			}
+		}
+		return true, ""
+	})
+	rg := nodes[0].node.Ring()
+	prev, err := nodes[0].node.clusterSnapshot().previousRing()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range cold {
+		p := rg.Partition([]byte(k))
+		if slices.Contains(prev.Primaries(p), "n5") && !slices.Contains(rg.Primaries(p), "n4") && !slices.Contains(prev.Primaries(p), "n4") {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		t.Fatal("no key of n5's that avoids n4; the test needs one")
+	}
+	waitFor(t, "the new owners of those keys to be ready", 30*time.Second, func() (bool, string) {
+		for _, k := range keys {
+			p := rg.Partition([]byte(k))
+			for _, id := range rg.Primaries(p) {
+				if !nodes[int(id[1]-'1')].node.partReady(p) {
+					return false, fmt.Sprintf("%s not ready for %d", id, p)
+				}
+			}
+		}
+		return true, ""
+	})
+	for _, k := range keys {
+		if vs := leaver.replica(k).values(); len(vs) != 1 {
+			t.Fatalf("n5 no longer holds %s (%v): the leave did not stall", k, vs)
+		}
+		r := nodes[0].get(k, "r=3")
+		if r := nodes[0].del(k, r.header.Get(headerContext), "w=3"); r.status != 204 {
+			t.Fatalf("delete %s: %d %s", k, r.status, r.body)
+		}
+	}
+	for _, k := range keys {
+		for _, id := range rg.Primaries(rg.Partition([]byte(k))) {
+			waitReaped(t, nodes[int(id[1]-'1')], k)
+		}
+	}
+	select {
+	case <-leaver.done:
+		t.Fatal("the leave finished while a new owner was down")
+	default:
+	}
+	nodes[3] = stalled.restart()
+	select {
+	case err := <-leaver.done:
+		if err != nil {
+			t.Fatalf("the leaving node stopped with %v", err)
+		}
+		leaver.done = nil
+	case <-time.After(60 * time.Second):
+		t.Fatal("the leave did not finish")
+	}
+	rest := nodes[:4]
+	for _, k := range keys {
+		for _, tn := range rest {
+			if vs := tn.replica(k).values(); len(vs) != 0 {
+				t.Fatalf("deleted %s came back on %s after the leave: %v", k, tn.cfg.Name, vs)
+			}
+		}
+		if r := rest[0].get(k, "r=3"); r.status != 404 {
+			t.Fatalf("deleted %s reads %d %s after the leave", k, r.status, r.body)
+		}
+	}
+}
+
+// TestStaleCopyNeverResurrectsAfterRecreate is hole 4's other half: an old
+// owner still holds a copy of a partition it lost (its reclaimer waits out
+// staleWait), the key is deleted and reaped on the primaries and then
+// re-created; the old owner's reclaimer must not push its old value back
+// as a sibling of the new one.
+func TestStaleCopyNeverResurrectsAfterRecreate(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 4, inMemory: true, mutate: func(i int, c *Config) {
+		c.ReadRepair = ReadRepairOff
+		c.NoHintedHandoff = true
+		c.AAE.Interval = 100 * time.Millisecond
+		c.AAE.KeysPerSec = 100000
+		c.AAE.BytesPerSec = 64 << 20
+		c.AAE.TombstoneGrace = 100 * time.Millisecond
+		// The reclaimer waits 3 request timeouts before it touches a lost
+		// partition: long enough for the delete, reap and re-create.
+		c.RequestTimeout, c.MaxRequestTimeout = 20*time.Second, 20*time.Second
+	}})
+	cold := loadCold(t, nodes[0], 200)
+	before := nodes[0].node.Ring()
+	cfg := testConfig(t, "n5", true)
+	cfg.Join = []string{nodes[0].cfg.GossipAddr}
+	cfg.ReadRepair, cfg.NoHintedHandoff = ReadRepairOff, true
+	cfg.AAE.Interval, cfg.AAE.KeysPerSec, cfg.AAE.BytesPerSec, cfg.AAE.TombstoneGrace = 100*time.Millisecond, 100000, 64<<20, 100*time.Millisecond
+	cfg.RequestTimeout, cfg.MaxRequestTimeout = 20*time.Second, 20*time.Second
+	nodes = append(nodes, startNode(t, cfg))
+	waitMembers(t, nodes, 5)
+	after := nodes[0].node.Ring()
+	// A key that moved from an old owner to n5.
+	var key string
+	var old *testNode
+	for _, k := range cold {
+		p := after.Partition([]byte(k))
+		for _, id := range before.Primaries(p) {
+			if !slices.Contains(after.Primaries(p), id) && key == "" {
+				key, old = k, nodes[int(id[1]-'1')]
+			}
+		}
+	}
+	if key == "" {
+		t.Fatal("the join moved no key")
+	}
+	if vs := old.replica(key).values(); !slices.Equal(vs, []string{"c"}) {
+		t.Fatalf("the old owner %s no longer holds %s: %v", old.cfg.Name, key, vs)
+	}
+	r := nodes[0].get(key, "r=3")
+	if r := nodes[0].del(key, r.header.Get(headerContext), "w=3"); r.status != 204 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	byName := map[string]*testNode{}
+	for _, tn := range nodes {
+		byName[tn.cfg.Name] = tn
+	}
+	prims := after.Primaries(after.Partition([]byte(key)))
+	for _, id := range prims {
+		waitReaped(t, byName[string(id)], key)
+	}
+	if r := nodes[0].put(key, "new", "", "w=3"); r.status != 204 {
+		t.Fatalf("re-create: %d %s", r.status, r.body)
+	}
+	// The old owner's reclaimer runs now (it would after staleWait).
+	if _, _, err := old.node.dropPartition(t.Context(), old.node.Ring(), uint32(after.Partition([]byte(key)))); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range prims {
+		if vs := byName[string(id)].replica(key).values(); !slices.Equal(vs, []string{"new"}) {
+			t.Fatalf("%s, a primary, holds %v after the old owner's reclaim: want only the re-created value", id, vs)
+		}
+	}
+}
+
+// TestRejoinAfterLeaveDiscardsOldData: a node that left keeps its data
+// directory; deletes are reaped without it since. Joined again, it must not
+// bring those values back: it discards what it held and pulls its
+// partitions from their owners.
+func TestRejoinAfterLeaveDiscardsOldData(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 4, mutate: func(i int, c *Config) {
+		c.ReadRepair = ReadRepairOff
+		c.NoHintedHandoff = true
+		c.AAE.Interval = 100 * time.Millisecond
+		c.AAE.KeysPerSec = 100000
+		c.AAE.BytesPerSec = 64 << 20
+		c.AAE.TombstoneGrace = 100 * time.Millisecond
+	}})
+	cold := loadCold(t, nodes[0], 60)
+	if r := nodes[3].do("POST", "/cluster/leave", nil, nil); r.status != 202 {
+		t.Fatalf("leave: %d %s", r.status, r.body)
+	}
+	select {
+	case <-nodes[3].done:
+		nodes[3].done = nil
+	case <-time.After(60 * time.Second):
+		t.Fatal("the leave did not finish")
+	}
+	rest := nodes[:3]
+	waitMembers(t, rest, 3)
+	for _, k := range cold {
+		r := rest[0].get(k, "r=3")
+		if r := rest[0].del(k, r.header.Get(headerContext), "w=3"); r.status != 204 {
+			t.Fatalf("delete %s: %d %s", k, r.status, r.body)
+		}
+	}
+	for _, tn := range rest {
+		for _, k := range cold {
+			waitReaped(t, tn, k)
+		}
+	}
+	back := nodes[3].restart()
+	if r := back.do("POST", "/cluster/join", []byte(fmt.Sprintf(`{"seeds": [%q]}`, rest[0].cfg.GossipAddr)), nil); r.status != 200 {
+		t.Fatalf("join again: %d %s", r.status, r.body)
+	}
+	all := append(rest, back)
+	waitMembers(t, all, 4)
+	// Exchanges among the four run for a while: nothing may come back.
+	waitRounds(t, all, 10)
+	for _, k := range cold {
+		for _, tn := range all {
+			if vs := tn.replica(k).values(); len(vs) != 0 {
+				t.Fatalf("deleted %s is back on %s after n4 joined again: %v", k, tn.cfg.Name, vs)
+			}
+		}
+	}
+}
+
+// TestHintsForALostPartitionGoToItsPrimaries is issue 10's suspicion that
+// hints for a node still in the ring that lost the key's partition land
+// there as stale data: a primary is down while a fallback takes a write for
+// it, a join moves that partition away from it meanwhile, and when it is
+// back the fallback hands the hint to the key's current primaries instead.
+func TestHintsForALostPartitionGoToItsPrimaries(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 4, inMemory: true, mutate: func(i int, c *Config) {
+		c.HandoffInterval = 100 * time.Millisecond
+	}})
+	before := nodes[0].node.Ring()
+	// The joiner's share is predictable from the plan: pick a key whose
+	// partition n5 takes from a primary that we stop first.
+	r := nodes[0].do("GET", "/cluster/plan?join=n5", nil, nil)
+	if r.status != 200 {
+		t.Fatalf("plan: %d %s", r.status, r.body)
+	}
+	var plan struct {
+		Nodes []struct {
+			Node string `json:"node"`
+			Lose []int  `json:"lose"`
+		} `json:"nodes"`
+	}
+	if err := json.Unmarshal(r.body, &plan); err != nil {
+		t.Fatalf("plan: %v %s", err, r.body)
+	}
+	var key string
+	var down *testNode
+	for i := 0; key == "" && i < 100000; i++ {
+		k := fmt.Sprintf("lost%d", i)
+		p := before.Partition([]byte(k))
+		for _, nd := range plan.Nodes {
+			if nd.Node != "n1" && slices.Contains(nd.Lose, p) {
+				key, down = k, nodes[int(nd.Node[1]-'1')]
+			}
+		}
+	}
+	if key == "" {
+		t.Fatalf("no key in a moved partition: %s", r.body)
+	}
+	down.stop()
+	waitFor(t, down.cfg.Name+" seen down", 20*time.Second, func() (bool, string) { return !nodes[0].node.alive(down.cfg.Name), "" })
+	if r := nodes[0].put(key, "v", "", "w=3"); r.status != 204 {
+		t.Fatalf("write with a fallback: %d %s", r.status, r.body)
+	}
+	cfg := testConfig(t, "n5", true)
+	cfg.Join = []string{nodes[0].cfg.GossipAddr}
+	cfg.HandoffInterval = 100 * time.Millisecond
+	n5 := startNode(t, cfg)
+	waitFor(t, "n5 placed", 20*time.Second, func() (bool, string) {
+		rg := nodes[0].node.Ring()
+		prims := rg.Primaries(rg.Partition([]byte(key)))
+		return slices.Contains(prims, "n5") && !slices.Contains(prims, ring.NodeID(down.cfg.Name)), fmt.Sprint(prims)
+	})
+	back := down.restart()
+	waitFor(t, "every hint delivered", 30*time.Second, func() (bool, string) {
+		for _, tn := range append(nodes, n5) {
+			if tn == down {
+				continue
+			}
+			if h := tn.hints(); h.Total != 0 {
+				return false, fmt.Sprintf("%s holds %d hints", tn.cfg.Name, h.Total)
+			}
+		}
+		return true, ""
+	})
+	if vs := back.replica(key).values(); len(vs) != 0 {
+		t.Fatalf("%s, no longer a primary of %s, got the hint as a stale copy: %v", back.cfg.Name, key, vs)
+	}
+	if vs := n5.replica(key).values(); !slices.Equal(vs, []string{"v"}) {
+		t.Fatalf("n5, the key's new primary, holds %v", vs)
 	}
 }

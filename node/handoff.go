@@ -127,10 +127,16 @@ func (n *Node) deliverBatch(d *hintedhandoff.Delivery) bool {
 		req.Items = append(req.Items, handoffItem{Key: h.Key, State: h.State, Age: now.Sub(h.Created)})
 	}
 	d.Sending(len(hints), bytes, n.clock.Steady())
-	if n.orphaned(target) {
-		err = n.redeliver(ctx, req)
-	} else {
-		err = n.sendHandoff(ctx, string(target), req)
+	// Hints for partitions the target is no longer a primary of (it left,
+	// was removed, or lost them in a change while it was down) go to the
+	// keys' current primaries: on the target they would only be stale
+	// copies for its reclaimer to push on.
+	own, moved := n.splitByOwner(target, req)
+	if len(moved.Items) > 0 {
+		err = n.redeliver(ctx, moved)
+	}
+	if err == nil && len(own.Items) > 0 {
+		err = n.sendHandoff(ctx, string(target), own)
 	}
 	if err != nil {
 		n.log.Debug("hint delivery failed", "target", target, "err", err)
@@ -165,6 +171,21 @@ func (n *Node) deliverBatch(d *hintedhandoff.Delivery) bool {
 func (n *Node) orphaned(target ring.NodeID) bool {
 	_, in := n.ring.Load().Member(target)
 	return !in
+}
+
+// splitByOwner splits a hint batch for target into the hints of keys
+// target is still a primary of and the others.
+func (n *Node) splitByOwner(target ring.NodeID, req handoffRequest) (own, moved handoffRequest) {
+	r := n.ring.Load()
+	own, moved = handoffRequest{From: req.From, Hints: req.Hints}, handoffRequest{From: req.From, Hints: req.Hints}
+	for _, it := range req.Items {
+		if slices.Contains(r.Primaries(r.Partition(it.Key)), target) {
+			own.Items = append(own.Items, it)
+		} else {
+			moved.Items = append(moved.Items, it)
+		}
+	}
+	return own, moved
 }
 
 // redeliver hands hints whose target left the ring to every current

@@ -560,6 +560,15 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	n.clusterMu.Unlock()
 	fresh := alone || !inRing(me.Status)
+	if !inRing(me.Status) && me.Status != "" {
+		// It left or was removed: the cluster reaped deletes without it
+		// since, so what it still holds may be deleted values (holders.go).
+		// Its partitions come back from their owners.
+		if err := n.dropAllData(r.Context()); err != nil {
+			writeError(w, errUnavailable("join_failed", "discarding the data held before leaving: "+err.Error(), nil))
+			return
+		}
+	}
 	if fresh {
 		// Forget this node's own ownership table and staging before
 		// gossip sends them: the cluster it joins has its own, and its

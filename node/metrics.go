@@ -46,7 +46,7 @@ type metrics struct {
 	transferPartitions prometheus.Counter
 	transferPending    prometheus.Gauge
 	staleDropped       prometheus.Counter
-	staleRetained      prometheus.Gauge
+	stalePushed        prometheus.Counter
 
 	dotConflicts  prometheus.Counter
 	hintsTooOld   prometheus.Counter
@@ -138,8 +138,8 @@ func newMetrics() *metrics {
 	m.staleDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "dynago_stale_keys_dropped_total", Help: "Keys of partitions this node no longer holds, deleted once every current primary held them.",
 	})
-	m.staleRetained = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "dynago_stale_keys_retained", Help: "Keys of partitions this node no longer holds that some current primary lacks (kept; see /debug/transfers).",
+	m.stalePushed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_stale_keys_pushed_total", Help: "Keys of partitions this node no longer holds, pushed to a current primary that lacked them or held an older state.",
 	})
 	m.dotConflicts = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "dynago_dot_conflicts_total", Help: "Dots found naming two different writes (a bug: a counter issued twice; the log names the key).",
@@ -154,7 +154,7 @@ func newMetrics() *metrics {
 		Name: "dynago_storage_failed", Help: "1 once a write failed to reach stable storage: the node refuses writes until restarted.",
 	})
 	m.reg.MustRegister(m.dotConflicts, m.panics, m.hintsTooOld, m.storageFailed)
-	m.reg.MustRegister(m.transferKeys, m.transferBytes, m.transferPartitions, m.transferPending, m.staleDropped, m.staleRetained)
+	m.reg.MustRegister(m.transferKeys, m.transferBytes, m.transferPartitions, m.transferPending, m.staleDropped, m.stalePushed)
 	m.reg.MustRegister(m.aaeExchanges, m.aaeDifferences, m.aaeRepaired, m.aaeBytes, m.aaeFactor, m.aaeTreeDrift, m.tombstonesReaped, m.tombstones)
 	m.reg.MustRegister(m.hintsQueued, m.hintsBytes, m.hintsLag, m.hintsDelivered, m.hintsExpired, m.hintsRefused)
 	m.reg.MustRegister(m.requests, m.latency, m.readRepairs, m.rpcErrors, m.membersUp, m.owned, m.ringSize,

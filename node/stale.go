@@ -17,12 +17,12 @@ import (
 // primary already holds: a key goes only when each primary's state is equal
 // to or newer than this node's (a tombstone also goes when a primary has
 // nothing: it was reaped there, and a tombstone is not data). Where a
-// primary holds an older or concurrent state, this node's state is pushed
-// to it first and the key goes on a later round. A value some primary has
-// no state for at all stays: it is either a write only this node got (to
-// be repaired, not dropped) or a value deleted and reaped since (which a
-// push would bring back). Those keys are counted, never pushed blindly:
-// `dynago transfers` and dynago_stale_keys_retained show them.
+// primary holds an older or concurrent state, or none at all, this node's
+// state is pushed to it first and the key goes on a later round. Pushing a
+// value a primary has no state for is safe because this node is a holder
+// of the partition (holders.go): no tombstone of it was reaped without this
+// node being seen to hold the tombstone or nothing, so a value it holds is
+// a write the primary missed, never a delete the primary forgot.
 //
 // A copy is left alone for staleWait after the change that moved it, so
 // writes coordinated under the old placement have landed everywhere.
@@ -48,7 +48,6 @@ func (n *Node) staleRound(ctx context.Context) {
 		primary[uint32(p)] = true
 	}
 	now := n.clock.Steady()
-	retained := 0
 	for p, pt := range n.aae.parts {
 		if ctx.Err() != nil {
 			return
@@ -59,7 +58,6 @@ func (n *Node) staleRound(ctx context.Context) {
 		n.xfer.mu.Lock()
 		if primary[uint32(p)] || keys == 0 {
 			delete(n.xfer.lostAt, uint32(p))
-			delete(n.xfer.staleChecked, uint32(p))
 			n.xfer.mu.Unlock()
 			continue
 		}
@@ -72,80 +70,39 @@ func (n *Node) staleRound(ctx context.Context) {
 		if now.Sub(at) < n.staleWait() {
 			continue
 		}
-		pt.mu.Lock()
-		root := pt.tree.Root()
-		pt.mu.Unlock()
-		n.xfer.mu.Lock()
-		done, checked := n.xfer.staleChecked[uint32(p)]
-		n.xfer.mu.Unlock()
-		if checked && done.root == root && now.Sub(done.at) < staleRecheck {
-			// A full pass left only keys it must keep, and nothing has
-			// changed since: don't rescan every round.
-			retained += done.retained
-			continue
-		}
-		d, k, pushed, err := n.dropPartition(ctx, r, uint32(p))
-		retained += k
+		d, pushed, err := n.dropPartition(ctx, r, uint32(p))
 		if err != nil {
 			n.log.Debug("stale copy kept for now", "partition", p, "err", err)
 			continue
 		}
-		if pushed == 0 {
-			pt.mu.Lock()
-			root := pt.tree.Root()
-			pt.mu.Unlock()
-			n.xfer.mu.Lock()
-			n.xfer.staleChecked[uint32(p)] = stalePass{root: root, retained: k, at: now}
-			n.xfer.mu.Unlock()
-		}
-		if d > 0 {
-			n.log.Info("deleted keys of a partition this node no longer holds", "partition", p, "dropped", d, "retained", k)
-		}
-		if k > 0 {
-			n.log.Warn("kept values of a partition this node no longer holds: a current primary has no state for them",
-				"partition", p, "keys", k)
+		if d > 0 || pushed > 0 {
+			n.log.Info("reclaiming a partition this node no longer holds", "partition", p, "dropped", d, "pushed", pushed)
 		}
 	}
-	n.xfer.mu.Lock()
-	n.xfer.staleRetained = int64(retained)
-	n.xfer.mu.Unlock()
-	n.metrics.staleRetained.Set(float64(retained))
 }
-
-// stalePass is the outcome of a pass over a stale partition that pushed
-// nothing: the tree's root after it and the keys it kept.
-type stalePass struct {
-	root     uint64
-	retained int
-	at       time.Time
-}
-
-// staleRecheck is how long a pass that kept keys stands before the next
-// (a primary may have got them since, by anti-entropy or a write).
-const staleRecheck = 10 * time.Minute
 
 // dropPartition runs one pass over partition p's local keys: it deletes
-// what every primary holds, pushes what a primary holds an older state of,
-// and counts the values some primary has no state for.
-func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropped, retained, pushed int, err error) {
+// what every primary holds and pushes what a primary lacks or holds an
+// older state of.
+func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropped, pushed int, err error) {
 	var addrs []string
 	var prims []string
 	for _, id := range r.Primaries(int(p)) {
 		addr, ok := n.rpcAddrOf(string(id))
 		if string(id) == n.cfg.Name || !ok || !n.alive(string(id)) {
-			return 0, 0, 0, fmt.Errorf("primary %s is not reachable", id)
+			return 0, 0, fmt.Errorf("primary %s is not reachable", id)
 		}
 		roots, _, err := n.rootsOf(ctx, addr, []uint32{p})
 		if err != nil {
-			return 0, 0, 0, err
+			return 0, 0, err
 		}
 		if !roots[0].Ready {
-			return 0, 0, 0, fmt.Errorf("primary %s is not ready", id)
+			return 0, 0, fmt.Errorf("primary %s is not ready", id)
 		}
 		addrs, prims = append(addrs, addr), append(prims, string(id))
 	}
 	if len(addrs) == 0 {
-		return 0, 0, 0, errors.New("no primaries")
+		return 0, 0, errors.New("no primaries")
 	}
 	n.xfer.stalePasses.Add(1)
 	lo, hi := storage.PartitionRange(p)
@@ -168,31 +125,29 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 			return nil
 		})
 		if err != nil && !errors.Is(err, errFull) {
-			return dropped, retained, pushed, err
+			return dropped, pushed, err
 		}
 		if len(keys) == 0 {
-			return dropped, retained, pushed, nil
+			return dropped, pushed, nil
 		}
 		more := errors.Is(err, errFull)
 		lo = append(storage.DataKey(p, keys[len(keys)-1]), 0)
-		// covered: every primary holds the key's state; missing: some
-		// primary has no state for a value (kept, never pushed).
-		covered, missing := make([]bool, len(keys)), make([]bool, len(keys))
+		// covered: every primary holds the key's state (or reaped its
+		// tombstone).
+		covered := make([]bool, len(keys))
 		for i := range covered {
 			covered[i] = true
 		}
 		for j, addr := range addrs {
 			theirs, err := n.fetchStates(ctx, addr, p, keys)
 			if err != nil {
-				return dropped, retained, pushed, err
+				return dropped, pushed, err
 			}
 			var push []handoffItem
 			for i, st := range theirs {
 				switch {
 				case vclock.Merge(st, mine[i]).Equal(st):
 				case st.IsZero() && onlyTombstones(mine[i]):
-				case st.IsZero():
-					covered[i], missing[i] = false, true
 				default:
 					covered[i] = false
 					push = append(push, handoffItem{Key: keys[i], State: mine[i]})
@@ -200,20 +155,19 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 			}
 			if len(push) > 0 {
 				pushed += len(push)
+				n.xfer.stalePushed.Add(int64(len(push)))
+				n.metrics.stalePushed.Add(float64(len(push)))
 				cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 				err := n.sendHandoff(cctx, prims[j], handoffRequest{From: n.cfg.Name, Items: push})
 				cancel()
 				if err != nil {
-					return dropped, retained, pushed, fmt.Errorf("push to %s: %w", prims[j], err)
+					return dropped, pushed, fmt.Errorf("push to %s: %w", prims[j], err)
 				}
 			}
 		}
 		batch := 0
 		for i, key := range keys {
 			if !covered[i] {
-				if missing[i] {
-					retained++
-				}
 				continue // pushed where it was behind: dropped on a later pass
 			}
 			deleted := false
@@ -225,7 +179,7 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 				return vclock.State{}, nil, storage.ErrDeleteKey
 			})
 			if err != nil && !errors.Is(err, storage.ErrSkipWrite) && !errors.Is(err, storage.ErrDeleteKey) {
-				return dropped, retained, pushed, err
+				return dropped, pushed, err
 			}
 			if deleted {
 				batch++
@@ -236,10 +190,10 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 		n.metrics.staleDropped.Add(float64(batch))
 		// Pace by what the comparison fetched from the primaries.
 		if err := sleepCtx(ctx, n.takeTransfer(size*len(addrs))); err != nil {
-			return dropped, retained, pushed, err
+			return dropped, pushed, err
 		}
 		if !more {
-			return dropped, retained, pushed, nil
+			return dropped, pushed, nil
 		}
 	}
 }

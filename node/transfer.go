@@ -41,16 +41,14 @@ type transferState struct {
 
 	bucket *antientropy.TokenBucket // guarded by mu
 	// lostAt is when this node was first seen holding data of a partition
-	// it is not a primary of; staleRetained counts the keys of such
-	// partitions it keeps (stale.go). Guarded by mu.
-	lostAt        map[uint32]time.Time
-	staleChecked  map[uint32]stalePass
-	staleRetained int64
-	stale         atomic.Int64 // stale keys deleted
-	stalePasses   atomic.Int64 // passes over stale partitions (tests)
-	keys          atomic.Int64
-	bytes         atomic.Int64
-	done          atomic.Int64
+	// it is not a primary of (stale.go). Guarded by mu.
+	lostAt      map[uint32]time.Time
+	stale       atomic.Int64 // stale keys deleted
+	stalePushed atomic.Int64 // stale keys pushed to primaries that lacked them
+	stalePasses atomic.Int64 // passes over stale partitions (tests)
+	keys        atomic.Int64
+	bytes       atomic.Int64
+	done        atomic.Int64
 }
 
 // transferJob is one partition's pull, as /debug/transfers shows it.
@@ -76,7 +74,6 @@ func (n *Node) loadReady(ctx context.Context, freshJoin bool) error {
 	n.xfer.ready = make([]bool, q)
 	n.xfer.jobs = map[uint32]*transferJob{}
 	n.xfer.lostAt = map[uint32]time.Time{}
-	n.xfer.staleChecked = map[uint32]stalePass{}
 	n.xfer.wake = make(chan struct{}, 1)
 	n.xfer.bucket = antientropy.NewTokenBucket(float64(n.cfg.TransferRate), float64(n.cfg.TransferRate))
 	b, err := n.store.Get(ctx, metaReady)
@@ -147,6 +144,7 @@ func (n *Node) transferLoop() {
 	for {
 		n.transferRound(n.bgCtx)
 		n.staleRound(n.bgCtx)
+		n.publishHolds()
 		select {
 		case <-n.bgCtx.Done():
 			return
@@ -464,7 +462,6 @@ func (n *Node) handleTransfers(w http.ResponseWriter, r *http.Request) {
 			ready++
 		}
 	}
-	staleRetained := n.xfer.staleRetained
 	jobs := []transferJob{}
 	for _, j := range n.xfer.jobs {
 		c := *j
@@ -491,7 +488,7 @@ func (n *Node) handleTransfers(w http.ResponseWriter, r *http.Request) {
 		"jobs":               jobs,
 		"totals": map[string]int64{
 			"keys": n.xfer.keys.Load(), "bytes": n.xfer.bytes.Load(), "partitions": n.xfer.done.Load(),
-			"stale_keys_dropped": n.xfer.stale.Load(), "stale_keys_retained": staleRetained,
+			"stale_keys_dropped": n.xfer.stale.Load(), "stale_keys_pushed": n.xfer.stalePushed.Load(),
 		},
 		"leaving": n.leaveJSON(),
 	})

@@ -16,10 +16,10 @@ type transfersJSON struct {
 	Status  string `json:"status"`
 	Pending int    `json:"partitions_pending"`
 	Totals  struct {
-		Keys          int64 `json:"keys"`
-		Partitions    int64 `json:"partitions"`
-		StaleDropped  int64 `json:"stale_keys_dropped"`
-		StaleRetained int64 `json:"stale_keys_retained"`
+		Keys         int64 `json:"keys"`
+		Partitions   int64 `json:"partitions"`
+		StaleDropped int64 `json:"stale_keys_dropped"`
+		StalePushed  int64 `json:"stale_keys_pushed"`
 	} `json:"totals"`
 }
 

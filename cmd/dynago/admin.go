@@ -733,9 +733,9 @@ func printTransfers(w io.Writer, t *client.Transfers) error {
 	fmt.Fprintf(w, "%s: %s, partitions ready %d, pending %d, transfer rate limit %s/s\n", t.Node, t.Status,
 		t.PartitionsReady, t.PartitionsPending, byteSize(t.RateBytesPerSec))
 	fmt.Fprintf(w, "totals: partitions %d  keys %d  bytes %d\n", t.Totals.Partitions, t.Totals.Keys, t.Totals.Bytes)
-	if t.Totals.StaleKeysDropped > 0 || t.Totals.StaleKeysRetained > 0 {
-		fmt.Fprintf(w, "partitions no longer held: %d keys deleted, %d kept (a current primary has no state for them)\n",
-			t.Totals.StaleKeysDropped, t.Totals.StaleKeysRetained)
+	if t.Totals.StaleKeysDropped > 0 || t.Totals.StaleKeysPushed > 0 {
+		fmt.Fprintf(w, "partitions no longer held: %d keys deleted, %d pushed to a primary that lacked them\n",
+			t.Totals.StaleKeysDropped, t.Totals.StaleKeysPushed)
 	}
 	if len(t.Jobs) == 0 {
 		fmt.Fprintf(w, "%s is pulling no partitions\n", t.Node)

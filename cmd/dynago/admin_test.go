@@ -443,7 +443,7 @@ func TestTransfers(t *testing.T) {
 	want := []string{
 		"n3: joining, partitions ready 200, pending 56, transfer rate limit 8.0 MiB/s",
 		"totals: partitions 12  keys 123  bytes 4567",
-		"partitions no longer held: 900 keys deleted, 2 kept (a current primary has no state for them)",
+		"partitions no longer held: 900 keys deleted, 2 pushed to a primary that lacked them",
 		"PARTITION  STATE    DONE  SOURCES  KEYS  BYTES   ERROR",
 		"7          running  1/2   n1,n2    1200  150000",
 		"12         error    0/1   n2       0     0       dial tcp 127.0.0.1:8083: connection refused",

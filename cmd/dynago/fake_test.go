@@ -246,7 +246,7 @@ const fakeTransfers = `{"node":"n3","status":"joining",
 "partitions_ready":200,"partitions_pending":56,"rate_bytes_per_sec":8388608,
 "jobs":[{"partition":7,"sources":["n1","n2"],"done":["n1"],"state":"running","keys":1200,"bytes":150000,"error":""},
         {"partition":12,"sources":["n2"],"done":[],"state":"error","keys":0,"bytes":0,"error":"dial tcp 127.0.0.1:8083: connection refused"}],
-"totals":{"keys":123,"bytes":4567,"partitions":12,"stale_keys_dropped":900,"stale_keys_retained":2}}`
+"totals":{"keys":123,"bytes":4567,"partitions":12,"stale_keys_dropped":900,"stale_keys_pushed":2}}`
 
 // leaving is a GET /debug/transfers body of n3 leaving: handedOff of 64
 // partitions and bytesLeft of 1500000 bytes to go, done when both are

@@ -637,11 +637,11 @@ type TransferJob struct {
 // and the keys of partitions it no longer holds that it deleted (every
 // current primary had them) or keeps (a primary has no state for them).
 type TransferTotals struct {
-	Keys              int64 `json:"keys"`
-	Bytes             int64 `json:"bytes"`
-	Partitions        int64 `json:"partitions"`
-	StaleKeysDropped  int64 `json:"stale_keys_dropped"`
-	StaleKeysRetained int64 `json:"stale_keys_retained"`
+	Keys             int64 `json:"keys"`
+	Bytes            int64 `json:"bytes"`
+	Partitions       int64 `json:"partitions"`
+	StaleKeysDropped int64 `json:"stale_keys_dropped"`
+	StaleKeysPushed  int64 `json:"stale_keys_pushed"`
 }
 
 // LeaveProgress is the handoff of a leaving node's partitions to their new

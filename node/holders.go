@@ -1,0 +1,336 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/dynago/dynago/ring"
+	"github.com/dynago/dynago/storage"
+	"github.com/dynago/dynago/vclock"
+)
+
+// Holders (issue 10, hole 4). A tombstone may be reaped only once every
+// node that could bring the deleted value back has been seen to hold the
+// tombstone or nothing. That is not only the key's primaries: a node that
+// lost the partition in a membership change (a leaving node, an old owner
+// whose copy is not reclaimed yet) still holds values, misses the deletes
+// (it is out of placement) and pushes what the primaries lack (a leaving
+// node's last push, the reclaimer's push). So every member advertises, in
+// its gossiped record, the partitions it holds data of without being their
+// primary (Holds, as of the ownership table HoldsAt-1), and the reapers of
+// a partition count its holders among the replicas that must confirm each
+// tombstone. A primary confirms a holder by asking it for its states of the
+// partition's tombstoned keys and pushing the tombstone wherever the holder
+// has an older state (holderRound); a holder that has nothing for a key
+// can't resurrect it.
+//
+// With that rule, anything a holder pushes is safe: a value it holds for a
+// key whose tombstone was reaped would mean the reap skipped its
+// confirmation. So a holder pushes every value a primary lacks (the
+// reclaimer no longer keeps such values back), and a leaving node's last
+// push can't resurrect. A member whose advertisement is older than the
+// previous table is assumed to hold every partition (it may not have
+// reported what the last changes left it), which holds up reaping until
+// it reports or is removed. A node that left or was removed is no holder;
+// joining again discards the data it held (joinAgain).
+
+// encodeParts renders a sorted partition list as ranges: "0-3,7,9-12".
+func encodeParts(parts []uint32) string {
+	var b strings.Builder
+	for i := 0; i < len(parts); {
+		j := i
+		for j+1 < len(parts) && parts[j+1] == parts[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatUint(uint64(parts[i]), 10))
+		if j > i {
+			b.WriteByte('-')
+			b.WriteString(strconv.FormatUint(uint64(parts[j]), 10))
+		}
+		i = j + 1
+	}
+	return b.String()
+}
+
+// decodeParts parses encodeParts' form into a set of partitions below q.
+// It never panics and allocates at most q entries.
+func decodeParts(s string, q int) (map[uint32]bool, error) {
+	out := map[uint32]bool{}
+	if s == "" {
+		return out, nil
+	}
+	for _, f := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(f, "-")
+		a, err := strconv.ParseUint(lo, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("node: holds %q: %w", f, err)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.ParseUint(hi, 10, 32); err != nil {
+				return nil, fmt.Errorf("node: holds %q: %w", f, err)
+			}
+		}
+		if a > b || b >= uint64(q) {
+			return nil, fmt.Errorf("node: holds %q: outside [0, %d)", f, q)
+		}
+		for p := a; p <= b; p++ {
+			out[uint32(p)] = true
+		}
+	}
+	return out, nil
+}
+
+// tableVersion is the version of c's ownership table (0 before any claim).
+func tableVersion(c clusterState) uint64 {
+	if c.Table == nil {
+		return 0
+	}
+	return c.Table.Version
+}
+
+// publishHolds updates this node's advertised holdings when they changed:
+// the partitions it holds data of and is not a primary of in its table.
+func (n *Node) publishHolds() {
+	c := n.clusterSnapshot()
+	me, ok := c.Members[n.cfg.Name]
+	if !ok || !inRing(me.Status) {
+		return
+	}
+	r, err := c.ring()
+	if err != nil {
+		return
+	}
+	primary := map[int]bool{}
+	if _, in := r.Member(ring.NodeID(n.cfg.Name)); in {
+		for _, p := range r.PartitionsOf(ring.NodeID(n.cfg.Name)) {
+			primary[p] = true
+		}
+	}
+	var holds []uint32
+	for p, pt := range n.aae.parts {
+		pt.mu.Lock()
+		keys := pt.tree.Keys()
+		pt.mu.Unlock()
+		if keys > 0 && !primary[p] {
+			holds = append(holds, uint32(p))
+		}
+	}
+	enc, at := encodeParts(holds), tableVersion(c)+1
+	if me.Holds == enc && me.HoldsAt == at {
+		return
+	}
+	n.clusterMu.Lock()
+	me = n.cluster.Members[n.cfg.Name]
+	if tableVersion(n.cluster)+1 != at {
+		n.clusterMu.Unlock()
+		return // a new table arrived meanwhile: the next round reports on it
+	}
+	me.Holds, me.HoldsAt = enc, at
+	me.Version++
+	n.cluster, _ = n.cluster.merge(me)
+	n.clusterMu.Unlock()
+	n.log.Debug("holdings advertised", "holds", enc, "table", at-1)
+	n.announce(me)
+}
+
+// holderView is what a reaper knows of the other members' holdings.
+type holderView struct {
+	self    string
+	r, prev *ring.Ring
+	table   uint64
+	prevV   uint64 // the previous table's version, or 0 without one
+	members []memberRecord
+	holds   map[string]map[uint32]bool // parsed, or nil: unknown
+}
+
+// holderView takes the current view of holdings.
+func (n *Node) holderView() holderView {
+	c := n.clusterSnapshot()
+	v := holderView{self: n.cfg.Name, table: tableVersion(c), holds: map[string]map[uint32]bool{}}
+	v.r, _ = c.ring()
+	if c.Table != nil && c.Table.Prev != nil {
+		v.prevV = c.Table.Prev.Version
+		v.prev, _ = c.previousRing()
+	}
+	for _, m := range c.records() {
+		if m.Name == n.cfg.Name || !inRing(m.Status) {
+			continue
+		}
+		v.members = append(v.members, m)
+		if set, err := decodeParts(m.Holds, n.cfg.Ring.Partitions); err == nil {
+			v.holds[m.Name] = set
+		}
+	}
+	return v
+}
+
+// holders returns the members other than the primaries that may hold data
+// of partition p.
+func (v holderView) holders(p int) []string {
+	var out []string
+	for _, m := range v.members {
+		if v.r != nil && slices.Contains(v.r.Primaries(p), ring.NodeID(m.Name)) {
+			continue
+		}
+		set, known := v.holds[m.Name]
+		switch {
+		case !known || m.HoldsAt == 0:
+			out = append(out, m.Name)
+		case m.HoldsAt-1 >= v.table:
+			if set[uint32(p)] {
+				out = append(out, m.Name)
+			}
+		case v.prev != nil && m.HoldsAt-1 == v.prevV:
+			// It reported on the previous table: it may also still hold
+			// what it was a primary of there.
+			if set[uint32(p)] || slices.Contains(v.prev.Primaries(p), ring.NodeID(m.Name)) {
+				out = append(out, m.Name)
+			}
+		default:
+			out = append(out, m.Name) // too old a report: it may hold anything
+		}
+	}
+	return out
+}
+
+// holderPartitions maps each live holder of a partition this node is a
+// primary of to those partitions (the reaper confirms its tombstones with
+// them).
+func (n *Node) holderPartitions(v holderView) map[string][]uint32 {
+	out := map[string][]uint32{}
+	if v.r == nil {
+		return out
+	}
+	for _, p := range v.r.PartitionsOf(ring.NodeID(n.cfg.Name)) {
+		for _, h := range v.holders(p) {
+			if n.alive(h) {
+				out[h] = append(out[h], uint32(p))
+			}
+		}
+	}
+	return out
+}
+
+// holderRound confirms this node's tombstones in parts with holder: it
+// fetches the holder's states of those keys and pushes the tombstone where
+// the holder's state does not already descend it. A partition whose
+// tombstones all check out is confirmed as of the round's start, as an
+// exchange with a primary would be.
+func (n *Node) holderRound(ctx context.Context, holder string, parts []uint32) {
+	addr, ok := n.rpcAddrOf(holder)
+	if !ok {
+		return
+	}
+	start := n.clock.Steady()
+	for _, p := range parts {
+		if ctx.Err() != nil {
+			return
+		}
+		pt := n.aae.parts[p]
+		pt.mu.Lock()
+		keys := make([][]byte, 0, len(pt.tombs))
+		for k := range pt.tombs {
+			keys = append(keys, []byte(k))
+		}
+		pt.mu.Unlock()
+		slices.SortFunc(keys, func(a, b []byte) int { return strings.Compare(string(a), string(b)) })
+		if err := n.confirmHolder(ctx, p, holder, addr, keys); err != nil {
+			n.log.Debug("confirming tombstones with a holder", "partition", p, "holder", holder, "err", err)
+			continue
+		}
+		pt.mu.Lock()
+		pt.confirmed[holder] = start
+		pt.mu.Unlock()
+	}
+}
+
+// confirmHolder brings holder's states of keys (this node's tombstoned keys
+// of partition p) up to this node's, where the holder has any.
+func (n *Node) confirmHolder(ctx context.Context, p uint32, holder, addr string, keys [][]byte) error {
+	for batch := range slices.Chunk(keys, repairBatch) {
+		if err := n.pace(ctx, len(batch), 0); err != nil {
+			return err
+		}
+		cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+		theirs, err := n.fetchStates(cctx, addr, p, batch)
+		cancel()
+		if err != nil {
+			return err
+		}
+		var push []handoffItem
+		for i, key := range batch {
+			if theirs[i].IsZero() {
+				continue
+			}
+			mine, err := n.readLocal(ctx, key)
+			if err != nil {
+				return err
+			}
+			if merged := vclock.Merge(theirs[i], mine); !merged.Equal(theirs[i]) {
+				push = append(push, handoffItem{Key: key, State: merged})
+			}
+		}
+		if len(push) == 0 {
+			continue
+		}
+		cctx, cancel = context.WithTimeout(ctx, n.cfg.RequestTimeout)
+		err = n.sendHandoff(cctx, holder, handoffRequest{From: n.cfg.Name, Items: push})
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// holdersRound runs holderRound with each live holder that has no round in
+// flight.
+func (n *Node) holdersRound(ctx context.Context, v holderView) {
+	for holder, parts := range n.holderPartitions(v) {
+		key := "holder/" + holder
+		if _, busy := n.aae.running.LoadOrStore(key, struct{}{}); busy {
+			continue
+		}
+		n.aae.wg.Go(func() {
+			defer n.aae.running.Delete(key)
+			defer n.guard("holder round")
+			n.holderRound(ctx, holder, parts)
+		})
+	}
+}
+
+// dropAllData deletes every key this node stores (its hints stay: they
+// are time-bounded), before a node that left or was removed joins again.
+func (n *Node) dropAllData(ctx context.Context) error {
+	dropped := 0
+	for p := range n.aae.parts {
+		lo, hi := storage.PartitionRange(uint32(p))
+		var keys [][]byte
+		err := n.store.Scan(ctx, lo, hi, func(k, _ []byte) error {
+			_, key, _ := storage.SplitDataKey(k)
+			keys = append(keys, slices.Clone(key))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, key := range keys {
+			err := n.updateData(ctx, uint32(p), key, func(vclock.State, bool) (vclock.State, []byte, error) {
+				return vclock.State{}, nil, storage.ErrDeleteKey
+			})
+			if err != nil {
+				return err
+			}
+			dropped++
+		}
+	}
+	n.log.Warn("discarded the data this node held before it left the ring; its partitions come back from their owners", "keys", dropped)
+	return nil
+}
