@@ -531,7 +531,7 @@ func (n *Node) rootsOf(ctx context.Context, addr string, parts []uint32) ([]aaeR
 	req := aaeRootsRequest{Partitions: parts}.marshal()
 	cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
-	resp, err := n.client(addr).Call(cctx, methodAAERoots, req)
+	resp, err := n.callNow(cctx, addr, methodAAERoots, req)
 	if err != nil {
 		n.metrics.rpcErrors.WithLabelValues("aae_roots").Inc()
 		return nil, 0, err
@@ -576,7 +576,7 @@ func (r *aaeRemote) call(method uint8, req []byte) ([]byte, error) {
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, r.n.cfg.RequestTimeout)
 	defer cancel()
-	resp, err := r.n.client(r.addr).Call(ctx, method, req)
+	resp, err := r.n.callNow(ctx, r.addr, method, req)
 	r.bytes += int64(len(req) + len(resp))
 	if err != nil {
 		r.n.metrics.rpcErrors.WithLabelValues("aae").Inc()

@@ -29,8 +29,8 @@ var (
 // Sloppy (Dynamo §4.6): the first N alive nodes of the extended preference
 // list, fallbacks standing in for down primaries. Strict: the N primaries,
 // alive or not; always so when hinted handoff is off.
-func (n *Node) targets(key []byte, strict bool) (int, []ring.Target) {
-	r := n.ring.Load()
+func (n *Node) targets(v *view, key []byte, strict bool) (int, []ring.Target) {
+	r := v.ring
 	p := r.Partition(key)
 	if strict || n.cfg.NoHintedHandoff {
 		prims := r.Primaries(p)
@@ -119,9 +119,10 @@ func (n *Node) mergeLocal(ctx context.Context, key []byte, in vclock.State, refu
 	return out, err
 }
 
-// readReplica reads key from one target, locally or over RPC. A fallback
-// answers with the hint it holds for the primary it stands in for.
-func (n *Node) readReplica(ctx context.Context, t ring.Target, key []byte) (vclock.State, error) {
+// readReplica reads key from one target, locally or over RPC, for a
+// request computed from table id. A fallback answers with the hint it
+// holds for the primary it stands in for.
+func (n *Node) readReplica(ctx context.Context, id tableID, t ring.Target, key []byte) (vclock.State, error) {
 	owner := ""
 	if !t.Primary {
 		owner = string(t.For)
@@ -133,7 +134,7 @@ func (n *Node) readReplica(ctx context.Context, t ring.Target, key []byte) (vclo
 	if !ok {
 		return vclock.State{}, fmt.Errorf("node: no address for %s", t.ID)
 	}
-	resp, err := n.client(addr).Call(ctx, methodRead, readRequest{Key: key, Owner: owner}.marshal())
+	resp, err := n.call(ctx, addr, id, methodRead, readRequest{Key: key, Owner: owner}.marshal())
 	if err != nil {
 		n.metrics.rpcErrors.WithLabelValues("read").Inc()
 		return vclock.State{}, err
@@ -172,29 +173,42 @@ func (n *Node) applyAs(ctx context.Context, key []byte, st vclock.State, owner s
 	return err
 }
 
-// applyReplica sends a state to one target, locally or over RPC, and
-// returns once the target has stored it durably.
-func (n *Node) applyReplica(ctx context.Context, t ring.Target, key []byte, st vclock.State) error {
+// applyReplica sends a state to one target, locally or over RPC, for a
+// request computed from table id, and returns once the target has stored
+// it durably, saying whether the target counts toward a write quorum: a
+// primary only when it is ready for the key's partition (it holds a
+// complete copy; view.go), a fallback always (it keeps a hint).
+func (n *Node) applyReplica(ctx context.Context, id tableID, t ring.Target, key []byte, st vclock.State) (bool, error) {
 	owner := ""
 	if !t.Primary {
 		owner = string(t.For)
 	}
 	if string(t.ID) == n.cfg.Name {
-		return n.applyAs(ctx, key, st, owner)
+		if err := n.applyAs(ctx, key, st, owner); err != nil {
+			return false, err
+		}
+		return n.countsAsAck(key, owner), nil
 	}
 	addr, ok := n.rpcAddrOf(string(t.ID))
 	if !ok {
-		return fmt.Errorf("node: no address for %s", t.ID)
+		return false, fmt.Errorf("node: no address for %s", t.ID)
 	}
 	req, err := applyRequest{Key: key, State: st, Owner: owner}.marshal()
 	if err != nil {
-		return err
+		return false, err
 	}
-	if _, err := n.client(addr).Call(ctx, methodApply, req); err != nil {
+	resp, err := n.call(ctx, addr, id, methodApply, req)
+	if err != nil {
 		n.metrics.rpcErrors.WithLabelValues("apply").Inc()
-		return err
+		return false, err
 	}
-	return nil
+	return len(resp) == 1 && resp[0] == 1, nil
+}
+
+// countsAsAck reports whether this node's copy of a write of key counts
+// toward the write's quorum (see applyReplica).
+func (n *Node) countsAsAck(key []byte, owner string) bool {
+	return owner != "" || n.partReady(n.ring.Load().Partition(key))
 }
 
 // checkAvailable refuses a request up front, as Cassandra does, when gossip
@@ -247,7 +261,8 @@ type readReply struct {
 // after R replies (PR of them from primaries), then repair stale replicas
 // in the background once the rest have answered (Dynamo §4.5, §5).
 func (n *Node) read(ctx context.Context, key []byte, r, pr int, strict bool, timeout time.Duration) readOutcome {
-	_, targets := n.targets(key, strict)
+	v := n.currentView()
+	_, targets := n.targets(v, key, strict)
 	out := readOutcome{R: r, PR: pr}
 	if aerr := n.checkAvailable("read", r, pr, targets); aerr != nil {
 		out.Err = aerr
@@ -268,7 +283,7 @@ func (n *Node) read(ctx context.Context, key []byte, r, pr int, strict bool, tim
 		n.bg.Go(func() {
 			var st vclock.State
 			err := n.safely("read", func() (err error) {
-				st, err = n.readReplica(rctx, t, key)
+				st, err = n.readReplica(rctx, v.id, t, key)
 				return err
 			})
 			replies <- readReply{id: t.ID, st: st, err: err}
@@ -312,7 +327,7 @@ wait:
 	if n.cfg.ReadRepair == ReadRepairBlocking && len(stale) > 0 {
 		// Write the merged state back to the stale repliers before
 		// answering, so no later quorum read can return less than this one.
-		n.repair(rctx, key, out.State, pick(targets, stale))
+		n.repair(rctx, v.id, key, out.State, pick(targets, stale))
 		for i := range got {
 			got[i].State = out.State // so the late repair skips them
 		}
@@ -321,7 +336,7 @@ wait:
 	n.bg.Go(func() {
 		defer cancel()
 		defer n.guard("read repair")
-		n.finishRead(rctx, key, targets, got, replies, remaining)
+		n.finishRead(rctx, v.id, key, targets, got, replies, remaining)
 	})
 	return out
 }
@@ -337,7 +352,7 @@ func (n *Node) drain(replies chan readReply, remaining int) {
 
 // finishRead waits for the remaining replies, then pushes the merged state
 // to every replica that lacks part of it (read repair).
-func (n *Node) finishRead(ctx context.Context, key []byte, targets []ring.Target, got []quorum.ReadReply, replies chan readReply, remaining int) {
+func (n *Node) finishRead(ctx context.Context, id tableID, key []byte, targets []ring.Target, got []quorum.ReadReply, replies chan readReply, remaining int) {
 	for range remaining {
 		rep := <-replies // every asked replica answers by rctx's deadline
 		if rep.err == nil {
@@ -348,7 +363,7 @@ func (n *Node) finishRead(ctx context.Context, key []byte, targets []ring.Target
 		return
 	}
 	merged := quorum.MergeReplies(got)
-	n.repair(ctx, key, merged, pick(targets, quorum.Stale(merged, got)))
+	n.repair(ctx, id, key, merged, pick(targets, quorum.Stale(merged, got)))
 }
 
 // pick returns the targets whose IDs are in ids.
@@ -363,11 +378,11 @@ func pick(targets []ring.Target, ids []ring.NodeID) []ring.Target {
 }
 
 // repair pushes merged to the given replicas in parallel and waits.
-func (n *Node) repair(ctx context.Context, key []byte, merged vclock.State, stale []ring.Target) {
+func (n *Node) repair(ctx context.Context, id tableID, key []byte, merged vclock.State, stale []ring.Target) {
 	var wg sync.WaitGroup
 	for _, t := range stale {
 		wg.Go(func() {
-			if err := n.safely("read repair", func() error { return n.applyReplica(ctx, t, key, merged) }); err != nil {
+			if err := n.safely("read repair", func() error { _, err := n.applyReplica(ctx, id, t, key, merged); return err }); err != nil {
 				n.log.Debug("read repair failed", "replica", t.ID, "err", err)
 				return
 			}
@@ -381,7 +396,8 @@ func (n *Node) repair(ctx context.Context, key []byte, merged vclock.State, stal
 // replica of the key: store it locally, send the new state to the other
 // replicas in parallel, answer after W acks (PW from primaries).
 func (n *Node) coordinateWrite(ctx context.Context, req writeRequest) writeOutcome {
-	p, targets := n.targets(req.Key, req.Strict)
+	v := n.currentView()
+	p, targets := n.targets(v, req.Key, req.Strict)
 	timeout := time.Duration(req.TimeoutMS) * time.Millisecond
 	out := writeOutcome{W: req.W, PW: req.PW, Coordinator: n.cfg.Name}
 	if aerr := n.checkAvailable("write", req.W, req.PW, targets); aerr != nil {
@@ -428,7 +444,7 @@ func (n *Node) coordinateWrite(ctx context.Context, req writeRequest) writeOutco
 	}
 	// A fallback whose hint queue is full still coordinates: the write
 	// counts only the replicas that really stored it.
-	tr.Record(ring.NodeID(n.cfg.Name), localErr == nil)
+	tr.Record(ring.NodeID(n.cfg.Name), localErr == nil && (!me.Primary || n.partReady(p)))
 	out.Context = returnedContext(req.Context, dot)
 	if len(out.State.Versions) == 1 {
 		// The write superseded everything: the whole new state is what
@@ -440,8 +456,9 @@ func (n *Node) coordinateWrite(ctx context.Context, req writeRequest) writeOutco
 	// request timeout and the node's life.
 	rctx, cancel := context.WithTimeout(n.bgCtx, timeout)
 	type ack struct {
-		id  ring.NodeID
-		err error
+		id    ring.NodeID
+		err   error
+		count bool // stored, and counts toward W (a ready primary or a fallback)
 	}
 	acks := make(chan ack, len(targets))
 	sent := 0
@@ -455,8 +472,12 @@ func (n *Node) coordinateWrite(ctx context.Context, req writeRequest) writeOutco
 		}
 		sent++
 		n.bg.Go(func() {
-			err := n.safely("replicate", func() error { return n.applyReplica(rctx, t, req.Key, out.State) })
-			acks <- ack{id: t.ID, err: err}
+			var count bool
+			err := n.safely("replicate", func() (err error) {
+				count, err = n.applyReplica(rctx, v.id, t, req.Key, out.State)
+				return err
+			})
+			acks <- ack{id: t.ID, err: err, count: count}
 		})
 	}
 	received := 0
@@ -473,7 +494,7 @@ wait:
 			if a.err != nil {
 				n.log.Debug("replica write failed", "replica", a.id, "err", a.err)
 			}
-			tr.Record(a.id, a.err == nil)
+			tr.Record(a.id, a.err == nil && a.count)
 		case <-timer.C:
 			break wait
 		}
@@ -611,7 +632,15 @@ func returnedContext(client vclock.VV, dot vclock.Dot) vclock.VV {
 // write handles a client write received by this node: coordinate it here
 // when this node is a replica, else forward it to a live replica.
 func (n *Node) write(ctx context.Context, req writeRequest) writeOutcome {
-	_, targets := n.targets(req.Key, req.Strict)
+	return n.forwardWrite(ctx, req, true)
+}
+
+// forwardWrite is write; retry allows one more attempt after a coordinator
+// refused the forward for another table (nothing was done; the tables are
+// synced by then).
+func (n *Node) forwardWrite(ctx context.Context, req writeRequest, retry bool) writeOutcome {
+	v := n.currentView()
+	_, targets := n.targets(v, req.Key, req.Strict)
 	// Primaries coordinate when one is up (they hold the key's history);
 	// a fallback only when every primary is down. This node first among
 	// equals, to save a hop.
@@ -641,8 +670,15 @@ func (n *Node) write(ctx context.Context, req writeRequest) writeOutcome {
 		// The forward waits a little longer than the coordinator's own
 		// timeout so the coordinator's answer, not ours, decides.
 		fctx, cancel := context.WithTimeout(ctx, time.Duration(req.TimeoutMS)*time.Millisecond+time.Second)
-		resp, err := n.client(addr).Call(fctx, methodCoordinate, payload)
+		resp, err := n.call(fctx, addr, v.id, methodCoordinate, payload)
 		cancel()
+		if errors.Is(err, errTableMismatch) {
+			if retry {
+				return n.forwardWrite(ctx, req, false)
+			}
+			lastErr = err
+			continue
+		}
 		if err != nil {
 			n.metrics.rpcErrors.WithLabelValues("coordinate").Inc()
 			if errors.Is(err, rpc.ErrNotSent) {
@@ -677,8 +713,16 @@ func names(ids []ring.NodeID) []string {
 	return out
 }
 
-// serveRPC is the internode request handler.
+// serveRPC is the internode request handler. Checked methods (view.go)
+// run only when the caller has this node's table.
 func (n *Node) serveRPC(ctx context.Context, method uint8, payload []byte) ([]byte, error) {
+	if checkedMethod(method) {
+		return n.serveChecked(ctx, method, payload, n.serveMethod)
+	}
+	return n.serveMethod(ctx, method, payload)
+}
+
+func (n *Node) serveMethod(ctx context.Context, method uint8, payload []byte) ([]byte, error) {
 	switch method {
 	case methodRead:
 		req, err := unmarshalRead(payload)
@@ -701,7 +745,13 @@ func (n *Node) serveRPC(ctx context.Context, method uint8, payload []byte) ([]by
 		if len(req.Key) == 0 || len(req.Key) > n.cfg.MaxKeyBytes {
 			return nil, fmt.Errorf("node: bad key length %d", len(req.Key))
 		}
-		return nil, n.applyAs(ctx, req.Key, req.State, req.Owner)
+		if err := n.applyAs(ctx, req.Key, req.State, req.Owner); err != nil {
+			return nil, err
+		}
+		if n.countsAsAck(req.Key, req.Owner) {
+			return []byte{1}, nil
+		}
+		return []byte{0}, nil
 	case methodHandoff:
 		req, err := unmarshalHandoff(payload)
 		if err != nil {
@@ -716,6 +766,8 @@ func (n *Node) serveRPC(ctx context.Context, method uint8, payload []byte) ([]by
 		return n.serveTransfer(ctx, req)
 	case methodState:
 		return nil, n.receiveState(payload)
+	case methodStatePull:
+		return n.clusterSnapshot().marshal(), nil
 	case methodAAERoots, methodAAEChildren, methodAAEEntries, methodAAEFetch:
 		return n.serveAAE(ctx, method, payload)
 	case methodCoordinate:

@@ -179,7 +179,7 @@ func TestDotConflictRefusedAndCounted(t *testing.T) {
 	}
 	forged := vclock.State{Context: st.Context, Versions: []vclock.Version{st.Versions[0]}}
 	forged.Versions[0].Value = []byte("impostor")
-	err = nodes[0].node.applyReplica(t.Context(), ring.Target{ID: "n2", Primary: true}, []byte("dc"), forged)
+	_, err = nodes[0].node.applyReplica(t.Context(), nodes[0].node.currentView().id, ring.Target{ID: "n2", Primary: true}, []byte("dc"), forged)
 	if err == nil {
 		t.Fatal("a conflicting dot was acknowledged")
 	}
@@ -417,7 +417,7 @@ func TestFailedSyncIsNeverAcked(t *testing.T) {
 	if got, _ := nodes[1].node.readLocal(t.Context(), []byte("sync")); !got.Equal(st) {
 		t.Logf("n2 does not show the unsynced write (%v); the retry below still must fail", got)
 	}
-	if err := nodes[0].node.applyReplica(t.Context(), ring.Target{ID: "n2", Primary: true}, []byte("sync"), st); err == nil {
+	if _, err := nodes[0].node.applyReplica(t.Context(), nodes[0].node.currentView().id, ring.Target{ID: "n2", Primary: true}, []byte("sync"), st); err == nil {
 		t.Fatal("a retry to a replica whose sync failed was acknowledged")
 	}
 	if err := nodes[0].node.sendHandoff(t.Context(), "n2", handoffRequest{From: "n1", Hints: true, Items: []handoffItem{{Key: []byte("sync"), State: st}}}); err == nil {
@@ -697,7 +697,14 @@ func TestHintsForALostPartitionGoToItsPrimaries(t *testing.T) {
 		t.Fatalf("no key in a moved partition: %s", r.body)
 	}
 	down.stop()
-	waitFor(t, down.cfg.Name+" seen down", 20*time.Second, func() (bool, string) { return !nodes[0].node.alive(down.cfg.Name), "" })
+	waitFor(t, down.cfg.Name+" seen down", 20*time.Second, func() (bool, string) {
+		for _, tn := range nodes {
+			if tn != down && tn.node.alive(down.cfg.Name) {
+				return false, tn.cfg.Name + " sees it alive"
+			}
+		}
+		return true, ""
+	})
 	if r := nodes[0].put(key, "v", "", "w=3"); r.status != 204 {
 		t.Fatalf("write with a fallback: %d %s", r.status, r.body)
 	}

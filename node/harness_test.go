@@ -161,6 +161,13 @@ func waitMembers(t testing.TB, nodes []*testNode, want int) {
 				return false, fmt.Sprintf("%s has %d partitions to pull", tn.cfg.Name, st.Pending)
 			}
 		}
+		// Replicas refuse requests made on another ownership table
+		// (view.go): wait until all have the same one.
+		for _, tn := range nodes[1:] {
+			if a, b := nodes[0].node.currentView().id, tn.node.currentView().id; a != b {
+				return false, fmt.Sprintf("%s has table %d, %s has %d", nodes[0].cfg.Name, a.Version, tn.cfg.Name, b.Version)
+			}
+		}
 		return true, ""
 	})
 }

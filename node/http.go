@@ -578,6 +578,9 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		n.clusterMu.Lock()
 		n.cluster.Table, n.cluster.Hold = nil, nil
 		n.clusterMu.Unlock()
+		if err := n.rebuildView(true); err != nil {
+			n.log.Error("rebuilding ring", "err", err)
+		}
 		if err := n.setAllReady(r.Context(), false); err != nil {
 			writeError(w, errUnavailable("join_failed", err.Error(), nil))
 			return

@@ -48,10 +48,11 @@ type metrics struct {
 	staleDropped       prometheus.Counter
 	stalePushed        prometheus.Counter
 
-	dotConflicts  prometheus.Counter
-	hintsTooOld   prometheus.Counter
-	storageFailed prometheus.Gauge
-	panics        *prometheus.CounterVec
+	dotConflicts    prometheus.Counter
+	hintsTooOld     prometheus.Counter
+	storageFailed   prometheus.Gauge
+	tableMismatches prometheus.Counter
+	panics          *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -153,7 +154,10 @@ func newMetrics() *metrics {
 	m.storageFailed = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "dynago_storage_failed", Help: "1 once a write failed to reach stable storage: the node refuses writes until restarted.",
 	})
-	m.reg.MustRegister(m.dotConflicts, m.panics, m.hintsTooOld, m.storageFailed)
+	m.tableMismatches = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_rpc_table_mismatches_total", Help: "Internode calls a peer refused because its ownership table was not this node's (the two then sync).",
+	})
+	m.reg.MustRegister(m.dotConflicts, m.panics, m.hintsTooOld, m.storageFailed, m.tableMismatches)
 	m.reg.MustRegister(m.transferKeys, m.transferBytes, m.transferPartitions, m.transferPending, m.staleDropped, m.stalePushed)
 	m.reg.MustRegister(m.aaeExchanges, m.aaeDifferences, m.aaeRepaired, m.aaeBytes, m.aaeFactor, m.aaeTreeDrift, m.tombstonesReaped, m.tombstones)
 	m.reg.MustRegister(m.hintsQueued, m.hintsBytes, m.hintsLag, m.hintsDelivered, m.hintsExpired, m.hintsRefused)

@@ -66,8 +66,12 @@ type Node struct {
 	rpcSrv  *rpc.Server
 	httpSrv *http.Server
 
-	// ring is the current placement, swapped whole on membership changes.
-	ring atomic.Pointer[ring.Ring]
+	// ring is the current placement, swapped whole on membership changes;
+	// view is the same placement with the table it came from (view.go).
+	// Both change only under viewMu, and never back to an older table.
+	ring   atomic.Pointer[ring.Ring]
+	view   atomic.Pointer[view]
+	viewMu viewState
 
 	clusterMu sync.Mutex
 	// cluster is guarded by clusterMu.
@@ -522,15 +526,17 @@ func (n *Node) clusterSnapshot() clusterState {
 
 // rebuildRing recomputes placement from the membership and swaps it in.
 func (n *Node) rebuildRing() error {
-	c := n.clusterSnapshot()
-	r, err := c.ring()
-	if err != nil {
+	return n.rebuildView(false)
+}
+
+// rebuildView publishes the view of the current membership; force also
+// publishes an older table (a node that forgot its own to join a cluster).
+func (n *Node) rebuildView(force bool) error {
+	changed, err := n.publishView(n.clusterSnapshot(), force)
+	if err != nil || !changed {
 		return err
 	}
-	if old := n.ring.Load(); old != nil && old.Equal(r) {
-		return nil
-	}
-	n.ring.Store(r)
+	r := n.ring.Load()
 	n.metrics.setRing(r, n.cfg.Name)
 	n.log.Info("ring changed", "members", r.Len())
 	n.wakeTransfers()

@@ -204,7 +204,7 @@ func (n *Node) fetchStates(ctx context.Context, addr string, p uint32, keys [][]
 	var out []vclock.State
 	for len(keys) > 0 {
 		cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-		resp, err := n.client(addr).Call(cctx, methodAAEFetch, aaeFetchRequest{Partition: p, Keys: keys}.marshal())
+		resp, err := n.callNow(cctx, addr, methodAAEFetch, aaeFetchRequest{Partition: p, Keys: keys}.marshal())
 		cancel()
 		if err != nil {
 			return nil, err

@@ -327,7 +327,7 @@ func (n *Node) streamFrom(ctx context.Context, p uint32, src string, job *transf
 	}
 	for {
 		cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-		resp, err := n.client(addr).Call(cctx, methodTransfer, transferRequest{Partition: p, After: after}.marshal())
+		resp, err := n.callNow(cctx, addr, methodTransfer, transferRequest{Partition: p, After: after}.marshal())
 		cancel()
 		if err != nil {
 			n.metrics.rpcErrors.WithLabelValues("transfer").Inc()

@@ -52,6 +52,10 @@ const (
 	// methodState pushes the sender's membership and owner table (the
 	// JSON of gossip's push/pull), which the receiver merges (claim.go).
 	methodState uint8 = 10
+	// methodStatePull returns the receiver's membership and owner table
+	// (the JSON of methodState), for a node whose call was refused for
+	// another table (view.go).
+	methodStatePull uint8 = 11
 )
 
 const wireV1 = 1

@@ -11,6 +11,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -143,6 +144,10 @@ type clientConn struct {
 	pending map[uint64]chan frame
 	err     error // set when the reader exits
 	done    chan struct{}
+	// lastRead is when the reader last got a frame (UnixNano): a call
+	// that times out with nothing heard from the peer for as long resets
+	// the connection (see Call).
+	lastRead atomic.Int64
 }
 
 // NewClient returns a client for the peer at addr whose connections are
@@ -205,6 +210,7 @@ func (c *Client) conn(ctx context.Context) (*clientConn, error) {
 			return nil, ErrClosed
 		}
 		cc := &clientConn{c: nc, w: bufio.NewWriterSize(nc, 32<<10), pending: make(map[uint64]chan frame), done: make(chan struct{})}
+		cc.lastRead.Store(time.Now().UnixNano())
 		c.mu.conn = cc
 		c.mu.Unlock()
 		go cc.readLoop()
@@ -222,6 +228,7 @@ func (cc *clientConn) readLoop() {
 		if err != nil {
 			break
 		}
+		cc.lastRead.Store(time.Now().UnixNano())
 		cc.mu.Lock()
 		ch := cc.pending[f.id]
 		delete(cc.pending, f.id)
@@ -307,8 +314,26 @@ func (c *Client) Call(ctx context.Context, method uint8, payload []byte) ([]byte
 		return f.payload, nil
 	case <-ctx.Done():
 		cc.forget(id)
+		if time.Since(time.Unix(0, cc.lastRead.Load())) >= timeout {
+			// Nothing heard from the peer for the whole call: it is
+			// likely unreachable, and the kernel would keep
+			// retransmitting this request for many minutes, to be
+			// applied whenever the path heals, long after the caller
+			// gave up (a late write landing after its key's delete was
+			// reaped would bring it back). Reset the connection so the
+			// unsent bytes are discarded; other calls on it fail.
+			cc.abort()
+		}
 		return nil, ctx.Err()
 	}
+}
+
+// abort resets the connection (RST, not FIN): unsent bytes are dropped.
+func (cc *clientConn) abort() {
+	if tc, ok := cc.c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	cc.c.Close()
 }
 
 func (cc *clientConn) forget(id uint64) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -235,5 +236,65 @@ func TestNotSent(t *testing.T) {
 	defer c2.Close()
 	if _, err := c2.Call(t.Context(), 2, nil); err == nil || errors.Is(err, ErrNotSent) {
 		t.Fatalf("a remote error must not be ErrNotSent: %v", err)
+	}
+}
+
+// A call that times out with nothing heard from the peer resets the
+// connection, so the kernel does not deliver the request much later (a
+// partition that heals after the caller gave up); a call that times out on
+// a peer that answers other calls keeps the connection.
+func TestSilentPeerConnectionReset(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c // never read: a peer that went silent
+		}
+	}()
+	c := NewClient(ln.Addr().String(), "", nil)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	_, err = c.Call(ctx, 1, []byte("late write"))
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("call to a silent peer: %v", err)
+	}
+	srv := <-accepted
+	defer srv.Close()
+	// The server side sees the reset, not a graceful close or more data.
+	_ = srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 1<<16)
+	for {
+		_, err := srv.Read(buf)
+		if err == nil {
+			continue // the request's bytes that were already delivered
+		}
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("server read after the call timed out: %v, want a connection reset", err)
+		}
+		break
+	}
+
+	// A peer that answers: a slow call times out, the connection stays.
+	_, addr := startServer(t, echo)
+	c2 := NewClient(addr, "", nil)
+	defer c2.Close()
+	if _, err := c2.Call(t.Context(), 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	cc, _ := c2.conn(t.Context())
+	slow, cancel := context.WithTimeout(t.Context(), time.Hour)
+	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+	_, _ = c2.Call(slow, 3, nil)
+	if cc2, _ := c2.conn(t.Context()); cc2 != cc {
+		t.Fatal("a timeout on a peer that had answered recently reset the connection")
 	}
 }

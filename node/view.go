@@ -1,0 +1,235 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/dynago/dynago/ring"
+)
+
+// Table versions on the wire (issue 10: strict quorum during membership
+// changes). A node that missed the claimant's push coordinates on the old
+// placement; if the replicas it writes to accept whatever placement the
+// writer used, a write acknowledged by W replicas of the old table and a
+// read answered by R replicas of the new one need not meet, and a strict
+// (R+W>N) read can miss an acknowledged write. So every internode read,
+// write, coordination, transfer and anti-entropy call carries the identity
+// of the caller's ownership table (version and digest), and a replica
+// whose table differs refuses it, doing nothing, and answers with its own
+// table's identity. The caller then fetches the replica's membership and
+// merges it (adopting the newer table), and pushes its own if it is the
+// newer; the refused call counts as failed (the request is not retried on
+// another placement). So every replica that acknowledges a write, and every
+// one that answers a read, has the same table as the coordinator.
+//
+// With that, a write acknowledged under table v sits on W primaries of v
+// that had not adopted a newer table when they stored it, and the new
+// owners a newer table adds count toward R only once they are ready,
+// which takes a pull from every primary of the previous table, each after
+// it adopted the new one (the pull is a checked call too). Writes count a
+// primary's acknowledgement toward W only if that primary is ready for the
+// partition (it holds a complete copy), as reads already count only ready
+// primaries, so a write acknowledged under v is also on R+W>N terms with
+// the ready primaries of v that a reader under v uses.
+
+// tableID identifies an ownership table: its version and a digest of its
+// encoding (two claimants on two sides of a partition may claim the same
+// version).
+type tableID struct {
+	Version uint64
+	Digest  uint64
+}
+
+// idOf returns t's identity (the zero identity for no table).
+func idOf(t *ownerTable) tableID {
+	if t == nil {
+		return tableID{}
+	}
+	return tableID{Version: t.Version, Digest: xxhash.Sum64(mustJSON(t))}
+}
+
+// view is one consistent placement: the ring and the table it was built
+// from. Views are immutable; the node publishes a new one on every change.
+type view struct {
+	ring  *ring.Ring
+	table *ownerTable
+	id    tableID
+}
+
+// viewState serializes view changes so the published view never goes
+// back to an older table.
+type viewState struct {
+	mu sync.Mutex
+}
+
+// checkedMethod reports whether calls of method carry the caller's table
+// identity (and are refused on a mismatch).
+func checkedMethod(method uint8) bool {
+	switch method {
+	case methodRead, methodApply, methodCoordinate, methodTransfer,
+		methodAAERoots, methodAAEChildren, methodAAEEntries, methodAAEFetch:
+		return true
+	}
+	return false
+}
+
+// Envelope of checked calls. Request: envV1, uvarint version, 8-byte
+// digest, payload. Response: envV1, a status byte (envOK: the payload
+// follows; envMismatch: the responder's uvarint version and digest).
+const (
+	envV1       = 0xE1
+	envOK       = 0
+	envMismatch = 1
+)
+
+// errTableMismatch wraps a refused call: the peer's ownership table is not
+// the caller's. Nothing was done.
+var errTableMismatch = errors.New("node: the peer has another ownership table")
+
+func wrapRequest(id tableID, payload []byte) []byte {
+	b := make([]byte, 0, 1+binary.MaxVarintLen64+8+len(payload))
+	b = append(b, envV1)
+	b = binary.AppendUvarint(b, id.Version)
+	b = binary.BigEndian.AppendUint64(b, id.Digest)
+	return append(b, payload...)
+}
+
+func unwrapRequest(b []byte) (tableID, []byte, error) {
+	if len(b) == 0 || b[0] != envV1 {
+		return tableID{}, nil, fmt.Errorf("%w: no table envelope", errWire)
+	}
+	v, n := binary.Uvarint(b[1:])
+	if n <= 0 || len(b) < 1+n+8 {
+		return tableID{}, nil, fmt.Errorf("%w: short table envelope", errWire)
+	}
+	return tableID{Version: v, Digest: binary.BigEndian.Uint64(b[1+n:])}, b[1+n+8:], nil
+}
+
+func wrapOK(payload []byte) []byte {
+	return append([]byte{envV1, envOK}, payload...)
+}
+
+func wrapMismatch(id tableID) []byte {
+	b := []byte{envV1, envMismatch}
+	b = binary.AppendUvarint(b, id.Version)
+	return binary.BigEndian.AppendUint64(b, id.Digest)
+}
+
+// unwrapResponse returns the payload, or the responder's table identity
+// when it refused the call.
+func unwrapResponse(b []byte) (payload []byte, theirs tableID, refused bool, err error) {
+	if len(b) < 2 || b[0] != envV1 {
+		return nil, tableID{}, false, fmt.Errorf("%w: no table envelope in the answer", errWire)
+	}
+	switch b[1] {
+	case envOK:
+		return b[2:], tableID{}, false, nil
+	case envMismatch:
+		id, rest, err := unwrapRequest(append([]byte{envV1}, b[2:]...))
+		if err != nil || len(rest) != 0 {
+			return nil, tableID{}, false, fmt.Errorf("%w: bad table mismatch answer", errWire)
+		}
+		return nil, id, true, nil
+	}
+	return nil, tableID{}, false, fmt.Errorf("%w: answer status %d", errWire, b[1])
+}
+
+// currentView returns the published view.
+func (n *Node) currentView() *view { return n.view.Load() }
+
+// publishView builds the view of c and publishes it, unless the published
+// one has a newer table (a concurrent rebuild from a later snapshot won).
+// It reports whether the ring changed.
+func (n *Node) publishView(c clusterState, force bool) (bool, error) {
+	r, err := c.ring()
+	if err != nil {
+		return false, err
+	}
+	n.viewMu.mu.Lock()
+	defer n.viewMu.mu.Unlock()
+	old := n.view.Load()
+	if old != nil && !force && old.table.newer(c.Table) {
+		return false, nil // c is older than what is published
+	}
+	nv := &view{ring: r, table: c.Table, id: idOf(c.Table)}
+	if old != nil && old.id == nv.id && old.ring.Equal(r) {
+		return false, nil
+	}
+	n.view.Store(nv)
+	changed := old == nil || !old.ring.Equal(r)
+	if changed {
+		n.ring.Store(r)
+	}
+	return changed, nil
+}
+
+// call makes an internode call. Checked methods carry the identity of id's
+// table (the view the caller computed its request from); a peer with
+// another table refuses, and call then syncs the two nodes' memberships
+// and returns an error wrapping errTableMismatch.
+func (n *Node) call(ctx context.Context, addr string, id tableID, method uint8, payload []byte) ([]byte, error) {
+	if !checkedMethod(method) {
+		return n.client(addr).Call(ctx, method, payload)
+	}
+	resp, err := n.client(addr).Call(ctx, method, wrapRequest(id, payload))
+	if err != nil {
+		return nil, err
+	}
+	out, theirs, refused, err := unwrapResponse(resp)
+	if err != nil {
+		return nil, err
+	}
+	if refused {
+		n.metrics.tableMismatches.Inc()
+		n.syncTable(ctx, addr, theirs)
+		return nil, fmt.Errorf("%w: theirs is %d, this request's %d", errTableMismatch, theirs.Version, id.Version)
+	}
+	return out, nil
+}
+
+// callNow is call with the current view's table.
+func (n *Node) callNow(ctx context.Context, addr string, method uint8, payload []byte) ([]byte, error) {
+	return n.call(ctx, addr, n.currentView().id, method, payload)
+}
+
+// syncTable brings this node and the peer at addr to one table: it merges
+// the peer's membership (adopting its table if newer) and, if this node's
+// table is then still not the peer's, pushes its own.
+func (n *Node) syncTable(ctx context.Context, addr string, theirs tableID) {
+	if theirs != n.currentView().id {
+		b, err := n.client(addr).Call(ctx, methodStatePull, nil)
+		if err == nil {
+			if c, err := unmarshalCluster(b); err == nil && checkCompatible(n.cfg.Ring.Partitions, n.cfg.Ring.N, c.Partitions, c.N, addr) == nil {
+				n.mergeState(c)
+			}
+		}
+	}
+	if idOf(n.clusterSnapshot().Table) != theirs {
+		payload := n.clusterSnapshot().marshal()
+		if _, err := n.client(addr).Call(ctx, methodState, payload); err != nil {
+			n.log.Debug("pushing membership after a table mismatch", "peer", addr, "err", err)
+		}
+	}
+}
+
+// serveChecked runs a checked method's handler if the caller's table is
+// this node's, and wraps the answer.
+func (n *Node) serveChecked(ctx context.Context, method uint8, payload []byte, h func(context.Context, uint8, []byte) ([]byte, error)) ([]byte, error) {
+	id, inner, err := unwrapRequest(payload)
+	if err != nil {
+		return nil, err
+	}
+	if mine := n.currentView().id; id != mine {
+		return wrapMismatch(mine), nil
+	}
+	out, err := h(ctx, method, inner)
+	if err != nil {
+		return nil, err
+	}
+	return wrapOK(out), nil
+}
