@@ -89,7 +89,7 @@ func (n *Node) claimRound(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	t := tableOf(next, version, n.cfg.Name, c.Table)
+	t := tableOf(next, version, n.cfg.Name, c.Table, carriedSources(c, prev))
 	moved := 0
 	if c.Table != nil {
 		before := prev.Owners()
@@ -150,4 +150,56 @@ func (n *Node) receiveState(payload []byte) error {
 	}
 	n.mergeState(n.faultFilter(c))
 	return nil
+}
+
+// carriedSources returns, for each partition whose primaries in c's table
+// are not all ready for it (a member's ReadyAt is behind the table: its
+// pulls are unfinished), the older owners its new owners must still pull
+// from besides cur's primaries, which the next table's Prev names anyway:
+// the primaries of c's previous table and the sources c's table carried.
+// Without this, a change claimed before the previous one's pulls finished
+// dropped the owners before that from the sources (issue 10), and a write
+// only they held was missing from a copy its owner called complete.
+func carriedSources(c clusterState, cur *ring.Ring) map[int][]string {
+	if c.Table == nil {
+		return nil
+	}
+	var prev *ring.Ring
+	if c.Table.Prev != nil {
+		prev, _ = c.previousRing()
+	}
+	out := map[int][]string{}
+	for p := range c.Partitions {
+		prims := cur.Primaries(p)
+		settled := true
+		for _, id := range prims {
+			if m, ok := c.Members[string(id)]; ok && inRing(m.Status) && m.ReadyAt < c.Table.Version+1 {
+				settled = false
+			}
+		}
+		if settled {
+			continue
+		}
+		var srcs []string
+		add := func(name string) {
+			m, ok := c.Members[name]
+			if name == "" || (ok && !inRing(m.Status)) || slices.Contains(prims, ring.NodeID(name)) || slices.Contains(srcs, name) {
+				return
+			}
+			srcs = append(srcs, name)
+		}
+		if prev != nil {
+			for _, id := range prev.Primaries(p) {
+				add(string(id))
+			}
+		}
+		for _, s := range c.Table.Sources[p] {
+			add(s)
+		}
+		if len(srcs) > 0 {
+			slices.Sort(srcs)
+			out[p] = srcs[:min(len(srcs), maxCarriedSources)]
+		}
+	}
+	return out
 }

@@ -64,6 +64,15 @@ type memberRecord struct {
 	// HoldsAt-1; HoldsAt 0 means it has not said (holders.go).
 	Holds   string `json:"holds,omitempty"`
 	HoldsAt uint64 `json:"holds_at,omitempty"`
+	// ReadyAt is one more than the version of the last ownership table
+	// for which the node held a complete copy of every partition it was a
+	// primary of (0: never said). The claimant carries the sources of a
+	// partition whose primaries are not all ready into the next table.
+	ReadyAt uint64 `json:"ready_at,omitempty"`
+	// Boot is the node's current run's id (boot.go): a node restored from
+	// an old copy of its data directory tells from it that the cluster
+	// knows a later run of it.
+	Boot string `json:"boot,omitempty"`
 }
 
 // newer reports whether a should replace b: a higher Version wins, then a
@@ -151,7 +160,16 @@ type ownerTable struct {
 	Members  []tableMember `json:"members"` // sorted by name
 	Owners   []int         `json:"owners"`  // index into Members, by partition
 	Prev     *ownerTable   `json:"prev,omitempty"`
+	// Sources names, per partition, older owners that still hold data its
+	// new owners must pull besides Prev's primaries: a change claimed
+	// before the previous one's pulls finished carries them forward
+	// (claim.go). Sparse.
+	Sources map[int][]string `json:"sources,omitempty"`
 }
+
+// maxCarriedSources bounds one partition's carried sources (a table from
+// the network is refused beyond it).
+const maxCarriedSources = 64
 
 type tableMember struct {
 	Name string `json:"name"`
@@ -196,6 +214,16 @@ func (t *ownerTable) validate(q int, depth int) error {
 			return fmt.Errorf("table %d: partition %d has owner %d of %d members", t.Version, p, o, len(t.Members))
 		}
 	}
+	for p, srcs := range t.Sources {
+		if p < 0 || p >= q || len(srcs) == 0 || len(srcs) > maxCarriedSources {
+			return fmt.Errorf("table %d: carried sources of partition %d: %d names", t.Version, p, len(srcs))
+		}
+		for _, s := range srcs {
+			if s == "" {
+				return fmt.Errorf("table %d: an empty source name for partition %d", t.Version, p)
+			}
+		}
+	}
 	if t.Prev != nil {
 		if depth > 0 {
 			return fmt.Errorf("table %d: a previous table nests another", t.Version)
@@ -224,8 +252,9 @@ func (t *ownerTable) ring(cfg ring.Config, recs map[string]memberRecord) (*ring.
 	return ring.FromOwners(cfg, ms, owners)
 }
 
-// tableOf records r's ownership as a table.
-func tableOf(r *ring.Ring, version uint64, claimant string, prev *ownerTable) *ownerTable {
+// tableOf records r's ownership as a table, with the sources carried from
+// unsettled earlier changes.
+func tableOf(r *ring.Ring, version uint64, claimant string, prev *ownerTable, sources map[int][]string) *ownerTable {
 	t := &ownerTable{Version: version, Claimant: claimant}
 	idx := map[ring.NodeID]int{}
 	for i, m := range r.Members() {
@@ -237,8 +266,11 @@ func tableOf(r *ring.Ring, version uint64, claimant string, prev *ownerTable) *o
 	}
 	if prev != nil {
 		p := *prev
-		p.Prev = nil
+		p.Prev, p.Sources = nil, nil
 		t.Prev = &p
+	}
+	if len(sources) > 0 {
+		t.Sources = sources
 	}
 	return t
 }

@@ -104,7 +104,7 @@ func testTable(t *testing.T, version uint64, claimant string, names ...string) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tableOf(r, version, claimant, nil)
+	return tableOf(r, version, claimant, nil, nil)
 }
 
 // Concurrent claims (two sides of a partition, each with its own claimant)

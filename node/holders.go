@@ -96,7 +96,9 @@ func tableVersion(c clusterState) uint64 {
 }
 
 // publishHolds updates this node's advertised holdings when they changed:
-// the partitions it holds data of and is not a primary of in its table.
+// the partitions it holds data of and is not a primary of in its table,
+// and whether it is ready for every partition it is a primary of there
+// (ReadyAt, for the claimant's carried sources).
 func (n *Node) publishHolds() {
 	c := n.clusterSnapshot()
 	me, ok := c.Members[n.cfg.Name]
@@ -123,7 +125,17 @@ func (n *Node) publishHolds() {
 		}
 	}
 	enc, at := encodeParts(holds), tableVersion(c)+1
-	if me.Holds == enc && me.HoldsAt == at {
+	readyAt := me.ReadyAt
+	allReady := true
+	for p := range primary {
+		if !n.partReady(p) {
+			allReady = false
+		}
+	}
+	if allReady && c.Table != nil {
+		readyAt = at
+	}
+	if me.Holds == enc && me.HoldsAt == at && me.ReadyAt == readyAt {
 		return
 	}
 	n.clusterMu.Lock()
@@ -132,7 +144,7 @@ func (n *Node) publishHolds() {
 		n.clusterMu.Unlock()
 		return // a new table arrived meanwhile: the next round reports on it
 	}
-	me.Holds, me.HoldsAt = enc, at
+	me.Holds, me.HoldsAt, me.ReadyAt = enc, at, readyAt
 	me.Version++
 	n.cluster, _ = n.cluster.merge(me)
 	n.clusterMu.Unlock()

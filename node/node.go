@@ -39,6 +39,9 @@ type Node struct {
 	// the node's latest (not a restored copy); until then no owner actor
 	// is honoured (boot.go).
 	incVerified atomic.Bool
+	// boot is this run's id, prevBoot the data directory's previous run's
+	// (boot.go).
+	boot, prevBoot string
 	// storageErr is set once a write failed to reach stable storage
 	// (storage.ErrNotDurable): the store then refuses every write until
 	// the node restarts (fail-stop; fsync errors can't be retried), and
@@ -148,7 +151,9 @@ func New(cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.incarnation.Store(inc)
-	n.incVerified.Store(true)
+	if err := n.loadBoot(ctx); err != nil {
+		return nil, err
+	}
 	if _, err := n.store.Get(ctx, metaCluster); errors.Is(err, storage.ErrNotFound) && len(cfg.Join) > 0 {
 		n.freshJoin = true
 	}
@@ -185,6 +190,8 @@ func New(cfg Config) (_ *Node, err error) {
 	}
 	cleanup = append(cleanup, func() { n.ml.Shutdown() })
 	n.claimSelf()
+	// Alone, there is no later run of this node for the cluster to know.
+	n.incVerified.Store(n.aloneInCluster())
 	if err := n.rebuildRing(); err != nil {
 		return nil, err
 	}
@@ -420,16 +427,15 @@ func (n *Node) claimSelf() {
 	defer n.clusterMu.Unlock()
 	me, ok := n.cluster.Members[n.cfg.Name]
 	want := memberRecord{Name: n.cfg.Name, Zone: n.cfg.Zone, Status: statusValid, Version: 1,
-		Gossip: n.cfg.GossipAddr, RPC: n.cfg.RPCAddr, HTTP: n.cfg.HTTPAddr}
+		Gossip: n.cfg.GossipAddr, RPC: n.cfg.RPCAddr, HTTP: n.cfg.HTTPAddr, Boot: n.boot}
 	if n.freshJoin {
 		want.Status = statusJoining // valid once its partitions are transferred
 	}
 	if ok {
-		if recordKey(me) == recordKey(want) {
-			return
-		}
+		// Every run says so (boot.go): the record changes at every start.
 		want.Status = me.Status
 		want.Version = me.Version + 1
+		want.Holds, want.HoldsAt, want.ReadyAt = me.Holds, me.HoldsAt, me.ReadyAt
 		if !inRing(me.Status) {
 			n.log.Warn("this node has left the ring; use `dynago join` to bring it back", "status", me.Status)
 		}
@@ -478,6 +484,9 @@ func recordMap(recs []memberRecord) map[string]memberRecord {
 // and hold; any may be empty) and reports whether anything changed.
 func (n *Node) mergeState(in clusterState) bool {
 	recs, table := in.records(), in.Table
+	for _, r := range recs {
+		n.checkOwnRecord(r)
+	}
 	n.clusterMu.Lock()
 	merged, changed := n.cluster.merge(recs...)
 	merged, tableChanged := merged.mergeTable(table)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -36,8 +37,11 @@ var (
 type transferState struct {
 	mu    sync.Mutex
 	ready []bool // by partition; guarded by mu
-	jobs  map[uint32]*transferJob
-	wake  chan struct{}
+	// readyFor is the table the ready flags were last reconciled with
+	// (transferRound); saved with them. Guarded by mu.
+	readyFor tableID
+	jobs     map[uint32]*transferJob
+	wake     chan struct{}
 
 	bucket *antientropy.TokenBucket // guarded by mu
 	// lostAt is when this node was first seen holding data of a partition
@@ -85,8 +89,12 @@ func (n *Node) loadReady(ctx context.Context, freshJoin bool) error {
 		return n.saveReady(ctx)
 	case err != nil:
 		return fmt.Errorf("node: load transfer state: %w", err)
-	case len(b) != (q+7)/8:
-		return fmt.Errorf("node: transfer state holds %d bytes, want %d for %d partitions", len(b), (q+7)/8, q)
+	case len(b) != (q+7)/8 && len(b) != (q+7)/8+16:
+		return fmt.Errorf("node: transfer state holds %d bytes, want %d for %d partitions", len(b), (q+7)/8+16, q)
+	}
+	if len(b) == (q+7)/8+16 {
+		tail := b[(q+7)/8:]
+		n.xfer.readyFor = tableID{Version: binary.BigEndian.Uint64(tail), Digest: binary.BigEndian.Uint64(tail[8:])}
 	}
 	for p := range n.xfer.ready {
 		n.xfer.ready[p] = b[p/8]&(1<<(p%8)) != 0
@@ -102,6 +110,8 @@ func (n *Node) saveReady(ctx context.Context) error {
 			b[p/8] |= 1 << (p % 8)
 		}
 	}
+	b = binary.BigEndian.AppendUint64(b, n.xfer.readyFor.Version)
+	b = binary.BigEndian.AppendUint64(b, n.xfer.readyFor.Digest)
 	n.xfer.mu.Unlock()
 	return n.store.Update(ctx, metaReady, func([]byte, bool) ([]byte, error) { return b, nil })
 }
@@ -175,7 +185,35 @@ func (n *Node) transferRound(ctx context.Context) {
 	}
 	var need []uint32
 	changed := false
+	v := n.currentView()
+	var gained map[int]bool
+	if v.table != nil && v.table.Prev != nil {
+		// A partition this node owns in the table but not in the one it
+		// was claimed from is one it gained, whatever this node saw of
+		// the tables in between (it may have skipped some, or followed a
+		// table that lost): it pulls it again (issue 10: a node cut off
+		// while another claimant placed its partitions elsewhere came back
+		// calling them complete).
+		if prev, err := v.table.Prev.ring(n.cfg.Ring, n.clusterSnapshot().Members); err == nil {
+			gained = map[int]bool{}
+			for p := range primary {
+				if !slices.Contains(prev.Primaries(int(p)), self) {
+					gained[int(p)] = true
+				}
+			}
+		}
+	}
 	n.xfer.mu.Lock()
+	if n.xfer.readyFor != v.id {
+		for p := range gained {
+			if n.xfer.ready[p] {
+				n.xfer.ready[p] = false
+				changed = true
+			}
+		}
+		n.xfer.readyFor = v.id
+		changed = true
+	}
 	for p := range n.xfer.ready {
 		switch {
 		case primary[uint32(p)] && !n.xfer.ready[p]:
@@ -236,8 +274,16 @@ func (n *Node) transferRound(ctx context.Context) {
 // source has streamed all of it.
 func (n *Node) pullPartition(ctx context.Context, r, prev *ring.Ring, p uint32) {
 	var sources []string
-	members := n.clusterSnapshot().Members
-	for _, id := range append(prev.Primaries(int(p)), r.Primaries(int(p))...) {
+	c := n.clusterSnapshot()
+	members := c.Members
+	candidates := append(prev.Primaries(int(p)), r.Primaries(int(p))...)
+	if c.Table != nil {
+		// Older owners an unsettled earlier change left to pull from.
+		for _, s := range c.Table.Sources[int(p)] {
+			candidates = append(candidates, ring.NodeID(s))
+		}
+	}
+	for _, id := range candidates {
 		if rec, ok := members[string(id)]; ok && !inRing(rec.Status) {
 			continue // removed, or left after its handoff: nothing to wait for
 		}
@@ -281,9 +327,15 @@ func (n *Node) pullPartition(ctx context.Context, r, prev *ring.Ring, p uint32) 
 		}
 		setState("running", "")
 		// The first source streams the whole partition; from the others
-		// only what differs is fetched, by a Merkle exchange.
+		// only what differs is fetched, by a Merkle exchange. A node that
+		// already holds keys of the partition (it pulls it again) compares
+		// with every source.
+		pt := n.aae.parts[p]
+		pt.mu.Lock()
+		have := pt.tree.Keys() > 0
+		pt.mu.Unlock()
 		pull := n.streamFrom
-		if len(done) > 0 {
+		if len(done) > 0 || have {
 			pull = n.exchangeWith
 		}
 		if err := pull(ctx, p, src, job); err != nil {

@@ -1,0 +1,92 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/dynago/dynago/storage"
+)
+
+// Restored data directories (issue 10; Riak's kv679 once more). A node
+// keeps its incarnation across a clean restart, so the owner actors of its
+// keys stay valid (record.go). But a data directory copied from a cleanly
+// stopped node and restored later is clean too, and its records have
+// forgotten every counter the node issued after the copy: honoured, they
+// would issue those counters again. So every run of a node has a random
+// boot id, which its gossiped record carries (Boot) and its data directory
+// remembers (metaBoot). Until the node has seen the cluster's record of
+// itself, it honours no owner actor (it mints fresh ones, which is always
+// safe). When it does: if that record names this run or the data
+// directory's previous run, the directory is the node's latest and its
+// incarnation stands; if it names another run, the cluster has seen a
+// later life of this node than this directory knows, the directory was
+// restored, and the node takes a new incarnation.
+
+var metaBoot = storage.MetaKey("boot")
+
+// loadBoot records a new boot id for this run and returns the previous
+// run's ("" for a new directory).
+func (n *Node) loadBoot(ctx context.Context) error {
+	b, err := n.store.Get(ctx, metaBoot)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("node: boot id: %w", err)
+	default:
+		n.prevBoot = string(b)
+	}
+	n.boot = strconv.FormatUint(randomEpoch(), 36)
+	if err := n.store.Update(ctx, metaBoot, func([]byte, bool) ([]byte, error) { return []byte(n.boot), nil }); err != nil {
+		return fmt.Errorf("node: boot id: %w", err)
+	}
+	return nil
+}
+
+// checkOwnRecord verifies this node's incarnation against the cluster's
+// record of it (see above). It is called for every record of this node
+// that arrives, before the merge.
+func (n *Node) checkOwnRecord(r memberRecord) {
+	if r.Name != n.cfg.Name || n.incVerified.Load() {
+		return
+	}
+	switch r.Boot {
+	case "", n.boot, n.prevBoot:
+		if n.incVerified.CompareAndSwap(false, true) {
+			n.log.Debug("the cluster's record of this node matches its data directory; owner actors are honoured")
+		}
+	default:
+		n.rotateIncarnation("the cluster has seen a later run of this node than its data directory knows (restored from a copy?)")
+	}
+}
+
+// rotateIncarnation takes a new incarnation: no owner actor minted before
+// is honoured again.
+func (n *Node) rotateIncarnation(why string) {
+	epoch := randomEpoch()
+	err := n.store.Update(context.Background(), metaEpoch, func([]byte, bool) ([]byte, error) {
+		return binary.BigEndian.AppendUint64(nil, epoch), nil
+	})
+	if err != nil {
+		n.log.Error("saving a new incarnation", "err", err)
+		return // not verified: owner actors stay unhonoured, which is safe
+	}
+	n.incarnation.Store(epoch)
+	n.incVerified.Store(true)
+	n.log.Warn("took a new incarnation: "+why, "incarnation", epoch)
+}
+
+// aloneInCluster reports whether this node's membership has no other
+// member in the ring (nothing to verify its incarnation against).
+func (n *Node) aloneInCluster() bool {
+	n.clusterMu.Lock()
+	defer n.clusterMu.Unlock()
+	for name, r := range n.cluster.Members {
+		if name != n.cfg.Name && inRing(r.Status) {
+			return false
+		}
+	}
+	return true
+}
