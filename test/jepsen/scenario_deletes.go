@@ -446,6 +446,7 @@ func s18Script(ctx context.Context, r *Run) error {
 	if err := r.Nem.Apply(ctx, Event{Fault: FaultSkew, Phase: "start", Nodes: []string{d}, Offset: s18Skew}); err != nil {
 		return err
 	}
+	deleted := time.Now()
 	if acked := r.deleteAll(ctx, 411, mine, via); acked != len(mine) {
 		return fmt.Errorf("S18: %d of %d deletes at W=3 through %s acked", acked, len(mine), d)
 	}
@@ -457,7 +458,7 @@ func s18Script(ctx context.Context, r *Run) error {
 	}
 	left = r.waitReaped(ctx, mine, pls, 20*time.Second)
 	r.logAAE(ctx, "S18 after the clock correction")
-	r.Logf("S18: after the correction, %d replica copies still stored (a tombstone is only %s old, the least age to reap is %s)", len(left), "seconds", s18HintWindow)
+	r.Logf("S18: after the correction, %d replica copies still stored (the deletes are %.0fs old; the least age to reap is %s)", len(left), time.Since(deleted).Seconds(), s18HintWindow)
 	if err := r.Nem.Apply(ctx, Event{Fault: FaultCrash, Phase: "stop", Nodes: []string{f}}); err != nil {
 		return err
 	}
@@ -469,7 +470,7 @@ func s18Script(ctx context.Context, r *Run) error {
 func s19() Scenario {
 	return Scenario{
 		Name: "S19", Title: "a leave stalled by an isolated new owner",
-		Injects: "agents with " + strings.Join(fastReap, " ") + "; write 96 keys at W=3; L (drawn from the seed among n2..n5) is to leave: from GET /cluster/plan?leave=L take X, the node gaining most of L's partitions, and isolate it; " +
+		Injects: "agents with " + strings.Join(fastReap, " ") + "; write 96 keys at W=3; L (drawn from the seed among n2..n5) is to leave: from GET /cluster/plan?leave=L take X, the node but n1 gaining the fewest (but some) of L's partitions, and isolate it; " +
 			"POST /cluster/leave to L, so the handoff cannot finish; once the new owners of the partitions that neither had nor get X are ready (GET /debug/transfers), read and delete those keys at R=3/W=3 (sloppy=false) and wait until no new owner stores a version of them (reaped), " +
 			"while L still holds its old copies; heal X; wait until L has finished its leave (its last push) and exited",
 		Asserts: "no resurrection in the final reads at R=3 and R=1 through every remaining node or on any replica; no acknowledged write lost (the keys not deleted survive the leave); " +
@@ -499,16 +500,20 @@ func s19Choose(seed int64, names []string) string {
 }
 
 // s19Target picks the node to isolate: of those gaining partitions in the
-// plan (never the leaver nor the first node), the one gaining the most
-// (ties: the smallest name).
+// plan (never the leaver nor the first node), the one gaining the fewest
+// (ties: the smallest name). One gained partition stalls the leave; the
+// fewer it touches, the more of the leaver's keys can be deleted meanwhile.
 func s19Target(gains map[string][]int, leaver, first string) string {
-	count := map[string]int{}
-	for n, g := range gains {
-		if n != leaver && n != first {
-			count[n] = len(g)
+	best := ""
+	for _, n := range slices.Sorted(maps.Keys(gains)) {
+		if n == leaver || n == first || len(gains[n]) == 0 {
+			continue
+		}
+		if best == "" || len(gains[n]) < len(gains[best]) {
+			best = n
 		}
 	}
-	return most(count)
+	return best
 }
 
 // s19Eligible are the keys S19 deletes: in a partition the leaver was a

@@ -165,9 +165,12 @@ func TestHarnessS19Choose(t *testing.T) {
 	if len(drawn) != 4 {
 		t.Fatalf("100 seeds drew only %v", drawn)
 	}
-	gains := map[string][]int{"n1": {1, 2, 3, 4}, "n2": {5}, "n3": {6, 7}, "n4": {8, 9}, "n5": nil}
-	if x := s19Target(gains, "n5", "n1"); x != "n3" {
-		t.Fatalf("target %s, want n3 (most gains but the first node; ties to the smaller name)", x)
+	gains := map[string][]int{"n1": {1}, "n2": {5, 6}, "n3": {6, 7}, "n4": {8, 9, 10}, "n5": nil}
+	if x := s19Target(gains, "n5", "n1"); x != "n2" {
+		t.Fatalf("target %s, want n2 (fewest gains but some, not the first node; ties to the smaller name)", x)
+	}
+	if x := s19Target(gains, "n2", "n1"); x != "n3" {
+		t.Fatalf("target %s, want n3 (the leaver is never the target)", x)
 	}
 	if x := s19Target(map[string][]int{"n1": {1}}, "n5", "n1"); x != "" {
 		t.Fatalf("target %s, want none", x)
