@@ -361,7 +361,7 @@ func Lookup(name string) (Scenario, bool) {
 }
 
 // smoke names the scenarios of the CI smoke set (at their Smoke lengths).
-var smoke = []string{"droprule", "S1", "S2", "S3", "S4", "S7", "S12", "S13", "S14", "S15", "S16", "S20"}
+var smoke = []string{"droprule", "S1", "S2", "S3", "S4", "S7", "S12", "S13", "S14", "S15", "S16", "S18", "S19", "S20"}
 
 // SmokeSet is the CI smoke set, in run order.
 func SmokeSet() []string {

@@ -221,8 +221,19 @@ func TestHarnessDeleteScenariosWellFormed(t *testing.T) {
 		if !slices.Contains(sc.Checkers, CheckNoResurrection) && name != "S20" {
 			t.Fatalf("%s does not judge no-resurrection", name)
 		}
-		if sc.Script != nil && len(sc.Workloads) == 0 && sc.Smoke > 0 && sc.Duration == 0 {
-			t.Fatalf("%s: a scripted scenario with a smoke length needs a full one", name)
+	}
+	// S17 and S18 watch for their run length: a full one and a smoke one.
+	for _, name := range []string{"S17", "S18"} {
+		if sc, _ := Lookup(name); sc.Duration <= sc.Smoke || sc.Smoke == 0 {
+			t.Errorf("%s: watch %s (smoke %s)", name, sc.Duration, sc.Smoke)
 		}
+	}
+	for _, name := range []string{"S16", "S18", "S19", "S20"} {
+		if !slices.Contains(SmokeSet(), name) {
+			t.Errorf("smoke set lacks %s", name)
+		}
+	}
+	if slices.Contains(SmokeSet(), "S17") {
+		t.Error("S17 (a minute at least) is full-length only")
 	}
 }
