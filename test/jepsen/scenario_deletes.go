@@ -47,7 +47,7 @@ func s16() Scenario {
 			ReplayAfter: 15 * time.Second, ChurnRest: 12 * time.Second, Think: defaultThink}},
 		Checkers:        []string{CheckP0, CheckP0a, CheckDurable, CheckConvergence, CheckNoResurrection},
 		DrainTombstones: true,
-		Duration:        2 * time.Minute, Smoke: 45 * time.Second, MinOK: 300,
+		Duration:        2 * time.Minute, Smoke: 35 * time.Second, MinOK: 300,
 	}
 }
 
@@ -156,6 +156,10 @@ func (r *Run) deleteAll(ctx context.Context, id int, keys []string, via func(str
 	for _, k := range keys {
 		c := r.scriptClient(id, via(k), all)
 		res, ok := c.read(ctx, k)
+		for try := 1; !ok && try < 3 && ctx.Err() == nil; try++ { // a read has no effect: retry it
+			pause(ctx, 500*time.Millisecond)
+			res, ok = c.read(ctx, k)
+		}
 		if ok && res.Found {
 			if _, out := c.put(ctx, history.Delete, k, "", 0, cached{ctx: res.Context, siblings: res.Siblings, found: true}); out.Type == history.OK {
 				acked++
@@ -218,7 +222,7 @@ func (r *Run) watch(ctx context.Context, keys []string, order []*Node, d time.Du
 	p := Params{R: 1, TimeoutMS: DefaultServerTimeoutMS}
 	c := &client{id: history.WatchProcess, spec: WorkloadSpec{Kind: Register, Name: "script", Params: p}, rec: r.Rec, cache: map[string]cached{}}
 	end := time.Now().Add(d)
-	for time.Now().Before(end) && ctx.Err() == nil {
+	for time.Now().Before(end) && ctx.Err() == nil && r.Rec.Len() < MaxHistory {
 		for _, n := range order {
 			c.kv = kvs[n.Name]
 			for _, k := range keys {
@@ -695,11 +699,13 @@ func s19Script(ctx context.Context, r *Run) error {
 const s20Dropper = "n3"
 
 func s20() Scenario {
-	sr := registerW(6, 4, strict)
-	sr.Name, sr.WriteVia, sr.Think = StrictRegister, s20Dropper, 10*time.Millisecond
+	// Enough keys that several fall in partitions the join moves; each
+	// acked write is read back at once, through another node.
+	sr := registerW(6, 16, strict)
+	sr.Name, sr.WriteVia, sr.ReadAfterWrite, sr.Think = StrictRegister, s20Dropper, true, 10*time.Millisecond
 	return Scenario{
 		Name: "S20", Title: "a node misses the claimant's table during a join",
-		Injects: "agents with --test-faults; a strict register (r=w=pr=pw=2, sloppy=false) whose writes go through " + s20Dropper + " and whose reads go through n1, n2, n4, n5; " +
+		Injects: "agents with --test-faults; a strict register (r=w=pr=pw=2, sloppy=false, 6 clients, 16 keys) whose writes go through " + s20Dropper + " and whose reads go through n1, n2, n4, n5, each acked write read back at once; " +
 			"5 s in, " + s20Dropper + " drops every ownership table it is sent (POST /debug/faults drop_tables); n6 joins (empty data dir) and every node lists it valid with no transfer pending, " +
 			"while " + s20Dropper + " keeps the old placement (its GET /cluster/ring differs); three quarters into the run the fault is cleared and " + s20Dropper + " adopts the table",
 		Asserts:   "P1 judged for the strict register: a read that begins after a write was acked returns it or a successor; P2, durable, P0 and P0' hold; replicas and Merkle roots converge on the final ring",
@@ -707,7 +713,7 @@ func s20() Scenario {
 		Workloads: []WorkloadSpec{sr},
 		Script:    s20Script,
 		Checkers:  []string{CheckP0, CheckP0a, CheckP1, CheckP2, CheckDurable, CheckConvergence},
-		Duration:  2 * time.Minute, Smoke: 45 * time.Second, MinOK: 300,
+		Duration:  2 * time.Minute, Smoke: 30 * time.Second, MinOK: 300,
 	}
 }
 

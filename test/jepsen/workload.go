@@ -70,6 +70,10 @@ type WorkloadSpec struct {
 	// reads go through the node each client is bound to, never this one
 	// (S20: writes through the node that missed an ownership table).
 	WriteVia string
+	// ReadAfterWrite (register) reads the key again at once after each
+	// acknowledged write: the read begins right after the ack, while the
+	// write may still be landing on its last replicas.
+	ReadAfterWrite bool
 }
 
 // Tag is the workload's name: its keys' prefix and its ops' Workload.
@@ -280,6 +284,9 @@ func (c *client) write(ctx context.Context, key string) {
 	newCtx, out := c.put(ctx, history.Write, key, val, 0, cc)
 	if out.Type == history.OK && ContextGrew(cc.ctx, newCtx) {
 		c.cache[key] = cached{ctx: newCtx, siblings: []string{val}, found: true}
+	}
+	if out.Type == history.OK && c.spec.ReadAfterWrite {
+		c.read(ctx, key)
 	}
 }
 
