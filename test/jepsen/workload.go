@@ -32,11 +32,12 @@ const (
 	// anti-entropy can repair a replica that missed some (S7).
 	BlindWrite = "blind"
 	// Churn: each client owns some keys and walks each through a life
-	// cycle again and again (churnSteps): read, create, read, update with
-	// context, read, update, read, delete with context, then a rest of up
-	// to ChurnRest before the key is created again, so some re-creates
-	// come before the tombstone is reaped and some after (S16). With
-	// Replayers, the context of every delete is also kept for replay.
+	// cycle again and again (churnSteps): read, create with the read's
+	// context, read, update with context, read, update, a rest, read,
+	// delete with context, a rest. A rest lasts up to ChurnRest, so some
+	// keys are re-created before their tombstone is reaped and some after,
+	// and some stay live long enough for a replay (S16). With Replayers,
+	// the context read before every delete is also kept for replay.
 	Churn = "churn"
 )
 
@@ -63,8 +64,8 @@ type WorkloadSpec struct {
 	// key long ago and writes it back with that old context (S16).
 	Replayers   int
 	ReplayAfter time.Duration
-	// ChurnRest (churn) bounds the pause between a key's delete and its
-	// re-create (drawn uniformly in [0, ChurnRest)).
+	// ChurnRest (churn) bounds each rest of a churn cycle, after the last
+	// update and after the delete (drawn uniformly in [0, ChurnRest)).
 	ChurnRest time.Duration
 	// WriteVia sends the clients' writes through this node while their
 	// reads go through the node each client is bound to, never this one
