@@ -125,11 +125,15 @@ type Transfers struct {
 	PartitionsReady   int            `json:"partitions_ready"`
 	PartitionsPending int            `json:"partitions_pending"`
 	Totals            TransferTotals `json:"totals"`
-	Jobs              []struct {
-		Partition int    `json:"partition"`
-		State     string `json:"state"`
-		Error     string `json:"error,omitempty"`
-	} `json:"jobs"`
+	Jobs              []TransferJob  `json:"jobs"`
+}
+
+// TransferJob is one partition a node still pulls (GET /debug/transfers
+// "jobs"; a finished pull leaves the list).
+type TransferJob struct {
+	Partition int    `json:"partition"`
+	State     string `json:"state"`
+	Error     string `json:"error,omitempty"`
 }
 
 // Transfers returns a node's GET /debug/transfers.

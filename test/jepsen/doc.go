@@ -33,7 +33,8 @@
 // node out of the ring (POST /cluster/remove) and Forget drops it, so it is
 // neither restarted by heal nor read. Each change's stop event waits until
 // every node lists exactly the members, alive and valid, with no partition
-// transfer pending (GET /debug/transfers).
+// transfer pending (GET /debug/transfers). S20 joins n6 the same way; S19's
+// FaultLeave stop event forgets the node that left once it has exited.
 //
 // # What it must not do
 //

@@ -49,7 +49,8 @@ const overhead = 4 * time.Minute
 const typicalOverhead = 45 * time.Second
 
 // TestJepsen runs the fault-test scenarios: by default the CI smoke set
-// (droprule, S1, S2, S3, S4, S7 and S12 shortened, S13, S14, S15); -scenarios=S2,S4 or
+// (droprule, S1, S2, S3, S4, S7, S12, S16, S18 and S20 shortened, S13, S14,
+// S15, S19); -scenarios=S2,S4 or
 // -scenarios=all and -duration=5m for longer runs; DYNAGO_JEPSEN_OUT sets
 // where run directories go. Every scenario except S15 needs root: it runs
 // real agents in a network namespace it creates and deletes.

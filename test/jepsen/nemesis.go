@@ -25,6 +25,13 @@ const (
 	// stop waits (bounded) until every node has settled on the new ring.
 	FaultJoin   = "join"   // start a laid-out node with --join and an empty data dir
 	FaultRemove = "remove" // POST /cluster/remove of a dead node through a live one
+	// FaultLeave: start is POST /cluster/leave to the node; stop waits
+	// until it has handed off, exited by itself and been forgotten
+	// (cluster_deletes.go).
+	FaultLeave = "leave"
+	// FaultDropTables: the node ignores the ownership tables it is sent
+	// (POST /debug/faults {"drop_tables": true}, --test-faults) until stop.
+	FaultDropTables = "drop-tables"
 )
 
 // Partition shapes (Jepsen's).
@@ -60,6 +67,14 @@ func (e Event) Describe() string {
 		return "heal everything"
 	case e.Fault == FaultJoin || e.Fault == FaultRemove:
 		return describeMembership(e)
+	case e.Fault == FaultLeave && e.Phase == "start":
+		return "leave " + strings.Join(e.Nodes, ",") + " (POST /cluster/leave)"
+	case e.Fault == FaultLeave:
+		return "wait until " + strings.Join(e.Nodes, ",") + " has handed off and exited, then every other node lists the rest valid, no transfer pending"
+	case e.Fault == FaultDropTables && e.Phase == "start":
+		return strings.Join(e.Nodes, ",") + " drops every ownership table it is sent (POST /debug/faults drop_tables)"
+	case e.Fault == FaultDropTables:
+		return strings.Join(e.Nodes, ",") + " adopts ownership tables again"
 	}
 	verb := map[string][2]string{
 		FaultCrash:   {"kill -9", "restart"},
@@ -401,12 +416,17 @@ func (n *Nemesis) apply(ctx context.Context, e Event) error {
 		return n.healAll(ctx)
 	case e.Fault == FaultJoin || e.Fault == FaultRemove:
 		return n.membership(ctx, e)
+	case e.Fault == FaultLeave:
+		return n.leaving(ctx, e)
+	case e.Fault == FaultDropTables:
+		return each(func(nd *Node) error { return n.c.DropTables(ctx, nd, e.Phase == "start") })
 	}
 	return fmt.Errorf("jepsen: unknown nemesis event %+v", e)
 }
 
 // HealAll ends every fault: flush the firewall, SIGCONT paused nodes,
-// restart stopped ones, reset every clock. It is recorded as one event.
+// restart stopped ones, reset every clock (and, with --test-faults, clear
+// every injected fault). It is recorded as one event.
 func (n *Nemesis) HealAll(ctx context.Context) {
 	n.Apply(ctx, Event{Fault: FaultHeal, Phase: "start", Nodes: n.c.Names()})
 }
@@ -443,6 +463,11 @@ func (n *Nemesis) healAll(ctx context.Context) error {
 		}
 		if err := n.c.Skew(ctx, nd, 0); err != nil {
 			errs = append(errs, err.Error())
+		}
+		if slices.Contains(n.c.cfg.AgentArgs, "--test-faults") {
+			if err := n.c.DropTables(ctx, nd, false); err != nil {
+				errs = append(errs, err.Error())
+			}
 		}
 	}
 	if len(errs) > 0 {

@@ -31,6 +31,14 @@ const (
 	// BlindWrite: blind puts only (no context, no reads), so only
 	// anti-entropy can repair a replica that missed some (S7).
 	BlindWrite = "blind"
+	// Churn: each client owns some keys and walks each through a life
+	// cycle again and again (churnSteps): read, create with the read's
+	// context, read, update with context, read, update, a rest, read,
+	// delete with context, a rest. A rest lasts up to ChurnRest, so some
+	// keys are re-created before their tombstone is reaped and some after,
+	// and some stay live long enough for a replay (S16). With Replayers,
+	// the context read before every delete is also kept for replay.
+	Churn = "churn"
 )
 
 // WorkloadSpec is one workload of a scenario.
@@ -51,6 +59,22 @@ type WorkloadSpec struct {
 	BlindPct int
 	// Think is the longest pause between one client's ops.
 	Think time.Duration
+	// Replayers (churn) are extra clients that write with the contexts
+	// captured before deletes, ReplayAfter or later: a client that read a
+	// key long ago and writes it back with that old context (S16).
+	Replayers   int
+	ReplayAfter time.Duration
+	// ChurnRest (churn) bounds each rest of a churn cycle, after the last
+	// update and after the delete (drawn uniformly in [0, ChurnRest)).
+	ChurnRest time.Duration
+	// WriteVia sends the clients' writes through this node while their
+	// reads go through the node each client is bound to, never this one
+	// (S20: writes through the node that missed an ownership table).
+	WriteVia string
+	// ReadAfterWrite (register) reads the key again at once after each
+	// acknowledged write: the read begins right after the ack, while the
+	// write may still be landing on its last replicas.
+	ReadAfterWrite bool
 }
 
 // Tag is the workload's name: its keys' prefix and its ops' Workload.
@@ -115,6 +139,12 @@ type client struct {
 	seq   int64
 	cache map[string]cached
 	gen   []int // set workload: the generation this client writes per slot
+	// wkv, if set, carries the writes (WorkloadSpec.WriteVia).
+	wkv *KV
+	// churn: each owned key's place in churnSteps and when it may move on;
+	// replay is the pool deletes' contexts go to (nil: none kept).
+	churn  map[string]*churnKey
+	replay *replayPool
 }
 
 func newClient(id int, spec WorkloadSpec, n *Node, rec *history.Recorder, seed int64) *client {
@@ -129,11 +159,20 @@ func newClient(id int, spec WorkloadSpec, n *Node, rec *history.Recorder, seed i
 	}
 }
 
+// churnKey is where one key is in its churn cycle.
+type churnKey struct {
+	step      int
+	notBefore time.Time
+}
+
 // run issues ops until stop is closed. Requests use ctx, which is only
 // cancelled when the whole run is aborted, so an op in flight at the end
 // of the workload still completes (or times out) normally.
 func (c *client) run(ctx context.Context, stop <-chan struct{}) {
 	defer c.kv.Close()
+	if c.wkv != nil {
+		defer c.wkv.Close()
+	}
 	for {
 		select {
 		case <-stop:
@@ -158,6 +197,12 @@ func (c *client) run(ctx context.Context, stop <-chan struct{}) {
 			c.add(ctx, slot)
 		case BlindWrite:
 			c.blindPut(ctx, key)
+		case Churn:
+			if c.churn == nil {
+				c.replayOne(ctx)
+			} else {
+				c.churnStep(ctx)
+			}
 		case DeleteWorkload:
 			switch r := c.rng.IntN(10); {
 			case r < 3:
@@ -205,16 +250,21 @@ func (c *client) read(ctx context.Context, key string) (ReadResult, bool) {
 // put writes value with the given context, recording covered as what the
 // context covers, and returns the answer's context.
 func (c *client) put(ctx context.Context, f history.F, key, value string, elem int64, cc cached) (string, Outcome) {
+	kv := c.kv
+	if c.wkv != nil {
+		kv = c.wkv
+	}
 	op := c.invoke(f, key)
+	op.Node = kv.Node
 	op.Value, op.Element, op.Covered, op.Context = value, elem, cc.siblings, cc.ctx
 	op.Params = c.spec.Params.write().Encode()
 	inv := c.rec.Append(op)
 	var newCtx string
 	var out Outcome
 	if f == history.Delete {
-		newCtx, out = c.kv.Delete(ctx, key, cc.ctx, c.spec.Params)
+		newCtx, out = kv.Delete(ctx, key, cc.ctx, c.spec.Params)
 	} else {
-		newCtx, out = c.kv.Put(ctx, key, value, cc.ctx, c.spec.Params)
+		newCtx, out = kv.Put(ctx, key, value, cc.ctx, c.spec.Params)
 	}
 	comp := inv.Completion(out.Type)
 	comp.Report, comp.Error, comp.Context = out.Report, out.Error(), newCtx
@@ -235,6 +285,9 @@ func (c *client) write(ctx context.Context, key string) {
 	newCtx, out := c.put(ctx, history.Write, key, val, 0, cc)
 	if out.Type == history.OK && ContextGrew(cc.ctx, newCtx) {
 		c.cache[key] = cached{ctx: newCtx, siblings: []string{val}, found: true}
+	}
+	if out.Type == history.OK && c.spec.ReadAfterWrite {
+		c.read(ctx, key)
 	}
 }
 
@@ -304,6 +357,85 @@ func (c *client) add(ctx context.Context, slot int) {
 	c.put(ctx, history.Add, key, history.SetValue(id, append(elems, elem)), elem, cached{ctx: res.Context, siblings: res.Siblings})
 }
 
+// churnSteps is one life cycle of a churn key; a step named "rest" ends
+// with a pause of up to ChurnRest before the key's next step.
+var churnSteps = []string{"read", "write", "read", "write", "read", "write", "rest", "read", "delete", "rest"}
+
+// churnStep moves one of the client's keys that is due one step on.
+func (c *client) churnStep(ctx context.Context) {
+	now := time.Now()
+	var due []string
+	for _, k := range c.keys {
+		if !now.Before(c.churn[k].notBefore) {
+			due = append(due, k)
+		}
+	}
+	if len(due) == 0 {
+		return
+	}
+	key := due[c.rng.IntN(len(due))]
+	st := c.churn[key]
+	switch churnSteps[st.step] {
+	case "read":
+		c.read(ctx, key)
+	case "write": // create (the context of a read of nothing) or update
+		c.write(ctx, key)
+	case "delete":
+		if cc, ok := c.cache[key]; ok && cc.found && c.replay != nil {
+			c.replay.put(key, cc, now)
+		}
+		c.delete(ctx, key) // a read instead when the last read found nothing
+	}
+	if st.step++; st.step < len(churnSteps) && churnSteps[st.step] == "rest" {
+		if c.spec.ChurnRest > 0 {
+			st.notBefore = now.Add(time.Duration(c.rng.Int64N(int64(c.spec.ChurnRest))))
+		}
+		st.step++
+	}
+	st.step %= len(churnSteps)
+}
+
+// replayOne writes a new value with a context a churn client captured
+// before a delete, ReplayAfter ago or earlier: its Covered is what that old
+// context covered, so a value it silently supersedes beyond those is lost.
+func (c *client) replayOne(ctx context.Context) {
+	e, ok := c.replay.take(time.Now().Add(-c.spec.ReplayAfter))
+	if !ok {
+		return
+	}
+	c.put(ctx, history.Write, e.key, c.nextID(), 0, e.cc)
+}
+
+// replayPool holds the contexts churn clients read before their deletes.
+type replayPool struct {
+	mu      sync.Mutex
+	entries []replayEntry // in capture order
+}
+
+type replayEntry struct {
+	key string
+	cc  cached
+	at  time.Time
+}
+
+func (p *replayPool) put(key string, cc cached, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.entries = append(p.entries, replayEntry{key: key, cc: cc, at: at})
+}
+
+// take removes and returns the oldest entry captured at or before cutoff.
+func (p *replayPool) take(cutoff time.Time) (replayEntry, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.entries) == 0 || p.entries[0].at.After(cutoff) {
+		return replayEntry{}, false
+	}
+	e := p.entries[0]
+	p.entries = p.entries[1:]
+	return e, true
+}
+
 // Workload runs a scenario's clients.
 type Workload struct {
 	clients []*client
@@ -318,12 +450,50 @@ func NewWorkload(specs []WorkloadSpec, nodes []*Node, rec *history.Recorder, see
 	w := &Workload{stop: make(chan struct{})}
 	id := 0
 	for _, s := range specs {
-		for range s.Clients {
-			w.clients = append(w.clients, newClient(id, s, nodes[id%len(nodes)], rec, seed))
+		readers := nodes
+		var via *Node
+		if s.WriteVia != "" {
+			readers = nil
+			for _, n := range nodes {
+				if n.Name == s.WriteVia {
+					via = n
+				} else {
+					readers = append(readers, n)
+				}
+			}
+		}
+		var pool *replayPool
+		if s.Kind == Churn && s.Replayers > 0 {
+			pool = &replayPool{}
+		}
+		for i := range s.Clients + s.Replayers {
+			c := newClient(id, s, readers[id%len(readers)], rec, seed)
+			if via != nil {
+				c.wkv = NewKV(via.Name, via.HTTP, ClientTimeout)
+			}
+			if s.Kind == Churn {
+				c.replay = pool
+				if i < s.Clients {
+					c.keys, c.churn = churnKeys(s, i), map[string]*churnKey{}
+					for _, k := range c.keys {
+						c.churn[k] = &churnKey{}
+					}
+				}
+			}
+			w.clients = append(w.clients, c)
 			id++
 		}
 	}
 	return w
+}
+
+// churnKeys are the keys churn client i of s owns: every Clients-th key.
+func churnKeys(s WorkloadSpec, i int) []string {
+	var out []string
+	for j := i; j < s.Keys; j += s.Clients {
+		out = append(out, s.Key(j))
+	}
+	return out
 }
 
 // Start starts one goroutine per client.

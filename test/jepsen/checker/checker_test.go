@@ -259,6 +259,38 @@ func TestNoResurrection(t *testing.T) {
 	}
 }
 
+// A watch read (history.WatchProcess) is judged against the deletes acked
+// before it began; an ordinary read is not (P2's business under sloppy
+// quorum, where a read may still reach a replica the delete missed).
+func TestNoResurrectionWatch(t *testing.T) {
+	watch := func(ops []history.Operation, i int) []history.Operation {
+		ops[i].Process = history.WatchProcess
+		return ops
+	}
+	cases := []struct {
+		name  string
+		ops   []history.Operation
+		valid bool
+	}{
+		{"watch read after the delete sees nothing", watch(index(w("k", "a", 1, 2), del("k", 3, 4, "a"), rd("k", 5, 6)), 2), true},
+		{"watch read after the delete sees the value", watch(index(w("k", "a", 1, 2), del("k", 3, 4, "a"), rd("k", 5, 6, "a")), 2), false},
+		{"watch read begun before the delete's ack", watch(index(w("k", "a", 1, 2), del("k", 3, 6, "a"), rd("k", 5, 7, "a")), 2), true},
+		{"ordinary read after the delete is not judged", index(w("k", "a", 1, 2), del("k", 3, 4, "a"), rd("k", 5, 6, "a")), true},
+		{"watch read of a value the delete did not cover", watch(index(w("k", "a", 1, 2), del("k", 3, 4, "a"), w("k", "b", 3, 4), rd("k", 5, 6, "b")), 3), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := NoResurrection(tc.ops, nil)
+			if res.Valid != tc.valid {
+				t.Fatalf("valid=%v, want %v: %+v", res.Valid, tc.valid, res)
+			}
+			if !tc.valid && (res.Examples[0].Kind != "resurrected" || !strings.Contains(res.Examples[0].Detail, "watch read")) {
+				t.Fatalf("examples %+v", res.Examples)
+			}
+		})
+	}
+}
+
 func nemesis(fault, phase, node string, inv, comp int64) history.Operation {
 	return history.Operation{F: history.Nemesis, Fault: fault, Phase: phase, Nodes: []string{node},
 		Type: history.Info, Invoke: inv, Complete: history.Forever, Returned: comp}

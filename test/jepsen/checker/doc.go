@@ -14,7 +14,7 @@
 //	Set                  Jepsen's set checker: ok / lost / unexpected / recovered over the final reads
 //	Convergence          every replica of every key stores the same versions; final reads agree with them
 //	MerkleRoots          the replicas of every partition that hold a Merkle tree report one root (joined into convergence with Combine)
-//	NoResurrection       no value removed by an acked delete is in the final state
+//	NoResurrection       no value removed by an acked delete is in the final state, nor in a watch read begun after the delete's ack
 //	PausedInfo           a paused node answers nothing while it is stopped: its in-flight ops end info
 //	Linearizable         porcupine over a multi-value register, per key (strict-quorum runs)
 //

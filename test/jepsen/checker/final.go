@@ -124,17 +124,17 @@ func signature(r history.Replica) string {
 }
 
 // NoResurrection checks that no value covered by an acknowledged delete is
-// in the final state: neither in an OK final read nor live on a replica.
+// in the final state: neither in an OK final read nor live on a replica. A
+// watch read (history.WatchProcess: the healed state read while a script
+// still runs) is judged too, against the deletes acked before it began.
 func NoResurrection(ops []history.Operation, replicas []history.Replica) Result {
 	res := newResult("no resurrection")
 	a := analyze(ops)
 	for _, k := range a.keys {
 		gone := newBitset(len(k.names))
 		by := map[int]*history.Operation{}
-		for _, d := range k.deletes {
-			if d.Type != history.OK {
-				continue
-			}
+		acked := ackedByCompletion(k.deletes)
+		for _, d := range acked {
 			res.Counts["acked_deletes"]++
 			c := k.coverOf(d)
 			for _, m := range c.andNot(gone).members() {
@@ -143,9 +143,9 @@ func NoResurrection(ops []history.Operation, replicas []history.Replica) Result 
 			gone.or(c)
 		}
 		res.Counts["deleted_values"] += len(gone.members())
-		check := func(v, where string, opIdx []int) {
+		check := func(v, where string, opIdx []int, before int64) {
 			i, ok := k.idx[v]
-			if !ok || !gone.has(i) {
+			if !ok || !gone.has(i) || by[i].Complete >= before {
 				return
 			}
 			d := by[i]
@@ -153,9 +153,15 @@ func NoResurrection(ops []history.Operation, replicas []history.Replica) Result 
 				Detail: fmt.Sprintf("%q was removed by delete %d via %s (acked at %s) but is live in %s", v, d.InvokeIndex, d.Node, ms(d.Complete), where)})
 		}
 		for _, r := range k.reads {
-			if r.Final {
+			switch {
+			case r.Final:
 				for _, s := range r.Siblings {
-					check(s, fmt.Sprintf("final read %d via %s", r.InvokeIndex, r.Node), []int{r.InvokeIndex})
+					check(s, fmt.Sprintf("final read %d via %s", r.InvokeIndex, r.Node), []int{r.InvokeIndex}, history.Forever)
+				}
+			case r.Process == history.WatchProcess:
+				res.Counts["watch_reads"]++
+				for _, s := range r.Siblings {
+					check(s, fmt.Sprintf("watch read %d via %s (%s) at %s", r.InvokeIndex, r.Node, r.Params, ms(r.Invoke)), []int{r.InvokeIndex}, r.Invoke)
 				}
 			}
 		}
@@ -164,7 +170,7 @@ func NoResurrection(ops []history.Operation, replicas []history.Replica) Result 
 				continue
 			}
 			for _, v := range rep.Live() {
-				check(v, "replica "+rep.Node, nil)
+				check(v, "replica "+rep.Node, nil, history.Forever)
 			}
 		}
 	}

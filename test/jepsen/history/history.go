@@ -40,6 +40,11 @@ const (
 	NemesisProcess   = -1 // fault injection
 	ConvergeProcess  = -2 // reads that drive read repair after heal
 	FinalReadProcess = -3 // the final R=N reads through every node
+	// WatchProcess reads the healed state while a scenario's script still
+	// runs (S17: through a restarted fallback in its first minute), once
+	// every replica has acknowledged the deletes it judges (w=all), so a
+	// value an acked delete removed must not be in them either.
+	WatchProcess = -4
 )
 
 // Op is one line of a history.
