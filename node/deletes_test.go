@@ -799,3 +799,48 @@ func TestRestoredCopyTakesFreshIncarnation(t *testing.T) {
 	}
 	checkDotsUnique(t, []*testNode{n1, nodes[1], nodes[2]}, []string{k})
 }
+
+// TestChurnNeverReusesDots: delete/re-create churn through every
+// coordinator while replicas reap at different times (n1 fast, n2 slower,
+// n3 never within the test): after every round the last acknowledged
+// write of each key is readable at R=N, and across every replica no dot
+// names two different versions.
+func TestChurnNeverReusesDots(t *testing.T) {
+	nodes := reapCluster(t, [3]time.Duration{100 * time.Millisecond, 400 * time.Millisecond, time.Hour}, nil)
+	keys := []string{"c0", "c1", "c2", "c3"}
+	for round := range 4 {
+		for i, k := range keys {
+			via := nodes[(round+i)%3]
+			// Re-create through n1, the replica that reaps first, with the
+			// context n1 alone returns (R=1, as a client reading at R=1
+			// would get): after a reap it knows none of the counters its
+			// old writes used.
+			r := nodes[0].put(k, fmt.Sprintf("r%d-a", round), nodes[0].get(k, "r=1").header.Get(headerContext), "w=3")
+			if r.status != 204 {
+				t.Fatalf("round %d create %s: %d %s", round, k, r.status, r.body)
+			}
+			r = nodes[(round+i+1)%3].put(k, fmt.Sprintf("r%d-b", round), r.header.Get(headerContext), "w=3")
+			if r.status != 204 {
+				t.Fatalf("round %d update %s: %d %s", round, k, r.status, r.body)
+			}
+			// The update again through n1, the replica that reaps first,
+			// with the context n1 alone returns (R=1): after a reap it
+			// knows none of the counters n1's old writes used.
+			r = nodes[0].put(k, fmt.Sprintf("r%d-c", round), nodes[0].get(k, "r=1").header.Get(headerContext), "w=3")
+			if r.status != 204 {
+				t.Fatalf("round %d second update %s: %d %s", round, k, r.status, r.body)
+			}
+			if got := nodes[2].get(k, "r=3"); got.status != 200 || string(got.body) != fmt.Sprintf("r%d-c", round) {
+				t.Fatalf("round %d: %s reads %d %q at R=3, want the last acknowledged write", round, k, got.status, got.body)
+			}
+			checkDotsUnique(t, nodes, []string{k})
+			if r := via.del(k, r.header.Get(headerContext), "w=3"); r.status != 204 {
+				t.Fatalf("round %d delete %s: %d %s", round, k, r.status, r.body)
+			}
+		}
+		for _, k := range keys {
+			waitReaped(t, nodes[0], k)
+		}
+	}
+	checkDotsUnique(t, nodes, keys)
+}

@@ -153,3 +153,90 @@ func TestPureSources(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeWallClock is issue 10's deterministic check that no correctness
+// decision in node reads the wall clock: every read of it (time.Now,
+// time.Since, time.Until, and the node clock's skewable Now) in node's and
+// node/rpc's sources must be one of the uses listed here, each with the
+// reason it decides nothing about data. Ages that rules read come from the
+// node's Steady clock (node/clock.go). A use that is listed but gone fails
+// too, so the list stays exact.
+func TestNodeWallClock(t *testing.T) {
+	allowed := map[string]string{
+		"node/clock.go newClock":              "the monotonic anchor Steady counts from (time.Since on it reads the monotonic clock)",
+		"node/clock.go clock.Now":             "the wall clock itself, for logs and debug views",
+		"node/clock.go clock.Steady":          "time.Since(start) is a monotonic duration within the run",
+		"node/clock.go clock.wallOf":          "dates a Steady reading for display (/debug/aae)",
+		"node/clock.go Node.loadClock":        "bridges the downtime across a restart; a clock behind the checkpoint is detected and treated as the longest downtime (documented dependency)",
+		"node/clock.go Node.checkpointClock":  "saves the wall time beside the steady time for the next restart's bridge",
+		"node/clock.go Node.handleClock":      "GET/POST /debug/clock shows the (skewed) wall clock",
+		"node/aae.go Node.buildTrees":         "times the startup scan for a log line",
+		"node/http.go Node.instrument":        "request latency, for metrics and anti-entropy's backoff (pacing, not data)",
+		"node/rpc/rpc.go Client.conn":         "caps a dial at the call's deadline",
+		"node/rpc/rpc.go clientConn.readLoop": "when the peer was last heard from; only makes a timed-out call reset its connection sooner",
+		"node/rpc/rpc.go Client.Call":         "the call's deadline and write deadline; a timeout fails the call (never stores anything)",
+		"node/rpc/rpc.go Server.serveConn":    "a write deadline for an answer",
+	}
+	used := map[string]bool{}
+	for _, dir := range []string{"node", "node/rpc"} {
+		files, err := filepath.Glob(filepath.Join("..", dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fset := token.NewFileSet()
+		for _, name := range files {
+			if strings.HasSuffix(name, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(fset, name, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel := dir + "/" + filepath.Base(name)
+			for _, d := range f.Decls {
+				fd, ok := d.(*ast.FuncDecl)
+				if !ok {
+					continue
+				}
+				fn := fd.Name.Name
+				if fd.Recv != nil && len(fd.Recv.List) == 1 {
+					typ := fd.Recv.List[0].Type
+					if st, ok := typ.(*ast.StarExpr); ok {
+						typ = st.X
+					}
+					if id, ok := typ.(*ast.Ident); ok {
+						fn = id.Name + "." + fn
+					}
+				}
+				ast.Inspect(fd, func(nd ast.Node) bool {
+					sel, ok := nd.(*ast.SelectorExpr)
+					if !ok {
+						return true
+					}
+					wall := false
+					switch x := sel.X.(type) {
+					case *ast.Ident:
+						wall = x.Name == "time" && (sel.Sel.Name == "Now" || sel.Sel.Name == "Since" || sel.Sel.Name == "Until") ||
+							(fd.Recv != nil && x.Name == "c" && sel.Sel.Name == "Now" && strings.HasPrefix(fn, "clock."))
+					case *ast.SelectorExpr:
+						wall = x.Sel.Name == "clock" && sel.Sel.Name == "Now"
+					}
+					if !wall {
+						return true
+					}
+					key := rel + " " + fn
+					if _, ok := allowed[key]; !ok {
+						t.Errorf("%s: %s reads the wall clock in %s; use the node's Steady clock for anything a rule decides, or list this use with its reason", fset.Position(sel.Pos()), sel.Sel.Name, fn)
+					}
+					used[key] = true
+					return true
+				})
+			}
+		}
+	}
+	for key := range allowed {
+		if !used[key] {
+			t.Errorf("the allow-list names %s, which no longer reads the wall clock: remove it", key)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -201,3 +202,30 @@ func (n *Nemesis) leaving(ctx context.Context, e Event) error {
 // leaveWithin bounds the wait for a leaving node to finish and exit once
 // nothing holds it up.
 const leaveWithin = 90 * time.Second
+
+// Metric returns the value of an unlabelled counter or gauge in n's GET
+// /metrics (0 when n does not report it).
+func (c *Cluster) Metric(ctx context.Context, n *Node, name string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", n.URL()+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.api.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != 200 {
+		return 0, fmt.Errorf("GET /metrics on %s: %d", n.Name, resp.StatusCode)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, nil
+}

@@ -707,7 +707,7 @@ func s20() Scenario {
 		Name: "S20", Title: "a node misses the claimant's table during a join",
 		Injects: "agents with --test-faults; a strict register (r=w=pr=pw=2, sloppy=false, 6 clients, 16 keys) whose writes go through " + s20Dropper + " and whose reads go through n1, n2, n4, n5, each acked write read back at once; " +
 			"5 s in, " + s20Dropper + " drops every ownership table it is sent (POST /debug/faults drop_tables); n6 joins (empty data dir) and every node lists it valid with no transfer pending, " +
-			"while " + s20Dropper + " keeps the old placement (its GET /cluster/ring differs); three quarters into the run the fault is cleared and " + s20Dropper + " adopts the table",
+			"while " + s20Dropper + " keeps the old placement until a peer refuses one of its calls for another table (then it adopts the peer's; the run checks that one of the two happened); three quarters into the run the fault is cleared",
 		Asserts:   "P1 judged for the strict register: a read that begins after a write was acked returns it or a successor; P2, durable, P0 and P0' hold; replicas and Merkle roots converge on the final ring",
 		Cluster:   func(c *ClusterConfig) { c.AgentArgs = []string{"--test-faults"} },
 		Workloads: []WorkloadSpec{sr},
@@ -744,9 +744,21 @@ func s20Script(ctx context.Context, r *Run) error {
 	}
 	diff := RingDiff(theirs, mine)
 	if diff == 0 {
-		return fmt.Errorf("S20: %s places keys as %s does after the join: it adopted the table anyway, the run tests nothing", d.Name, first.Name)
+		// With the drop in force, the only way d learns the table is a
+		// peer refusing one of its calls for it (node/view.go): that must
+		// have happened, or the fault did not hold and the run tests
+		// nothing.
+		refused, err := r.C.Metric(ctx, d, "dynago_rpc_table_mismatches_total")
+		if err != nil {
+			return fmt.Errorf("S20: %w", err)
+		}
+		if refused == 0 {
+			return fmt.Errorf("S20: %s places keys as %s does after the join, yet no peer refused its calls for another table: the fault did not hold, the run tests nothing", d.Name, first.Name)
+		}
+		r.Logf("S20: %s joined; %s, dropping every table it was sent, learned the new one from %v refused calls", added.Name, d.Name, refused)
+	} else {
+		r.Logf("S20: %s joined; %s's placement differs from %s's in %d of %d partitions", added.Name, d.Name, first.Name, diff, len(theirs))
 	}
-	r.Logf("S20: %s joined; %s's placement differs from %s's in %d of %d partitions", added.Name, d.Name, first.Name, diff, len(theirs))
 	if err := pause(ctx, time.Until(begin.Add(r.Spec.Duration*3/4))); err != nil {
 		return err
 	}
