@@ -878,9 +878,12 @@ func (n *Node) pace(ctx context.Context, keys, bytes int) error {
 // never delivers or serves a hint past MaxAge (its steady clock), and a
 // receiver refuses a delivered hint that says it is older than its own
 // MaxAge; a delivery is in flight at most hintCallTimeout, and a served
-// hint reaches a replica (read repair) within MaxRequestTimeout. So any
-// such hint lands within MaxAge + reapMargin of the tombstone being
-// stored, and the tombstone is still here to suppress it.
+// hint reaches a primary (read repair, which never writes to a fallback:
+// that would start a new hint window) within MaxRequestTimeout. A request
+// its receiver read only after a pause of the whole process is dropped
+// (node/rpc's stall guard), so a request's timeout bounds how late it
+// lands. So any such hint lands within MaxAge + reapMargin of the
+// tombstone being stored, and the tombstone is still here to suppress it.
 func (n *Node) reapMinAge() time.Duration {
 	if n.cfg.NoHintedHandoff || n.cfg.AAE.ReapUnconfirmed {
 		return n.cfg.AAE.TombstoneGrace

@@ -27,6 +27,16 @@ import (
 
 var metaBoot = storage.MetaKey("boot")
 
+// incarnation is the node's incarnation epoch: new whenever the data
+// directory may have lost writes it acknowledged (new, lost, not shut down
+// cleanly, restored). Owner actors of keys are honoured only within the
+// incarnation they were minted in (record.go), and only once Verified: the
+// cluster confirmed that the directory is the node's latest.
+type incarnation struct {
+	Epoch    uint64
+	Verified bool
+}
+
 // loadBoot records a new boot id for this run and returns the previous
 // run's ("" for a new directory).
 func (n *Node) loadBoot(ctx context.Context) error {
@@ -49,12 +59,13 @@ func (n *Node) loadBoot(ctx context.Context) error {
 // record of it (see above). It is called for every record of this node
 // that arrives, before the merge.
 func (n *Node) checkOwnRecord(r memberRecord) {
-	if r.Name != n.cfg.Name || n.incVerified.Load() {
+	cur := n.inc.Load()
+	if r.Name != n.cfg.Name || cur.Verified {
 		return
 	}
 	switch r.Boot {
 	case "", n.boot, n.prevBoot:
-		if n.incVerified.CompareAndSwap(false, true) {
+		if n.inc.CompareAndSwap(cur, &incarnation{Epoch: cur.Epoch, Verified: true}) {
 			n.log.Debug("the cluster's record of this node matches its data directory; owner actors are honoured")
 		}
 	default:
@@ -73,8 +84,7 @@ func (n *Node) rotateIncarnation(why string) {
 		n.log.Error("saving a new incarnation", "err", err)
 		return // not verified: owner actors stay unhonoured, which is safe
 	}
-	n.incarnation.Store(epoch)
-	n.incVerified.Store(true)
+	n.inc.Store(&incarnation{Epoch: epoch, Verified: true})
 	n.log.Warn("took a new incarnation: "+why, "incarnation", epoch)
 }
 

@@ -31,21 +31,28 @@ import (
 //     and debug views only.
 //
 // So correctness depends on clocks only through rates: each node's
-// monotonic clock runs at roughly the right speed, and a node's wall clock
-// does not step backwards by more than a hint window across its own
-// downtime (a checkpoint later than the wall clock at start is detected,
-// and then every hint from before the restart is treated as expired). It
-// never depends on two nodes' clocks agreeing. Causality is tracked by
+// monotonic clock (CLOCK_BOOTTIME on Linux, which counts a suspend) runs
+// at roughly the right speed, and a node's wall clock does not step
+// backwards by more than reapMargin (twice --max-timeout plus a hint
+// call) across the node's own downtime: the slack between the hint window
+// and the least age of a reapable tombstone. A wall clock behind the last
+// checkpoint is detected, and then every hint from before the restart is
+// treated as expired; a smaller step back while the node was down is not.
+// It never depends on two nodes' clocks agreeing. Causality is tracked by
 // dotted version vectors, never by timestamps.
 type clock struct {
-	offset atomic.Int64 // wall-clock skew for tests, nanoseconds
-	start  time.Time    // the monotonic reading Steady counts from
-	base   int64        // Steady at start, Unix nanoseconds
+	offset    atomic.Int64 // wall-clock skew for tests, nanoseconds
+	start     time.Time    // the monotonic reading Steady counts from
+	bootStart int64        // CLOCK_BOOTTIME at start, when bootOK
+	bootOK    bool
+	base      int64 // Steady at start, Unix nanoseconds
 }
 
 // newClock returns a clock whose Steady starts at base.
 func newClock(base time.Time) *clock {
-	return &clock{start: time.Now(), base: base.UnixNano()}
+	c := &clock{start: time.Now(), base: base.UnixNano()}
+	c.bootStart, c.bootOK = bootNanos()
+	return c
 }
 
 // wallOf dates a Steady reading on the wall clock, for display.
@@ -56,8 +63,15 @@ func (c *clock) wallOf(steady time.Time) time.Time {
 // Now is the wall clock with the test offset: for display only.
 func (c *clock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
 
-// Steady is the node's steady time (see clock).
+// Steady is the node's steady time (see clock). Within a run it counts
+// CLOCK_BOOTTIME where there is one (it keeps counting through a suspend),
+// else Go's monotonic clock.
 func (c *clock) Steady() time.Time {
+	if c.bootOK {
+		if now, ok := bootNanos(); ok {
+			return time.Unix(0, c.base+now-c.bootStart)
+		}
+	}
 	return time.Unix(0, c.base+int64(time.Since(c.start)))
 }
 

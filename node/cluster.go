@@ -73,12 +73,29 @@ type memberRecord struct {
 	// an old copy of its data directory tells from it that the cluster
 	// knows a later run of it.
 	Boot string `json:"boot,omitempty"`
+	// Gen is the node's membership generation: raised only when a node
+	// that left or was removed is joined again explicitly. Within one
+	// generation a left or removed record is final: no later version of
+	// the node's own (restarts, holdings) can put it back in the ring.
+	Gen uint64 `json:"gen,omitempty"`
 }
 
-// newer reports whether a should replace b: a higher Version wins, then a
-// later status, then the larger encoding, so the choice never depends on
-// which record arrived first.
+// terminal reports whether s ends a membership generation.
+func terminal(s string) bool { return s == statusLeft || s == statusRemoved }
+
+// newer reports whether a should replace b: a higher generation wins; in
+// one generation a record that left or was removed wins over one that did
+// not, whatever their versions (a node cut off while it was removed keeps
+// bumping its own record: it must not override the removal); then a
+// higher Version, then a later status, then the larger encoding, so the
+// choice never depends on which record arrived first.
 func (a memberRecord) newer(b memberRecord) bool {
+	if a.Gen != b.Gen {
+		return a.Gen > b.Gen
+	}
+	if ta, tb := terminal(a.Status), terminal(b.Status); ta != tb {
+		return ta
+	}
 	if a.Version != b.Version {
 		return a.Version > b.Version
 	}

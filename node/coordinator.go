@@ -377,10 +377,16 @@ func pick(targets []ring.Target, ids []ring.NodeID) []ring.Target {
 	return out
 }
 
-// repair pushes merged to the given replicas in parallel and waits.
+// repair pushes merged to the given replicas in parallel and waits. Only
+// primaries are repaired: a fallback repaired with a value it served from
+// a hint would keep it as a new hint, with a new hint window, and could
+// deliver it after the value's delete was reaped (reapMinAge).
 func (n *Node) repair(ctx context.Context, id tableID, key []byte, merged vclock.State, stale []ring.Target) {
 	var wg sync.WaitGroup
 	for _, t := range stale {
+		if !t.Primary {
+			continue
+		}
 		wg.Go(func() {
 			if err := n.safely("read repair", func() error { _, err := n.applyReplica(ctx, id, t, key, merged); return err }); err != nil {
 				n.log.Debug("read repair failed", "replica", t.ID, "err", err)
@@ -444,7 +450,10 @@ func (n *Node) coordinateWrite(ctx context.Context, req writeRequest) writeOutco
 	}
 	// A fallback whose hint queue is full still coordinates: the write
 	// counts only the replicas that really stored it.
-	tr.Record(ring.NodeID(n.cfg.Name), localErr == nil && (!me.Primary || n.partReady(p)))
+	// The local copy counts if this node is a ready primary (or a
+	// fallback) and its table did not change while the write landed (see
+	// serveChecked).
+	tr.Record(ring.NodeID(n.cfg.Name), localErr == nil && (!me.Primary || n.partReady(p)) && n.currentView().id == v.id)
 	out.Context = returnedContext(req.Context, dot)
 	if len(out.State.Versions) == 1 {
 		// The write superseded everything: the whole new state is what
@@ -536,7 +545,8 @@ func (n *Node) writePrimary(ctx context.Context, p int, req writeRequest, out *w
 	if req.Delete {
 		value = nil // a tombstone carries nothing
 	}
-	inc, verified := n.incarnation.Load(), n.incVerified.Load()
+	cur := n.inc.Load()
+	inc, verified := cur.Epoch, cur.Verified
 	err := n.updateRecord(ctx, uint32(p), req.Key, func(cur record, found bool) (record, []byte, error) {
 		actor, owner, own := keyActor(n.cfg.Name, cur, inc, verified)
 		if own {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -766,7 +767,7 @@ func TestRestoredCopyTakesFreshIncarnation(t *testing.T) {
 		}
 		ctx = r.header.Get(headerContext)
 	}
-	inc := n1.node.incarnation.Load()
+	inc := n1.node.inc.Load().Epoch
 	n1.stop()
 	// Restore the copy in place of the data directory.
 	if err := os.RemoveAll(n1.cfg.DataDir); err != nil {
@@ -778,9 +779,9 @@ func TestRestoredCopyTakesFreshIncarnation(t *testing.T) {
 	n1 = n1.restart()
 	waitMembers(t, []*testNode{n1, nodes[1], nodes[2]}, 3)
 	waitFor(t, "the restored node to check its incarnation", 20*time.Second, func() (bool, string) {
-		return n1.node.incVerified.Load(), ""
+		return n1.node.inc.Load().Verified, ""
 	})
-	if got := n1.node.incarnation.Load(); got == inc {
+	if got := n1.node.inc.Load().Epoch; got == inc {
 		t.Fatalf("the restored copy kept incarnation %d", got)
 	}
 	// Writes through the restored node: with the context a read returns,
@@ -843,4 +844,68 @@ func TestChurnNeverReusesDots(t *testing.T) {
 		}
 	}
 	checkDotsUnique(t, nodes, keys)
+}
+
+// TestRemovedNodeStaysOut (from review): a node removed while it was down
+// whose own record moved past the removal (restarts that could not reach
+// the cluster bump it) must not come back into the ring with its old data
+// when it returns without being joined again: in one membership generation
+// the removal is final.
+func TestRemovedNodeStaysOut(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 4, mutate: func(i int, c *Config) {
+		c.ReadRepair = ReadRepairOff
+		c.NoHintedHandoff = true
+		c.AAE.Interval = 100 * time.Millisecond
+		c.AAE.KeysPerSec = 100000
+		c.AAE.BytesPerSec = 64 << 20
+		c.AAE.TombstoneGrace = 100 * time.Millisecond
+	}})
+	cold := loadCold(t, nodes[0], 40)
+	x := nodes[3]
+	x.stop()
+	rest := nodes[:3]
+	waitFor(t, "n4 seen down", 30*time.Second, func() (bool, string) { return !rest[0].node.alive("n4"), "" })
+	if r := rest[0].do("POST", "/cluster/remove", []byte(`{"node":"n4"}`), nil); r.status != 200 {
+		t.Fatalf("remove: %d %s", r.status, r.body)
+	}
+	waitMembers(t, rest, 3)
+	for _, k := range cold {
+		r := rest[0].get(k, "r=3")
+		if r := rest[0].del(k, r.header.Get(headerContext), "w=3"); r.status != 204 {
+			t.Fatalf("delete %s: %d %s", k, r.status, r.body)
+		}
+	}
+	for _, tn := range rest {
+		for _, k := range cold {
+			waitReaped(t, tn, k)
+		}
+	}
+	// n4 restarts without a join; an earlier restart that could not reach
+	// the cluster bumped its own record once more.
+	cfg := x.cfg
+	cfg.Join = nil
+	nd, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd.claimSelf()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- nd.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-nd.Ready()
+	waitFor(t, "n1 to hear from n4 again", 30*time.Second, func() (bool, string) { return rest[0].node.alive("n4"), "" })
+	waitRounds(t, rest, 10)
+	for _, m := range rest[0].members() {
+		if m.Name == "n4" && m.State != "removed" {
+			t.Fatalf("n4, removed and never joined again, is %q", m.State)
+		}
+	}
+	for _, k := range cold {
+		for _, tn := range rest {
+			if vs := tn.replica(k).values(); len(vs) != 0 {
+				t.Fatalf("deleted %s came back on %s after the removed n4 returned: %v", k, tn.cfg.Name, vs)
+			}
+		}
+	}
 }

@@ -225,7 +225,7 @@ func (n *Node) sendHandoff(ctx context.Context, target string, req handoffReques
 	if !ok {
 		return errors.New("node: no address for " + target)
 	}
-	if _, err := n.client(addr).Call(ctx, methodHandoff, payload); err != nil {
+	if _, err := n.callNow(ctx, addr, methodHandoff, payload); err != nil {
 		n.metrics.rpcErrors.WithLabelValues("handoff").Inc()
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
@@ -132,7 +133,10 @@ func (n *Node) publishHolds() {
 			allReady = false
 		}
 	}
-	if allReady && c.Table != nil {
+	n.xfer.mu.Lock()
+	reconciled := n.xfer.readyFor == lineID(c.Table)
+	n.xfer.mu.Unlock()
+	if allReady && reconciled && c.Table != nil {
 		readyAt = at
 	}
 	if me.Holds == enc && me.HoldsAt == at && me.ReadyAt == readyAt {
@@ -247,9 +251,14 @@ func (n *Node) holderRound(ctx context.Context, holder string, parts []uint32) {
 		}
 		pt := n.aae.parts[p]
 		pt.mu.Lock()
+		// Tombstones the holder confirmed in an earlier round stay
+		// confirmed (it gets nothing new for those keys: see above).
+		last, confirmedBefore := pt.confirmed[holder]
 		keys := make([][]byte, 0, len(pt.tombs))
-		for k := range pt.tombs {
-			keys = append(keys, []byte(k))
+		for k, at := range pt.tombs {
+			if !confirmedBefore || !last.After(at) {
+				keys = append(keys, []byte(k))
+			}
 		}
 		pt.mu.Unlock()
 		slices.SortFunc(keys, func(a, b []byte) int { return strings.Compare(string(a), string(b)) })
@@ -345,4 +354,22 @@ func (n *Node) dropAllData(ctx context.Context) error {
 	}
 	n.log.Warn("discarded the data this node held before it left the ring; its partitions come back from their owners", "keys", dropped)
 	return nil
+}
+
+// holdsInterval is how often a node checks whether its advertised holdings
+// changed: on its own ticker, so a long transfer round never delays it.
+const holdsInterval = time.Second
+
+// holdsLoop advertises this node's holdings until it stops.
+func (n *Node) holdsLoop() {
+	t := time.NewTicker(holdsInterval)
+	defer t.Stop()
+	for {
+		n.publishHolds()
+		select {
+		case <-n.bgCtx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -563,11 +563,19 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 	if !inRing(me.Status) && me.Status != "" {
 		// It left or was removed: the cluster reaped deletes without it
 		// since, so what it still holds may be deleted values (holders.go).
-		// Its partitions come back from their owners.
+		// Its partitions come back from their owners. Joining again starts
+		// a new membership generation (cluster.go).
 		if err := n.dropAllData(r.Context()); err != nil {
 			writeError(w, errUnavailable("join_failed", "discarding the data held before leaving: "+err.Error(), nil))
 			return
 		}
+		n.clusterMu.Lock()
+		me = n.cluster.Members[n.cfg.Name]
+		me.Gen++
+		me.Status = statusJoining // a generation starts in the ring
+		me.Version++
+		n.cluster, _ = n.cluster.merge(me)
+		n.clusterMu.Unlock()
 	}
 	if fresh {
 		// Forget this node's own ownership table and staging before

@@ -169,15 +169,15 @@ func TestRestartKeepsDataAndMembership(t *testing.T) {
 			t.Fatal(r.status)
 		}
 	}
-	epoch := nodes[0].node.incarnation.Load()
+	epoch := nodes[0].node.inc.Load().Epoch
 	n1 := nodes[0].restart()
 	waitMembers(t, []*testNode{n1, nodes[1], nodes[2]}, 3)
-	if n1.node.incarnation.Load() != epoch {
-		t.Fatalf("a clean restart kept its data, so it keeps its epoch: %v -> %v", epoch, n1.node.incarnation.Load())
+	if n1.node.inc.Load().Epoch != epoch {
+		t.Fatalf("a clean restart kept its data, so it keeps its epoch: %v -> %v", epoch, n1.node.inc.Load().Epoch)
 	}
 	// An unclean stop (no clean-shutdown mark, as after SIGKILL) takes a
 	// fresh epoch: a write may have been seen by others before its sync.
-	epoch = n1.node.incarnation.Load()
+	epoch = n1.node.inc.Load().Epoch
 	n1.stop()
 	st, err := badger.Open(badger.Options{Dir: n1.cfg.DataDir})
 	if err != nil {
@@ -188,7 +188,7 @@ func TestRestartKeepsDataAndMembership(t *testing.T) {
 	}
 	st.Close()
 	n1 = n1.restart()
-	if n1.node.incarnation.Load() == epoch {
+	if n1.node.inc.Load().Epoch == epoch {
 		t.Fatal("a node restarted after an unclean stop kept its epoch")
 	}
 	waitMembers(t, []*testNode{n1, nodes[1], nodes[2]}, 3)
@@ -209,13 +209,13 @@ func TestAmnesiaTakesFreshEpoch(t *testing.T) {
 		r := nodes[0].put("amnesia", fmt.Sprint("v", i), ctx, "w=3")
 		ctx = r.header.Get(headerContext)
 	}
-	old := nodes[0].node.incarnation.Load()
+	old := nodes[0].node.inc.Load().Epoch
 	nodes[0].stop()
 	cfg := nodes[0].cfg
 	cfg.DataDir = t.TempDir() // the disk is gone
 	cfg.Join = []string{nodes[1].cfg.GossipAddr}
 	n1 := startNode(t, cfg)
-	if n1.node.incarnation.Load() == old {
+	if n1.node.inc.Load().Epoch == old {
 		t.Fatal("a node with a new data dir reused its epoch")
 	}
 	waitMembers(t, []*testNode{n1, nodes[1], nodes[2]}, 3)

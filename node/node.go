@@ -30,15 +30,9 @@ type Node struct {
 	cfg   Config
 	log   *slog.Logger
 	store storage.Store
-	// incarnation is this node's incarnation epoch: new whenever the data
-	// directory may have lost writes it acknowledged (new, lost, not shut
-	// down cleanly, restored). Owner actors of keys are honoured only
-	// within the incarnation they were minted in (record.go).
-	incarnation atomic.Uint64
-	// incVerified: the cluster has confirmed that this data directory is
-	// the node's latest (not a restored copy); until then no owner actor
-	// is honoured (boot.go).
-	incVerified atomic.Bool
+	// inc is this node's incarnation (record.go, boot.go), published whole
+	// so a write never pairs one incarnation with another's verification.
+	inc atomic.Pointer[incarnation]
 	// boot is this run's id, prevBoot the data directory's previous run's
 	// (boot.go).
 	boot, prevBoot string
@@ -150,7 +144,7 @@ func New(cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.incarnation.Store(inc)
+	n.inc.Store(&incarnation{Epoch: inc})
 	if err := n.loadBoot(ctx); err != nil {
 		return nil, err
 	}
@@ -191,7 +185,7 @@ func New(cfg Config) (_ *Node, err error) {
 	cleanup = append(cleanup, func() { n.ml.Shutdown() })
 	n.claimSelf()
 	// Alone, there is no later run of this node for the cluster to know.
-	n.incVerified.Store(n.aloneInCluster())
+	n.inc.Store(&incarnation{Epoch: inc, Verified: n.aloneInCluster()})
 	if err := n.rebuildRing(); err != nil {
 		return nil, err
 	}
@@ -207,7 +201,7 @@ func New(cfg Config) (_ *Node, err error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(n.log.With("component", "http").Handler(), slog.LevelWarn),
 	}
-	n.log.Info("node created", "incarnation", n.incarnation.Load(), "http", n.cfg.HTTPAddr, "rpc", n.cfg.RPCAddr,
+	n.log.Info("node created", "incarnation", inc, "http", n.cfg.HTTPAddr, "rpc", n.cfg.RPCAddr,
 		"gossip", n.cfg.GossipAddr, "data_dir", cfg.DataDir, "sync", cfg.Sync)
 	return n, nil
 }
@@ -265,6 +259,7 @@ func (n *Node) run(ctx context.Context) error {
 		wg.Go(n.supervise("aaeLoop", n.aaeLoop))
 		wg.Go(n.supervise("transferLoop", n.transferLoop))
 		wg.Go(n.supervise("claimLoop", n.claimLoop))
+		wg.Go(n.supervise("holdsLoop", n.holdsLoop))
 		n.clusterMu.Lock()
 		resume := n.cluster.Members[n.cfg.Name].Status == statusLeaving
 		n.clusterMu.Unlock()

@@ -154,7 +154,6 @@ func (n *Node) transferLoop() {
 	for {
 		n.transferRound(n.bgCtx)
 		n.staleRound(n.bgCtx)
-		n.publishHolds()
 		select {
 		case <-n.bgCtx.Done():
 			return
@@ -203,15 +202,27 @@ func (n *Node) transferRound(ctx context.Context) {
 			}
 		}
 	}
+	line := lineID(v.table)
 	n.xfer.mu.Lock()
-	if n.xfer.readyFor != v.id {
-		for p := range gained {
-			if n.xfer.ready[p] {
-				n.xfer.ready[p] = false
-				changed = true
+	if n.xfer.readyFor != line {
+		reset := gained
+		if v.table != nil && v.table.Prev != nil && n.xfer.readyFor != idOf(v.table.Prev) {
+			// This node's flags were reconciled with some other table
+			// than the one this one was claimed from (it skipped tables,
+			// or followed one that lost): it can't tell what it missed,
+			// so every partition it owns is pulled again (by Merkle
+			// exchange where it holds keys: cheap when nothing differs).
+			reset = map[int]bool{}
+			for p := range primary {
+				reset[int(p)] = true
 			}
 		}
-		n.xfer.readyFor = v.id
+		for p := range reset {
+			if n.xfer.ready[p] {
+				n.xfer.ready[p] = false
+			}
+		}
+		n.xfer.readyFor = line
 		changed = true
 	}
 	for p := range n.xfer.ready {

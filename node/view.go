@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -53,6 +54,19 @@ func idOf(t *ownerTable) tableID {
 	return tableID{Version: t.Version, Digest: xxhash.Sum64(mustJSON(t))}
 }
 
+// lineID identifies t as the Prev of the next table names it: without its
+// own Prev and carried sources (tableOf strips them), so that a node can
+// tell whether the table it last reconciled with is the one a new table
+// was claimed from.
+func lineID(t *ownerTable) tableID {
+	if t == nil {
+		return tableID{}
+	}
+	c := *t
+	c.Prev, c.Sources = nil, nil
+	return idOf(&c)
+}
+
 // view is one consistent placement: the ring and the table it was built
 // from. Views are immutable; the node publishes a new one on every change.
 type view struct {
@@ -65,13 +79,20 @@ type view struct {
 // back to an older table.
 type viewState struct {
 	mu sync.Mutex
+
+	syncMu sync.Mutex
+	synced map[string]time.Time // by peer address: when syncTable last ran
 }
+
+// syncMinGap spaces the syncs with one peer: a table spreads by push and
+// gossip in well under that, so a sync per gap suffices.
+const syncMinGap = 200 * time.Millisecond
 
 // checkedMethod reports whether calls of method carry the caller's table
 // identity (and are refused on a mismatch).
 func checkedMethod(method uint8) bool {
 	switch method {
-	case methodRead, methodApply, methodCoordinate, methodTransfer,
+	case methodRead, methodApply, methodCoordinate, methodHandoff, methodTransfer,
 		methodAAERoots, methodAAEChildren, methodAAEEntries, methodAAEFetch:
 		return true
 	}
@@ -201,6 +222,19 @@ func (n *Node) callNow(ctx context.Context, addr string, method uint8, payload [
 // the peer's membership (adopting its table if newer) and, if this node's
 // table is then still not the peer's, pushes its own.
 func (n *Node) syncTable(ctx context.Context, addr string, theirs tableID) {
+	// Many calls are refused at once while a table spreads: one sync per
+	// peer at a time, and not more often than every syncMinGap.
+	now := n.clock.Steady()
+	n.viewMu.syncMu.Lock()
+	if last, ok := n.viewMu.synced[addr]; ok && now.Sub(last) < syncMinGap {
+		n.viewMu.syncMu.Unlock()
+		return
+	}
+	if n.viewMu.synced == nil {
+		n.viewMu.synced = map[string]time.Time{}
+	}
+	n.viewMu.synced[addr] = now
+	n.viewMu.syncMu.Unlock()
 	if theirs != n.currentView().id {
 		b, err := n.client(addr).Call(ctx, methodStatePull, nil)
 		if err == nil {
@@ -230,6 +264,15 @@ func (n *Node) serveChecked(ctx context.Context, method uint8, payload []byte, h
 	out, err := h(ctx, method, inner)
 	if err != nil {
 		return nil, err
+	}
+	if method == methodApply {
+		// The table may have changed while the write waited for its
+		// commit: a new owner's pull may then have passed the key before
+		// the write landed. The write is stored, but its acknowledgement
+		// must not count under the old table.
+		if mine := n.currentView().id; id != mine {
+			return wrapMismatch(mine), nil
+		}
 	}
 	return wrapOK(out), nil
 }

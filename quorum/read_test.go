@@ -28,8 +28,8 @@ func values(s vclock.State) []string {
 
 func TestMergeRepliesAndStale(t *testing.T) {
 	old := write(vclock.State{}, a1, vclock.VV{}, "old")
-	newer := write(old, a1, old.Context, "new")             // replaces old
-	sibling := write(old, a2, old.Context, "concurrent")    // concurrent with newer
+	newer := write(old, a1, old.Context, "new")                // replaces old
+	sibling := write(old, a2, old.Context, "concurrent")       // concurrent with newer
 	deleted, _, _ := newer.Write(a1, newer.Context, nil, true) // tombstone over new
 	rep := func(node string, s vclock.State) ReadReply { return ReadReply{Node: ring.NodeID(node), State: s} }
 	cases := []struct {

@@ -176,6 +176,8 @@ func TestNodeWallClock(t *testing.T) {
 		"node/rpc/rpc.go clientConn.readLoop": "when the peer was last heard from; only makes a timed-out call reset its connection sooner",
 		"node/rpc/rpc.go Client.Call":         "the call's deadline and write deadline; a timeout fails the call (never stores anything)",
 		"node/rpc/rpc.go Server.serveConn":    "a write deadline for an answer",
+		"node/rpc/rpc.go Server.heartbeat":    "notices that the process was paused (monotonic gaps), to drop requests queued meanwhile",
+		"node/rpc/rpc.go Server.stalled":      "the same guard, read per request; it only refuses work",
 	}
 	used := map[string]bool{}
 	for _, dir := range []string{"node", "node/rpc"} {

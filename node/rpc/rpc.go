@@ -370,6 +370,57 @@ type Server struct {
 		conns  map[net.Conn]struct{}
 		closed bool
 	}
+
+	// Stall guard: beat is when the heartbeat last ran, stalledAt when it
+	// last found a gap (UnixNano, monotonic readings). See stalled.
+	beat, stalledAt atomic.Int64
+	beating         sync.Once
+}
+
+// Stall guard. A process that was paused (SIGSTOP, a VM freeze, a long GC)
+// finds, when it resumes, requests its kernel queued meanwhile: reading
+// them then would run writes long after their senders gave up, when what
+// they carry may be obsolete (a delete's tombstone reaped since). After a
+// pause longer than stallThreshold the server answers every request it
+// reads in the next stallGrace with an error and closes the connection,
+// which discards whatever else was queued on it; the senders' calls fail.
+const (
+	stallThreshold = 5 * time.Second // far above a GC pause or a loaded scheduler, far below reapMargin
+	stallGrace     = 2 * time.Second
+	beatInterval   = 100 * time.Millisecond
+)
+
+// ErrStalled is the error text a request gets after the server was paused.
+var ErrStalled = errors.New("rpc: the server was paused; request dropped")
+
+func (s *Server) heartbeat() {
+	defer s.wg.Done()
+	t := time.NewTicker(beatInterval)
+	defer t.Stop()
+	s.beat.Store(time.Now().UnixNano())
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			now := time.Now().UnixNano()
+			if now-s.beat.Load() > int64(stallThreshold) {
+				s.stalledAt.Store(now)
+				s.log.Warn("rpc: this process was paused; requests queued meanwhile are dropped", "paused", time.Duration(now-s.beat.Load()))
+			}
+			s.beat.Store(now)
+		}
+	}
+}
+
+// stalled reports whether a request read now may have been queued during
+// a pause: the heartbeat has not run for stallThreshold (the pause is not
+// over for it yet), or it found a pause less than stallGrace ago. Either
+// order in which the resumed goroutines run is caught.
+func (s *Server) stalled() bool {
+	now := time.Now().UnixNano()
+	beat := s.beat.Load()
+	return beat != 0 && (now-beat > int64(stallThreshold) || now-s.stalledAt.Load() < int64(stallGrace))
 }
 
 // MaxInflightPerConn bounds concurrent requests served for one connection,
@@ -398,6 +449,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.mu.lns = append(s.mu.lns, ln)
 	s.wg.Add(1)
+	s.beating.Do(func() { s.wg.Add(1); go s.heartbeat() })
 	s.mu.Unlock()
 	defer s.wg.Done()
 	for {
@@ -453,6 +505,16 @@ func (s *Server) serveConn(c net.Conn) {
 		if f.kind != kindRequest {
 			s.log.Warn("rpc: unexpected frame from client", "remote", c.RemoteAddr(), "kind", f.kind)
 			return
+		}
+		if s.stalled() {
+			buf, _ := appendFrame(nil, frame{kind: kindError, id: f.id, payload: []byte(ErrStalled.Error())})
+			wmu.Lock()
+			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := w.Write(buf); err == nil {
+				_ = w.Flush()
+			}
+			wmu.Unlock()
+			return // closing drops whatever else was queued on the connection
 		}
 		select {
 		case sem <- struct{}{}:

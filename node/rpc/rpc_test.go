@@ -298,3 +298,38 @@ func TestSilentPeerConnectionReset(t *testing.T) {
 		t.Fatal("a timeout on a peer that had answered recently reset the connection")
 	}
 }
+
+// After the process was paused, requests it reads are refused and their
+// connection closed (their senders may have given up long ago); the server
+// serves again after the grace.
+func TestStalledServerDropsQueuedRequests(t *testing.T) {
+	s, addr := startServer(t, echo)
+	c := NewClient(addr, "", nil)
+	defer c.Close()
+	if _, err := c.Call(t.Context(), 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	// As if the heartbeat had last run 10 s ago: a pause is under way.
+	s.beat.Store(time.Now().Add(-10 * time.Second).UnixNano())
+	_, err := c.Call(t.Context(), 1, []byte("queued during the pause"))
+	var re *RemoteError
+	if !errors.As(err, &re) || re.Msg != ErrStalled.Error() {
+		t.Fatalf("a request read right after a pause: %v, want %v", err, ErrStalled)
+	}
+	// The heartbeat noticed the pause: requests keep being dropped for
+	// the grace, then are served.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := c.Call(t.Context(), 1, nil)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still refused after the grace: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond) // poll: the grace is wall time
+	}
+	if at := s.stalledAt.Load(); at == 0 {
+		t.Fatal("the heartbeat did not record the pause")
+	}
+}
