@@ -24,16 +24,48 @@ import (
 func reapCluster(t *testing.T, grace [3]time.Duration, mutate func(i int, c *Config)) []*testNode {
 	t.Helper()
 	return startCluster(t, clusterOpts{n: 3, mutate: func(i int, c *Config) {
-		c.ReadRepair = ReadRepairOff
-		c.NoHintedHandoff = true
-		c.AAE.Interval = 100 * time.Millisecond
-		c.AAE.KeysPerSec = 100000
-		c.AAE.BytesPerSec = 64 << 20
+		fastReap(c)
 		c.AAE.TombstoneGrace = grace[i]
 		if mutate != nil {
 			mutate(i, c)
 		}
 	}})
+}
+
+// fastReap configures a node whose only repair is anti-entropy, with
+// fast exchanges and a 100 ms tombstone grace (hints off: the least age
+// of a reapable tombstone is the grace alone).
+func fastReap(c *Config) {
+	c.ReadRepair = ReadRepairOff
+	c.NoHintedHandoff = true
+	c.AAE.Interval = 100 * time.Millisecond
+	c.AAE.KeysPerSec = 100000
+	c.AAE.BytesPerSec = 64 << 20
+	c.AAE.TombstoneGrace = 100 * time.Millisecond
+}
+
+// planLoses asks tn what a join of name would take from each node
+// (GET /cluster/plan?join=name): the partitions each node loses.
+func planLoses(t *testing.T, tn *testNode, name string) map[string][]int {
+	t.Helper()
+	r := tn.do("GET", "/cluster/plan?join="+name, nil, nil)
+	var plan struct {
+		Nodes []struct {
+			Node string `json:"node"`
+			Lose []int  `json:"lose"`
+		} `json:"nodes"`
+	}
+	if r.status != 200 {
+		t.Fatalf("plan: %d %s", r.status, r.body)
+	}
+	if err := json.Unmarshal(r.body, &plan); err != nil {
+		t.Fatalf("plan: %v %s", err, r.body)
+	}
+	out := map[string][]int{}
+	for _, nd := range plan.Nodes {
+		out[nd.Node] = nd.Lose
+	}
+	return out
 }
 
 // waitReaped waits until tn holds no versions of key.
@@ -297,6 +329,21 @@ func (s *hintScene) deleteAndReap(t *testing.T, coord *testNode) {
 	}
 }
 
+// noResurrectionOnceDrained waits until the fallback holds no hints, then
+// checks that the deleted key reads 404 at R=3 through every node.
+func (s *hintScene) noResurrectionOnceDrained(t *testing.T, what string) {
+	t.Helper()
+	waitFor(t, what, 20*time.Second, func() (bool, string) {
+		h := s.fallback.hints()
+		return h.Total == 0, fmt.Sprint(h)
+	})
+	for _, tn := range s.nodes {
+		if r := tn.get(s.key, "r=3"); r.status != 404 {
+			t.Fatalf("the deleted value came back through %s: %d %s", tn.cfg.Name, r.status, r.body)
+		}
+	}
+}
+
 // TestExpiredHintNeverDelivered is issue 10's hole 2: a fallback that was
 // down past the hint window restarts; its hint, written before a delete
 // whose tombstone was reaped meanwhile, must be neither delivered nor
@@ -312,15 +359,7 @@ func TestExpiredHintNeverDelivered(t *testing.T) {
 	s.fallback = s.fallback.restart()
 	// The hint is past the window; whatever its ticker did, delivery runs
 	// its rounds. Wait for the delivery loop to have looked at the target.
-	waitFor(t, "the fallback's hint to be dropped, not delivered", 20*time.Second, func() (bool, string) {
-		h := s.fallback.hints()
-		return h.Total == 0, fmt.Sprint(h)
-	})
-	for _, tn := range s.nodes {
-		if r := tn.get(s.key, "r=3"); r.status != 404 {
-			t.Fatalf("the deleted value came back through %s: %d %s", tn.cfg.Name, r.status, r.body)
-		}
-	}
+	s.noResurrectionOnceDrained(t, "the fallback's hint to be dropped, not delivered")
 	// Served: with the primary down again, the fallback answers for it,
 	// but not with a hint past the window.
 	if got := testutil.ToFloat64(s.down.node.metrics.hintsTooOld); got != 0 {
@@ -360,15 +399,7 @@ func TestReapingIgnoresTheDeletersClock(t *testing.T) {
 	// have happened by now.
 	waitRounds(t, append([]*testNode{s.down}, s.up...), 10)
 	s.fallback = s.fallback.restart()
-	waitFor(t, "the fallback's young hint to be delivered", 20*time.Second, func() (bool, string) {
-		h := s.fallback.hints()
-		return h.Total == 0, fmt.Sprint(h)
-	})
-	for _, tn := range s.nodes {
-		if r := tn.get(s.key, "r=3"); r.status != 404 {
-			t.Fatalf("the deleted value came back through %s after a skewed delete: %d %s", tn.cfg.Name, r.status, r.body)
-		}
-	}
+	s.noResurrectionOnceDrained(t, "the fallback's young hint to be delivered")
 }
 
 // waitRounds waits until each node has completed k more reaper rounds
@@ -442,12 +473,7 @@ func TestFailedSyncIsNeverAcked(t *testing.T) {
 // replicas every tombstone there must be confirmed by before it is reaped.
 func TestStalledLeaveNeverResurrects(t *testing.T) {
 	nodes := startCluster(t, clusterOpts{n: 5, inMemory: true, mutate: func(i int, c *Config) {
-		c.ReadRepair = ReadRepairOff
-		c.NoHintedHandoff = true
-		c.AAE.Interval = 100 * time.Millisecond
-		c.AAE.KeysPerSec = 100000
-		c.AAE.BytesPerSec = 64 << 20
-		c.AAE.TombstoneGrace = 100 * time.Millisecond
+		fastReap(c)
 	}})
 	cold := loadCold(t, nodes[0], 300)
 	leaver, stalled := nodes[4], nodes[3]
@@ -543,12 +569,7 @@ func TestStalledLeaveNeverResurrects(t *testing.T) {
 // as a sibling of the new one.
 func TestStaleCopyNeverResurrectsAfterRecreate(t *testing.T) {
 	nodes := startCluster(t, clusterOpts{n: 4, inMemory: true, mutate: func(i int, c *Config) {
-		c.ReadRepair = ReadRepairOff
-		c.NoHintedHandoff = true
-		c.AAE.Interval = 100 * time.Millisecond
-		c.AAE.KeysPerSec = 100000
-		c.AAE.BytesPerSec = 64 << 20
-		c.AAE.TombstoneGrace = 100 * time.Millisecond
+		fastReap(c)
 		// The reclaimer waits 3 request timeouts before it touches a lost
 		// partition: long enough for the delete, reap and re-create.
 		c.RequestTimeout, c.MaxRequestTimeout = 20*time.Second, 20*time.Second
@@ -612,12 +633,7 @@ func TestStaleCopyNeverResurrectsAfterRecreate(t *testing.T) {
 // partitions from their owners.
 func TestRejoinAfterLeaveDiscardsOldData(t *testing.T) {
 	nodes := startCluster(t, clusterOpts{n: 4, mutate: func(i int, c *Config) {
-		c.ReadRepair = ReadRepairOff
-		c.NoHintedHandoff = true
-		c.AAE.Interval = 100 * time.Millisecond
-		c.AAE.KeysPerSec = 100000
-		c.AAE.BytesPerSec = 64 << 20
-		c.AAE.TombstoneGrace = 100 * time.Millisecond
+		fastReap(c)
 	}})
 	cold := loadCold(t, nodes[0], 60)
 	if r := nodes[3].do("POST", "/cluster/leave", nil, nil); r.status != 202 {
@@ -671,32 +687,20 @@ func TestHintsForALostPartitionGoToItsPrimaries(t *testing.T) {
 	before := nodes[0].node.Ring()
 	// The joiner's share is predictable from the plan: pick a key whose
 	// partition n5 takes from a primary that we stop first.
-	r := nodes[0].do("GET", "/cluster/plan?join=n5", nil, nil)
-	if r.status != 200 {
-		t.Fatalf("plan: %d %s", r.status, r.body)
-	}
-	var plan struct {
-		Nodes []struct {
-			Node string `json:"node"`
-			Lose []int  `json:"lose"`
-		} `json:"nodes"`
-	}
-	if err := json.Unmarshal(r.body, &plan); err != nil {
-		t.Fatalf("plan: %v %s", err, r.body)
-	}
+	loses := planLoses(t, nodes[0], "n5")
 	var key string
 	var down *testNode
 	for i := 0; key == "" && i < 100000; i++ {
 		k := fmt.Sprintf("lost%d", i)
 		p := before.Partition([]byte(k))
-		for _, nd := range plan.Nodes {
-			if nd.Node != "n1" && slices.Contains(nd.Lose, p) {
-				key, down = k, nodes[int(nd.Node[1]-'1')]
+		for name, lost := range loses {
+			if name != "n1" && slices.Contains(lost, p) {
+				key, down = k, nodes[int(name[1]-'1')]
 			}
 		}
 	}
 	if key == "" {
-		t.Fatalf("no key in a moved partition: %s", r.body)
+		t.Fatalf("no key in a moved partition: %v", loses)
 	}
 	down.stop()
 	waitFor(t, down.cfg.Name+" seen down", 20*time.Second, func() (bool, string) {
@@ -853,12 +857,7 @@ func TestChurnNeverReusesDots(t *testing.T) {
 // the removal is final.
 func TestRemovedNodeStaysOut(t *testing.T) {
 	nodes := startCluster(t, clusterOpts{n: 4, mutate: func(i int, c *Config) {
-		c.ReadRepair = ReadRepairOff
-		c.NoHintedHandoff = true
-		c.AAE.Interval = 100 * time.Millisecond
-		c.AAE.KeysPerSec = 100000
-		c.AAE.BytesPerSec = 64 << 20
-		c.AAE.TombstoneGrace = 100 * time.Millisecond
+		fastReap(c)
 	}})
 	cold := loadCold(t, nodes[0], 40)
 	x := nodes[3]

@@ -2,7 +2,6 @@ package node
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -145,23 +144,13 @@ func TestBackToBackChangesKeepSources(t *testing.T) {
 	nodes := startCluster(t, clusterOpts{n: 4, mutate: func(_ int, c *Config) { mutate(c) }})
 	loadCold(t, nodes[0], 50)
 	before := nodes[0].node.Ring()
-	r := nodes[0].do("GET", "/cluster/plan?join=n5", nil, nil)
-	var plan struct {
-		Nodes []struct {
-			Node string `json:"node"`
-			Lose []int  `json:"lose"`
-		} `json:"nodes"`
-	}
-	if err := json.Unmarshal(r.body, &plan); err != nil {
-		t.Fatalf("plan: %v %s", err, r.body)
-	}
 	// The node (not the claimant) that loses most partitions to n5, and a
 	// write that only it holds in each of them.
 	var old *testNode
 	var lost []int
-	for _, nd := range plan.Nodes {
-		if nd.Node != "n1" && nd.Node != "n5" && len(nd.Lose) > len(lost) {
-			old, lost = nodes[int(nd.Node[1]-'1')], nd.Lose
+	for name, l := range planLoses(t, nodes[0], "n5") {
+		if name != "n1" && name != "n5" && (len(l) > len(lost) || len(l) == len(lost) && old != nil && name < old.cfg.Name) {
+			old, lost = nodes[int(name[1]-'1')], l
 		}
 	}
 	var planted []string
