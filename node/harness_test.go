@@ -168,6 +168,17 @@ func waitMembers(t testing.TB, nodes []*testNode, want int) {
 				return false, fmt.Sprintf("%s has table %d, %s has %d", nodes[0].cfg.Name, a.Version, tn.cfg.Name, b.Version)
 			}
 		}
+		// And until every member has said it is ready for that table: a
+		// change claimed before would carry older owners as transfer
+		// sources (claim.go), which a test stopping a node then waits on.
+		c := nodes[0].node.clusterSnapshot()
+		if c.Table != nil {
+			for _, tn := range nodes {
+				if m := c.Members[tn.cfg.Name]; m.ReadyAt != c.Table.Version+1 {
+					return false, fmt.Sprintf("%s is ready for table %d, not %d", tn.cfg.Name, int64(m.ReadyAt)-1, c.Table.Version)
+				}
+			}
+		}
 		return true, ""
 	})
 }
