@@ -179,15 +179,11 @@ func (n *Node) updateRecord(ctx context.Context, p uint32, key []byte, fn func(c
 		var cur record
 		var oldHash uint64
 		if found {
-			owner, enc, err := splitRecord(old)
-			if err == nil {
-				err = cur.State.UnmarshalBinary(enc)
-			}
+			r, enc, err := decodeRecordEnc(old)
 			if err != nil {
 				return nil, fmt.Errorf("node: stored state of %q is corrupt: %w", key, err)
 			}
-			cur.Owner = owner
-			oldHash = antientropy.EntryHash(key, enc)
+			cur, oldHash = r, antientropy.EntryHash(key, enc)
 		}
 		next, enc, err := fn(cur, found)
 		if errors.Is(err, storage.ErrDeleteKey) {
@@ -255,16 +251,12 @@ type builtPartition struct {
 }
 
 func (b *builtPartition) add(key, val []byte) error {
-	enc, err := stateBytes(val)
+	rec, enc, err := decodeRecordEnc(val)
 	if err != nil {
 		return fmt.Errorf("node: stored state of %q is corrupt: %w", key, err)
 	}
 	b.hashes = append(b.hashes, [2]uint64{antientropy.KeyHash(key), antientropy.EntryHash(key, enc)})
-	var st vclock.State
-	if err := st.UnmarshalBinary(enc); err != nil {
-		return fmt.Errorf("node: stored state of %q is corrupt: %w", key, err)
-	}
-	if onlyTombstones(st) {
+	if onlyTombstones(rec.State) {
 		b.tombs = append(b.tombs, string(key))
 	}
 	return nil

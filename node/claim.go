@@ -141,15 +141,22 @@ func (n *Node) pushState(ctx context.Context) (sent, merged int) {
 
 // receiveState merges a pushed membership (methodState).
 func (n *Node) receiveState(payload []byte) error {
-	c, err := unmarshalCluster(payload)
+	c, err := n.decodeState(payload, "pushing membership")
 	if err != nil {
-		return err
-	}
-	if err := checkCompatible(n.cfg.Ring.Partitions, n.cfg.Ring.N, c.Partitions, c.N, "pushing membership"); err != nil {
 		return err
 	}
 	n.mergeState(n.faultFilter(c))
 	return nil
+}
+
+// decodeState decodes a membership sent by a peer (from, for errors) and
+// refuses one of another ring configuration.
+func (n *Node) decodeState(payload []byte, from string) (clusterState, error) {
+	c, err := unmarshalCluster(payload)
+	if err != nil {
+		return c, err
+	}
+	return c, checkCompatible(n.cfg.Ring.Partitions, n.cfg.Ring.N, c.Partitions, c.N, from)
 }
 
 // carriedSources returns, for each partition whose primaries in c's table

@@ -68,6 +68,23 @@ func planLoses(t *testing.T, tn *testNode, name string) map[string][]int {
 	return out
 }
 
+// deleteAndWaitReaped deletes keys through nodes[0] (read at R=3, delete
+// with its context at W=3) and waits until every node has reaped them.
+func deleteAndWaitReaped(t *testing.T, nodes []*testNode, keys []string) {
+	t.Helper()
+	for _, k := range keys {
+		r := nodes[0].get(k, "r=3")
+		if r := nodes[0].del(k, r.header.Get(headerContext), "w=3"); r.status != 204 {
+			t.Fatalf("delete %s: %d %s", k, r.status, r.body)
+		}
+	}
+	for _, tn := range nodes {
+		for _, k := range keys {
+			waitReaped(t, tn, k)
+		}
+	}
+}
+
 // waitReaped waits until tn holds no versions of key.
 func waitReaped(t *testing.T, tn *testNode, key string) {
 	t.Helper()
@@ -647,17 +664,7 @@ func TestRejoinAfterLeaveDiscardsOldData(t *testing.T) {
 	}
 	rest := nodes[:3]
 	waitMembers(t, rest, 3)
-	for _, k := range cold {
-		r := rest[0].get(k, "r=3")
-		if r := rest[0].del(k, r.header.Get(headerContext), "w=3"); r.status != 204 {
-			t.Fatalf("delete %s: %d %s", k, r.status, r.body)
-		}
-	}
-	for _, tn := range rest {
-		for _, k := range cold {
-			waitReaped(t, tn, k)
-		}
-	}
+	deleteAndWaitReaped(t, rest, cold)
 	back := nodes[3].restart()
 	if r := back.do("POST", "/cluster/join", []byte(fmt.Sprintf(`{"seeds": [%q]}`, rest[0].cfg.GossipAddr)), nil); r.status != 200 {
 		t.Fatalf("join again: %d %s", r.status, r.body)
@@ -868,17 +875,7 @@ func TestRemovedNodeStaysOut(t *testing.T) {
 		t.Fatalf("remove: %d %s", r.status, r.body)
 	}
 	waitMembers(t, rest, 3)
-	for _, k := range cold {
-		r := rest[0].get(k, "r=3")
-		if r := rest[0].del(k, r.header.Get(headerContext), "w=3"); r.status != 204 {
-			t.Fatalf("delete %s: %d %s", k, r.status, r.body)
-		}
-	}
-	for _, tn := range rest {
-		for _, k := range cold {
-			waitReaped(t, tn, k)
-		}
-	}
+	deleteAndWaitReaped(t, rest, cold)
 	// n4 restarts without a join; an earlier restart that could not reach
 	// the cluster bumped its own record once more.
 	cfg := x.cfg

@@ -106,10 +106,11 @@ func (n *Node) publishHolds() {
 	if !ok || !inRing(me.Status) {
 		return
 	}
-	r, err := c.ring()
-	if err != nil {
-		return
+	cur := n.currentView()
+	if cur.table != c.Table {
+		return // the view is being rebuilt: the next round reports on it
 	}
+	r := cur.ring
 	primary := map[int]bool{}
 	if _, in := r.Member(ring.NodeID(n.cfg.Name)); in {
 		for _, p := range r.PartitionsOf(ring.NodeID(n.cfg.Name)) {
@@ -134,7 +135,7 @@ func (n *Node) publishHolds() {
 		}
 	}
 	n.xfer.mu.Lock()
-	reconciled := n.xfer.readyFor == lineID(c.Table)
+	reconciled := n.xfer.readyFor == cur.line
 	n.xfer.mu.Unlock()
 	if allReady && reconciled && c.Table != nil {
 		readyAt = at
@@ -169,11 +170,13 @@ type holderView struct {
 // holderView takes the current view of holdings.
 func (n *Node) holderView() holderView {
 	c := n.clusterSnapshot()
-	v := holderView{self: n.cfg.Name, table: tableVersion(c), holds: map[string]map[uint32]bool{}}
-	v.r, _ = c.ring()
-	if c.Table != nil && c.Table.Prev != nil {
-		v.prevV = c.Table.Prev.Version
-		v.prev, _ = c.previousRing()
+	cur := n.currentView()
+	v := holderView{self: n.cfg.Name, r: cur.ring, prev: cur.prev, holds: map[string]map[uint32]bool{}}
+	if cur.table != nil {
+		v.table = cur.table.Version
+		if cur.table.Prev != nil {
+			v.prevV = cur.table.Prev.Version
+		}
 	}
 	for _, m := range c.records() {
 		if m.Name == n.cfg.Name || !inRing(m.Status) {

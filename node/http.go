@@ -550,16 +550,8 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("bad_body", "no seeds given"))
 		return
 	}
-	n.clusterMu.Lock()
-	me := n.cluster.Members[n.cfg.Name]
-	alone := true
-	for name, rec := range n.cluster.Members {
-		if name != n.cfg.Name && inRing(rec.Status) {
-			alone = false
-		}
-	}
-	n.clusterMu.Unlock()
-	fresh := alone || !inRing(me.Status)
+	me := n.clusterSnapshot().Members[n.cfg.Name]
+	fresh := n.aloneInCluster() || !inRing(me.Status)
 	if !inRing(me.Status) && me.Status != "" {
 		// It left or was removed: the cluster reaped deletes without it
 		// since, so what it still holds may be deleted values (holders.go).

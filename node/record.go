@@ -86,16 +86,23 @@ func stateBytes(b []byte) ([]byte, error) {
 
 // decodeRecord decodes a stored record.
 func decodeRecord(b []byte) (record, error) {
+	r, _, err := decodeRecordEnc(b)
+	return r, err
+}
+
+// decodeRecordEnc decodes a stored record and also returns its state's
+// encoding (a subslice of b: what anti-entropy hashes).
+func decodeRecordEnc(b []byte) (record, []byte, error) {
 	owner, enc, err := splitRecord(b)
 	if err != nil {
-		return record{}, err
+		return record{}, nil, err
 	}
 	var r record
 	if err := r.State.UnmarshalBinary(enc); err != nil {
-		return record{}, fmt.Errorf("%w: %w", errBadRecord, err)
+		return record{}, nil, fmt.Errorf("%w: %w", errBadRecord, err)
 	}
 	r.Owner = owner
-	return r, nil
+	return r, enc, nil
 }
 
 // appendRecord encodes a record around its state's encoding.

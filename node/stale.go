@@ -104,7 +104,6 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 	if len(addrs) == 0 {
 		return 0, 0, errors.New("no primaries")
 	}
-	n.xfer.stalePasses.Add(1)
 	lo, hi := storage.PartitionRange(p)
 	for {
 		var keys [][]byte

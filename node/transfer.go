@@ -49,7 +49,6 @@ type transferState struct {
 	lostAt      map[uint32]time.Time
 	stale       atomic.Int64 // stale keys deleted
 	stalePushed atomic.Int64 // stale keys pushed to primaries that lacked them
-	stalePasses atomic.Int64 // passes over stale partitions (tests)
 	keys        atomic.Int64
 	bytes       atomic.Int64
 	done        atomic.Int64
@@ -186,23 +185,21 @@ func (n *Node) transferRound(ctx context.Context) {
 	changed := false
 	v := n.currentView()
 	var gained map[int]bool
-	if v.table != nil && v.table.Prev != nil {
+	if v.prev != nil {
 		// A partition this node owns in the table but not in the one it
 		// was claimed from is one it gained, whatever this node saw of
 		// the tables in between (it may have skipped some, or followed a
 		// table that lost): it pulls it again (issue 10: a node cut off
 		// while another claimant placed its partitions elsewhere came back
 		// calling them complete).
-		if prev, err := v.table.Prev.ring(n.cfg.Ring, n.clusterSnapshot().Members); err == nil {
-			gained = map[int]bool{}
-			for p := range primary {
-				if !slices.Contains(prev.Primaries(int(p)), self) {
-					gained[int(p)] = true
-				}
+		gained = map[int]bool{}
+		for p := range primary {
+			if !slices.Contains(v.prev.Primaries(int(p)), self) {
+				gained[int(p)] = true
 			}
 		}
 	}
-	line := lineID(v.table)
+	line := v.line
 	n.xfer.mu.Lock()
 	if n.xfer.readyFor != line {
 		reset := gained

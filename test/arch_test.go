@@ -115,20 +115,9 @@ func TestPureSources(t *testing.T) {
 		for _, p := range append(slices.Clone(std), r.imports...) {
 			allowed[p] = true
 		}
-		files, err := filepath.Glob(filepath.Join("..", r.pkg, "*.go"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fset := token.NewFileSet()
+		fset, files := parseSources(t, r.pkg)
 		checked := 0
-		for _, name := range files {
-			if strings.HasSuffix(name, "_test.go") {
-				continue
-			}
-			f, err := parser.ParseFile(fset, name, nil, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
+		for name, f := range files {
 			checked++
 			for _, imp := range f.Imports {
 				path, _ := strconv.Unquote(imp.Path.Value)
@@ -181,19 +170,8 @@ func TestNodeWallClock(t *testing.T) {
 	}
 	used := map[string]bool{}
 	for _, dir := range []string{"node", "node/rpc"} {
-		files, err := filepath.Glob(filepath.Join("..", dir, "*.go"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fset := token.NewFileSet()
-		for _, name := range files {
-			if strings.HasSuffix(name, "_test.go") {
-				continue
-			}
-			f, err := parser.ParseFile(fset, name, nil, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
+		fset, files := parseSources(t, dir)
+		for name, f := range files {
 			rel := dir + "/" + filepath.Base(name)
 			for _, d := range f.Decls {
 				fd, ok := d.(*ast.FuncDecl)
@@ -241,4 +219,27 @@ func TestNodeWallClock(t *testing.T) {
 			t.Errorf("the allow-list names %s, which no longer reads the wall clock: remove it", key)
 		}
 	}
+}
+
+// parseSources parses the non-test Go sources of the module folder dir,
+// by file name.
+func parseSources(t *testing.T, dir string) (*token.FileSet, map[string]*ast.File) {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join("..", dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	files := map[string]*ast.File{}
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name] = f
+	}
+	return fset, files
 }

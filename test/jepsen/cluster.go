@@ -516,21 +516,30 @@ func (c *Cluster) Replica(ctx context.Context, n *Node, key, workload string) hi
 }
 
 func (c *Cluster) getJSON(ctx context.Context, u string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
+	b, err := c.get(ctx, u)
 	if err != nil {
 		return err
 	}
+	return json.Unmarshal(b, v)
+}
+
+// get returns the body of a 200 answer to GET u.
+func (c *Cluster) get(ctx context.Context, u string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := c.api.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode != 200 {
-		return fmt.Errorf("GET %s: %d %s", u, resp.StatusCode, bytes.TrimSpace(b))
+		return nil, fmt.Errorf("GET %s: %d %s", u, resp.StatusCode, bytes.TrimSpace(b))
 	}
-	return json.Unmarshal(b, v)
+	return b, nil
 }

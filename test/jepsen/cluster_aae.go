@@ -15,19 +15,10 @@ func (c *Cluster) Ring(ctx context.Context) (map[int][]string, error) {
 		if !n.Running() || n.Paused() {
 			continue
 		}
-		var body struct {
-			Preflists []struct {
-				Partition int      `json:"partition"`
-				Nodes     []string `json:"nodes"`
-			} `json:"preflists"`
-		}
-		if err := c.getJSON(ctx, n.URL()+"/cluster/ring", &body); err != nil {
+		out, err := c.RingOf(ctx, n)
+		if err != nil {
 			lastErr = err
 			continue
-		}
-		out := make(map[int][]string, len(body.Preflists))
-		for _, p := range body.Preflists {
-			out[p.Partition] = p.Nodes
 		}
 		return out, nil
 	}

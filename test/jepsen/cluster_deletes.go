@@ -206,21 +206,9 @@ const leaveWithin = 90 * time.Second
 // Metric returns the value of an unlabelled counter or gauge in n's GET
 // /metrics (0 when n does not report it).
 func (c *Cluster) Metric(ctx context.Context, n *Node, name string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", n.URL()+"/metrics", nil)
+	b, err := c.get(ctx, n.URL()+"/metrics")
 	if err != nil {
 		return 0, err
-	}
-	resp, err := c.api.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	if resp.StatusCode != 200 {
-		return 0, fmt.Errorf("GET /metrics on %s: %d", n.Name, resp.StatusCode)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
