@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -99,8 +100,30 @@ func (n *Node) routes() http.Handler {
 		// refused before any replica was asked say so, and the key-value
 		// handlers replace it with what coordination did.
 		w.Header().Set(headerReport, "coordinated=false node="+n.cfg.Name)
+		if uncleanKeyPath(r.URL.Path) {
+			// ServeMux would answer 307 to the cleaned path, which names
+			// another key (or none): refuse it instead.
+			writeError(w, badRequest("bad_key", "the key has an empty, '.' or '..' path segment, which a URL path can't carry; use another key"))
+			return
+		}
 		n.recoverHTTP(mux).ServeHTTP(w, r)
 	})
+}
+
+// uncleanKeyPath reports whether p is a key route whose path ServeMux
+// would clean (an empty, "." or ".." segment), so the key it names can't
+// be reached as written.
+func uncleanKeyPath(p string) bool {
+	for _, prefix := range []string{"/kv/", "/debug/replica/", "/debug/preflist/"} {
+		if key, ok := strings.CutPrefix(p, prefix); ok && key != "" {
+			clean := path.Clean(p)
+			if strings.HasSuffix(p, "/") && !strings.HasSuffix(clean, "/") {
+				clean += "/"
+			}
+			return clean != p
+		}
+	}
+	return false
 }
 
 // recoverHTTP answers a handler's panic with a 500 JSON error, logged and
