@@ -20,7 +20,7 @@ import (
 func TestReopenKeepsHintsAndStats(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := badger.Open(badger.Options{Dir: dir, Sync: true})
+	st, err := badger.Open(badger.Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestReopenKeepsHintsAndStats(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st2 := openBadger(t, badger.Options{Dir: dir, Sync: true})
+	st2 := openBadger(t, badger.Options{Dir: dir})
 	hs2 := open(t, st2, Config{})
 	after := hs2.Stats()
 	if len(after) != 2 {

@@ -115,7 +115,7 @@ func benchRing(b testing.TB) *ring.Ring {
 // diverge keys.
 func loadReplica(b testing.TB, dir string, keys, diverge int) {
 	b.Helper()
-	st, err := badger.Open(badger.Options{Dir: dir, Sync: false})
+	st, err := badger.Open(badger.Options{Dir: dir, NoSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -271,7 +271,7 @@ func foregroundRun(b *testing.B, dirs [2]string, aaeOn bool) loadResult {
 	nodes := startPair(b, dirs, func(c *Config) {
 		c.AAE.Disabled = !aaeOn
 		c.AAE.Interval = 2 * time.Second
-		c.Sync = true
+		c.test.sync = true
 	})
 	// The first seconds are quiet (the first exchange round starts after
 	// one interval), which gives the backoff its baseline, as on a node

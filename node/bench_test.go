@@ -17,7 +17,7 @@ import (
 func BenchmarkStorageMerge(b *testing.B) {
 	for _, sync := range []bool{false, true} {
 		b.Run(fmt.Sprintf("sync=%v", sync), func(b *testing.B) {
-			st, err := badger.Open(badger.Options{Dir: b.TempDir(), Sync: sync})
+			st, err := badger.Open(badger.Options{Dir: b.TempDir(), NoSync: !sync})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -14,13 +14,18 @@ import (
 )
 
 // Config configures one dynago node. The zero value of every field except
-// Name and the three addresses means "use the default" (see DefaultConfig).
+// Name and the three addresses means "use the default" (see DefaultConfig),
+// and no zero value is unsafe: durability is the store's (New takes it
+// opened; badger's zero Options fsync every write), and the gossip profile
+// follows the address (memberlist's local profile on loopback, its LAN
+// profile elsewhere).
 type Config struct {
 	// Name is the node's unique, stable name in the cluster. A restarted
 	// node must keep its name (and its addresses) to rejoin as itself.
 	Name string
-	// DataDir is where badger keeps the node's data. Empty means badger's
-	// in-memory mode (tests only: nothing survives a restart).
+	// DataDir names where the node's store keeps its data, in logs and
+	// errors only: the caller opens the store (New) and decides where it
+	// lives; node never opens a file itself.
 	DataDir string
 	// HTTPAddr, RPCAddr and GossipAddr are host:port addresses the node
 	// binds and advertises exactly. Outbound connections to peers are dialed
@@ -64,8 +69,6 @@ type Config struct {
 	// over partitions (join, ring change).
 	TransferRate int64
 
-	// Sync makes every replica write fsync before it is acknowledged.
-	Sync bool
 	// MaxKeyBytes, MaxValueBytes and MaxSiblings are request limits
 	// (DESIGN.md §2, §3).
 	MaxKeyBytes   int
@@ -97,9 +100,14 @@ type Config struct {
 	// Logger receives the node's logs; nil uses slog.Default().
 	Logger *slog.Logger
 
-	// wrapStore, when set (tests only), wraps the opened store, e.g. to
-	// inject storage faults.
-	wrapStore func(storage.Store) storage.Store
+	// test holds seams read only by this package's test harness
+	// (harness_test.go), which opens each test node's store.
+	test struct {
+		// sync opens the store with fsync (tests default to none).
+		sync bool
+		// wrap wraps the opened store, e.g. to inject storage faults.
+		wrap func(storage.Store) storage.Store
+	}
 }
 
 // GossipConfig tunes memberlist's failure detector.
@@ -232,7 +240,6 @@ func DefaultConfig() Config {
 	return Config{
 		Ring:              ring.DefaultConfig(),
 		Quorum:            quorum.DefaultConfig(),
-		Sync:              true, // acknowledge only what is on disk (DESIGN.md §4)
 		MaxKeyBytes:       DefaultMaxKeyBytes,
 		MaxValueBytes:     DefaultMaxValueBytes,
 		MaxSiblings:       DefaultMaxSiblings,
@@ -339,50 +346,49 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports the first problem with c after defaults are applied.
+// Validate reports every problem with c (after defaults are applied) at
+// once, joined with errors.Join.
 func (c Config) Validate() error {
 	c = c.withDefaults()
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("node: "+format, args...)) }
 	if c.Name == "" {
-		return errors.New("node: a name is required")
+		bad("a name is required")
 	}
 	for _, a := range []struct{ flag, addr string }{{"http", c.HTTPAddr}, {"rpc", c.RPCAddr}, {"gossip", c.GossipAddr}} {
-		host, port, err := net.SplitHostPort(a.addr)
+		host, _, err := net.SplitHostPort(a.addr)
 		if err != nil {
-			return fmt.Errorf("node: %s address %q: %w", a.flag, a.addr, err)
-		}
-		if net.ParseIP(host) == nil {
-			return fmt.Errorf("node: %s address %q: host must be an IP address (it is bound and advertised exactly)", a.flag, a.addr)
+			bad("%s address %q: %w", a.flag, a.addr, err)
+			continue
 		}
 		// Port 0 is allowed (tests): the node then advertises the port it
 		// got, but a restart gets another one and cannot rejoin as itself.
-		_ = port
+		if net.ParseIP(host) == nil {
+			bad("%s address %q: host must be an IP address (it is bound and advertised exactly)", a.flag, a.addr)
+		}
 	}
-	if err := c.Ring.Validate(); err != nil {
-		return fmt.Errorf("node: %w", err)
-	}
-	if err := c.Quorum.Validate(); err != nil {
-		return fmt.Errorf("node: %w", err)
-	}
-	if err := c.Hints.Validate(); err != nil {
-		return fmt.Errorf("node: %w", err)
+	for _, err := range []error{c.Ring.Validate(), c.Quorum.Validate(), c.Hints.Validate()} {
+		if err != nil {
+			bad("%w", err)
+		}
 	}
 	switch c.ReadRepair {
 	case ReadRepairAsync, ReadRepairBlocking, ReadRepairOff:
 	default:
-		return fmt.Errorf("node: read repair %q: want async, blocking or off", c.ReadRepair)
+		bad("read repair %q: want async, blocking or off", c.ReadRepair)
 	}
 	if c.AAE.Interval < 0 || c.AAE.Concurrency < 1 || c.AAE.KeysPerSec < 1 || c.AAE.BytesPerSec < 1 ||
 		c.AAE.P99Target < 0 || c.AAE.RebuildInterval < 0 || c.AAE.TombstoneGrace < 0 {
-		return errors.New("node: anti-entropy settings must be positive")
+		bad("anti-entropy settings must be positive")
 	}
 	if c.MaxKeyBytes < 1 || c.MaxValueBytes < 0 || c.MaxSiblings < 1 {
-		return errors.New("node: limits must be positive")
+		bad("limits must be positive")
 	}
 	if c.RequestTimeout < 0 || c.MaxRequestTimeout < c.RequestTimeout {
-		return errors.New("node: request timeout must be positive and at most the max request timeout")
+		bad("request timeout must be positive and at most the max request timeout")
 	}
 	if c.Gossip.SuspicionMult < 1 || c.Gossip.ProbeTimeout <= 0 || c.Gossip.ProbeInterval <= 0 {
-		return errors.New("node: gossip timings must be positive")
+		bad("gossip timings must be positive")
 	}
-	return nil
+	return errors.Join(errs...)
 }

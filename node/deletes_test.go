@@ -448,9 +448,9 @@ func waitRounds(t *testing.T, nodes []*testNode, k int64) {
 func TestFailedSyncIsNeverAcked(t *testing.T) {
 	var fs *faulty.Store
 	nodes := startCluster(t, clusterOpts{n: 3, mutate: func(i int, c *Config) {
-		c.Sync = true
+		c.test.sync = true
 		if i == 1 {
-			c.wrapStore = func(st storage.Store) storage.Store { fs = faulty.New(st); return fs }
+			c.test.wrap = func(st storage.Store) storage.Store { fs = faulty.New(st); return fs }
 		}
 	}})
 	fs.FailSyncAfterWrite(fs.Calls(faulty.OpUpdate) + 1)
@@ -880,7 +880,7 @@ func TestRemovedNodeStaysOut(t *testing.T) {
 	// the cluster bumped its own record once more.
 	cfg := x.cfg
 	cfg.Join = nil
-	nd, err := New(cfg)
+	nd, err := New(cfg, openTestStore(t, cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

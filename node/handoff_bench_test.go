@@ -25,7 +25,7 @@ func BenchmarkHandoff(b *testing.B) {
 	for range b.N {
 		// Throughput: an unlimited rate.
 		nodes := startCluster(b, clusterOpts{n: 3, mutate: func(i int, c *Config) {
-			c.Sync = true
+			c.test.sync = true
 			c.HandoffInterval = 100 * time.Millisecond
 			c.Hints.Rate = 1 << 30
 			c.Hints.Burst = 1 << 30
@@ -53,7 +53,7 @@ func BenchmarkHandoff(b *testing.B) {
 		// Foreground impact at the default delivery rate (1 MiB/s): the
 		// same load with no backlog, then while a backlog larger than the
 		// load window can drain.
-		nodes = startCluster(b, clusterOpts{n: 3, mutate: func(i int, c *Config) { c.Sync = true }})
+		nodes = startCluster(b, clusterOpts{n: 3, mutate: func(i int, c *Config) { c.test.sync = true }})
 		base50, base99 := foregroundLoad(b, nodes[:2], 3*time.Second)
 		n3 = nodes[2]
 		n3.stop()

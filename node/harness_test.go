@@ -16,6 +16,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dynago/dynago/storage"
+	"github.com/dynago/dynago/storage/badger"
 )
 
 // testNode is one in-process node of a test cluster, driven through its
@@ -53,7 +56,6 @@ func testConfig(t testing.TB, name string, inMemory bool) Config {
 	// them, and an ephemeral port may meanwhile be some connection's
 	// source port.
 	c.HTTPAddr, c.RPCAddr, c.GossipAddr = freeAddr(t), freeAddr(t), freeAddr(t)
-	c.Sync = false // tests that need fsync set it; the others run faster
 	c.Logger = testLogger(t).With("test", t.Name())
 	// Fast failure detection for tests, tolerant of a loaded CI machine.
 	c.Gossip = GossipConfig{ProbeInterval: 300 * time.Millisecond, ProbeTimeout: 500 * time.Millisecond, SuspicionMult: 4, GossipInterval: 50 * time.Millisecond}
@@ -61,10 +63,25 @@ func testConfig(t testing.TB, name string, inMemory bool) Config {
 	return c
 }
 
+// openTestStore opens a test node's store as cmd/dynago would: badger in
+// cfg.DataDir (in memory when empty), without fsync unless the test asks
+// (cfg.test.sync), wrapped by cfg.test.wrap.
+func openTestStore(t testing.TB, cfg Config) storage.Store {
+	t.Helper()
+	st, err := badger.Open(badger.Options{Dir: cfg.DataDir, InMemory: cfg.DataDir == "", NoSync: !cfg.test.sync, Logger: cfg.Logger})
+	if err != nil {
+		t.Fatalf("open store of %s: %v", cfg.Name, err)
+	}
+	if cfg.test.wrap != nil {
+		return cfg.test.wrap(st)
+	}
+	return st
+}
+
 // startNode creates and runs a node; it is stopped at test cleanup.
 func startNode(t testing.TB, cfg Config) *testNode {
 	t.Helper()
-	n, err := New(cfg)
+	n, err := New(cfg, openTestStore(t, cfg))
 	if err != nil {
 		t.Fatalf("new node %s: %v", cfg.Name, err)
 	}

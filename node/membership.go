@@ -81,7 +81,7 @@ func (n *Node) newMemberlist() (*memberlist.Memberlist, error) {
 		port = nt.GetAutoBindPort()
 		n.cfg.GossipAddr = net.JoinHostPort(host, strconv.Itoa(port))
 	}
-	mc := memberlist.DefaultLocalConfig()
+	mc := gossipProfile(host)
 	mc.Name = n.cfg.Name
 	mc.BindAddr = host
 	mc.BindPort = port
@@ -108,6 +108,18 @@ func (n *Node) newMemberlist() (*memberlist.Memberlist, error) {
 	}
 	n.bcast = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: 4}
 	return ml, nil
+}
+
+// gossipProfile is memberlist's profile for a node gossiping from host:
+// the local profile (short TCP timeouts, fast push-pull) on loopback,
+// where every peer is on this machine, and the LAN profile anywhere else,
+// whose timeouts tolerate a real network's latency and loss. Config.Gossip
+// then sets the failure detector's timings on either.
+func gossipProfile(host string) *memberlist.Config {
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return memberlist.DefaultLocalConfig()
+	}
+	return memberlist.DefaultLANConfig()
 }
 
 // gossipDelegate connects memberlist to the node. memberlist calls it from

@@ -126,7 +126,7 @@ func TestJoinRefusesMismatchedRing(t *testing.T) {
 	odd2 := testConfig(t, "odd2", true)
 	odd2.Ring.N = 2
 	odd2.Join = []string{nodes[0].cfg.GossipAddr}
-	n, err := New(odd2)
+	n, err := New(odd2, openTestStore(t, odd2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestRemoveDeadNode(t *testing.T) {
 // A restarted node comes back with its data and its place in the ring,
 // without --join, and acknowledged writes survive.
 func TestRestartKeepsDataAndMembership(t *testing.T) {
-	nodes := startCluster(t, clusterOpts{n: 3, mutate: func(i int, c *Config) { c.Sync = true }})
+	nodes := startCluster(t, clusterOpts{n: 3, mutate: func(i int, c *Config) { c.test.sync = true }})
 	for i := range 20 {
 		if r := nodes[i%3].put(fmt.Sprintf("d%d", i), "v", "", "w=3"); r.status != 204 {
 			t.Fatal(r.status)

@@ -18,7 +18,6 @@ import (
 	"github.com/dynago/dynago/node/rpc"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
-	"github.com/dynago/dynago/storage/badger"
 )
 
 // ErrClosed is returned by Run on a node that was already run and closed.
@@ -97,12 +96,21 @@ type Node struct {
 	runOnce sync.Once
 }
 
-// New opens the node's storage, binds its listeners and creates its gossip
-// member, so its addresses are known (HTTPAddr) before Run is called. A node
-// that New returned must be Run (or its resources leak until Run returns).
-func New(cfg Config) (_ *Node, err error) {
+// New creates a node on st, binds its listeners and creates its gossip
+// member, so its addresses are known (HTTPAddr) before Run is called.
+//
+// The node owns st from then on: Run closes it when it returns, and New
+// closes it when it fails. st must be durable as the caller promises its
+// users (cmd/dynago opens badger with fsync unless --sync=false); node
+// never opens a store itself. A node that New returned must be Run (or its
+// resources leak until Run returns).
+func New(cfg Config, st storage.Store) (_ *Node, err error) {
+	if st == nil {
+		return nil, errors.New("node: New needs a store")
+	}
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
+		st.Close()
 		return nil, err
 	}
 	n := &Node{
@@ -128,14 +136,8 @@ func New(cfg Config) (_ *Node, err error) {
 		}
 	}()
 
-	n.store, err = badger.Open(badger.Options{Dir: cfg.DataDir, InMemory: cfg.DataDir == "", Sync: cfg.Sync, Logger: n.log.With("component", "badger")})
-	if err != nil {
-		return nil, fmt.Errorf("node: open storage in %q: %w", cfg.DataDir, err)
-	}
+	n.store = st
 	cleanup = append(cleanup, func() { n.store.Close() })
-	if cfg.wrapStore != nil {
-		n.store = cfg.wrapStore(n.store)
-	}
 	ctx := context.Background()
 	if err := n.loadClock(ctx); err != nil {
 		return nil, err
@@ -202,7 +204,7 @@ func New(cfg Config) (_ *Node, err error) {
 		ErrorLog:          slog.NewLogLogger(n.log.With("component", "http").Handler(), slog.LevelWarn),
 	}
 	n.log.Info("node created", "incarnation", inc, "http", n.cfg.HTTPAddr, "rpc", n.cfg.RPCAddr,
-		"gossip", n.cfg.GossipAddr, "data_dir", cfg.DataDir, "sync", cfg.Sync)
+		"gossip", n.cfg.GossipAddr, "data_dir", cfg.DataDir)
 	return n, nil
 }
 

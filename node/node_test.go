@@ -214,7 +214,7 @@ func TestWriteUnavailable(t *testing.T) {
 func TestWriteIndeterminate(t *testing.T) {
 	nodes := startCluster(t, clusterOpts{n: 3, mutate: func(i int, c *Config) {
 		if i == 2 {
-			c.wrapStore = func(s storage.Store) storage.Store {
+			c.test.wrap = func(s storage.Store) storage.Store {
 				f := faulty.New(s)
 				f.Inject(func(op faulty.Op, key []byte) error {
 					if op == faulty.OpUpdate && len(key) > 0 && key[0] == storage.PrefixData {
@@ -407,7 +407,7 @@ func TestNewFailsCleanlyOnPortClash(t *testing.T) {
 	first := startNode(t, testConfig(t, "a", true))
 	cfg := testConfig(t, "b", false)
 	cfg.HTTPAddr = first.node.HTTPAddr()
-	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "http listen") {
+	if _, err := New(cfg, openTestStore(t, cfg)); err == nil || !strings.Contains(err.Error(), "http listen") {
 		t.Fatalf("want an http listen error, got %v", err)
 	}
 	// The data dir was released: a node can open it now.
@@ -505,7 +505,7 @@ func (f failAfterFn) Update(ctx context.Context, key []byte, fn func([]byte, boo
 func TestCoordinatorLocalFailureSendsNothing(t *testing.T) {
 	nodes := startCluster(t, clusterOpts{n: 3, mutate: func(i int, c *Config) {
 		if i == 0 {
-			c.wrapStore = func(s storage.Store) storage.Store { return failAfterFn{s} }
+			c.test.wrap = func(s storage.Store) storage.Store { return failAfterFn{s} }
 		}
 	}})
 	r := nodes[0].put("k", "v", "", "w=2")

@@ -58,7 +58,7 @@ func BenchmarkTransfer(b *testing.B) {
 		for round := range 2 {
 			for _, join := range []bool{false, true} {
 				dirs := copyReplicas(b, tmpl, base, fmt.Sprintf("fg%d-%v", round, join))
-				nodes := startPair(b, dirs, func(c *Config) { c.Sync = true })
+				nodes := startPair(b, dirs, func(c *Config) { c.test.sync = true })
 				var third *testNode
 				if join {
 					third = startThird(b, nodes, DefaultTransferRate)

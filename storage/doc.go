@@ -72,7 +72,7 @@
 //
 // # How to use
 //
-//	st := memory.New()              // or badger.Open(badger.Options{Dir: dir, Sync: true})
+//	st := memory.New()              // or badger.Open(badger.Options{Dir: dir})
 //	defer st.Close()
 //	k := storage.DataKey(partition, userKey)
 //	err := st.Update(ctx, k, func(old []byte, found bool) ([]byte, error) {

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/dynago/dynago/node"
+	"github.com/dynago/dynago/storage/badger"
 )
 
 func agentCommand() *cli.Command {
@@ -24,7 +25,8 @@ func agentCommand() *cli.Command {
 			"in --data-dir). --n and --partitions are fixed when the cluster is created. Logs go to stderr.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "name", Usage: "unique, stable node `NAME` (required: a restarted node must keep its name to rejoin as itself)"},
-			&cli.StringFlag{Name: "data-dir", Usage: "`DIR` for the node's badger data (empty: in memory, lost on exit; for tests only)"},
+			&cli.StringFlag{Name: "data-dir", Usage: "`DIR` for the node's badger data (required unless --in-memory: an empty value is a mistake, not a mode)"},
+			&cli.BoolFlag{Name: "in-memory", Usage: "keep data in memory only, lost when the agent exits (tests and experiments; excludes --data-dir)"},
 			&cli.StringFlag{Name: "http", Value: "127.0.0.1:8080", Usage: "HTTP API `IP:PORT` (loopback: nothing is exposed beyond this machine unless asked)"},
 			&cli.StringFlag{Name: "rpc", Value: "127.0.0.1:8081", Usage: "internode RPC `IP:PORT` (next to --http, so a node's ports are easy to find)"},
 			&cli.StringFlag{Name: "gossip", Value: "127.0.0.1:7946", Usage: "gossip (memberlist) `IP:PORT`, TCP and UDP (memberlist's standard port)"},
@@ -36,7 +38,7 @@ func agentCommand() *cli.Command {
 			&cli.IntFlag{Name: "pr", Value: d.Quorum.PR, Usage: "default `PR`: primary replies a read requires (0: fallbacks count, sloppy quorum, Dynamo §4.6)"},
 			&cli.IntFlag{Name: "pw", Value: d.Quorum.PW, Usage: "default `PW`: primary acks a write requires (0: fallbacks count, sloppy quorum, Dynamo §4.6)"},
 			&cli.IntFlag{Name: "partitions", Value: d.Ring.Partitions, Usage: "ring partitions `Q`, a power of two fixed at cluster creation (Riak's default; 4 per node up to 64 nodes)"},
-			&cli.BoolFlag{Name: "sync", Value: d.Sync, Usage: "fsync every replica write before acknowledging it (acknowledged means on disk, DESIGN.md §4)"},
+			&cli.BoolFlag{Name: "sync", Value: true, Usage: "fsync every replica write before acknowledging it (acknowledged means on disk, DESIGN.md §4)"},
 			&cli.IntFlag{Name: "max-value-bytes", Value: d.MaxValueBytes, Usage: "largest value in `BYTES` (413 beyond): documents fit, one value never stalls a 2-core node"},
 			&cli.IntFlag{Name: "max-siblings", Value: d.MaxSiblings, Usage: "`SIBLINGS` per key before writes are refused with 409 (past this a client is not resolving)"},
 			&cli.DurationFlag{Name: "timeout", Value: d.RequestTimeout, Usage: "request timeout when a client sets none, e.g. `5s` (rides out a GC pause or fsync stall, reports a partition fast)"},
@@ -111,7 +113,6 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 	cfg.Quorum.W = c.Int("w")
 	cfg.Quorum.PR = c.Int("pr")
 	cfg.Quorum.PW = c.Int("pw")
-	cfg.Sync = c.Bool("sync")
 	cfg.MaxValueBytes = c.Int("max-value-bytes")
 	cfg.MaxSiblings = c.Int("max-siblings")
 	cfg.RequestTimeout = c.Duration("timeout")
@@ -177,16 +178,37 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 	return cfg, nil
 }
 
+// storeFromFlags maps --data-dir, --in-memory and --sync to the options
+// of the node's badger store. Every error is bad usage.
+func storeFromFlags(c *cli.Context, log *slog.Logger) (badger.Options, error) {
+	dir, mem := c.String("data-dir"), c.Bool("in-memory")
+	switch {
+	case dir == "" && !mem:
+		return badger.Options{}, usagef(c, "--data-dir is required (or DYNAGO_DATA_DIR); --in-memory keeps data in memory only, lost on exit")
+	case dir != "" && mem:
+		return badger.Options{}, usagef(c, "--data-dir and --in-memory exclude each other")
+	}
+	return badger.Options{Dir: dir, InMemory: mem, NoSync: !c.Bool("sync"), Logger: log.With("component", "badger")}, nil
+}
+
 func runAgent(c *cli.Context) error {
 	cfg, err := configFromFlags(c)
 	if err != nil {
 		return err
 	}
 	log := cfg.Logger.With("node", cfg.Name)
-	if cfg.DataDir == "" {
-		log.Warn("no --data-dir: data is kept in memory and lost when the agent exits")
+	opts, err := storeFromFlags(c, log)
+	if err != nil {
+		return err
 	}
-	n, err := node.New(cfg)
+	if opts.InMemory {
+		log.Warn("--in-memory: data is kept in memory and lost when the agent exits")
+	}
+	st, err := badger.Open(opts)
+	if err != nil {
+		return fmt.Errorf("agent: open storage: %w", err)
+	}
+	n, err := node.New(cfg, st)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/dynago/dynago/node"
+	"github.com/dynago/dynago/storage/badger"
 )
 
 // agentConfig runs the real agent command's flag parsing with its Action
@@ -31,6 +32,59 @@ func agentConfig(t *testing.T, args ...string) (node.Config, result) {
 	return got, result{code: code, stdout: out.String(), stderr: errOut.String()}
 }
 
+// agentStore runs the agent command's flag parsing with its Action
+// replaced by storeFromFlags, and returns the store options and exit code.
+func agentStore(t *testing.T, env map[string]string, args ...string) (badger.Options, result) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	app := newApp()
+	var got badger.Options
+	app.Command("agent").Action = func(c *cli.Context) error {
+		opts, err := storeFromFlags(c, slog.New(slog.DiscardHandler))
+		got = opts
+		return err
+	}
+	var out, errOut bytes.Buffer
+	app.Writer, app.ErrWriter = &out, &errOut
+	code := run(context.Background(), app, append([]string{"dynago", "agent"}, args...))
+	return got, result{code: code, stdout: out.String(), stderr: errOut.String()}
+}
+
+// The store is durable unless asked otherwise, and an empty data dir is a
+// usage error, never a silent in-memory store.
+func TestStoreFromFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		code    int
+		want    badger.Options
+		wantErr string
+	}{
+		{name: "default syncs", args: []string{"--data-dir", "/d"}, want: badger.Options{Dir: "/d"}},
+		{name: "sync off", args: []string{"--data-dir", "/d", "--sync=false"}, want: badger.Options{Dir: "/d", NoSync: true}},
+		{name: "sync off by environment", env: map[string]string{"DYNAGO_DATA_DIR": "/e", "DYNAGO_SYNC": "false"}, want: badger.Options{Dir: "/e", NoSync: true}},
+		{name: "in memory", args: []string{"--in-memory"}, want: badger.Options{InMemory: true}},
+		{name: "in memory by environment", env: map[string]string{"DYNAGO_IN_MEMORY": "true"}, want: badger.Options{InMemory: true}},
+		{name: "no data dir", code: 2, wantErr: "--data-dir is required"},
+		{name: "empty data dir", args: []string{"--data-dir", ""}, code: 2, wantErr: "--data-dir is required"},
+		{name: "both", args: []string{"--data-dir", "/d", "--in-memory"}, code: 2, wantErr: "exclude each other"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, res := agentStore(t, tc.env, tc.args...)
+			if res.code != tc.code || !strings.Contains(res.stderr, tc.wantErr) {
+				t.Fatalf("exit %d, want %d (stderr %q, want %q)", res.code, tc.code, res.stderr, tc.wantErr)
+			}
+			got.Logger = nil
+			if tc.code == 0 && got != tc.want {
+				t.Errorf("options %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestConfigFromFlagsDefaults(t *testing.T) {
 	cfg, res := agentConfig(t, "--name", "n1")
 	if res.code != 0 {
@@ -44,7 +98,7 @@ func TestConfigFromFlagsDefaults(t *testing.T) {
 	if cfg.Ring != d.Ring || cfg.Quorum.R != d.Quorum.R || cfg.Quorum.W != d.Quorum.W || cfg.Quorum.PR != 0 || cfg.Quorum.PW != 0 {
 		t.Errorf("ring %+v quorum %+v, want node defaults %+v %+v", cfg.Ring, cfg.Quorum, d.Ring, d.Quorum)
 	}
-	if cfg.Sync != d.Sync || cfg.MaxValueBytes != d.MaxValueBytes || cfg.MaxSiblings != d.MaxSiblings || cfg.RequestTimeout != d.RequestTimeout {
+	if cfg.MaxValueBytes != d.MaxValueBytes || cfg.MaxSiblings != d.MaxSiblings || cfg.RequestTimeout != d.RequestTimeout {
 		t.Errorf("limits: %+v", cfg)
 	}
 	if cfg.Logger == nil || !cfg.Logger.Enabled(context.Background(), slog.LevelInfo) || cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
@@ -77,7 +131,7 @@ func TestConfigFromFlags(t *testing.T) {
 					cfg.Quorum.PR != 1 || cfg.Quorum.PW != 2 {
 					t.Errorf("ring %+v quorum %+v", cfg.Ring, cfg.Quorum)
 				}
-				if cfg.Sync || cfg.MaxValueBytes != 1000 || cfg.MaxSiblings != 7 || cfg.RequestTimeout != 750*time.Millisecond {
+				if cfg.MaxValueBytes != 1000 || cfg.MaxSiblings != 7 || cfg.RequestTimeout != 750*time.Millisecond {
 					t.Errorf("limits %+v", cfg)
 				}
 				if !cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
@@ -94,7 +148,7 @@ func TestConfigFromFlags(t *testing.T) {
 				"DYNAGO_LOG_LEVEL": "error",
 			},
 			check: func(t *testing.T, cfg node.Config) {
-				if cfg.Name != "e1" || cfg.DataDir != "/data/e1" || cfg.Sync || cfg.Ring.N != 2 || cfg.Quorum.R != 1 || cfg.Quorum.W != 1 ||
+				if cfg.Name != "e1" || cfg.DataDir != "/data/e1" || cfg.Ring.N != 2 || cfg.Quorum.R != 1 || cfg.Quorum.W != 1 ||
 					cfg.Ring.Partitions != 64 || cfg.MaxValueBytes != 2048 || cfg.RequestTimeout != 2*time.Second || cfg.HTTPAddr != "127.0.0.1:9080" {
 					t.Errorf("%+v", cfg)
 				}

@@ -82,7 +82,7 @@ func Open(opts Options) (*Store, error) {
 		logger = slogAdapter{opts.Logger}
 	}
 	bo = bo.
-		WithSyncWrites(opts.Sync).
+		WithSyncWrites(!opts.NoSync).
 		WithLogger(logger).
 		WithMemTableSize(opts.MemTableSize).
 		WithNumMemtables(opts.NumMemtables).

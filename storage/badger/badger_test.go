@@ -43,7 +43,7 @@ func TestConformance(t *testing.T) {
 		name string
 		opts func(t *testing.T) badger.Options
 	}{
-		{"disk", func(t *testing.T) badger.Options { return badger.Options{Dir: t.TempDir()} }},
+		{"disk", func(t *testing.T) badger.Options { return badger.Options{Dir: t.TempDir(), NoSync: true} }},
 		{"in-memory", func(t *testing.T) badger.Options { return badger.Options{InMemory: true} }},
 	}
 	for _, tc := range tests {
@@ -59,7 +59,7 @@ func TestReopen(t *testing.T) {
 	for _, sync := range []bool{false, true} {
 		t.Run(fmt.Sprintf("sync=%v", sync), func(t *testing.T) {
 			dir := t.TempDir()
-			opts := badger.Options{Dir: dir, Sync: sync}
+			opts := badger.Options{Dir: dir, NoSync: !sync}
 			st, err := badger.Open(opts)
 			if err != nil {
 				t.Fatalf("Open: %v", err)
@@ -298,7 +298,7 @@ func TestOpenLogsThroughSlog(t *testing.T) {
 }
 
 func benchStore(b *testing.B, sync bool) *badger.Store {
-	return open(b, badger.Options{Dir: b.TempDir(), Sync: sync})
+	return open(b, badger.Options{Dir: b.TempDir(), NoSync: !sync})
 }
 
 func BenchmarkUpdate(b *testing.B) {

@@ -26,7 +26,7 @@
 //     a later one sees the earlier one's result. Badger's conflict detection
 //     is therefore switched off. fn runs once (a second time only if the
 //     transaction grew too big and is retried in a fresh one).
-//   - With Options.Sync, badger syncs every committed transaction
+//   - Unless Options.NoSync, badger syncs every committed transaction
 //     (WithSyncWrites), so a nil Update has been fsynced; a batch of Updates
 //     shares one sync, which is what makes fsynced writes cheap under load.
 //     Once an Update is queued it waits for its batch's outcome even if its
@@ -54,7 +54,7 @@
 //
 // # How to use
 //
-//	st, err := badger.Open(badger.Options{Dir: dir, Sync: true, Logger: logger})
+//	st, err := badger.Open(badger.Options{Dir: dir, Logger: logger})
 //	if err != nil { ... }
 //	defer st.Close()
 //	// node: every few minutes

@@ -66,7 +66,7 @@ func wantNotDurable(t *testing.T, what string, err error) {
 // fsynced.
 func TestCommitFailureFailsStop(t *testing.T) {
 	dir := t.TempDir()
-	st := openInternal(t, Options{Dir: dir, Sync: true})
+	st := openInternal(t, Options{Dir: dir})
 	st.testFault = failNth("commit", 2)
 	ctx := context.Background()
 	k := []byte("k")
@@ -100,7 +100,7 @@ func TestCommitFailureFailsStop(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatalf("Close of a failed store: %v", err)
 	}
-	st = openInternal(t, Options{Dir: dir, Sync: true})
+	st = openInternal(t, Options{Dir: dir})
 	if err := st.Update(ctx, k, setTo("v3")); err != nil {
 		t.Fatalf("Update after reopen: %v", err)
 	}

@@ -14,8 +14,10 @@ type Options struct {
 	Dir string
 	// InMemory keeps everything in memory (tests); nothing is durable.
 	InMemory bool
-	// Sync makes every Update fsync before it returns (badger SyncWrites).
-	Sync bool
+	// NoSync lets an Update return before its batch is fsynced (badger
+	// SyncWrites off): faster, but a crash may lose acknowledged writes.
+	// The zero value syncs, so a store opened without thought is durable.
+	NoSync bool
 	// Logger receives badger's log lines: errors at Error, warnings at Warn,
 	// info at Debug (badger is chatty), debug at Debug-4. nil discards them.
 	Logger *slog.Logger

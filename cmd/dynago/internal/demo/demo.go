@@ -17,6 +17,7 @@ import (
 
 	"github.com/dynago/dynago/cmd/dynago/internal/client"
 	"github.com/dynago/dynago/node"
+	"github.com/dynago/dynago/storage/badger"
 )
 
 // Host is the only address demo nodes bind.
@@ -107,6 +108,12 @@ func Layout(c Config) ([]Addrs, error) {
 	return out, nil
 }
 
+// StoreOptions returns the badger options of a node whose config is ncfg:
+// on disk in its data directory, with fsync unless c.Sync is off.
+func StoreOptions(c Config, ncfg node.Config) badger.Options {
+	return badger.Options{Dir: ncfg.DataDir, NoSync: !c.Sync, Logger: ncfg.Logger.With("node", ncfg.Name, "component", "badger")}
+}
+
 // NodeConfig returns the node.Config of node i (0-based) of layout.
 func NodeConfig(c Config, layout []Addrs, i int, dir string) node.Config {
 	a := layout[i]
@@ -122,7 +129,6 @@ func NodeConfig(c Config, layout []Addrs, i int, dir string) node.Config {
 	cfg.Quorum.N = cfg.Ring.N
 	cfg.Quorum.R = cfg.Ring.N/2 + 1
 	cfg.Quorum.W = cfg.Ring.N/2 + 1
-	cfg.Sync = c.Sync
 	log := c.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -183,7 +189,11 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	deadline := time.Now().Add(cfg.ReadyTimeout)
 	for i := range layout {
 		ncfg := NodeConfig(cfg, layout, i, cl.Dir)
-		n, err := node.New(ncfg)
+		st, err := badger.Open(StoreOptions(cfg, ncfg))
+		if err != nil {
+			return fail(fmt.Errorf("demo: opening %s's storage in %s: %w", ncfg.Name, ncfg.DataDir, err))
+		}
+		n, err := node.New(ncfg, st)
 		if err != nil {
 			return fail(fmt.Errorf("demo: starting %s (http %s, rpc %s, gossip %s; is another demo or agent using these ports? see --base-port): %w",
 				ncfg.Name, ncfg.HTTPAddr, ncfg.RPCAddr, ncfg.GossipAddr, err))

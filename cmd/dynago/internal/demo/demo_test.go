@@ -75,7 +75,7 @@ func TestNodeConfig(t *testing.T) {
 	layout, _ := Layout(c)
 	n1 := NodeConfig(c, layout, 0, "/tmp/d")
 	n3 := NodeConfig(c, layout, 2, "/tmp/d")
-	if n1.Name != "n1" || n1.DataDir != "/tmp/d/n1" || n1.HTTPAddr != "127.0.0.1:8080" || n1.Join != nil || n1.Sync {
+	if n1.Name != "n1" || n1.DataDir != "/tmp/d/n1" || n1.HTTPAddr != "127.0.0.1:8080" || n1.Join != nil || !StoreOptions(c, n1).NoSync {
 		t.Errorf("n1 %+v", n1)
 	}
 	if n3.Name != "n3" || n3.GossipAddr != "127.0.0.1:7948" || !slices.Equal(n3.Join, []string{"127.0.0.1:7946"}) {
