@@ -294,7 +294,7 @@ func (n *Node) install(p uint32, b *builtPartition, now time.Time) (changed bool
 // buildTrees builds every partition's tree from one scan of the data
 // keyspace (at startup, before the node serves).
 func (n *Node) buildTrees(ctx context.Context) error {
-	start := time.Now()
+	start := n.clock.Steady()
 	parts := make([]builtPartition, len(n.aae.parts))
 	keys := 0
 	err := n.store.Scan(ctx, []byte{storage.PrefixData}, []byte{storage.PrefixData + 1}, func(k, v []byte) error {
@@ -312,7 +312,7 @@ func (n *Node) buildTrees(ctx context.Context) error {
 	for p := range parts {
 		n.install(uint32(p), &parts[p], now)
 	}
-	n.log.Info("anti-entropy trees built", "keys", keys, "partitions", len(parts), "took", time.Since(start).Round(time.Millisecond))
+	n.log.Info("anti-entropy trees built", "keys", keys, "partitions", len(parts), "took", n.clock.since(start).Round(time.Millisecond))
 	return nil
 }
 

@@ -41,19 +41,34 @@ import (
 // It never depends on two nodes' clocks agreeing. Causality is tracked by
 // dotted version vectors, never by timestamps.
 type clock struct {
-	offset    atomic.Int64 // wall-clock skew for tests, nanoseconds
-	start     time.Time    // the monotonic reading Steady counts from
-	bootStart int64        // CLOCK_BOOTTIME at start, when bootOK
-	bootOK    bool
-	base      int64 // Steady at start, Unix nanoseconds
+	src    Clock         // the time source (Config.Clock)
+	offset atomic.Int64  // wall-clock skew for tests, nanoseconds
+	start  time.Duration // src.Elapsed() when Steady was at base
+	base   int64         // Steady at start, Unix nanoseconds
 }
 
-// newClock returns a clock whose Steady starts at base.
-func newClock(base time.Time) *clock {
-	c := &clock{start: time.Now(), base: base.UnixNano()}
-	c.bootStart, c.bootOK = bootNanos()
-	return c
+// Clock is where a node reads time; nothing under node reads the time
+// any other way (test/arch_test.go's TestNodeWallClock). SystemClock is
+// the machine's; a simulation passes one that runs on virtual time.
+// Timers and tickers come from package time, which testing/synctest
+// virtualizes itself.
+type Clock interface {
+	// Now is the wall clock. It dates logs and debug views, and measures
+	// the downtime across a restart (see clock); it decides nothing else.
+	Now() time.Time
+	// Elapsed is monotonic time since an origin fixed for the process:
+	// never steps, and counts time the machine spent suspended.
+	Elapsed() time.Duration
 }
+
+// newClock returns a clock on src whose Steady starts at base.
+func newClock(src Clock, base time.Time) *clock {
+	return &clock{src: src, start: src.Elapsed(), base: base.UnixNano()}
+}
+
+// since is the Steady time elapsed since t (a Steady reading): for
+// latencies and durations in logs.
+func (c *clock) since(t time.Time) time.Duration { return c.Steady().Sub(t) }
 
 // wallOf dates a Steady reading on the wall clock, for display.
 func (c *clock) wallOf(steady time.Time) time.Time {
@@ -61,18 +76,13 @@ func (c *clock) wallOf(steady time.Time) time.Time {
 }
 
 // Now is the wall clock with the test offset: for display only.
-func (c *clock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) Now() time.Time { return c.src.Now().Add(time.Duration(c.offset.Load())) }
 
-// Steady is the node's steady time (see clock). Within a run it counts
-// CLOCK_BOOTTIME where there is one (it keeps counting through a suspend),
-// else Go's monotonic clock.
+// Steady is the node's steady time (see clock): within a run it counts
+// the source's Elapsed (CLOCK_BOOTTIME on Linux, which keeps counting
+// through a suspend).
 func (c *clock) Steady() time.Time {
-	if c.bootOK {
-		if now, ok := bootNanos(); ok {
-			return time.Unix(0, c.base+now-c.bootStart)
-		}
-	}
-	return time.Unix(0, c.base+int64(time.Since(c.start)))
+	return time.Unix(0, c.base+int64(c.src.Elapsed()-c.start))
 }
 
 // metaSteady holds the steady clock's checkpoint: steady and wall time,
@@ -95,11 +105,11 @@ func steadyBase(ckptSteady, ckptWall, wallNow int64, gap time.Duration) int64 {
 // loadClock starts the node's clock from its checkpoint (a new data
 // directory starts Steady at the wall clock).
 func (n *Node) loadClock(ctx context.Context) error {
-	wall := time.Now()
+	wall := n.cfg.Clock.Now()
 	b, err := n.store.Get(ctx, metaSteady)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		n.clock = newClock(wall)
+		n.clock = newClock(n.cfg.Clock, wall)
 		return n.checkpointClock(ctx)
 	case err != nil:
 		return fmt.Errorf("node: load clock checkpoint: %w", err)
@@ -113,14 +123,14 @@ func (n *Node) loadClock(ctx context.Context) error {
 		n.log.Warn("the wall clock is behind this node's last checkpoint: the downtime is unknown, so hints from before the restart are treated as expired",
 			"checkpoint", time.Unix(0, ckptWall).UTC(), "now", wall.UTC())
 	}
-	n.clock = newClock(time.Unix(0, base))
+	n.clock = newClock(n.cfg.Clock, time.Unix(0, base))
 	return n.checkpointClock(ctx)
 }
 
 // checkpointClock saves the steady clock's checkpoint.
 func (n *Node) checkpointClock(ctx context.Context) error {
 	b := binary.BigEndian.AppendUint64(nil, uint64(n.clock.Steady().UnixNano()))
-	b = binary.BigEndian.AppendUint64(b, uint64(time.Now().UnixNano()))
+	b = binary.BigEndian.AppendUint64(b, uint64(n.clock.src.Now().UnixNano()))
 	return n.store.Update(ctx, metaSteady, func([]byte, bool) ([]byte, error) { return b, nil })
 }
 

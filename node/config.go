@@ -99,6 +99,9 @@ type Config struct {
 
 	// Logger receives the node's logs; nil uses slog.Default().
 	Logger *slog.Logger
+	// Clock is where the node reads time; nil is SystemClock. A simulation
+	// passes a clock on virtual time.
+	Clock Clock
 
 	// test holds seams read only by this package's test harness
 	// (harness_test.go), which opens each test node's store.
@@ -342,6 +345,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Clock == nil {
+		c.Clock = SystemClock{}
 	}
 	return c
 }

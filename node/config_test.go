@@ -31,7 +31,7 @@ func TestValidateJoinsEveryProblem(t *testing.T) {
 // New refuses a missing store instead of inventing one (in memory).
 func TestNewNeedsStore(t *testing.T) {
 	c := testConfig(t, "a", true)
-	if _, err := New(c, nil); err == nil {
+	if _, err := New(c, nil, nil); err == nil {
 		t.Fatal("New without a store succeeded")
 	}
 }

@@ -880,7 +880,7 @@ func TestRemovedNodeStaysOut(t *testing.T) {
 	// the cluster bumped its own record once more.
 	cfg := x.cfg
 	cfg.Join = nil
-	nd, err := New(cfg, openTestStore(t, cfg))
+	nd, err := New(cfg, openTestStore(t, cfg), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

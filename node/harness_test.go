@@ -81,7 +81,7 @@ func openTestStore(t testing.TB, cfg Config) storage.Store {
 // startNode creates and runs a node; it is stopped at test cleanup.
 func startNode(t testing.TB, cfg Config) *testNode {
 	t.Helper()
-	n, err := New(cfg, openTestStore(t, cfg))
+	n, err := New(cfg, openTestStore(t, cfg), nil)
 	if err != nil {
 		t.Fatalf("new node %s: %v", cfg.Name, err)
 	}

@@ -173,10 +173,10 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 func (n *Node) instrument(op string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		start := n.clock.Steady()
 		rec := &statusRecorder{ResponseWriter: w}
 		h(rec, r)
-		d := time.Since(start)
+		d := n.clock.since(start)
 		n.metrics.observe(op, rec.status, d)
 		n.aae.fg.add(d)
 	})

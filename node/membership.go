@@ -13,24 +13,11 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
-
-	"github.com/dynago/dynago/node/rpc"
 )
 
-// boundTransport is memberlist's NetTransport with every outbound TCP stream
-// dialed from the node's own gossip IP, so source-address firewall rules see
-// the right node. (UDP already leaves from the bound socket.)
-type boundTransport struct {
-	*memberlist.NetTransport
-	localIP string
-}
-
-func (t *boundTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
-	return rpc.Dialer(t.localIP, timeout).Dial("tcp", addr)
-}
-
-func (t *boundTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
-	return t.DialTimeout(a.Addr, timeout)
+// memberlistLog is memberlist's logger: its lines go to the node's slog.
+func (n *Node) memberlistLog() *log.Logger {
+	return log.New(slogWriter{n.log.With("component", "memberlist")}, "", 0)
 }
 
 // slogWriter routes memberlist's "[LEVEL] memberlist: msg" lines to slog.
@@ -64,31 +51,24 @@ func splitHostPort(addr string) (string, int, error) {
 
 // newMemberlist creates (binds) the node's memberlist.
 func (n *Node) newMemberlist() (*memberlist.Memberlist, error) {
-	host, port, err := splitHostPort(n.cfg.GossipAddr)
-	if err != nil {
-		return nil, fmt.Errorf("node: gossip address: %w", err)
-	}
-	mlog := log.New(slogWriter{n.log.With("component", "memberlist")}, "", 0)
-	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
-		BindAddrs: []string{host},
-		BindPort:  port,
-		Logger:    mlog,
-	})
+	mt, addr, err := n.tr.Gossip(n.cfg.GossipAddr)
 	if err != nil {
 		return nil, fmt.Errorf("node: gossip listen on %s: %w", n.cfg.GossipAddr, err)
 	}
-	if port == 0 {
-		port = nt.GetAutoBindPort()
-		n.cfg.GossipAddr = net.JoinHostPort(host, strconv.Itoa(port))
+	host, port, err := splitHostPort(addr)
+	if err != nil {
+		mt.Shutdown()
+		return nil, fmt.Errorf("node: gossip address: %w", err)
 	}
+	n.cfg.GossipAddr = addr
 	mc := gossipProfile(host)
 	mc.Name = n.cfg.Name
 	mc.BindAddr = host
 	mc.BindPort = port
 	mc.AdvertiseAddr = host
 	mc.AdvertisePort = port
-	mc.Transport = &boundTransport{NetTransport: nt, localIP: host}
-	mc.Logger = mlog
+	mc.Transport = mt
+	mc.Logger = n.memberlistLog()
 	mc.ProbeInterval = n.cfg.Gossip.ProbeInterval
 	mc.ProbeTimeout = n.cfg.Gossip.ProbeTimeout
 	mc.SuspicionMult = n.cfg.Gossip.SuspicionMult
@@ -103,7 +83,7 @@ func (n *Node) newMemberlist() (*memberlist.Memberlist, error) {
 	mc.Alive = d
 	ml, err := memberlist.Create(mc)
 	if err != nil {
-		nt.Shutdown()
+		mt.Shutdown()
 		return nil, fmt.Errorf("node: start gossip: %w", err)
 	}
 	n.bcast = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: 4}

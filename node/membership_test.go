@@ -126,7 +126,7 @@ func TestJoinRefusesMismatchedRing(t *testing.T) {
 	odd2 := testConfig(t, "odd2", true)
 	odd2.Ring.N = 2
 	odd2.Join = []string{nodes[0].cfg.GossipAddr}
-	n, err := New(odd2, openTestStore(t, odd2))
+	n, err := New(odd2, openTestStore(t, odd2), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

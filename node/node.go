@@ -54,6 +54,7 @@ type Node struct {
 	// enters the ring as joining and pulls its partitions).
 	freshJoin bool
 
+	tr    Transport
 	ml    *memberlist.Memberlist
 	bcast *memberlist.TransmitLimitedQueue
 
@@ -96,7 +97,8 @@ type Node struct {
 	runOnce sync.Once
 }
 
-// New creates a node on st, binds its listeners and creates its gossip
+// New creates a node on st and tr (nil: TCP from the host of
+// cfg.RPCAddr), binds its listeners and creates its gossip
 // member, so its addresses are known (HTTPAddr) before Run is called.
 //
 // The node owns st from then on: Run closes it when it returns, and New
@@ -104,7 +106,7 @@ type Node struct {
 // users (cmd/dynago opens badger with fsync unless --sync=false); node
 // never opens a store itself. A node that New returned must be Run (or its
 // resources leak until Run returns).
-func New(cfg Config, st storage.Store) (_ *Node, err error) {
+func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	if st == nil {
 		return nil, errors.New("node: New needs a store")
 	}
@@ -168,12 +170,17 @@ func New(cfg Config, st storage.Store) (_ *Node, err error) {
 		return nil, err
 	}
 
-	if n.rpcLn, err = net.Listen("tcp", cfg.RPCAddr); err != nil {
+	n.tr = tr
+	if n.tr == nil {
+		host, _, _ := net.SplitHostPort(cfg.RPCAddr)
+		n.tr = TCP(host, n.memberlistLog())
+	}
+	if n.rpcLn, err = n.tr.Listen(cfg.RPCAddr); err != nil {
 		return nil, fmt.Errorf("node: rpc listen: %w", err)
 	}
 	cleanup = append(cleanup, func() { n.rpcLn.Close() })
 	n.cfg.RPCAddr = n.rpcLn.Addr().String()
-	if n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+	if n.httpLn, err = n.tr.Listen(cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("node: http listen: %w", err)
 	}
 	cleanup = append(cleanup, func() { n.httpLn.Close() })
@@ -325,8 +332,7 @@ func (n *Node) client(addr string) *rpc.Client {
 	defer n.clientsMu.Unlock()
 	c, ok := n.clients[addr]
 	if !ok {
-		host, _, _ := net.SplitHostPort(n.cfg.RPCAddr)
-		c = rpc.NewClient(addr, host, n.log.With("component", "rpc"))
+		c = rpc.NewClient(addr, n.tr.Dial, n.log.With("component", "rpc"))
 		n.clients[addr] = c
 	}
 	return c

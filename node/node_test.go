@@ -407,7 +407,7 @@ func TestNewFailsCleanlyOnPortClash(t *testing.T) {
 	first := startNode(t, testConfig(t, "a", true))
 	cfg := testConfig(t, "b", false)
 	cfg.HTTPAddr = first.node.HTTPAddr()
-	if _, err := New(cfg, openTestStore(t, cfg)); err == nil || !strings.Contains(err.Error(), "http listen") {
+	if _, err := New(cfg, openTestStore(t, cfg), nil); err == nil || !strings.Contains(err.Error(), "http listen") {
 		t.Fatalf("want an http listen error, got %v", err)
 	}
 	// The data dir was released: a node can open it now.

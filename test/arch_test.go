@@ -7,6 +7,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -174,43 +175,30 @@ func TestPureSources(t *testing.T) {
 // too, so the list stays exact.
 func TestNodeWallClock(t *testing.T) {
 	allowed := map[string]string{
-		"node/clock.go newClock":              "the monotonic anchor Steady counts from (time.Since on it reads the monotonic clock)",
-		"node/clock.go clock.Now":             "the wall clock itself, for logs and debug views",
-		"node/clock.go clock.Steady":          "time.Since(start) is a monotonic duration within the run",
-		"node/clock.go clock.wallOf":          "dates a Steady reading for display (/debug/aae)",
-		"node/clock.go Node.loadClock":        "bridges the downtime across a restart; a clock behind the checkpoint is detected and treated as the longest downtime (documented dependency)",
-		"node/clock.go Node.checkpointClock":  "saves the wall time beside the steady time for the next restart's bridge",
-		"node/clock.go Node.handleClock":      "GET/POST /debug/clock shows the (skewed) wall clock",
-		"node/aae.go Node.buildTrees":         "times the startup scan for a log line",
-		"node/http.go Node.instrument":        "request latency, for metrics and anti-entropy's backoff (pacing, not data)",
-		"node/rpc/rpc.go Client.conn":         "caps a dial at the call's deadline",
-		"node/rpc/rpc.go clientConn.readLoop": "when the peer was last heard from; only makes a timed-out call reset its connection sooner",
-		"node/rpc/rpc.go Client.Call":         "the call's deadline and write deadline; a timeout fails the call (never stores anything)",
-		"node/rpc/rpc.go Server.serveConn":    "a write deadline for an answer",
-		"node/rpc/rpc.go Server.heartbeat":    "notices that the process was paused (monotonic gaps), to drop requests queued meanwhile",
-		"node/rpc/rpc.go Server.stalled":      "the same guard, read per request; it only refuses work",
+		"node/clock_system.go processStart":        "the anchor of Elapsed where CLOCK_BOOTTIME is missing (the real Clock)",
+		"node/clock_system.go SystemClock.Now":     "the real Clock's wall reading: the only one under node",
+		"node/clock_system.go SystemClock.Elapsed": "the real Clock's monotonic fallback (time.Since on a monotonic anchor)",
+		"node/clock.go clock.Now":                  "the wall clock with the test skew, for logs and debug views",
+		"node/clock.go clock.wallOf":               "dates a Steady reading for display (/debug/aae)",
+		"node/clock.go Node.loadClock":             "bridges the downtime across a restart; a clock behind the checkpoint is detected and treated as the longest downtime (documented dependency)",
+		"node/clock.go Node.checkpointClock":       "saves the wall time beside the steady time for the next restart's bridge",
+		"node/clock.go Node.handleClock":           "GET/POST /debug/clock shows the (skewed) wall clock",
+		"node/rpc/rpc.go Client.conn":              "caps a dial at the call's deadline",
+		"node/rpc/rpc.go clientConn.readLoop":      "when the peer was last heard from; only makes a timed-out call reset its connection sooner",
+		"node/rpc/rpc.go Client.Call":              "the call's deadline and write deadline; a timeout fails the call (never stores anything)",
+		"node/rpc/rpc.go Server.serveConn":         "a write deadline for an answer",
+		"node/rpc/rpc.go Server.heartbeat":         "notices that the process was paused (monotonic gaps), to drop requests queued meanwhile",
+		"node/rpc/rpc.go Server.stalled":           "the same guard, read per request; it only refuses work",
 	}
 	used := map[string]bool{}
-	for _, dir := range []string{"node", "node/rpc"} {
+	for _, dir := range nodeDirs(t) {
 		fset, files := parseSources(t, dir)
 		for name, f := range files {
 			rel := dir + "/" + filepath.Base(name)
-			for _, d := range f.Decls {
-				fd, ok := d.(*ast.FuncDecl)
-				if !ok {
-					continue
-				}
-				fn := fd.Name.Name
-				if fd.Recv != nil && len(fd.Recv.List) == 1 {
-					typ := fd.Recv.List[0].Type
-					if st, ok := typ.(*ast.StarExpr); ok {
-						typ = st.X
-					}
-					if id, ok := typ.(*ast.Ident); ok {
-						fn = id.Name + "." + fn
-					}
-				}
-				ast.Inspect(fd, func(nd ast.Node) bool {
+			// check reports the wall-clock reads in node (a function, or a
+			// package-level variable's initializer) named fn.
+			check := func(fn string, node ast.Node) {
+				ast.Inspect(node, func(nd ast.Node) bool {
 					sel, ok := nd.(*ast.SelectorExpr)
 					if !ok {
 						return true
@@ -218,10 +206,13 @@ func TestNodeWallClock(t *testing.T) {
 					wall := false
 					switch x := sel.X.(type) {
 					case *ast.Ident:
+						// time.Now and friends, or Now on anything that may be
+						// a Clock (c.Now, src.Now).
 						wall = x.Name == "time" && (sel.Sel.Name == "Now" || sel.Sel.Name == "Since" || sel.Sel.Name == "Until") ||
-							(fd.Recv != nil && x.Name == "c" && sel.Sel.Name == "Now" && strings.HasPrefix(fn, "clock."))
+							x.Name != "time" && sel.Sel.Name == "Now"
 					case *ast.SelectorExpr:
-						wall = x.Sel.Name == "clock" && sel.Sel.Name == "Now"
+						// n.clock.Now, n.cfg.Clock.Now, c.src.Now.
+						wall = sel.Sel.Name == "Now"
 					}
 					if !wall {
 						return true
@@ -234,6 +225,30 @@ func TestNodeWallClock(t *testing.T) {
 					return true
 				})
 			}
+			for _, d := range f.Decls {
+				switch d := d.(type) {
+				case *ast.FuncDecl:
+					fn := d.Name.Name
+					if d.Recv != nil && len(d.Recv.List) == 1 {
+						typ := d.Recv.List[0].Type
+						if st, ok := typ.(*ast.StarExpr); ok {
+							typ = st.X
+						}
+						if id, ok := typ.(*ast.Ident); ok {
+							fn = id.Name + "." + fn
+						}
+					}
+					check(fn, d)
+				case *ast.GenDecl:
+					for _, sp := range d.Specs {
+						if vs, ok := sp.(*ast.ValueSpec); ok && len(vs.Names) > 0 {
+							for _, v := range vs.Values {
+								check(vs.Names[0].Name, v)
+							}
+						}
+					}
+				}
+			}
 		}
 	}
 	for key := range allowed {
@@ -241,6 +256,27 @@ func TestNodeWallClock(t *testing.T) {
 			t.Errorf("the allow-list names %s, which no longer reads the wall clock: remove it", key)
 		}
 	}
+}
+
+// nodeDirs lists node and every package directory under it, so a new
+// package under node is checked from its first commit.
+func nodeDirs(t *testing.T) []string {
+	t.Helper()
+	var dirs []string
+	err := filepath.WalkDir(filepath.Join("..", "node"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() || d.Name() == "testdata" {
+			return err
+		}
+		if m, _ := filepath.Glob(filepath.Join(path, "*.go")); len(m) > 0 {
+			rel, _ := filepath.Rel("..", path)
+			dirs = append(dirs, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil || len(dirs) < 2 {
+		t.Fatalf("listing node's packages: %v (%d found)", err, len(dirs))
+	}
+	return dirs
 }
 
 // parseSources parses the non-test Go sources of the module folder dir,

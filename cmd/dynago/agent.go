@@ -208,7 +208,7 @@ func runAgent(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("agent: open storage: %w", err)
 	}
-	n, err := node.New(cfg, st)
+	n, err := node.New(cfg, st, nil)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}

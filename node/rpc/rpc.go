@@ -122,9 +122,9 @@ func Dialer(localIP string, timeout time.Duration) *net.Dialer {
 // Client is a multiplexed connection to one peer. It dials lazily and
 // redials after a failure. Safe for concurrent use.
 type Client struct {
-	addr    string
-	localIP string
-	log     *slog.Logger
+	addr string
+	dial DialFunc
+	log  *slog.Logger
 
 	mu struct {
 		sync.Mutex
@@ -150,13 +150,29 @@ type clientConn struct {
 	lastRead atomic.Int64
 }
 
+// DialFunc opens a connection to addr, honouring ctx's deadline. The
+// network is the caller's: TCP (Dialer), or an in-memory one in tests and
+// simulations.
+type DialFunc func(ctx context.Context, addr string) (net.Conn, error)
+
+// TCPDial returns a DialFunc for TCP whose connections originate from
+// localIP (empty: any), each dial bounded by 2 s.
+func TCPDial(localIP string) DialFunc {
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		return Dialer(localIP, 2*time.Second).DialContext(ctx, "tcp", addr)
+	}
+}
+
 // NewClient returns a client for the peer at addr whose connections are
-// dialed from localIP (empty: any).
-func NewClient(addr, localIP string, log *slog.Logger) *Client {
+// opened by dial (nil: TCPDial from any local address).
+func NewClient(addr string, dial DialFunc, log *slog.Logger) *Client {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{addr: addr, localIP: localIP, log: log}
+	if dial == nil {
+		dial = TCPDial("")
+	}
+	return &Client{addr: addr, dial: dial, log: log}
 }
 
 // Addr is the peer's address.
@@ -192,11 +208,9 @@ func (c *Client) conn(ctx context.Context) (*clientConn, error) {
 		c.mu.dialing = wait
 		c.mu.Unlock()
 
-		timeout := 2 * time.Second
-		if dl, ok := ctx.Deadline(); ok {
-			timeout = min(timeout, time.Until(dl))
-		}
-		nc, err := Dialer(c.localIP, timeout).DialContext(ctx, "tcp", c.addr)
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		nc, err := c.dial(dctx, c.addr)
+		cancel()
 		c.mu.Lock()
 		c.mu.dialing = nil
 		close(wait)

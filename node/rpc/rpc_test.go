@@ -40,7 +40,7 @@ func echo(ctx context.Context, method uint8, p []byte) ([]byte, error) {
 
 func TestCallRoundTripConcurrent(t *testing.T) {
 	_, addr := startServer(t, echo)
-	c := NewClient(addr, "127.0.0.1", nil)
+	c := NewClient(addr, TCPDial("127.0.0.1"), nil)
 	defer c.Close()
 	var wg sync.WaitGroup
 	errs := make(chan error, 200)
@@ -66,7 +66,7 @@ func TestCallRoundTripConcurrent(t *testing.T) {
 
 func TestRemoteErrorAndDeadline(t *testing.T) {
 	_, addr := startServer(t, echo)
-	c := NewClient(addr, "", nil)
+	c := NewClient(addr, nil, nil)
 	defer c.Close()
 	_, err := c.Call(t.Context(), 2, nil)
 	var re *RemoteError
@@ -92,7 +92,7 @@ func TestDeadlinePropagates(t *testing.T) {
 		got <- time.Until(dl)
 		return nil, nil
 	})
-	c := NewClient(addr, "", nil)
+	c := NewClient(addr, nil, nil)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 	defer cancel()
@@ -120,7 +120,7 @@ func TestDialFromLocalIP(t *testing.T) {
 		remote <- c.RemoteAddr().(*net.TCPAddr).IP.String()
 		c.Close()
 	}()
-	c := NewClient(ln.Addr().String(), "127.0.0.7", nil)
+	c := NewClient(ln.Addr().String(), TCPDial("127.0.0.7"), nil)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
@@ -140,7 +140,7 @@ func TestRedialAfterServerRestart(t *testing.T) {
 	s1 := NewServer(echo, nil)
 	done := make(chan struct{})
 	go func() { defer close(done); s1.Serve(ln) }()
-	c := NewClient(addr, "", nil)
+	c := NewClient(addr, nil, nil)
 	defer c.Close()
 	if _, err := c.Call(t.Context(), 1, nil); err != nil {
 		t.Fatal(err)
@@ -205,7 +205,7 @@ func BenchmarkCall(b *testing.B) {
 	s := NewServer(echo, nil)
 	go s.Serve(ln)
 	defer s.Close()
-	c := NewClient(ln.Addr().String(), "", nil)
+	c := NewClient(ln.Addr().String(), nil, nil)
 	defer c.Close()
 	p := make([]byte, 100)
 	b.RunParallel(func(pb *testing.PB) {
@@ -225,14 +225,14 @@ func TestNotSent(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	c := NewClient(addr, "", nil)
+	c := NewClient(addr, nil, nil)
 	defer c.Close()
 	if _, err := c.Call(t.Context(), 1, nil); !errors.Is(err, ErrNotSent) {
 		t.Fatalf("want ErrNotSent, got %v", err)
 	}
 	// A call that reached the peer and failed there is not ErrNotSent.
 	_, addr2 := startServer(t, echo)
-	c2 := NewClient(addr2, "", nil)
+	c2 := NewClient(addr2, nil, nil)
 	defer c2.Close()
 	if _, err := c2.Call(t.Context(), 2, nil); err == nil || errors.Is(err, ErrNotSent) {
 		t.Fatalf("a remote error must not be ErrNotSent: %v", err)
@@ -259,7 +259,7 @@ func TestSilentPeerConnectionReset(t *testing.T) {
 			accepted <- c // never read: a peer that went silent
 		}
 	}()
-	c := NewClient(ln.Addr().String(), "", nil)
+	c := NewClient(ln.Addr().String(), nil, nil)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	_, err = c.Call(ctx, 1, []byte("late write"))
@@ -285,7 +285,7 @@ func TestSilentPeerConnectionReset(t *testing.T) {
 
 	// A peer that answers: a slow call times out, the connection stays.
 	_, addr := startServer(t, echo)
-	c2 := NewClient(addr, "", nil)
+	c2 := NewClient(addr, nil, nil)
 	defer c2.Close()
 	if _, err := c2.Call(t.Context(), 1, nil); err != nil {
 		t.Fatal(err)
@@ -304,7 +304,7 @@ func TestSilentPeerConnectionReset(t *testing.T) {
 // serves again after the grace.
 func TestStalledServerDropsQueuedRequests(t *testing.T) {
 	s, addr := startServer(t, echo)
-	c := NewClient(addr, "", nil)
+	c := NewClient(addr, nil, nil)
 	defer c.Close()
 	if _, err := c.Call(t.Context(), 1, nil); err != nil {
 		t.Fatal(err)

@@ -193,7 +193,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		if err != nil {
 			return fail(fmt.Errorf("demo: opening %s's storage in %s: %w", ncfg.Name, ncfg.DataDir, err))
 		}
-		n, err := node.New(ncfg, st)
+		n, err := node.New(ncfg, st, nil)
 		if err != nil {
 			return fail(fmt.Errorf("demo: starting %s (http %s, rpc %s, gossip %s; is another demo or agent using these ports? see --base-port): %w",
 				ncfg.Name, ncfg.HTTPAddr, ncfg.RPCAddr, ncfg.GossipAddr, err))
