@@ -91,9 +91,7 @@ func (n *Node) rotateIncarnation(why string) {
 // aloneInCluster reports whether this node's membership has no other
 // member in the ring (nothing to verify its incarnation against).
 func (n *Node) aloneInCluster() bool {
-	n.clusterMu.Lock()
-	defer n.clusterMu.Unlock()
-	for name, r := range n.cluster.Members {
+	for name, r := range n.clusterView().Members {
 		if name != n.cfg.Name && inRing(r.Status) {
 			return false
 		}

@@ -143,16 +143,18 @@ func (n *Node) publishHolds() {
 	if me.Holds == enc && me.HoldsAt == at && me.ReadyAt == readyAt {
 		return
 	}
-	n.clusterMu.Lock()
-	me = n.cluster.Members[n.cfg.Name]
-	if tableVersion(n.cluster)+1 != at {
-		n.clusterMu.Unlock()
-		return // a new table arrived meanwhile: the next round reports on it
+	_, changed := n.updateCluster(func(c clusterState) (clusterState, bool) {
+		me = c.Members[n.cfg.Name]
+		if tableVersion(c)+1 != at {
+			return c, false // a new table arrived meanwhile: the next round reports on it
+		}
+		me.Holds, me.HoldsAt, me.ReadyAt = enc, at, readyAt
+		me.Version++
+		return c.merge(me)
+	})
+	if !changed {
+		return
 	}
-	me.Holds, me.HoldsAt, me.ReadyAt = enc, at, readyAt
-	me.Version++
-	n.cluster, _ = n.cluster.merge(me)
-	n.clusterMu.Unlock()
 	n.log.Debug("holdings advertised", "holds", enc, "table", at-1)
 	n.announce(me)
 }

@@ -584,13 +584,13 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 			writeError(w, errUnavailable("join_failed", "discarding the data held before leaving: "+err.Error(), nil))
 			return
 		}
-		n.clusterMu.Lock()
-		me = n.cluster.Members[n.cfg.Name]
-		me.Gen++
-		me.Status = statusJoining // a generation starts in the ring
-		me.Version++
-		n.cluster, _ = n.cluster.merge(me)
-		n.clusterMu.Unlock()
+		n.updateCluster(func(c clusterState) (clusterState, bool) {
+			me = c.Members[n.cfg.Name]
+			me.Gen++
+			me.Status = statusJoining // a generation starts in the ring
+			me.Version++
+			return c.merge(me)
+		})
 	}
 	if fresh {
 		// Forget this node's own ownership table and staging before
@@ -598,9 +598,10 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		// claimant places this node.
 		// Its partitions will come from their owners in the cluster it
 		// joins: it is joining until they are transferred.
-		n.clusterMu.Lock()
-		n.cluster.Table, n.cluster.Hold = nil, nil
-		n.clusterMu.Unlock()
+		n.updateCluster(func(c clusterState) (clusterState, bool) {
+			c.Table, c.Hold = nil, nil
+			return c, true
+		})
 		if err := n.rebuildView(true); err != nil {
 			n.log.Error("rebuilding ring", "err", err)
 		}
@@ -629,9 +630,7 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
-	n.clusterMu.Lock()
-	me := n.cluster.Members[n.cfg.Name]
-	n.clusterMu.Unlock()
+	me := n.clusterView().Members[n.cfg.Name]
 	if !inRing(me.Status) {
 		writeError(w, &apiError{Status: http.StatusConflict, Code: "not_member", Message: "this node is not in the ring"})
 		return
@@ -652,9 +651,7 @@ func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusConflict, Code: "remove_self", Message: "a node can't remove itself; use leave"})
 		return
 	}
-	n.clusterMu.Lock()
-	rec, ok := n.cluster.Members[body.Node]
-	n.clusterMu.Unlock()
+	rec, ok := n.clusterView().Members[body.Node]
 	if !ok || !inRing(rec.Status) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Code: "unknown_node", Message: fmt.Sprintf("%s is not in the ring", body.Node)})
 		return
@@ -664,12 +661,26 @@ func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
 			Message: fmt.Sprintf("%s is alive; ask it to leave instead (remove is for dead nodes)", body.Node)})
 		return
 	}
-	rec.Status = statusRemoved
-	rec.Version++
-	n.clusterMu.Lock()
-	n.cluster, _ = n.cluster.merge(rec)
-	n.clusterMu.Unlock()
-	n.announce(rec)
+	// Mark the record removed on the owner, against the record as it is
+	// then: if it changed since it was read above (the node came back,
+	// left, or was removed by another request), say so instead of
+	// answering removed for a change that was not made.
+	var cur memberRecord
+	_, changed := n.updateCluster(func(c clusterState) (clusterState, bool) {
+		cur = c.Members[body.Node]
+		if cur != rec {
+			return c, false
+		}
+		cur.Status = statusRemoved
+		cur.Version++
+		return c.merge(cur)
+	})
+	if !changed {
+		writeError(w, &apiError{Status: http.StatusConflict, Code: "remove_conflict",
+			Message: fmt.Sprintf("%s's record changed while it was being removed (now %s); check the members and retry", body.Node, cur.Status)})
+		return
+	}
+	n.announce(cur)
 	writeJSON(w, http.StatusOK, map[string]any{"status": "removed", "node": body.Node})
 }
 

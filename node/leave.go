@@ -36,9 +36,7 @@ const leavePoll = 500 * time.Millisecond
 
 // leave starts (or resumes) this node's leave.
 func (n *Node) leave() {
-	n.clusterMu.Lock()
-	me := n.cluster.Members[n.cfg.Name]
-	n.clusterMu.Unlock()
+	me := n.clusterView().Members[n.cfg.Name]
 	if me.Status != statusLeaving {
 		n.setSelfStatus(statusLeaving)
 	}

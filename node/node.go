@@ -70,9 +70,10 @@ type Node struct {
 	view   atomic.Pointer[view]
 	viewMu viewState
 
-	clusterMu sync.Mutex
-	// cluster is guarded by clusterMu.
-	cluster clusterState
+	// roster owns the membership state (records, ownership table,
+	// staging hold) and publishes it; read it with clusterView or
+	// clusterSnapshot, change it with updateCluster (roster.go).
+	roster *roster
 	// persist is signalled when cluster changed and must be saved.
 	persist chan struct{}
 	// claimWake is signalled when the membership changed (claim.go).
@@ -155,9 +156,12 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	if _, err := n.store.Get(ctx, metaCluster); errors.Is(err, storage.ErrNotFound) && len(cfg.Join) > 0 {
 		n.freshJoin = true
 	}
-	if n.cluster, err = n.loadCluster(ctx); err != nil {
+	loaded, err := n.loadCluster(ctx)
+	if err != nil {
 		return nil, err
 	}
+	n.roster = startRoster(loaded, n.publishRoster)
+	cleanup = append(cleanup, n.roster.close)
 	if err := n.loadReady(ctx, n.freshJoin); err != nil {
 		return nil, err
 	}
@@ -195,7 +199,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.claimSelf()
 	// Alone, there is no later run of this node for the cluster to know.
 	n.inc.Store(&incarnation{Epoch: inc, Verified: n.aloneInCluster()})
-	if err := n.rebuildRing(); err != nil {
+	if err := n.rebuildView(false); err != nil {
 		return nil, err
 	}
 	n.rpcSrv = rpc.NewServer(func(ctx context.Context, method uint8, payload []byte) (resp []byte, err error) {
@@ -269,9 +273,7 @@ func (n *Node) run(ctx context.Context) error {
 		wg.Go(n.supervise("transferLoop", n.transferLoop))
 		wg.Go(n.supervise("claimLoop", n.claimLoop))
 		wg.Go(n.supervise("holdsLoop", n.holdsLoop))
-		n.clusterMu.Lock()
-		resume := n.cluster.Members[n.cfg.Name].Status == statusLeaving
-		n.clusterMu.Unlock()
+		resume := n.clusterView().Members[n.cfg.Name].Status == statusLeaving
 		if resume {
 			n.log.Info("resuming the leave this node had started")
 			n.leave()
@@ -352,9 +354,7 @@ func (n *Node) rpcAddrOf(name string) (string, bool) {
 	if p, ok := (*n.peers.Load())[name]; ok && p.meta.RPC != "" {
 		return p.meta.RPC, true
 	}
-	n.clusterMu.Lock()
-	defer n.clusterMu.Unlock()
-	r, ok := n.cluster.Members[name]
+	r, ok := n.clusterView().Members[name]
 	return r.RPC, ok && r.RPC != ""
 }
 
@@ -426,9 +426,14 @@ func (n *Node) loadCluster(ctx context.Context) (clusterState, error) {
 // known node refreshes its addresses. A node that left or was
 // removed stays out until it is joined again explicitly.
 func (n *Node) claimSelf() {
-	n.clusterMu.Lock()
-	defer n.clusterMu.Unlock()
-	me, ok := n.cluster.Members[n.cfg.Name]
+	n.updateCluster(func(c clusterState) (clusterState, bool) {
+		return c.merge(n.selfRecord(c))
+	})
+}
+
+// selfRecord is this node's own record as claimSelf makes it current in c.
+func (n *Node) selfRecord(c clusterState) memberRecord {
+	me, ok := c.Members[n.cfg.Name]
 	want := memberRecord{Name: n.cfg.Name, Zone: n.cfg.Zone, Status: statusValid, Version: 1,
 		Gossip: n.cfg.GossipAddr, RPC: n.cfg.RPCAddr, HTTP: n.cfg.HTTPAddr, Boot: n.boot}
 	if n.freshJoin {
@@ -443,28 +448,25 @@ func (n *Node) claimSelf() {
 			n.log.Warn("this node has left the ring; use `dynago join` to bring it back", "status", me.Status)
 		}
 	}
-	n.cluster, _ = n.cluster.merge(want)
+	return want
 }
 
 // setSelfStatus changes this node's own status and gossips it.
 func (n *Node) setSelfStatus(status string) {
-	n.clusterMu.Lock()
-	me := n.cluster.Members[n.cfg.Name]
-	me.Name, me.Zone, me.Gossip, me.RPC, me.HTTP = n.cfg.Name, n.cfg.Zone, n.cfg.GossipAddr, n.cfg.RPCAddr, n.cfg.HTTPAddr
-	me.Status = status
-	me.Version++
-	n.cluster, _ = n.cluster.merge(me)
-	n.clusterMu.Unlock()
+	var me memberRecord
+	n.updateCluster(func(c clusterState) (clusterState, bool) {
+		me = c.Members[n.cfg.Name]
+		me.Name, me.Zone, me.Gossip, me.RPC, me.HTTP = n.cfg.Name, n.cfg.Zone, n.cfg.GossipAddr, n.cfg.RPCAddr, n.cfg.HTTPAddr
+		me.Status = status
+		me.Version++
+		return c.merge(me)
+	})
 	n.announce(me)
 }
 
-// announce applies a locally made record change: rebuild, persist, gossip.
+// announce gossips a locally made record change (updateCluster already
+// published, persisted and woke the loops).
 func (n *Node) announce(r memberRecord) {
-	if err := n.rebuildRing(); err != nil {
-		n.log.Error("rebuilding ring", "err", err)
-	}
-	n.requestPersist()
-	n.wakeClaim()
 	if n.bcast != nil {
 		n.bcast.QueueBroadcast(&recordBroadcast{name: r.Name, msg: mustJSON(r)})
 	}
@@ -490,28 +492,23 @@ func (n *Node) mergeState(in clusterState) bool {
 	for _, r := range recs {
 		n.checkOwnRecord(r)
 	}
-	n.clusterMu.Lock()
-	merged, changed := n.cluster.merge(recs...)
-	merged, tableChanged := merged.mergeTable(table)
-	merged, holdChanged := merged.mergeHold(in.Hold)
-	if changed || tableChanged || holdChanged {
-		n.cluster = merged
-	}
-	n.clusterMu.Unlock()
+	var changed, tableChanged, holdChanged bool
+	after, _ := n.updateCluster(func(c clusterState) (clusterState, bool) {
+		merged, ch := c.merge(recs...)
+		merged, tch := merged.mergeTable(table)
+		merged, hch := merged.mergeHold(in.Hold)
+		changed, tableChanged, holdChanged = ch, tch, hch
+		return merged, ch || tch || hch
+	})
 	if !changed && !tableChanged && !holdChanged {
 		return false
 	}
 	if holdChanged {
 		n.log.Info("staging changed", "staged", in.Hold.On, "version", in.Hold.Version)
 	}
-	if err := n.rebuildRing(); err != nil {
-		n.log.Error("rebuilding ring", "err", err)
-	}
-	n.requestPersist()
 	if tableChanged {
 		n.log.Info("adopted ownership", "version", table.Version, "claimant", table.Claimant, "members", len(table.Members))
 	}
-	n.wakeClaim()
 	if !changed {
 		return true
 	}
@@ -521,30 +518,43 @@ func (n *Node) mergeState(in clusterState) bool {
 			n.bcast.QueueBroadcast(&recordBroadcast{name: r.Name, msg: mustJSON(r)})
 		}
 	}
-	n.clusterMu.Lock()
-	me, ok := n.cluster.Members[n.cfg.Name]
-	n.clusterMu.Unlock()
-	if ok && me.Status == statusRemoved {
+	if me, ok := after.Members[n.cfg.Name]; ok && me.Status == statusRemoved {
 		n.log.Warn("this node was removed from the ring by another node")
 	}
 	return true
 }
 
-func (n *Node) clusterSnapshot() clusterState {
-	n.clusterMu.Lock()
-	defer n.clusterMu.Unlock()
-	return n.cluster.clone()
+// clusterSnapshot returns a copy of the membership state that the caller
+// may change. Never blocks.
+func (n *Node) clusterSnapshot() clusterState { return n.roster.load().state.clone() }
+
+// clusterView returns the published membership state, read-only: never
+// modify it (clone it, or use clusterSnapshot). Never blocks.
+func (n *Node) clusterView() clusterState { return n.roster.load().state }
+
+// updateCluster changes the membership state with fn on its owner
+// goroutine (roster.go): fn gets the current state, returns the next one
+// and whether it changed, must not block, and must not modify its input
+// (clusterState's merge methods return copies). A change is published
+// (view and ring rebuilt by the owner, in order), persisted and wakes the
+// claim loop. It returns the state after fn and whether fn changed it.
+func (n *Node) updateCluster(fn func(clusterState) (clusterState, bool)) (clusterState, bool) {
+	return n.roster.update(fn)
 }
 
-// rebuildRing recomputes placement from the membership and swaps it in.
-func (n *Node) rebuildRing() error {
-	return n.rebuildView(false)
-}
+// rebuildView publishes the view of the current membership again; force
+// also publishes an older table (a node that forgot its own to join a
+// cluster).
+func (n *Node) rebuildView(force bool) error { return n.roster.refresh(force) }
 
-// rebuildView publishes the view of the current membership; force also
-// publishes an older table (a node that forgot its own to join a cluster).
-func (n *Node) rebuildView(force bool) error {
-	changed, err := n.publishView(n.clusterSnapshot(), force)
+// publishRoster runs on the roster's goroutine after each change: it
+// rebuilds the placement from v (so placement follows the membership in
+// order and never goes back), then asks for the state to be saved and
+// wakes the claim loop.
+func (n *Node) publishRoster(v rosterView, force bool) error {
+	defer n.wakeClaim()
+	defer n.requestPersist()
+	changed, err := n.publishView(v.state, force)
 	if err != nil || !changed {
 		return err
 	}

@@ -245,9 +245,7 @@ func (n *Node) transferRound(ctx context.Context) {
 	}
 	n.metrics.transferPending.Set(float64(len(need)))
 	if len(need) == 0 {
-		n.clusterMu.Lock()
-		me := n.cluster.Members[n.cfg.Name]
-		n.clusterMu.Unlock()
+		me := n.clusterView().Members[n.cfg.Name]
 		if me.Status == statusJoining {
 			n.log.Info("every partition transferred; now valid")
 			n.setSelfStatus(statusValid)
@@ -258,9 +256,7 @@ func (n *Node) transferRound(ctx context.Context) {
 	if n.freshJoin {
 		// A new data directory for a name the cluster knows as valid (a
 		// lost disk): it is joining again until its partitions are back.
-		n.clusterMu.Lock()
-		me := n.cluster.Members[n.cfg.Name]
-		n.clusterMu.Unlock()
+		me := n.clusterView().Members[n.cfg.Name]
 		if me.Status == statusValid {
 			n.setSelfStatus(statusJoining)
 		}
@@ -536,9 +532,7 @@ func (n *Node) handleTransfers(w http.ResponseWriter, r *http.Request) {
 			pending++
 		}
 	}
-	n.clusterMu.Lock()
-	status := n.cluster.Members[n.cfg.Name].Status
-	n.clusterMu.Unlock()
+	status := n.clusterView().Members[n.cfg.Name].Status
 	writeJSON(w, http.StatusOK, map[string]any{
 		"node":               n.cfg.Name,
 		"status":             status,
