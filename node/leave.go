@@ -47,11 +47,7 @@ func (n *Node) leave() {
 	}
 	n.leaving.running = true
 	n.leaving.mu.Unlock()
-	n.bg.Add(1)
-	go func() {
-		defer n.bg.Done()
-		n.supervise("leave", func() { n.leaveLoop(n.bgCtx) })()
-	}()
+	n.leaveTask.Go(n.supervise("leave", func() { n.leaveLoop(n.leaveCtx) }))
 }
 
 // partitionSizes measures this node's data per partition (one scan).

@@ -86,11 +86,28 @@ type Node struct {
 	clientsMu sync.Mutex
 	clients   map[string]*rpc.Client // by RPC address
 
-	// bg tracks background goroutines (read repair, late replication).
-	bg sync.WaitGroup
+	// bg tracks background work started by requests (read repair, late
+	// replication); it is closed to new work when shutdown begins.
+	bg tasks
 	// bgCtx ends when the node shuts down.
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
+	// handlers tracks HTTP handlers, so shutdown waits for every one
+	// (net/http's Shutdown gives up on them after its timeout); httpCtx is
+	// their base context, cancelled when the grace runs out.
+	handlers   tasks
+	httpCtx    context.Context
+	httpCancel context.CancelFunc
+	// leaveTask runs the leave loop (leave.go), apart from bg: shutdown
+	// cancels it at once instead of waiting out the requests' grace.
+	leaveTask   tasks
+	leaveCtx    context.Context
+	leaveCancel context.CancelFunc
+	// stop asks Run to shut down (Shutdown) with the caller's context
+	// bounding the grace; stopped is closed when Run has returned.
+	stop     chan context.Context
+	stopOnce sync.Once
+	stopped  chan struct{}
 	// left is closed when the node has left the ring and should stop.
 	left     chan struct{}
 	leftOnce sync.Once
@@ -124,8 +141,12 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		claimWake: make(chan struct{}, 1),
 		clients:   map[string]*rpc.Client{},
 		left:      make(chan struct{}),
+		stop:      make(chan context.Context, 1),
+		stopped:   make(chan struct{}),
 	}
 	n.bgCtx, n.bgCancel = context.WithCancel(context.Background())
+	n.httpCtx, n.httpCancel = context.WithCancel(context.Background())
+	n.leaveCtx, n.leaveCancel = context.WithCancel(context.Background())
 	empty := map[string]peer{}
 	n.peers.Store(&empty)
 	n.metrics = newMetrics()
@@ -210,7 +231,8 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		return resp, err
 	}, n.log.With("component", "rpc"))
 	n.httpSrv = &http.Server{
-		Handler:           n.routes(),
+		Handler:           n.admit(n.routes()),
+		BaseContext:       func(net.Listener) context.Context { return n.httpCtx },
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(n.log.With("component", "http").Handler(), slog.LevelWarn),
 	}
@@ -237,14 +259,49 @@ func (n *Node) GossipAddr() string { return n.cfg.GossipAddr }
 // Ring returns the current ring. It is immutable.
 func (n *Node) Ring() *ring.Ring { return n.ring.Load() }
 
-// Run serves until ctx is cancelled or the node leaves the cluster, then
-// shuts down cleanly: in-flight requests finish (up to a bound), gossip says
-// goodbye, storage is closed. It returns nil after a clean shutdown. Run may
-// be called once.
+// Run serves until ctx is cancelled, Shutdown is called or the node leaves
+// the cluster, then shuts down cleanly: in-flight requests finish (up to
+// a grace of 5 s, or the Shutdown context's deadline if sooner, after which
+// their contexts are cancelled and they are waited for), background work
+// started by requests gets the same grace, every goroutine the node
+// started is waited for, gossip says goodbye and storage is closed. It
+// returns nil after a clean shutdown. Run may be called once.
 func (n *Node) Run(ctx context.Context) error {
 	err := ErrClosed
-	n.runOnce.Do(func() { err = n.run(ctx) })
+	n.runOnce.Do(func() {
+		defer close(n.stopped)
+		err = n.run(ctx)
+	})
 	return err
+}
+
+// Shutdown stops a running node as cancelling Run's context would, and
+// waits until Run has returned (every handler and goroutine the node
+// started has ended and storage is closed) or ctx is done. ctx's deadline
+// also bounds the grace given to in-flight requests. Like net/http's
+// Server.Shutdown; safe to call more than once.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.stopOnce.Do(func() { n.stop <- ctx })
+	select {
+	case <-n.stopped:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// admit tracks every HTTP handler in n.handlers, and answers 503 once
+// shutdown has begun instead of starting one.
+func (n *Node) admit(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !n.handlers.enter() {
+			w.Header().Set("Connection", "close")
+			writeError(w, errUnavailable("shutting_down", "this node is shutting down; try another", nil))
+			return
+		}
+		defer n.handlers.wg.Done()
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (n *Node) run(ctx context.Context) error {
@@ -257,6 +314,7 @@ func (n *Node) run(ctx context.Context) error {
 	})
 
 	var runErr error
+	graceCtx := context.Background()
 	if err := n.joinCluster(n.cfg.Join); err != nil {
 		if errors.Is(err, errClusterMismatch) {
 			runErr = err
@@ -282,17 +340,19 @@ func (n *Node) run(ctx context.Context) error {
 		n.log.Info("node serving", "http", n.cfg.HTTPAddr)
 		select {
 		case <-ctx.Done():
+		case graceCtx = <-n.stop:
 		case <-n.left:
 			n.log.Info("node left the cluster; stopping")
 		}
 	}
-	n.shutdown()
+	n.shutdown(graceCtx)
 	wg.Wait()
 	n.closeClients()
 	n.saveCluster(context.Background())
 	if err := n.markClean(context.Background()); err != nil {
 		n.log.Warn("could not record clean shutdown", "err", err)
 	}
+	n.roster.close()
 	if err := n.store.Close(); err != nil {
 		n.log.Error("closing storage", "err", err)
 	}
@@ -300,26 +360,44 @@ func (n *Node) run(ctx context.Context) error {
 	return runErr
 }
 
-// shutdown stops serving: HTTP first (in-flight requests finish), then
-// background work, RPC and gossip.
-func (n *Node) shutdown() {
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// shutdownGrace bounds how long in-flight requests, and the background
+// work they started (late replication, read repair), may take to finish
+// at shutdown: most requests end in milliseconds, and 5 s rides out an
+// fsync stall without holding a restart up for long.
+const shutdownGrace = 5 * time.Second
+
+// shutdown stops serving, in an order that lets nothing touch the store
+// after Run closes it:
+//  1. the leave loop is cancelled (it would otherwise hold the grace);
+//  2. HTTP stops accepting; in-flight handlers get the grace, then their
+//     contexts are cancelled and every one is waited for;
+//  3. RPC stops: its Close cancels and waits for its handlers;
+//  4. background work started by requests is closed to new work, gets
+//     what is left of the grace, is cancelled (with the loops) and
+//     waited for;
+//  5. gossip says goodbye.
+//
+// graceCtx (Shutdown's) may shorten the grace.
+func (n *Node) shutdown(graceCtx context.Context) {
+	n.leaveCancel()
+	n.leaveTask.close()
+	sctx, cancel := context.WithTimeout(graceCtx, shutdownGrace)
 	defer cancel()
 	if err := n.httpSrv.Shutdown(sctx); err != nil {
-		n.log.Warn("http shutdown", "err", err)
+		n.log.Warn("http shutdown: cancelling the requests still running", "err", err)
+		n.httpCancel()
 		n.httpSrv.Close()
 	}
+	n.handlers.close()
+	n.handlers.wait()
+	n.httpCancel()
 	// No new coordination may start once background work is awaited.
 	n.rpcSrv.Close()
-	// Late replication and read repair get a short grace period to finish.
-	done := make(chan struct{})
-	go func() { n.bg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-sctx.Done():
-	}
+	n.bg.close()
+	n.bg.waitOr(sctx.Done())
 	n.bgCancel()
-	n.bg.Wait()
+	n.bg.wait()
+	n.leaveTask.wait()
 	if err := n.ml.Leave(time.Second); err != nil {
 		n.log.Debug("gossip leave", "err", err)
 	}
