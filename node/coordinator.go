@@ -20,11 +20,6 @@ import (
 // one RPC frame and is one badger value.
 const maxStateBytes = 48 << 20
 
-var (
-	errTooManySiblings = errors.New("node: too many siblings")
-	errStateTooLarge   = errors.New("node: key state too large")
-)
-
 // targets returns a key's partition and the replicas a request goes to.
 // Sloppy (Dynamo §4.6): the first N alive nodes of the extended preference
 // list, fallbacks standing in for down primaries. Strict: the N primaries,
@@ -217,8 +212,9 @@ func (n *Node) countsAsAck(key []byte, owner string) bool {
 // fewer than N nodes are up). Nothing
 // is read or written, so a refused write is a definite failure, unlike a
 // write that starts and then misses W acks (indeterminate).
-func (n *Node) checkAvailable(op string, need, needPrimary int, targets []ring.Target) *apiError {
-	var alive, alivePrimary, down []string
+func (n *Node) checkAvailable(op string, need, needPrimary int, targets []ring.Target) error {
+	var alive, down []string
+	alivePrimaries := 0
 	for _, t := range targets {
 		if !n.alive(string(t.ID)) {
 			down = append(down, string(t.ID))
@@ -226,25 +222,19 @@ func (n *Node) checkAvailable(op string, need, needPrimary int, targets []ring.T
 		}
 		alive = append(alive, string(t.ID))
 		if t.Primary {
-			alivePrimary = append(alivePrimary, string(t.ID))
+			alivePrimaries++
 		}
 	}
-	if len(alive) >= need && len(alivePrimary) >= needPrimary {
+	if len(alive) >= need && alivePrimaries >= needPrimary {
 		return nil
 	}
-	what := "nothing was written"
-	if op == "read" {
-		what = "nothing was read"
-	}
-	return errUnavailable("unavailable",
-		fmt.Sprintf("%s needs %d replicas (%d of them primaries) but only %d are alive (%d primaries: %v; down: %v); %s",
-			op, need, needPrimary, len(alive), len(alivePrimary), alive, down, what),
-		map[string]any{"indeterminate": false, "alive": nonNil(alive), "down": nonNil(down)})
+	return &UnavailableError{Op: op, Reason: ReasonTooFewAlive, Need: need, NeedPrimary: needPrimary,
+		Alive: alive, AlivePrimaries: alivePrimaries, Down: down}
 }
 
 // readOutcome is a coordinated read's result.
 type readOutcome struct {
-	Err     *apiError
+	Err     error // nil, or a *UnavailableError or *QuorumError
 	State   vclock.State
 	R, PR   int
 	Replies int
@@ -264,8 +254,8 @@ func (n *Node) read(ctx context.Context, key []byte, r, pr int, strict bool, tim
 	v := n.currentView()
 	_, targets := n.targets(v, key, strict)
 	out := readOutcome{R: r, PR: pr}
-	if aerr := n.checkAvailable("read", r, pr, targets); aerr != nil {
-		out.Err = aerr
+	if err := n.checkAvailable(opRead, r, pr, targets); err != nil {
+		out.Err = err
 		return out
 	}
 	tr := quorum.NewTracker(r, pr, targets)
@@ -315,9 +305,8 @@ wait:
 	if tr.Outcome() != quorum.Succeeded {
 		cancel()
 		ok, okp, _ := tr.Counts()
-		out.Err = errUnavailable("read_quorum_not_met",
-			fmt.Sprintf("read quorum not met: %d of r=%d replies (%d of pr=%d from primaries)", ok, r, okp, pr),
-			map[string]any{"r": r, "pr": pr, "replies": ok, "failed": names(tr.Failed()), "pending": names(tr.Pending())})
+		out.Err = &QuorumError{Op: opRead, Need: r, NeedPrimary: pr, Got: ok, GotPrimary: okp,
+			Acked: names(tr.Acked()), Failed: names(tr.Failed()), Pending: names(tr.Pending())}
 		n.drain(replies, asked-received)
 		return out
 	}
@@ -406,13 +395,13 @@ func (n *Node) coordinateWrite(ctx context.Context, req writeRequest) writeOutco
 	p, targets := n.targets(v, req.Key, req.Strict)
 	timeout := time.Duration(req.TimeoutMS) * time.Millisecond
 	out := writeOutcome{W: req.W, PW: req.PW, Coordinator: n.cfg.Name}
-	if aerr := n.checkAvailable("write", req.W, req.PW, targets); aerr != nil {
-		out.Err = aerr
+	if err := n.checkAvailable(opWrite, req.W, req.PW, targets); err != nil {
+		out.Err = err
 		return out
 	}
 	me, isTarget := n.self(targets)
 	if !isTarget {
-		out.Err = errUnavailable("unavailable", "this node is not among the key's replicas any more (the ring or liveness changed); nothing was written; retry", nil)
+		out.Err = &UnavailableError{Op: opWrite, Reason: ReasonNotReplica, Need: req.W, NeedPrimary: req.PW}
 		return out
 	}
 	tr := quorum.NewTracker(req.W, req.PW, targets)
@@ -427,25 +416,23 @@ func (n *Node) coordinateWrite(ctx context.Context, req writeRequest) writeOutco
 		dot, localErr = n.writeFallback(lctx, p, string(me.For), req, &out)
 	}
 	lcancel()
-	var impossible *impossibleContextError
+	var (
+		badContext *ContextError
+		limit      *LimitError
+	)
 	switch {
-	case errors.As(localErr, &impossible):
-		out.Err = badRequest("bad_context", "%s", impossible.Error())
+	case errors.As(localErr, &badContext):
+		out.Err = badContext
 		return out
 	case errors.Is(localErr, vclock.ErrCounterExhausted):
-		out.Err = badRequest("bad_context", "the context exhausts a writer's counters: %v; send back the context a read returned", localErr)
+		out.Err = &ContextError{Err: localErr}
 		return out
-	case errors.Is(localErr, errTooManySiblings):
-		out.Err = &apiError{Status: 409, Code: "too_many_siblings",
-			Message: fmt.Sprintf("the key has %d siblings, the limit is %d: read it and write back with its context to resolve them", n.cfg.MaxSiblings, n.cfg.MaxSiblings)}
-		return out
-	case errors.Is(localErr, errStateTooLarge):
-		out.Err = &apiError{Status: 413, Code: "state_too_large",
-			Message: fmt.Sprintf("the key's siblings together would exceed %d bytes: resolve them first", maxStateBytes)}
+	case errors.As(localErr, &limit):
+		out.Err = limit
 		return out
 	case localErr != nil && out.State.IsZero():
 		n.log.Error("local write failed", "err", localErr)
-		out.Err = &apiError{Status: 503, Code: "write_failed", Message: "the coordinator could not store the write: " + localErr.Error()}
+		out.Err = &WriteFailedError{Err: localErr}
 		return out
 	}
 	// A fallback whose hint queue is full still coordinates: the write
@@ -518,9 +505,8 @@ wait:
 	out.Acked, out.Failed, out.Pending = names(tr.Acked()), names(tr.Failed()), names(tr.Pending())
 	out.Primaries, out.Fallbacks = okp, ok-okp
 	if tr.Outcome() != quorum.Succeeded {
-		out.Err = errUnavailable("write_indeterminate",
-			fmt.Sprintf("write quorum not met: %d of w=%d acks (%d of pw=%d from primaries); the write is indeterminate: it is stored on %v and may appear later", ok, req.W, okp, req.PW, out.Acked),
-			nil)
+		out.Err = &QuorumError{Op: opWrite, Need: req.W, NeedPrimary: req.PW, Got: ok, GotPrimary: okp,
+			Acked: out.Acked, Failed: out.Failed, Pending: out.Pending}
 	}
 	return out
 }
@@ -533,7 +519,7 @@ wait:
 // the record keeps. A client context that claims more of the owner actor's
 // counters than the record knows was not made by a read (no replica can
 // hold a counter this record never issued): it is refused with
-// errImpossibleContext, as it would hide this write's successors. An owner
+// a *ContextError, as it would hide this write's successors. An owner
 // with no counter left is replaced by a fresh one.
 //
 // out.State is set only once the write is stored: a dot that is not in the
@@ -552,7 +538,7 @@ func (n *Node) writePrimary(ctx context.Context, p int, req writeRequest, out *w
 		if own {
 			have, claim := cur.State.Context.Get(actor), req.Context.Get(actor)
 			if claim > have {
-				return record{}, nil, &impossibleContextError{Actor: actor, Claim: claim, Have: have}
+				return record{}, nil, &ContextError{Actor: actor, Claim: claim, Have: have}
 			}
 			if have >= vclock.MaxCounter {
 				actor, owner, _ = freshOwner(n.cfg.Name, inc)
@@ -573,19 +559,6 @@ func (n *Node) writePrimary(ctx context.Context, p int, req writeRequest, out *w
 		out.State = state
 	}
 	return dot, err
-}
-
-// impossibleContextError is a client context that claims counters of a
-// key's owner actor that this replica never issued: forged, or made by
-// hand, never by a read.
-type impossibleContextError struct {
-	Actor       vclock.Actor
-	Claim, Have uint64
-}
-
-func (e *impossibleContextError) Error() string {
-	return fmt.Sprintf("the context claims %v:%d, but that actor has issued counters only up to %d for this key; send back the context a read returned",
-		e.Actor, e.Claim, e.Have)
 }
 
 // writeFallback coordinates a write as a fallback for owner: the new
@@ -615,14 +588,14 @@ func (n *Node) writeFallback(ctx context.Context, p int, owner string, req write
 // state and returns its encoding.
 func (n *Node) checkState(st vclock.State) ([]byte, error) {
 	if len(st.Versions) > n.cfg.MaxSiblings {
-		return nil, errTooManySiblings
+		return nil, &LimitError{Err: ErrTooManySiblings, Limit: n.cfg.MaxSiblings}
 	}
 	b, err := st.MarshalBinary()
 	if err != nil {
 		return nil, err
 	}
 	if len(b) > maxStateBytes {
-		return nil, errStateTooLarge
+		return nil, &LimitError{Err: ErrStateTooLarge, Limit: maxStateBytes}
 	}
 	return b, nil
 }
@@ -698,21 +671,18 @@ func (n *Node) forwardWrite(ctx context.Context, req writeRequest, retry bool) w
 			}
 			// The coordinator may have stored it; trying another one could
 			// store it twice (as two siblings): indeterminate.
-			return writeOutcome{W: req.W, PW: req.PW, Err: errUnavailable("write_indeterminate",
-				fmt.Sprintf("the coordinator %s did not answer (%v); the write is indeterminate", t.ID, err), nil)}
+			return writeOutcome{W: req.W, PW: req.PW, Err: &QuorumError{Op: opWrite, Need: req.W, NeedPrimary: req.PW,
+				Err: fmt.Errorf("the coordinator %s did not answer (%w)", t.ID, err)}}
 		}
 		out, err := unmarshalWriteOutcome(resp)
 		if err != nil {
-			return writeOutcome{W: req.W, PW: req.PW, Err: errUnavailable("write_indeterminate",
-				fmt.Sprintf("bad answer from coordinator %s: %v; the write is indeterminate", t.ID, err), nil)}
+			return writeOutcome{W: req.W, PW: req.PW, Err: &QuorumError{Op: opWrite, Need: req.W, NeedPrimary: req.PW,
+				Err: fmt.Errorf("bad answer from coordinator %s: %w", t.ID, err)}}
 		}
 		return out
 	}
-	msg := "no replica of this key is reachable to coordinate the write; nothing was written"
-	if lastErr != nil {
-		msg = fmt.Sprintf("no replica of this key could be reached to coordinate the write (last: %v); nothing was written", lastErr)
-	}
-	return writeOutcome{W: req.W, PW: req.PW, Err: errUnavailable("unavailable", msg, map[string]any{"indeterminate": false})}
+	return writeOutcome{W: req.W, PW: req.PW, Err: &UnavailableError{Op: opWrite, Reason: ReasonNoCoordinator,
+		Need: req.W, NeedPrimary: req.PW, Err: lastErr}}
 }
 
 func names(ids []ring.NodeID) []string {

@@ -22,39 +22,11 @@ const (
 	headerReport  = "X-Dynago-Report"
 )
 
-// apiError is an error answered to a client: {"error": ..., "code": ...}.
-type apiError struct {
-	Status  int
-	Code    string
-	Message string
-	Extra   map[string]any
-}
-
-func (e *apiError) Error() string { return e.Message }
-
-func badRequest(code, format string, args ...any) *apiError {
-	return &apiError{Status: http.StatusBadRequest, Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
-func errUnavailable(code, msg string, extra map[string]any) *apiError {
-	return &apiError{Status: http.StatusServiceUnavailable, Code: code, Message: msg, Extra: extra}
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	_ = enc.Encode(v)
-}
-
-func writeError(w http.ResponseWriter, e *apiError) {
-	body := map[string]any{}
-	for k, v := range e.Extra {
-		body[k] = v
-	}
-	body["error"] = e.Message
-	body["code"] = e.Code
-	writeJSON(w, e.Status, body)
 }
 
 func mustJSON(v any) []byte {
@@ -358,19 +330,7 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, del bool) {
 	w.Header().Set(headerReport, fmt.Sprintf("w=%d pw=%d acks=%d primaries=%d fallbacks=%d coordinator=%s",
 		out.W, out.PW, len(out.Acked), out.Primaries, out.Fallbacks, out.Coordinator))
 	if out.Err != nil {
-		e := *out.Err
-		switch e.Code {
-		case "write_indeterminate":
-			e.Extra = map[string]any{"indeterminate": true, "w": out.W, "pw": out.PW, "acks": len(out.Acked),
-				"acked": nonNil(out.Acked), "failed": nonNil(out.Failed), "pending": nonNil(out.Pending)}
-		case "unavailable":
-			extra := map[string]any{"indeterminate": false, "w": out.W, "pw": out.PW, "acks": 0}
-			for k, v := range e.Extra {
-				extra[k] = v
-			}
-			e.Extra = extra
-		}
-		writeError(w, &e)
+		writeError(w, out.Err)
 		return
 	}
 	if req.ReturnBody {
@@ -380,13 +340,6 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, del bool) {
 	}
 	w.Header().Set(headerContext, vclock.EncodeContext(out.Context))
 	w.WriteHeader(http.StatusNoContent)
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
 
 func (n *Node) parseWrite(w http.ResponseWriter, r *http.Request, del bool) (writeRequest, *apiError) {
@@ -581,7 +534,7 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		// Its partitions come back from their owners. Joining again starts
 		// a new membership generation (cluster.go).
 		if err := n.dropAllData(r.Context()); err != nil {
-			writeError(w, errUnavailable("join_failed", "discarding the data held before leaving: "+err.Error(), nil))
+			writeError(w, errUnavailable("join_failed", "discarding the data held before leaving: "+err.Error()))
 			return
 		}
 		n.updateCluster(func(c clusterState) (clusterState, bool) {
@@ -606,7 +559,7 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 			n.log.Error("rebuilding ring", "err", err)
 		}
 		if err := n.setAllReady(r.Context(), false); err != nil {
-			writeError(w, errUnavailable("join_failed", err.Error(), nil))
+			writeError(w, errUnavailable("join_failed", err.Error()))
 			return
 		}
 		n.setSelfStatus(statusJoining)
@@ -623,7 +576,7 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 			writeError(w, &apiError{Status: http.StatusConflict, Code: "cluster_mismatch", Message: err.Error()})
 			return
 		}
-		writeError(w, errUnavailable("join_failed", err.Error(), nil))
+		writeError(w, errUnavailable("join_failed", err.Error()))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "joined", "members": n.ml.NumMembers()})
@@ -686,13 +639,13 @@ func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if err := n.storageErr.Load(); err != nil {
-		writeError(w, errUnavailable("storage_failed", fmt.Sprintf("a write failed to reach stable storage (%v); this node refuses writes until it is restarted", *err), nil))
+		writeError(w, errUnavailable("storage_failed", fmt.Sprintf("a write failed to reach stable storage (%v); this node refuses writes until it is restarted", *err)))
 		return
 	}
 	select {
 	case <-n.ready:
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	default:
-		writeError(w, errUnavailable("starting", "the node is starting", nil))
+		writeError(w, errUnavailable("starting", "the node is starting"))
 	}
 }

@@ -245,6 +245,10 @@ func (n *Node) joinCluster(seeds []string) error {
 	}
 	_, err := n.ml.Join(seeds)
 	if err != nil {
+		// The only match by text in node: our delegate's refusal
+		// (NotifyMerge, checkCompatible) reaches us through memberlist,
+		// which flattens it ("failed to join %s: %v" in Join), so
+		// errors.Is can't find errClusterMismatch in err.
 		if strings.Contains(err.Error(), errClusterMismatch.Error()) {
 			return fmt.Errorf("%w: %v", errClusterMismatch, err)
 		}

@@ -296,7 +296,7 @@ func (n *Node) admit(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !n.handlers.enter() {
 			w.Header().Set("Connection", "close")
-			writeError(w, errUnavailable("shutting_down", "this node is shutting down; try another", nil))
+			writeError(w, errUnavailable("shutting_down", "this node is shutting down; try another"))
 			return
 		}
 		defer n.handlers.wg.Done()

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -23,7 +24,8 @@ const (
 	// once that is durable. Request: applyRequest.
 	methodApply uint8 = 2
 	// methodCoordinate asks a replica to coordinate a client write.
-	// Request: writeRequest. Response: writeOutcome.
+	// Request: writeRequest. Response: writeOutcome (format version 2: a
+	// failure is a typed error, never an HTTP status).
 	methodCoordinate uint8 = 3
 	// methodHandoff delivers a batch of hints to their owner, which merges
 	// each into its data and answers once all are durable. Request:
@@ -154,8 +156,11 @@ func (r *rbuf) strs() []string {
 	return out
 }
 
-func (r *rbuf) version() {
-	if len(r.b) == 0 || r.b[0] != wireV1 {
+func (r *rbuf) version() { r.versionIs(wireV1) }
+
+// versionIs reads the format version byte, which must be v.
+func (r *rbuf) versionIs(v byte) {
+	if len(r.b) == 0 || r.b[0] != v {
 		r.fail("unknown format version")
 		return
 	}
@@ -596,8 +601,9 @@ func unmarshalWriteRequest(p []byte) (writeRequest, error) {
 
 // writeOutcome is a coordinated write's result, local or forwarded.
 type writeOutcome struct {
-	// Err is nil when W (and PW) acks arrived.
-	Err *apiError
+	// Err is nil when W (and PW) acks arrived; else one of the typed
+	// errors of errors.go, which crosses the wire whole (wbuf.failure).
+	Err error
 	// State is the coordinator's state of the key after the write.
 	State vclock.State
 	// Context is the causal context to hand the client.
@@ -612,16 +618,21 @@ type writeOutcome struct {
 	Fallbacks   int // acks from fallbacks
 }
 
+// wireOutcomeV2 is the format of a writeOutcome since errors are typed:
+// it carries the coordinator's error with all its fields (wbuf.failure),
+// where version 1 carried an HTTP status, code and message. A forwarder
+// refuses an outcome of another version, as it refuses any answer it
+// can't read: the write is then indeterminate to it.
+const wireOutcomeV2 = 2
+
 func (m writeOutcome) marshal() ([]byte, error) {
 	st, err := m.State.MarshalBinary()
 	if err != nil {
 		return nil, err
 	}
-	b := wbuf{wireV1}
-	if m.Err != nil {
-		b = b.uvarint(uint64(m.Err.Status)).str(m.Err.Code).str(m.Err.Message)
-	} else {
-		b = b.uvarint(0)
+	b, err := wbuf{wireOutcomeV2}.failure(m.Err)
+	if err != nil {
+		return nil, err
 	}
 	b = b.bytes(st).str(vclock.EncodeContext(m.Context)).str(m.Coordinator).
 		uvarint(uint64(m.W)).uvarint(uint64(m.PW)).strs(m.Acked).strs(m.Failed).strs(m.Pending).
@@ -631,11 +642,9 @@ func (m writeOutcome) marshal() ([]byte, error) {
 
 func unmarshalWriteOutcome(p []byte) (writeOutcome, error) {
 	r := rbuf{b: p}
-	r.version()
+	r.versionIs(wireOutcomeV2)
 	var m writeOutcome
-	if status := r.int(999); status != 0 {
-		m.Err = &apiError{Status: status, Code: r.str(), Message: r.str()}
-	}
+	m.Err = r.failure()
 	st := r.bytes()
 	tok := r.str()
 	m.Coordinator = r.str()
@@ -649,9 +658,6 @@ func unmarshalWriteOutcome(p []byte) (writeOutcome, error) {
 	if err := r.end(); err != nil {
 		return m, err
 	}
-	if m.Err != nil && (m.Err.Status < 400 || m.Err.Status > 599) {
-		return m, fmt.Errorf("%w: status %d", errWire, m.Err.Status)
-	}
 	if err := m.State.UnmarshalBinary(st); err != nil {
 		return m, fmt.Errorf("%w: %v", errWire, err)
 	}
@@ -661,4 +667,171 @@ func unmarshalWriteOutcome(p []byte) (writeOutcome, error) {
 	}
 	m.Context = ctx
 	return m, nil
+}
+
+// Kinds of a typed error on the wire (wbuf.failure).
+const (
+	errKindNone = iota
+	errKindUnavailable
+	errKindQuorum
+	errKindContext
+	errKindLimit
+	errKindWriteFailed
+)
+
+// Request kinds on the wire.
+const (
+	wireOpRead  = 1
+	wireOpWrite = 2
+)
+
+// Limits of a LimitError on the wire.
+const (
+	wireLimitSiblings = 1
+	wireLimitState    = 2
+)
+
+// wireSentinels are the sentinels a cause keeps across the wire (by
+// index; 0 is none): errors.Is finds them in the decoded cause.
+var wireSentinels = []error{nil, vclock.ErrCounterExhausted, context.DeadlineExceeded, context.Canceled}
+
+// failure appends a typed error of errors.go (or its absence): a kind, then
+// every field. A cause (an Err field) travels as its text and the wire
+// sentinel it wraps. Any other error is refused: a coordinator returns
+// only these.
+func (b wbuf) failure(err error) (wbuf, error) {
+	switch e := err.(type) {
+	case nil:
+		return b.uvarint(errKindNone), nil
+	case *UnavailableError:
+		op, ok := wireOp(e.Op)
+		if !ok || e.Reason < ReasonTooFewAlive || e.Reason > ReasonNoCoordinator {
+			return nil, fmt.Errorf("node: can't encode %#v", e)
+		}
+		b = b.uvarint(errKindUnavailable).uvarint(op).uvarint(uint64(e.Reason)).
+			uvarint(uint64(e.Need)).uvarint(uint64(e.NeedPrimary)).
+			strs(e.Alive).uvarint(uint64(e.AlivePrimaries)).strs(e.Down)
+		return b.cause(e.Err), nil
+	case *QuorumError:
+		op, ok := wireOp(e.Op)
+		if !ok {
+			return nil, fmt.Errorf("node: can't encode %#v", e)
+		}
+		b = b.uvarint(errKindQuorum).uvarint(op).
+			uvarint(uint64(e.Need)).uvarint(uint64(e.NeedPrimary)).
+			uvarint(uint64(e.Got)).uvarint(uint64(e.GotPrimary)).
+			strs(e.Acked).strs(e.Failed).strs(e.Pending)
+		return b.cause(e.Err), nil
+	case *ContextError:
+		b = b.uvarint(errKindContext).str(e.Actor.Node).uvarint(e.Actor.Epoch).uvarint(e.Claim).uvarint(e.Have)
+		return b.cause(e.Err), nil
+	case *LimitError:
+		which := uint64(wireLimitSiblings)
+		switch e.Err {
+		case ErrTooManySiblings:
+		case ErrStateTooLarge:
+			which = wireLimitState
+		default:
+			return nil, fmt.Errorf("node: can't encode %#v", e)
+		}
+		return b.uvarint(errKindLimit).uvarint(which).uvarint(uint64(e.Limit)), nil
+	case *WriteFailedError:
+		if e.Err == nil {
+			return nil, fmt.Errorf("node: can't encode %#v", e)
+		}
+		return b.uvarint(errKindWriteFailed).cause(e.Err), nil
+	}
+	return nil, fmt.Errorf("node: can't encode an error of type %T on the wire: %v", err, err)
+}
+
+// cause appends an error's cause: absent (0), or its wire sentinel's
+// index plus one and its text.
+func (b wbuf) cause(err error) wbuf {
+	if err == nil {
+		return b.uvarint(0)
+	}
+	idx := 0
+	for i, s := range wireSentinels[1:] {
+		if errors.Is(err, s) {
+			idx = i + 1
+			break
+		}
+	}
+	return b.uvarint(uint64(idx + 1)).str(err.Error())
+}
+
+func wireOp(op string) (uint64, bool) {
+	switch op {
+	case opRead:
+		return wireOpRead, true
+	case opWrite:
+		return wireOpWrite, true
+	}
+	return 0, false
+}
+
+func (r *rbuf) op() string {
+	switch r.int(wireOpWrite) {
+	case wireOpRead:
+		return opRead
+	case wireOpWrite:
+		return opWrite
+	}
+	r.fail("bad request kind")
+	return ""
+}
+
+// failure reads what wbuf.failure wrote.
+func (r *rbuf) failure() error {
+	switch kind := r.int(errKindWriteFailed); kind {
+	case errKindNone:
+		return nil
+	case errKindUnavailable:
+		e := &UnavailableError{Op: r.op(), Reason: UnavailableReason(r.int(int(ReasonNoCoordinator)))}
+		if r.err == nil && e.Reason < ReasonTooFewAlive {
+			r.fail("bad unavailable reason")
+		}
+		e.Need, e.NeedPrimary = r.int(maxWireCount), r.int(maxWireCount)
+		e.Alive, e.AlivePrimaries, e.Down = r.strs(), r.int(maxWireCount), r.strs()
+		e.Err = r.cause()
+		return e
+	case errKindQuorum:
+		e := &QuorumError{Op: r.op()}
+		e.Need, e.NeedPrimary = r.int(maxWireCount), r.int(maxWireCount)
+		e.Got, e.GotPrimary = r.int(maxWireCount), r.int(maxWireCount)
+		e.Acked, e.Failed, e.Pending = r.strs(), r.strs(), r.strs()
+		e.Err = r.cause()
+		return e
+	case errKindContext:
+		e := &ContextError{Actor: vclock.Actor{Node: r.str(), Epoch: r.uvarint()}, Claim: r.uvarint(), Have: r.uvarint()}
+		e.Err = r.cause()
+		return e
+	case errKindLimit:
+		e := &LimitError{Err: ErrTooManySiblings}
+		switch r.int(wireLimitState) {
+		case wireLimitSiblings:
+		case wireLimitState:
+			e.Err = ErrStateTooLarge
+		default:
+			r.fail("bad limit")
+		}
+		e.Limit = r.int(1 << 62)
+		return e
+	case errKindWriteFailed:
+		e := &WriteFailedError{Err: r.cause()}
+		if r.err == nil && e.Err == nil {
+			r.fail("write failure without a cause")
+		}
+		return e
+	}
+	return nil // r.err is set
+}
+
+// cause reads what wbuf.cause wrote.
+func (r *rbuf) cause() error {
+	idx := r.int(len(wireSentinels))
+	if idx == 0 || r.err != nil {
+		return nil
+	}
+	return &remoteError{msg: r.str(), sentinel: wireSentinels[idx-1]}
 }

@@ -2,7 +2,10 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -53,7 +56,8 @@ func TestWireRoundTrip(t *testing.T) {
 
 	for _, wo := range []writeOutcome{
 		{State: st, Context: st.Context, Coordinator: "n1", W: 2, Acked: []string{"n1", "n2"}, Primaries: 2},
-		{Err: &apiError{Status: 503, Code: "write_indeterminate", Message: "m"}, Coordinator: "n2", W: 3, Acked: []string{"n2"}, Failed: []string{"n3"}, Pending: []string{"n1"}},
+		{Err: &QuorumError{Op: opWrite, Need: 3, Got: 1, Acked: []string{"n2"}, Failed: []string{"n3"}, Pending: []string{"n1"}},
+			Coordinator: "n2", W: 3, Acked: []string{"n2"}, Failed: []string{"n3"}, Pending: []string{"n1"}},
 	} {
 		b, err := wo.marshal()
 		if err != nil {
@@ -65,7 +69,7 @@ func TestWireRoundTrip(t *testing.T) {
 		}
 		if !got.State.Equal(wo.State) || got.Coordinator != wo.Coordinator || got.W != wo.W || len(got.Acked) != len(wo.Acked) ||
 			len(got.Failed) != len(wo.Failed) || len(got.Pending) != len(wo.Pending) || got.Primaries != wo.Primaries ||
-			(wo.Err == nil) != (got.Err == nil) || (wo.Err != nil && (wo.Err.Status != got.Err.Status || wo.Err.Code != got.Err.Code || wo.Err.Message != got.Err.Message)) {
+			!reflect.DeepEqual(got.Err, wo.Err) {
 			t.Fatalf("outcome round trip: %+v vs %+v", got, wo)
 		}
 	}
@@ -125,11 +129,81 @@ func FuzzUnmarshalApply(f *testing.F) {
 	})
 }
 
+// wireErrors has one error of each kind and variant that crosses the
+// wire in a writeOutcome, with every field set that it can carry.
+func wireErrors() []error {
+	return []error{
+		&UnavailableError{Op: opWrite, Reason: ReasonTooFewAlive, Need: 3, NeedPrimary: 2,
+			Alive: []string{"n1", "n4"}, AlivePrimaries: 1, Down: []string{"n3"}},
+		&UnavailableError{Op: opRead, Reason: ReasonTooFewAlive, Need: 2, Down: []string{"n2", "n3"}},
+		&UnavailableError{Op: opWrite, Reason: ReasonNotReplica, Need: 2, NeedPrimary: 1},
+		&UnavailableError{Op: opWrite, Reason: ReasonNoCoordinator, Need: 2,
+			Err: fmt.Errorf("dial: %w", context.DeadlineExceeded)},
+		&UnavailableError{Op: opWrite, Reason: ReasonNoCoordinator, Need: 1},
+		&QuorumError{Op: opWrite, Need: 3, NeedPrimary: 1, Got: 2, GotPrimary: 1,
+			Acked: []string{"n1", "n2"}, Failed: []string{"n3"}, Pending: []string{"n4"}},
+		&QuorumError{Op: opRead, Need: 2, NeedPrimary: 1, Got: 1, Acked: []string{"n1"}, Pending: []string{"n2"}},
+		&QuorumError{Op: opWrite, Need: 2, Err: errors.New("the coordinator n2 did not answer (eof)")},
+		&ContextError{Actor: vclock.Actor{Node: "n1", Epoch: 7}, Claim: 1 << 40, Have: 3},
+		&ContextError{Err: fmt.Errorf("%w: actor n1.7 is at counter %d", vclock.ErrCounterExhausted, uint64(1<<64-1))},
+		&LimitError{Err: ErrTooManySiblings, Limit: 100},
+		&LimitError{Err: ErrStateTooLarge, Limit: maxStateBytes},
+		&WriteFailedError{Err: errors.New("injected: commit failed")},
+		&WriteFailedError{Err: fmt.Errorf("deadline: %w", context.Canceled)},
+	}
+}
+
+// Every typed error crosses the wire as the same type with the same
+// fields: the client gets the same status and body from a forwarded
+// failure as from a local one, and errors.Is still finds the sentinels a
+// cause wrapped.
+func TestWireErrorsRoundTrip(t *testing.T) {
+	for _, e := range wireErrors() {
+		b, err := writeOutcome{Err: e, W: 2}.marshal()
+		if err != nil {
+			t.Fatalf("%T: %v", e, err)
+		}
+		got, err := unmarshalWriteOutcome(b)
+		if err != nil {
+			t.Fatalf("%v: %v", e, err)
+		}
+		if reflect.TypeOf(got.Err) != reflect.TypeOf(e) || got.Err.Error() != e.Error() {
+			t.Fatalf("%v came back as %T %v", e, got.Err, got.Err)
+		}
+		ws, wb := errorResponse(e)
+		gs, gb := errorResponse(got.Err)
+		if ws != gs || !reflect.DeepEqual(wb, gb) {
+			t.Fatalf("%v: answered %d %v locally, %d %v after the wire", e, ws, wb, gs, gb)
+		}
+		for _, s := range wireSentinels[1:] {
+			if errors.Is(e, s) != errors.Is(got.Err, s) {
+				t.Fatalf("%v: errors.Is(%v) changed on the wire", e, s)
+			}
+		}
+		for _, s := range []error{ErrUnavailable, ErrIndeterminate, ErrBadContext, ErrTooManySiblings, ErrStateTooLarge} {
+			if errors.Is(e, s) != errors.Is(got.Err, s) {
+				t.Fatalf("%v: errors.Is(%v) changed on the wire", e, s)
+			}
+		}
+	}
+	// No status, nor an error the wire can't carry whole.
+	if _, err := (writeOutcome{Err: &apiError{Status: 503, Code: "c", Message: "m"}}).marshal(); err == nil {
+		t.Fatal("an HTTP error was encoded")
+	}
+	// A version-1 outcome (an HTTP status on the wire) is refused.
+	v1 := []byte{wireV1, 0xf7, 0x03, 1, 'c', 1, 'm'}
+	if _, err := unmarshalWriteOutcome(v1); !errors.Is(err, errWire) {
+		t.Fatalf("a version-1 outcome: %v", err)
+	}
+}
+
 func FuzzUnmarshalWriteOutcome(f *testing.F) {
 	b, _ := writeOutcome{State: sampleState(), Coordinator: "n1", Acked: []string{"n1"}}.marshal()
 	f.Add(b)
-	b, _ = writeOutcome{Err: &apiError{Status: 503, Code: "c", Message: "m"}}.marshal()
-	f.Add(b)
+	for _, e := range wireErrors() {
+		b, _ := writeOutcome{Err: e, W: 3, PW: 1, Coordinator: "n2", Failed: []string{"n3"}}.marshal()
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		m, err := unmarshalWriteOutcome(in)
 		if err != nil {
@@ -139,8 +213,20 @@ func FuzzUnmarshalWriteOutcome(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := unmarshalWriteOutcome(b); err != nil {
+		again, err := unmarshalWriteOutcome(b)
+		if err != nil {
 			t.Fatalf("re-encode failed: %v", err)
+		}
+		if !reflect.DeepEqual(again.Err, m.Err) || again.Coordinator != m.Coordinator || again.W != m.W || again.PW != m.PW ||
+			!slices.Equal(again.Acked, m.Acked) || !slices.Equal(again.Failed, m.Failed) || !slices.Equal(again.Pending, m.Pending) ||
+			again.Primaries != m.Primaries || again.Fallbacks != m.Fallbacks || !again.State.Equal(m.State) || !again.Context.Equal(m.Context) {
+			t.Fatalf("re-encode changed the outcome: %+v vs %+v", m, again)
+		}
+		if m.Err != nil {
+			status, body := errorResponse(m.Err)
+			if status < 400 || status > 599 || status == 500 || body["code"] == "" || body["error"] == nil {
+				t.Fatalf("decoded %#v answers %d %v", m.Err, status, body)
+			}
 		}
 	})
 }

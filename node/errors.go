@@ -1,0 +1,209 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/dynago/dynago/vclock"
+)
+
+// Errors of a coordinated request. The coordinator returns these values,
+// never an HTTP status; a forwarded write's failure crosses the wire as
+// the same type with every field (wire.go, wbuf.failure), so the node the
+// client asked answers exactly what the coordinator would have; and
+// errorResponse (httperr.go) alone turns them into a status and a body.
+//
+// Each type's Error is its client message (the body's "error") with the
+// package prefix.
+
+var (
+	// ErrUnavailable is matched (errors.Is) by every *UnavailableError:
+	// the request was refused before any replica was asked, so nothing
+	// was read or written (a definite failure).
+	ErrUnavailable = errors.New("node: unavailable")
+	// ErrIndeterminate is matched by a write's *QuorumError: the write
+	// was sent to replicas and missed its quorum; it may be stored on
+	// some of them and appear later.
+	ErrIndeterminate = errors.New("node: write indeterminate")
+	// ErrBadContext is matched by every *ContextError.
+	ErrBadContext = errors.New("node: bad context")
+	// ErrTooManySiblings is wrapped by the *LimitError of a write that
+	// would give its key more siblings than Config.MaxSiblings.
+	ErrTooManySiblings = errors.New("node: too many siblings")
+	// ErrStateTooLarge is wrapped by the *LimitError of a write that
+	// would make its key's encoded state larger than maxStateBytes.
+	ErrStateTooLarge = errors.New("node: key state too large")
+)
+
+// Request kinds, in QuorumError.Op and UnavailableError.Op.
+const (
+	opRead  = "read"
+	opWrite = "write"
+)
+
+// UnavailableReason says why a request was refused before any replica
+// was asked.
+type UnavailableReason uint8
+
+const (
+	// ReasonTooFewAlive: gossip says too few of the key's targets are
+	// alive to meet the quorum (Alive, AlivePrimaries and Down say who).
+	ReasonTooFewAlive UnavailableReason = iota + 1
+	// ReasonNotReplica: the node a write was sent to coordinate is no
+	// longer among the key's targets (the ring or liveness changed).
+	ReasonNotReplica
+	// ReasonNoCoordinator: no replica of the key could be reached to
+	// coordinate a write (Err is the last failure, if any).
+	ReasonNoCoordinator
+)
+
+func (r UnavailableReason) String() string {
+	switch r {
+	case ReasonTooFewAlive:
+		return "too few alive"
+	case ReasonNotReplica:
+		return "not a replica"
+	case ReasonNoCoordinator:
+		return "no coordinator"
+	}
+	return fmt.Sprintf("UnavailableReason(%d)", r)
+}
+
+// UnavailableError is a request refused up front, as Cassandra does:
+// nothing was read or written, so a refused write is a definite failure.
+// It matches ErrUnavailable.
+type UnavailableError struct {
+	Op     string // "read" or "write"
+	Reason UnavailableReason
+	// Need and NeedPrimary are the request's quorum: R and PR, or W and PW.
+	Need, NeedPrimary int
+	// Alive and Down are the key's targets that gossip says are up and
+	// down, in preference-list order; AlivePrimaries counts the primaries
+	// among Alive (ReasonTooFewAlive only).
+	Alive, Down    []string
+	AlivePrimaries int
+	// Err is the last failure to reach a coordinator (ReasonNoCoordinator),
+	// or nil.
+	Err error
+}
+
+func (e *UnavailableError) message() string {
+	switch e.Reason {
+	case ReasonNotReplica:
+		return "this node is not among the key's replicas any more (the ring or liveness changed); nothing was written; retry"
+	case ReasonNoCoordinator:
+		if e.Err != nil {
+			return fmt.Sprintf("no replica of this key could be reached to coordinate the write (last: %v); nothing was written", e.Err)
+		}
+		return "no replica of this key is reachable to coordinate the write; nothing was written"
+	}
+	what := "nothing was written"
+	if e.Op == opRead {
+		what = "nothing was read"
+	}
+	return fmt.Sprintf("%s needs %d replicas (%d of them primaries) but only %d are alive (%d primaries: %v; down: %v); %s",
+		e.Op, e.Need, e.NeedPrimary, len(e.Alive), e.AlivePrimaries, e.Alive, e.Down, what)
+}
+
+func (e *UnavailableError) Error() string        { return "node: " + e.message() }
+func (e *UnavailableError) Unwrap() error        { return e.Err }
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+
+// QuorumError is a request that was sent to its replicas and missed its
+// quorum. A write's is indeterminate (it matches ErrIndeterminate): the
+// replicas in Acked stored it, so it may appear later.
+type QuorumError struct {
+	Op string // "read" or "write"
+	// Need and NeedPrimary are the request's quorum: R and PR, or W and PW.
+	Need, NeedPrimary int
+	// Got and GotPrimary count the successful replies (acks), and those
+	// of them from primaries.
+	Got, GotPrimary int
+	// Acked, Failed and Pending are the targets that succeeded, failed
+	// and did not answer in time, in preference-list order.
+	Acked, Failed, Pending []string
+	// Err, when set, is why nothing is known of the replicas (forwarded
+	// writes only): the coordinator the write was forwarded to did not
+	// answer, or answered what could not be decoded.
+	Err error
+}
+
+func (e *QuorumError) message() string {
+	switch {
+	case e.Err != nil:
+		return fmt.Sprintf("%v; the %s is indeterminate", e.Err, e.Op)
+	case e.Op == opRead:
+		return fmt.Sprintf("read quorum not met: %d of r=%d replies (%d of pr=%d from primaries)", e.Got, e.Need, e.GotPrimary, e.NeedPrimary)
+	}
+	return fmt.Sprintf("write quorum not met: %d of w=%d acks (%d of pw=%d from primaries); the write is indeterminate: it is stored on %v and may appear later",
+		e.Got, e.Need, e.GotPrimary, e.NeedPrimary, e.Acked)
+}
+
+func (e *QuorumError) Error() string        { return "node: " + e.message() }
+func (e *QuorumError) Unwrap() error        { return e.Err }
+func (e *QuorumError) Is(target error) bool { return target == ErrIndeterminate && e.Op == opWrite }
+
+// ContextError is a write refused for its client context; nothing was
+// written. Either the context claims counters of the key's owner actor
+// that the coordinator never issued (Actor, Claim, Have: forged or made
+// by hand, never by a read), or it exhausts a writer's counters (Err,
+// wrapping vclock.ErrCounterExhausted). It matches ErrBadContext.
+type ContextError struct {
+	Actor       vclock.Actor
+	Claim, Have uint64
+	Err         error
+}
+
+func (e *ContextError) message() string {
+	if e.Err != nil {
+		return fmt.Sprintf("the context exhausts a writer's counters: %v; send back the context a read returned", e.Err)
+	}
+	return fmt.Sprintf("the context claims %v:%d, but that actor has issued counters only up to %d for this key; send back the context a read returned",
+		e.Actor, e.Claim, e.Have)
+}
+
+func (e *ContextError) Error() string        { return "node: " + e.message() }
+func (e *ContextError) Unwrap() error        { return e.Err }
+func (e *ContextError) Is(target error) bool { return target == ErrBadContext }
+
+// LimitError is a write refused because the key's new state would pass a
+// limit; nothing was written. Err is ErrTooManySiblings (Limit is the
+// most siblings) or ErrStateTooLarge (Limit is the most bytes).
+type LimitError struct {
+	Err   error
+	Limit int
+}
+
+func (e *LimitError) message() string {
+	if e.Err == ErrStateTooLarge {
+		return fmt.Sprintf("the key's siblings together would exceed %d bytes: resolve them first", e.Limit)
+	}
+	return fmt.Sprintf("the key has %d siblings, the limit is %d: read it and write back with its context to resolve them", e.Limit, e.Limit)
+}
+
+func (e *LimitError) Error() string { return "node: " + e.message() }
+func (e *LimitError) Unwrap() error { return e.Err }
+
+// WriteFailedError is a write its coordinator could not store in its own
+// replica: the new version was sent nowhere, so nothing was written.
+type WriteFailedError struct {
+	Err error
+}
+
+func (e *WriteFailedError) message() string {
+	return "the coordinator could not store the write: " + e.Err.Error()
+}
+
+func (e *WriteFailedError) Error() string { return "node: " + e.message() }
+func (e *WriteFailedError) Unwrap() error { return e.Err }
+
+// remoteError is a cause decoded from the wire: its text, and the
+// sentinel it wrapped when that is one the wire names (wireSentinels), so
+// errors.Is still finds it.
+type remoteError struct {
+	msg      string
+	sentinel error
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.sentinel }
