@@ -973,12 +973,12 @@ parts:
 		}
 	}
 	n.metrics.tombstones.Set(float64(total - reaped))
-	n.aae.totals.reapRounds.Add(1)
 	if reaped > 0 {
 		n.aae.totals.reaped.Add(int64(reaped))
 		n.metrics.tombstonesReaped.Add(float64(reaped))
 		n.log.Info("tombstones reaped", "count", reaped, "unconfirmed", n.cfg.AAE.ReapUnconfirmed)
 	}
+	n.aae.totals.reapRounds.Add(1) // last: a round counted has counted its reaps
 }
 
 // latencyWindow collects foreground request latencies between samples

@@ -211,16 +211,10 @@ func convergeRun(b *testing.B, dirs [2]string, mutate func(*Config)) convergeRes
 	nodes := startPair(b, dirs, mutate)
 	res.startup = time.Since(start)
 	start = time.Now()
-	for {
+	waitFor(b, "the replicas to converge", 20*time.Minute, func() (bool, string) {
 		r1, r2 := nodes[0].merkleRoots(), nodes[1].merkleRoots()
-		if len(r1) > 0 && fmt.Sprint(r1) == fmt.Sprint(r2) {
-			break
-		}
-		if time.Since(start) > 20*time.Minute {
-			b.Fatal("replicas did not converge in 20 minutes")
-		}
-		time.Sleep(50 * time.Millisecond) // polling convergence, not synchronising
-	}
+		return len(r1) > 0 && fmt.Sprint(r1) == fmt.Sprint(r2), "roots differ"
+	})
 	res.converge = time.Since(start)
 	// One more full round of root comparisons (every partition with its
 	// peer, on both nodes) joins the totals, so d=0 shows the in-sync cost.
@@ -229,9 +223,10 @@ func convergeRun(b *testing.B, dirs [2]string, mutate func(*Config)) convergeRes
 		before[i] = tn.aaeTotals().Exchanges
 	}
 	for i, tn := range nodes {
-		for tn.aaeTotals().Exchanges < before[i]+int64(tn.cfg.Ring.Partitions) {
-			time.Sleep(50 * time.Millisecond) // polling the next round, not synchronising
-		}
+		waitFor(b, "a round of root comparisons", 20*time.Minute, func() (bool, string) {
+			got := tn.aaeTotals().Exchanges - before[i]
+			return got >= int64(tn.cfg.Ring.Partitions), fmt.Sprintf("%s: %d exchanges", tn.cfg.Name, got)
+		})
 	}
 	for _, tn := range nodes {
 		t := tn.aaeTotals()

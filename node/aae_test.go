@@ -177,9 +177,18 @@ func TestTombstonesReapedOnlyWhenConfirmed(t *testing.T) {
 	nodes := aaeCluster(t, func(c *Config) { c.AAE.TombstoneGrace = grace })
 	keys := writeThenDeleteWithOneDown(t, nodes)
 
-	// Well past the grace, with exchanges every 200 ms between n1 and n2:
-	// n3 has not confirmed, so nothing may be reaped.
-	time.Sleep(5 * grace)
+	// Past the grace on n1's and n2's own clocks, and then rounds of
+	// their reapers (with exchanges every 200 ms between them): n3 has
+	// not confirmed, so nothing may be reaped.
+	waitFor(t, "the tombstones on n1 and n2 to pass the grace", 20*time.Second, func() (bool, string) {
+		for _, tn := range nodes[:2] {
+			if ok, msg := tombstonesOlder(tn, keys, grace); !ok {
+				return false, msg
+			}
+		}
+		return true, ""
+	})
+	waitRounds(t, 3, reapers(nodes[:2])...)
 	for _, tn := range nodes[:2] {
 		if got := tn.aaeTotals().TombstonesReaped; got != 0 {
 			t.Fatalf("%s reaped %d tombstones while n3, holding the old values, was down", tn.cfg.Name, got)
@@ -232,6 +241,64 @@ func TestUnconfirmedReapingResurrects(t *testing.T) {
 	waitFor(t, "the old values to come back through anti-entropy", 30*time.Second, func() (bool, string) {
 		rep := nodes[0].replica(keys[0])
 		return slices.Equal(rep.values(), []string{"old-" + keys[0]}), fmt.Sprint(rep.Versions)
+	})
+}
+
+// reapers are the nodes' tombstone reapers, as loops to wait on.
+func reapers(nodes []*testNode) []loop {
+	var out []loop
+	for _, tn := range nodes {
+		out = append(out, loop{tn.cfg.Name + " reaper", func() uint64 { return uint64(tn.node.aae.totals.reapRounds.Load()) }})
+	}
+	return out
+}
+
+// tombstonesOlder reports whether each tombstone of keys that tn stores
+// was stored at least age ago on tn's own clock (the age the reaper
+// reads). A key with no tombstone any more was reaped: the caller's
+// assertions say whether it may have been.
+func tombstonesOlder(tn *testNode, keys []string, age time.Duration) (bool, string) {
+	rg := tn.node.Ring()
+	for _, k := range keys {
+		pt := tn.node.aae.parts[rg.Partition([]byte(k))]
+		pt.mu.Lock()
+		at, ok := pt.tombs[k]
+		pt.mu.Unlock()
+		if !ok {
+			continue
+		}
+		if d := tn.node.clock.Steady().Sub(at); d < age {
+			return false, fmt.Sprintf("%s's tombstone of %s is %v old", tn.cfg.Name, k, d)
+		}
+	}
+	return true, ""
+}
+
+// waitExchanged waits until each node has finished, with each live peer,
+// an exchange of every partition the two share that started after the
+// call and did not fail: whatever anti-entropy would carry between them
+// has been carried.
+func waitExchanged(t *testing.T, nodes []*testNode) {
+	t.Helper()
+	since := map[string]time.Time{}
+	for _, tn := range nodes {
+		since[tn.cfg.Name] = tn.node.clock.Steady()
+	}
+	waitFor(t, "an exchange of every shared partition", 60*time.Second, func() (bool, string) {
+		for _, tn := range nodes {
+			for peer, parts := range tn.node.sharedPartitions() {
+				for _, p := range parts {
+					pt := tn.node.aae.parts[p]
+					pt.mu.Lock()
+					rec, ok := pt.peers[peer]
+					pt.mu.Unlock()
+					if !ok || !rec.At.After(since[tn.cfg.Name]) || rec.Result == "error" {
+						return false, fmt.Sprintf("%s has not exchanged partition %d with %s since (last: %+v)", tn.cfg.Name, p, peer, rec)
+					}
+				}
+			}
+		}
+		return true, ""
 	})
 }
 

@@ -49,6 +49,7 @@ func (n *Node) claimLoop() {
 		if err := n.claimRound(n.bgCtx); err != nil {
 			n.log.Error("claiming ownership", "err", err)
 		}
+		n.metrics.claimRounds.Inc()
 		select {
 		case <-n.bgCtx.Done():
 			return

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/vclock"
 )
@@ -38,6 +40,53 @@ func sameOwnership(t *testing.T, nodes []*testNode) (uint64, []ring.NodeID) {
 		return true, ""
 	})
 	return v, owners
+}
+
+// claimers are the nodes' claim loops, as loops to wait on.
+func claimers(nodes []*testNode) []loop {
+	var out []loop
+	for _, tn := range nodes {
+		out = append(out, loop{tn.cfg.Name + " claim", func() uint64 { return uint64(testutil.ToFloat64(tn.node.metrics.claimRounds)) }})
+	}
+	return out
+}
+
+// leavePolls is tn's leave loop, counting its checks that found a
+// partition not yet handed off, as a loop to wait on. Once tn has handed
+// off every partition, or left, the count stops: it fails the test with
+// msg instead.
+func leavePolls(t *testing.T, tn *testNode, msg string) loop {
+	return loop{tn.cfg.Name + " leave", func() uint64 {
+		t.Helper()
+		select {
+		case <-tn.done:
+			tn.done = nil
+			t.Fatal(msg)
+		default:
+		}
+		if held, handed := leaveProgress(tn); held != nil && len(handed) == len(held) {
+			t.Fatalf("%s (%s handed off all %d partitions)", msg, tn.cfg.Name, len(held))
+		}
+		return tn.node.leaving.polls.Load()
+	}}
+}
+
+// leaveProgress returns the partitions tn held when its leave began (nil
+// before it has measured them) and those of them it has handed off.
+func leaveProgress(tn *testNode) (held []uint32, handed []uint32) {
+	l := &tn.node.leaving
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for p := range l.Parts {
+		held = append(held, p)
+		if l.HandedOff[p] {
+			handed = append(handed, p)
+		}
+	}
+	if l.Parts == nil {
+		return nil, nil
+	}
+	return held, handed
 }
 
 // TestClaimMovesWhatThePlanSays grows a loaded 4-node cluster to 5 through
@@ -275,7 +324,10 @@ func TestStagedChangesCommitTogether(t *testing.T) {
 		}
 		return true, ""
 	})
-	time.Sleep(2 * claimInterval) // a claimant that ignored the hold would claim now
+	// Rounds of every node's claim loop and of n4's leave loop: a
+	// claimant that ignored the hold would have claimed by now, and n4
+	// would have left.
+	waitRounds(t, 2, append(claimers(all), leavePolls(t, nodes[3], "n4 left before the commit"))...)
 	if v, owners := nodes[0].ownership(); v != v0 || !slices.Equal(owners, before) {
 		t.Fatalf("the table changed while staged: version %d, was %d", v, v0)
 	}

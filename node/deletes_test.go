@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"testing"
@@ -411,26 +412,44 @@ func TestReapingIgnoresTheDeletersClock(t *testing.T) {
 		t.Fatalf("delete: %d %s", r.status, r.body)
 	}
 	coord.do("POST", "/debug/clock", []byte(`{"offset_ms": 0}`), nil)
-	// Let the primaries run exchange rounds that confirm the tombstone
-	// and reaper rounds after them, so a reap by the deleter's clock would
-	// have happened by now.
-	waitRounds(t, append([]*testNode{s.down}, s.up...), 10)
+	// Wait until every primary has had the tombstone confirmed by every
+	// replica its reaper asks, and then for rounds of their reapers: a
+	// reap by the deleter's clock would have happened by now.
+	prims := append([]*testNode{s.down}, s.up...)
+	waitConfirmed(t, prims, s.key)
+	waitRounds(t, 3, reapers(prims)...)
 	s.fallback = s.fallback.restart()
 	s.noResurrectionOnceDrained(t, "the fallback's young hint to be delivered")
 }
 
-// waitRounds waits until each node has completed k more reaper rounds
-// (each after an exchange round: aaeLoop runs them in turn).
-func waitRounds(t *testing.T, nodes []*testNode, k int64) {
+// waitConfirmed waits until each node stores a tombstone of key that
+// every replica its reaper asks (the key's other primaries and the
+// partition's other holders, as reapTombstones lists them) has confirmed:
+// the reaper may then reap it as soon as it is old enough.
+func waitConfirmed(t *testing.T, nodes []*testNode, key string) {
 	t.Helper()
-	before := map[string]int64{}
-	for _, tn := range nodes {
-		before[tn.cfg.Name] = tn.aaeTotals().ReapRounds
-	}
-	waitFor(t, fmt.Sprintf("%d more reaper rounds on every node", k), 30*time.Second, func() (bool, string) {
+	waitFor(t, "the tombstone of "+key+" confirmed on every node", 30*time.Second, func() (bool, string) {
 		for _, tn := range nodes {
-			if got := tn.aaeTotals().ReapRounds; got < before[tn.cfg.Name]+k {
-				return false, fmt.Sprintf("%s at %d", tn.cfg.Name, got-before[tn.cfg.Name])
+			rg := tn.node.Ring()
+			p := rg.Partition([]byte(key))
+			peers := tn.node.holderView().holders(p)
+			for _, id := range rg.Primaries(p) {
+				if string(id) != tn.cfg.Name {
+					peers = append(peers, string(id))
+				}
+			}
+			pt := tn.node.aae.parts[p]
+			pt.mu.Lock()
+			at, stored := pt.tombs[key]
+			confirmed := maps.Clone(pt.confirmed)
+			pt.mu.Unlock()
+			if !stored {
+				return false, tn.cfg.Name + " stores no tombstone of " + key
+			}
+			for _, peer := range peers {
+				if !confirmed[peer].After(at) {
+					return false, fmt.Sprintf("%s: %s has not confirmed the tombstone", tn.cfg.Name, peer)
+				}
 			}
 		}
 		return true, ""
@@ -551,6 +570,19 @@ func TestStalledLeaveNeverResurrects(t *testing.T) {
 			waitReaped(t, nodes[int(id[1]-'1')], k)
 		}
 	}
+	// The leave is stalled on n4 alone: every partition of n5's that n4
+	// is not a new owner of is handed off, and more checks of the leave
+	// loop leave the rest with n5.
+	waitFor(t, "n5 to hand off every partition but n4's", 30*time.Second, func() (bool, string) {
+		held, handed := leaveProgress(leaver)
+		for _, p := range held {
+			if !slices.Contains(rg.Primaries(int(p)), "n4") && !slices.Contains(handed, p) {
+				return false, fmt.Sprintf("partition %d not handed off", p)
+			}
+		}
+		return held != nil, fmt.Sprintf("%d of %d handed off", len(handed), len(held))
+	})
+	waitRounds(t, 2, leavePolls(t, leaver, "the leave finished while a new owner was down"))
 	select {
 	case <-leaver.done:
 		t.Fatal("the leave finished while a new owner was down")
@@ -671,8 +703,9 @@ func TestRejoinAfterLeaveDiscardsOldData(t *testing.T) {
 	}
 	all := append(rest, back)
 	waitMembers(t, all, 4)
-	// Exchanges among the four run for a while: nothing may come back.
-	waitRounds(t, all, 10)
+	// Every pair of the four has exchanged every partition they share
+	// since: nothing may come back.
+	waitExchanged(t, all)
 	for _, k := range cold {
 		for _, tn := range all {
 			if vs := tn.replica(k).values(); len(vs) != 0 {
@@ -891,7 +924,7 @@ func TestRemovedNodeStaysOut(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 	<-nd.Ready()
 	waitFor(t, "n1 to hear from n4 again", 30*time.Second, func() (bool, string) { return rest[0].node.alive("n4"), "" })
-	waitRounds(t, rest, 10)
+	waitRounds(t, 10, reapers(rest)...)
 	for _, m := range rest[0].members() {
 		if m.Name == "n4" && m.State != "removed" {
 			t.Fatalf("n4, removed and never joined again, is %q", m.State)

@@ -37,12 +37,10 @@ func BenchmarkHandoff(b *testing.B) {
 		bytes := fillHints(b, nodes[0], "n3", "tput", backlog)
 		n3 = n3.restart()
 		start := time.Now()
-		for nodes[0].hints().Total != 0 {
-			time.Sleep(20 * time.Millisecond) // polling the drain, not synchronising
-			if time.Since(start) > 2*time.Minute {
-				b.Fatal("backlog did not drain")
-			}
-		}
+		waitForEvery(b, "the backlog to drain", 2*time.Minute, 20*time.Millisecond, func() (bool, string) {
+			h := nodes[0].hints()
+			return h.Total == 0, fmt.Sprintf("%d hints left", h.Total)
+		})
 		secs := time.Since(start).Seconds()
 		b.ReportMetric(float64(backlog)/secs, "keys/s")
 		b.ReportMetric(float64(bytes)/secs/1e6, "MB/s")

@@ -139,20 +139,62 @@ func startCluster(t testing.TB, o clusterOpts) []*testNode {
 	return nodes
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond every 50 ms until it holds; the test fails if
+// timeout passes or the test's context ends first.
 func waitFor(t testing.TB, what string, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
+	waitForEvery(t, what, timeout, 50*time.Millisecond, cond)
+}
+
+// waitForEvery is waitFor polling every interval.
+func waitForEvery(t testing.TB, what string, timeout, interval time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
 		ok, msg := cond()
 		if ok {
 			return
 		}
-		last = msg
-		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, msg)
+		case <-tick.C:
+		}
 	}
-	t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, last)
+}
+
+// loop names a loop's count of completed rounds on one node: count
+// returns how many rounds have ended (each is counted at its end).
+type loop struct {
+	name  string // "n1 claim", for messages
+	count func() uint64
+}
+
+// waitRounds waits until k rounds of each loop have run wholly after the
+// call: until each count has advanced by k+1 (the round in flight at the
+// call, which may have looked at the state from before, ends first). An
+// assertion after it that something did not happen then says that k
+// rounds of the loop that would have done it did not, rather than that
+// the test looked too early. A count may fail the test itself (when
+// what it guards against is visible before any count).
+func waitRounds(t testing.TB, k uint64, loops ...loop) {
+	t.Helper()
+	start := make([]uint64, len(loops))
+	for i, l := range loops {
+		start[i] = l.count()
+	}
+	waitFor(t, fmt.Sprintf("%d more rounds of %d loops", k, len(loops)), 60*time.Second, func() (bool, string) {
+		var behind []string
+		for i, l := range loops { // every count, each time: one may fail the test
+			if got := l.count() - start[i]; got < k+1 {
+				behind = append(behind, fmt.Sprintf("%s: %d rounds ended since", l.name, got))
+			}
+		}
+		return len(behind) == 0, strings.Join(behind, "; ")
+	})
 }
 
 // waitMembers waits until every node sees want ring members, all alive and

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dynago/dynago/ring"
@@ -26,6 +27,9 @@ type leaveState struct {
 	Parts     map[uint32]partSize
 	HandedOff map[uint32]bool
 	Done      bool
+	// polls counts completed checks that found a partition not yet
+	// handed off (tests wait on it to show that a leave did not finish).
+	polls atomic.Uint64
 }
 
 type partSize struct{ Keys, Bytes int64 }
@@ -99,6 +103,7 @@ func (n *Node) leaveLoop(ctx context.Context) {
 		if n.handedOff(ctx) {
 			break
 		}
+		n.leaving.polls.Add(1)
 		select {
 		case <-ctx.Done():
 			return

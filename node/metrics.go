@@ -53,6 +53,9 @@ type metrics struct {
 	storageFailed   prometheus.Gauge
 	tableMismatches prometheus.Counter
 	panics          *prometheus.CounterVec
+	// claimRounds counts completed passes of the claim loop, claimant or
+	// not (tests wait on it to show that something was not claimed).
+	claimRounds prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -157,6 +160,10 @@ func newMetrics() *metrics {
 	m.tableMismatches = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "dynago_rpc_table_mismatches_total", Help: "Internode calls a peer refused because its ownership table was not this node's (the two then sync).",
 	})
+	m.claimRounds = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_claim_rounds_total", Help: "Passes of the claim loop completed, whether or not this node is the claimant or claimed.",
+	})
+	m.reg.MustRegister(m.claimRounds)
 	m.reg.MustRegister(m.dotConflicts, m.panics, m.hintsTooOld, m.storageFailed, m.tableMismatches)
 	m.reg.MustRegister(m.transferKeys, m.transferBytes, m.transferPartitions, m.transferPending, m.staleDropped, m.stalePushed)
 	m.reg.MustRegister(m.aaeExchanges, m.aaeDifferences, m.aaeRepaired, m.aaeBytes, m.aaeFactor, m.aaeTreeDrift, m.tombstonesReaped, m.tombstones)

@@ -105,14 +105,9 @@ func startThird(b *testing.B, nodes []*testNode, rate int64) *testNode {
 // joinThird starts n3 and waits until it is valid with nothing to pull.
 func joinThird(b *testing.B, nodes []*testNode, rate int64) *testNode {
 	n3 := startThird(b, nodes, rate)
-	deadline := time.Now().Add(30 * time.Minute)
-	for {
-		if st := n3.transfers(); st.Status == "valid" && st.Pending == 0 {
-			return n3
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("the third node did not finish joining in 30 minutes")
-		}
-		time.Sleep(50 * time.Millisecond) // polling the join, not synchronising
-	}
+	waitFor(b, "the third node to finish joining", 30*time.Minute, func() (bool, string) {
+		st := n3.transfers()
+		return st.Status == "valid" && st.Pending == 0, fmt.Sprintf("%+v", st)
+	})
+	return n3
 }

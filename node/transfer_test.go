@@ -83,8 +83,16 @@ func TestJoinTransfersPartitions(t *testing.T) {
 	// during the join: until gossip says n4 is alive there, a fallback
 	// stands in for it and answers from its empty hint store.)
 	var n4 *testNode
+	n4set := make(chan struct{}) // closed once n4 is set
 	for _, rq := range []string{"r=2", "r=1"} {
 		wg.Go(func() {
+			if rq == "r=1" {
+				select {
+				case <-n4set:
+				case <-t.Context().Done():
+					return
+				}
+			}
 			for i := 0; !stop.Load(); i++ {
 				allMu.Lock()
 				tn := all[i%len(all)]
@@ -92,10 +100,6 @@ func TestJoinTransfersPartitions(t *testing.T) {
 					tn = n4
 				}
 				allMu.Unlock()
-				if tn == nil {
-					time.Sleep(time.Millisecond)
-					continue
-				}
 				k := fmt.Sprintf("pre%03d", i%preload)
 				r := tn.get(k, rq)
 				reads.Add(1)
@@ -116,12 +120,22 @@ func TestJoinTransfersPartitions(t *testing.T) {
 	n4 = joined
 	all = append(all, n4)
 	allMu.Unlock()
+	close(n4set)
 	if st := n4.transfers(); st.Status != "joining" {
 		t.Fatalf("a node joining a loaded cluster reports status %q, want joining", st.Status)
 	}
 	nodes = append(nodes, n4)
 	waitMembers(t, nodes, 4)
-	time.Sleep(300 * time.Millisecond) // a little load after the join
+	// A little load after the join.
+	mu.Lock()
+	reads0, acked0 := reads.Load(), len(acked)
+	mu.Unlock()
+	waitFor(t, "reads and writes after the join", 30*time.Second, func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		r, w := reads.Load()-reads0, len(acked)-acked0
+		return r >= 40 && w >= 10, fmt.Sprintf("%d reads and %d acked writes since", r, w)
+	})
 	stop.Store(true)
 	wg.Wait()
 
@@ -226,7 +240,12 @@ func TestLeaveHandsOffPartitions(t *testing.T) {
 			}
 		}
 	})
-	time.Sleep(200 * time.Millisecond)
+	// Keys for the reader before the leave.
+	waitFor(t, "acked writes before the leave", 30*time.Second, func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) >= 20, fmt.Sprintf("%d acked", len(acked))
+	})
 	if r := nodes[3].do("POST", "/cluster/leave", nil, nil); r.status != 202 {
 		t.Fatalf("leave: %d %s", r.status, r.body)
 	}

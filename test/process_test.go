@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -133,13 +134,12 @@ func (a *agent) start(t *testing.T) {
 		close(a.exited)
 	}()
 	t.Cleanup(func() { a.kill() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	poll(t, a.name+" to be healthy", 20*time.Second, 50*time.Millisecond, func() (bool, string) {
 		resp, err := http.Get(a.url() + "/health")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return
+				return true, ""
 			}
 		}
 		select {
@@ -148,11 +148,74 @@ func (a *agent) start(t *testing.T) {
 			t.Fatalf("%s exited at start: %v\n%s", a.name, a.exitErr, log)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not healthy in time", a.name)
+		return false, fmt.Sprint(err)
+	})
+}
+
+// poll calls cond every interval until it holds; the test fails if
+// timeout passes or the test's context ends first.
+func poll(t *testing.T, what string, timeout, interval time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		ok, msg := cond()
+		if ok {
+			return
 		}
-		time.Sleep(50 * time.Millisecond) // polling interval
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, msg)
+		case <-tick.C:
+		}
 	}
+}
+
+// claimRounds reads a's dynago_claim_rounds_total: the passes of its
+// claim loop that have ended.
+func claimRounds(t *testing.T, a *agent) uint64 {
+	t.Helper()
+	resp, err := http.Get(a.url() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(line, "dynago_claim_rounds_total "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("%s: dynago_claim_rounds_total %q: %v", a.name, v, err)
+			}
+			return uint64(f)
+		}
+	}
+	t.Fatalf("%s's /metrics has no dynago_claim_rounds_total", a.name)
+	return 0
+}
+
+// waitClaimRounds waits until k passes of each agent's claim loop have
+// run wholly after the call (the count, taken at each pass's end, has
+// advanced by k+1).
+func waitClaimRounds(t *testing.T, k uint64, agents ...*agent) {
+	t.Helper()
+	start := map[string]uint64{}
+	for _, a := range agents {
+		start[a.name] = claimRounds(t, a)
+	}
+	poll(t, fmt.Sprintf("%d more claim rounds", k), 30*time.Second, 100*time.Millisecond, func() (bool, string) {
+		for _, a := range agents {
+			if got := claimRounds(t, a) - start[a.name]; got < k+1 {
+				return false, fmt.Sprintf("%s: %d ended since", a.name, got)
+			}
+		}
+		return true, ""
+	})
 }
 
 // kill SIGKILLs the process (by its PID) and waits for it.
@@ -212,17 +275,10 @@ func membersAlive(t *testing.T, addr string) (int, string) {
 
 func waitAlive(t *testing.T, addr string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	poll(t, fmt.Sprintf("dynago members at %s to list %d alive", addr, want), 30*time.Second, 200*time.Millisecond, func() (bool, string) {
 		n, out := membersAlive(t, addr)
-		if n == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dynago members at %s: want %d alive, last output:\n%s", addr, want, out)
-		}
-		time.Sleep(200 * time.Millisecond) // polling interval
-	}
+		return n == want, "last output:\n" + out
+	})
 }
 
 // Three real agent processes; one is SIGKILLed while a writer runs at W=2.
@@ -269,7 +325,20 @@ func TestProcessKillKeepsAcknowledgedWrites(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(1500 * time.Millisecond) // let the writer run before the crash (load duration, not synchronisation)
+	// Let the writers run before the crash: until they have 200 acked
+	// writes, four times what the test needs in all (or their time is up).
+	tick := time.NewTicker(20 * time.Millisecond)
+	for loaded := false; !loaded; {
+		select {
+		case <-ctx.Done():
+			loaded = true
+		case <-tick.C:
+			mu.Lock()
+			loaded = len(acked) >= 200
+			mu.Unlock()
+		}
+	}
+	tick.Stop()
 	n3.kill()
 	wg.Wait()
 	t.Logf("%d writes attempted, %d acknowledged", attempts, len(acked))
@@ -383,17 +452,13 @@ func TestProcessStagedJoinWithCLI(t *testing.T) {
 	}
 	n3 := newAgent(t, "n3", n1.gossip)
 	n3.start(t)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	poll(t, "dynago plan to show the staged join", 30*time.Second, 200*time.Millisecond, func() (bool, string) {
 		out, code := cli(t, "plan", "--addr", n1.url())
-		if code == 0 && strings.Contains(out, "pending: join n3; staged: nothing changes until `dynago commit`") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dynago plan: %d %s", code, out)
-		}
-		time.Sleep(200 * time.Millisecond) // polling interval
-	}
+		return code == 0 && strings.Contains(out, "pending: join n3; staged: nothing changes until `dynago commit`"), fmt.Sprint(code, " ", out)
+	})
+	// Passes of the claim loop since: a claimant that ignored the hold
+	// would have placed n3 by now.
+	waitClaimRounds(t, 2, n1, n2)
 	if got := ownedBy(t, n1.url(), "n3"); got != 0 {
 		t.Fatalf("staged n3 holds %d partition replicas", got)
 	}

@@ -284,7 +284,13 @@ func TestSilentPeerConnectionReset(t *testing.T) {
 	}
 
 	// A peer that answers: a slow call times out, the connection stays.
-	_, addr := startServer(t, echo)
+	arrived := make(chan struct{}, 1)
+	_, addr := startServer(t, func(ctx context.Context, method uint8, p []byte) ([]byte, error) {
+		if method == 3 {
+			arrived <- struct{}{}
+		}
+		return echo(ctx, method, p)
+	})
 	c2 := NewClient(addr, nil, nil)
 	defer c2.Close()
 	if _, err := c2.Call(t.Context(), 1, nil); err != nil {
@@ -292,7 +298,7 @@ func TestSilentPeerConnectionReset(t *testing.T) {
 	}
 	cc, _ := c2.conn(t.Context())
 	slow, cancel := context.WithTimeout(t.Context(), time.Hour)
-	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+	go func() { <-arrived; cancel() }() // it gives up once the peer has the call
 	_, _ = c2.Call(slow, 3, nil)
 	if cc2, _ := c2.conn(t.Context()); cc2 != cc {
 		t.Fatal("a timeout on a peer that had answered recently reset the connection")
@@ -318,16 +324,20 @@ func TestStalledServerDropsQueuedRequests(t *testing.T) {
 	}
 	// The heartbeat noticed the pause: requests keep being dropped for
 	// the grace, then are served.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	poll := time.NewTicker(100 * time.Millisecond) // the grace is wall time
+	defer poll.Stop()
 	for {
 		_, err := c.Call(t.Context(), 1, nil)
 		if err == nil {
 			break
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline.C:
 			t.Fatalf("still refused after the grace: %v", err)
+		case <-poll.C:
 		}
-		time.Sleep(100 * time.Millisecond) // poll: the grace is wall time
 	}
 	if at := s.stalledAt.Load(); at == 0 {
 		t.Fatal("the heartbeat did not record the pause")
