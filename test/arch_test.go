@@ -27,18 +27,24 @@ func TestImportRule(t *testing.T) {
 		pkg     string
 		allowed []string // module packages it may import (transitively)
 		std     bool     // apply the forbidden stdlib list
+		stdOnly bool     // nothing outside the module but the standard library
 	}{
-		{"ring", nil, true},
-		{"vclock", nil, true},
-		{"quorum", []string{"ring", "vclock"}, true},
-		{"storage", nil, false},
+		{"ring", nil, true, false},
+		{"vclock", nil, true, false},
+		{"quorum", []string{"ring", "vclock"}, true, false},
+		{"storage", nil, false, false},
 		// hintedhandoff uses time for its types only (TestPureSources
 		// forbids time.Now and timers), and reads hints through storage.
-		{"hintedhandoff", []string{"ring", "vclock", "storage"}, false},
+		{"hintedhandoff", []string{"ring", "vclock", "storage"}, false, false},
 		// antientropy uses time for its types only (TestPureSources
 		// forbids clock reads, timers and goroutines) and imports nothing
 		// of the module.
-		{"antientropy", nil, false},
+		{"antientropy", nil, false, false},
+		// The HTTP contract's types: the standard library only, so any
+		// program can speak the contract without linking the server.
+		{"node/api", nil, false, true},
+		// The Go client speaks the contract and nothing else: never node.
+		{"client", []string{"node/api"}, false, true},
 	}
 	for _, r := range rules {
 		deps, imports := goList(t, module+"/"+r.pkg)
@@ -57,6 +63,9 @@ func TestImportRule(t *testing.T) {
 			if strings.Contains(d, "badger") {
 				t.Errorf("%s imports %s; only storage/badger may", r.pkg, d)
 			}
+			if r.stdOnly && strings.Contains(strings.Split(d, "/")[0], ".") {
+				t.Errorf("%s imports %s; it may import only the standard library and %v", r.pkg, d, r.allowed)
+			}
 		}
 		// Direct imports only: fmt itself imports os.
 		for _, d := range imports {
@@ -70,7 +79,7 @@ func TestImportRule(t *testing.T) {
 		}
 	}
 	// badger stays behind storage/badger.
-	for _, pkg := range []string{"node/rpc", "vclock", "ring", "quorum", "storage", "storage/memory", "hintedhandoff", "antientropy"} {
+	for _, pkg := range []string{"node/rpc", "node/api", "client", "vclock", "ring", "quorum", "storage", "storage/memory", "hintedhandoff", "antientropy"} {
 		deps, _ := goList(t, module+"/"+pkg)
 		for _, d := range deps {
 			if strings.Contains(d, "dgraph-io/badger") {
