@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dynago/dynago/antientropy"
+	"github.com/dynago/dynago/node/api"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
 	"github.com/dynago/dynago/vclock"
@@ -1036,15 +1037,7 @@ func (n *Node) sampleForeground() {
 }
 
 // merkleJSON is one partition's tree in /debug/merkle.
-type merkleJSON struct {
-	Node      string  `json:"node,omitempty"`
-	Partition uint32  `json:"partition"`
-	Held      bool    `json:"held"`
-	Root      string  `json:"root"`
-	Keys      int     `json:"keys"`
-	Depth     int     `json:"depth"`
-	TreeAge   float64 `json:"tree_age_seconds"`
-}
+type merkleJSON = api.MerkleTree
 
 // heldPartitions is the set of partitions this node replicates as a primary.
 func (n *Node) heldPartitions() map[uint32]bool {
@@ -1059,8 +1052,8 @@ func (n *Node) merkleOf(p uint32, held bool, now time.Time) merkleJSON {
 	pt := n.aae.parts[p]
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
-	return merkleJSON{Partition: p, Held: held, Root: fmt.Sprintf("%016x", pt.tree.Root()), Keys: pt.tree.Keys(),
-		Depth: pt.tree.Depth(), TreeAge: now.Sub(pt.built).Seconds()}
+	return merkleJSON{Partition: int(p), Held: held, Root: fmt.Sprintf("%016x", pt.tree.Root()), Keys: pt.tree.Keys(),
+		Depth: pt.tree.Depth(), TreeAgeSecs: now.Sub(pt.built).Seconds()}
 }
 
 // handleMerkle serves GET /debug/merkle[?partition=P]: a partition's root
@@ -1085,29 +1078,7 @@ func (n *Node) handleMerkle(w http.ResponseWriter, r *http.Request) {
 			out = append(out, m)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"node": n.cfg.Name, "partitions": out})
-}
-
-// aaePeerJSON is the last exchange with one peer in /debug/aae.
-type aaePeerJSON struct {
-	Peer         string `json:"peer"`
-	LastExchange string `json:"last_exchange"`
-	Result       string `json:"result"`
-	Compared     int    `json:"keys_compared"`
-	Differences  int    `json:"differences"`
-	Repaired     int    `json:"keys_repaired"`
-	Bytes        int64  `json:"bytes_sent"`
-	Error        string `json:"error"`
-}
-
-type aaePartitionJSON struct {
-	Partition  uint32        `json:"partition"`
-	Keys       int           `json:"keys"`
-	Depth      int           `json:"depth"`
-	Root       string        `json:"root"`
-	TreeAge    float64       `json:"tree_age_seconds"`
-	Tombstones int           `json:"tombstones"`
-	Peers      []aaePeerJSON `json:"peers"`
+	writeJSON(w, http.StatusOK, api.Merkle{Node: n.cfg.Name, Partitions: out})
 }
 
 // handleAAE serves GET /debug/aae: per partition the tree and the last
@@ -1115,7 +1086,7 @@ type aaePartitionJSON struct {
 func (n *Node) handleAAE(w http.ResponseWriter, r *http.Request) {
 	now := n.clock.Steady()
 	held := n.heldPartitions()
-	parts := []aaePartitionJSON{}
+	parts := []api.AAEPartition{}
 	tombs := 0
 	for p, pt := range n.aae.parts {
 		pt.mu.Lock()
@@ -1124,30 +1095,30 @@ func (n *Node) handleAAE(w http.ResponseWriter, r *http.Request) {
 			pt.mu.Unlock()
 			continue
 		}
-		pj := aaePartitionJSON{Partition: uint32(p), Keys: pt.tree.Keys(), Depth: pt.tree.Depth(),
-			Root: fmt.Sprintf("%016x", pt.tree.Root()), TreeAge: now.Sub(pt.built).Seconds(), Tombstones: len(pt.tombs), Peers: []aaePeerJSON{}}
+		pj := api.AAEPartition{Partition: p, Keys: pt.tree.Keys(), Depth: pt.tree.Depth(),
+			Root: fmt.Sprintf("%016x", pt.tree.Root()), TreeAgeSecs: now.Sub(pt.built).Seconds(), Tombstones: len(pt.tombs), Peers: []api.AAEPeer{}}
 		for peer, rec := range pt.peers {
-			pj.Peers = append(pj.Peers, aaePeerJSON{Peer: peer, LastExchange: n.clock.wallOf(rec.At).UTC().Format(time.RFC3339), Result: rec.Result,
-				Compared: rec.Compared, Differences: rec.Differences, Repaired: rec.Repaired, Bytes: rec.Bytes, Error: rec.Err})
+			pj.Peers = append(pj.Peers, api.AAEPeer{Peer: peer, LastExchange: n.clock.wallOf(rec.At).UTC().Format(time.RFC3339), Result: rec.Result,
+				KeysCompared: rec.Compared, Differences: rec.Differences, KeysRepaired: rec.Repaired, BytesSent: rec.Bytes, Error: rec.Err})
 		}
 		pt.mu.Unlock()
-		slices.SortFunc(pj.Peers, func(a, b aaePeerJSON) int { return strings.Compare(a.Peer, b.Peer) })
+		slices.SortFunc(pj.Peers, func(a, b api.AAEPeer) int { return strings.Compare(a.Peer, b.Peer) })
 		parts = append(parts, pj)
 	}
 	n.metrics.tombstones.Set(float64(tombs))
 	t := &n.aae.totals
-	writeJSON(w, http.StatusOK, map[string]any{
-		"node":                      n.cfg.Name,
-		"enabled":                   !n.cfg.AAE.Disabled,
-		"interval_seconds":          n.cfg.AAE.Interval.Seconds(),
-		"rate_factor":               n.aae.getFactor(),
-		"foreground_p99_ms":         float64(n.aae.p99.Load()) / 1e6,
-		"tombstone_grace_seconds":   n.cfg.AAE.TombstoneGrace.Seconds(),
-		"tombstone_min_age_seconds": n.reapMinAge().Seconds(),
-		"totals": map[string]int64{
-			"exchanges": t.exchanges.Load(), "exchange_errors": t.errors.Load(), "differences": t.differences.Load(),
-			"keys_repaired": t.repaired.Load(), "bytes_sent": t.bytes.Load(), "tombstones": int64(tombs), "tombstones_reaped": t.reaped.Load(), "reap_rounds": t.reapRounds.Load(),
+	writeJSON(w, http.StatusOK, api.AAE{
+		Node:                n.cfg.Name,
+		Enabled:             !n.cfg.AAE.Disabled,
+		IntervalSecs:        n.cfg.AAE.Interval.Seconds(),
+		RateFactor:          n.aae.getFactor(),
+		ForegroundP99Millis: float64(n.aae.p99.Load()) / 1e6,
+		TombstoneGraceSecs:  n.cfg.AAE.TombstoneGrace.Seconds(),
+		TombstoneMinAgeSecs: n.reapMinAge().Seconds(),
+		Totals: api.AAETotals{
+			Exchanges: t.exchanges.Load(), ExchangeErrors: t.errors.Load(), Differences: t.differences.Load(),
+			KeysRepaired: t.repaired.Load(), BytesSent: t.bytes.Load(), Tombstones: int64(tombs), TombstonesReaped: t.reaped.Load(), ReapRounds: t.reapRounds.Load(),
 		},
-		"partitions": parts,
+		Partitions: parts,
 	})
 }

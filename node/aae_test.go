@@ -43,7 +43,7 @@ func (tn *testNode) merkleRoots() map[uint32]string {
 	out := map[uint32]string{}
 	for _, p := range body.Partitions {
 		if p.Held {
-			out[p.Partition] = p.Root
+			out[uint32(p.Partition)] = p.Root
 		}
 	}
 	return out

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dynago/dynago/node/api"
 	"github.com/dynago/dynago/storage"
 )
 
@@ -142,9 +143,7 @@ func (n *Node) handleClock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodPost {
-		var body struct {
-			OffsetMS *int64 `json:"offset_ms"`
-		}
+		var body api.ClockRequest
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<10)).Decode(&body); err != nil || body.OffsetMS == nil {
 			writeError(w, badRequest("bad_body", `want {"offset_ms": N}`))
 			return
@@ -152,9 +151,9 @@ func (n *Node) handleClock(w http.ResponseWriter, r *http.Request) {
 		n.clock.offset.Store(int64(time.Duration(*body.OffsetMS) * time.Millisecond))
 		n.log.Warn("clock skewed for a test", "offset_ms", *body.OffsetMS)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"now":       n.clock.Now().Format(time.RFC3339Nano),
-		"offset_ms": time.Duration(n.clock.offset.Load()).Milliseconds(),
+	writeJSON(w, http.StatusOK, api.Clock{
+		Now:      n.clock.Now().Format(time.RFC3339Nano),
+		OffsetMS: time.Duration(n.clock.offset.Load()).Milliseconds(),
 	})
 }
 
@@ -175,9 +174,7 @@ func (n *Node) handleFaults(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodPost {
-		var body struct {
-			DropTables *bool `json:"drop_tables"`
-		}
+		var body api.FaultsRequest
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<10)).Decode(&body); err != nil || body.DropTables == nil {
 			writeError(w, badRequest("bad_body", `want {"drop_tables": true|false}`))
 			return
@@ -185,7 +182,7 @@ func (n *Node) handleFaults(w http.ResponseWriter, r *http.Request) {
 		n.faults.dropTables.Store(*body.DropTables)
 		n.log.Warn("fault injected for a test", "drop_tables", *body.DropTables)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"drop_tables": n.faults.dropTables.Load()})
+	writeJSON(w, http.StatusOK, api.Faults{DropTables: n.faults.dropTables.Load()})
 }
 
 // faultFilter removes from a received state what an injected fault drops.

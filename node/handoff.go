@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dynago/dynago/hintedhandoff"
+	"github.com/dynago/dynago/node/api"
 	"github.com/dynago/dynago/ring"
 )
 
@@ -333,20 +334,8 @@ func (n *Node) drainHints(timeout time.Duration) {
 	n.log.Warn("leaving with hints not delivered; anti-entropy repairs their targets", "targets", n.hints.Targets())
 }
 
-type hintJSON struct {
-	Target        string  `json:"target"`
-	Count         int     `json:"count"`
-	Bytes         int64   `json:"bytes"`
-	OldestAgeSecs float64 `json:"oldest_age_seconds"`
-	State         string  `json:"state"`
-	BytesPerSec   float64 `json:"bytes_per_second"`
-	KeysPerSec    float64 `json:"keys_per_second"`
-	Delivered     uint64  `json:"delivered"`
-	Refused       uint64  `json:"refused"`
-	Expired       uint64  `json:"expired"`
-	TargetAlive   bool    `json:"target_alive"`
-	LastError     string  `json:"last_error,omitempty"`
-}
+// hintJSON is one target in GET /debug/hints.
+type hintJSON = api.HintTarget
 
 // handleHints serves GET /debug/hints: per target, what this node holds for
 // it and how delivery is going.
@@ -383,5 +372,5 @@ func (n *Node) handleHints(w http.ResponseWriter, r *http.Request) {
 			BytesPerSec: d.BytesPerSec, KeysPerSec: d.KeysPerSec, Delivered: s.Delivered, Refused: s.Refused, Expired: s.Expired,
 			TargetAlive: n.alive(string(id)), LastError: d.LastError})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"node": n.cfg.Name, "total": total, "targets": out})
+	writeJSON(w, http.StatusOK, api.Hints{Node: n.cfg.Name, Total: total, Targets: out})
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dynago/dynago/node/api"
 	"github.com/dynago/dynago/quorum"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/vclock"
@@ -18,8 +19,8 @@ import (
 
 // HTTP headers of the API (DESIGN.md §5).
 const (
-	headerContext = "X-Dynago-Context"
-	headerReport  = "X-Dynago-Report"
+	headerContext = api.HeaderContext
+	headerReport  = api.HeaderReport
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -220,15 +221,10 @@ func contextOf(r *http.Request) (vclock.VV, *apiError) {
 }
 
 // sibling is one value in a JSON answer.
-type sibling struct {
-	Value []byte `json:"value"`
-}
+type sibling = api.Sibling
 
-type kvJSON struct {
-	Found    bool      `json:"found"`
-	Context  string    `json:"context"`
-	Siblings []sibling `json:"siblings"`
-}
+// kvJSON is a key's live state in a JSON answer.
+type kvJSON = api.Object
 
 func liveJSON(st vclock.State) kvJSON {
 	live := st.Live()
@@ -295,10 +291,7 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 	case http.StatusNotFound:
 		writeError(w, &apiError{Status: status, Code: "not_found", Message: "not found"})
 	case http.StatusMultipleChoices:
-		writeJSON(w, status, struct {
-			Context  string    `json:"context"`
-			Siblings []sibling `json:"siblings"`
-		}{body.Context, body.Siblings})
+		writeJSON(w, status, api.Siblings{Context: body.Context, Siblings: body.Siblings})
 	default:
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.WriteHeader(status)
@@ -399,12 +392,7 @@ func (n *Node) strictParam(r *http.Request) (bool, *apiError) {
 }
 
 // versionJSON is one stored version in /debug/replica.
-type versionJSON struct {
-	Value   []byte            `json:"value"`
-	Deleted bool              `json:"deleted"`
-	Dot     string            `json:"dot"`
-	Context map[string]uint64 `json:"context"`
-}
+type versionJSON = api.Version
 
 func vvJSON(v vclock.VV) map[string]uint64 {
 	out := map[string]uint64{}
@@ -429,21 +417,14 @@ func (n *Node) handleReplica(w http.ResponseWriter, r *http.Request) {
 	for _, v := range st.Versions {
 		vs = append(vs, versionJSON{Value: v.Value, Deleted: v.Deleted, Dot: v.Dot.String(), Context: vvJSON(v.Context)})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"key":           string(key),
-		"partition":     n.ring.Load().Partition(key),
-		"node":          n.cfg.Name,
-		"context":       vvJSON(st.Context),
-		"context_token": vclock.EncodeContext(st.Context),
-		"versions":      vs,
+	writeJSON(w, http.StatusOK, api.Replica{
+		Node:         n.cfg.Name,
+		Key:          string(key),
+		Partition:    n.ring.Load().Partition(key),
+		Context:      vvJSON(st.Context),
+		ContextToken: vclock.EncodeContext(st.Context),
+		Versions:     vs,
 	})
-}
-
-type preflistEntry struct {
-	Node    string `json:"node"`
-	Primary bool   `json:"primary"`
-	Alive   bool   `json:"alive"`
-	For     string `json:"for,omitempty"`
 }
 
 func (n *Node) handlePreflist(w http.ResponseWriter, r *http.Request) {
@@ -454,39 +435,32 @@ func (n *Node) handlePreflist(w http.ResponseWriter, r *http.Request) {
 	}
 	rg := n.ring.Load()
 	p := rg.Partition(key)
-	var prefs []preflistEntry
+	var prefs []api.PreflistEntry
 	for _, id := range rg.Primaries(p) {
-		prefs = append(prefs, preflistEntry{Node: string(id), Primary: true, Alive: n.alive(string(id))})
+		prefs = append(prefs, api.PreflistEntry{Node: string(id), Primary: true, Alive: n.alive(string(id))})
 	}
-	var fallbacks []preflistEntry
+	var fallbacks []api.PreflistEntry
 	for _, t := range rg.Targets(p, func(id ring.NodeID) bool { return n.alive(string(id)) }) {
 		if !t.Primary {
-			fallbacks = append(fallbacks, preflistEntry{Node: string(t.ID), Alive: true, For: string(t.For)})
+			fallbacks = append(fallbacks, api.PreflistEntry{Node: string(t.ID), Alive: true, For: string(t.For)})
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"key": string(key), "partition": p, "n": n.cfg.Ring.N,
-		"preflist": prefs, "fallbacks": nonNilEntries(fallbacks),
-		"extended": names(rg.PreferenceList(p)),
+	writeJSON(w, http.StatusOK, api.KeyPreflist{
+		Key: string(key), Partition: p, N: n.cfg.Ring.N,
+		Preflist: prefs, Fallbacks: nonNilEntries(fallbacks),
+		Extended: names(rg.PreferenceList(p)),
 	})
 }
 
-func nonNilEntries(s []preflistEntry) []preflistEntry {
+func nonNilEntries(s []api.PreflistEntry) []api.PreflistEntry {
 	if s == nil {
-		return []preflistEntry{}
+		return []api.PreflistEntry{}
 	}
 	return s
 }
 
-type memberJSON struct {
-	Name   string `json:"name"`
-	Gossip string `json:"gossip"`
-	RPC    string `json:"rpc"`
-	HTTP   string `json:"http"`
-	Zone   string `json:"zone"`
-	State  string `json:"state"`
-	Alive  bool   `json:"alive"`
-}
+// memberJSON is one entry of GET /cluster/members.
+type memberJSON = api.Member
 
 func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) {
 	out := []memberJSON{}
@@ -502,22 +476,16 @@ func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) handleRing(w http.ResponseWriter, r *http.Request) {
 	rg := n.ring.Load()
-	type pl struct {
-		Partition int      `json:"partition"`
-		Nodes     []string `json:"nodes"`
-	}
 	q := rg.Config().Partitions
-	pls := make([]pl, q)
+	pls := make([]api.Preflist, q)
 	for p := range q {
-		pls[p] = pl{Partition: p, Nodes: names(rg.Primaries(p))}
+		pls[p] = api.Preflist{Partition: p, Nodes: names(rg.Primaries(p))}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"partitions": q, "n": rg.Config().N, "preflists": pls})
+	writeJSON(w, http.StatusOK, api.Ring{Partitions: q, N: rg.Config().N, Preflists: pls})
 }
 
 func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Seeds []string `json:"seeds"`
-	}
+	var body api.JoinRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil {
 		writeError(w, badRequest("bad_body", "want {\"seeds\": [\"host:port\", ...]}: %v", err))
 		return
@@ -579,7 +547,7 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errUnavailable("join_failed", err.Error()))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "joined", "members": n.ml.NumMembers()})
+	writeJSON(w, http.StatusOK, api.JoinResult{Status: "joined", Members: n.ml.NumMembers()})
 }
 
 func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
@@ -589,13 +557,11 @@ func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.leave()
-	writeJSON(w, http.StatusAccepted, map[string]any{"status": "leaving", "node": n.cfg.Name})
+	writeJSON(w, http.StatusAccepted, api.LeaveResult{Status: "leaving", Node: n.cfg.Name})
 }
 
 func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Node string `json:"node"`
-	}
+	var body api.RemoveRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil || body.Node == "" {
 		writeError(w, badRequest("bad_body", "want {\"node\": \"name\"}"))
 		return
@@ -634,7 +600,7 @@ func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.announce(cur)
-	writeJSON(w, http.StatusOK, map[string]any{"status": "removed", "node": body.Node})
+	writeJSON(w, http.StatusOK, api.RemoveResult{Status: "removed", Node: body.Node})
 }
 
 func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
@@ -644,7 +610,7 @@ func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	select {
 	case <-n.ready:
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		writeJSON(w, http.StatusOK, api.Health{Status: api.StatusOK})
 	default:
 		writeError(w, errUnavailable("starting", "the node is starting"))
 	}

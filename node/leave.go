@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dynago/dynago/node/api"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
 )
@@ -198,7 +199,7 @@ func (n *Node) handedOff(ctx context.Context) bool {
 
 // leaveJSON is the "leaving" part of /debug/transfers; nil when the node is
 // not leaving.
-func (n *Node) leaveJSON() map[string]any {
+func (n *Node) leaveJSON() *api.LeaveProgress {
 	n.leaving.mu.Lock()
 	defer n.leaving.mu.Unlock()
 	if !n.leaving.running {
@@ -216,10 +217,10 @@ func (n *Node) leaveJSON() map[string]any {
 			bytesLeft += s.Bytes
 		}
 	}
-	return map[string]any{
-		"partitions_total": len(n.leaving.Parts), "partitions_handed_off": done,
-		"keys_total": keys, "keys_remaining": keysLeft, "bytes_total": bytes, "bytes_remaining": bytesLeft,
-		"done": n.leaving.Done,
+	return &api.LeaveProgress{
+		PartitionsTotal: len(n.leaving.Parts), PartitionsHandedOff: done,
+		KeysTotal: keys, KeysRemaining: keysLeft, BytesTotal: bytes, BytesRemaining: bytesLeft,
+		Done: n.leaving.Done,
 	}
 }
 

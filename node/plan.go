@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/dynago/dynago/node/api"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
 )
@@ -52,59 +53,28 @@ const (
 	planExamples = 5
 )
 
-// planChange is the membership change a plan is for.
-type planChange struct {
-	Op   string `json:"op"`
-	Node string `json:"node"`
-	// Zone is the joining node's zone (?zone=), or the zone of the node
-	// that leaves or is removed.
-	Zone string `json:"zone"`
-}
-
-// planNode is one node's primary partitions (replicas) before and after
-// the change. Gain and Lose list partition numbers, ascending.
-type planNode struct {
-	Node             string `json:"node"`
-	Zone             string `json:"zone"`
-	PartitionsBefore int    `json:"partitions_before"`
-	PartitionsAfter  int    `json:"partitions_after"`
-	Gain             []int  `json:"gain"`
-	Lose             []int  `json:"lose"`
-}
-
-// planMoves is what the change moves: (partition, new primary) pairs, and
-// the keys and bytes those new primaries pull (estimates). Seconds is the
-// time of the busiest node's pull at the transfer rate: each node pulls its
-// own partitions at that rate, all nodes at once.
-type planMoves struct {
-	Partitions int     `json:"partitions"`
-	Keys       int64   `json:"keys"`
-	Bytes      int64   `json:"bytes"`
-	Seconds    float64 `json:"seconds"`
-}
-
-// planBalance is the largest share after the change: a node's partitions
-// over its fair share Q×n/members (n = min(N, members)), against Bound.
-type planBalance struct {
-	MaxShare float64 `json:"max_share"`
-	Bound    float64 `json:"bound"`
-}
-
-// planJSON is the body of GET /cluster/plan.
-type planJSON struct {
-	Change       planChange  `json:"change"`
-	Partitions   int         `json:"partitions"`
-	N            int         `json:"n"`
-	TransferRate int64       `json:"transfer_rate_bytes_per_sec"`
-	Nodes        []planNode  `json:"nodes"`
-	Moves        planMoves   `json:"moves"`
-	Balance      planBalance `json:"balance"`
-	Warnings     []string    `json:"warnings"`
-	// Staged is whether changes are being staged (POST /cluster/stage);
-	// Pending lists the changes made but not placed yet.
-	Staged  bool         `json:"staged"`
-	Pending []planChange `json:"pending"`
-}
+// The plan's parts are the contract's types (node/api); the pure
+// functions below compute them under these names.
+type (
+	// planChange is the membership change a plan is for; Zone is the
+	// joining node's zone (?zone=), or the zone of the node that leaves or
+	// is removed.
+	planChange = api.PlanChange
+	// planNode is one node's primary partitions (replicas) before and
+	// after the change. Gain and Lose list partition numbers, ascending.
+	planNode = api.PlanNode
+	// planMoves is what the change moves: (partition, new primary) pairs,
+	// and the keys and bytes those new primaries pull (estimates). Seconds
+	// is the time of the busiest node's pull at the transfer rate: each
+	// node pulls its own partitions at that rate, all nodes at once.
+	planMoves = api.PlanMoves
+	// planBalance is the largest share after the change: a node's
+	// partitions over its fair share Q×n/members (n = min(N, members)),
+	// against Bound.
+	planBalance = api.PlanBalance
+	// planJSON is the body of GET /cluster/plan.
+	planJSON = api.Plan
+)
 
 // errPlan is a bad plan request.
 func errPlan(format string, args ...any) *apiError {

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"net/http"
 	"slices"
+
+	"github.com/dynago/dynago/node/api"
 )
 
 // Staged changes (Riak's `cluster plan` / `cluster commit`). POST
@@ -48,16 +50,11 @@ func pendingChanges(c clusterState) []planChange {
 	return out
 }
 
-// stagingJSON answers POST /cluster/stage and /cluster/commit.
-type stagingJSON struct {
-	Staged  bool         `json:"staged"`
-	Pending []planChange `json:"pending"`
-	// Told and Acknowledged count the other live members this node sent
-	// the change to and those that merged it before the answer (gossip
-	// brings it to the rest).
-	Told         int `json:"told"`
-	Acknowledged int `json:"acknowledged"`
-}
+// stagingJSON answers POST /cluster/stage and /cluster/commit. Told and
+// Acknowledged count the other live members this node sent the change to
+// and those that merged it before the answer (gossip brings it to the
+// rest).
+type stagingJSON = api.Staging
 
 // handleStage serves POST /cluster/stage.
 func (n *Node) handleStage(w http.ResponseWriter, r *http.Request) { n.setStaging(w, true) }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dynago/dynago/antientropy"
+	"github.com/dynago/dynago/node/api"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
 )
@@ -54,15 +55,16 @@ type transferState struct {
 	done        atomic.Int64
 }
 
-// transferJob is one partition's pull, as /debug/transfers shows it.
+// transferJob is one partition's pull; /debug/transfers shows it as an
+// api.TransferJob.
 type transferJob struct {
-	Partition uint32   `json:"partition"`
-	Sources   []string `json:"sources"`
-	Done      []string `json:"done"`
-	State     string   `json:"state"` // running, waiting, error
-	Keys      int64    `json:"keys"`
-	Bytes     int64    `json:"bytes"`
-	Error     string   `json:"error,omitempty"`
+	Partition uint32
+	Sources   []string
+	Done      []string
+	State     string // running, waiting, error
+	Keys      int64
+	Bytes     int64
+	Error     string
 }
 
 func metaCursor(p uint32, source string) []byte {
@@ -518,14 +520,13 @@ func (n *Node) handleTransfers(w http.ResponseWriter, r *http.Request) {
 			ready++
 		}
 	}
-	jobs := []transferJob{}
+	jobs := []api.TransferJob{}
 	for _, j := range n.xfer.jobs {
-		c := *j
-		c.Sources, c.Done = slices.Clone(j.Sources), slices.Clone(j.Done)
-		jobs = append(jobs, c)
+		jobs = append(jobs, api.TransferJob{Partition: int(j.Partition), Sources: slices.Clone(j.Sources), Done: slices.Clone(j.Done),
+			State: j.State, Keys: j.Keys, Bytes: j.Bytes, Error: j.Error})
 	}
 	n.xfer.mu.Unlock()
-	slices.SortFunc(jobs, func(a, b transferJob) int { return int(a.Partition) - int(b.Partition) })
+	slices.SortFunc(jobs, func(a, b api.TransferJob) int { return a.Partition - b.Partition })
 	pending := 0
 	for _, p := range rg.PartitionsOf(ring.NodeID(n.cfg.Name)) {
 		if !n.partReady(p) {
@@ -533,18 +534,18 @@ func (n *Node) handleTransfers(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	status := n.clusterView().Members[n.cfg.Name].Status
-	writeJSON(w, http.StatusOK, map[string]any{
-		"node":               n.cfg.Name,
-		"status":             status,
-		"partitions_ready":   ready,
-		"partitions_pending": pending,
-		"rate_bytes_per_sec": n.cfg.TransferRate,
-		"jobs":               jobs,
-		"totals": map[string]int64{
-			"keys": n.xfer.keys.Load(), "bytes": n.xfer.bytes.Load(), "partitions": n.xfer.done.Load(),
-			"stale_keys_dropped": n.xfer.stale.Load(), "stale_keys_pushed": n.xfer.stalePushed.Load(),
+	writeJSON(w, http.StatusOK, api.Transfers{
+		Node:              n.cfg.Name,
+		Status:            status,
+		PartitionsReady:   ready,
+		PartitionsPending: pending,
+		RateBytesPerSec:   n.cfg.TransferRate,
+		Jobs:              jobs,
+		Totals: api.TransferTotals{
+			Keys: n.xfer.keys.Load(), Bytes: n.xfer.bytes.Load(), Partitions: n.xfer.done.Load(),
+			StaleKeysDropped: n.xfer.stale.Load(), StaleKeysPushed: n.xfer.stalePushed.Load(),
 		},
-		"leaving": n.leaveJSON(),
+		Leaving: n.leaveJSON(),
 	})
 }
 

@@ -31,6 +31,7 @@ func TestImportRule(t *testing.T) {
 		allowed []string // module packages it may import directly
 		pure    bool     // apply the forbidden stdlib list
 		badger  bool     // may depend on badger
+		stdOnly bool     // depends on nothing outside the module but the standard library
 	}
 	rules := map[string]rule{
 		"ring":   {pure: true},
@@ -47,12 +48,16 @@ func TestImportRule(t *testing.T) {
 		"storage/badger":      {allowed: []string{"storage"}, badger: true},
 		// node runs on a storage.Store it is given: it imports no storage
 		// implementation.
-		"node/rpc":                   {},
-		"node":                       {allowed: []string{"antientropy", "hintedhandoff", "node/rpc", "quorum", "ring", "storage", "vclock"}},
-		"cmd/dynago/internal/bench":  {},
-		"cmd/dynago/internal/client": {},
-		"cmd/dynago/internal/demo":   {allowed: []string{"cmd/dynago/internal/client", "node", "storage/badger"}, badger: true},
-		"cmd/dynago":                 {allowed: []string{"cmd/dynago/internal/bench", "cmd/dynago/internal/client", "cmd/dynago/internal/demo", "node", "storage/badger"}, badger: true},
+		"node/rpc": {},
+		"node":     {allowed: []string{"antientropy", "hintedhandoff", "node/api", "node/rpc", "quorum", "ring", "storage", "vclock"}},
+		// The HTTP contract's types: the server, the CLI and the Go client
+		// share them, so they depend on nothing but the standard library.
+		"node/api": {stdOnly: true},
+		// The public Go client speaks the HTTP contract only: never node.
+		"client":                    {allowed: []string{"node/api"}, stdOnly: true},
+		"cmd/dynago/internal/bench": {allowed: []string{"node/api"}},
+		"cmd/dynago/internal/demo":  {allowed: []string{"client", "node", "storage/badger"}, badger: true},
+		"cmd/dynago":                {allowed: []string{"client", "cmd/dynago/internal/bench", "cmd/dynago/internal/demo", "node", "node/api", "storage/badger"}, badger: true},
 		// The fault suite drives real processes over HTTP: it imports no
 		// server package.
 		"test/jepsen/history": {},
@@ -86,6 +91,11 @@ func TestImportRule(t *testing.T) {
 			} else if r.pure && slices.Contains(forbiddenStd, d) {
 				// Direct imports only: fmt itself imports os.
 				t.Errorf("pure package %s imports %s", pkg, d)
+			}
+		}
+		for _, d := range deps {
+			if first, _, _ := strings.Cut(d, "/"); r.stdOnly && strings.Contains(first, ".") && !strings.HasPrefix(d, module+"/") {
+				t.Errorf("%s depends on %s; it may depend only on the standard library (and the module packages its row allows)", pkg, d)
 			}
 		}
 		if !r.badger {

@@ -15,7 +15,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/dynago/dynago/cmd/dynago/internal/client"
+	"github.com/dynago/dynago/client"
+	"github.com/dynago/dynago/node/api"
 )
 
 // adminRead runs the shared part of a read-only admin command: no
@@ -48,7 +49,7 @@ func membersCommand() *cli.Command {
 		Description: "Prints GET /cluster/members as a table: name, ring state (joining, valid, leaving), liveness, zone, addresses.",
 		Flags:       append(clientFlags(), adminTimeoutFlag()),
 		Action: func(c *cli.Context) error {
-			var ms []client.Member
+			var ms []api.Member
 			fetch := func(cl *client.Client) (res *client.Response, err error) {
 				ms, res, err = cl.Members(c.Context)
 				return res, err
@@ -80,7 +81,7 @@ func hintsCommand() *cli.Command {
 		Description: "Prints GET /debug/hints as a table: target, hints, bytes, age of the oldest, delivery state and rate, delivered/refused/expired counts.",
 		Flags:       append(clientFlags(), adminTimeoutFlag()),
 		Action: func(c *cli.Context) error {
-			var h *client.Hints
+			var h *api.Hints
 			fetch := func(cl *client.Client) (res *client.Response, err error) {
 				h, res, err = cl.Hints(c.Context)
 				return res, err
@@ -125,7 +126,7 @@ func aaeCommand() *cli.Command {
 					return usagef(c, "--partition %d: want a partition number (0 or more)", only)
 				}
 			}
-			var a *client.AAE
+			var a *api.AAE
 			fetch := func(cl *client.Client) (res *client.Response, err error) {
 				a, res, err = cl.AAE(c.Context)
 				return res, err
@@ -140,7 +141,7 @@ func aaeCommand() *cli.Command {
 // printAAE writes the human form of GET /debug/aae: a summary line, the
 // totals, then each partition (only that one if only >= 0) with its peers
 // indented under it. Ages are relative to now.
-func printAAE(w io.Writer, a *client.AAE, only int, now time.Time) error {
+func printAAE(w io.Writer, a *api.AAE, only int, now time.Time) error {
 	state := "on"
 	if !a.Enabled {
 		state = "OFF"
@@ -225,7 +226,7 @@ func align(header string, rows []string) ([]string, error) {
 
 // lastExchange is when p last exchanged, as an age relative to now
 // ("4s ago"), "never", or the server's text if it is not RFC 3339.
-func lastExchange(p client.AAEPeer, now time.Time) string {
+func lastExchange(p api.AAEPeer, now time.Time) string {
 	at, ok, err := p.LastExchangeTime()
 	switch {
 	case err != nil:
@@ -269,7 +270,7 @@ type ringOwnership struct {
 	Replica int
 }
 
-func ownership(rg *client.Ring) []ringOwnership {
+func ownership(rg *api.Ring) []ringOwnership {
 	by := map[string]*ringOwnership{}
 	get := func(n string) *ringOwnership {
 		o, ok := by[n]
@@ -306,7 +307,7 @@ func ringCommand() *cli.Command {
 			&cli.BoolFlag{Name: "table", Usage: "also print every partition's preference list"},
 		),
 		Action: func(c *cli.Context) error {
-			var rg *client.Ring
+			var rg *api.Ring
 			fetch := func(cl *client.Client) (res *client.Response, err error) {
 				rg, res, err = cl.Ring(c.Context)
 				return res, err
@@ -389,8 +390,10 @@ func joinCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			res, err := cl.Join(c.Context, seeds)
-			if err != nil {
+			// A success whose body is not the contract's is still a
+			// success: printAdminResult shows the body as it is.
+			_, res, err := cl.Join(c.Context, seeds)
+			if res == nil {
 				return requestFailed(c, "join", err)
 			}
 			printAdminResult(c, res, fmt.Sprintf("joined the cluster of %s", strings.Join(seeds, ", ")))
@@ -430,18 +433,17 @@ func leaveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			res, err := cl.Leave(c.Context)
-			if err != nil {
+			ack, res, err := cl.Leave(c.Context)
+			if res == nil {
 				return requestFailed(c, "leave", err)
 			}
 			report(c, res.Report)
-			var ack struct {
-				Node string `json:"node"`
+			node := "" // the name is only for messages: a body without it is not a failure
+			if ack != nil {
+				node = ack.Node
 			}
-			_ = json.Unmarshal(res.Body, &ack) // the name is only for messages
-			node := ack.Node
 			if node == "" {
-				node = "the node at " + cl.Base()
+				node = "the node at " + cl.Nodes()[0]
 			}
 			switch {
 			case c.Bool("json") && len(res.Body) > 0:
@@ -478,7 +480,7 @@ func followLeave(c *cli.Context, cl *client.Client, node string, poll, limit tim
 		view = &leaveView{w: c.App.Writer, tty: isTerminal(c.App.Writer)}
 	}
 	var (
-		last     *client.Transfers
+		last     *api.Transfers
 		lastBody []byte
 		rate     leaveRate
 	)
@@ -490,7 +492,7 @@ func followLeave(c *cli.Context, cl *client.Client, node string, poll, limit tim
 			writeJSON(c, lastBody)
 		}
 	}
-	watch := fmt.Sprintf("the leave goes on on the node: watch it with 'dynago transfers --addr %s'", cl.Base())
+	watch := fmt.Sprintf("the leave goes on on the node: watch it with 'dynago transfers --addr %s'", cl.Nodes()[0])
 	timer := time.NewTimer(0) // the first poll at once
 	defer timer.Stop()
 	for {
@@ -550,7 +552,7 @@ func followLeave(c *cli.Context, cl *client.Client, node string, poll, limit tim
 
 // leaveCut is the error of a leave whose following ended before the
 // handoff did: parent was cancelled (an interrupt) or limit passed.
-func leaveCut(parent context.Context, node string, last *client.Transfers, limit time.Duration, watch string) error {
+func leaveCut(parent context.Context, node string, last *api.Transfers, limit time.Duration, watch string) error {
 	if parent.Err() != nil {
 		return fmt.Errorf("leave: interrupted while %s hands off its partitions (%s); %s", node, handedOff(last), watch)
 	}
@@ -559,7 +561,7 @@ func leaveCut(parent context.Context, node string, last *client.Transfers, limit
 }
 
 // handedOff says how far the handoff got by the last progress seen.
-func handedOff(t *client.Transfers) string {
+func handedOff(t *api.Transfers) string {
 	if t == nil || t.Leaving == nil {
 		return "no handoff progress reported yet"
 	}
@@ -568,7 +570,7 @@ func handedOff(t *client.Transfers) string {
 
 // leaveLine is one progress report: partitions handed off, bytes handed
 // off of the total, rate and ETA ("-" while unknown).
-func leaveLine(node string, t *client.Transfers, r leaveRate) string {
+func leaveLine(node string, t *api.Transfers, r leaveRate) string {
 	l := t.Leaving
 	if l == nil {
 		return fmt.Sprintf("%s: %s, waiting for the handoff to start", node, t.Status)
@@ -715,7 +717,7 @@ func transfersCommand() *cli.Command {
 			"--json prints the body as the node sent it.",
 		Flags: append(clientFlags(), adminTimeoutFlag()),
 		Action: func(c *cli.Context) error {
-			var t *client.Transfers
+			var t *api.Transfers
 			fetch := func(cl *client.Client) (res *client.Response, err error) {
 				t, res, err = cl.Transfers(c.Context)
 				return res, err
@@ -729,7 +731,7 @@ func transfersCommand() *cli.Command {
 
 // printTransfers writes the human form of GET /debug/transfers: a summary
 // line, the totals, a row per job and, while leaving, the handoff.
-func printTransfers(w io.Writer, t *client.Transfers) error {
+func printTransfers(w io.Writer, t *api.Transfers) error {
 	fmt.Fprintf(w, "%s: %s, partitions ready %d, pending %d, transfer rate limit %s/s\n", t.Node, t.Status,
 		t.PartitionsReady, t.PartitionsPending, byteSize(t.RateBytesPerSec))
 	fmt.Fprintf(w, "totals: partitions %d  keys %d  bytes %d\n", t.Totals.Partitions, t.Totals.Keys, t.Totals.Bytes)
@@ -778,8 +780,8 @@ func removeCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			res, err := cl.Remove(c.Context, args[0])
-			if err != nil {
+			_, res, err := cl.Remove(c.Context, args[0])
+			if res == nil {
 				return requestFailed(c, "remove "+args[0], err)
 			}
 			printAdminResult(c, res, fmt.Sprintf("removed %s from the ring", args[0]))
@@ -794,7 +796,7 @@ func stageCommand() *cli.Command {
 			"change the membership, but no partition moves: a joining node owns nothing yet, a leaving node keeps\n"+
 			"serving its partitions. `dynago plan` (no change flags) shows what they would move together, and\n"+
 			"`dynago commit` places them all at once, as Riak's cluster plan / commit.",
-		func(cl *client.Client, ctx context.Context) (*client.Staging, *client.Response, error) {
+		func(cl *client.Client, ctx context.Context) (*api.Staging, *client.Response, error) {
 			return cl.Stage(ctx)
 		})
 }
@@ -803,12 +805,12 @@ func commitCommand() *cli.Command {
 	return stagingCommand("commit", "place the staged cluster changes all at once and stop staging",
 		"Turns staging off (POST /cluster/commit): the claimant places every pending join, leave and remove in one\n"+
 			"new placement, and transfers start. Follow them with `dynago transfers` and `dynago members`.",
-		func(cl *client.Client, ctx context.Context) (*client.Staging, *client.Response, error) {
+		func(cl *client.Client, ctx context.Context) (*api.Staging, *client.Response, error) {
 			return cl.Commit(ctx)
 		})
 }
 
-func stagingCommand(name, usage, desc string, call func(*client.Client, context.Context) (*client.Staging, *client.Response, error)) *cli.Command {
+func stagingCommand(name, usage, desc string, call func(*client.Client, context.Context) (*api.Staging, *client.Response, error)) *cli.Command {
 	return &cli.Command{
 		Name: name, Usage: usage, Description: desc,
 		Flags: append(clientFlags(), adminTimeoutFlag()),
@@ -850,7 +852,7 @@ func stagingCommand(name, usage, desc string, call func(*client.Client, context.
 
 // planOps are the plan command's change flags, in the order they are
 // checked.
-var planOps = []string{client.PlanJoin, client.PlanLeave, client.PlanRemove}
+var planOps = []string{api.PlanJoin, api.PlanLeave, api.PlanRemove}
 
 func planCommand() *cli.Command {
 	return &cli.Command{
@@ -883,7 +885,7 @@ func planCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			var p *client.Plan
+			var p *api.Plan
 			fetch := func(cl *client.Client) (res *client.Response, err error) {
 				p, res, err = cl.Plan(c.Context, ch)
 				return res, err
@@ -901,7 +903,7 @@ func planCommand() *cli.Command {
 // and DYNAGO_REMOVE count only when none of the three flags is on the
 // command line, and DYNAGO_ZONE is ignored unless the change is a join (an
 // agent's environment sets DYNAGO_JOIN and DYNAGO_ZONE for the agent).
-func planChange(c *cli.Context) (client.PlanChange, error) {
+func planChange(c *cli.Context) (api.PlanChange, error) {
 	var given, env []string // ops set on the command line, from the environment
 	for _, op := range planOps {
 		switch {
@@ -918,20 +920,20 @@ func planChange(c *cli.Context) (client.PlanChange, error) {
 	switch len(given) {
 	case 0:
 		if c.IsSet("zone") && !fromEnv(c, "zone") {
-			return client.PlanChange{}, usagef(c, "--zone goes with --join")
+			return api.PlanChange{}, usagef(c, "--zone goes with --join")
 		}
-		return client.PlanChange{Op: client.PlanPending}, nil
+		return api.PlanChange{Op: api.PlanPending}, nil
 	case 1:
 	default:
-		return client.PlanChange{}, usagef(c, "%s and %s: plan one change at a time", flagSource(c, given[0]), flagSource(c, given[1]))
+		return api.PlanChange{}, usagef(c, "%s and %s: plan one change at a time", flagSource(c, given[0]), flagSource(c, given[1]))
 	}
-	ch := client.PlanChange{Op: given[0], Node: c.String(given[0])}
+	ch := api.PlanChange{Op: given[0], Node: c.String(given[0])}
 	if ch.Node == "" {
 		return ch, usagef(c, "%s: want a node name", flagSource(c, ch.Op))
 	}
 	switch {
 	case !c.IsSet("zone"):
-	case ch.Op == client.PlanJoin:
+	case ch.Op == api.PlanJoin:
 		ch.Zone = c.String("zone")
 	case !fromEnv(c, "zone"):
 		return ch, usagef(c, "--zone goes with --join: a node that leaves or is removed keeps its zone")
@@ -957,15 +959,15 @@ func flagSource(c *cli.Context, name string) string {
 }
 
 // describeChange says what a plan is for: "join n4 in zone b".
-func describeChange(ch client.PlanChange) string {
+func describeChange(ch api.PlanChange) string {
 	switch {
-	case ch.Op == client.PlanPending:
+	case ch.Op == api.PlanPending:
 		return "the pending changes"
-	case ch.Op == client.PlanJoin && ch.Zone != "":
+	case ch.Op == api.PlanJoin && ch.Zone != "":
 		return fmt.Sprintf("join %s in zone %s", ch.Node, ch.Zone)
-	case ch.Op == client.PlanRemove:
+	case ch.Op == api.PlanRemove:
 		return fmt.Sprintf("remove %s (its partitions are rebuilt from the other replicas)", ch.Node)
-	case ch.Op == client.PlanLeave:
+	case ch.Op == api.PlanLeave:
 		return fmt.Sprintf("leave %s (it hands its partitions to their new owners)", ch.Node)
 	}
 	return fmt.Sprintf("%s %s", ch.Op, ch.Node)
@@ -987,9 +989,9 @@ func planTime(secs float64, rate int64) string {
 // printPlan writes the human form of GET /cluster/plan: the change, a row
 // per node (partitions before -> after, gained and lost), the moves, the
 // balance and each warning on its own line.
-func printPlan(w io.Writer, p *client.Plan) error {
+func printPlan(w io.Writer, p *api.Plan) error {
 	fmt.Fprintf(w, "plan: %s\n", describeChange(p.Change))
-	if p.Change.Op == client.PlanPending {
+	if p.Change.Op == api.PlanPending {
 		var chs []string
 		for _, ch := range p.Pending {
 			chs = append(chs, ch.Op+" "+ch.Node)

@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dynago/dynago/cmd/dynago/internal/client"
+	"github.com/dynago/dynago/node/api"
 )
 
 func TestMembers(t *testing.T) {
-	f := newFakeNode(t)
+	f := newAPIServer(t)
 	res := runCLI(t, "", "members", "--addr", f.URL())
 	if res.code != 0 {
 		t.Fatal(res)
@@ -48,7 +48,7 @@ func TestMembers(t *testing.T) {
 }
 
 func TestRing(t *testing.T) {
-	f := newFakeNode(t)
+	f := newAPIServer(t)
 	res := runCLI(t, "", "ring", "--addr", f.URL())
 	if res.code != 0 {
 		t.Fatal(res)
@@ -111,12 +111,12 @@ func TestClusterOps(t *testing.T) {
 		{
 			name: "join several seeds", args: []string{"join", "127.0.0.2:7946", "127.0.0.1:7947"},
 			wantPath: "/cluster/join", wantBody: `{"seeds":["127.0.0.2:7946","127.0.0.1:7947"]}`,
-			wantStdout: "joined the cluster of 127.0.0.2:7946, 127.0.0.1:7947\n  members: 3\n",
+			wantStdout: "joined the cluster of 127.0.0.2:7946, 127.0.0.1:7947\n  members: 3\n  status: \"joined\"\n",
 		},
 		{
 			name: "join failure shows the server message", args: []string{"join", "127.0.0.1:1"}, wantCode: 1,
 			wantPath: "/cluster/join", wantBody: `{"seeds":["127.0.0.1:1"]}`,
-			wantStderr: "502 Bad Gateway: no seed answered (code join_failed)",
+			wantStderr: "503 Service Unavailable: no seed answered (code join_failed)",
 		},
 		{
 			name: "leave --no-wait", args: []string{"leave", "--no-wait"},
@@ -124,16 +124,16 @@ func TestClusterOps(t *testing.T) {
 		},
 		{
 			name: "remove", args: []string{"remove", "n2"},
-			wantPath: "/cluster/remove", wantBody: `{"node":"n2"}`, wantStdout: "removed n2 from the ring\n",
+			wantPath: "/cluster/remove", wantBody: `{"node":"n2"}`, wantStdout: "removed n2 from the ring\n  node: \"n2\"\n  status: \"removed\"\n",
 		},
 		{
 			name: "remove unknown node", args: []string{"remove", "n9"}, wantCode: 1,
-			wantPath: "/cluster/remove", wantBody: `{"node":"n9"}`, wantStderr: "no member n9",
+			wantPath: "/cluster/remove", wantBody: `{"node":"n9"}`, wantStderr: "404 Not Found: n9 is not in the ring (code unknown_node)",
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeNode(t)
+			f := newAPIServer(t)
 			res := runCLI(t, "", append([]string{tc.args[0], "--addr", f.URL()}, tc.args[1:]...)...)
 			if res.code != tc.wantCode {
 				t.Fatalf("exit %d, want %d\n%s", res.code, tc.wantCode, res)
@@ -172,7 +172,7 @@ func TestClusterOps(t *testing.T) {
 }
 
 func TestClusterOpsJSON(t *testing.T) {
-	f := newFakeNode(t)
+	f := newAPIServer(t)
 	res := runCLI(t, "", "leave", "--addr", f.URL(), "--json", "--no-wait")
 	var out struct{ Status, Node string }
 	if err := json.Unmarshal([]byte(res.stdout), &out); err != nil || out.Status != "leaving" || out.Node != "n3" {
@@ -186,7 +186,7 @@ func TestClusterOpsJSON(t *testing.T) {
 }
 
 func TestHints(t *testing.T) {
-	f := newFakeNode(t)
+	f := newAPIServer(t)
 	res := runCLI(t, "", "hints", "--addr", f.URL())
 	if res.code != 0 {
 		t.Fatal(res)
@@ -209,7 +209,7 @@ func TestHints(t *testing.T) {
 }
 
 func TestAAE(t *testing.T) {
-	f := newFakeNode(t)
+	f := newAPIServer(t)
 	res := runCLI(t, "", "aae", "--addr", f.URL())
 	if res.code != 0 {
 		t.Fatal(res)
@@ -258,15 +258,16 @@ func TestAAE(t *testing.T) {
 }
 
 func TestAAEJSON(t *testing.T) {
-	f := newFakeNode(t)
+	f := newAPIServer(t)
 	for _, args := range [][]string{{"--json"}, {"--json", "--partition", "3"}} {
 		res := runCLI(t, "", append([]string{"aae", "--addr", f.URL()}, args...)...)
 		if res.code != 0 {
 			t.Fatal(res)
 		}
-		// The body as the node sent it (its line breaks included), whole
-		// even with --partition.
-		if !strings.HasPrefix(res.stdout, `{"node":"n1","enabled":true,"interval_seconds":10,"rate_factor":0.5,"foreground_p99_ms":12.5,`+"\n") {
+		// The body as the node sent it, whole even with --partition.
+		sent := f.bodies()
+		if !strings.HasPrefix(res.stdout, `{"node":"n1","enabled":true,"interval_seconds":10,"rate_factor":0.5,"foreground_p99_ms":12.5,`) ||
+			res.stdout != string(sent[len(sent)-1]) {
 			t.Errorf("%q: not the raw body:\n%s", args, res.stdout)
 		}
 		var a struct {
@@ -304,7 +305,7 @@ func TestAAEPartition(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeNode(t)
+			f := newAPIServer(t)
 			res := runCLI(t, "", append([]string{"aae", "--addr", f.URL()}, tc.args...)...)
 			if res.code != 0 {
 				t.Fatal(res)
@@ -343,7 +344,7 @@ func TestAAEBadPartition(t *testing.T) {
 			if tc.env != "" {
 				t.Setenv("DYNAGO_PARTITION", tc.env)
 			}
-			f := newFakeNode(t)
+			f := newAPIServer(t)
 			res := runCLI(t, "", append([]string{"aae", "--addr", f.URL()}, tc.args...)...)
 			if res.code != 2 {
 				t.Fatalf("exit %d, want 2\n%s", res.code, res)
@@ -359,10 +360,8 @@ func TestAAEBadPartition(t *testing.T) {
 }
 
 func TestAAEFailure(t *testing.T) {
-	f := newFakeNode(t)
-	f.mu.Lock()
-	f.aaeFail = http.StatusInternalServerError
-	f.mu.Unlock()
+	f := newAPIServer(t)
+	f.fail("GET /debug/aae", http.StatusInternalServerError, api.Error{Message: "anti-entropy state unavailable", Code: "internal"})
 	res := runCLI(t, "", "aae", "--addr", f.URL())
 	if res.code != 1 || res.stdout != "" {
 		t.Fatalf("exit %d, want 1 and no output\n%s", res.code, res)
@@ -382,7 +381,7 @@ func TestAAEFailure(t *testing.T) {
 
 func TestPrintAAEEmpty(t *testing.T) {
 	var b strings.Builder
-	a := &client.AAE{Node: "n2", IntervalSecs: 0.5, TombstoneGraceSecs: 90000}
+	a := &api.AAE{Node: "n2", IntervalSecs: 0.5, TombstoneGraceSecs: 90000}
 	if err := printAAE(&b, a, -1, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
@@ -425,14 +424,14 @@ func TestLastExchange(t *testing.T) {
 		{"yesterday", "yesterday"},
 	}
 	for _, tc := range tests {
-		if got := lastExchange(client.AAEPeer{LastExchange: tc.in}, now); got != tc.want {
+		if got := lastExchange(api.AAEPeer{LastExchange: tc.in}, now); got != tc.want {
 			t.Errorf("lastExchange(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
 
 func TestTransfers(t *testing.T) {
-	f := newFakeNode(t)
+	f := newAPIServer(t)
 	res := runCLI(t, "", "transfers", "--addr", f.URL())
 	if res.code != 0 {
 		t.Fatal(res)
@@ -455,14 +454,16 @@ func TestTransfers(t *testing.T) {
 
 func TestTransfersLeaving(t *testing.T) {
 	tests := []struct {
-		name, body, want string
+		name string
+		body api.Transfers
+		want string
 	}{
 		{"in progress", leaving(20, 1050000, ""), "leaving: 20/64 partitions handed off, 1.0 MiB of 1.4 MiB remaining, 7000 of 10000 keys\n"},
 		{"done", leaving(64, 0, "left"), "leaving: 64/64 partitions handed off, done\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeNode(t)
+			f := newAPIServer(t)
 			f.script(false, tc.body)
 			res := runCLI(t, "", "transfers", "--addr", f.URL())
 			if res.code != 0 {
@@ -476,16 +477,16 @@ func TestTransfersLeaving(t *testing.T) {
 }
 
 func TestTransfersJSON(t *testing.T) {
-	f := newFakeNode(t)
+	f := newAPIServer(t)
 	res := runCLI(t, "", "transfers", "--addr", f.URL(), "--json")
-	if res.code != 0 || res.stdout != fakeTransfers+"\n" {
+	if res.code != 0 || res.stdout != string(f.bodies()[0]) || !strings.HasPrefix(res.stdout, `{"node":"n3","status":"joining",`) {
 		t.Fatalf("want the raw body\n%s", res)
 	}
 }
 
-// leaveRequests checks that the fake got POST /cluster/leave and then
+// leaveRequests checks that the server got POST /cluster/leave and then
 // polls GET /debug/transfers, and returns how many polls.
-func leaveRequests(t *testing.T, f *fakeNode) int {
+func leaveRequests(t *testing.T, f *apiServer) int {
 	t.Helper()
 	reqs := f.requests()
 	if len(reqs) == 0 || reqs[0].Method != http.MethodPost || reqs[0].RawPath != "/cluster/leave" {
@@ -500,7 +501,7 @@ func leaveRequests(t *testing.T, f *fakeNode) int {
 }
 
 func TestLeaveProgress(t *testing.T) {
-	f := newFakeNode(t)
+	f := newAPIServer(t)
 	// The node exits right after it reports done: the CLI must not need
 	// another answer.
 	f.script(true, leaving(0, 1500000, ""), leaving(20, 1050000, ""), leaving(64, 0, ""))
@@ -531,8 +532,8 @@ func TestLeaveProgress(t *testing.T) {
 }
 
 func TestLeaveLeftStatus(t *testing.T) {
-	f := newFakeNode(t)
-	left := `{"node":"n3","status":"left","partitions_ready":0,"partitions_pending":0,"rate_bytes_per_sec":1,"jobs":[],"totals":{"keys":0,"bytes":0,"partitions":0}}`
+	f := newAPIServer(t)
+	left := api.Transfers{Node: "n3", Status: "left", RateBytesPerSec: 1, Jobs: []api.TransferJob{}}
 	f.script(true, leaving(20, 1050000, ""), left)
 	res := runCLI(t, "", "leave", "--addr", f.URL(), "--poll", "10ms")
 	if res.code != 0 || !strings.HasSuffix(res.stdout, "n3 handed off all its partitions and left\n") {
@@ -541,7 +542,7 @@ func TestLeaveLeftStatus(t *testing.T) {
 }
 
 func TestLeaveNodeStops(t *testing.T) {
-	f := newFakeNode(t)
+	f := newAPIServer(t)
 	f.script(true, leaving(0, 1500000, ""), leaving(20, 1050000, ""))
 	res := runCLI(t, "", "leave", "--addr", f.URL(), "--poll", "10ms")
 	if res.code != 1 {
@@ -568,7 +569,7 @@ func TestLeaveNodeStops(t *testing.T) {
 }
 
 func TestLeaveTimeout(t *testing.T) {
-	f := newFakeNode(t)
+	f := newAPIServer(t)
 	f.script(false, leaving(20, 1050000, ""))
 	// 300ms: room for the first poll's answer on a loaded machine.
 	res := runCLI(t, "", "leave", "--addr", f.URL(), "--poll", "10ms", "--timeout-leave", "300ms")
@@ -586,8 +587,8 @@ func TestLeaveTimeout(t *testing.T) {
 }
 
 func TestLeaveProgressUnavailable(t *testing.T) {
-	f := newFakeNode(t)
-	f.script(false, `[1]`)
+	f := newAPIServer(t)
+	f.script(false, json.RawMessage(`[1]`))
 	res := runCLI(t, "", "leave", "--addr", f.URL(), "--poll", "10ms")
 	if res.code != 1 || !strings.Contains(res.stderr, "response is not the contract's JSON") ||
 		!strings.Contains(res.stderr, "the leave goes on on the node: watch it with 'dynago transfers") {
@@ -596,7 +597,7 @@ func TestLeaveProgressUnavailable(t *testing.T) {
 }
 
 func TestLeaveNoWait(t *testing.T) {
-	f := newFakeNode(t)
+	f := newAPIServer(t)
 	f.script(false, leaving(0, 1500000, ""))
 	res := runCLI(t, "", "leave", "--addr", f.URL(), "--no-wait")
 	if res.code != 0 || !strings.Contains(res.stdout, "follow with 'dynago transfers'") {
@@ -608,10 +609,8 @@ func TestLeaveNoWait(t *testing.T) {
 }
 
 func TestLeaveNotMember(t *testing.T) {
-	f := newFakeNode(t)
-	f.mu.Lock()
-	f.leaveFail = http.StatusConflict
-	f.mu.Unlock()
+	f := newAPIServer(t)
+	f.fail("POST /cluster/leave", http.StatusConflict, api.Error{Message: "this node is not in the ring", Code: "not_member"})
 	res := runCLI(t, "", "leave", "--addr", f.URL(), "--poll", "10ms")
 	if res.code != 1 || !strings.Contains(res.stderr, "409 Conflict: this node is not in the ring (code not_member)") {
 		t.Fatalf("exit %d, want 1\n%s", res.code, res)
@@ -622,14 +621,15 @@ func TestLeaveNotMember(t *testing.T) {
 }
 
 func TestLeaveJSON(t *testing.T) {
-	f := newFakeNode(t)
+	f := newAPIServer(t)
 	f.script(false, leaving(20, 1050000, ""), leaving(64, 0, ""))
 	res := runCLI(t, "", "leave", "--addr", f.URL(), "--poll", "10ms", "--json")
 	if res.code != 0 {
 		t.Fatal(res)
 	}
 	// The node's answer, then the last /debug/transfers body, nothing else.
-	if want := `{"status":"leaving","node":"n3"}` + "\n" + leaving(64, 0, "") + "\n"; res.stdout != want {
+	last, _ := json.Marshal(leaving(64, 0, ""))
+	if want := `{"status":"leaving","node":"n3"}` + "\n" + string(last) + "\n"; res.stdout != want {
 		t.Errorf("stdout\n%s\nwant\n%s", res.stdout, want)
 	}
 }
@@ -651,7 +651,7 @@ func TestLeaveBadUsage(t *testing.T) {
 			if tc.env != "" {
 				t.Setenv("DYNAGO_POLL", tc.env)
 			}
-			f := newFakeNode(t)
+			f := newAPIServer(t)
 			res := runCLI(t, "", append([]string{"leave", "--addr", f.URL()}, tc.args...)...)
 			if res.code != 2 {
 				t.Fatalf("exit %d, want 2\n%s", res.code, res)
@@ -738,7 +738,7 @@ func TestLeaveRate(t *testing.T) {
 func TestLeaveLine(t *testing.T) {
 	t0 := time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)
 	var r leaveRate
-	tr := &client.Transfers{Node: "n3", Status: "leaving", Leaving: &client.LeaveProgress{
+	tr := &api.Transfers{Node: "n3", Status: "leaving", Leaving: &api.LeaveProgress{
 		PartitionsTotal: 64, PartitionsHandedOff: 20, BytesTotal: 3 << 20, BytesRemaining: 2 << 20}}
 	if got, want := leaveLine("n3", tr, r), "n3: 20/64 partitions handed off, 1.0 MiB of 3.0 MiB (33%), -, ETA -"; got != want {
 		t.Errorf("no rate yet: %q, want %q", got, want)
@@ -754,10 +754,10 @@ func TestLeaveLine(t *testing.T) {
 	if got := leaveLine("n3", tr, fast); !strings.HasSuffix(got, ", ETA <1s") {
 		t.Errorf("%q, want ETA <1s", got)
 	}
-	if got, want := leaveLine("n3", &client.Transfers{Status: "valid"}, r), "n3: valid, waiting for the handoff to start"; got != want {
+	if got, want := leaveLine("n3", &api.Transfers{Status: "valid"}, r), "n3: valid, waiting for the handoff to start"; got != want {
 		t.Errorf("%q, want %q", got, want)
 	}
-	empty := &client.Transfers{Leaving: &client.LeaveProgress{Done: true}}
+	empty := &api.Transfers{Leaving: &api.LeaveProgress{Done: true}}
 	if got, want := leaveLine("n3", empty, leaveRate{}), "n3: 0/0 partitions handed off, 0 B of 0 B (100%), -, ETA 0s"; got != want {
 		t.Errorf("nothing to hand off: %q, want %q", got, want)
 	}
@@ -773,9 +773,9 @@ func TestByteSize(t *testing.T) {
 	}
 }
 
-// planRequest checks that the fake got exactly one GET /cluster/plan, with
-// query want.
-func planRequest(t *testing.T, f *fakeNode, want url.Values) {
+// planRequest checks that the server got exactly one GET /cluster/plan,
+// with query want.
+func planRequest(t *testing.T, f *apiServer, want url.Values) {
 	t.Helper()
 	reqs := f.requests()
 	if len(reqs) != 1 || reqs[0].Method != http.MethodGet || reqs[0].RawPath != "/cluster/plan" {
@@ -787,7 +787,7 @@ func planRequest(t *testing.T, f *fakeNode, want url.Values) {
 }
 
 func TestPlanJoin(t *testing.T) {
-	f := newFakeNode(t)
+	f := newAPIServer(t)
 	res := runCLI(t, "", "plan", "--addr", f.URL(), "--join", "n4", "--zone", "z4")
 	if res.code != 0 {
 		t.Fatal(res)
@@ -817,7 +817,7 @@ func TestPlanLeaveAndRemove(t *testing.T) {
 		{"remove", "plan: remove n2 (its partitions are rebuilt from the other replicas)"},
 	} {
 		t.Run(tc.op, func(t *testing.T) {
-			f := newFakeNode(t)
+			f := newAPIServer(t)
 			res := runCLI(t, "", "plan", "--addr", f.URL(), "--"+tc.op, "n2")
 			if res.code != 0 {
 				t.Fatal(res)
@@ -839,12 +839,12 @@ func TestPlanLeaveAndRemove(t *testing.T) {
 }
 
 func TestPlanJSON(t *testing.T) {
-	f := newFakeNode(t)
+	f := newAPIServer(t)
 	res := runCLI(t, "", "plan", "--addr", f.URL(), "--json", "--join", "n4")
 	if res.code != 0 {
 		t.Fatal(res)
 	}
-	var p client.Plan
+	var p api.Plan
 	if err := json.Unmarshal([]byte(res.stdout), &p); err != nil || p.Change.Node != "n4" || p.Moves.Keys != 123456 || len(p.Warnings) != 1 {
 		t.Fatalf("--json: %v\n%s", err, res)
 	}
@@ -864,7 +864,7 @@ func TestPlanRefused(t *testing.T) {
 		{"remove of a stranger", []string{"--remove", "n9"}, "404 Not Found: n9 is not in the ring (code unknown_node)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeNode(t)
+			f := newAPIServer(t)
 			res := runCLI(t, "", append([]string{"plan", "--addr", f.URL()}, tc.args...)...)
 			if res.code != 1 || !strings.Contains(res.stderr, tc.wantStderr) || res.stdout != "" {
 				t.Fatalf("want exit 1 and %q on stderr\n%s", tc.wantStderr, res)
@@ -878,7 +878,7 @@ func TestPlanRefused(t *testing.T) {
 		})
 	}
 	// A node that does not answer.
-	f := newFakeNode(t)
+	f := newAPIServer(t)
 	f.srv.Close()
 	if res := runCLI(t, "", "plan", "--addr", f.URL(), "--remove", "n2"); res.code != 1 || !strings.Contains(res.stderr, "plan: ") {
 		t.Errorf("unreachable node: want exit 1\n%s", res)
@@ -901,7 +901,7 @@ func TestPlanBadUsage(t *testing.T) {
 		{"no value", []string{"--join"}, "flag needs an argument: -join"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeNode(t)
+			f := newAPIServer(t)
 			res := runCLI(t, "", append([]string{"plan", "--addr", f.URL()}, tc.args...)...)
 			if res.code != 2 {
 				t.Fatalf("exit %d, want 2\n%s", res.code, res)
@@ -946,7 +946,7 @@ func TestPlanEnvironment(t *testing.T) {
 			want: url.Values{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeNode(t)
+			f := newAPIServer(t)
 			args := []string{"plan"}
 			if tc.env["DYNAGO_ADDR"] == "" {
 				args = append(args, "--addr", f.URL())
@@ -975,7 +975,7 @@ func TestPlanEnvironment(t *testing.T) {
 // TestPlanPending: plan without a change asks for the pending changes (no
 // query) and says whether they are staged.
 func TestPlanPending(t *testing.T) {
-	f := newFakeNode(t)
+	f := newAPIServer(t)
 	res := runCLI(t, "", "plan", "--addr", f.URL())
 	if res.code != 0 {
 		t.Fatal(res)
@@ -1000,7 +1000,7 @@ func TestStageAndCommit(t *testing.T) {
 		{"commit", "/cluster/commit", []string{"committed: join n4, leave n2", "told 1 of 2 other live members at once; gossip tells the rest"}},
 	} {
 		t.Run(tc.cmd, func(t *testing.T) {
-			f := newFakeNode(t)
+			f := newAPIServer(t)
 			res := runCLI(t, "", tc.cmd, "--addr", f.URL())
 			if res.code != 0 {
 				t.Fatal(res)
@@ -1033,5 +1033,51 @@ func TestPlanTime(t *testing.T) {
 		if got := planTime(tc.secs, tc.rate); got != tc.want {
 			t.Errorf("planTime(%v, %d) = %q, want %q", tc.secs, tc.rate, got, tc.want)
 		}
+	}
+}
+
+// TestAdminAgainstNode runs the admin commands against a real node: the
+// scripted server's fixtures pin the output format, this pins that the
+// CLI reads what a node really answers.
+func TestAdminAgainstNode(t *testing.T) {
+	n := newKVNode(t, nil)
+	n.put("k", "v")
+	for _, tc := range []struct {
+		args       []string
+		wantCode   int
+		wantStdout []string
+		wantStderr string
+	}{
+		{args: []string{"members"}, wantStdout: []string{"NAME  STATE  ALIVE  ZONE", "n1    valid  alive  -"}},
+		{args: []string{"ring"}, wantStdout: []string{"partitions: 8  n: 1  nodes: 1", "n1    8        100.0%  8"}},
+		{args: []string{"ring", "--table"}, wantStdout: []string{"PARTITION  PREFERENCE LIST", "\n7          n1\n"}},
+		{args: []string{"hints"}, wantStdout: []string{"n1 holds 0 hints\n"}},
+		{args: []string{"aae"}, wantStdout: []string{"n1: anti-entropy on, exchanges every 10s", "PARTITION  KEYS  DEPTH  ROOT"}},
+		{args: []string{"transfers"}, wantStdout: []string{"n1: valid, partitions ready 8, pending 0", "n1 is pulling no partitions"}},
+		{args: []string{"plan", "--join", "n2", "--zone", "z"}, wantStdout: []string{"plan: join n2 in zone z", "n2    z     0 -> 4"}},
+		{args: []string{"plan", "--leave", "n9"}, wantCode: 1, wantStderr: "404 Not Found: n9 is not in the ring (code unknown_node)"},
+		{args: []string{"plan"}, wantStdout: []string{"plan: the pending changes", "pending: none"}},
+		{args: []string{"stage"}, wantStdout: []string{"staging: changes wait for `dynago commit`; pending: none", "told 0 of 0"}},
+		{args: []string{"commit"}, wantStdout: []string{"committed: none"}},
+		{args: []string{"remove", "n9"}, wantCode: 1, wantStderr: "404 Not Found: n9 is not in the ring (code unknown_node)"},
+		{args: []string{"remove", "n1"}, wantCode: 1, wantStderr: "409 Conflict: a node can't remove itself; use leave (code remove_self)"},
+		{args: []string{"join", "127.0.0.1:1"}, wantCode: 1, wantStderr: "503 Service Unavailable: "},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			res := runCLI(t, "", append([]string{tc.args[0], "--addr", n.URL()}, tc.args[1:]...)...)
+			if res.code != tc.wantCode || !strings.Contains(res.stderr, tc.wantStderr) {
+				t.Fatalf("want exit %d and %q on stderr\n%s", tc.wantCode, tc.wantStderr, res)
+			}
+			for _, w := range tc.wantStdout {
+				if !strings.Contains(res.stdout, w) {
+					t.Errorf("stdout lacks %q\n%s", w, res)
+				}
+			}
+			// --json prints the node's body: JSON, on a success and a failure.
+			res = runCLI(t, "", append([]string{tc.args[0], "--addr", n.URL(), "--json"}, tc.args[1:]...)...)
+			if res.code != tc.wantCode || !json.Valid([]byte(res.stdout)) {
+				t.Errorf("--json: exit %d, stdout not JSON\n%s", res.code, res)
+			}
+		})
 	}
 }

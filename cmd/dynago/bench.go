@@ -10,8 +10,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/dynago/dynago/client"
 	"github.com/dynago/dynago/cmd/dynago/internal/bench"
-	"github.com/dynago/dynago/cmd/dynago/internal/client"
 	"github.com/dynago/dynago/cmd/dynago/internal/demo"
 )
 
@@ -63,13 +63,15 @@ func benchPlan(c *cli.Context) (bench.Config, int, error) {
 	if cfg.Seed == 0 {
 		cfg.Seed = uint64(time.Now().UnixNano())
 	}
-	var err error
-	if cfg.R, err = quorumParam(c, "r", 1); err != nil {
+	r, err := quorumParam(c, "r", 1)
+	if err != nil {
 		return cfg, 0, err
 	}
-	if cfg.W, err = quorumParam(c, "w", 1); err != nil {
+	w, err := quorumParam(c, "w", 1)
+	if err != nil {
 		return cfg, 0, err
 	}
+	cfg.R, cfg.W = string(r), string(w)
 	rounds := c.Int("rounds")
 	if rounds < 1 {
 		return cfg, 0, usagef(c, "--rounds must be at least 1")

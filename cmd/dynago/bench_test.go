@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-func TestBenchAgainstFakeAndReference(t *testing.T) {
-	f := newFakeNode(t)
+func TestBenchAgainstNodeAndReference(t *testing.T) {
+	f := newKVNode(t, nil)
 	res := runCLI(t, "", "bench", "--addr", f.URL(), "--duration", "300ms", "--rounds", "1", "--reference",
 		"--concurrency", "4", "--keys", "50", "--seed", "42", "--r", "quorum", "--w", "1", "--json")
 	if res.code != 0 {
@@ -60,11 +60,11 @@ func TestBenchAgainstFakeAndReference(t *testing.T) {
 	if len(rep.Ratios) != 1 || rep.Ratios[0].Of != "dynago" || rep.Ratios[0].To != "reference" || rep.Ratios[0].Throughput <= 0 {
 		t.Errorf("ratios %+v", rep.Ratios)
 	}
-	// Every request of the dynago round reached the fake, with the quorum
+	// Every request of the dynago round reached the node, with the quorum
 	// parameters, and writes after the first carried a context.
 	reqs := f.requests()
 	if int64(len(reqs)) != rep.Rounds[0].Requests {
-		t.Errorf("fake saw %d requests, dynago round counted %d", len(reqs), rep.Rounds[0].Requests)
+		t.Errorf("node saw %d requests, dynago round counted %d", len(reqs), rep.Rounds[0].Requests)
 	}
 	var withCtx int
 	for _, r := range reqs {
@@ -91,13 +91,15 @@ func TestBenchAgainstFakeAndReference(t *testing.T) {
 }
 
 func TestBenchReportsFailures(t *testing.T) {
-	f := newFakeNode(t)
-	f.fail["bench-0"] = http.StatusServiceUnavailable
-	res := runCLI(t, "", "bench", "--addr", f.URL(), "--duration", "100ms", "--rounds", "1", "--concurrency", "2", "--keys", "1", "--seed", "7")
+	// Alone in a cluster of N=3, the node refuses every request for 2
+	// replicas.
+	f := newKVNode(t, loneN3)
+	res := runCLI(t, "", "bench", "--addr", f.URL(), "--duration", "100ms", "--rounds", "1", "--concurrency", "2", "--keys", "1", "--seed", "7",
+		"--r", "2", "--w", "2")
 	if res.code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", res.code, res)
 	}
-	for _, s := range []string{"errors against dynago", "PUT 503", "GET 503", "quorum not met"} {
+	for _, s := range []string{"errors against dynago", "PUT 503", "GET 503", "needs 2 replicas"} {
 		if !strings.Contains(res.stdout, s) {
 			t.Errorf("stdout lacks %q\n%s", s, res)
 		}

@@ -6,7 +6,7 @@
 //
 // What it must not do: hold protocol logic (agent only maps flags to a
 // node.Config and runs node; client commands only speak the HTTP contract
-// through internal/client), call os.Exit anywhere but main, or read flags
+// through package client), call os.Exit anywhere but main, or read flags
 // or environment variables outside its commands' flag definitions.
 //
 // Invariants:

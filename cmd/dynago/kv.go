@@ -15,7 +15,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/dynago/dynago/cmd/dynago/internal/client"
+	"github.com/dynago/dynago/client"
+	"github.com/dynago/dynago/node/api"
 )
 
 // defaultAddr is where client commands look for a node: the HTTP address
@@ -48,7 +49,7 @@ func adminTimeoutFlag() cli.Flag {
 
 // newClient returns a client for --addr whose HTTP timeout is d.
 func newClient(c *cli.Context, d time.Duration) (*client.Client, error) {
-	cl, err := client.New(c.String("addr"), &http.Client{Timeout: d})
+	cl, err := client.New([]string{c.String("addr")}, client.WithHTTPClient(&http.Client{Timeout: d}))
 	if err != nil {
 		return nil, usagef(c, "--addr: %v", err)
 	}
@@ -66,13 +67,13 @@ func kvHTTPTimeout(server time.Duration) time.Duration {
 
 // quorumParam checks an r/w/pr/pw value: empty (node default), one,
 // quorum, all, or an integer >= min.
-func quorumParam(c *cli.Context, name string, min int) (string, error) {
-	v := c.String(name)
+func quorumParam(c *cli.Context, name string, min int) (client.Count, error) {
+	v := client.Count(c.String(name))
 	switch v {
-	case "", "one", "quorum", "all":
+	case client.Default, client.One, client.Quorum, client.All:
 		return v, nil
 	}
-	n, err := strconv.Atoi(v)
+	n, err := strconv.Atoi(string(v))
 	if err != nil || n < min {
 		return "", usagef(c, "--%s %q: want an integer >= %d, one, quorum or all", name, v, min)
 	}
@@ -93,8 +94,8 @@ func keyArgs(c *cli.Context, max int, usage string) ([]string, error) {
 }
 
 func checkKey(c *cli.Context, key string) error {
-	if len(key) == 0 || len(key) > client.MaxKeyBytes {
-		return usagef(c, "a key must be 1 to %d bytes, got %d", client.MaxKeyBytes, len(key))
+	if len(key) == 0 || len(key) > api.MaxKeyBytes {
+		return usagef(c, "a key must be 1 to %d bytes, got %d", api.MaxKeyBytes, len(key))
 	}
 	return nil
 }
@@ -167,7 +168,7 @@ func doGet(c *cli.Context) error {
 		return err
 	}
 	key := args[0]
-	p := client.ReadParams{Timeout: c.Duration("timeout")}
+	p := client.ReadOptions{Timeout: c.Duration("timeout"), AcceptJSON: c.Bool("json")}
 	if p.R, err = quorumParam(c, "r", 1); err != nil {
 		return err
 	}
@@ -178,41 +179,48 @@ func doGet(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	asJSON := c.Bool("json")
-	res, err := cl.Get(c.Context, key, p, asJSON)
-	if err != nil {
+	asJSON := p.AcceptJSON
+	res, err := cl.Get(c.Context, key, &p)
+	var notFound *client.Error
+	switch {
+	case errors.Is(err, client.ErrNotFound) && errors.As(err, &notFound):
+		// An outcome, not a failed request: the key has no live value.
+		report(c, notFound.Report)
+		if asJSON {
+			if len(notFound.Body) > 0 {
+				writeJSON(c, notFound.Body)
+			} else if err := marshalJSON(c, getOutput(false, notFound.Context, nil)); err != nil {
+				return err
+			}
+		} else if notFound.Context != "" {
+			fmt.Fprintf(c.App.ErrWriter, "context: %s\n", notFound.Context)
+		}
+		return fmt.Errorf("get %s: %w", key, errNotFound)
+	case err != nil:
 		return requestFailed(c, "get "+key, err)
 	}
 	report(c, res.Report)
 	if asJSON {
-		if res.Status == http.StatusOK && len(res.Values) == 1 && !json.Valid(res.Body) {
+		if res.Status == http.StatusOK && len(res.Siblings) == 1 && !json.Valid(res.Body) {
 			// The server answered raw despite Accept: JSON; give scripts JSON anyway.
-			if err := marshalJSON(c, getOutput(res)); err != nil {
+			if err := marshalJSON(c, getOutput(true, res.Context, res.Siblings)); err != nil {
 				return err
 			}
 		} else if len(res.Body) > 0 {
 			writeJSON(c, res.Body)
-		} else if err := marshalJSON(c, getOutput(res)); err != nil {
+		} else if err := marshalJSON(c, getOutput(true, res.Context, res.Siblings)); err != nil {
 			return err
-		}
-		if !res.Found {
-			return fmt.Errorf("get %s: %w", key, errNotFound)
 		}
 		return nil
 	}
 	w, ew := c.App.Writer, c.App.ErrWriter
 	switch {
-	case !res.Found:
-		if res.Context != "" {
-			fmt.Fprintf(ew, "context: %s\n", res.Context)
-		}
-		return fmt.Errorf("get %s: %w", key, errNotFound)
-	case len(res.Values) == 1:
-		_, _ = w.Write(res.Values[0])
+	case len(res.Siblings) == 1:
+		_, _ = w.Write(res.Siblings[0])
 		fmt.Fprintf(ew, "context: %s\n", res.Context)
 	default:
-		fmt.Fprintf(w, "%d siblings (concurrent values) of %q:\n", len(res.Values), key)
-		for i, v := range res.Values {
+		fmt.Fprintf(w, "%d siblings (concurrent values) of %q:\n", len(res.Siblings), key)
+		for i, v := range res.Siblings {
 			fmt.Fprintf(w, "--- sibling %d (%d bytes)\n%s\n", i+1, len(v), printable(v))
 		}
 		fmt.Fprintf(w, "context: %s\n", res.Context)
@@ -222,17 +230,10 @@ func doGet(c *cli.Context) error {
 }
 
 // getOutput is the JSON form of a read (the contract's Accept: JSON shape).
-func getOutput(res *client.GetResult) any {
-	type sib struct {
-		Value string `json:"value"`
-	}
-	out := struct {
-		Found    bool   `json:"found"`
-		Context  string `json:"context"`
-		Siblings []sib  `json:"siblings"`
-	}{Found: res.Found, Context: res.Context, Siblings: []sib{}}
-	for _, v := range res.Values {
-		out.Siblings = append(out.Siblings, sib{base64.StdEncoding.EncodeToString(v)})
+func getOutput(found bool, vctx string, values [][]byte) api.Object {
+	out := api.Object{Found: found, Context: vctx, Siblings: []api.Sibling{}}
+	for _, v := range values {
+		out.Siblings = append(out.Siblings, api.Sibling{Value: v})
 	}
 	return out
 }
@@ -284,8 +285,9 @@ func putCommand() *cli.Command {
 	}
 }
 
-func writeParams(c *cli.Context) (client.WriteParams, error) {
-	p := client.WriteParams{Timeout: c.Duration("timeout")}
+// writeParams reads a write's flags (not --context).
+func writeParams(c *cli.Context) (client.WriteOptions, error) {
+	p := client.WriteOptions{Timeout: c.Duration("timeout")}
 	var err error
 	if p.W, err = quorumParam(c, "w", 1); err != nil {
 		return p, err
@@ -316,7 +318,8 @@ func doPut(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := cl.Put(c.Context, key, value, c.String("context"), p)
+	p.Context = c.String("context")
+	res, err := cl.Put(c.Context, key, value, &p)
 	if err != nil {
 		return requestFailed(c, "put "+key, err)
 	}
@@ -381,22 +384,24 @@ func doDelete(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	vctx := c.String("context")
-	if vctx == "" {
-		res, err := cl.Get(c.Context, key, client.ReadParams{R: r, Timeout: p.Timeout}, false)
-		if err != nil {
+	p.Context = c.String("context")
+	if p.Context == "" {
+		res, err := cl.Get(c.Context, key, &client.ReadOptions{R: r, Timeout: p.Timeout})
+		var notFound *client.Error
+		switch {
+		case errors.Is(err, client.ErrNotFound) && errors.As(err, &notFound):
+			report(c, notFound.Report)
+			return fmt.Errorf("delete %s: %w (nothing to delete)", key, errNotFound)
+		case err != nil:
 			return requestFailed(c, "delete "+key+": reading its context", err)
 		}
 		report(c, res.Report)
-		if !res.Found {
-			return fmt.Errorf("delete %s: %w (nothing to delete)", key, errNotFound)
-		}
-		vctx = res.Context
+		p.Context = res.Context
 		if c.Bool("verbose") {
-			fmt.Fprintf(c.App.ErrWriter, "deleting %d version(s) seen with context %s\n", len(res.Values), vctx)
+			fmt.Fprintf(c.App.ErrWriter, "deleting %d version(s) seen with context %s\n", len(res.Siblings), p.Context)
 		}
 	}
-	res, err := cl.Delete(c.Context, key, vctx, p)
+	res, err := cl.Delete(c.Context, key, &p)
 	if err != nil {
 		return requestFailed(c, "delete "+key, err)
 	}

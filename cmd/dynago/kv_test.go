@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/dynago/dynago/node"
+	"github.com/dynago/dynago/node/api"
 )
 
 func TestMain(m *testing.M) {
@@ -22,50 +25,68 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// ctxOf replaces {ctx} in each of ss with vctx.
+func ctxOf(vctx string, ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strings.ReplaceAll(s, "{ctx}", vctx)
+	}
+	return out
+}
+
+// server is what a CLI test talks to: a real node or the scripted server.
+type server interface {
+	URL() string
+	requests() []recorded
+}
+
 func TestGet(t *testing.T) {
 	tests := []struct {
 		name       string
-		setup      func(f *fakeNode)
+		setup      func(n *kvNode) // on a real node (kvNodeConfig changed by node)
+		node       func(*node.Config)
+		scripted   *api.Error // answer from the scripted server with this error (status 500)
+		key        string     // whose context replaces {ctx}; "k" if empty
 		args       []string
 		wantCode   int
-		wantStdout []string // substrings (exact when wantExact)
+		wantStdout []string // substrings (exact when wantExact); {ctx} is the key's context
 		wantExact  bool
 		wantStderr []string
 		wantQuery  map[string]string
 	}{
 		{
 			name:       "one value prints it raw and the context on stderr",
-			setup:      func(f *fakeNode) { f.set("k", 7, "hello") },
+			setup:      func(n *kvNode) { n.put("k", "hello") },
 			args:       []string{"get", "k"},
 			wantStdout: []string{"hello"},
 			wantExact:  true,
-			wantStderr: []string{"context: ctx-7"},
+			wantStderr: []string{"context: {ctx}"},
 		},
 		{
 			name:       "params are sent as query",
-			setup:      func(f *fakeNode) { f.set("k", 1, "v") },
-			args:       []string{"get", "--r", "3", "--pr", "1", "--timeout", "1500ms", "k"},
+			setup:      func(n *kvNode) { n.put("k", "v") },
+			args:       []string{"get", "--r", "1", "--pr", "1", "--timeout", "1500ms", "k"},
 			wantStdout: []string{"v"},
 			wantExact:  true,
-			wantQuery:  map[string]string{"r": "3", "pr": "1", "timeout": "1500"},
+			wantQuery:  map[string]string{"r": "1", "pr": "1", "timeout": "1500"},
 		},
 		{
 			name:       "symbolic quorum",
-			setup:      func(f *fakeNode) { f.set("k", 1, "v") },
+			setup:      func(n *kvNode) { n.put("k", "v") },
 			args:       []string{"get", "--r", "quorum", "k"},
 			wantStdout: []string{"v"},
 			wantQuery:  map[string]string{"r": "quorum"},
 		},
 		{
 			name:  "siblings are listed with the resolving context",
-			setup: func(f *fakeNode) { f.set("k", 4, "left", "right") },
+			setup: func(n *kvNode) { n.put("k", "left", "right") },
 			args:  []string{"get", "k"},
 			wantStdout: []string{"2 siblings", "--- sibling 1 (4 bytes)\nleft", "--- sibling 2 (5 bytes)\nright",
-				"context: ctx-4", "dynago put --context ctx-4 k VALUE"},
+				"context: {ctx}", "dynago put --context {ctx} k VALUE"},
 		},
 		{
 			name:       "binary sibling is shown as base64",
-			setup:      func(f *fakeNode) { f.set("k", 4, "a", "\x00\x01") },
+			setup:      func(n *kvNode) { n.put("k", "a", "\x00\x01") },
 			args:       []string{"get", "k"},
 			wantStdout: []string{"base64:AAE="},
 		},
@@ -77,41 +98,44 @@ func TestGet(t *testing.T) {
 		},
 		{
 			name:       "tombstone context is shown for not found",
-			setup:      func(f *fakeNode) { f.set("gone", 9) },
+			setup:      func(n *kvNode) { n.put("gone", "v"); n.del("gone") },
+			key:        "gone",
 			args:       []string{"get", "gone"},
 			wantCode:   1,
-			wantStderr: []string{"context: ctx-9", "not found"},
+			wantStderr: []string{"context: {ctx}", "not found"},
 		},
 		{
 			name:       "503 shows the server's message and exits 1",
-			setup:      func(f *fakeNode) { f.fail["k"] = http.StatusServiceUnavailable },
-			args:       []string{"get", "k"},
+			node:       loneN3,
+			args:       []string{"get", "--r", "2", "k"},
 			wantCode:   1,
-			wantStderr: []string{"503 Service Unavailable", "quorum not met: 1 of 2", "code unavailable", "acks=1"},
+			wantStderr: []string{"503 Service Unavailable", "read needs 2 replicas", "code unavailable", `alive=["n1"]`},
+			wantQuery:  map[string]string{"r": "2"},
 		},
 		{
 			name:       "500 exits 1",
-			setup:      func(f *fakeNode) { f.fail["k"] = http.StatusInternalServerError },
+			scripted:   &api.Error{Message: "http GET /kv/k: boom", Code: "internal"},
 			args:       []string{"get", "k"},
 			wantCode:   1,
 			wantStderr: []string{"500 Internal Server Error"},
 		},
 		{
 			name:       "verbose prints the report",
-			setup:      func(f *fakeNode) { f.set("k", 1, "v") },
+			setup:      func(n *kvNode) { n.put("k", "v") },
 			args:       []string{"get", "-v", "k"},
-			wantStderr: []string{"report: fake report GET"},
+			wantStderr: []string{"report: r=1 pr=0 replies=1 siblings=1"},
 		},
 		{
 			name:       "verbose prints the report of a failure too",
-			setup:      func(f *fakeNode) { f.fail["k"] = http.StatusServiceUnavailable },
-			args:       []string{"get", "--verbose", "k"},
+			node:       loneN3,
+			args:       []string{"get", "--verbose", "--r", "2", "k"},
 			wantCode:   1,
-			wantStderr: []string{"report: fake report GET"},
+			wantStderr: []string{"report: r=2 pr=0 replies=0"},
+			wantQuery:  map[string]string{"r": "2"},
 		},
 		{
 			name:       "key with slash and space is path-escaped",
-			setup:      func(f *fakeNode) { f.set("a/b c", 1, "v") },
+			setup:      func(n *kvNode) { n.put("a/b c", "v") },
 			args:       []string{"get", "a/b c"},
 			wantStdout: []string{"v"},
 			wantExact:  true,
@@ -119,28 +143,48 @@ func TestGet(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeNode(t)
-			if tc.setup != nil {
-				tc.setup(f)
+			var srv server
+			vctx := ""
+			if tc.scripted != nil {
+				s := newAPIServer(t)
+				s.fail("GET /kv/k", http.StatusInternalServerError, *tc.scripted)
+				srv = s
+			} else {
+				n := newKVNode(t, tc.node)
+				if tc.setup != nil {
+					tc.setup(n)
+				}
+				key := tc.key
+				if key == "" {
+					key = "k"
+				}
+				if tc.node == nil {
+					vctx = n.context(key)
+				}
+				srv = n
 			}
-			res := runCLI(t, "", append([]string{tc.args[0], "--addr", f.URL()}, tc.args[1:]...)...)
+			res := runCLI(t, "", append([]string{tc.args[0], "--addr", srv.URL()}, tc.args[1:]...)...)
 			if res.code != tc.wantCode {
 				t.Fatalf("exit code %d, want %d\n%s", res.code, tc.wantCode, res)
 			}
-			if tc.wantExact && res.stdout != tc.wantStdout[0] {
-				t.Errorf("stdout %q, want exactly %q", res.stdout, tc.wantStdout[0])
+			wantStdout, wantStderr := ctxOf(vctx, tc.wantStdout), ctxOf(vctx, tc.wantStderr)
+			if vctx == "" && strings.Contains(strings.Join(append(tc.wantStdout, tc.wantStderr...), ""), "{ctx}") {
+				t.Fatal("the key has no context to expect")
 			}
-			for _, s := range tc.wantStdout {
+			if tc.wantExact && res.stdout != wantStdout[0] {
+				t.Errorf("stdout %q, want exactly %q", res.stdout, wantStdout[0])
+			}
+			for _, s := range wantStdout {
 				if !strings.Contains(res.stdout, s) {
 					t.Errorf("stdout lacks %q\n%s", s, res)
 				}
 			}
-			for _, s := range tc.wantStderr {
+			for _, s := range wantStderr {
 				if !strings.Contains(res.stderr, s) {
 					t.Errorf("stderr lacks %q\n%s", s, res)
 				}
 			}
-			reqs := f.requests()
+			reqs := srv.requests()
 			if len(reqs) != 1 {
 				t.Fatalf("server got %d requests, want 1", len(reqs))
 			}
@@ -176,10 +220,8 @@ func TestGetJSON(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeNode(t)
-			if tc.values != nil {
-				f.set("k", 3, tc.values...)
-			}
+			f := newKVNode(t, nil)
+			f.put("k", tc.values...)
 			res := runCLI(t, "", "get", "--addr", f.URL(), "--json", "k")
 			if res.code != tc.wantCode {
 				t.Fatalf("exit %d, want %d\n%s", res.code, tc.wantCode, res)
@@ -218,22 +260,24 @@ func TestGetJSON(t *testing.T) {
 func TestPut(t *testing.T) {
 	tests := []struct {
 		name        string
-		setup       func(f *fakeNode)
+		setup       func(n *kvNode) // on a real node (kvNodeConfig changed by node)
+		node        func(*node.Config)
+		scripted    *api.Error // answer from the scripted server with this error (status 503)
 		stdin       string
-		args        []string
+		args        []string // {ctx} is the key's context before the run
 		wantCode    int
 		wantBody    string
-		wantContext string // header the server got
+		wantContext string // header the server got; {ctx} as in args
 		wantQuery   map[string]string
-		wantStdout  string
-		wantStderr  []string
-		wantValues  []string // the fake's state afterwards
+		wantStdout  string   // {ctx} is the key's context after the run
+		wantStderr  []string // substrings
+		wantValues  []string // the node's state afterwards
 	}{
 		{
 			name:       "value argument, blind",
 			args:       []string{"k", "hello"},
 			wantBody:   "hello",
-			wantStdout: "stored; context: ctx-1\n",
+			wantStdout: "stored; context: {ctx}\n",
 			wantValues: []string{"hello"},
 		},
 		{
@@ -258,48 +302,74 @@ func TestPut(t *testing.T) {
 		},
 		{
 			name:        "context resolves siblings",
-			setup:       func(f *fakeNode) { f.set("k", 4, "a", "b") },
-			args:        []string{"--context", "ctx-4", "--w", "all", "--pw", "1", "--timeout", "2s", "k", "merged"},
+			setup:       func(n *kvNode) { n.put("k", "a", "b") },
+			args:        []string{"--context", "{ctx}", "--w", "all", "--pw", "1", "--timeout", "2s", "k", "merged"},
 			wantBody:    "merged",
-			wantContext: "ctx-4",
+			wantContext: "{ctx}",
 			wantQuery:   map[string]string{"w": "all", "pw": "1", "timeout": "2000"},
 			wantValues:  []string{"merged"},
 		},
 		{
 			name:       "blind write makes a sibling",
-			setup:      func(f *fakeNode) { f.set("k", 4, "a") },
+			setup:      func(n *kvNode) { n.put("k", "a") },
 			args:       []string{"k", "b"},
 			wantBody:   "b",
 			wantValues: []string{"a", "b"},
 		},
 		{
-			name:       "503 is indeterminate and exits 1",
-			setup:      func(f *fakeNode) { f.fail["k"] = http.StatusServiceUnavailable },
+			name: "503 is indeterminate and exits 1",
+			scripted: &api.Error{Message: "write quorum not met: 1 of w=2 acks (1 of pw=0 from primaries); the write is indeterminate: it is stored on [n1] and may appear later",
+				Code: "write_indeterminate", Indeterminate: api.Ptr(true), W: api.Ptr(2), PW: api.Ptr(0), Acks: api.Ptr(1),
+				Acked: []string{"n1"}, Failed: []string{}, Pending: []string{"n2"}},
 			args:       []string{"k", "v"},
 			wantCode:   1,
 			wantBody:   "v",
-			wantStderr: []string{"quorum not met", "indeterminate", "acks=1", `replicas=["n1"]`},
+			wantStderr: []string{"quorum not met", "indeterminate", "acks=1", `acked=["n1"]`},
+		},
+		{
+			name:       "a definite 503 exits 1",
+			node:       loneN3,
+			args:       []string{"--w", "2", "k", "v"},
+			wantCode:   1,
+			wantBody:   "v",
+			wantQuery:  map[string]string{"w": "2"},
+			wantStderr: []string{"503 Service Unavailable", "nothing was written", "acks=0", "indeterminate=false"},
 		},
 		{
 			name:       "409 too many siblings exits 1",
-			setup:      func(f *fakeNode) { f.fail["k"] = http.StatusConflict },
+			node:       func(c *node.Config) { c.MaxSiblings = 1 },
+			setup:      func(n *kvNode) { n.put("k", "a") },
 			args:       []string{"k", "v"},
 			wantCode:   1,
 			wantBody:   "v",
-			wantStderr: []string{"409 Conflict"},
+			wantStderr: []string{"409 Conflict", "too_many_siblings"},
+			wantValues: []string{"a"},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeNode(t)
-			if tc.setup != nil {
-				tc.setup(f)
+			var srv server
+			var n *kvNode
+			if tc.scripted != nil {
+				s := newAPIServer(t)
+				s.fail("PUT /kv/k", http.StatusServiceUnavailable, *tc.scripted)
+				srv = s
+			} else {
+				n = newKVNode(t, tc.node)
+				if tc.setup != nil {
+					tc.setup(n)
+				}
+				srv = n
 			}
-			res := runCLI(t, tc.stdin, append([]string{"put", "--addr", f.URL()}, tc.args...)...)
+			before := ""
+			if n != nil {
+				before = n.context("k")
+			}
+			res := runCLI(t, tc.stdin, append([]string{"put", "--addr", srv.URL()}, ctxOf(before, tc.args)...)...)
 			if res.code != tc.wantCode {
 				t.Fatalf("exit %d, want %d\n%s", res.code, tc.wantCode, res)
 			}
-			reqs := f.requests()
+			reqs := srv.requests()
 			if len(reqs) != 1 {
 				t.Fatalf("server got %d requests, want 1", len(reqs))
 			}
@@ -310,16 +380,18 @@ func TestPut(t *testing.T) {
 			if string(r.Body) != tc.wantBody {
 				t.Errorf("body %q, want %q", r.Body, tc.wantBody)
 			}
-			if got := r.Header.Get("X-Dynago-Context"); got != tc.wantContext {
-				t.Errorf("context header %q, want %q", got, tc.wantContext)
+			if want := strings.ReplaceAll(tc.wantContext, "{ctx}", before); r.Header.Get("X-Dynago-Context") != want || (want == "" && tc.wantContext != "") {
+				t.Errorf("context header %q, want %q", r.Header.Get("X-Dynago-Context"), want)
 			}
 			for k, v := range tc.wantQuery {
 				if got := r.Query.Get(k); got != v {
 					t.Errorf("query %s=%q, want %q", k, got, v)
 				}
 			}
-			if tc.wantStdout != "" && res.stdout != tc.wantStdout {
-				t.Errorf("stdout %q, want %q", res.stdout, tc.wantStdout)
+			if tc.wantStdout != "" {
+				if want := strings.ReplaceAll(tc.wantStdout, "{ctx}", n.context("k")); res.stdout != want {
+					t.Errorf("stdout %q, want %q", res.stdout, want)
+				}
 			}
 			for _, s := range tc.wantStderr {
 				if !strings.Contains(res.stderr, s) {
@@ -327,7 +399,7 @@ func TestPut(t *testing.T) {
 				}
 			}
 			if tc.wantValues != nil {
-				if got := f.entry("k").values; !slices.Equal(got, tc.wantValues) {
+				if got, _ := n.state("k"); !slices.Equal(got, tc.wantValues) {
 					t.Errorf("stored %q, want %q", got, tc.wantValues)
 				}
 			}
@@ -336,7 +408,7 @@ func TestPut(t *testing.T) {
 }
 
 func TestPutJSON(t *testing.T) {
-	f := newFakeNode(t)
+	f := newKVNode(t, nil)
 	res := runCLI(t, "", "put", "--addr", f.URL(), "--json", "k", "v")
 	if res.code != 0 {
 		t.Fatal(res)
@@ -349,33 +421,29 @@ func TestPutJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(res.stdout), &out); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, res)
 	}
-	if out.Status != 204 || out.Context != "ctx-1" || out.Report != "fake report PUT" {
+	if out.Status != 204 || out.Context != f.context("k") || !strings.HasPrefix(out.Report, "w=1 pw=0 acks=1") {
 		t.Errorf("got %+v", out)
 	}
 
 	// A failure in --json mode prints the server's error JSON on stdout.
-	f.fail["bad"] = http.StatusServiceUnavailable
-	res = runCLI(t, "", "put", "--addr", f.URL(), "--json", "bad", "v")
+	lone := newKVNode(t, loneN3)
+	res = runCLI(t, "", "put", "--addr", lone.URL(), "--json", "--w", "2", "bad", "v")
 	if res.code != 1 {
 		t.Fatal(res)
 	}
-	var e struct {
-		Error string `json:"error"`
-		Code  string `json:"code"`
-		Acks  int    `json:"acks"`
-	}
+	var e api.Error
 	if err := json.Unmarshal([]byte(res.stdout), &e); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, res)
 	}
-	if e.Code != "unavailable" || e.Acks != 1 {
+	if e.Code != "unavailable" || e.Acks == nil || *e.Acks != 0 {
 		t.Errorf("got %+v", e)
 	}
 }
 
-// TestReadModifyWrite drives get → put --context → get through the fake,
+// TestReadModifyWrite drives get → put --context → get through a node,
 // the way a user resolves siblings.
 func TestReadModifyWrite(t *testing.T) {
-	f := newFakeNode(t)
+	f := newKVNode(t, nil)
 	for _, v := range []string{"a", "b"} {
 		if res := runCLI(t, "", "put", "--addr", f.URL(), "k", v); res.code != 0 {
 			t.Fatal(res)
@@ -400,9 +468,10 @@ func TestReadModifyWrite(t *testing.T) {
 
 func TestDelete(t *testing.T) {
 	t.Run("with context", func(t *testing.T) {
-		f := newFakeNode(t)
-		f.set("k", 5, "v")
-		res := runCLI(t, "", "delete", "--addr", f.URL(), "--context", "ctx-5", "--w", "2", "k")
+		f := newKVNode(t, nil)
+		f.put("k", "v")
+		vctx := f.context("k")
+		res := runCLI(t, "", "delete", "--addr", f.URL(), "--context", vctx, "--w", "1", "k")
 		if res.code != 0 || !strings.HasPrefix(res.stdout, "deleted") {
 			t.Fatal(res)
 		}
@@ -410,16 +479,17 @@ func TestDelete(t *testing.T) {
 		if len(reqs) != 1 || reqs[0].Method != http.MethodDelete || reqs[0].RawPath != "/kv/k" {
 			t.Fatalf("requests %+v, want one DELETE /kv/k", reqs)
 		}
-		if reqs[0].Header.Get("X-Dynago-Context") != "ctx-5" || reqs[0].Query.Get("w") != "2" {
+		if reqs[0].Header.Get("X-Dynago-Context") != vctx || reqs[0].Query.Get("w") != "1" {
 			t.Errorf("DELETE header/query: %v %v", reqs[0].Header, reqs[0].Query)
 		}
-		if len(f.entry("k").values) != 0 {
+		if vs, _ := f.state("k"); len(vs) != 0 {
 			t.Error("value still live")
 		}
 	})
 	t.Run("without context reads first", func(t *testing.T) {
-		f := newFakeNode(t)
-		f.set("k", 6, "a", "b")
+		f := newKVNode(t, nil)
+		f.put("k", "a", "b")
+		vctx := f.context("k")
 		res := runCLI(t, "", "delete", "--addr", f.URL(), "--r", "all", "k")
 		if res.code != 0 {
 			t.Fatal(res)
@@ -428,15 +498,15 @@ func TestDelete(t *testing.T) {
 		if len(reqs) != 2 || reqs[0].Method != http.MethodGet || reqs[1].Method != http.MethodDelete {
 			t.Fatalf("requests %+v, want GET then DELETE", reqs)
 		}
-		if reqs[0].Query.Get("r") != "all" || reqs[1].Header.Get("X-Dynago-Context") != "ctx-6" {
+		if reqs[0].Query.Get("r") != "all" || reqs[1].Header.Get("X-Dynago-Context") != vctx {
 			t.Errorf("GET query %v, DELETE context %q", reqs[0].Query, reqs[1].Header.Get("X-Dynago-Context"))
 		}
-		if len(f.entry("k").values) != 0 {
+		if vs, _ := f.state("k"); len(vs) != 0 {
 			t.Error("values still live")
 		}
 	})
 	t.Run("missing key exits 1 without deleting", func(t *testing.T) {
-		f := newFakeNode(t)
+		f := newKVNode(t, nil)
 		res := runCLI(t, "", "delete", "--addr", f.URL(), "k")
 		if res.code != 1 || !strings.Contains(res.stderr, "not found") {
 			t.Fatal(res)
@@ -445,12 +515,15 @@ func TestDelete(t *testing.T) {
 			t.Fatalf("requests %+v, want only the GET", reqs)
 		}
 	})
-	t.Run("stale context shows the server error", func(t *testing.T) {
-		f := newFakeNode(t)
-		f.set("k", 7, "v")
+	t.Run("bad context shows the server error", func(t *testing.T) {
+		f := newKVNode(t, nil)
+		f.put("k", "v")
 		res := runCLI(t, "", "delete", "--addr", f.URL(), "--context", "ctx-1", "k")
-		if res.code != 1 || !strings.Contains(res.stderr, "stale or missing context") || !strings.Contains(res.stderr, "bad_context") {
+		if res.code != 1 || !strings.Contains(res.stderr, "400 Bad Request: X-Dynago-Context: ") || !strings.Contains(res.stderr, "bad_context") {
 			t.Fatal(res)
+		}
+		if vs, _ := f.state("k"); !slices.Equal(vs, []string{"v"}) {
+			t.Errorf("values %q after a refused delete", vs)
 		}
 	})
 }
@@ -489,7 +562,7 @@ func TestUsageErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeNode(t)
+			f := newAPIServer(t)
 			t.Setenv("DYNAGO_ADDR", f.URL())
 			res := runCLI(t, "", tc.args...)
 			if res.code != 2 {
@@ -530,8 +603,8 @@ func TestConnectionRefusedExits1(t *testing.T) {
 }
 
 func TestEnvAddr(t *testing.T) {
-	f := newFakeNode(t)
-	f.set("k", 1, "v")
+	f := newKVNode(t, nil)
+	f.put("k", "v")
 	t.Setenv("DYNAGO_ADDR", strings.TrimPrefix(f.URL(), "http://")) // host:port works too
 	res := runCLI(t, "", "get", "k")
 	if res.code != 0 || res.stdout != "v" {
@@ -541,8 +614,8 @@ func TestEnvAddr(t *testing.T) {
 		t.Fatal("request did not reach the DYNAGO_ADDR server")
 	}
 	// A flag beats the environment.
-	other := newFakeNode(t)
-	other.set("k", 1, "other")
+	other := newKVNode(t, nil)
+	other.put("k", "other")
 	res = runCLI(t, "", "get", "--addr", other.URL(), "k")
 	if res.stdout != "other" {
 		t.Fatal(res)
@@ -550,8 +623,8 @@ func TestEnvAddr(t *testing.T) {
 }
 
 func TestEnvParams(t *testing.T) {
-	f := newFakeNode(t)
-	f.set("k", 1, "v")
+	f := newKVNode(t, nil)
+	f.put("k", "v")
 	t.Setenv("DYNAGO_ADDR", f.URL())
 	t.Setenv("DYNAGO_R", "1")
 	t.Setenv("DYNAGO_JSON", "true")

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/dynago/dynago/node/api"
 )
 
 // Histogram bounds: 1 µs to 60 s at 3 significant figures (DESIGN.md §8).
@@ -26,10 +28,8 @@ const (
 	histSigFigs   = 3
 )
 
-// Header names of the HTTP contract (DESIGN.md §5).
-const (
-	headerContext = "X-Dynago-Context"
-)
+// headerContext is the contract's causal context header (DESIGN.md §5).
+const headerContext = api.HeaderContext
 
 // ErrBadConfig is wrapped by Config.Validate.
 var ErrBadConfig = errors.New("bench: bad config")

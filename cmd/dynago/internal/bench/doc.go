@@ -2,9 +2,11 @@
 // reference server, used by `dynago bench` to measure dynago side by side
 // with a bare Go net/http map server (DESIGN.md §8).
 //
-// What it must not do: import node or any server package (it measures any
-// server that speaks PUT/GET /kv/{key}), print anywhere but the io.Writer it
-// is given, read global randomness (every worker's generator derives from
+// What it must not do: import node or any server package (node/api's names
+// only; it measures any server that speaks PUT/GET /kv/{key}, and sends
+// raw requests rather than package client's, so the client's decoding and
+// failover are not in what it measures), print anywhere but the io.Writer
+// it is given, read global randomness (every worker's generator derives from
 // Config.Seed), or hide a failed request. It owns the goroutines it starts
 // (the workers of one run, the reference server) and waits for all of them
 // before returning or closing.

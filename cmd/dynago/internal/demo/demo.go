@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dynago/dynago/cmd/dynago/internal/client"
+	"github.com/dynago/dynago/client"
 	"github.com/dynago/dynago/node"
 	"github.com/dynago/dynago/storage/badger"
 )
@@ -277,7 +277,7 @@ func (c *Cluster) Stop() error {
 // name in names is listed and alive, for at most timeout. Its error says
 // which nodes were missing or down at the last poll.
 func WaitMembers(ctx context.Context, addr string, names []string, timeout time.Duration, hc *http.Client) error {
-	cl, err := client.New(addr, hc)
+	cl, err := client.New([]string{addr}, client.WithHTTPClient(hc))
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
