@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/dynago/dynago/node/api"
 )
 
 // apiError is an error of the HTTP layer itself (a bad request, a route
@@ -33,10 +35,10 @@ func writeError(w http.ResponseWriter, err error) {
 }
 
 // errorResponse maps an error to the status and JSON body answered to a
-// client: {"error": <message>, "code": <word>} plus the details of the
-// failure (DESIGN.md §5). It is the only place where an error becomes a
-// status; an error it does not know is a 500.
-func errorResponse(err error) (int, map[string]any) {
+// client: an api.Error, {"error": <message>, "code": <word>} plus the
+// details of the failure (DESIGN.md §5). It is the only place where an
+// error becomes a status; an error it does not know is a 500.
+func errorResponse(err error) (int, api.Error) {
 	var (
 		ae  *apiError
 		ue  *UnavailableError
@@ -47,44 +49,36 @@ func errorResponse(err error) (int, map[string]any) {
 	)
 	switch {
 	case errors.As(err, &ae):
-		return ae.Status, errorBody(ae.Code, ae.Message)
+		return ae.Status, api.Error{Code: ae.Code, Message: ae.Message}
 	case errors.As(err, &ue):
-		body := errorBody("unavailable", ue.message())
-		body["indeterminate"] = false
+		body := api.Error{Code: "unavailable", Message: ue.message(), Indeterminate: api.Ptr(false)}
 		if ue.Op == opWrite {
-			body["w"], body["pw"], body["acks"] = ue.Need, ue.NeedPrimary, 0
+			body.W, body.PW, body.Acks = api.Ptr(ue.Need), api.Ptr(ue.NeedPrimary), api.Ptr(0)
 		}
 		if ue.Reason == ReasonTooFewAlive {
-			body["alive"], body["down"] = nonNil(ue.Alive), nonNil(ue.Down)
+			body.Alive, body.Down = nonNil(ue.Alive), nonNil(ue.Down)
 		}
 		return http.StatusServiceUnavailable, body
 	case errors.As(err, &qe):
 		if qe.Op == opRead {
-			body := errorBody("read_quorum_not_met", qe.message())
-			body["r"], body["pr"], body["replies"] = qe.Need, qe.NeedPrimary, qe.Got
-			body["failed"], body["pending"] = nonNil(qe.Failed), nonNil(qe.Pending)
-			return http.StatusServiceUnavailable, body
+			return http.StatusServiceUnavailable, api.Error{Code: "read_quorum_not_met", Message: qe.message(),
+				R: api.Ptr(qe.Need), PR: api.Ptr(qe.NeedPrimary), Replies: api.Ptr(qe.Got),
+				Failed: nonNil(qe.Failed), Pending: nonNil(qe.Pending)}
 		}
-		body := errorBody("write_indeterminate", qe.message())
-		body["indeterminate"] = true
-		body["w"], body["pw"], body["acks"] = qe.Need, qe.NeedPrimary, len(qe.Acked)
-		body["acked"], body["failed"], body["pending"] = nonNil(qe.Acked), nonNil(qe.Failed), nonNil(qe.Pending)
-		return http.StatusServiceUnavailable, body
+		return http.StatusServiceUnavailable, api.Error{Code: "write_indeterminate", Message: qe.message(),
+			Indeterminate: api.Ptr(true), W: api.Ptr(qe.Need), PW: api.Ptr(qe.NeedPrimary), Acks: api.Ptr(len(qe.Acked)),
+			Acked: nonNil(qe.Acked), Failed: nonNil(qe.Failed), Pending: nonNil(qe.Pending)}
 	case errors.As(err, &ce):
-		return http.StatusBadRequest, errorBody("bad_context", ce.message())
+		return http.StatusBadRequest, api.Error{Code: "bad_context", Message: ce.message()}
 	case errors.As(err, &le):
 		if errors.Is(le, ErrStateTooLarge) {
-			return http.StatusRequestEntityTooLarge, errorBody("state_too_large", le.message())
+			return http.StatusRequestEntityTooLarge, api.Error{Code: "state_too_large", Message: le.message()}
 		}
-		return http.StatusConflict, errorBody("too_many_siblings", le.message())
+		return http.StatusConflict, api.Error{Code: "too_many_siblings", Message: le.message()}
 	case errors.As(err, &wfe):
-		return http.StatusServiceUnavailable, errorBody("write_failed", wfe.message())
+		return http.StatusServiceUnavailable, api.Error{Code: "write_failed", Message: wfe.message()}
 	}
-	return http.StatusInternalServerError, errorBody("internal", err.Error())
-}
-
-func errorBody(code, msg string) map[string]any {
-	return map[string]any{"error": msg, "code": code}
+	return http.StatusInternalServerError, api.Error{Code: "internal", Message: err.Error()}
 }
 
 func nonNil(s []string) []string {

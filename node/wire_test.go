@@ -224,7 +224,7 @@ func FuzzUnmarshalWriteOutcome(f *testing.F) {
 		}
 		if m.Err != nil {
 			status, body := errorResponse(m.Err)
-			if status < 400 || status > 599 || status == 500 || body["code"] == "" || body["error"] == nil {
+			if status < 400 || status > 599 || status == 500 || body.Code == "" || body.Message == "" {
 				t.Fatalf("decoded %#v answers %d %v", m.Err, status, body)
 			}
 		}
