@@ -391,7 +391,11 @@ func (n *Node) localEntries(ctx context.Context, p uint32, level int, buckets []
 // sharedPartitions maps each live peer to the partitions this node and it
 // both replicate (as primaries).
 func (n *Node) sharedPartitions() map[string][]uint32 {
-	r := n.ring.Load()
+	return n.sharedPartitionsOf(n.ring.Load())
+}
+
+// sharedPartitionsOf is sharedPartitions on the placement r.
+func (n *Node) sharedPartitionsOf(r *ring.Ring) map[string][]uint32 {
 	self := ring.NodeID(n.cfg.Name)
 	out := map[string][]uint32{}
 	for _, p := range r.PartitionsOf(self) {
@@ -435,19 +439,27 @@ func (n *Node) aaeLoop() {
 // aaeRound starts, for every live peer with no round in flight, a round:
 // compare the roots of the shared partitions, then exchange those that
 // differ.
+//
+// A round works on one view: the partitions it shares with each peer come
+// from the view's placement, and every call of the round carries that
+// view's table, so a peer on another table refuses instead of being
+// repaired as a replica it no longer is (a round computed from an older
+// placement once pushed a key to its former primary, which had lost the
+// partition, with calls stamped with the newer table).
 func (n *Node) aaeRound(ctx context.Context) {
-	for peer, parts := range n.sharedPartitions() {
+	v := n.currentView()
+	for peer, parts := range n.sharedPartitionsOf(v.ring) {
 		if _, busy := n.aae.running.LoadOrStore(peer, struct{}{}); busy {
 			continue
 		}
 		n.aae.wg.Go(func() {
 			defer n.aae.running.Delete(peer)
-			n.peerRound(ctx, peer, parts)
+			n.peerRound(ctx, v.id, peer, parts)
 		})
 	}
 }
 
-func (n *Node) peerRound(ctx context.Context, peer string, parts []uint32) {
+func (n *Node) peerRound(ctx context.Context, id tableID, peer string, parts []uint32) {
 	addr, ok := n.rpcAddrOf(peer)
 	if !ok {
 		return
@@ -460,7 +472,7 @@ func (n *Node) peerRound(ctx context.Context, peer string, parts []uint32) {
 		own[i] = pt.tree.Root()
 		pt.mu.Unlock()
 	}
-	roots, size, err := n.rootsOf(ctx, addr, parts)
+	roots, size, err := n.rootsOf(ctx, id, addr, parts)
 	switch {
 	case errors.Is(err, errBadAnswer):
 		n.log.Warn("anti-entropy roots: bad answer", "peer", peer, "err", err)
@@ -490,7 +502,7 @@ func (n *Node) peerRound(ctx context.Context, peer string, parts []uint32) {
 		case <-ctx.Done():
 			return
 		}
-		rec, confirmed := n.exchange(ctx, p, peer, addr, rr)
+		rec, confirmed := n.exchange(ctx, id, p, peer, addr, rr, true)
 		<-n.aae.sem
 		rec.At = start
 		n.recordExchange(p, peer, start, rec, confirmed)
@@ -520,11 +532,11 @@ var errBadAnswer = errors.New("node: bad answer")
 // (methodAAERoots): each partition's root, depth, key count and whether the
 // node is ready for it, in the order of parts. It also returns the bytes
 // the call exchanged. A malformed or mismatched answer wraps errBadAnswer.
-func (n *Node) rootsOf(ctx context.Context, addr string, parts []uint32) ([]aaeRoot, int, error) {
+func (n *Node) rootsOf(ctx context.Context, id tableID, addr string, parts []uint32) ([]aaeRoot, int, error) {
 	req := aaeRootsRequest{Partitions: parts}.marshal()
 	cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
-	resp, err := n.callNow(cctx, addr, methodAAERoots, req)
+	resp, err := n.call(cctx, addr, id, methodAAERoots, req)
 	if err != nil {
 		n.metrics.rpcErrors.WithLabelValues("aae_roots").Inc()
 		return nil, 0, err
@@ -558,6 +570,8 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 type aaeRemote struct {
 	ctx   context.Context
 	n     *Node
+	id    tableID // every call of the exchange carries this table
+	push  bool    // repair the peer's side too
 	addr  string
 	p     uint32
 	bytes int64
@@ -569,7 +583,7 @@ func (r *aaeRemote) call(method uint8, req []byte) ([]byte, error) {
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, r.n.cfg.RequestTimeout)
 	defer cancel()
-	resp, err := r.n.callNow(ctx, r.addr, method, req)
+	resp, err := r.n.call(ctx, r.addr, r.id, method, req)
 	r.bytes += int64(len(req) + len(resp))
 	if err != nil {
 		r.n.metrics.rpcErrors.WithLabelValues("aae").Inc()
@@ -602,10 +616,13 @@ const maxExchangeBuckets = 4096
 // repairBatch is how many keys one fetch or push carries.
 const repairBatch = 128
 
-// exchange compares partition p with peer and repairs both sides. It
-// reports whether the replicas were left equal (a confirmation for
-// tombstone reaping).
-func (n *Node) exchange(ctx context.Context, p uint32, peer, addr string, rr aaeRoot) (exchangeRecord, bool) {
+// exchange compares partition p with peer and repairs this side, and the
+// peer's too when push is set (anti-entropy between replicas; a transfer
+// only pulls: its source may be a former owner, which must not be handed
+// the partition's newer data as a stale copy). It reports whether the
+// exchange was complete (with push: the replicas were left equal, a
+// confirmation for tombstone reaping).
+func (n *Node) exchange(ctx context.Context, id tableID, p uint32, peer, addr string, rr aaeRoot, push bool) (exchangeRecord, bool) {
 	n.aae.active.Add(1)
 	n.aae.worked.Store(true)
 	defer n.aae.active.Add(-1)
@@ -613,7 +630,7 @@ func (n *Node) exchange(ctx context.Context, p uint32, peer, addr string, rr aae
 	pt.mu.Lock()
 	own := pt.tree.Clone()
 	pt.mu.Unlock()
-	remote := &aaeRemote{ctx: ctx, n: n, addr: addr, p: p}
+	remote := &aaeRemote{ctx: ctx, n: n, id: id, addr: addr, p: p, push: push}
 	local := func(level int, buckets []uint32) ([]antientropy.Entry, error) {
 		return n.localEntries(ctx, p, level, buckets)
 	}
@@ -730,7 +747,7 @@ func (n *Node) repairFetched(ctx context.Context, p uint32, keys [][]byte, their
 	if err := n.receiveHandoff(ctx, handoffRequest{Items: pull}); err != nil {
 		return 0, err
 	}
-	if len(push) > 0 {
+	if len(push) > 0 && remote.push {
 		req, err := handoffRequest{From: n.cfg.Name, Items: push}.marshal()
 		if err != nil {
 			return 0, err

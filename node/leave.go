@@ -168,7 +168,7 @@ func (n *Node) handedOff(ctx context.Context) bool {
 			}
 			continue
 		}
-		roots, _, err := n.rootsOf(ctx, addr, parts)
+		roots, _, err := n.rootsOf(ctx, n.currentView().id, addr, parts)
 		if err != nil {
 			for _, p := range parts {
 				notReady[p] = true
@@ -234,7 +234,7 @@ func (n *Node) pushHeld(ctx context.Context, parts []int) {
 			if string(id) == n.cfg.Name || !n.alive(string(id)) {
 				continue
 			}
-			if err := n.exchangeWith(ctx, uint32(p), string(id), &transferJob{}); err != nil {
+			if err := n.exchangeWith(ctx, uint32(p), string(id), &transferJob{}, true); err != nil {
 				n.log.Warn("leaving: pushing a partition", "partition", p, "to", id, "err", err)
 			}
 		}

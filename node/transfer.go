@@ -342,7 +342,9 @@ func (n *Node) pullPartition(ctx context.Context, r, prev *ring.Ring, p uint32) 
 		pt.mu.Unlock()
 		pull := n.streamFrom
 		if len(done) > 0 || have {
-			pull = n.exchangeWith
+			pull = func(ctx context.Context, p uint32, src string, job *transferJob) error {
+				return n.exchangeWith(ctx, p, src, job, false)
+			}
 		}
 		if err := pull(ctx, p, src, job); err != nil {
 			setState("error", err.Error())
@@ -432,14 +434,17 @@ func (n *Node) takeTransfer(bytes int) time.Duration {
 }
 
 // exchangeWith brings partition p up to date with src's copy by Merkle
-// exchanges (anti-entropy's), until one leaves them equal.
-func (n *Node) exchangeWith(ctx context.Context, p uint32, src string, job *transferJob) error {
+// exchanges (anti-entropy's), until one is complete. push also repairs
+// src's copy: a leaving node pushes to the new primaries; a new owner
+// pulling from its sources does not (a source may be a former owner).
+func (n *Node) exchangeWith(ctx context.Context, p uint32, src string, job *transferJob, push bool) error {
 	addr, ok := n.rpcAddrOf(src)
 	if !ok {
 		return fmt.Errorf("no address for %s", src)
 	}
 	for range 1000 {
-		roots, _, err := n.rootsOf(ctx, addr, []uint32{p})
+		id := n.currentView().id
+		roots, _, err := n.rootsOf(ctx, id, addr, []uint32{p})
 		if err != nil {
 			return fmt.Errorf("roots from %s: %w", src, err)
 		}
@@ -450,7 +455,7 @@ func (n *Node) exchangeWith(ctx context.Context, p uint32, src string, job *tran
 		if equal {
 			return nil
 		}
-		rec, complete := n.exchange(ctx, p, src, addr, roots[0])
+		rec, complete := n.exchange(ctx, id, p, src, addr, roots[0], push)
 		n.xfer.mu.Lock()
 		job.Keys += int64(rec.Repaired)
 		job.Bytes += rec.Bytes
