@@ -7,12 +7,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/ring"
 )
 
-// The claimant (see cluster.go): one node computes each new ownership with
-// ring.Claim and pushes the whole membership to every member; gossip's
-// push/pull carries it to anyone the push missed.
+// The claimant (see node/internal/membership): one node computes each new
+// ownership with ring.Claim and pushes the whole membership to every
+// member; gossip's push/pull carries it to anyone the push missed.
 
 // claimInterval is how often the claimant checks the members against the
 // table besides being woken by a membership change: a backstop for a
@@ -26,9 +27,9 @@ const claimInterval = time.Second
 // valid (nodes that all started joining one another) every node places by
 // the history-free ring of the members, and the first to turn valid claims
 // that same placement.
-func (n *Node) claimant(c clusterState) string {
-	for _, r := range c.records() {
-		if r.Status == statusValid && n.alive(r.Name) {
+func (n *Node) claimant(c membership.State) string {
+	for _, r := range c.Records() {
+		if r.Status == membership.StatusValid && n.alive(r.Name) {
 			return r.Name
 		}
 	}
@@ -63,21 +64,21 @@ func (n *Node) claimLoop() {
 // members that should own partitions differ from the table's.
 func (n *Node) claimRound(ctx context.Context) error {
 	c := n.clusterSnapshot()
-	if n.claimant(c) != n.cfg.Name || c.staged() {
+	if n.claimant(c) != n.cfg.Name || c.Staged() {
 		return nil
 	}
-	want := c.placed()
+	want := c.Placed()
 	if len(want) == 0 || (c.Table != nil && slices.Equal(c.Table.Members, want)) {
 		return nil
 	}
-	cfg := c.ringConfig()
+	cfg := c.RingConfig()
 	prev, err := ring.New(cfg, nil)
 	if err != nil {
 		return err
 	}
 	version := uint64(1)
 	if c.Table != nil {
-		if prev, err = c.Table.ring(cfg, c.Members); err != nil {
+		if prev, err = c.Table.Ring(cfg, c.Members); err != nil {
 			return err
 		}
 		version = c.Table.Version + 1
@@ -90,7 +91,7 @@ func (n *Node) claimRound(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	t := tableOf(next, version, n.cfg.Name, c.Table, carriedSources(c, prev))
+	t := membership.TableOf(next, version, n.cfg.Name, c.Table, carriedSources(c, prev))
 	moved := 0
 	if c.Table != nil {
 		before := prev.Owners()
@@ -101,7 +102,7 @@ func (n *Node) claimRound(ctx context.Context) error {
 		}
 	}
 	n.log.Info("claimed a new ownership", "version", version, "members", len(want), "partitions_moved", moved)
-	if !n.mergeState(clusterState{Table: t}) {
+	if !n.mergeState(membership.State{Table: t}) {
 		return nil
 	}
 	n.pushState(ctx)
@@ -114,11 +115,11 @@ func (n *Node) claimRound(ctx context.Context) error {
 // out: how many were sent it and how many merged it.
 func (n *Node) pushState(ctx context.Context) (sent, merged int) {
 	c := n.clusterSnapshot()
-	payload := c.marshal()
+	payload := c.Marshal()
 	var wg sync.WaitGroup
 	var ok atomic.Int64
-	for _, r := range c.records() {
-		if r.Name == n.cfg.Name || !inRing(r.Status) || !n.alive(r.Name) {
+	for _, r := range c.Records() {
+		if r.Name == n.cfg.Name || !membership.InRing(r.Status) || !n.alive(r.Name) {
 			continue
 		}
 		addr, found := n.rpcAddrOf(r.Name)
@@ -152,12 +153,12 @@ func (n *Node) receiveState(payload []byte) error {
 
 // decodeState decodes a membership sent by a peer (from, for errors) and
 // refuses one of another ring configuration.
-func (n *Node) decodeState(payload []byte, from string) (clusterState, error) {
-	c, err := unmarshalCluster(payload)
+func (n *Node) decodeState(payload []byte, from string) (membership.State, error) {
+	c, err := membership.Unmarshal(payload)
 	if err != nil {
 		return c, err
 	}
-	return c, checkCompatible(n.cfg.Ring.Partitions, n.cfg.Ring.N, c.Partitions, c.N, from)
+	return c, membership.CheckCompatible(n.cfg.Ring.Partitions, n.cfg.Ring.N, c.Partitions, c.N, from)
 }
 
 // carriedSources returns, for each partition whose primaries in c's table
@@ -168,20 +169,20 @@ func (n *Node) decodeState(payload []byte, from string) (clusterState, error) {
 // Without this, a change claimed before the previous one's pulls finished
 // dropped the owners before that from the sources (issue 10), and a write
 // only they held was missing from a copy its owner called complete.
-func carriedSources(c clusterState, cur *ring.Ring) map[int][]string {
+func carriedSources(c membership.State, cur *ring.Ring) map[int][]string {
 	if c.Table == nil {
 		return nil
 	}
 	var prev *ring.Ring
 	if c.Table.Prev != nil {
-		prev, _ = c.previousRing()
+		prev, _ = c.PreviousRing()
 	}
 	out := map[int][]string{}
 	for p := range c.Partitions {
 		prims := cur.Primaries(p)
 		settled := true
 		for _, id := range prims {
-			if m, ok := c.Members[string(id)]; ok && inRing(m.Status) && m.ReadyAt < c.Table.Version+1 {
+			if m, ok := c.Members[string(id)]; ok && membership.InRing(m.Status) && m.ReadyAt < c.Table.Version+1 {
 				settled = false
 			}
 		}
@@ -191,7 +192,7 @@ func carriedSources(c clusterState, cur *ring.Ring) map[int][]string {
 		var srcs []string
 		add := func(name string) {
 			m, ok := c.Members[name]
-			if name == "" || (ok && !inRing(m.Status)) || slices.Contains(prims, ring.NodeID(name)) || slices.Contains(srcs, name) {
+			if name == "" || (ok && !membership.InRing(m.Status)) || slices.Contains(prims, ring.NodeID(name)) || slices.Contains(srcs, name) {
 				return
 			}
 			srcs = append(srcs, name)
@@ -206,7 +207,7 @@ func carriedSources(c clusterState, cur *ring.Ring) map[int][]string {
 		}
 		if len(srcs) > 0 {
 			slices.Sort(srcs)
-			out[p] = srcs[:min(len(srcs), maxCarriedSources)]
+			out[p] = srcs[:min(len(srcs), membership.MaxCarriedSources)]
 		}
 	}
 	return out

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/vclock"
 )
@@ -393,7 +394,7 @@ func TestAdoptTableWithSameMembers(t *testing.T) {
 	for p := range next.Owners {
 		next.Owners[p] = 1 - next.Owners[p] // swap n1 and n2 everywhere
 	}
-	if !nodes[0].node.mergeState(clusterState{Table: &next}) {
+	if !nodes[0].node.mergeState(membership.State{Table: &next}) {
 		t.Fatal("a newer table was not merged")
 	}
 	got := nodes[0].node.Ring().Owners()

@@ -747,7 +747,7 @@ func (n *Node) serveMethod(ctx context.Context, method uint8, payload []byte) ([
 	case methodState:
 		return nil, n.receiveState(payload)
 	case methodStatePull:
-		return n.clusterSnapshot().marshal(), nil
+		return n.clusterSnapshot().Marshal(), nil
 	case methodAAERoots, methodAAEChildren, methodAAEEntries, methodAAEFetch:
 		return n.serveAAE(ctx, method, payload)
 	case methodCoordinate:

@@ -532,7 +532,7 @@ func TestStalledLeaveNeverResurrects(t *testing.T) {
 		return true, ""
 	})
 	rg := nodes[0].node.Ring()
-	prev, err := nodes[0].node.clusterSnapshot().previousRing()
+	prev, err := nodes[0].node.clusterSnapshot().PreviousRing()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
 	"github.com/dynago/dynago/vclock"
@@ -89,7 +90,7 @@ func decodeParts(s string, q int) (map[uint32]bool, error) {
 }
 
 // tableVersion is the version of c's ownership table (0 before any claim).
-func tableVersion(c clusterState) uint64 {
+func tableVersion(c membership.State) uint64 {
 	if c.Table == nil {
 		return 0
 	}
@@ -103,7 +104,7 @@ func tableVersion(c clusterState) uint64 {
 func (n *Node) publishHolds() {
 	c := n.clusterSnapshot()
 	me, ok := c.Members[n.cfg.Name]
-	if !ok || !inRing(me.Status) {
+	if !ok || !membership.InRing(me.Status) {
 		return
 	}
 	cur := n.currentView()
@@ -143,14 +144,14 @@ func (n *Node) publishHolds() {
 	if me.Holds == enc && me.HoldsAt == at && me.ReadyAt == readyAt {
 		return
 	}
-	_, changed := n.updateCluster(func(c clusterState) (clusterState, bool) {
+	_, changed := n.updateCluster(func(c membership.State) (membership.State, bool) {
 		me = c.Members[n.cfg.Name]
 		if tableVersion(c)+1 != at {
 			return c, false // a new table arrived meanwhile: the next round reports on it
 		}
 		me.Holds, me.HoldsAt, me.ReadyAt = enc, at, readyAt
 		me.Version++
-		return c.merge(me)
+		return c.Merge(me)
 	})
 	if !changed {
 		return
@@ -165,7 +166,7 @@ type holderView struct {
 	r, prev *ring.Ring
 	table   uint64
 	prevV   uint64 // the previous table's version, or 0 without one
-	members []memberRecord
+	members []membership.Record
 	holds   map[string]map[uint32]bool // parsed, or nil: unknown
 }
 
@@ -180,8 +181,8 @@ func (n *Node) holderView() holderView {
 			v.prevV = cur.table.Prev.Version
 		}
 	}
-	for _, m := range c.records() {
-		if m.Name == n.cfg.Name || !inRing(m.Status) {
+	for _, m := range c.Records() {
+		if m.Name == n.cfg.Name || !membership.InRing(m.Status) {
 			continue
 		}
 		v.members = append(v.members, m)

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/ring"
 )
 
@@ -75,12 +76,12 @@ func TestHolders(t *testing.T) {
 	if slices.Contains(r.Primaries(p), ring.NodeID(lost)) || !slices.Contains(prev.Primaries(p), ring.NodeID(lost)) {
 		t.Fatalf("setup: %s must have lost partition %d", lost, p)
 	}
-	rec := func(name, holds string, at uint64) memberRecord {
-		return memberRecord{Name: name, Status: statusValid, Holds: holds, HoldsAt: at}
+	rec := func(name, holds string, at uint64) membership.Record {
+		return membership.Record{Name: name, Status: membership.StatusValid, Holds: holds, HoldsAt: at}
 	}
 	for _, tc := range []struct {
 		name string
-		m    memberRecord
+		m    membership.Record
 		want bool
 	}{
 		{"never said", rec(lost, "", 0), true},
@@ -93,7 +94,7 @@ func TestHolders(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := holderView{self: "zz", r: r, prev: prev, table: 5, prevV: 4, holds: map[string]map[uint32]bool{}}
-			v.members = []memberRecord{tc.m}
+			v.members = []membership.Record{tc.m}
 			if set, err := decodeParts(tc.m.Holds, 8); err == nil {
 				v.holds[tc.m.Name] = set
 			}

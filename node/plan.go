@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/dynago/dynago/node/api"
+	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
 )
@@ -127,9 +128,9 @@ func parsePlanQuery(q url.Values) (planChange, *apiError) {
 // checkPlanChange checks ch against the membership: a join needs a node
 // that is not in the ring, a leave or remove one that is. It returns ch
 // with the zone of a leaving or removed node filled in.
-func checkPlanChange(c clusterState, ch planChange) (planChange, *apiError) {
+func checkPlanChange(c membership.State, ch planChange) (planChange, *apiError) {
 	rec, known := c.Members[ch.Node]
-	member := known && inRing(rec.Status)
+	member := known && membership.InRing(rec.Status)
 	switch {
 	case ch.Op == planJoin && member:
 		return ch, &apiError{Status: http.StatusConflict, Code: "already_member",
@@ -148,9 +149,9 @@ func checkPlanChange(c clusterState, ch planChange) (planChange, *apiError) {
 
 // pendingAfter returns the placement the claimant would claim now: before
 // claimed for the members to place (joining and valid).
-func pendingAfter(c clusterState, before *ring.Ring) (*ring.Ring, error) {
+func pendingAfter(c membership.State, before *ring.Ring) (*ring.Ring, error) {
 	var ms []ring.Member
-	for _, m := range c.placed() {
+	for _, m := range c.Placed() {
 		ms = append(ms, ring.Member{ID: ring.NodeID(m.Name), Zone: m.Zone})
 	}
 	return before.Claim(ms)
@@ -368,11 +369,11 @@ func planCount(n int, noun string) string {
 // memberWarnings are the warnings about the members themselves: a member
 // that is down holds up the transfers from and to it; a remove refuses a
 // live node and the node asked; a node already leaving has its new owners.
-func memberWarnings(c clusterState, ch planChange, self string, alive func(string) bool) []string {
+func memberWarnings(c membership.State, ch planChange, self string, alive func(string) bool) []string {
 	var warns []string
 	target := c.Members[ch.Node]
-	placed := c.Table != nil && placesMember(c.Table.Members, ch.Node)
-	if ch.Op != planJoin && target.Status == statusLeaving && !placed {
+	placed := c.Table != nil && membership.PlacesMember(c.Table.Members, ch.Node)
+	if ch.Op != planJoin && target.Status == membership.StatusLeaving && !placed {
 		warns = append(warns, fmt.Sprintf("%s is already leaving: its partitions already have their new owners, so this plan moves nothing more (follow it with GET /debug/transfers)", ch.Node))
 	}
 	if ch.Op == planRemove {
@@ -383,8 +384,8 @@ func memberWarnings(c clusterState, ch planChange, self string, alive func(strin
 			warns = append(warns, fmt.Sprintf("%s is alive: remove is for dead nodes and would be refused; make it leave instead", ch.Node))
 		}
 	}
-	for _, r := range c.records() {
-		if !inRing(r.Status) || alive(r.Name) || (ch.Op == planRemove && r.Name == ch.Node) {
+	for _, r := range c.Records() {
+		if !membership.InRing(r.Status) || alive(r.Name) || (ch.Op == planRemove && r.Name == ch.Node) {
 			continue
 		}
 		warns = append(warns, fmt.Sprintf("%s (%s) is down: transfers from and to it wait until it is back or removed, and its keys are not counted", r.Name, r.Status))
@@ -435,7 +436,7 @@ func (n *Node) handlePlan(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	before, err := c.ring()
+	before, err := c.Ring()
 	if err != nil {
 		writeError(w, &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: "current placement: " + err.Error()})
 		return
@@ -460,11 +461,11 @@ func (n *Node) handlePlan(w http.ResponseWriter, r *http.Request) {
 		warns = append(warns, fmt.Sprintf("could not sample %s's data for the bytes per key (bytes are 0): %v", n.cfg.Name, err))
 	}
 	if ch.Op != planPending && len(pending) > 0 {
-		warns = append(warns, fmt.Sprintf("%d other changes are made but not placed yet (staged: %v); GET /cluster/plan without a change shows them together", len(pending), c.staged()))
+		warns = append(warns, fmt.Sprintf("%d other changes are made but not placed yet (staged: %v); GET /cluster/plan without a change shows them together", len(pending), c.Staged()))
 	}
 	p := makePlan(ch, before, after, keys, bpk, n.cfg.TransferRate)
 	p.Warnings = append(warns, p.Warnings...)
-	p.Staged, p.Pending = c.staged(), pending
+	p.Staged, p.Pending = c.Staged(), pending
 	writeJSON(w, http.StatusOK, p)
 }
 
@@ -472,7 +473,7 @@ func (n *Node) handlePlan(w http.ResponseWriter, r *http.Request) {
 // member reports for it (methodAAERoots; this node reads its own trees).
 // A member that does not answer is skipped with a warning; a down member
 // is skipped quietly (memberWarnings names it).
-func (n *Node) planKeys(ctx context.Context, c clusterState) ([]int64, []string) {
+func (n *Node) planKeys(ctx context.Context, c membership.State) ([]int64, []string) {
 	q := n.cfg.Ring.Partitions
 	keys := make([]int64, q)
 	parts := make([]uint32, q)
@@ -484,8 +485,8 @@ func (n *Node) planKeys(ctx context.Context, c clusterState) ([]int64, []string)
 		warns []string
 		wg    sync.WaitGroup
 	)
-	for _, rec := range c.records() {
-		if !inRing(rec.Status) || !n.alive(rec.Name) {
+	for _, rec := range c.Records() {
+		if !membership.InRing(rec.Status) || !n.alive(rec.Name) {
 			continue
 		}
 		if rec.Name == n.cfg.Name {

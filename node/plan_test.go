@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/ring"
 )
 
@@ -69,12 +70,12 @@ func TestParsePlanQuery(t *testing.T) {
 }
 
 func TestCheckPlanChange(t *testing.T) {
-	c := clusterState{Partitions: 8, N: 3, Members: map[string]memberRecord{
-		"n1": {Name: "n1", Status: statusValid, Zone: "a"},
-		"n2": {Name: "n2", Status: statusLeaving, Zone: "b"},
-		"n3": {Name: "n3", Status: statusJoining},
-		"n4": {Name: "n4", Status: statusLeft},
-		"n5": {Name: "n5", Status: statusRemoved},
+	c := membership.State{Partitions: 8, N: 3, Members: map[string]membership.Record{
+		"n1": {Name: "n1", Status: membership.StatusValid, Zone: "a"},
+		"n2": {Name: "n2", Status: membership.StatusLeaving, Zone: "b"},
+		"n3": {Name: "n3", Status: membership.StatusJoining},
+		"n4": {Name: "n4", Status: membership.StatusLeft},
+		"n5": {Name: "n5", Status: membership.StatusRemoved},
 	}}
 	for _, tc := range []struct {
 		name     string
@@ -337,11 +338,11 @@ func TestPlanPlacementWarnings(t *testing.T) {
 }
 
 func TestPlanMemberWarnings(t *testing.T) {
-	c := clusterState{Partitions: 8, N: 3, Members: map[string]memberRecord{
-		"n1": {Name: "n1", Status: statusValid},
-		"n2": {Name: "n2", Status: statusValid},
-		"n3": {Name: "n3", Status: statusLeaving},
-		"n4": {Name: "n4", Status: statusLeft},
+	c := membership.State{Partitions: 8, N: 3, Members: map[string]membership.Record{
+		"n1": {Name: "n1", Status: membership.StatusValid},
+		"n2": {Name: "n2", Status: membership.StatusValid},
+		"n3": {Name: "n3", Status: membership.StatusLeaving},
+		"n4": {Name: "n4", Status: membership.StatusLeft},
 	}}
 	for _, tc := range []struct {
 		name  string

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dynago/dynago/antientropy"
 	"github.com/dynago/dynago/node/api"
+	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
 )
@@ -179,7 +180,7 @@ func (n *Node) transferRound(ctx context.Context) {
 		primary[uint32(p)] = true
 	}
 	_, inRing := r.Member(self)
-	if !inRing && n.clusterSnapshot().Members[n.cfg.Name].Status == statusJoining {
+	if !inRing && n.clusterSnapshot().Members[n.cfg.Name].Status == membership.StatusJoining {
 		// Not placed yet: the claimant has not claimed for this node.
 		return
 	}
@@ -248,9 +249,9 @@ func (n *Node) transferRound(ctx context.Context) {
 	n.metrics.transferPending.Set(float64(len(need)))
 	if len(need) == 0 {
 		me := n.clusterView().Members[n.cfg.Name]
-		if me.Status == statusJoining {
+		if me.Status == membership.StatusJoining {
 			n.log.Info("every partition transferred; now valid")
-			n.setSelfStatus(statusValid)
+			n.setSelfStatus(membership.StatusValid)
 		}
 		n.freshJoin = false
 		return
@@ -259,11 +260,11 @@ func (n *Node) transferRound(ctx context.Context) {
 		// A new data directory for a name the cluster knows as valid (a
 		// lost disk): it is joining again until its partitions are back.
 		me := n.clusterView().Members[n.cfg.Name]
-		if me.Status == statusValid {
-			n.setSelfStatus(statusJoining)
+		if me.Status == membership.StatusValid {
+			n.setSelfStatus(membership.StatusJoining)
 		}
 	}
-	prev, err := n.clusterSnapshot().previousRing()
+	prev, err := n.clusterSnapshot().PreviousRing()
 	if err != nil || prev.Len() == 0 {
 		prev = r
 	}
@@ -290,7 +291,7 @@ func (n *Node) pullPartition(ctx context.Context, r, prev *ring.Ring, p uint32) 
 		}
 	}
 	for _, id := range candidates {
-		if rec, ok := members[string(id)]; ok && !inRing(rec.Status) {
+		if rec, ok := members[string(id)]; ok && !membership.InRing(rec.Status) {
 			continue // removed, or left after its handoff: nothing to wait for
 		}
 		if string(id) != n.cfg.Name && !slices.Contains(sources, string(id)) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/ring"
 )
 
@@ -47,7 +48,7 @@ type tableID struct {
 }
 
 // idOf returns t's identity (the zero identity for no table).
-func idOf(t *ownerTable) tableID {
+func idOf(t *membership.Table) tableID {
 	if t == nil {
 		return tableID{}
 	}
@@ -55,10 +56,10 @@ func idOf(t *ownerTable) tableID {
 }
 
 // lineID identifies t as the Prev of the next table names it: without its
-// own Prev and carried sources (tableOf strips them), so that a node can
+// own Prev and carried sources (membership.TableOf strips them), so that a node can
 // tell whether the table it last reconciled with is the one a new table
 // was claimed from.
-func lineID(t *ownerTable) tableID {
+func lineID(t *membership.Table) tableID {
 	if t == nil {
 		return tableID{}
 	}
@@ -71,7 +72,7 @@ func lineID(t *ownerTable) tableID {
 // from. Views are immutable; the node publishes a new one on every change.
 type view struct {
 	ring  *ring.Ring
-	table *ownerTable
+	table *membership.Table
 	id    tableID
 	line  tableID // lineID(table)
 	// prev is the placement of table.Prev (nil without one): the owners
@@ -170,8 +171,8 @@ func (n *Node) currentView() *view { return n.view.Load() }
 // publishView builds the view of c and publishes it, unless the published
 // one has a newer table (a concurrent rebuild from a later snapshot won).
 // It reports whether the ring changed.
-func (n *Node) publishView(c clusterState, force bool) (bool, error) {
-	r, err := c.ring()
+func (n *Node) publishView(c membership.State, force bool) (bool, error) {
+	r, err := c.Ring()
 	if err != nil {
 		return false, err
 	}
@@ -179,10 +180,10 @@ func (n *Node) publishView(c clusterState, force bool) (bool, error) {
 	defer n.viewMu.mu.Unlock()
 	old := n.view.Load()
 	// Most rebuilds follow a member record's change under the same table
-	// (the pointer survives clusterState clones): keep its identity and
+	// (the pointer survives membership.State clones): keep its identity and
 	// previous placement instead of encoding and hashing it again.
 	same := old != nil && old.table == c.Table
-	if old != nil && !force && !same && old.table.newer(c.Table) {
+	if old != nil && !force && !same && old.table.Newer(c.Table) {
 		return false, nil // c is older than what is published
 	}
 	nv := &view{ring: r, table: c.Table}
@@ -191,7 +192,7 @@ func (n *Node) publishView(c clusterState, force bool) (bool, error) {
 	} else {
 		nv.id, nv.line = idOf(c.Table), lineID(c.Table)
 		if c.Table != nil && c.Table.Prev != nil {
-			if nv.prev, err = c.previousRing(); err != nil {
+			if nv.prev, err = c.PreviousRing(); err != nil {
 				return false, err
 			}
 		}
@@ -263,7 +264,7 @@ func (n *Node) syncTable(ctx context.Context, addr string, theirs tableID) {
 		}
 	}
 	if idOf(n.clusterSnapshot().Table) != theirs {
-		payload := n.clusterSnapshot().marshal()
+		payload := n.clusterSnapshot().Marshal()
 		if _, err := n.client(addr).Call(ctx, methodState, payload); err != nil {
 			n.log.Debug("pushing membership after a table mismatch", "peer", addr, "err", err)
 		}
