@@ -18,6 +18,7 @@ import (
 
 	"github.com/dynago/dynago/antientropy"
 	"github.com/dynago/dynago/node/api"
+	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
 	"github.com/dynago/dynago/vclock"
@@ -900,7 +901,7 @@ const maxReapsPerRound = 10000
 // is known to hold (an exchange that left the replicas equal started after
 // the tombstone was stored here) and whose delete is older than the grace
 // period. Never on age alone, unless ReapUnconfirmed (the must-fail control).
-func (n *Node) reapTombstones(ctx context.Context, v holderView) {
+func (n *Node) reapTombstones(ctx context.Context, v membership.Holders) {
 	r := n.ring.Load()
 	now := n.clock.Steady()
 	minAge := n.reapMinAge()
@@ -914,7 +915,7 @@ parts:
 					peers = append(peers, string(id))
 				}
 			}
-			peers = append(peers, v.holders(p)...)
+			peers = append(peers, v.Of(p)...)
 		}
 		type cand struct {
 			key    string

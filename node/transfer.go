@@ -41,7 +41,7 @@ type transferState struct {
 	ready []bool // by partition; guarded by mu
 	// readyFor is the table the ready flags were last reconciled with
 	// (transferRound); saved with them. Guarded by mu.
-	readyFor tableID
+	readyFor membership.TableID
 	jobs     map[uint32]*transferJob
 	wake     chan struct{}
 
@@ -96,7 +96,7 @@ func (n *Node) loadReady(ctx context.Context, freshJoin bool) error {
 	}
 	if len(b) == (q+7)/8+16 {
 		tail := b[(q+7)/8:]
-		n.xfer.readyFor = tableID{Version: binary.BigEndian.Uint64(tail), Digest: binary.BigEndian.Uint64(tail[8:])}
+		n.xfer.readyFor = membership.TableID{Version: binary.BigEndian.Uint64(tail), Digest: binary.BigEndian.Uint64(tail[8:])}
 	}
 	for p := range n.xfer.ready {
 		n.xfer.ready[p] = b[p/8]&(1<<(p%8)) != 0
@@ -206,7 +206,7 @@ func (n *Node) transferRound(ctx context.Context) {
 	n.xfer.mu.Lock()
 	if n.xfer.readyFor != line {
 		reset := gained
-		if v.table != nil && v.table.Prev != nil && n.xfer.readyFor != idOf(v.table.Prev) {
+		if v.table != nil && v.table.Prev != nil && n.xfer.readyFor != v.table.Prev.ID() {
 			// This node's flags were reconciled with some other table
 			// than the one this one was claimed from (it skipped tables,
 			// or followed one that lost): it can't tell what it missed,

@@ -79,9 +79,9 @@ func TestStrictQuorumAcrossTableChange(t *testing.T) {
 // FuzzUnmarshalEnvelope: the table envelope of checked internode calls
 // crosses the network both ways.
 func FuzzUnmarshalEnvelope(f *testing.F) {
-	f.Add(wrapRequest(tableID{Version: 7, Digest: 42}, []byte("payload")))
+	f.Add(wrapRequest(membership.TableID{Version: 7, Digest: 42}, []byte("payload")))
 	f.Add(wrapOK([]byte("answer")))
-	f.Add(wrapMismatch(tableID{Version: 1 << 40, Digest: 1}))
+	f.Add(wrapMismatch(membership.TableID{Version: 1 << 40, Digest: 1}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if id, rest, err := unwrapRequest(b); err == nil {
 			if again := wrapRequest(id, rest); !bytes.Equal(again, b) && len(b) > 0 && b[0] == envV1 {

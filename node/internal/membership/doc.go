@@ -1,7 +1,9 @@
 // Package membership is the pure state machine of dynago's ring membership:
 // the membership CRDT (one Record per node, merged by a deterministic
 // "newer wins" rule), the ownership tables the claimant computes from it
-// (Table), and the staging hold (Hold), all in one State value.
+// (Table), and the staging hold (Hold), all in one State value; with them
+// the identity of a table on the wire (TableID) and the rule that names the
+// holders of a partition's data (Holders).
 //
 // Membership is explicit, as in Dynamo (DeCandia et al., SOSP 2007, §4.8.1:
 // "an administrator uses a command line tool or a browser to connect to a
@@ -20,8 +22,9 @@
 // membership is pure, the way etcd's raft separates its state machine from
 // the node.run loop that owns it: it does no I/O, reads no clock (not even
 // for types), sets no timers, starts no goroutines, takes no locks, uses no
-// randomness and never logs. It imports only ring and the standard library's
-// pure parts (encoding/json, fmt, errors, slices, maps, cmp, ...). Package
+// randomness and never logs. It imports only ring, the standard library's
+// pure parts (encoding/json, fmt, errors, slices, maps, cmp, strconv, ...)
+// and xxhash (a table's digest, TableID, as ring hashes keys). Package
 // node owns the one goroutine that holds the current State (node/roster.go),
 // gossips it, stores it and publishes the placement built from it. The
 // import rule in test/arch_test.go enforces this.
