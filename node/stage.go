@@ -1,9 +1,7 @@
 package node
 
 import (
-	"cmp"
 	"net/http"
-	"slices"
 
 	"github.com/dynago/dynago/node/api"
 	"github.com/dynago/dynago/node/internal/membership"
@@ -22,35 +20,6 @@ import (
 // partitions and serves them; a removed node's partitions keep it as their
 // (down) primary, so requests use fallbacks as for any down node.
 
-// pendingChanges lists the changes the claimant has not placed yet: members
-// to place that the table lacks (joins) and table members that are no
-// longer to be placed (leaves and removes), by node name.
-func pendingChanges(c membership.State) []planChange {
-	out := []planChange{}
-	placed := c.Placed()
-	var table []membership.TableMember
-	if c.Table != nil {
-		table = c.Table.Members
-	}
-	for _, m := range placed {
-		if !membership.PlacesMember(table, m.Name) {
-			out = append(out, planChange{Op: planJoin, Node: m.Name, Zone: m.Zone})
-		}
-	}
-	for _, m := range table {
-		if membership.PlacesMember(placed, m.Name) {
-			continue
-		}
-		op := planLeave
-		if c.Members[m.Name].Status == membership.StatusRemoved {
-			op = planRemove
-		}
-		out = append(out, planChange{Op: op, Node: m.Name, Zone: m.Zone})
-	}
-	slices.SortFunc(out, func(a, b planChange) int { return cmp.Compare(a.Node, b.Node) })
-	return out
-}
-
 // stagingJSON answers POST /cluster/stage and /cluster/commit. Told and
 // Acknowledged count the other live members this node sent the change to
 // and those that merged it before the answer (gossip brings it to the
@@ -66,7 +35,7 @@ func (n *Node) handleCommit(w http.ResponseWriter, r *http.Request) { n.setStagi
 
 func (n *Node) setStaging(w http.ResponseWriter, on bool) {
 	c := n.clusterSnapshot()
-	pending := pendingChanges(c)
+	pending := membership.PendingChanges(c)
 	if c.Staged() != on {
 		h := &membership.Hold{On: on, Version: 1}
 		if c.Hold != nil {

@@ -2,8 +2,10 @@
 // the membership CRDT (one Record per node, merged by a deterministic
 // "newer wins" rule), the ownership tables the claimant computes from it
 // (Table), and the staging hold (Hold), all in one State value; with them
-// the identity of a table on the wire (TableID) and the rule that names the
-// holders of a partition's data (Holders).
+// the identity of a table on the wire (TableID), the rule that names the
+// holders of a partition's data (Holders), and the plan math: what a join,
+// leave or remove would move (CheckChange, PlanAfter, MakePlan), as Riak's
+// `cluster plan` shows it.
 //
 // Membership is explicit, as in Dynamo (DeCandia et al., SOSP 2007, §4.8.1:
 // "an administrator uses a command line tool or a browser to connect to a
@@ -22,9 +24,12 @@
 // membership is pure, the way etcd's raft separates its state machine from
 // the node.run loop that owns it: it does no I/O, reads no clock (not even
 // for types), sets no timers, starts no goroutines, takes no locks, uses no
-// randomness and never logs. It imports only ring, the standard library's
-// pure parts (encoding/json, fmt, errors, slices, maps, cmp, strconv, ...)
-// and xxhash (a table's digest, TableID, as ring hashes keys). Package
+// randomness and never logs. It imports only ring, node/api (plans are
+// computed as the HTTP contract's types, which are data only), the
+// standard library's pure parts (encoding/json, fmt, errors, slices, maps,
+// cmp, strconv, math, ...) and xxhash (a table's digest, TableID, as ring
+// hashes keys). It knows nothing of HTTP statuses: a refused change is a
+// *ChangeError that node maps to a status. Package
 // node owns the one goroutine that holds the current State (node/roster.go),
 // gossips it, stores it and publishes the placement built from it. The
 // import rule in test/arch_test.go enforces this.
