@@ -191,9 +191,9 @@ type Table struct {
 	Sources map[int][]string `json:"sources,omitempty"`
 }
 
-// MaxCarriedSources bounds one partition's carried sources (a table from
+// maxCarriedSources bounds one partition's carried sources (a table from
 // the network is refused beyond it).
-const MaxCarriedSources = 64
+const maxCarriedSources = 64
 
 // TableMember is a member a table places: its name and zone.
 type TableMember struct {
@@ -243,7 +243,7 @@ func (t *Table) validate(q int, depth int) error {
 		}
 	}
 	for p, srcs := range t.Sources {
-		if p < 0 || p >= q || len(srcs) == 0 || len(srcs) > MaxCarriedSources {
+		if p < 0 || p >= q || len(srcs) == 0 || len(srcs) > maxCarriedSources {
 			return fmt.Errorf("table %d: carried sources of partition %d: %d names", t.Version, p, len(srcs))
 		}
 		for _, s := range srcs {

@@ -2,7 +2,9 @@
 // the membership CRDT (one Record per node, merged by a deterministic
 // "newer wins" rule), the ownership tables the claimant computes from it
 // (Table), and the staging hold (Hold), all in one State value; with them
-// the identity of a table on the wire (TableID), the rule that names the
+// the claim math (who claims, Claimant; what, Claim, with the sources
+// carried from unfinished changes), the identity of a table on the wire
+// (TableID), the rule that names the
 // holders of a partition's data (Holders), and the plan math: what a join,
 // leave or remove would move (CheckChange, PlanAfter, MakePlan), as Riak's
 // `cluster plan` shows it.
