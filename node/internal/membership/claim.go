@@ -40,7 +40,7 @@ func (c State) Claim(claimant string) (next *Table, moved int, err error) {
 	if c.Staged() {
 		return nil, 0, nil
 	}
-	want := c.Placed()
+	want := c.placed()
 	if len(want) == 0 || (c.Table != nil && slices.Equal(c.Table.Members, want)) {
 		return nil, 0, nil
 	}

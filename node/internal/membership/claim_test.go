@@ -40,8 +40,8 @@ func TestClaim(t *testing.T) {
 	if err != nil || first == nil {
 		t.Fatalf("first claim: %v, %v", first, err)
 	}
-	if first.Version != 1 || first.Claimant != "a" || first.Prev != nil || moved != 0 || !slices.Equal(first.Members, c.Placed()) {
-		t.Fatalf("first table %+v, moved %d; want version 1 by a placing %v", first, moved, c.Placed())
+	if first.Version != 1 || first.Claimant != "a" || first.Prev != nil || moved != 0 || !slices.Equal(first.Members, c.placed()) {
+		t.Fatalf("first table %+v, moved %d; want version 1 by a placing %v", first, moved, c.placed())
 	}
 	c, _ = c.MergeTable(first)
 	if next, _, err := c.Claim("a"); next != nil || err != nil {
@@ -56,7 +56,7 @@ func TestClaim(t *testing.T) {
 	if err != nil || second == nil {
 		t.Fatalf("second claim: %v, %v", second, err)
 	}
-	if second.Version != 2 || second.Claimant != "b" || second.Prev.ID() != first.LineID() || !slices.Equal(second.Members, c.Placed()) {
+	if second.Version != 2 || second.Claimant != "b" || second.Prev.ID() != first.LineID() || !slices.Equal(second.Members, c.placed()) {
 		t.Fatalf("second table %+v", second)
 	}
 	before, _ := first.Ring(c.RingConfig(), c.Members)

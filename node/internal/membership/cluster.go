@@ -201,9 +201,9 @@ type TableMember struct {
 	Zone string `json:"zone,omitempty"`
 }
 
-// PlacesMember reports whether ms (a table's or the placed members) lists
+// placesMember reports whether ms (a table's or the placed members) lists
 // name.
-func PlacesMember(ms []TableMember, name string) bool {
+func placesMember(ms []TableMember, name string) bool {
 	return slices.ContainsFunc(ms, func(m TableMember) bool { return m.Name == name })
 }
 
@@ -303,9 +303,9 @@ func TableOf(r *ring.Ring, version uint64, claimant string, prev *Table, sources
 	return t
 }
 
-// Placed returns the members that should own partitions (joining and
+// placed returns the members that should own partitions (joining and
 // valid), as a table lists them: sorted by name.
-func (c State) Placed() []TableMember {
+func (c State) placed() []TableMember {
 	var out []TableMember
 	for _, r := range c.Records() {
 		if r.Status == StatusJoining || r.Status == StatusValid {

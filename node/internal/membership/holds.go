@@ -40,10 +40,10 @@ func EncodeParts(parts []uint32) string {
 	return b.String()
 }
 
-// DecodeParts parses EncodeParts' form into a set of partitions below q.
+// decodeParts parses EncodeParts' form into a set of partitions below q.
 // It never panics and allocates at most q entries; the input comes from
 // the network (gossiped records).
-func DecodeParts(s string, q int) (map[uint32]bool, error) {
+func decodeParts(s string, q int) (map[uint32]bool, error) {
 	out := map[uint32]bool{}
 	if s == "" {
 		return out, nil
@@ -98,7 +98,7 @@ func NewHolders(c State, self string, r, prev *ring.Ring, t *Table) Holders {
 			continue
 		}
 		v.members = append(v.members, m)
-		if set, err := DecodeParts(m.Holds, c.Partitions); err == nil {
+		if set, err := decodeParts(m.Holds, c.Partitions); err == nil {
 			v.holds[m.Name] = set
 		}
 	}

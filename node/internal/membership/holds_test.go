@@ -22,19 +22,19 @@ func TestPartsEncoding(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("EncodeParts(%v) = %q, want %q", tc.parts, got, tc.want)
 		}
-		set, err := DecodeParts(got, 16)
+		set, err := decodeParts(got, 16)
 		if err != nil || len(set) != len(tc.parts) {
-			t.Errorf("DecodeParts(%q) = %v, %v", got, set, err)
+			t.Errorf("decodeParts(%q) = %v, %v", got, set, err)
 		}
 		for _, p := range tc.parts {
 			if !set[p] {
-				t.Errorf("DecodeParts(%q) lacks %d", got, p)
+				t.Errorf("decodeParts(%q) lacks %d", got, p)
 			}
 		}
 	}
 	for _, bad := range []string{"16", "3-1", "a", "1,,2", "-", "1-", "0-99999999999", "1-16"} {
-		if _, err := DecodeParts(bad, 16); err == nil {
-			t.Errorf("DecodeParts(%q) accepted", bad)
+		if _, err := decodeParts(bad, 16); err == nil {
+			t.Errorf("decodeParts(%q) accepted", bad)
 		}
 	}
 }
@@ -45,7 +45,7 @@ func FuzzDecodeParts(f *testing.F) {
 	f.Add("4095")
 	f.Add("0-4095")
 	f.Fuzz(func(t *testing.T, s string) {
-		set, err := DecodeParts(s, 256)
+		set, err := decodeParts(s, 256)
 		if err != nil {
 			return
 		}
@@ -53,7 +53,7 @@ func FuzzDecodeParts(f *testing.F) {
 			t.Fatalf("%q decoded to %d partitions of 256", s, len(set))
 		}
 		parts := slices.Sorted(maps.Keys(set))
-		again, err := DecodeParts(EncodeParts(parts), 256)
+		again, err := decodeParts(EncodeParts(parts), 256)
 		if err != nil || !maps.Equal(again, set) {
 			t.Fatalf("%q: re-encoding %v gives %v, %v", s, parts, again, err)
 		}
@@ -94,7 +94,7 @@ func TestHolders(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			v := Holders{self: "zz", r: r, prev: prev, table: 5, prevV: 4, holds: map[string]map[uint32]bool{}}
 			v.members = []Record{tc.m}
-			if set, err := DecodeParts(tc.m.Holds, 8); err == nil {
+			if set, err := decodeParts(tc.m.Holds, 8); err == nil {
 				v.holds[tc.m.Name] = set
 			}
 			got := slices.Contains(v.Of(p), tc.m.Name)

@@ -38,18 +38,18 @@ const (
 // longer to be placed (leaves and removes), by node name.
 func PendingChanges(c State) []api.PlanChange {
 	out := []api.PlanChange{}
-	placed := c.Placed()
+	placed := c.placed()
 	var table []TableMember
 	if c.Table != nil {
 		table = c.Table.Members
 	}
 	for _, m := range placed {
-		if !PlacesMember(table, m.Name) {
+		if !placesMember(table, m.Name) {
 			out = append(out, api.PlanChange{Op: api.PlanJoin, Node: m.Name, Zone: m.Zone})
 		}
 	}
 	for _, m := range table {
-		if PlacesMember(placed, m.Name) {
+		if placesMember(placed, m.Name) {
 			continue
 		}
 		op := api.PlanLeave
@@ -116,7 +116,7 @@ func CheckChange(c State, ch api.PlanChange) (api.PlanChange, error) {
 // claimed for the members to place (joining and valid).
 func PendingAfter(c State, before *ring.Ring) (*ring.Ring, error) {
 	var ms []ring.Member
-	for _, m := range c.Placed() {
+	for _, m := range c.placed() {
 		ms = append(ms, ring.Member{ID: ring.NodeID(m.Name), Zone: m.Zone})
 	}
 	return before.Claim(ms)
@@ -337,7 +337,7 @@ func planCount(n int, noun string) string {
 func MemberWarnings(c State, ch api.PlanChange, self string, alive func(string) bool) []string {
 	var warns []string
 	target := c.Members[ch.Node]
-	placed := c.Table != nil && PlacesMember(c.Table.Members, ch.Node)
+	placed := c.Table != nil && placesMember(c.Table.Members, ch.Node)
 	if ch.Op != api.PlanJoin && target.Status == StatusLeaving && !placed {
 		warns = append(warns, fmt.Sprintf("%s is already leaving: its partitions already have their new owners, so this plan moves nothing more (follow it with GET /debug/transfers)", ch.Node))
 	}
