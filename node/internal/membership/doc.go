@@ -1,13 +1,12 @@
-// Package membership is the pure state machine of dynago's ring membership:
-// the membership CRDT (one Record per node, merged by a deterministic
-// "newer wins" rule), the ownership tables the claimant computes from it
-// (Table), and the staging hold (Hold), all in one State value; with them
-// the claim math (who claims, Claimant; what, Claim, with the sources
-// carried from unfinished changes), the identity of a table on the wire
-// (TableID), the rule that names the
-// holders of a partition's data (Holders), and the plan math: what a join,
-// leave or remove would move (CheckChange, PlanAfter, MakePlan), as Riak's
-// `cluster plan` shows it.
+// Package membership is the pure state machine of dynago's ring
+// membership: the membership CRDT (one Record per node, merged by a
+// deterministic "newer wins" rule), the ownership tables the claimant
+// computes from it (Table) and the staging hold (Hold), all in one State
+// value; and the math on it: who claims and what (Claimant, Claim, with the
+// sources carried from unfinished changes), a table's identity on the wire
+// (TableID), who besides the primaries holds a partition's data (Holders),
+// and what a join, leave or remove would move (CheckChange, PlanAfter,
+// MakePlan), as Riak's `cluster plan` shows it.
 //
 // Membership is explicit, as in Dynamo (DeCandia et al., SOSP 2007, §4.8.1:
 // "an administrator uses a command line tool or a browser to connect to a
@@ -31,16 +30,19 @@
 // standard library's pure parts (encoding/json, fmt, errors, slices, maps,
 // cmp, strconv, math, ...) and xxhash (a table's digest, TableID, as ring
 // hashes keys). It knows nothing of HTTP statuses: a refused change is a
-// *ChangeError that node maps to a status. Package
-// node owns the one goroutine that holds the current State (node/roster.go),
-// gossips it, stores it and publishes the placement built from it. The
-// import rule in test/arch_test.go enforces this.
+// *ChangeError that node maps to a status. Package node owns the one
+// goroutine that holds the current State (node/roster.go), gossips it,
+// stores it and publishes the placement built from it. The import rule in
+// test/arch_test.go enforces this.
 //
 // # Invariants
 //
 //   - State.Merge is commutative, associative and idempotent over records:
 //     any order of delivering any multiset of records gives the same State
-//     (TestClusterMergeConverges). Within one generation (Record.Gen) a left
+//     (TestClusterMergeConverges). This assumes that two records of one
+//     node that tie on everything the order compares (generation, status,
+//     Version, zone and addresses) are equal: a node bumps its Version at
+//     every change of its record. Within one generation (Record.Gen) a left
 //     or removed record is final: no later version puts the node back.
 //   - Table.Newer is a total order (version, then more members, then the
 //     lower claimant, then the larger encoding), so concurrent claims
@@ -61,12 +63,23 @@
 // # How to use
 //
 // The owner of the state applies every change as a pure function of the
-// current State and publishes the result:
+// current State and publishes the result; nothing here is safe to modify
+// concurrently, and nothing needs to be: values are replaced, not changed.
 //
-//	next, changed := cur.Merge(gossiped...)     // records from a peer
-//	next, tch := next.MergeTable(peer.Table)     // a claimed table
-//	r, err := next.Ring()                        // the placement to publish
+//	next, changed := cur.Merge(gossiped...)   // records from a peer
+//	next, tch := next.MergeTable(peer.Table)   // a claimed table
+//	r, err := next.Ring()                      // the placement to publish
 //
-// and decodes what arrives from disk or the network with Unmarshal, then
-// CheckCompatible against its own ring configuration.
+// It decodes what arrives from disk or the network with Unmarshal, then
+// checks it with CheckCompatible against its own ring configuration. The
+// claim loop asks who claims, and if it is this node, what:
+//
+//	if c.Claimant(alive) == self {
+//		t, moved, err := c.Claim(self) // nil: nothing to claim
+//		...                            // merge State{Table: t}, push it
+//	}
+//
+// A plan is CheckChange, then PlanAfter (or PendingAfter for the pending
+// changes) from c.Ring(), then MakePlan with the key counts the caller
+// gathered (MergeMaxKeys) and MemberWarnings first.
 package membership
