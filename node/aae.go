@@ -18,6 +18,7 @@ import (
 
 	"github.com/dynago/dynago/antientropy"
 	"github.com/dynago/dynago/node/api"
+	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
 	"github.com/dynago/dynago/vclock"
@@ -459,7 +460,7 @@ func (n *Node) aaeRound(ctx context.Context) {
 	}
 }
 
-func (n *Node) peerRound(ctx context.Context, id tableID, peer string, parts []uint32) {
+func (n *Node) peerRound(ctx context.Context, id membership.TableID, peer string, parts []uint32) {
 	addr, ok := n.rpcAddrOf(peer)
 	if !ok {
 		return
@@ -532,7 +533,7 @@ var errBadAnswer = errors.New("node: bad answer")
 // (methodAAERoots): each partition's root, depth, key count and whether the
 // node is ready for it, in the order of parts. It also returns the bytes
 // the call exchanged. A malformed or mismatched answer wraps errBadAnswer.
-func (n *Node) rootsOf(ctx context.Context, id tableID, addr string, parts []uint32) ([]aaeRoot, int, error) {
+func (n *Node) rootsOf(ctx context.Context, id membership.TableID, addr string, parts []uint32) ([]aaeRoot, int, error) {
 	req := aaeRootsRequest{Partitions: parts}.marshal()
 	cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
@@ -570,8 +571,8 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 type aaeRemote struct {
 	ctx   context.Context
 	n     *Node
-	id    tableID // every call of the exchange carries this table
-	push  bool    // repair the peer's side too
+	id    membership.TableID // every call of the exchange carries this table
+	push  bool               // repair the peer's side too
 	addr  string
 	p     uint32
 	bytes int64
@@ -622,7 +623,7 @@ const repairBatch = 128
 // the partition's newer data as a stale copy). It reports whether the
 // exchange was complete (with push: the replicas were left equal, a
 // confirmation for tombstone reaping).
-func (n *Node) exchange(ctx context.Context, id tableID, p uint32, peer, addr string, rr aaeRoot, push bool) (exchangeRecord, bool) {
+func (n *Node) exchange(ctx context.Context, id membership.TableID, p uint32, peer, addr string, rr aaeRoot, push bool) (exchangeRecord, bool) {
 	n.aae.active.Add(1)
 	n.aae.worked.Store(true)
 	defer n.aae.active.Add(-1)
@@ -917,7 +918,7 @@ const maxReapsPerRound = 10000
 // is known to hold (an exchange that left the replicas equal started after
 // the tombstone was stored here) and whose delete is older than the grace
 // period. Never on age alone, unless ReapUnconfirmed (the must-fail control).
-func (n *Node) reapTombstones(ctx context.Context, v holderView) {
+func (n *Node) reapTombstones(ctx context.Context, v membership.Holders) {
 	r := n.ring.Load()
 	now := n.clock.Steady()
 	minAge := n.reapMinAge()
@@ -931,7 +932,7 @@ parts:
 					peers = append(peers, string(id))
 				}
 			}
-			peers = append(peers, v.holders(p)...)
+			peers = append(peers, v.Of(p)...)
 		}
 		type cand struct {
 			key    string

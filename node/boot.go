@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/storage"
 )
 
@@ -58,7 +59,7 @@ func (n *Node) loadBoot(ctx context.Context) error {
 // checkOwnRecord verifies this node's incarnation against the cluster's
 // record of it (see above). It is called for every record of this node
 // that arrives, before the merge.
-func (n *Node) checkOwnRecord(r memberRecord) {
+func (n *Node) checkOwnRecord(r membership.Record) {
 	cur := n.inc.Load()
 	if r.Name != n.cfg.Name || cur.Verified {
 		return
@@ -92,7 +93,7 @@ func (n *Node) rotateIncarnation(why string) {
 // member in the ring (nothing to verify its incarnation against).
 func (n *Node) aloneInCluster() bool {
 	for name, r := range n.clusterView().Members {
-		if name != n.cfg.Name && inRing(r.Status) {
+		if name != n.cfg.Name && membership.InRing(r.Status) {
 			return false
 		}
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/dynago/dynago/node/api"
+	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/vclock"
 )
@@ -107,7 +109,7 @@ func TestClaimMovesWhatThePlanSays(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("plan: %d %s", r.status, r.body)
 	}
-	var plan planJSON
+	var plan api.Plan
 	if err := json.Unmarshal(r.body, &plan); err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +320,7 @@ func TestStagedChangesCommitTogether(t *testing.T) {
 	all := append(slices.Clone(nodes), n5)
 	waitFor(t, "both changes made", 20*time.Second, func() (bool, string) {
 		for _, tn := range all {
-			if got := pendingChanges(tn.node.clusterSnapshot()); len(got) != 2 {
+			if got := membership.PendingChanges(tn.node.clusterSnapshot()); len(got) != 2 {
 				return false, fmt.Sprintf("%s sees pending %v", tn.cfg.Name, got)
 			}
 		}
@@ -341,7 +343,7 @@ func TestStagedChangesCommitTogether(t *testing.T) {
 	}
 
 	r = nodes[2].do("GET", "/cluster/plan", nil, nil)
-	var plan planJSON
+	var plan api.Plan
 	if r.status != 200 || json.Unmarshal(r.body, &plan) != nil {
 		t.Fatalf("plan: %d %s", r.status, r.body)
 	}
@@ -393,7 +395,7 @@ func TestAdoptTableWithSameMembers(t *testing.T) {
 	for p := range next.Owners {
 		next.Owners[p] = 1 - next.Owners[p] // swap n1 and n2 everywhere
 	}
-	if !nodes[0].node.mergeState(clusterState{Table: &next}) {
+	if !nodes[0].node.mergeState(membership.State{Table: &next}) {
 		t.Fatal("a newer table was not merged")
 	}
 	got := nodes[0].node.Ring().Owners()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dynago/dynago/node/api"
+	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/storage"
 )
 
@@ -186,7 +187,7 @@ func (n *Node) handleFaults(w http.ResponseWriter, r *http.Request) {
 }
 
 // faultFilter removes from a received state what an injected fault drops.
-func (n *Node) faultFilter(c clusterState) clusterState {
+func (n *Node) faultFilter(c membership.State) membership.State {
 	if n.faults.dropTables.Load() {
 		c.Table, c.Hold = nil, nil
 	}

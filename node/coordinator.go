@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dynago/dynago/hintedhandoff"
+	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/node/rpc"
 	"github.com/dynago/dynago/quorum"
 	"github.com/dynago/dynago/ring"
@@ -117,7 +118,7 @@ func (n *Node) mergeLocal(ctx context.Context, key []byte, in vclock.State, refu
 // readReplica reads key from one target, locally or over RPC, for a
 // request computed from table id. A fallback answers with the hint it
 // holds for the primary it stands in for.
-func (n *Node) readReplica(ctx context.Context, id tableID, t ring.Target, key []byte) (vclock.State, error) {
+func (n *Node) readReplica(ctx context.Context, id membership.TableID, t ring.Target, key []byte) (vclock.State, error) {
 	owner := ""
 	if !t.Primary {
 		owner = string(t.For)
@@ -173,7 +174,7 @@ func (n *Node) applyAs(ctx context.Context, key []byte, st vclock.State, owner s
 // it durably, saying whether the target counts toward a write quorum: a
 // primary only when it is ready for the key's partition (it holds a
 // complete copy; view.go), a fallback always (it keeps a hint).
-func (n *Node) applyReplica(ctx context.Context, id tableID, t ring.Target, key []byte, st vclock.State) (bool, error) {
+func (n *Node) applyReplica(ctx context.Context, id membership.TableID, t ring.Target, key []byte, st vclock.State) (bool, error) {
 	owner := ""
 	if !t.Primary {
 		owner = string(t.For)
@@ -341,7 +342,7 @@ func (n *Node) drain(replies chan readReply, remaining int) {
 
 // finishRead waits for the remaining replies, then pushes the merged state
 // to every replica that lacks part of it (read repair).
-func (n *Node) finishRead(ctx context.Context, id tableID, key []byte, targets []ring.Target, got []quorum.ReadReply, replies chan readReply, remaining int) {
+func (n *Node) finishRead(ctx context.Context, id membership.TableID, key []byte, targets []ring.Target, got []quorum.ReadReply, replies chan readReply, remaining int) {
 	for range remaining {
 		rep := <-replies // every asked replica answers by rctx's deadline
 		if rep.err == nil {
@@ -370,7 +371,7 @@ func pick(targets []ring.Target, ids []ring.NodeID) []ring.Target {
 // primaries are repaired: a fallback repaired with a value it served from
 // a hint would keep it as a new hint, with a new hint window, and could
 // deliver it after the value's delete was reaped (reapMinAge).
-func (n *Node) repair(ctx context.Context, id tableID, key []byte, merged vclock.State, stale []ring.Target) {
+func (n *Node) repair(ctx context.Context, id membership.TableID, key []byte, merged vclock.State, stale []ring.Target) {
 	var wg sync.WaitGroup
 	for _, t := range stale {
 		if !t.Primary {
@@ -747,7 +748,7 @@ func (n *Node) serveMethod(ctx context.Context, method uint8, payload []byte) ([
 	case methodState:
 		return nil, n.receiveState(payload)
 	case methodStatePull:
-		return n.clusterSnapshot().marshal(), nil
+		return n.clusterSnapshot().Marshal(), nil
 	case methodAAERoots, methodAAEChildren, methodAAEEntries, methodAAEFetch:
 		return n.serveAAE(ctx, method, payload)
 	case methodCoordinate:

@@ -432,7 +432,7 @@ func waitConfirmed(t *testing.T, nodes []*testNode, key string) {
 		for _, tn := range nodes {
 			rg := tn.node.Ring()
 			p := rg.Partition([]byte(key))
-			peers := tn.node.holderView().holders(p)
+			peers := tn.node.holderView().Of(p)
 			for _, id := range rg.Primaries(p) {
 				if string(id) != tn.cfg.Name {
 					peers = append(peers, string(id))
@@ -532,7 +532,7 @@ func TestStalledLeaveNeverResurrects(t *testing.T) {
 		return true, ""
 	})
 	rg := nodes[0].node.Ring()
-	prev, err := nodes[0].node.clusterSnapshot().previousRing()
+	prev, err := nodes[0].node.clusterSnapshot().PreviousRing()
 	if err != nil {
 		t.Fatal(err)
 	}

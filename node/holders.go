@@ -2,12 +2,11 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
 	"github.com/dynago/dynago/vclock"
@@ -38,64 +37,6 @@ import (
 // it reports or is removed. A node that left or was removed is no holder;
 // joining again discards the data it held (joinAgain).
 
-// encodeParts renders a sorted partition list as ranges: "0-3,7,9-12".
-func encodeParts(parts []uint32) string {
-	var b strings.Builder
-	for i := 0; i < len(parts); {
-		j := i
-		for j+1 < len(parts) && parts[j+1] == parts[j]+1 {
-			j++
-		}
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.FormatUint(uint64(parts[i]), 10))
-		if j > i {
-			b.WriteByte('-')
-			b.WriteString(strconv.FormatUint(uint64(parts[j]), 10))
-		}
-		i = j + 1
-	}
-	return b.String()
-}
-
-// decodeParts parses encodeParts' form into a set of partitions below q.
-// It never panics and allocates at most q entries.
-func decodeParts(s string, q int) (map[uint32]bool, error) {
-	out := map[uint32]bool{}
-	if s == "" {
-		return out, nil
-	}
-	for _, f := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(f, "-")
-		a, err := strconv.ParseUint(lo, 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("node: holds %q: %w", f, err)
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.ParseUint(hi, 10, 32); err != nil {
-				return nil, fmt.Errorf("node: holds %q: %w", f, err)
-			}
-		}
-		if a > b || b >= uint64(q) {
-			return nil, fmt.Errorf("node: holds %q: outside [0, %d)", f, q)
-		}
-		for p := a; p <= b; p++ {
-			out[uint32(p)] = true
-		}
-	}
-	return out, nil
-}
-
-// tableVersion is the version of c's ownership table (0 before any claim).
-func tableVersion(c clusterState) uint64 {
-	if c.Table == nil {
-		return 0
-	}
-	return c.Table.Version
-}
-
 // publishHolds updates this node's advertised holdings when they changed:
 // the partitions it holds data of and is not a primary of in its table,
 // and whether it is ready for every partition it is a primary of there
@@ -103,7 +44,7 @@ func tableVersion(c clusterState) uint64 {
 func (n *Node) publishHolds() {
 	c := n.clusterSnapshot()
 	me, ok := c.Members[n.cfg.Name]
-	if !ok || !inRing(me.Status) {
+	if !ok || !membership.InRing(me.Status) {
 		return
 	}
 	cur := n.currentView()
@@ -126,7 +67,7 @@ func (n *Node) publishHolds() {
 			holds = append(holds, uint32(p))
 		}
 	}
-	enc, at := encodeParts(holds), tableVersion(c)+1
+	enc, at := membership.EncodeParts(holds), c.TableVersion()+1
 	readyAt := me.ReadyAt
 	allReady := true
 	for p := range primary {
@@ -143,14 +84,14 @@ func (n *Node) publishHolds() {
 	if me.Holds == enc && me.HoldsAt == at && me.ReadyAt == readyAt {
 		return
 	}
-	_, changed := n.updateCluster(func(c clusterState) (clusterState, bool) {
+	_, changed := n.updateCluster(func(c membership.State) (membership.State, bool) {
 		me = c.Members[n.cfg.Name]
-		if tableVersion(c)+1 != at {
+		if c.TableVersion()+1 != at {
 			return c, false // a new table arrived meanwhile: the next round reports on it
 		}
 		me.Holds, me.HoldsAt, me.ReadyAt = enc, at, readyAt
 		me.Version++
-		return c.merge(me)
+		return c.Merge(me)
 	})
 	if !changed {
 		return
@@ -159,84 +100,10 @@ func (n *Node) publishHolds() {
 	n.announce(me)
 }
 
-// holderView is what a reaper knows of the other members' holdings.
-type holderView struct {
-	self    string
-	r, prev *ring.Ring
-	table   uint64
-	prevV   uint64 // the previous table's version, or 0 without one
-	members []memberRecord
-	holds   map[string]map[uint32]bool // parsed, or nil: unknown
-}
-
 // holderView takes the current view of holdings.
-func (n *Node) holderView() holderView {
-	c := n.clusterSnapshot()
+func (n *Node) holderView() membership.Holders {
 	cur := n.currentView()
-	v := holderView{self: n.cfg.Name, r: cur.ring, prev: cur.prev, holds: map[string]map[uint32]bool{}}
-	if cur.table != nil {
-		v.table = cur.table.Version
-		if cur.table.Prev != nil {
-			v.prevV = cur.table.Prev.Version
-		}
-	}
-	for _, m := range c.records() {
-		if m.Name == n.cfg.Name || !inRing(m.Status) {
-			continue
-		}
-		v.members = append(v.members, m)
-		if set, err := decodeParts(m.Holds, n.cfg.Ring.Partitions); err == nil {
-			v.holds[m.Name] = set
-		}
-	}
-	return v
-}
-
-// holders returns the members other than the primaries that may hold data
-// of partition p.
-func (v holderView) holders(p int) []string {
-	var out []string
-	for _, m := range v.members {
-		if v.r != nil && slices.Contains(v.r.Primaries(p), ring.NodeID(m.Name)) {
-			continue
-		}
-		set, known := v.holds[m.Name]
-		switch {
-		case !known || m.HoldsAt == 0:
-			out = append(out, m.Name)
-		case m.HoldsAt-1 >= v.table:
-			if set[uint32(p)] {
-				out = append(out, m.Name)
-			}
-		case v.prev != nil && m.HoldsAt-1 == v.prevV:
-			// It reported on the previous table: it may also still hold
-			// what it was a primary of there.
-			if set[uint32(p)] || slices.Contains(v.prev.Primaries(p), ring.NodeID(m.Name)) {
-				out = append(out, m.Name)
-			}
-		default:
-			out = append(out, m.Name) // too old a report: it may hold anything
-		}
-	}
-	return out
-}
-
-// holderPartitions maps each live holder of a partition this node is a
-// primary of to those partitions (the reaper confirms its tombstones with
-// them).
-func (n *Node) holderPartitions(v holderView) map[string][]uint32 {
-	out := map[string][]uint32{}
-	if v.r == nil {
-		return out
-	}
-	for _, p := range v.r.PartitionsOf(ring.NodeID(n.cfg.Name)) {
-		for _, h := range v.holders(p) {
-			if n.alive(h) {
-				out[h] = append(out[h], uint32(p))
-			}
-		}
-	}
-	return out
+	return membership.NewHolders(n.clusterSnapshot(), n.cfg.Name, cur.ring, cur.prev, cur.table)
 }
 
 // holderRound confirms this node's tombstones in parts with holder: it
@@ -318,8 +185,8 @@ func (n *Node) confirmHolder(ctx context.Context, p uint32, holder, addr string,
 
 // holdersRound runs holderRound with each live holder that has no round in
 // flight.
-func (n *Node) holdersRound(ctx context.Context, v holderView) {
-	for holder, parts := range n.holderPartitions(v) {
+func (n *Node) holdersRound(ctx context.Context, v membership.Holders) {
+	for holder, parts := range v.Partitions(n.alive) {
 		key := "holder/" + holder
 		if _, busy := n.aae.running.LoadOrStore(key, struct{}{}); busy {
 			continue

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dynago/dynago/node/api"
+	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/quorum"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/vclock"
@@ -464,8 +465,8 @@ type memberJSON = api.Member
 
 func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) {
 	out := []memberJSON{}
-	for _, rec := range n.clusterSnapshot().records() {
-		if !inRing(rec.Status) {
+	for _, rec := range n.clusterSnapshot().Records() {
+		if !membership.InRing(rec.Status) {
 			continue
 		}
 		out = append(out, memberJSON{Name: rec.Name, Gossip: rec.Gossip, RPC: rec.RPC, HTTP: rec.HTTP,
@@ -495,22 +496,22 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	me := n.clusterSnapshot().Members[n.cfg.Name]
-	fresh := n.aloneInCluster() || !inRing(me.Status)
-	if !inRing(me.Status) && me.Status != "" {
+	fresh := n.aloneInCluster() || !membership.InRing(me.Status)
+	if !membership.InRing(me.Status) && me.Status != "" {
 		// It left or was removed: the cluster reaped deletes without it
 		// since, so what it still holds may be deleted values (holders.go).
 		// Its partitions come back from their owners. Joining again starts
-		// a new membership generation (cluster.go).
+		// a new membership generation (membership.Record.Gen).
 		if err := n.dropAllData(r.Context()); err != nil {
 			writeError(w, errUnavailable("join_failed", "discarding the data held before leaving: "+err.Error()))
 			return
 		}
-		n.updateCluster(func(c clusterState) (clusterState, bool) {
+		n.updateCluster(func(c membership.State) (membership.State, bool) {
 			me = c.Members[n.cfg.Name]
 			me.Gen++
-			me.Status = statusJoining // a generation starts in the ring
+			me.Status = membership.StatusJoining // a generation starts in the ring
 			me.Version++
-			return c.merge(me)
+			return c.Merge(me)
 		})
 	}
 	if fresh {
@@ -519,7 +520,7 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		// claimant places this node.
 		// Its partitions will come from their owners in the cluster it
 		// joins: it is joining until they are transferred.
-		n.updateCluster(func(c clusterState) (clusterState, bool) {
+		n.updateCluster(func(c membership.State) (membership.State, bool) {
 			c.Table, c.Hold = nil, nil
 			return c, true
 		})
@@ -530,17 +531,17 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 			writeError(w, errUnavailable("join_failed", err.Error()))
 			return
 		}
-		n.setSelfStatus(statusJoining)
+		n.setSelfStatus(membership.StatusJoining)
 	}
 	if err := n.joinCluster(body.Seeds); err != nil {
-		if fresh && inRing(me.Status) {
+		if fresh && membership.InRing(me.Status) {
 			// Still alone: it serves what it has, as before.
 			if rerr := n.setAllReady(r.Context(), true); rerr != nil {
 				n.log.Error("restoring transfer state", "err", rerr)
 			}
 			n.setSelfStatus(me.Status)
 		}
-		if errors.Is(err, errClusterMismatch) {
+		if errors.Is(err, membership.ErrClusterMismatch) {
 			writeError(w, &apiError{Status: http.StatusConflict, Code: "cluster_mismatch", Message: err.Error()})
 			return
 		}
@@ -552,7 +553,7 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
 	me := n.clusterView().Members[n.cfg.Name]
-	if !inRing(me.Status) {
+	if !membership.InRing(me.Status) {
 		writeError(w, &apiError{Status: http.StatusConflict, Code: "not_member", Message: "this node is not in the ring"})
 		return
 	}
@@ -571,7 +572,7 @@ func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec, ok := n.clusterView().Members[body.Node]
-	if !ok || !inRing(rec.Status) {
+	if !ok || !membership.InRing(rec.Status) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Code: "unknown_node", Message: fmt.Sprintf("%s is not in the ring", body.Node)})
 		return
 	}
@@ -584,15 +585,15 @@ func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
 	// then: if it changed since it was read above (the node came back,
 	// left, or was removed by another request), say so instead of
 	// answering removed for a change that was not made.
-	var cur memberRecord
-	_, changed := n.updateCluster(func(c clusterState) (clusterState, bool) {
+	var cur membership.Record
+	_, changed := n.updateCluster(func(c membership.State) (membership.State, bool) {
 		cur = c.Members[body.Node]
 		if cur != rec {
 			return c, false
 		}
-		cur.Status = statusRemoved
+		cur.Status = membership.StatusRemoved
 		cur.Version++
-		return c.merge(cur)
+		return c.Merge(cur)
 	})
 	if !changed {
 		writeError(w, &apiError{Status: http.StatusConflict, Code: "remove_conflict",

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dynago/dynago/node/api"
+	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
 )
@@ -42,8 +43,8 @@ const leavePoll = 500 * time.Millisecond
 // leave starts (or resumes) this node's leave.
 func (n *Node) leave() {
 	me := n.clusterView().Members[n.cfg.Name]
-	if me.Status != statusLeaving {
-		n.setSelfStatus(statusLeaving)
+	if me.Status != membership.StatusLeaving {
+		n.setSelfStatus(membership.StatusLeaving)
 	}
 	n.leaving.mu.Lock()
 	if n.leaving.running {
@@ -80,7 +81,7 @@ func (n *Node) leaveLoop(ctx context.Context) {
 	// until the claimant takes it out, then in the one before.
 	held := n.ring.Load()
 	if _, in := held.Member(self); !in {
-		prev, err := n.clusterSnapshot().previousRing()
+		prev, err := n.clusterSnapshot().PreviousRing()
 		if err != nil {
 			n.log.Error("leave: previous ring", "err", err)
 			return
@@ -122,7 +123,7 @@ func (n *Node) leaveLoop(ctx context.Context) {
 	n.leaving.mu.Lock()
 	n.leaving.Done = true
 	n.leaving.mu.Unlock()
-	n.setSelfStatus(statusLeft)
+	n.setSelfStatus(membership.StatusLeft)
 	deadline := n.clock.Steady().Add(5 * time.Second)
 	for n.bcast.NumQueued() > 0 && n.clock.Steady().Before(deadline) {
 		select {

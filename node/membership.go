@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/dynago/dynago/node/internal/membership"
 )
 
 // memberlistLog is memberlist's logger: its lines go to the node's slog.
@@ -121,7 +123,7 @@ func (d *gossipDelegate) NodeMeta(limit int) []byte {
 // NotifyMsg receives one gossiped membership record.
 func (d *gossipDelegate) NotifyMsg(b []byte) {
 	defer d.n.guard("gossip message")
-	var r memberRecord
+	var r membership.Record
 	if err := json.Unmarshal(b, &r); err != nil {
 		d.n.log.Warn("gossip: bad membership record", "err", err)
 		return
@@ -135,12 +137,12 @@ func (d *gossipDelegate) GetBroadcasts(overhead, limit int) [][]byte {
 
 // LocalState is the full membership, exchanged on push/pull.
 func (d *gossipDelegate) LocalState(join bool) []byte {
-	return d.n.clusterSnapshot().marshal()
+	return d.n.clusterSnapshot().Marshal()
 }
 
 func (d *gossipDelegate) MergeRemoteState(buf []byte, join bool) {
 	defer d.n.guard("gossip state")
-	c, err := unmarshalCluster(buf)
+	c, err := membership.Unmarshal(buf)
 	if err != nil {
 		d.n.log.Warn("gossip: bad remote state", "err", err)
 		return
@@ -178,7 +180,7 @@ func (d *gossipDelegate) checkPeer(p *memberlist.Node) error {
 	if err := json.Unmarshal(p.Meta, &m); err != nil {
 		return fmt.Errorf("node: peer %s sent unreadable metadata: %w", p.Name, err)
 	}
-	return checkCompatible(d.n.cfg.Ring.Partitions, d.n.cfg.Ring.N, m.Partitions, m.N, p.Name)
+	return membership.CheckCompatible(d.n.cfg.Ring.Partitions, d.n.cfg.Ring.N, m.Partitions, m.N, p.Name)
 }
 
 // recordBroadcast gossips one membership record.
@@ -193,6 +195,15 @@ func (b *recordBroadcast) Invalidates(o memberlist.Broadcast) bool {
 }
 func (b *recordBroadcast) Message() []byte { return b.msg }
 func (b *recordBroadcast) Finished()       {}
+
+// nodeMeta is what memberlist gossips about each node (under 512 bytes).
+type nodeMeta struct {
+	RPC        string `json:"rpc"`
+	HTTP       string `json:"http"`
+	Zone       string `json:"zone,omitempty"`
+	Partitions int    `json:"q"`
+	N          int    `json:"n"`
+}
 
 // peer is what the node knows of another node's liveness.
 type peer struct {
@@ -238,7 +249,7 @@ func (n *Node) alive(name string) bool {
 }
 
 // joinCluster joins the gossip cluster through seeds. A configuration
-// mismatch is returned wrapped in errClusterMismatch.
+// mismatch is returned wrapped in membership.ErrClusterMismatch.
 func (n *Node) joinCluster(seeds []string) error {
 	if len(seeds) == 0 {
 		return nil
@@ -246,11 +257,11 @@ func (n *Node) joinCluster(seeds []string) error {
 	_, err := n.ml.Join(seeds)
 	if err != nil {
 		// The only match by text in node: our delegate's refusal
-		// (NotifyMerge, checkCompatible) reaches us through memberlist,
+		// (NotifyMerge, membership.CheckCompatible) reaches us through memberlist,
 		// which flattens it ("failed to join %s: %v" in Join), so
-		// errors.Is can't find errClusterMismatch in err.
-		if strings.Contains(err.Error(), errClusterMismatch.Error()) {
-			return fmt.Errorf("%w: %v", errClusterMismatch, err)
+		// errors.Is can't find membership.ErrClusterMismatch in err.
+		if strings.Contains(err.Error(), membership.ErrClusterMismatch.Error()) {
+			return fmt.Errorf("%w: %v", membership.ErrClusterMismatch, err)
 		}
 		return fmt.Errorf("node: join %v: %w", seeds, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/dynago/dynago/hintedhandoff"
+	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/node/rpc"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
@@ -316,7 +317,7 @@ func (n *Node) run(ctx context.Context) error {
 	var runErr error
 	graceCtx := context.Background()
 	if err := n.joinCluster(n.cfg.Join); err != nil {
-		if errors.Is(err, errClusterMismatch) {
+		if errors.Is(err, membership.ErrClusterMismatch) {
 			runErr = err
 		} else {
 			n.log.Warn("join failed; retrying in the background", "seeds", n.cfg.Join, "err", err)
@@ -331,7 +332,7 @@ func (n *Node) run(ctx context.Context) error {
 		wg.Go(n.supervise("transferLoop", n.transferLoop))
 		wg.Go(n.supervise("claimLoop", n.claimLoop))
 		wg.Go(n.supervise("holdsLoop", n.holdsLoop))
-		resume := n.clusterView().Members[n.cfg.Name].Status == statusLeaving
+		resume := n.clusterView().Members[n.cfg.Name].Status == membership.StatusLeaving
 		if resume {
 			n.log.Info("resuming the leave this node had started")
 			n.leave()
@@ -481,19 +482,19 @@ func (n *Node) markClean(ctx context.Context) error {
 	return n.store.Update(ctx, metaClean, func([]byte, bool) ([]byte, error) { return []byte{1}, nil })
 }
 
-func (n *Node) loadCluster(ctx context.Context) (clusterState, error) {
+func (n *Node) loadCluster(ctx context.Context) (membership.State, error) {
 	b, err := n.store.Get(ctx, metaCluster)
 	if errors.Is(err, storage.ErrNotFound) {
-		return clusterState{Partitions: n.cfg.Ring.Partitions, N: n.cfg.Ring.N, Members: map[string]memberRecord{}}, nil
+		return membership.State{Partitions: n.cfg.Ring.Partitions, N: n.cfg.Ring.N, Members: map[string]membership.Record{}}, nil
 	}
 	if err != nil {
-		return clusterState{}, fmt.Errorf("node: load membership: %w", err)
+		return membership.State{}, fmt.Errorf("node: load membership: %w", err)
 	}
-	c, err := unmarshalCluster(b)
+	c, err := membership.Unmarshal(b)
 	if err != nil {
 		return c, err
 	}
-	if err := checkCompatible(n.cfg.Ring.Partitions, n.cfg.Ring.N, c.Partitions, c.N, "in data dir"); err != nil {
+	if err := membership.CheckCompatible(n.cfg.Ring.Partitions, n.cfg.Ring.N, c.Partitions, c.N, "in data dir"); err != nil {
 		return c, fmt.Errorf("node: data dir %s belongs to a cluster with partitions=%d n=%d: %w", n.cfg.DataDir, c.Partitions, c.N, err)
 	}
 	return c, nil
@@ -504,25 +505,25 @@ func (n *Node) loadCluster(ctx context.Context) (clusterState, error) {
 // known node refreshes its addresses. A node that left or was
 // removed stays out until it is joined again explicitly.
 func (n *Node) claimSelf() {
-	n.updateCluster(func(c clusterState) (clusterState, bool) {
-		return c.merge(n.selfRecord(c))
+	n.updateCluster(func(c membership.State) (membership.State, bool) {
+		return c.Merge(n.selfRecord(c))
 	})
 }
 
 // selfRecord is this node's own record as claimSelf makes it current in c.
-func (n *Node) selfRecord(c clusterState) memberRecord {
+func (n *Node) selfRecord(c membership.State) membership.Record {
 	me, ok := c.Members[n.cfg.Name]
-	want := memberRecord{Name: n.cfg.Name, Zone: n.cfg.Zone, Status: statusValid, Version: 1,
+	want := membership.Record{Name: n.cfg.Name, Zone: n.cfg.Zone, Status: membership.StatusValid, Version: 1,
 		Gossip: n.cfg.GossipAddr, RPC: n.cfg.RPCAddr, HTTP: n.cfg.HTTPAddr, Boot: n.boot}
 	if n.freshJoin {
-		want.Status = statusJoining // valid once its partitions are transferred
+		want.Status = membership.StatusJoining // valid once its partitions are transferred
 	}
 	if ok {
 		// Every run says so (boot.go): the record changes at every start.
 		want.Status = me.Status
 		want.Version = me.Version + 1
 		want.Holds, want.HoldsAt, want.ReadyAt = me.Holds, me.HoldsAt, me.ReadyAt
-		if !inRing(me.Status) {
+		if !membership.InRing(me.Status) {
 			n.log.Warn("this node has left the ring; use `dynago join` to bring it back", "status", me.Status)
 		}
 	}
@@ -531,32 +532,32 @@ func (n *Node) selfRecord(c clusterState) memberRecord {
 
 // setSelfStatus changes this node's own status and gossips it.
 func (n *Node) setSelfStatus(status string) {
-	var me memberRecord
-	n.updateCluster(func(c clusterState) (clusterState, bool) {
+	var me membership.Record
+	n.updateCluster(func(c membership.State) (membership.State, bool) {
 		me = c.Members[n.cfg.Name]
 		me.Name, me.Zone, me.Gossip, me.RPC, me.HTTP = n.cfg.Name, n.cfg.Zone, n.cfg.GossipAddr, n.cfg.RPCAddr, n.cfg.HTTPAddr
 		me.Status = status
 		me.Version++
-		return c.merge(me)
+		return c.Merge(me)
 	})
 	n.announce(me)
 }
 
 // announce gossips a locally made record change (updateCluster already
 // published, persisted and woke the loops).
-func (n *Node) announce(r memberRecord) {
+func (n *Node) announce(r membership.Record) {
 	if n.bcast != nil {
 		n.bcast.QueueBroadcast(&recordBroadcast{name: r.Name, msg: mustJSON(r)})
 	}
 }
 
 // mergeRecords merges gossiped records; called from memberlist goroutines.
-func (n *Node) mergeRecords(recs ...memberRecord) {
-	n.mergeState(clusterState{Members: recordMap(recs)})
+func (n *Node) mergeRecords(recs ...membership.Record) {
+	n.mergeState(membership.State{Members: recordMap(recs)})
 }
 
-func recordMap(recs []memberRecord) map[string]memberRecord {
-	m := make(map[string]memberRecord, len(recs))
+func recordMap(recs []membership.Record) map[string]membership.Record {
+	m := make(map[string]membership.Record, len(recs))
 	for _, r := range recs {
 		m[r.Name] = r
 	}
@@ -565,16 +566,16 @@ func recordMap(recs []memberRecord) map[string]memberRecord {
 
 // mergeState merges another view of the membership (records, owner table
 // and hold; any may be empty) and reports whether anything changed.
-func (n *Node) mergeState(in clusterState) bool {
-	recs, table := in.records(), in.Table
+func (n *Node) mergeState(in membership.State) bool {
+	recs, table := in.Records(), in.Table
 	for _, r := range recs {
 		n.checkOwnRecord(r)
 	}
 	var changed, tableChanged, holdChanged bool
-	after, _ := n.updateCluster(func(c clusterState) (clusterState, bool) {
-		merged, ch := c.merge(recs...)
-		merged, tch := merged.mergeTable(table)
-		merged, hch := merged.mergeHold(in.Hold)
+	after, _ := n.updateCluster(func(c membership.State) (membership.State, bool) {
+		merged, ch := c.Merge(recs...)
+		merged, tch := merged.MergeTable(table)
+		merged, hch := merged.MergeHold(in.Hold)
 		changed, tableChanged, holdChanged = ch, tch, hch
 		return merged, ch || tch || hch
 	})
@@ -596,7 +597,7 @@ func (n *Node) mergeState(in clusterState) bool {
 			n.bcast.QueueBroadcast(&recordBroadcast{name: r.Name, msg: mustJSON(r)})
 		}
 	}
-	if me, ok := after.Members[n.cfg.Name]; ok && me.Status == statusRemoved {
+	if me, ok := after.Members[n.cfg.Name]; ok && me.Status == membership.StatusRemoved {
 		n.log.Warn("this node was removed from the ring by another node")
 	}
 	return true
@@ -604,19 +605,19 @@ func (n *Node) mergeState(in clusterState) bool {
 
 // clusterSnapshot returns a copy of the membership state that the caller
 // may change. Never blocks.
-func (n *Node) clusterSnapshot() clusterState { return n.roster.load().state.clone() }
+func (n *Node) clusterSnapshot() membership.State { return n.roster.load().state.Clone() }
 
 // clusterView returns the published membership state, read-only: never
 // modify it (clone it, or use clusterSnapshot). Never blocks.
-func (n *Node) clusterView() clusterState { return n.roster.load().state }
+func (n *Node) clusterView() membership.State { return n.roster.load().state }
 
 // updateCluster changes the membership state with fn on its owner
 // goroutine (roster.go): fn gets the current state, returns the next one
 // and whether it changed, must not block, and must not modify its input
-// (clusterState's merge methods return copies). A change is published
+// (membership.State's merge methods return copies). A change is published
 // (view and ring rebuilt by the owner, in order), persisted and wakes the
 // claim loop. It returns the state after fn and whether fn changed it.
-func (n *Node) updateCluster(fn func(clusterState) (clusterState, bool)) (clusterState, bool) {
+func (n *Node) updateCluster(fn func(membership.State) (membership.State, bool)) (membership.State, bool) {
 	return n.roster.update(fn)
 }
 
@@ -674,7 +675,7 @@ func (n *Node) persistLoop() {
 }
 
 func (n *Node) saveCluster(ctx context.Context) {
-	b := n.clusterSnapshot().marshal()
+	b := n.clusterSnapshot().Marshal()
 	err := n.store.Update(ctx, metaCluster, func([]byte, bool) ([]byte, error) { return b, nil })
 	if err != nil && !errors.Is(err, context.Canceled) {
 		n.log.Error("saving membership", "err", err)
@@ -695,8 +696,8 @@ func (n *Node) rejoinLoop() {
 		if n.ml.NumMembers() <= 1 {
 			seeds = append(seeds, n.cfg.Join...)
 		}
-		for _, r := range n.clusterSnapshot().records() {
-			if r.Name != n.cfg.Name && inRing(r.Status) && r.Gossip != "" && !n.alive(r.Name) {
+		for _, r := range n.clusterSnapshot().Records() {
+			if r.Name != n.cfg.Name && membership.InRing(r.Status) && r.Gossip != "" && !n.alive(r.Name) {
 				seeds = append(seeds, r.Gossip)
 			}
 		}

@@ -3,10 +3,12 @@ package node
 import (
 	"fmt"
 	"sync/atomic"
+
+	"github.com/dynago/dynago/node/internal/membership"
 )
 
 // roster owns the node's membership state: the member records, the
-// ownership table and the staging hold (clusterState). One goroutine, run,
+// ownership table and the staging hold (membership.State). One goroutine, run,
 // applies every change in the order it receives them and publishes each
 // result as an immutable snapshot whose sequence number only goes up; the
 // placement (view, ring) is rebuilt from each snapshot by the same
@@ -29,7 +31,7 @@ type roster struct {
 // modified: readers that want to change a copy call clone.
 type rosterView struct {
 	seq   uint64
-	state clusterState
+	state membership.State
 }
 
 // rosterReq asks the owner to apply fn to the current state. fn returns
@@ -38,7 +40,7 @@ type rosterView struct {
 // of the next state even if its table is older than the published one
 // (a node that forgot its own table to join another cluster).
 type rosterReq struct {
-	fn    func(clusterState) (clusterState, bool) // nil: refresh only
+	fn    func(membership.State) (membership.State, bool) // nil: refresh only
 	force bool
 	reply chan rosterReply
 }
@@ -52,7 +54,7 @@ type rosterReply struct {
 // startRoster starts the owner of the membership state c. publish is
 // called on the owner goroutine after each change, in sequence order (and
 // for a forced refresh); its error goes back to the updater.
-func startRoster(c clusterState, publish func(v rosterView, force bool) error) *roster {
+func startRoster(c membership.State, publish func(v rosterView, force bool) error) *roster {
 	r := &roster{reqs: make(chan rosterReq), stop: make(chan struct{}), done: make(chan struct{})}
 	r.pub.Store(&rosterView{seq: 1, state: c})
 	go r.run(publish)
@@ -69,7 +71,7 @@ func (r *roster) run(publish func(rosterView, bool) error) {
 			cur := *r.pub.Load()
 			changed := false
 			if req.fn != nil {
-				var next clusterState
+				var next membership.State
 				next, changed = req.fn(cur.state)
 				if changed {
 					v := &rosterView{seq: cur.seq + 1, state: next}
@@ -94,7 +96,7 @@ func (r *roster) load() rosterView { return *r.pub.Load() }
 
 // update applies fn on the owner goroutine and returns the state after it
 // and whether fn changed it. Safe for concurrent use; blocks until done.
-func (r *roster) update(fn func(clusterState) (clusterState, bool)) (clusterState, bool) {
+func (r *roster) update(fn func(membership.State) (membership.State, bool)) (membership.State, bool) {
 	out := r.send(rosterReq{fn: fn})
 	return out.v.state, out.changed
 }

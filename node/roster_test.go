@@ -4,14 +4,21 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/dynago/dynago/node/internal/membership"
 )
+
+// rec is a member record with the given name, status and version.
+func rec(name, status string, version uint64) membership.Record {
+	return membership.Record{Name: name, Status: status, Version: version, Gossip: "127.0.0.1:1", RPC: "127.0.0.1:2", HTTP: "127.0.0.1:3"}
+}
 
 // The roster applies updates one at a time and publishes them in order:
 // concurrent updaters never see a published version go down, and every
 // change is published exactly once.
 func TestRosterPublishesInOrder(t *testing.T) {
 	var seqs []uint64
-	r := startRoster(clusterState{Partitions: 8, N: 3, Members: map[string]memberRecord{}}, func(v rosterView, force bool) error {
+	r := startRoster(membership.State{Partitions: 8, N: 3, Members: map[string]membership.Record{}}, func(v rosterView, force bool) error {
 		seqs = append(seqs, v.seq) // the owner goroutine is the only caller
 		return nil
 	})
@@ -21,8 +28,8 @@ func TestRosterPublishesInOrder(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				name := fmt.Sprintf("m%d", w)
-				_, changed := r.update(func(c clusterState) (clusterState, bool) {
-					return c.merge(rec(name, statusValid, uint64(i+1)))
+				_, changed := r.update(func(c membership.State) (membership.State, bool) {
+					return c.Merge(rec(name, membership.StatusValid, uint64(i+1)))
 				})
 				if !changed {
 					t.Errorf("%s v%d: a newer record did not change the state", name, i+1)
@@ -44,7 +51,9 @@ func TestRosterPublishesInOrder(t *testing.T) {
 		}
 	}
 	// After close an update changes nothing and says so.
-	if _, changed := r.update(func(c clusterState) (clusterState, bool) { return c.merge(rec("late", statusValid, 1)) }); changed {
+	if _, changed := r.update(func(c membership.State) (membership.State, bool) {
+		return c.Merge(rec("late", membership.StatusValid, 1))
+	}); changed {
 		t.Fatal("an update after close reported a change")
 	}
 }
@@ -60,7 +69,7 @@ func TestConcurrentMergesNeverLeaveAnOlderRing(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range members {
 		wg.Go(func() {
-			n.mergeRecords(rec(fmt.Sprintf("m%02d", i), statusValid, 1))
+			n.mergeRecords(rec(fmt.Sprintf("m%02d", i), membership.StatusValid, 1))
 		})
 	}
 	wg.Wait()
@@ -68,12 +77,12 @@ func TestConcurrentMergesNeverLeaveAnOlderRing(t *testing.T) {
 	// with the state it was published for, once nothing is in flight (an
 	// update that changes nothing is processed after every earlier one).
 	for {
-		c, _ := n.updateCluster(func(c clusterState) (clusterState, bool) { return c, false })
+		c, _ := n.updateCluster(func(c membership.State) (membership.State, bool) { return c, false })
 		got := n.Ring()
 		if len(c.Members) != members+1 {
 			t.Fatalf("%d members merged, the state has %d", members+1, len(c.Members))
 		}
-		want, err := c.ring()
+		want, err := c.Ring()
 		if err != nil {
 			t.Fatal(err)
 		}

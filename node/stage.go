@@ -1,11 +1,10 @@
 package node
 
 import (
-	"cmp"
 	"net/http"
-	"slices"
 
 	"github.com/dynago/dynago/node/api"
+	"github.com/dynago/dynago/node/internal/membership"
 )
 
 // Staged changes (Riak's `cluster plan` / `cluster commit`). POST
@@ -14,41 +13,12 @@ import (
 // /cluster/plan (without a change) shows what they would move together,
 // and POST /cluster/commit turns staging off, after which the claimant
 // places them all in one claim. Staging is a cluster-wide record
-// (holdRecord), gossiped like the membership.
+// (membership.Hold), gossiped like the membership.
 //
 // While a change is staged: a joining node is in the membership but owns
 // nothing (it takes no writes and pulls nothing); a leaving node keeps its
 // partitions and serves them; a removed node's partitions keep it as their
 // (down) primary, so requests use fallbacks as for any down node.
-
-// pendingChanges lists the changes the claimant has not placed yet: members
-// to place that the table lacks (joins) and table members that are no
-// longer to be placed (leaves and removes), by node name.
-func pendingChanges(c clusterState) []planChange {
-	out := []planChange{}
-	placed := c.placed()
-	var table []tableMember
-	if c.Table != nil {
-		table = c.Table.Members
-	}
-	for _, m := range placed {
-		if !placesMember(table, m.Name) {
-			out = append(out, planChange{Op: planJoin, Node: m.Name, Zone: m.Zone})
-		}
-	}
-	for _, m := range table {
-		if placesMember(placed, m.Name) {
-			continue
-		}
-		op := planLeave
-		if c.Members[m.Name].Status == statusRemoved {
-			op = planRemove
-		}
-		out = append(out, planChange{Op: op, Node: m.Name, Zone: m.Zone})
-	}
-	slices.SortFunc(out, func(a, b planChange) int { return cmp.Compare(a.Node, b.Node) })
-	return out
-}
 
 // stagingJSON answers POST /cluster/stage and /cluster/commit. Told and
 // Acknowledged count the other live members this node sent the change to
@@ -65,13 +35,13 @@ func (n *Node) handleCommit(w http.ResponseWriter, r *http.Request) { n.setStagi
 
 func (n *Node) setStaging(w http.ResponseWriter, on bool) {
 	c := n.clusterSnapshot()
-	pending := pendingChanges(c)
-	if c.staged() != on {
-		h := &holdRecord{On: on, Version: 1}
+	pending := membership.PendingChanges(c)
+	if c.Staged() != on {
+		h := &membership.Hold{On: on, Version: 1}
 		if c.Hold != nil {
 			h.Version = c.Hold.Version + 1
 		}
-		n.mergeState(clusterState{Hold: h})
+		n.mergeState(membership.State{Hold: h})
 	}
 	told, acked := n.pushState(n.bgCtx)
 	if on {

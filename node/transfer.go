@@ -13,6 +13,7 @@ import (
 
 	"github.com/dynago/dynago/antientropy"
 	"github.com/dynago/dynago/node/api"
+	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
 )
@@ -40,7 +41,7 @@ type transferState struct {
 	ready []bool // by partition; guarded by mu
 	// readyFor is the table the ready flags were last reconciled with
 	// (transferRound); saved with them. Guarded by mu.
-	readyFor tableID
+	readyFor membership.TableID
 	jobs     map[uint32]*transferJob
 	wake     chan struct{}
 
@@ -95,7 +96,7 @@ func (n *Node) loadReady(ctx context.Context, freshJoin bool) error {
 	}
 	if len(b) == (q+7)/8+16 {
 		tail := b[(q+7)/8:]
-		n.xfer.readyFor = tableID{Version: binary.BigEndian.Uint64(tail), Digest: binary.BigEndian.Uint64(tail[8:])}
+		n.xfer.readyFor = membership.TableID{Version: binary.BigEndian.Uint64(tail), Digest: binary.BigEndian.Uint64(tail[8:])}
 	}
 	for p := range n.xfer.ready {
 		n.xfer.ready[p] = b[p/8]&(1<<(p%8)) != 0
@@ -179,7 +180,7 @@ func (n *Node) transferRound(ctx context.Context) {
 		primary[uint32(p)] = true
 	}
 	_, inRing := r.Member(self)
-	if !inRing && n.clusterSnapshot().Members[n.cfg.Name].Status == statusJoining {
+	if !inRing && n.clusterSnapshot().Members[n.cfg.Name].Status == membership.StatusJoining {
 		// Not placed yet: the claimant has not claimed for this node.
 		return
 	}
@@ -205,7 +206,7 @@ func (n *Node) transferRound(ctx context.Context) {
 	n.xfer.mu.Lock()
 	if n.xfer.readyFor != line {
 		reset := gained
-		if v.table != nil && v.table.Prev != nil && n.xfer.readyFor != idOf(v.table.Prev) {
+		if v.table != nil && v.table.Prev != nil && n.xfer.readyFor != v.table.Prev.ID() {
 			// This node's flags were reconciled with some other table
 			// than the one this one was claimed from (it skipped tables,
 			// or followed one that lost): it can't tell what it missed,
@@ -248,9 +249,9 @@ func (n *Node) transferRound(ctx context.Context) {
 	n.metrics.transferPending.Set(float64(len(need)))
 	if len(need) == 0 {
 		me := n.clusterView().Members[n.cfg.Name]
-		if me.Status == statusJoining {
+		if me.Status == membership.StatusJoining {
 			n.log.Info("every partition transferred; now valid")
-			n.setSelfStatus(statusValid)
+			n.setSelfStatus(membership.StatusValid)
 		}
 		n.freshJoin = false
 		return
@@ -259,11 +260,11 @@ func (n *Node) transferRound(ctx context.Context) {
 		// A new data directory for a name the cluster knows as valid (a
 		// lost disk): it is joining again until its partitions are back.
 		me := n.clusterView().Members[n.cfg.Name]
-		if me.Status == statusValid {
-			n.setSelfStatus(statusJoining)
+		if me.Status == membership.StatusValid {
+			n.setSelfStatus(membership.StatusJoining)
 		}
 	}
-	prev, err := n.clusterSnapshot().previousRing()
+	prev, err := n.clusterSnapshot().PreviousRing()
 	if err != nil || prev.Len() == 0 {
 		prev = r
 	}
@@ -290,7 +291,7 @@ func (n *Node) pullPartition(ctx context.Context, r, prev *ring.Ring, p uint32) 
 		}
 	}
 	for _, id := range candidates {
-		if rec, ok := members[string(id)]; ok && !inRing(rec.Status) {
+		if rec, ok := members[string(id)]; ok && !membership.InRing(rec.Status) {
 			continue // removed, or left after its handoff: nothing to wait for
 		}
 		if string(id) != n.cfg.Name && !slices.Contains(sources, string(id)) {

@@ -8,8 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
-
+	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/ring"
 )
 
@@ -38,42 +37,13 @@ import (
 // primaries, so a write acknowledged under v is also on R+W>N terms with
 // the ready primaries of v that a reader under v uses.
 
-// tableID identifies an ownership table: its version and a digest of its
-// encoding (two claimants on two sides of a partition may claim the same
-// version).
-type tableID struct {
-	Version uint64
-	Digest  uint64
-}
-
-// idOf returns t's identity (the zero identity for no table).
-func idOf(t *ownerTable) tableID {
-	if t == nil {
-		return tableID{}
-	}
-	return tableID{Version: t.Version, Digest: xxhash.Sum64(mustJSON(t))}
-}
-
-// lineID identifies t as the Prev of the next table names it: without its
-// own Prev and carried sources (tableOf strips them), so that a node can
-// tell whether the table it last reconciled with is the one a new table
-// was claimed from.
-func lineID(t *ownerTable) tableID {
-	if t == nil {
-		return tableID{}
-	}
-	c := *t
-	c.Prev, c.Sources = nil, nil
-	return idOf(&c)
-}
-
 // view is one consistent placement: the ring and the table it was built
 // from. Views are immutable; the node publishes a new one on every change.
 type view struct {
 	ring  *ring.Ring
-	table *ownerTable
-	id    tableID
-	line  tableID // lineID(table)
+	table *membership.Table
+	id    membership.TableID
+	line  membership.TableID // table.LineID()
 	// prev is the placement of table.Prev (nil without one): the owners
 	// the table was claimed from.
 	prev *ring.Ring
@@ -116,7 +86,7 @@ const (
 // the caller's. Nothing was done.
 var errTableMismatch = errors.New("node: the peer has another ownership table")
 
-func wrapRequest(id tableID, payload []byte) []byte {
+func wrapRequest(id membership.TableID, payload []byte) []byte {
 	b := make([]byte, 0, 1+binary.MaxVarintLen64+8+len(payload))
 	b = append(b, envV1)
 	b = binary.AppendUvarint(b, id.Version)
@@ -124,22 +94,22 @@ func wrapRequest(id tableID, payload []byte) []byte {
 	return append(b, payload...)
 }
 
-func unwrapRequest(b []byte) (tableID, []byte, error) {
+func unwrapRequest(b []byte) (membership.TableID, []byte, error) {
 	if len(b) == 0 || b[0] != envV1 {
-		return tableID{}, nil, fmt.Errorf("%w: no table envelope", errWire)
+		return membership.TableID{}, nil, fmt.Errorf("%w: no table envelope", errWire)
 	}
 	v, n := binary.Uvarint(b[1:])
 	if n <= 0 || len(b) < 1+n+8 {
-		return tableID{}, nil, fmt.Errorf("%w: short table envelope", errWire)
+		return membership.TableID{}, nil, fmt.Errorf("%w: short table envelope", errWire)
 	}
-	return tableID{Version: v, Digest: binary.BigEndian.Uint64(b[1+n:])}, b[1+n+8:], nil
+	return membership.TableID{Version: v, Digest: binary.BigEndian.Uint64(b[1+n:])}, b[1+n+8:], nil
 }
 
 func wrapOK(payload []byte) []byte {
 	return append([]byte{envV1, envOK}, payload...)
 }
 
-func wrapMismatch(id tableID) []byte {
+func wrapMismatch(id membership.TableID) []byte {
 	b := []byte{envV1, envMismatch}
 	b = binary.AppendUvarint(b, id.Version)
 	return binary.BigEndian.AppendUint64(b, id.Digest)
@@ -147,21 +117,21 @@ func wrapMismatch(id tableID) []byte {
 
 // unwrapResponse returns the payload, or the responder's table identity
 // when it refused the call.
-func unwrapResponse(b []byte) (payload []byte, theirs tableID, refused bool, err error) {
+func unwrapResponse(b []byte) (payload []byte, theirs membership.TableID, refused bool, err error) {
 	if len(b) < 2 || b[0] != envV1 {
-		return nil, tableID{}, false, fmt.Errorf("%w: no table envelope in the answer", errWire)
+		return nil, membership.TableID{}, false, fmt.Errorf("%w: no table envelope in the answer", errWire)
 	}
 	switch b[1] {
 	case envOK:
-		return b[2:], tableID{}, false, nil
+		return b[2:], membership.TableID{}, false, nil
 	case envMismatch:
 		id, rest, err := unwrapRequest(append([]byte{envV1}, b[2:]...))
 		if err != nil || len(rest) != 0 {
-			return nil, tableID{}, false, fmt.Errorf("%w: bad table mismatch answer", errWire)
+			return nil, membership.TableID{}, false, fmt.Errorf("%w: bad table mismatch answer", errWire)
 		}
 		return nil, id, true, nil
 	}
-	return nil, tableID{}, false, fmt.Errorf("%w: answer status %d", errWire, b[1])
+	return nil, membership.TableID{}, false, fmt.Errorf("%w: answer status %d", errWire, b[1])
 }
 
 // currentView returns the published view.
@@ -170,8 +140,8 @@ func (n *Node) currentView() *view { return n.view.Load() }
 // publishView builds the view of c and publishes it, unless the published
 // one has a newer table (a concurrent rebuild from a later snapshot won).
 // It reports whether the ring changed.
-func (n *Node) publishView(c clusterState, force bool) (bool, error) {
-	r, err := c.ring()
+func (n *Node) publishView(c membership.State, force bool) (bool, error) {
+	r, err := c.Ring()
 	if err != nil {
 		return false, err
 	}
@@ -179,19 +149,19 @@ func (n *Node) publishView(c clusterState, force bool) (bool, error) {
 	defer n.viewMu.mu.Unlock()
 	old := n.view.Load()
 	// Most rebuilds follow a member record's change under the same table
-	// (the pointer survives clusterState clones): keep its identity and
+	// (the pointer survives membership.State clones): keep its identity and
 	// previous placement instead of encoding and hashing it again.
 	same := old != nil && old.table == c.Table
-	if old != nil && !force && !same && old.table.newer(c.Table) {
+	if old != nil && !force && !same && old.table.Newer(c.Table) {
 		return false, nil // c is older than what is published
 	}
 	nv := &view{ring: r, table: c.Table}
 	if same {
 		nv.id, nv.line, nv.prev = old.id, old.line, old.prev
 	} else {
-		nv.id, nv.line = idOf(c.Table), lineID(c.Table)
+		nv.id, nv.line = c.Table.ID(), c.Table.LineID()
 		if c.Table != nil && c.Table.Prev != nil {
-			if nv.prev, err = c.previousRing(); err != nil {
+			if nv.prev, err = c.PreviousRing(); err != nil {
 				return false, err
 			}
 		}
@@ -211,7 +181,7 @@ func (n *Node) publishView(c clusterState, force bool) (bool, error) {
 // table (the view the caller computed its request from); a peer with
 // another table refuses, and call then syncs the two nodes' memberships
 // and returns an error wrapping errTableMismatch.
-func (n *Node) call(ctx context.Context, addr string, id tableID, method uint8, payload []byte) ([]byte, error) {
+func (n *Node) call(ctx context.Context, addr string, id membership.TableID, method uint8, payload []byte) ([]byte, error) {
 	if !checkedMethod(method) {
 		return n.client(addr).Call(ctx, method, payload)
 	}
@@ -239,7 +209,7 @@ func (n *Node) callNow(ctx context.Context, addr string, method uint8, payload [
 // syncTable brings this node and the peer at addr to one table: it merges
 // the peer's membership (adopting its table if newer) and, if this node's
 // table is then still not the peer's, pushes its own.
-func (n *Node) syncTable(ctx context.Context, addr string, theirs tableID) {
+func (n *Node) syncTable(ctx context.Context, addr string, theirs membership.TableID) {
 	// Many calls are refused at once while a table spreads: one sync per
 	// peer at a time, and not more often than every syncMinGap.
 	now := n.clock.Steady()
@@ -262,8 +232,8 @@ func (n *Node) syncTable(ctx context.Context, addr string, theirs tableID) {
 			}
 		}
 	}
-	if idOf(n.clusterSnapshot().Table) != theirs {
-		payload := n.clusterSnapshot().marshal()
+	if n.clusterSnapshot().Table.ID() != theirs {
+		payload := n.clusterSnapshot().Marshal()
 		if _, err := n.client(addr).Call(ctx, methodState, payload); err != nil {
 			n.log.Debug("pushing membership after a table mismatch", "peer", addr, "err", err)
 		}

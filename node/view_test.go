@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/vclock"
 )
@@ -78,9 +79,9 @@ func TestStrictQuorumAcrossTableChange(t *testing.T) {
 // FuzzUnmarshalEnvelope: the table envelope of checked internode calls
 // crosses the network both ways.
 func FuzzUnmarshalEnvelope(f *testing.F) {
-	f.Add(wrapRequest(tableID{Version: 7, Digest: 42}, []byte("payload")))
+	f.Add(wrapRequest(membership.TableID{Version: 7, Digest: 42}, []byte("payload")))
 	f.Add(wrapOK([]byte("answer")))
-	f.Add(wrapMismatch(tableID{Version: 1 << 40, Digest: 1}))
+	f.Add(wrapMismatch(membership.TableID{Version: 1 << 40, Digest: 1}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if id, rest, err := unwrapRequest(b); err == nil {
 			if again := wrapRequest(id, rest); !bytes.Equal(again, b) && len(b) > 0 && b[0] == envV1 {
@@ -263,11 +264,11 @@ func TestLosingTableWritesNotStranded(t *testing.T) {
 		tn.do("POST", "/debug/faults", []byte(`{"drop_tables": true}`), nil)
 	}
 	c := nodes[0].node.clusterSnapshot()
-	cur, err := c.Table.ring(c.ringConfig(), c.Members)
+	cur, err := c.Table.Ring(c.RingConfig(), c.Members)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tableA := tableOf(cur, c.Table.Version+1, "n1", c.Table, nil)
+	tableA := membership.TableOf(cur, c.Table.Version+1, "n1", c.Table, nil)
 	var rest []ring.Member
 	for _, m := range cur.Members() {
 		if m.ID != "n1" {
@@ -278,16 +279,16 @@ func TestLosingTableWritesNotStranded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tableB := tableOf(without, c.Table.Version+1, "n2", c.Table, nil)
-	if !tableA.newer(tableB) {
+	tableB := membership.TableOf(without, c.Table.Version+1, "n2", c.Table, nil)
+	if !tableA.Newer(tableB) {
 		t.Fatal("setup: table A must win")
 	}
-	nodes[0].node.mergeState(clusterState{Table: tableA})
+	nodes[0].node.mergeState(membership.State{Table: tableA})
 	nodes[0].stop()
 	side := nodes[1:]
 	for _, tn := range side {
 		waitFor(t, tn.cfg.Name+" to see n1 down", 20*time.Second, func() (bool, string) { return !tn.node.alive("n1"), "" })
-		tn.node.mergeState(clusterState{Table: tableB})
+		tn.node.mergeState(membership.State{Table: tableB})
 	}
 	// Strict writes under B, for keys whose partition B moved off n1.
 	acked := map[string]bool{}

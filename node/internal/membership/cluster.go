@@ -1,4 +1,4 @@
-package node
+package membership
 
 import (
 	"cmp"
@@ -18,40 +18,41 @@ import (
 // Every node merges records with the same deterministic rule, so concurrent
 // changes converge to the same ring everywhere.
 
-// Member statuses. joining, valid and leaving nodes are in the ring; left and
-// removed records stay as tombstones so an old record can't bring a node back.
+// Member statuses (Record.Status). Joining, valid and leaving nodes are in
+// the ring; left and removed records stay as tombstones so an old record
+// can't bring a node back.
 const (
-	statusJoining = "joining"
-	statusValid   = "valid"
-	statusLeaving = "leaving"
-	statusLeft    = "left"
-	statusRemoved = "removed"
+	StatusJoining = "joining"
+	StatusValid   = "valid"
+	StatusLeaving = "leaving"
+	StatusLeft    = "left"
+	StatusRemoved = "removed"
 )
 
 // statusRank orders statuses for ties between records of equal Version.
 func statusRank(s string) int {
 	switch s {
-	case statusJoining:
+	case StatusJoining:
 		return 1
-	case statusValid:
+	case StatusValid:
 		return 2
-	case statusLeaving:
+	case StatusLeaving:
 		return 3
-	case statusLeft:
+	case StatusLeft:
 		return 4
-	case statusRemoved:
+	case StatusRemoved:
 		return 5
 	}
 	return 0
 }
 
-// inRing reports whether a member with status s owns partitions.
-func inRing(s string) bool {
-	return s == statusJoining || s == statusValid || s == statusLeaving
+// InRing reports whether a member with status s owns partitions.
+func InRing(s string) bool {
+	return s == StatusJoining || s == StatusValid || s == StatusLeaving
 }
 
-// memberRecord is one node's entry in the ring membership.
-type memberRecord struct {
+// Record is one node's entry in the ring membership.
+type Record struct {
 	Name    string `json:"name"`
 	Zone    string `json:"zone,omitempty"`
 	Status  string `json:"status"`
@@ -61,7 +62,8 @@ type memberRecord struct {
 	HTTP    string `json:"http"`
 	// Holds lists the partitions the node holds data of without being
 	// their primary, as ranges ("0-3,7"), as of ownership table
-	// HoldsAt-1; HoldsAt 0 means it has not said (holders.go).
+	// HoldsAt-1 (EncodeParts' form); HoldsAt 0 means it has not said
+	// (node/holders.go).
 	Holds   string `json:"holds,omitempty"`
 	HoldsAt uint64 `json:"holds_at,omitempty"`
 	// ReadyAt is one more than the version of the last ownership table
@@ -69,7 +71,7 @@ type memberRecord struct {
 	// primary of (0: never said). The claimant carries the sources of a
 	// partition whose primaries are not all ready into the next table.
 	ReadyAt uint64 `json:"ready_at,omitempty"`
-	// Boot is the node's current run's id (boot.go): a node restored from
+	// Boot is the node's current run's id (node/boot.go): a node restored from
 	// an old copy of its data directory tells from it that the cluster
 	// knows a later run of it.
 	Boot string `json:"boot,omitempty"`
@@ -81,7 +83,7 @@ type memberRecord struct {
 }
 
 // terminal reports whether s ends a membership generation.
-func terminal(s string) bool { return s == statusLeft || s == statusRemoved }
+func terminal(s string) bool { return s == StatusLeft || s == StatusRemoved }
 
 // newer reports whether a should replace b: a higher generation wins; in
 // one generation a record that left or was removed wins over one that did
@@ -89,7 +91,7 @@ func terminal(s string) bool { return s == statusLeft || s == statusRemoved }
 // bumping its own record: it must not override the removal); then a
 // higher Version, then a later status, then the larger encoding, so the
 // choice never depends on which record arrived first.
-func (a memberRecord) newer(b memberRecord) bool {
+func (a Record) newer(b Record) bool {
 	if a.Gen != b.Gen {
 		return a.Gen > b.Gen
 	}
@@ -105,31 +107,35 @@ func (a memberRecord) newer(b memberRecord) bool {
 	return cmp.Compare(recordKey(a), recordKey(b)) > 0
 }
 
-func recordKey(r memberRecord) string {
+func recordKey(r Record) string {
 	return r.Zone + "\x00" + r.Gossip + "\x00" + r.RPC + "\x00" + r.HTTP
 }
 
-// clusterState is the whole membership as one node knows it: the member
-// records, and the ownership table the claimant computed from them.
-type clusterState struct {
-	Partitions int                     `json:"partitions"`
-	N          int                     `json:"n"`
-	Members    map[string]memberRecord `json:"members"`
-	Table      *ownerTable             `json:"table,omitempty"`
-	Hold       *holdRecord             `json:"hold,omitempty"`
+// State is the whole membership as one node knows it: the member records
+// (by name), the ownership table the claimant computed from them, and the
+// staging hold. Its JSON encoding (Marshal) is stored on disk and gossiped:
+// field names are part of the wire format. A State is a value: its methods
+// never modify the receiver's map or tables, they return changed copies.
+type State struct {
+	Partitions int               `json:"partitions"`
+	N          int               `json:"n"`
+	Members    map[string]Record `json:"members"`
+	Table      *Table            `json:"table,omitempty"`
+	Hold       *Hold             `json:"hold,omitempty"`
 }
 
-// holdRecord is staging (Riak's staged cluster changes): while On, the
+// Hold is staging (Riak's staged cluster changes): while On, the
 // claimant claims nothing, so joins, leaves and removes accumulate (nodes
 // join the membership, are not placed yet) until a commit turns it off and
 // the claimant places them all in one claim. A higher Version wins; at a
 // tie, On wins (the cautious side).
-type holdRecord struct {
+type Hold struct {
 	Version uint64 `json:"version"`
 	On      bool   `json:"on"`
 }
 
-func (h *holdRecord) newer(o *holdRecord) bool {
+// newer reports whether h should replace o (nil is oldest).
+func (h *Hold) newer(o *Hold) bool {
 	switch {
 	case h == nil:
 		return false
@@ -141,15 +147,16 @@ func (h *holdRecord) newer(o *holdRecord) bool {
 	return h.On && !o.On
 }
 
-// staged reports whether changes are being staged.
-func (c clusterState) staged() bool { return c.Hold != nil && c.Hold.On }
+// Staged reports whether changes are being staged (the hold is on).
+func (c State) Staged() bool { return c.Hold != nil && c.Hold.On }
 
-// mergeHold returns c with h if h is newer, and whether it was.
-func (c clusterState) mergeHold(h *holdRecord) (clusterState, bool) {
+// MergeHold returns c with h if h is newer than c's hold, and whether it
+// was.
+func (c State) MergeHold(h *Hold) (State, bool) {
 	if !h.newer(c.Hold) {
 		return c, false
 	}
-	out := c.clone()
+	out := c.Clone()
 	out.Hold = h
 	return out, true
 }
@@ -168,19 +175,19 @@ func (c clusterState) mergeHold(h *holdRecord) (clusterState, bool) {
 // converge to one table everywhere once it heals, and the claimant then
 // claims again from it if the members still differ.
 
-// ownerTable is one claimed ownership: the members it places and each
+// Table is one claimed ownership: the members it places and each
 // partition's owner. Prev is the table it was claimed from (without its own
 // Prev): its primaries hold the data the new owners pull.
-type ownerTable struct {
+type Table struct {
 	Version  uint64        `json:"version"`
 	Claimant string        `json:"claimant"`
-	Members  []tableMember `json:"members"` // sorted by name
+	Members  []TableMember `json:"members"` // sorted by name
 	Owners   []int         `json:"owners"`  // index into Members, by partition
-	Prev     *ownerTable   `json:"prev,omitempty"`
+	Prev     *Table        `json:"prev,omitempty"`
 	// Sources names, per partition, older owners that still hold data its
 	// new owners must pull besides Prev's primaries: a change claimed
 	// before the previous one's pulls finished carries them forward
-	// (claim.go). Sparse.
+	// (CarriedSources). Sparse.
 	Sources map[int][]string `json:"sources,omitempty"`
 }
 
@@ -188,19 +195,23 @@ type ownerTable struct {
 // the network is refused beyond it).
 const maxCarriedSources = 64
 
-type tableMember struct {
+// TableMember is a member a table places: its name and zone.
+type TableMember struct {
 	Name string `json:"name"`
 	Zone string `json:"zone,omitempty"`
 }
 
 // placesMember reports whether ms (a table's or the placed members) lists
 // name.
-func placesMember(ms []tableMember, name string) bool {
-	return slices.ContainsFunc(ms, func(m tableMember) bool { return m.Name == name })
+func placesMember(ms []TableMember, name string) bool {
+	return slices.ContainsFunc(ms, func(m TableMember) bool { return m.Name == name })
 }
 
-// newer reports whether t should replace o (nil is oldest).
-func (t *ownerTable) newer(o *ownerTable) bool {
+// Newer reports whether t should replace o (nil is oldest): a higher
+// version, then more members, then the lower claimant name, then the
+// larger encoding. It is a total order, so every node keeps the same table
+// whatever order they arrive in.
+func (t *Table) Newer(o *Table) bool {
 	switch {
 	case t == nil:
 		return false
@@ -217,7 +228,7 @@ func (t *ownerTable) newer(o *ownerTable) bool {
 }
 
 // validate checks a table decoded from the network against q partitions.
-func (t *ownerTable) validate(q int, depth int) error {
+func (t *Table) validate(q int, depth int) error {
 	if len(t.Owners) != q {
 		return fmt.Errorf("table %d has %d owners for %d partitions", t.Version, len(t.Owners), q)
 	}
@@ -250,12 +261,12 @@ func (t *ownerTable) validate(q int, depth int) error {
 	return nil
 }
 
-// ring rebuilds the table's placement; members' States come from recs.
-func (t *ownerTable) ring(cfg ring.Config, recs map[string]memberRecord) (*ring.Ring, error) {
+// Ring rebuilds the table's placement; members' states come from recs.
+func (t *Table) Ring(cfg ring.Config, recs map[string]Record) (*ring.Ring, error) {
 	ms := make([]ring.Member, len(t.Members))
 	for i, m := range t.Members {
 		st := ring.MemberValid
-		if r, ok := recs[m.Name]; ok && inRing(r.Status) {
+		if r, ok := recs[m.Name]; ok && InRing(r.Status) {
 			if s, err := ring.ParseState(r.Status); err == nil {
 				st = s
 			}
@@ -269,13 +280,13 @@ func (t *ownerTable) ring(cfg ring.Config, recs map[string]memberRecord) (*ring.
 	return ring.FromOwners(cfg, ms, owners)
 }
 
-// tableOf records r's ownership as a table, with the sources carried from
+// TableOf records r's ownership as a table, with the sources carried from
 // unsettled earlier changes.
-func tableOf(r *ring.Ring, version uint64, claimant string, prev *ownerTable, sources map[int][]string) *ownerTable {
-	t := &ownerTable{Version: version, Claimant: claimant}
+func TableOf(r *ring.Ring, version uint64, claimant string, prev *Table, sources map[int][]string) *Table {
+	t := &Table{Version: version, Claimant: claimant}
 	idx := map[ring.NodeID]int{}
 	for i, m := range r.Members() {
-		t.Members = append(t.Members, tableMember{Name: string(m.ID), Zone: m.Zone})
+		t.Members = append(t.Members, TableMember{Name: string(m.ID), Zone: m.Zone})
 		idx[m.ID] = i
 	}
 	for _, o := range r.Owners() {
@@ -293,44 +304,49 @@ func tableOf(r *ring.Ring, version uint64, claimant string, prev *ownerTable, so
 }
 
 // placed returns the members that should own partitions (joining and
-// valid), as the table lists them.
-func (c clusterState) placed() []tableMember {
-	var out []tableMember
-	for _, r := range c.records() {
-		if r.Status == statusJoining || r.Status == statusValid {
-			out = append(out, tableMember{Name: r.Name, Zone: r.Zone})
+// valid), as a table lists them: sorted by name.
+func (c State) placed() []TableMember {
+	var out []TableMember
+	for _, r := range c.Records() {
+		if r.Status == StatusJoining || r.Status == StatusValid {
+			out = append(out, TableMember{Name: r.Name, Zone: r.Zone})
 		}
 	}
 	return out
 }
 
-func (c clusterState) ringConfig() ring.Config {
+// RingConfig is the ring configuration (Q and N) of the cluster.
+func (c State) RingConfig() ring.Config {
 	return ring.Config{Partitions: c.Partitions, N: c.N}
 }
 
-// mergeTable returns c with t if t is newer, and whether it was.
-func (c clusterState) mergeTable(t *ownerTable) (clusterState, bool) {
-	if !t.newer(c.Table) {
+// MergeTable returns c with t if t is newer than c's table, and whether it
+// was.
+func (c State) MergeTable(t *Table) (State, bool) {
+	if !t.Newer(c.Table) {
 		return c, false
 	}
-	out := c.clone()
+	out := c.Clone()
 	out.Table = t
 	return out, true
 }
 
-func (c clusterState) clone() clusterState {
+// Clone returns a copy of c whose Members map the caller may change (the
+// tables and hold are shared: they are never modified).
+func (c State) Clone() State {
 	c.Members = maps.Clone(c.Members)
 	if c.Members == nil {
-		c.Members = map[string]memberRecord{}
+		c.Members = map[string]Record{}
 	}
 	return c
 }
 
-// merge returns c with every record of recs that is newer than c's, and
-// whether anything changed. merge is commutative, associative and
+// Merge returns c with every record of recs that is newer than c's, and
+// whether anything changed. Records without a name or with an unknown
+// status are ignored. Merge is commutative, associative and
 // idempotent over records.
-func (c clusterState) merge(recs ...memberRecord) (clusterState, bool) {
-	out := c.clone()
+func (c State) Merge(recs ...Record) (State, bool) {
+	out := c.Clone()
 	changed := false
 	for _, r := range recs {
 		if r.Name == "" || statusRank(r.Status) == 0 {
@@ -345,40 +361,40 @@ func (c clusterState) merge(recs ...memberRecord) (clusterState, bool) {
 	return out, changed
 }
 
-// records returns the records sorted by name.
-func (c clusterState) records() []memberRecord {
+// Records returns the records sorted by name.
+func (c State) Records() []Record {
 	out := slices.Collect(maps.Values(c.Members))
-	slices.SortFunc(out, func(a, b memberRecord) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b Record) int { return cmp.Compare(a.Name, b.Name) })
 	return out
 }
 
-// ring is the current placement: the owner table's. Before the first claim
+// Ring is the current placement: the owner table's. Before the first claim
 // (a node that has not met its cluster's claimant yet) it is the
 // history-free placement of the joining and valid members. A leaving member
 // is out of placement (new owners take its partitions and pull them from
 // it) but still in the membership until its handoff is done.
-func (c clusterState) ring() (*ring.Ring, error) {
+func (c State) Ring() (*ring.Ring, error) {
 	if c.Table != nil {
-		return c.Table.ring(c.ringConfig(), c.Members)
+		return c.Table.Ring(c.RingConfig(), c.Members)
 	}
-	return c.ringOf(statusJoining, statusValid)
+	return c.ringOf(StatusJoining, StatusValid)
 }
 
-// previousRing is the placement the current one was claimed from. Its
+// PreviousRing is the placement the current one was claimed from. Its
 // primaries hold the data that the current placement's new owners pull.
-func (c clusterState) previousRing() (*ring.Ring, error) {
+func (c State) PreviousRing() (*ring.Ring, error) {
 	switch {
 	case c.Table == nil:
-		return c.ringOf(statusValid, statusLeaving)
+		return c.ringOf(StatusValid, StatusLeaving)
 	case c.Table.Prev == nil:
-		return c.ring()
+		return c.Ring()
 	}
-	return c.Table.Prev.ring(c.ringConfig(), c.Members)
+	return c.Table.Prev.Ring(c.RingConfig(), c.Members)
 }
 
-func (c clusterState) ringOf(statuses ...string) (*ring.Ring, error) {
+func (c State) ringOf(statuses ...string) (*ring.Ring, error) {
 	var ms []ring.Member
-	for _, r := range c.records() {
+	for _, r := range c.Records() {
 		if !slices.Contains(statuses, r.Status) {
 			continue
 		}
@@ -391,19 +407,24 @@ func (c clusterState) ringOf(statuses ...string) (*ring.Ring, error) {
 	return ring.New(ring.Config{Partitions: c.Partitions, N: c.N}, ms)
 }
 
-var errClusterMismatch = errors.New("node: cluster configuration mismatch")
+// ErrClusterMismatch is wrapped by CheckCompatible's refusal. Its text keeps
+// the "node:" prefix it had before this package was split from node: it
+// reaches operators (Run's error, POST /cluster/join's answer) and node
+// finds it by text in memberlist's flattened join error.
+var ErrClusterMismatch = errors.New("node: cluster configuration mismatch")
 
-// checkCompatible refuses a peer whose ring configuration differs: Q and N
-// are fixed at cluster creation.
-func checkCompatible(localQ, localN, peerQ, peerN int, peer string) error {
+// CheckCompatible refuses a peer whose ring configuration differs: Q and N
+// are fixed at cluster creation. The error wraps ErrClusterMismatch.
+func CheckCompatible(localQ, localN, peerQ, peerN int, peer string) error {
 	if localQ != peerQ || localN != peerN {
 		return fmt.Errorf("%w: node %s has partitions=%d n=%d, this node has partitions=%d n=%d; partitions and n are fixed when a cluster is created",
-			errClusterMismatch, peer, peerQ, peerN, localQ, localN)
+			ErrClusterMismatch, peer, peerQ, peerN, localQ, localN)
 	}
 	return nil
 }
 
-func (c clusterState) marshal() []byte {
+// Marshal encodes c as JSON: the form stored on disk and gossiped.
+func (c State) Marshal() []byte {
 	b, err := json.Marshal(c)
 	if err != nil {
 		panic("node: marshal cluster state: " + err.Error())
@@ -411,13 +432,17 @@ func (c clusterState) marshal() []byte {
 	return b
 }
 
-func unmarshalCluster(b []byte) (clusterState, error) {
-	var c clusterState
+// Unmarshal decodes Marshal's form, from disk or from the network: it
+// refuses a record filed under another name and a table that does not fit
+// the state's partitions (Members is never nil). It does not check the
+// ring configuration against the local one: see CheckCompatible.
+func Unmarshal(b []byte) (State, error) {
+	var c State
 	if err := json.Unmarshal(b, &c); err != nil {
 		return c, fmt.Errorf("node: decode cluster state: %w", err)
 	}
 	if c.Members == nil {
-		c.Members = map[string]memberRecord{}
+		c.Members = map[string]Record{}
 	}
 	for name, r := range c.Members {
 		if name != r.Name {
@@ -432,11 +457,11 @@ func unmarshalCluster(b []byte) (clusterState, error) {
 	return c, nil
 }
 
-// nodeMeta is what memberlist gossips about each node (under 512 bytes).
-type nodeMeta struct {
-	RPC        string `json:"rpc"`
-	HTTP       string `json:"http"`
-	Zone       string `json:"zone,omitempty"`
-	Partitions int    `json:"q"`
-	N          int    `json:"n"`
+// mustJSON encodes v, which can't fail for this package's types.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("node: marshal: " + err.Error())
+	}
+	return b
 }

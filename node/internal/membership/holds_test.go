@@ -1,4 +1,4 @@
-package node
+package membership
 
 import (
 	"maps"
@@ -18,9 +18,9 @@ func TestPartsEncoding(t *testing.T) {
 		{[]uint32{0, 1, 2, 3, 7, 9, 10, 11, 12}, "0-3,7,9-12"},
 		{[]uint32{1, 3, 5}, "1,3,5"},
 	} {
-		got := encodeParts(tc.parts)
+		got := EncodeParts(tc.parts)
 		if got != tc.want {
-			t.Errorf("encodeParts(%v) = %q, want %q", tc.parts, got, tc.want)
+			t.Errorf("EncodeParts(%v) = %q, want %q", tc.parts, got, tc.want)
 		}
 		set, err := decodeParts(got, 16)
 		if err != nil || len(set) != len(tc.parts) {
@@ -53,7 +53,7 @@ func FuzzDecodeParts(f *testing.F) {
 			t.Fatalf("%q decoded to %d partitions of 256", s, len(set))
 		}
 		parts := slices.Sorted(maps.Keys(set))
-		again, err := decodeParts(encodeParts(parts), 256)
+		again, err := decodeParts(EncodeParts(parts), 256)
 		if err != nil || !maps.Equal(again, set) {
 			t.Fatalf("%q: re-encoding %v gives %v, %v", s, parts, again, err)
 		}
@@ -75,31 +75,31 @@ func TestHolders(t *testing.T) {
 	if slices.Contains(r.Primaries(p), ring.NodeID(lost)) || !slices.Contains(prev.Primaries(p), ring.NodeID(lost)) {
 		t.Fatalf("setup: %s must have lost partition %d", lost, p)
 	}
-	rec := func(name, holds string, at uint64) memberRecord {
-		return memberRecord{Name: name, Status: statusValid, Holds: holds, HoldsAt: at}
+	rec := func(name, holds string, at uint64) Record {
+		return Record{Name: name, Status: StatusValid, Holds: holds, HoldsAt: at}
 	}
 	for _, tc := range []struct {
 		name string
-		m    memberRecord
+		m    Record
 		want bool
 	}{
 		{"never said", rec(lost, "", 0), true},
-		{"says it holds p", rec(lost, encodeParts([]uint32{uint32(p)}), 6), true},
-		{"says it holds other partitions", rec(lost, encodeParts([]uint32{uint32((p + 1) % 8)}), 6), false},
+		{"says it holds p", rec(lost, EncodeParts([]uint32{uint32(p)}), 6), true},
+		{"says it holds other partitions", rec(lost, EncodeParts([]uint32{uint32((p + 1) % 8)}), 6), false},
 		{"reported on the previous table: its old primaries count", rec(lost, "", 5), true},
-		{"a primary is no holder", rec("c", encodeParts([]uint32{uint32(p)}), 6), false},
+		{"a primary is no holder", rec("c", EncodeParts([]uint32{uint32(p)}), 6), false},
 		{"reported on an older table", rec(lost, "", 3), true},
 		{"unreadable report", rec(lost, "x", 6), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v := holderView{self: "zz", r: r, prev: prev, table: 5, prevV: 4, holds: map[string]map[uint32]bool{}}
-			v.members = []memberRecord{tc.m}
+			v := Holders{self: "zz", r: r, prev: prev, table: 5, prevV: 4, holds: map[string]map[uint32]bool{}}
+			v.members = []Record{tc.m}
 			if set, err := decodeParts(tc.m.Holds, 8); err == nil {
 				v.holds[tc.m.Name] = set
 			}
-			got := slices.Contains(v.holders(p), tc.m.Name)
+			got := slices.Contains(v.Of(p), tc.m.Name)
 			if got != tc.want {
-				t.Fatalf("holders(%d) includes %s = %v, want %v", p, tc.m.Name, got, tc.want)
+				t.Fatalf("Of(%d) includes %s = %v, want %v", p, tc.m.Name, got, tc.want)
 			}
 		})
 	}
