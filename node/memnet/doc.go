@@ -122,4 +122,7 @@
 //
 // For memberlist, set Config.Transport to the transport Gossip returns and
 // AdvertiseAddr/AdvertisePort (or BindAddr/BindPort) to its address.
+//
+// Outside a synctest bubble memnet works the same in real time (delays are
+// real sleeps), which suits quick tests that need no faults in time.
 package memnet
