@@ -344,8 +344,10 @@ func (c *Client) Call(ctx context.Context, method uint8, payload []byte) ([]byte
 
 // abort resets the connection (RST, not FIN): unsent bytes are dropped.
 func (cc *clientConn) abort() {
-	if tc, ok := cc.c.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
+	// Any connection that can reset (TCP, memnet): discard what is queued
+	// so a timed-out request cannot land later.
+	if lc, ok := cc.c.(interface{ SetLinger(sec int) error }); ok {
+		_ = lc.SetLinger(0)
 	}
 	cc.c.Close()
 }
