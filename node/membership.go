@@ -189,10 +189,18 @@ type recordBroadcast struct {
 	msg  []byte
 }
 
-func (b *recordBroadcast) Invalidates(o memberlist.Broadcast) bool {
-	ob, ok := o.(*recordBroadcast)
-	return ok && ob.name == b.name
-}
+// recordBroadcast is a memberlist.UniqueBroadcast: it never invalidates
+// another queued broadcast, not even an older record of the same node
+// (the receiver keeps the newer by version anyway). Invalidation is what
+// triggers memberlist v0.7.0's queue bug: removing the only queued item
+// resets the id counter, and a later broadcast of the same length then
+// takes a queued one's id and silently replaces it, losing a record of
+// another node (hashicorp/memberlist PRs #263, #322, unmerged;
+// TestQueuedRecordsAllSent). The cost is an older record's retransmits.
+func (b *recordBroadcast) Invalidates(memberlist.Broadcast) bool { return false }
+
+// UniqueBroadcast marks recordBroadcast as never invalidating others.
+func (b *recordBroadcast) UniqueBroadcast() {}
 func (b *recordBroadcast) Message() []byte { return b.msg }
 func (b *recordBroadcast) Finished()       {}
 
