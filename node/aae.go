@@ -19,6 +19,7 @@ import (
 	"github.com/dynago/dynago/antientropy"
 	"github.com/dynago/dynago/node/api"
 	"github.com/dynago/dynago/node/internal/membership"
+	"github.com/dynago/dynago/node/internal/wire"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
 	"github.com/dynago/dynago/vclock"
@@ -530,19 +531,19 @@ func (n *Node) recordExchange(p uint32, peer string, start time.Time, rec exchan
 var errBadAnswer = errors.New("node: bad answer")
 
 // rootsOf asks the node at addr for its trees' roots of parts
-// (methodAAERoots): each partition's root, depth, key count and whether the
+// (wire.MethodAAERoots): each partition's root, depth, key count and whether the
 // node is ready for it, in the order of parts. It also returns the bytes
 // the call exchanged. A malformed or mismatched answer wraps errBadAnswer.
-func (n *Node) rootsOf(ctx context.Context, id membership.TableID, addr string, parts []uint32) ([]aaeRoot, int, error) {
-	req := aaeRootsRequest{Partitions: parts}.marshal()
+func (n *Node) rootsOf(ctx context.Context, id membership.TableID, addr string, parts []uint32) ([]wire.AAERoot, int, error) {
+	req := wire.AAERootsRequest{Partitions: parts}.Marshal()
 	cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
-	resp, err := n.call(cctx, addr, id, methodAAERoots, req)
+	resp, err := n.call(cctx, addr, id, wire.MethodAAERoots, req)
 	if err != nil {
 		n.metrics.rpcErrors.WithLabelValues("aae_roots").Inc()
 		return nil, 0, err
 	}
-	roots, err := unmarshalAAERoots(resp)
+	roots, err := wire.UnmarshalAAERoots(resp)
 	switch {
 	case err != nil:
 		return nil, 0, fmt.Errorf("%w: %v", errBadAnswer, err)
@@ -594,19 +595,19 @@ func (r *aaeRemote) call(method uint8, req []byte) ([]byte, error) {
 }
 
 func (r *aaeRemote) Children(level int, indices []uint32) ([][]uint64, error) {
-	resp, err := r.call(methodAAEChildren, aaeTreeRequest{Partition: r.p, Level: level, Indices: indices}.marshal())
+	resp, err := r.call(wire.MethodAAEChildren, wire.AAETreeRequest{Partition: r.p, Level: level, Indices: indices}.Marshal())
 	if err != nil {
 		return nil, err
 	}
-	return unmarshalAAEChildren(resp, len(indices))
+	return wire.UnmarshalAAEChildren(resp, len(indices))
 }
 
 func (r *aaeRemote) Entries(level int, buckets []uint32) ([]antientropy.Entry, error) {
-	resp, err := r.call(methodAAEEntries, aaeTreeRequest{Partition: r.p, Level: level, Indices: buckets}.marshal())
+	resp, err := r.call(wire.MethodAAEEntries, wire.AAETreeRequest{Partition: r.p, Level: level, Indices: buckets}.Marshal())
 	if err != nil {
 		return nil, err
 	}
-	return unmarshalAAEEntries(resp)
+	return wire.UnmarshalAAEEntries(resp)
 }
 
 // maxExchangeBuckets bounds the differing buckets one exchange repairs, so
@@ -623,7 +624,7 @@ const repairBatch = 128
 // the partition's newer data as a stale copy). It reports whether the
 // exchange was complete (with push: the replicas were left equal, a
 // confirmation for tombstone reaping).
-func (n *Node) exchange(ctx context.Context, id membership.TableID, p uint32, peer, addr string, rr aaeRoot, push bool) (exchangeRecord, bool) {
+func (n *Node) exchange(ctx context.Context, id membership.TableID, p uint32, peer, addr string, rr wire.AAERoot, push bool) (exchangeRecord, bool) {
 	n.aae.active.Add(1)
 	n.aae.worked.Store(true)
 	defer n.aae.active.Add(-1)
@@ -692,11 +693,11 @@ func (n *Node) repairKeys(ctx context.Context, p uint32, peer, addr string, diff
 			return repaired, err
 		}
 		for len(keys) > 0 {
-			resp, err := remote.call(methodAAEFetch, aaeFetchRequest{Partition: p, Keys: keys}.marshal())
+			resp, err := remote.call(wire.MethodAAEFetch, wire.AAEFetchRequest{Partition: p, Keys: keys}.Marshal())
 			if err != nil {
 				return repaired, err
 			}
-			theirs, err := unmarshalAAEFetch(resp, len(keys))
+			theirs, err := wire.UnmarshalAAEFetch(resp, len(keys))
 			if err != nil {
 				return repaired, err
 			}
@@ -716,9 +717,9 @@ func (n *Node) repairKeys(ctx context.Context, p uint32, peer, addr string, diff
 // repairFetched merges this node's and the peer's states of keys, stores
 // the merge here where it is news and pushes it to the peer where it is
 // news there. It returns how many keys changed on either side.
-func (n *Node) repairFetched(ctx context.Context, p uint32, keys [][]byte, theirs []fetchedState, remote *aaeRemote, now time.Time) (int, error) {
+func (n *Node) repairFetched(ctx context.Context, p uint32, keys [][]byte, theirs []wire.FetchedState, remote *aaeRemote, now time.Time) (int, error) {
 	repaired := 0
-	var pull, push []handoffItem
+	var pull, push []wire.HandoffItem
 	for i, key := range keys {
 		mine, err := n.readLocal(ctx, key)
 		if err != nil {
@@ -732,11 +733,11 @@ func (n *Node) repairFetched(ctx context.Context, p uint32, keys [][]byte, their
 		// already (it holds nothing the tombstone would suppress), and
 		// copying it back would make reaping chase itself around.
 		if !merged.Equal(mine) && !(mine.IsZero() && theirs[i].Settled) {
-			pull = append(pull, handoffItem{Key: key, State: th})
+			pull = append(pull, wire.HandoffItem{Key: key, State: th})
 			changed = true
 		}
 		if !merged.Equal(th) && !(th.IsZero() && onlyTombstones(mine) && n.settledHere(p, key, now)) {
-			push = append(push, handoffItem{Key: key, State: merged})
+			push = append(push, wire.HandoffItem{Key: key, State: merged})
 			changed = true
 		}
 		if changed {
@@ -745,15 +746,15 @@ func (n *Node) repairFetched(ctx context.Context, p uint32, keys [][]byte, their
 	}
 	// Merged in parallel, so the store's group commit syncs them together
 	// (one fsync per batch, not per key), as the peer does with the push.
-	if err := n.receiveHandoff(ctx, handoffRequest{Items: pull}); err != nil {
+	if err := n.receiveHandoff(ctx, wire.HandoffRequest{Items: pull}); err != nil {
 		return 0, err
 	}
 	if len(push) > 0 && remote.push {
-		req, err := handoffRequest{From: n.cfg.Name, Items: push}.marshal()
+		req, err := wire.HandoffRequest{From: n.cfg.Name, Items: push}.Marshal()
 		if err != nil {
 			return 0, err
 		}
-		if _, err := remote.call(methodHandoff, req); err != nil {
+		if _, err := remote.call(wire.MethodHandoff, req); err != nil {
 			return 0, err
 		}
 	}
@@ -769,25 +770,25 @@ func (n *Node) serveAAE(ctx context.Context, method uint8, payload []byte) ([]by
 		return n.aae.parts[p], nil
 	}
 	switch method {
-	case methodAAERoots:
-		req, err := unmarshalAAERootsRequest(payload)
+	case wire.MethodAAERoots:
+		req, err := wire.UnmarshalAAERootsRequest(payload)
 		if err != nil {
 			return nil, err
 		}
-		out := aaeRootsResponse{Roots: make([]aaeRoot, len(req.Partitions))}
+		out := wire.AAERootsResponse{Roots: make([]wire.AAERoot, len(req.Partitions))}
 		for i, p := range req.Partitions {
 			pt, err := part(p)
 			if err != nil {
 				return nil, err
 			}
 			pt.mu.Lock()
-			out.Roots[i] = aaeRoot{Root: pt.tree.Root(), Depth: pt.tree.Depth(), Keys: pt.tree.Keys()}
+			out.Roots[i] = wire.AAERoot{Root: pt.tree.Root(), Depth: pt.tree.Depth(), Keys: pt.tree.Keys()}
 			pt.mu.Unlock()
 			out.Roots[i].Ready = n.partReady(int(p))
 		}
-		return out.marshal(), nil
-	case methodAAEChildren:
-		req, err := unmarshalAAETree(payload)
+		return out.Marshal(), nil
+	case wire.MethodAAEChildren:
+		req, err := wire.UnmarshalAAETree(payload)
 		if err != nil {
 			return nil, err
 		}
@@ -804,9 +805,9 @@ func (n *Node) serveAAE(ctx context.Context, method uint8, payload []byte) ([]by
 		for i, idx := range req.Indices {
 			hashes[i] = pt.tree.Children(req.Level, idx)
 		}
-		return marshalAAEChildren(hashes), nil
-	case methodAAEEntries:
-		req, err := unmarshalAAETree(payload)
+		return wire.MarshalAAEChildren(hashes), nil
+	case wire.MethodAAEEntries:
+		req, err := wire.UnmarshalAAETree(payload)
 		if err != nil {
 			return nil, err
 		}
@@ -817,16 +818,16 @@ func (n *Node) serveAAE(ctx context.Context, method uint8, payload []byte) ([]by
 		if err != nil {
 			return nil, err
 		}
-		return marshalAAEEntries(es), nil
-	case methodAAEFetch:
-		req, err := unmarshalAAEFetchRequest(payload)
+		return wire.MarshalAAEEntries(es), nil
+	case wire.MethodAAEFetch:
+		req, err := wire.UnmarshalAAEFetchRequest(payload)
 		if err != nil {
 			return nil, err
 		}
 		if _, err := part(req.Partition); err != nil {
 			return nil, err
 		}
-		var states []fetchedRaw
+		var states []wire.FetchedRaw
 		size := 0
 		now := n.clock.Steady()
 		for _, key := range req.Keys {
@@ -843,13 +844,13 @@ func (n *Node) serveAAE(ctx context.Context, method uint8, payload []byte) ([]by
 			if err != nil {
 				return nil, err
 			}
-			if len(states) > 0 && size+len(b) > maxFetchBytes {
+			if len(states) > 0 && size+len(b) > wire.MaxFetchBytes {
 				break
 			}
-			states = append(states, fetchedRaw{State: b, Settled: b != nil && n.settledHere(req.Partition, key, now)})
+			states = append(states, wire.FetchedRaw{State: b, Settled: b != nil && n.settledHere(req.Partition, key, now)})
 			size += len(b)
 		}
-		return marshalAAEFetch(states), nil
+		return wire.MarshalAAEFetch(states), nil
 	}
 	return nil, fmt.Errorf("node: unknown rpc method %d", method)
 }

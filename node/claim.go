@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dynago/dynago/node/internal/membership"
+	"github.com/dynago/dynago/node/internal/wire"
 )
 
 // The claimant (see node/internal/membership): one node computes each new
@@ -83,7 +84,7 @@ func (n *Node) pushState(ctx context.Context) (sent, merged int) {
 		wg.Go(func() {
 			cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 			defer cancel()
-			if _, err := n.client(addr).Call(cctx, methodState, payload); err != nil {
+			if _, err := n.client(addr).Call(cctx, wire.MethodState, payload); err != nil {
 				n.log.Debug("pushing membership", "peer", r.Name, "err", err)
 				return
 			}
@@ -94,7 +95,7 @@ func (n *Node) pushState(ctx context.Context) (sent, merged int) {
 	return sent, int(ok.Load())
 }
 
-// receiveState merges a pushed membership (methodState).
+// receiveState merges a pushed membership (wire.MethodState).
 func (n *Node) receiveState(payload []byte) error {
 	c, err := n.decodeState(payload, "pushing membership")
 	if err != nil {

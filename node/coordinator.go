@@ -10,6 +10,7 @@ import (
 
 	"github.com/dynago/dynago/hintedhandoff"
 	"github.com/dynago/dynago/node/internal/membership"
+	"github.com/dynago/dynago/node/internal/wire"
 	"github.com/dynago/dynago/node/rpc"
 	"github.com/dynago/dynago/quorum"
 	"github.com/dynago/dynago/ring"
@@ -130,7 +131,7 @@ func (n *Node) readReplica(ctx context.Context, id membership.TableID, t ring.Ta
 	if !ok {
 		return vclock.State{}, fmt.Errorf("node: no address for %s", t.ID)
 	}
-	resp, err := n.call(ctx, addr, id, methodRead, readRequest{Key: key, Owner: owner}.marshal())
+	resp, err := n.call(ctx, addr, id, wire.MethodRead, wire.ReadRequest{Key: key, Owner: owner}.Marshal())
 	if err != nil {
 		n.metrics.rpcErrors.WithLabelValues("read").Inc()
 		return vclock.State{}, err
@@ -189,11 +190,11 @@ func (n *Node) applyReplica(ctx context.Context, id membership.TableID, t ring.T
 	if !ok {
 		return false, fmt.Errorf("node: no address for %s", t.ID)
 	}
-	req, err := applyRequest{Key: key, State: st, Owner: owner}.marshal()
+	req, err := wire.ApplyRequest{Key: key, State: st, Owner: owner}.Marshal()
 	if err != nil {
 		return false, err
 	}
-	resp, err := n.call(ctx, addr, id, methodApply, req)
+	resp, err := n.call(ctx, addr, id, wire.MethodApply, req)
 	if err != nil {
 		n.metrics.rpcErrors.WithLabelValues("apply").Inc()
 		return false, err
@@ -391,7 +392,7 @@ func (n *Node) repair(ctx context.Context, id membership.TableID, key []byte, me
 // coordinateWrite runs a client write on this node, which must be a
 // replica of the key: store it locally, send the new state to the other
 // replicas in parallel, answer after W acks (PW from primaries).
-func (n *Node) coordinateWrite(ctx context.Context, req writeRequest) writeOutcome {
+func (n *Node) coordinateWrite(ctx context.Context, req wire.WriteRequest) writeOutcome {
 	v := n.currentView()
 	p, targets := n.targets(v, req.Key, req.Strict)
 	timeout := time.Duration(req.TimeoutMS) * time.Millisecond
@@ -525,7 +526,7 @@ wait:
 //
 // out.State is set only once the write is stored: a dot that is not in the
 // local record must never reach another replica.
-func (n *Node) writePrimary(ctx context.Context, p int, req writeRequest, out *writeOutcome) (vclock.Dot, error) {
+func (n *Node) writePrimary(ctx context.Context, p int, req wire.WriteRequest, out *writeOutcome) (vclock.Dot, error) {
 	var dot vclock.Dot
 	var state vclock.State
 	value := req.Value
@@ -565,7 +566,7 @@ func (n *Node) writePrimary(ctx context.Context, p int, req writeRequest, out *w
 // writeFallback coordinates a write as a fallback for owner: the new
 // version gets a fresh actor (this node can't know which counters it used
 // for the key in hints it has delivered since) and is kept as a hint.
-func (n *Node) writeFallback(ctx context.Context, p int, owner string, req writeRequest, out *writeOutcome) (vclock.Dot, error) {
+func (n *Node) writeFallback(ctx context.Context, p int, owner string, req wire.WriteRequest, out *writeOutcome) (vclock.Dot, error) {
 	cur, _, err := n.hints.Get(ctx, ring.NodeID(owner), uint32(p), req.Key, n.clock.Steady())
 	if err != nil {
 		return vclock.Dot{}, err
@@ -615,14 +616,14 @@ func returnedContext(client vclock.VV, dot vclock.Dot) vclock.VV {
 
 // write handles a client write received by this node: coordinate it here
 // when this node is a replica, else forward it to a live replica.
-func (n *Node) write(ctx context.Context, req writeRequest) writeOutcome {
+func (n *Node) write(ctx context.Context, req wire.WriteRequest) writeOutcome {
 	return n.forwardWrite(ctx, req, true)
 }
 
 // forwardWrite is write; retry allows one more attempt after a coordinator
 // refused the forward for another table (nothing was done; the tables are
 // synced by then).
-func (n *Node) forwardWrite(ctx context.Context, req writeRequest, retry bool) writeOutcome {
+func (n *Node) forwardWrite(ctx context.Context, req wire.WriteRequest, retry bool) writeOutcome {
 	v := n.currentView()
 	_, targets := n.targets(v, req.Key, req.Strict)
 	// Primaries coordinate when one is up (they hold the key's history);
@@ -641,7 +642,7 @@ func (n *Node) forwardWrite(ctx context.Context, req writeRequest, retry bool) w
 			}
 		}
 	}
-	payload := req.marshal()
+	payload := req.Marshal()
 	var lastErr error
 	for _, t := range order {
 		if string(t.ID) == n.cfg.Name {
@@ -654,7 +655,7 @@ func (n *Node) forwardWrite(ctx context.Context, req writeRequest, retry bool) w
 		// The forward waits a little longer than the coordinator's own
 		// timeout so the coordinator's answer, not ours, decides.
 		fctx, cancel := context.WithTimeout(ctx, time.Duration(req.TimeoutMS)*time.Millisecond+time.Second)
-		resp, err := n.call(fctx, addr, v.id, methodCoordinate, payload)
+		resp, err := n.call(fctx, addr, v.id, wire.MethodCoordinate, payload)
 		cancel()
 		if errors.Is(err, errTableMismatch) {
 			if retry {
@@ -697,7 +698,7 @@ func names(ids []ring.NodeID) []string {
 // serveRPC is the internode request handler. Checked methods (view.go)
 // run only when the caller has this node's table.
 func (n *Node) serveRPC(ctx context.Context, method uint8, payload []byte) ([]byte, error) {
-	if checkedMethod(method) {
+	if wire.Checked(method) {
 		return n.serveChecked(ctx, method, payload, n.serveMethod)
 	}
 	return n.serveMethod(ctx, method, payload)
@@ -705,8 +706,8 @@ func (n *Node) serveRPC(ctx context.Context, method uint8, payload []byte) ([]by
 
 func (n *Node) serveMethod(ctx context.Context, method uint8, payload []byte) ([]byte, error) {
 	switch method {
-	case methodRead:
-		req, err := unmarshalRead(payload)
+	case wire.MethodRead:
+		req, err := wire.UnmarshalRead(payload)
 		if err != nil {
 			return nil, err
 		}
@@ -718,8 +719,8 @@ func (n *Node) serveMethod(ctx context.Context, method uint8, payload []byte) ([
 			return nil, err
 		}
 		return st.MarshalBinary()
-	case methodApply:
-		req, err := unmarshalApply(payload)
+	case wire.MethodApply:
+		req, err := wire.UnmarshalApply(payload)
 		if err != nil {
 			return nil, err
 		}
@@ -733,26 +734,26 @@ func (n *Node) serveMethod(ctx context.Context, method uint8, payload []byte) ([
 			return []byte{1}, nil
 		}
 		return []byte{0}, nil
-	case methodHandoff:
-		req, err := unmarshalHandoff(payload)
+	case wire.MethodHandoff:
+		req, err := wire.UnmarshalHandoff(payload)
 		if err != nil {
 			return nil, err
 		}
 		return nil, n.receiveHandoff(ctx, req)
-	case methodTransfer:
-		req, err := unmarshalTransferRequest(payload)
+	case wire.MethodTransfer:
+		req, err := wire.UnmarshalTransferRequest(payload)
 		if err != nil {
 			return nil, err
 		}
 		return n.serveTransfer(ctx, req)
-	case methodState:
+	case wire.MethodState:
 		return nil, n.receiveState(payload)
-	case methodStatePull:
+	case wire.MethodStatePull:
 		return n.clusterSnapshot().Marshal(), nil
-	case methodAAERoots, methodAAEChildren, methodAAEEntries, methodAAEFetch:
+	case wire.MethodAAERoots, wire.MethodAAEChildren, wire.MethodAAEEntries, wire.MethodAAEFetch:
 		return n.serveAAE(ctx, method, payload)
-	case methodCoordinate:
-		req, err := unmarshalWriteRequest(payload)
+	case wire.MethodCoordinate:
+		req, err := wire.UnmarshalWriteRequest(payload)
 		if err != nil {
 			return nil, err
 		}
@@ -766,7 +767,7 @@ func (n *Node) serveMethod(ctx context.Context, method uint8, payload []byte) ([
 }
 
 // checkWriteRequest validates a forwarded write as the HTTP layer does.
-func (n *Node) checkWriteRequest(req writeRequest) error {
+func (n *Node) checkWriteRequest(req wire.WriteRequest) error {
 	switch {
 	case len(req.Key) == 0 || len(req.Key) > n.cfg.MaxKeyBytes:
 		return fmt.Errorf("node: bad key length %d", len(req.Key))

@@ -4,13 +4,15 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/dynago/dynago/node/internal/wire"
 	"github.com/dynago/dynago/vclock"
 )
 
 // Errors of a coordinated request. The coordinator returns these values,
 // never an HTTP status; a forwarded write's failure crosses the wire as
-// the same type with every field (wire.go, wbuf.failure), so the node the
-// client asked answers exactly what the coordinator would have; and
+// the same type with every field (errorToWire, errorFromWire), so the
+// node the client asked answers exactly what the coordinator would have;
+// and
 // errorResponse (httperr.go) alone turns them into a status and a body.
 //
 // Each type's Error is its client message (the body's "error") with the
@@ -197,13 +199,101 @@ func (e *WriteFailedError) message() string {
 func (e *WriteFailedError) Error() string { return "node: " + e.message() }
 func (e *WriteFailedError) Unwrap() error { return e.Err }
 
-// remoteError is a cause decoded from the wire: its text, and the
-// sentinel it wrapped when that is one the wire names (wireSentinels), so
-// errors.Is still finds it.
-type remoteError struct {
-	msg      string
-	sentinel error
+// errorToWire returns err, one of the typed errors above or nil, as the
+// data that crosses the wire in a wire.WriteOutcome (nil for nil): every
+// field, and a cause (an Err field) as its text and the wire sentinel it
+// wraps. Any other error is refused: a coordinator returns only these.
+func errorToWire(err error) (*wire.Error, error) {
+	switch e := err.(type) {
+	case nil:
+		return nil, nil
+	case *UnavailableError:
+		op, ok := opToWire(e.Op)
+		if !ok || e.Reason < ReasonTooFewAlive || e.Reason > ReasonNoCoordinator {
+			return nil, fmt.Errorf("node: can't encode %#v", e)
+		}
+		return &wire.Error{Kind: wire.KindUnavailable, Op: op, Reason: uint8(e.Reason),
+			Need: e.Need, NeedPrimary: e.NeedPrimary,
+			Alive: e.Alive, AlivePrimaries: e.AlivePrimaries, Down: e.Down,
+			Cause: wire.CauseOf(e.Err)}, nil
+	case *QuorumError:
+		op, ok := opToWire(e.Op)
+		if !ok {
+			return nil, fmt.Errorf("node: can't encode %#v", e)
+		}
+		return &wire.Error{Kind: wire.KindQuorum, Op: op,
+			Need: e.Need, NeedPrimary: e.NeedPrimary, Got: e.Got, GotPrimary: e.GotPrimary,
+			Acked: e.Acked, Failed: e.Failed, Pending: e.Pending,
+			Cause: wire.CauseOf(e.Err)}, nil
+	case *ContextError:
+		return &wire.Error{Kind: wire.KindContext, Actor: e.Actor, Claim: e.Claim, Have: e.Have,
+			Cause: wire.CauseOf(e.Err)}, nil
+	case *LimitError:
+		which := wire.LimitSiblings
+		switch e.Err {
+		case ErrTooManySiblings:
+		case ErrStateTooLarge:
+			which = wire.LimitState
+		default:
+			return nil, fmt.Errorf("node: can't encode %#v", e)
+		}
+		return &wire.Error{Kind: wire.KindLimit, Exceeded: which, Limit: e.Limit}, nil
+	case *WriteFailedError:
+		if e.Err == nil {
+			return nil, fmt.Errorf("node: can't encode %#v", e)
+		}
+		return &wire.Error{Kind: wire.KindWriteFailed, Cause: wire.CauseOf(e.Err)}, nil
+	}
+	return nil, fmt.Errorf("node: can't encode an error of type %T on the wire: %v", err, err)
 }
 
-func (e *remoteError) Error() string { return e.msg }
-func (e *remoteError) Unwrap() error { return e.sentinel }
+// errorFromWire returns the typed error that errorToWire turned into e
+// (nil for nil): the same type with the same fields, and a cause whose
+// text is the original's and that errors.Is matches with the wire
+// sentinel the original wrapped.
+func errorFromWire(e *wire.Error) error {
+	if e == nil {
+		return nil
+	}
+	switch e.Kind {
+	case wire.KindUnavailable:
+		return &UnavailableError{Op: opFromWire(e.Op), Reason: UnavailableReason(e.Reason),
+			Need: e.Need, NeedPrimary: e.NeedPrimary,
+			Alive: e.Alive, AlivePrimaries: e.AlivePrimaries, Down: e.Down,
+			Err: e.Cause.Err()}
+	case wire.KindQuorum:
+		return &QuorumError{Op: opFromWire(e.Op),
+			Need: e.Need, NeedPrimary: e.NeedPrimary, Got: e.Got, GotPrimary: e.GotPrimary,
+			Acked: e.Acked, Failed: e.Failed, Pending: e.Pending,
+			Err: e.Cause.Err()}
+	case wire.KindContext:
+		return &ContextError{Actor: e.Actor, Claim: e.Claim, Have: e.Have, Err: e.Cause.Err()}
+	case wire.KindLimit:
+		le := &LimitError{Err: ErrTooManySiblings, Limit: e.Limit}
+		if e.Exceeded == wire.LimitState {
+			le.Err = ErrStateTooLarge
+		}
+		return le
+	case wire.KindWriteFailed:
+		return &WriteFailedError{Err: e.Cause.Err()}
+	}
+	// The decoder accepts only the kinds above.
+	return fmt.Errorf("node: an error of unknown kind %d came over the wire", e.Kind)
+}
+
+func opToWire(op string) (wire.Op, bool) {
+	switch op {
+	case opRead:
+		return wire.OpRead, true
+	case opWrite:
+		return wire.OpWrite, true
+	}
+	return 0, false
+}
+
+func opFromWire(op wire.Op) string {
+	if op == wire.OpRead {
+		return opRead
+	}
+	return opWrite
+}

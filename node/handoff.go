@@ -11,6 +11,7 @@ import (
 
 	"github.com/dynago/dynago/hintedhandoff"
 	"github.com/dynago/dynago/node/api"
+	"github.com/dynago/dynago/node/internal/wire"
 	"github.com/dynago/dynago/ring"
 )
 
@@ -121,11 +122,11 @@ func (n *Node) deliverBatch(d *hintedhandoff.Delivery) bool {
 		return false
 	}
 	bytes := 0
-	req := handoffRequest{From: n.cfg.Name, Hints: true}
+	req := wire.HandoffRequest{From: n.cfg.Name, Hints: true}
 	now := n.clock.Steady()
 	for _, h := range hints {
 		bytes += h.Size
-		req.Items = append(req.Items, handoffItem{Key: h.Key, State: h.State, Age: now.Sub(h.Created)})
+		req.Items = append(req.Items, wire.HandoffItem{Key: h.Key, State: h.State, Age: now.Sub(h.Created)})
 	}
 	d.Sending(len(hints), bytes, n.clock.Steady())
 	// Hints for partitions the target is no longer a primary of (it left,
@@ -176,9 +177,9 @@ func (n *Node) orphaned(target ring.NodeID) bool {
 
 // splitByOwner splits a hint batch for target into the hints of keys
 // target is still a primary of and the others.
-func (n *Node) splitByOwner(target ring.NodeID, req handoffRequest) (own, moved handoffRequest) {
+func (n *Node) splitByOwner(target ring.NodeID, req wire.HandoffRequest) (own, moved wire.HandoffRequest) {
 	r := n.ring.Load()
-	own, moved = handoffRequest{From: req.From, Hints: req.Hints}, handoffRequest{From: req.From, Hints: req.Hints}
+	own, moved = wire.HandoffRequest{From: req.From, Hints: req.Hints}, wire.HandoffRequest{From: req.From, Hints: req.Hints}
 	for _, it := range req.Items {
 		if slices.Contains(r.Primaries(r.Partition(it.Key)), target) {
 			own.Items = append(own.Items, it)
@@ -192,16 +193,16 @@ func (n *Node) splitByOwner(target ring.NodeID, req handoffRequest) (own, moved 
 // redeliver hands hints whose target left the ring to every current
 // primary of each key (this node's own data when it is one), so a write
 // that only a fallback holds survives its target's removal.
-func (n *Node) redeliver(ctx context.Context, req handoffRequest) error {
+func (n *Node) redeliver(ctx context.Context, req wire.HandoffRequest) error {
 	r := n.ring.Load()
-	by := map[string][]handoffItem{}
+	by := map[string][]wire.HandoffItem{}
 	for _, it := range req.Items {
 		for _, id := range r.Primaries(r.Partition(it.Key)) {
 			by[string(id)] = append(by[string(id)], it)
 		}
 	}
 	for target, items := range by {
-		batch := handoffRequest{From: n.cfg.Name, Hints: req.Hints, Items: items}
+		batch := wire.HandoffRequest{From: n.cfg.Name, Hints: req.Hints, Items: items}
 		var err error
 		if target == n.cfg.Name {
 			err = n.receiveHandoff(ctx, batch)
@@ -217,8 +218,8 @@ func (n *Node) redeliver(ctx context.Context, req handoffRequest) error {
 	return nil
 }
 
-func (n *Node) sendHandoff(ctx context.Context, target string, req handoffRequest) error {
-	payload, err := req.marshal()
+func (n *Node) sendHandoff(ctx context.Context, target string, req wire.HandoffRequest) error {
+	payload, err := req.Marshal()
 	if err != nil {
 		return err
 	}
@@ -226,7 +227,7 @@ func (n *Node) sendHandoff(ctx context.Context, target string, req handoffReques
 	if !ok {
 		return errors.New("node: no address for " + target)
 	}
-	if _, err := n.callNow(ctx, addr, methodHandoff, payload); err != nil {
+	if _, err := n.callNow(ctx, addr, wire.MethodHandoff, payload); err != nil {
 		n.metrics.rpcErrors.WithLabelValues("handoff").Inc()
 		return err
 	}
@@ -241,7 +242,7 @@ func (n *Node) sendHandoff(ctx context.Context, target string, req handoffReques
 // merged, and acknowledged (so the sender deletes it): whatever the
 // sender's window, this node reaps tombstones on its own (reapMinAge), and
 // a hint that old may hold a value whose delete this node has reaped.
-func (n *Node) receiveHandoff(ctx context.Context, req handoffRequest) error {
+func (n *Node) receiveHandoff(ctx context.Context, req wire.HandoffRequest) error {
 	sem := make(chan struct{}, 32)
 	var wg sync.WaitGroup
 	errs := make([]error, len(req.Items))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dynago/dynago/node/internal/membership"
+	"github.com/dynago/dynago/node/internal/wire"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
 	"github.com/dynago/dynago/vclock"
@@ -157,7 +158,7 @@ func (n *Node) confirmHolder(ctx context.Context, p uint32, holder, addr string,
 		if err != nil {
 			return err
 		}
-		var push []handoffItem
+		var push []wire.HandoffItem
 		for i, key := range batch {
 			if theirs[i].IsZero() {
 				continue
@@ -167,14 +168,14 @@ func (n *Node) confirmHolder(ctx context.Context, p uint32, holder, addr string,
 				return err
 			}
 			if merged := vclock.Merge(theirs[i], mine); !merged.Equal(theirs[i]) {
-				push = append(push, handoffItem{Key: key, State: merged})
+				push = append(push, wire.HandoffItem{Key: key, State: merged})
 			}
 		}
 		if len(push) == 0 {
 			continue
 		}
 		cctx, cancel = context.WithTimeout(ctx, n.cfg.RequestTimeout)
-		err = n.sendHandoff(cctx, holder, handoffRequest{From: n.cfg.Name, Items: push})
+		err = n.sendHandoff(cctx, holder, wire.HandoffRequest{From: n.cfg.Name, Items: push})
 		cancel()
 		if err != nil {
 			return err

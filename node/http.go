@@ -13,6 +13,7 @@ import (
 
 	"github.com/dynago/dynago/node/api"
 	"github.com/dynago/dynago/node/internal/membership"
+	"github.com/dynago/dynago/node/internal/wire"
 	"github.com/dynago/dynago/quorum"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/vclock"
@@ -336,8 +337,8 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, del bool) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (n *Node) parseWrite(w http.ResponseWriter, r *http.Request, del bool) (writeRequest, *apiError) {
-	var req writeRequest
+func (n *Node) parseWrite(w http.ResponseWriter, r *http.Request, del bool) (wire.WriteRequest, *apiError) {
+	var req wire.WriteRequest
 	key, aerr := n.keyOf(r)
 	if aerr != nil {
 		return req, aerr
@@ -379,7 +380,7 @@ func (n *Node) parseWrite(w http.ResponseWriter, r *http.Request, del bool) (wri
 	if aerr != nil {
 		return req, aerr
 	}
-	return writeRequest{Key: key, Value: value, Context: ctx, Delete: del, W: wq, PW: pw, TimeoutMS: int(timeout.Milliseconds()), Strict: strict}, nil
+	return wire.WriteRequest{Key: key, Value: value, Context: ctx, Delete: del, W: wq, PW: pw, TimeoutMS: int(timeout.Milliseconds()), Strict: strict}, nil
 }
 
 // strictParam reads ?sloppy=: false keeps the request on the key's

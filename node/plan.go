@@ -164,7 +164,7 @@ func (n *Node) handlePlan(w http.ResponseWriter, r *http.Request) {
 }
 
 // planKeys returns each partition's key count: the largest any alive ring
-// member reports for it (methodAAERoots; this node reads its own trees).
+// member reports for it (wire.MethodAAERoots; this node reads its own trees).
 // A member that does not answer is skipped with a warning; a down member
 // is skipped quietly (membership.MemberWarnings names it).
 func (n *Node) planKeys(ctx context.Context, c membership.State) ([]int64, []string) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dynago/dynago/node/internal/wire"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
 	"github.com/dynago/dynago/vclock"
@@ -142,14 +143,14 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 			if err != nil {
 				return dropped, pushed, err
 			}
-			var push []handoffItem
+			var push []wire.HandoffItem
 			for i, st := range theirs {
 				switch {
 				case vclock.Merge(st, mine[i]).Equal(st):
 				case st.IsZero() && onlyTombstones(mine[i]):
 				default:
 					covered[i] = false
-					push = append(push, handoffItem{Key: keys[i], State: mine[i]})
+					push = append(push, wire.HandoffItem{Key: keys[i], State: mine[i]})
 				}
 			}
 			if len(push) > 0 {
@@ -157,7 +158,7 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 				n.xfer.stalePushed.Add(int64(len(push)))
 				n.metrics.stalePushed.Add(float64(len(push)))
 				cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-				err := n.sendHandoff(cctx, prims[j], handoffRequest{From: n.cfg.Name, Items: push})
+				err := n.sendHandoff(cctx, prims[j], wire.HandoffRequest{From: n.cfg.Name, Items: push})
 				cancel()
 				if err != nil {
 					return dropped, pushed, fmt.Errorf("push to %s: %w", prims[j], err)
@@ -203,12 +204,12 @@ func (n *Node) fetchStates(ctx context.Context, addr string, p uint32, keys [][]
 	var out []vclock.State
 	for len(keys) > 0 {
 		cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-		resp, err := n.callNow(cctx, addr, methodAAEFetch, aaeFetchRequest{Partition: p, Keys: keys}.marshal())
+		resp, err := n.callNow(cctx, addr, wire.MethodAAEFetch, wire.AAEFetchRequest{Partition: p, Keys: keys}.Marshal())
 		cancel()
 		if err != nil {
 			return nil, err
 		}
-		sts, err := unmarshalAAEFetch(resp, len(keys))
+		sts, err := wire.UnmarshalAAEFetch(resp, len(keys))
 		if err != nil {
 			return nil, err
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/dynago/dynago/antientropy"
 	"github.com/dynago/dynago/node/api"
 	"github.com/dynago/dynago/node/internal/membership"
+	"github.com/dynago/dynago/node/internal/wire"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
 )
@@ -388,17 +389,17 @@ func (n *Node) streamFrom(ctx context.Context, p uint32, src string, job *transf
 	}
 	for {
 		cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-		resp, err := n.callNow(cctx, addr, methodTransfer, transferRequest{Partition: p, After: after}.marshal())
+		resp, err := n.callNow(cctx, addr, wire.MethodTransfer, wire.TransferRequest{Partition: p, After: after}.Marshal())
 		cancel()
 		if err != nil {
 			n.metrics.rpcErrors.WithLabelValues("transfer").Inc()
 			return err
 		}
-		batch, err := unmarshalTransferBatch(resp)
+		batch, err := wire.UnmarshalTransferBatch(resp)
 		if err != nil {
 			return err
 		}
-		if err := n.receiveHandoff(ctx, handoffRequest{Items: batch.Items}); err != nil {
+		if err := n.receiveHandoff(ctx, wire.HandoffRequest{Items: batch.Items}); err != nil {
 			return err
 		}
 		if len(batch.Items) > 0 {
@@ -482,7 +483,7 @@ const (
 
 // serveTransfer answers a pull: the keys of partition p after the cursor,
 // with their states, up to a batch's bounds.
-func (n *Node) serveTransfer(ctx context.Context, req transferRequest) ([]byte, error) {
+func (n *Node) serveTransfer(ctx context.Context, req wire.TransferRequest) ([]byte, error) {
 	if int(req.Partition) >= n.cfg.Ring.Partitions {
 		return nil, fmt.Errorf("node: partition %d outside the ring", req.Partition)
 	}
@@ -490,7 +491,7 @@ func (n *Node) serveTransfer(ctx context.Context, req transferRequest) ([]byte, 
 	if len(req.After) > 0 {
 		start = append(storage.DataKey(req.Partition, req.After), 0)
 	}
-	var out transferBatch
+	var out wire.TransferBatch
 	size := 0
 	errFull := errors.New("batch full")
 	err := n.store.Scan(ctx, start, end, func(k, v []byte) error {
@@ -502,7 +503,7 @@ func (n *Node) serveTransfer(ctx context.Context, req transferRequest) ([]byte, 
 		if err != nil {
 			return fmt.Errorf("node: stored state of %q is corrupt: %w", key, err)
 		}
-		out.Items = append(out.Items, transferItem{Key: slices.Clone(key), State: slices.Clone(enc)})
+		out.Items = append(out.Items, wire.TransferItem{Key: slices.Clone(key), State: slices.Clone(enc)})
 		size += len(k) + len(enc)
 		return nil
 	})
@@ -513,7 +514,7 @@ func (n *Node) serveTransfer(ctx context.Context, req transferRequest) ([]byte, 
 	default:
 		out.Done = true
 	}
-	return out.marshal(), nil
+	return out.Marshal(), nil
 }
 
 // handleTransfers serves GET /debug/transfers.
@@ -553,79 +554,4 @@ func (n *Node) handleTransfers(w http.ResponseWriter, r *http.Request) {
 		},
 		Leaving: n.leaveJSON(),
 	})
-}
-
-// transferRequest asks for the keys of a partition after a cursor.
-type transferRequest struct {
-	Partition uint32
-	After     []byte
-}
-
-func (m transferRequest) marshal() []byte {
-	return wbuf{wireV1}.uvarint(uint64(m.Partition)).bytes(m.After)
-}
-
-func unmarshalTransferRequest(p []byte) (transferRequest, error) {
-	r := rbuf{b: p}
-	r.version()
-	m := transferRequest{Partition: uint32(r.int(1 << 31)), After: r.bytes()}
-	return m, r.end()
-}
-
-// transferItem is a key with its encoded state, as the source stores it.
-type transferItem struct {
-	Key   []byte
-	State []byte
-}
-
-// transferBatch is one batch of a partition's keys.
-type transferBatch struct {
-	Done  bool
-	Items []transferItem
-}
-
-func (m transferBatch) marshal() []byte {
-	done := uint64(0)
-	if m.Done {
-		done = 1
-	}
-	b := wbuf{wireV1}.uvarint(done).uvarint(uint64(len(m.Items)))
-	for _, it := range m.Items {
-		b = b.bytes(it.Key).bytes(it.State)
-	}
-	return b
-}
-
-// decodedBatch is a transfer batch with its states decoded.
-type decodedBatch struct {
-	Done  bool
-	Items []handoffItem
-}
-
-func unmarshalTransferBatch(p []byte) (decodedBatch, error) {
-	r := rbuf{b: p}
-	r.version()
-	m := decodedBatch{Done: r.int(1) == 1}
-	n := r.int(maxHandoffItems)
-	if r.err == nil && n > len(r.b)/2 {
-		r.fail("%d items past end", n)
-	}
-	for i := 0; i < n && r.err == nil; i++ {
-		key := r.bytes()
-		raw := r.bytes()
-		if r.err != nil {
-			break
-		}
-		if len(key) == 0 {
-			r.fail("empty key")
-			break
-		}
-		var it handoffItem
-		it.Key = key
-		if err := it.State.UnmarshalBinary(raw); err != nil {
-			return m, fmt.Errorf("%w: %v", errWire, err)
-		}
-		m.Items = append(m.Items, it)
-	}
-	return m, r.end()
 }

@@ -2,13 +2,13 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/dynago/dynago/node/internal/membership"
+	"github.com/dynago/dynago/node/internal/wire"
 	"github.com/dynago/dynago/ring"
 )
 
@@ -62,77 +62,9 @@ type viewState struct {
 // gossip in well under that, so a sync per gap suffices.
 const syncMinGap = 200 * time.Millisecond
 
-// checkedMethod reports whether calls of method carry the caller's table
-// identity (and are refused on a mismatch).
-func checkedMethod(method uint8) bool {
-	switch method {
-	case methodRead, methodApply, methodCoordinate, methodHandoff, methodTransfer,
-		methodAAERoots, methodAAEChildren, methodAAEEntries, methodAAEFetch:
-		return true
-	}
-	return false
-}
-
-// Envelope of checked calls. Request: envV1, uvarint version, 8-byte
-// digest, payload. Response: envV1, a status byte (envOK: the payload
-// follows; envMismatch: the responder's uvarint version and digest).
-const (
-	envV1       = 0xE1
-	envOK       = 0
-	envMismatch = 1
-)
-
 // errTableMismatch wraps a refused call: the peer's ownership table is not
 // the caller's. Nothing was done.
 var errTableMismatch = errors.New("node: the peer has another ownership table")
-
-func wrapRequest(id membership.TableID, payload []byte) []byte {
-	b := make([]byte, 0, 1+binary.MaxVarintLen64+8+len(payload))
-	b = append(b, envV1)
-	b = binary.AppendUvarint(b, id.Version)
-	b = binary.BigEndian.AppendUint64(b, id.Digest)
-	return append(b, payload...)
-}
-
-func unwrapRequest(b []byte) (membership.TableID, []byte, error) {
-	if len(b) == 0 || b[0] != envV1 {
-		return membership.TableID{}, nil, fmt.Errorf("%w: no table envelope", errWire)
-	}
-	v, n := binary.Uvarint(b[1:])
-	if n <= 0 || len(b) < 1+n+8 {
-		return membership.TableID{}, nil, fmt.Errorf("%w: short table envelope", errWire)
-	}
-	return membership.TableID{Version: v, Digest: binary.BigEndian.Uint64(b[1+n:])}, b[1+n+8:], nil
-}
-
-func wrapOK(payload []byte) []byte {
-	return append([]byte{envV1, envOK}, payload...)
-}
-
-func wrapMismatch(id membership.TableID) []byte {
-	b := []byte{envV1, envMismatch}
-	b = binary.AppendUvarint(b, id.Version)
-	return binary.BigEndian.AppendUint64(b, id.Digest)
-}
-
-// unwrapResponse returns the payload, or the responder's table identity
-// when it refused the call.
-func unwrapResponse(b []byte) (payload []byte, theirs membership.TableID, refused bool, err error) {
-	if len(b) < 2 || b[0] != envV1 {
-		return nil, membership.TableID{}, false, fmt.Errorf("%w: no table envelope in the answer", errWire)
-	}
-	switch b[1] {
-	case envOK:
-		return b[2:], membership.TableID{}, false, nil
-	case envMismatch:
-		id, rest, err := unwrapRequest(append([]byte{envV1}, b[2:]...))
-		if err != nil || len(rest) != 0 {
-			return nil, membership.TableID{}, false, fmt.Errorf("%w: bad table mismatch answer", errWire)
-		}
-		return nil, id, true, nil
-	}
-	return nil, membership.TableID{}, false, fmt.Errorf("%w: answer status %d", errWire, b[1])
-}
 
 // currentView returns the published view.
 func (n *Node) currentView() *view { return n.view.Load() }
@@ -182,14 +114,14 @@ func (n *Node) publishView(c membership.State, force bool) (bool, error) {
 // another table refuses, and call then syncs the two nodes' memberships
 // and returns an error wrapping errTableMismatch.
 func (n *Node) call(ctx context.Context, addr string, id membership.TableID, method uint8, payload []byte) ([]byte, error) {
-	if !checkedMethod(method) {
+	if !wire.Checked(method) {
 		return n.client(addr).Call(ctx, method, payload)
 	}
-	resp, err := n.client(addr).Call(ctx, method, wrapRequest(id, payload))
+	resp, err := n.client(addr).Call(ctx, method, wire.WrapRequest(id, payload))
 	if err != nil {
 		return nil, err
 	}
-	out, theirs, refused, err := unwrapResponse(resp)
+	out, theirs, refused, err := wire.UnwrapResponse(resp)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +158,7 @@ func (n *Node) syncTable(ctx context.Context, addr string, theirs membership.Tab
 	if theirs != n.currentView().id {
 		// Merged whatever a test fault drops: this is how a node that
 		// missed every push learns the table (S20).
-		if b, err := n.client(addr).Call(ctx, methodStatePull, nil); err == nil {
+		if b, err := n.client(addr).Call(ctx, wire.MethodStatePull, nil); err == nil {
 			if c, err := n.decodeState(b, addr); err == nil {
 				n.mergeState(c)
 			}
@@ -234,7 +166,7 @@ func (n *Node) syncTable(ctx context.Context, addr string, theirs membership.Tab
 	}
 	if n.clusterSnapshot().Table.ID() != theirs {
 		payload := n.clusterSnapshot().Marshal()
-		if _, err := n.client(addr).Call(ctx, methodState, payload); err != nil {
+		if _, err := n.client(addr).Call(ctx, wire.MethodState, payload); err != nil {
 			n.log.Debug("pushing membership after a table mismatch", "peer", addr, "err", err)
 		}
 	}
@@ -243,25 +175,25 @@ func (n *Node) syncTable(ctx context.Context, addr string, theirs membership.Tab
 // serveChecked runs a checked method's handler if the caller's table is
 // this node's, and wraps the answer.
 func (n *Node) serveChecked(ctx context.Context, method uint8, payload []byte, h func(context.Context, uint8, []byte) ([]byte, error)) ([]byte, error) {
-	id, inner, err := unwrapRequest(payload)
+	id, inner, err := wire.UnwrapRequest(payload)
 	if err != nil {
 		return nil, err
 	}
 	if mine := n.currentView().id; id != mine {
-		return wrapMismatch(mine), nil
+		return wire.WrapMismatch(mine), nil
 	}
 	out, err := h(ctx, method, inner)
 	if err != nil {
 		return nil, err
 	}
-	if method == methodApply {
+	if method == wire.MethodApply {
 		// The table may have changed while the write waited for its
 		// commit: a new owner's pull may then have passed the key before
 		// the write landed. The write is stored, but its acknowledgement
 		// must not count under the old table.
 		if mine := n.currentView().id; id != mine {
-			return wrapMismatch(mine), nil
+			return wire.WrapMismatch(mine), nil
 		}
 	}
-	return wrapOK(out), nil
+	return wire.WrapOK(out), nil
 }

@@ -76,33 +76,6 @@ func TestStrictQuorumAcrossTableChange(t *testing.T) {
 	}
 }
 
-// FuzzUnmarshalEnvelope: the table envelope of checked internode calls
-// crosses the network both ways.
-func FuzzUnmarshalEnvelope(f *testing.F) {
-	f.Add(wrapRequest(membership.TableID{Version: 7, Digest: 42}, []byte("payload")))
-	f.Add(wrapOK([]byte("answer")))
-	f.Add(wrapMismatch(membership.TableID{Version: 1 << 40, Digest: 1}))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if id, rest, err := unwrapRequest(b); err == nil {
-			if again := wrapRequest(id, rest); !bytes.Equal(again, b) && len(b) > 0 && b[0] == envV1 {
-				// Non-canonical varints decode too; the identity must survive.
-				if id2, rest2, err := unwrapRequest(again); err != nil || id2 != id || !bytes.Equal(rest2, rest) {
-					t.Fatalf("request envelope round trip: %v %v", id2, err)
-				}
-			}
-		}
-		if out, theirs, refused, err := unwrapResponse(b); err == nil {
-			if refused {
-				if _, theirs2, refused2, err := unwrapResponse(wrapMismatch(theirs)); err != nil || !refused2 || theirs2 != theirs {
-					t.Fatalf("mismatch round trip: %v", err)
-				}
-			} else if !bytes.Equal(wrapOK(out), b) {
-				t.Fatalf("ok answer round trip")
-			}
-		}
-	})
-}
-
 // TestViewNeverGoesBack: a rebuild from an older snapshot (a goroutine
 // that lost a race with a newer one) never replaces a newer table.
 func TestViewNeverGoesBack(t *testing.T) {

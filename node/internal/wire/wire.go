@@ -1,7 +1,6 @@
-package node
+package wire
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,56 +13,59 @@ import (
 
 // Internode RPC methods. Payloads are encoded by the functions below; each
 // starts with a format version byte so a node can refuse what it can't read.
+// The ids are the wire format: never reuse one.
 const (
-	// methodRead returns the replica's stored state of a key (a fallback's
-	// hint for it when Owner is set). Request: readRequest. Response:
+	// MethodRead returns the replica's stored state of a key (a fallback's
+	// hint for it when Owner is set). Request: ReadRequest. Response:
 	// encoded vclock.State (zero State if absent).
-	methodRead uint8 = 1
-	// methodApply merges a state into the replica's stored state of a key
+	MethodRead uint8 = 1
+	// MethodApply merges a state into the replica's stored state of a key
 	// (into a hint for Owner when the receiver is a fallback) and answers
-	// once that is durable. Request: applyRequest.
-	methodApply uint8 = 2
-	// methodCoordinate asks a replica to coordinate a client write.
-	// Request: writeRequest. Response: writeOutcome (format version 2: a
+	// once that is durable. Request: ApplyRequest.
+	MethodApply uint8 = 2
+	// MethodCoordinate asks a replica to coordinate a client write.
+	// Request: WriteRequest. Response: WriteOutcome (format version 2: a
 	// failure is a typed error, never an HTTP status).
-	methodCoordinate uint8 = 3
-	// methodHandoff delivers a batch of hints to their owner, which merges
+	MethodCoordinate uint8 = 3
+	// MethodHandoff delivers a batch of hints to their owner, which merges
 	// each into its data and answers once all are durable. Request:
-	// handoffRequest.
-	methodHandoff uint8 = 4
-	// methodAAERoots returns the receiver's tree root, depth and key count
-	// for each listed partition. Request: aaeRootsRequest. Response:
-	// aaeRootsResponse.
-	methodAAERoots uint8 = 5
-	// methodAAEChildren returns, for each listed node of a partition's tree
+	// HandoffRequest.
+	MethodHandoff uint8 = 4
+	// MethodAAERoots returns the receiver's tree root, depth and key count
+	// for each listed partition. Request: AAERootsRequest. Response:
+	// AAERootsResponse.
+	MethodAAERoots uint8 = 5
+	// MethodAAEChildren returns, for each listed node of a partition's tree
 	// at a level, the hashes of its Fanout children. Request:
-	// aaeTreeRequest. Response: the hashes, 8 bytes each, big endian.
-	methodAAEChildren uint8 = 6
-	// methodAAEEntries lists the receiver's keys of a partition in the
+	// AAETreeRequest. Response: the hashes, 8 bytes each, big endian.
+	MethodAAEChildren uint8 = 6
+	// MethodAAEEntries lists the receiver's keys of a partition in the
 	// listed buckets at a level, with their entry hashes. Request:
-	// aaeTreeRequest. Response: aaeEntries encoding.
-	methodAAEEntries uint8 = 7
-	// methodAAEFetch returns the receiver's states of keys of a partition,
-	// a prefix of them if all would not fit in maxFetchBytes. Request:
-	// aaeFetchRequest. Response: aaeFetch encoding.
-	methodAAEFetch uint8 = 8
-	// methodTransfer returns a batch of a partition's keys after a cursor,
+	// AAETreeRequest. Response: MarshalAAEEntries's encoding.
+	MethodAAEEntries uint8 = 7
+	// MethodAAEFetch returns the receiver's states of keys of a partition,
+	// a prefix of them if all would not fit in MaxFetchBytes. Request:
+	// AAEFetchRequest. Response: MarshalAAEFetch's encoding.
+	MethodAAEFetch uint8 = 8
+	// MethodTransfer returns a batch of a partition's keys after a cursor,
 	// with their states (a partition transfer's pull). Request:
-	// transferRequest. Response: transferBatch.
-	methodTransfer uint8 = 9
-	// methodState pushes the sender's membership and owner table (the
-	// JSON of gossip's push/pull), which the receiver merges (claim.go).
-	methodState uint8 = 10
-	// methodStatePull returns the receiver's membership and owner table
-	// (the JSON of methodState), for a node whose call was refused for
-	// another table (view.go).
-	methodStatePull uint8 = 11
+	// TransferRequest. Response: TransferBatch.
+	MethodTransfer uint8 = 9
+	// MethodState pushes the sender's membership and owner table (the
+	// JSON of gossip's push/pull), which the receiver merges (node/claim.go).
+	MethodState uint8 = 10
+	// MethodStatePull returns the receiver's membership and owner table
+	// (the JSON of MethodState), for a node whose call was refused for
+	// another table (node/view.go).
+	MethodStatePull uint8 = 11
 )
 
 const wireV1 = 1
 
-// errWire is wrapped by every decode error.
-var errWire = errors.New("node: malformed message")
+// ErrMalformed is wrapped by every decode error. Its text keeps the
+// "node:" prefix it had before this package was split from node: it
+// reaches logs and peers unchanged.
+var ErrMalformed = errors.New("node: malformed message")
 
 // wbuf appends wire fields.
 type wbuf []byte
@@ -87,7 +89,7 @@ type rbuf struct {
 
 func (r *rbuf) fail(format string, args ...any) {
 	if r.err == nil {
-		r.err = fmt.Errorf("%w: %s", errWire, fmt.Sprintf(format, args...))
+		r.err = fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
 	}
 }
 
@@ -174,29 +176,33 @@ func (r *rbuf) end() error {
 	return r.err
 }
 
-// readRequest asks a replica for its state of a key.
-type readRequest struct {
+// ReadRequest asks a replica for its state of a key.
+type ReadRequest struct {
 	Key   []byte
 	Owner string // set when the receiver serves as a fallback for Owner
 }
 
-func (m readRequest) marshal() []byte { return wbuf{wireV1}.bytes(m.Key).str(m.Owner) }
+// Marshal encodes m (MethodRead's request).
+func (m ReadRequest) Marshal() []byte { return wbuf{wireV1}.bytes(m.Key).str(m.Owner) }
 
-func unmarshalRead(p []byte) (readRequest, error) {
+// UnmarshalRead decodes what ReadRequest.Marshal wrote.
+func UnmarshalRead(p []byte) (ReadRequest, error) {
 	r := rbuf{b: p}
 	r.version()
-	m := readRequest{Key: r.bytes(), Owner: r.str()}
+	m := ReadRequest{Key: r.bytes(), Owner: r.str()}
 	return m, r.end()
 }
 
-// applyRequest carries a key's state to a replica (replication, read repair).
-type applyRequest struct {
+// ApplyRequest carries a key's state to a replica (replication, read repair).
+type ApplyRequest struct {
 	Key   []byte
 	State vclock.State
 	Owner string // set when the receiver serves as a fallback for Owner
 }
 
-func (m applyRequest) marshal() ([]byte, error) {
+// Marshal encodes m (MethodApply's request); it fails only if the state
+// does not encode.
+func (m ApplyRequest) Marshal() ([]byte, error) {
 	st, err := m.State.MarshalBinary()
 	if err != nil {
 		return nil, err
@@ -204,10 +210,11 @@ func (m applyRequest) marshal() ([]byte, error) {
 	return wbuf{wireV1}.bytes(m.Key).bytes(st).str(m.Owner), nil
 }
 
-func unmarshalApply(p []byte) (applyRequest, error) {
+// UnmarshalApply decodes what ApplyRequest.Marshal wrote, and the state.
+func UnmarshalApply(p []byte) (ApplyRequest, error) {
 	r := rbuf{b: p}
 	r.version()
-	var m applyRequest
+	var m ApplyRequest
 	m.Key = r.bytes()
 	st := r.bytes()
 	m.Owner = r.str()
@@ -215,14 +222,14 @@ func unmarshalApply(p []byte) (applyRequest, error) {
 		return m, err
 	}
 	if err := m.State.UnmarshalBinary(st); err != nil {
-		return m, fmt.Errorf("%w: %v", errWire, err)
+		return m, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	return m, nil
 }
 
-// handoffItem is one key's state pushed to a replica: a hint delivered to
+// HandoffItem is one key's state pushed to a replica: a hint delivered to
 // its owner, or an anti-entropy or transfer push.
-type handoffItem struct {
+type HandoffItem struct {
 	Key   []byte
 	State vclock.State
 	// Age is a hint's age on the sender's steady clock when it was read
@@ -230,19 +237,21 @@ type handoffItem struct {
 	Age time.Duration
 }
 
-// handoffRequest is a batch of states for the receiving node to merge.
-type handoffRequest struct {
+// HandoffRequest is a batch of states for the receiving node to merge.
+type HandoffRequest struct {
 	From string
 	// Hints marks a delivery of hints: each item carries its Age, and the
-	// receiver refuses items past its own hint window (reapMinAge).
+	// receiver refuses items past its own hint window (node's reapMinAge).
 	Hints bool
-	Items []handoffItem
+	Items []HandoffItem
 }
 
-// maxHandoffItems bounds a decoded batch (the sender sends far fewer).
-const maxHandoffItems = 1 << 16
+// MaxHandoffItems bounds a decoded batch (the sender sends far fewer).
+const MaxHandoffItems = 1 << 16
 
-func (m handoffRequest) marshal() ([]byte, error) {
+// Marshal encodes m (MethodHandoff's request); it fails only if a state
+// does not encode. Items carry their Age only when Hints is set.
+func (m HandoffRequest) Marshal() ([]byte, error) {
 	flags := uint64(0)
 	if m.Hints {
 		flags = 1
@@ -261,13 +270,15 @@ func (m handoffRequest) marshal() ([]byte, error) {
 	return b, nil
 }
 
-func unmarshalHandoff(p []byte) (handoffRequest, error) {
+// UnmarshalHandoff decodes what HandoffRequest.Marshal wrote, at most
+// MaxHandoffItems items.
+func UnmarshalHandoff(p []byte) (HandoffRequest, error) {
 	r := rbuf{b: p}
 	r.version()
-	var m handoffRequest
+	var m HandoffRequest
 	m.From = r.str()
 	m.Hints = r.int(1) == 1
-	n := r.int(maxHandoffItems)
+	n := r.int(MaxHandoffItems)
 	if r.err == nil && n > len(r.b)/2 { // every item takes at least two bytes
 		r.fail("%d items past end", n)
 	}
@@ -283,32 +294,34 @@ func unmarshalHandoff(p []byte) (handoffRequest, error) {
 		}
 		var st vclock.State
 		if err := st.UnmarshalBinary(raw); err != nil {
-			return m, fmt.Errorf("%w: %v", errWire, err)
+			return m, fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
-		m.Items = append(m.Items, handoffItem{Key: key, State: st, Age: age})
+		m.Items = append(m.Items, HandoffItem{Key: key, State: st, Age: age})
 	}
 	return m, r.end()
 }
 
-// aaeRootsRequest asks for the roots of partitions' trees.
-type aaeRootsRequest struct{ Partitions []uint32 }
+// AAERootsRequest asks for the roots of partitions' trees.
+type AAERootsRequest struct{ Partitions []uint32 }
 
-// aaeRoot is one partition's tree summary. Ready reports that the
+// AAERoot is one partition's tree summary. Ready reports that the
 // replica's copy is complete (no transfer of it pending).
-type aaeRoot struct {
+type AAERoot struct {
 	Root  uint64
 	Depth int
 	Keys  int
 	Ready bool
 }
 
-type aaeRootsResponse struct{ Roots []aaeRoot }
+// AAERootsResponse is MethodAAERoots's answer: a root per partition asked.
+type AAERootsResponse struct{ Roots []AAERoot }
 
 // maxAAEItems bounds decoded lists of partitions, indices, entries and keys
 // (senders stay far below).
 const maxAAEItems = 1 << 20
 
-func (m aaeRootsRequest) marshal() []byte {
+// Marshal encodes m (MethodAAERoots's request).
+func (m AAERootsRequest) Marshal() []byte {
 	b := wbuf{wireV1}.uvarint(uint64(len(m.Partitions)))
 	for _, p := range m.Partitions {
 		b = b.uvarint(uint64(p))
@@ -316,10 +329,11 @@ func (m aaeRootsRequest) marshal() []byte {
 	return b
 }
 
-func unmarshalAAERootsRequest(p []byte) (aaeRootsRequest, error) {
+// UnmarshalAAERootsRequest decodes what AAERootsRequest.Marshal wrote.
+func UnmarshalAAERootsRequest(p []byte) (AAERootsRequest, error) {
 	r := rbuf{b: p}
 	r.version()
-	var m aaeRootsRequest
+	var m AAERootsRequest
 	n := r.int(maxAAEItems)
 	if r.err == nil && n > len(r.b) {
 		r.fail("%d partitions past end", n)
@@ -330,7 +344,8 @@ func unmarshalAAERootsRequest(p []byte) (aaeRootsRequest, error) {
 	return m, r.end()
 }
 
-func (m aaeRootsResponse) marshal() []byte {
+// Marshal encodes m (MethodAAERoots's answer).
+func (m AAERootsResponse) Marshal() []byte {
 	b := wbuf{wireV1}.uvarint(uint64(len(m.Roots)))
 	for _, x := range m.Roots {
 		ready := uint64(0)
@@ -343,17 +358,19 @@ func (m aaeRootsResponse) marshal() []byte {
 	return b
 }
 
-func unmarshalAAERoots(p []byte) (aaeRootsResponse, error) {
+// UnmarshalAAERoots decodes what AAERootsResponse.Marshal wrote; every
+// depth is between 1 and antientropy.MaxDepth.
+func UnmarshalAAERoots(p []byte) (AAERootsResponse, error) {
 	r := rbuf{b: p}
 	r.version()
-	var m aaeRootsResponse
+	var m AAERootsResponse
 	n := r.int(maxAAEItems)
 	if r.err == nil && n > len(r.b)/11 {
 		r.fail("%d roots past end", n)
 	}
 	for i := 0; i < n && r.err == nil; i++ {
 		root := r.u64()
-		m.Roots = append(m.Roots, aaeRoot{Root: root, Depth: r.int(antientropy.MaxDepth), Keys: r.int(1 << 62), Ready: r.int(1) == 1})
+		m.Roots = append(m.Roots, AAERoot{Root: root, Depth: r.int(antientropy.MaxDepth), Keys: r.int(1 << 62), Ready: r.int(1) == 1})
 	}
 	if r.err == nil {
 		for _, x := range m.Roots {
@@ -366,14 +383,16 @@ func unmarshalAAERoots(p []byte) (aaeRootsResponse, error) {
 	return m, r.end()
 }
 
-// aaeTreeRequest names nodes (or buckets) of a partition's tree at a level.
-type aaeTreeRequest struct {
+// AAETreeRequest names nodes (or buckets) of a partition's tree at a level.
+type AAETreeRequest struct {
 	Partition uint32
 	Level     int
 	Indices   []uint32
 }
 
-func (m aaeTreeRequest) marshal() []byte {
+// Marshal encodes m (the request of MethodAAEChildren and
+// MethodAAEEntries).
+func (m AAETreeRequest) Marshal() []byte {
 	b := wbuf{wireV1}.uvarint(uint64(m.Partition)).uvarint(uint64(m.Level)).uvarint(uint64(len(m.Indices)))
 	for _, i := range m.Indices {
 		b = b.uvarint(uint64(i))
@@ -381,10 +400,12 @@ func (m aaeTreeRequest) marshal() []byte {
 	return b
 }
 
-func unmarshalAAETree(p []byte) (aaeTreeRequest, error) {
+// UnmarshalAAETree decodes what AAETreeRequest.Marshal wrote; every
+// index lies inside its level.
+func UnmarshalAAETree(p []byte) (AAETreeRequest, error) {
 	r := rbuf{b: p}
 	r.version()
-	m := aaeTreeRequest{Partition: uint32(r.int(1 << 31)), Level: r.int(antientropy.MaxDepth)}
+	m := AAETreeRequest{Partition: uint32(r.int(1 << 31)), Level: r.int(antientropy.MaxDepth)}
 	n := r.int(maxAAEItems)
 	if r.err == nil && n > len(r.b) {
 		r.fail("%d indices past end", n)
@@ -404,7 +425,9 @@ func unmarshalAAETree(p []byte) (aaeTreeRequest, error) {
 	return m, r.end()
 }
 
-func marshalAAEChildren(hashes [][]uint64) []byte {
+// MarshalAAEChildren encodes MethodAAEChildren's answer: the Fanout
+// child hashes of each node asked, in order.
+func MarshalAAEChildren(hashes [][]uint64) []byte {
 	b := make([]byte, 0, 1+len(hashes)*antientropy.Fanout*8)
 	b = append(b, wireV1)
 	for _, hs := range hashes {
@@ -415,8 +438,8 @@ func marshalAAEChildren(hashes [][]uint64) []byte {
 	return b
 }
 
-// unmarshalAAEChildren decodes the children of want nodes.
-func unmarshalAAEChildren(p []byte, want int) ([][]uint64, error) {
+// UnmarshalAAEChildren decodes the children of want nodes.
+func UnmarshalAAEChildren(p []byte, want int) ([][]uint64, error) {
 	r := rbuf{b: p}
 	r.version()
 	if r.err == nil && len(r.b) != want*antientropy.Fanout*8 {
@@ -435,7 +458,8 @@ func unmarshalAAEChildren(p []byte, want int) ([][]uint64, error) {
 	return out, r.end()
 }
 
-func marshalAAEEntries(es []antientropy.Entry) []byte {
+// MarshalAAEEntries encodes MethodAAEEntries's answer.
+func MarshalAAEEntries(es []antientropy.Entry) []byte {
 	b := wbuf{wireV1}.uvarint(uint64(len(es)))
 	for _, e := range es {
 		b = binary.BigEndian.AppendUint64(b.bytes(e.Key), e.Hash)
@@ -443,7 +467,8 @@ func marshalAAEEntries(es []antientropy.Entry) []byte {
 	return b
 }
 
-func unmarshalAAEEntries(p []byte) ([]antientropy.Entry, error) {
+// UnmarshalAAEEntries decodes what MarshalAAEEntries wrote.
+func UnmarshalAAEEntries(p []byte) ([]antientropy.Entry, error) {
 	r := rbuf{b: p}
 	r.version()
 	n := r.int(maxAAEItems)
@@ -458,16 +483,17 @@ func unmarshalAAEEntries(p []byte) ([]antientropy.Entry, error) {
 	return out, r.end()
 }
 
-// aaeFetchRequest asks for a replica's states of keys of a partition.
-type aaeFetchRequest struct {
+// AAEFetchRequest asks for a replica's states of keys of a partition.
+type AAEFetchRequest struct {
 	Partition uint32
 	Keys      [][]byte
 }
 
-// maxFetchBytes bounds one fetch answer; the asker fetches the rest next.
-const maxFetchBytes = 8 << 20
+// MaxFetchBytes bounds one fetch answer; the asker fetches the rest next.
+const MaxFetchBytes = 8 << 20
 
-func (m aaeFetchRequest) marshal() []byte {
+// Marshal encodes m (MethodAAEFetch's request).
+func (m AAEFetchRequest) Marshal() []byte {
 	b := wbuf{wireV1}.uvarint(uint64(m.Partition)).uvarint(uint64(len(m.Keys)))
 	for _, k := range m.Keys {
 		b = b.bytes(k)
@@ -475,10 +501,11 @@ func (m aaeFetchRequest) marshal() []byte {
 	return b
 }
 
-func unmarshalAAEFetchRequest(p []byte) (aaeFetchRequest, error) {
+// UnmarshalAAEFetchRequest decodes what AAEFetchRequest.Marshal wrote.
+func UnmarshalAAEFetchRequest(p []byte) (AAEFetchRequest, error) {
 	r := rbuf{b: p}
 	r.version()
-	m := aaeFetchRequest{Partition: uint32(r.int(1 << 31))}
+	m := AAEFetchRequest{Partition: uint32(r.int(1 << 31))}
 	n := r.int(maxAAEItems)
 	if r.err == nil && n > len(r.b) {
 		r.fail("%d keys past end", n)
@@ -489,24 +516,39 @@ func unmarshalAAEFetchRequest(p []byte) (aaeFetchRequest, error) {
 	return m, r.end()
 }
 
-// fetchedState is one key's state in an AAEFetch answer. Settled marks a
+// FetchedState is one key's state in an AAEFetch answer. Settled marks a
 // state of tombstones only that the answering replica has held for at
 // least its tombstone grace, by its own clock: it is due to be reaped, so
-// it is not copied to a replica that has nothing (see repairKeys).
-type fetchedState struct {
+// it is not copied to a replica that has nothing (see node's repairKeys).
+type FetchedState struct {
 	State   vclock.State
 	Settled bool
 }
 
-// fetchedRaw is one key's answer before encoding: the state's encoding
+// onlyTombstones reports whether st holds versions and all are deletes
+// (node/aae.go has the same test).
+func onlyTombstones(st vclock.State) bool {
+	if len(st.Versions) == 0 {
+		return false
+	}
+	for _, v := range st.Versions {
+		if !v.Deleted {
+			return false
+		}
+	}
+	return true
+}
+
+// FetchedRaw is one key's answer before encoding: the state's encoding
 // (empty: absent) and its settled flag.
-type fetchedRaw struct {
+type FetchedRaw struct {
 	State   []byte
 	Settled bool
 }
 
-// marshalAAEFetch encodes states.
-func marshalAAEFetch(states []fetchedRaw) []byte {
+// MarshalAAEFetch encodes MethodAAEFetch's answer: one state per key,
+// a prefix of the keys asked.
+func MarshalAAEFetch(states []FetchedRaw) []byte {
 	b := wbuf{wireV1}.uvarint(uint64(len(states)))
 	for _, st := range states {
 		flags := uint64(0)
@@ -518,25 +560,25 @@ func marshalAAEFetch(states []fetchedRaw) []byte {
 	return b
 }
 
-// unmarshalAAEFetch decodes at most want states (a prefix of the keys asked).
-func unmarshalAAEFetch(p []byte, want int) ([]fetchedState, error) {
+// UnmarshalAAEFetch decodes at most want states (a prefix of the keys asked).
+func UnmarshalAAEFetch(p []byte, want int) ([]FetchedState, error) {
 	r := rbuf{b: p}
 	r.version()
 	n := r.int(want)
 	if r.err == nil && n > len(r.b)/2 {
 		r.fail("%d states past end", n)
 	}
-	var out []fetchedState
+	var out []FetchedState
 	for i := 0; i < n && r.err == nil; i++ {
 		raw := r.bytes()
 		settled := r.int(1) == 1
 		var st vclock.State
 		if len(raw) > 0 {
 			if err := st.UnmarshalBinary(raw); err != nil {
-				return nil, fmt.Errorf("%w: %v", errWire, err)
+				return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 			}
 		}
-		out = append(out, fetchedState{State: st, Settled: settled && onlyTombstones(st)})
+		out = append(out, FetchedState{State: st, Settled: settled && onlyTombstones(st)})
 	}
 	if r.err == nil && n == 0 && want > 0 {
 		r.fail("no states for %d keys", want)
@@ -544,8 +586,8 @@ func unmarshalAAEFetch(p []byte, want int) ([]fetchedState, error) {
 	return out, r.end()
 }
 
-// writeRequest is a client write forwarded to a replica that coordinates it.
-type writeRequest struct {
+// WriteRequest is a client write forwarded to a replica that coordinates it.
+type WriteRequest struct {
 	Key        []byte
 	Value      []byte
 	Context    vclock.VV
@@ -556,7 +598,8 @@ type writeRequest struct {
 	Strict     bool // primaries only: no fallbacks (sloppy=false)
 }
 
-func (m writeRequest) marshal() []byte {
+// Marshal encodes m (MethodCoordinate's request).
+func (m WriteRequest) Marshal() []byte {
 	var flags uint64
 	if m.Delete {
 		flags |= 1
@@ -574,10 +617,12 @@ func (m writeRequest) marshal() []byte {
 // maxWireCount bounds n, w, pw and similar small counts on the wire.
 const maxWireCount = 1 << 16
 
-func unmarshalWriteRequest(p []byte) (writeRequest, error) {
+// UnmarshalWriteRequest decodes what WriteRequest.Marshal wrote, and
+// its causal context.
+func UnmarshalWriteRequest(p []byte) (WriteRequest, error) {
 	r := rbuf{b: p}
 	r.version()
-	var m writeRequest
+	var m WriteRequest
 	m.Key = r.bytes()
 	m.Value = r.bytes()
 	tok := r.str()
@@ -593,17 +638,17 @@ func unmarshalWriteRequest(p []byte) (writeRequest, error) {
 	m.Strict = flags&4 != 0
 	ctx, err := vclock.DecodeContext(tok)
 	if err != nil {
-		return m, fmt.Errorf("%w: %v", errWire, err)
+		return m, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	m.Context = ctx
 	return m, nil
 }
 
-// writeOutcome is a coordinated write's result, local or forwarded.
-type writeOutcome struct {
-	// Err is nil when W (and PW) acks arrived; else one of the typed
-	// errors of errors.go, which crosses the wire whole (wbuf.failure).
-	Err error
+// WriteOutcome is a coordinated write's result, local or forwarded.
+type WriteOutcome struct {
+	// Err is nil when W (and PW) acks arrived; else one of node's typed
+	// errors as data, which crosses the wire whole (wbuf.failure).
+	Err *Error
 	// State is the coordinator's state of the key after the write.
 	State vclock.State
 	// Context is the causal context to hand the client.
@@ -618,14 +663,17 @@ type writeOutcome struct {
 	Fallbacks   int // acks from fallbacks
 }
 
-// wireOutcomeV2 is the format of a writeOutcome since errors are typed:
+// wireOutcomeV2 is the format of a WriteOutcome since errors are typed:
 // it carries the coordinator's error with all its fields (wbuf.failure),
 // where version 1 carried an HTTP status, code and message. A forwarder
 // refuses an outcome of another version, as it refuses any answer it
 // can't read: the write is then indeterminate to it.
 const wireOutcomeV2 = 2
 
-func (m writeOutcome) marshal() ([]byte, error) {
+// Marshal encodes m (MethodCoordinate's answer, format version 2). It
+// fails if the state does not encode or Err is not an Error this format
+// carries whole.
+func (m WriteOutcome) Marshal() ([]byte, error) {
 	st, err := m.State.MarshalBinary()
 	if err != nil {
 		return nil, err
@@ -640,10 +688,12 @@ func (m writeOutcome) marshal() ([]byte, error) {
 	return b, nil
 }
 
-func unmarshalWriteOutcome(p []byte) (writeOutcome, error) {
+// UnmarshalWriteOutcome decodes what WriteOutcome.Marshal wrote; it
+// refuses another format version.
+func UnmarshalWriteOutcome(p []byte) (WriteOutcome, error) {
 	r := rbuf{b: p}
 	r.versionIs(wireOutcomeV2)
-	var m writeOutcome
+	var m WriteOutcome
 	m.Err = r.failure()
 	st := r.bytes()
 	tok := r.str()
@@ -659,179 +709,12 @@ func unmarshalWriteOutcome(p []byte) (writeOutcome, error) {
 		return m, err
 	}
 	if err := m.State.UnmarshalBinary(st); err != nil {
-		return m, fmt.Errorf("%w: %v", errWire, err)
+		return m, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	ctx, err := vclock.DecodeContext(tok)
 	if err != nil {
-		return m, fmt.Errorf("%w: %v", errWire, err)
+		return m, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	m.Context = ctx
 	return m, nil
-}
-
-// Kinds of a typed error on the wire (wbuf.failure).
-const (
-	errKindNone = iota
-	errKindUnavailable
-	errKindQuorum
-	errKindContext
-	errKindLimit
-	errKindWriteFailed
-)
-
-// Request kinds on the wire.
-const (
-	wireOpRead  = 1
-	wireOpWrite = 2
-)
-
-// Limits of a LimitError on the wire.
-const (
-	wireLimitSiblings = 1
-	wireLimitState    = 2
-)
-
-// wireSentinels are the sentinels a cause keeps across the wire (by
-// index; 0 is none): errors.Is finds them in the decoded cause.
-var wireSentinels = []error{nil, vclock.ErrCounterExhausted, context.DeadlineExceeded, context.Canceled}
-
-// failure appends a typed error of errors.go (or its absence): a kind, then
-// every field. A cause (an Err field) travels as its text and the wire
-// sentinel it wraps. Any other error is refused: a coordinator returns
-// only these.
-func (b wbuf) failure(err error) (wbuf, error) {
-	switch e := err.(type) {
-	case nil:
-		return b.uvarint(errKindNone), nil
-	case *UnavailableError:
-		op, ok := wireOp(e.Op)
-		if !ok || e.Reason < ReasonTooFewAlive || e.Reason > ReasonNoCoordinator {
-			return nil, fmt.Errorf("node: can't encode %#v", e)
-		}
-		b = b.uvarint(errKindUnavailable).uvarint(op).uvarint(uint64(e.Reason)).
-			uvarint(uint64(e.Need)).uvarint(uint64(e.NeedPrimary)).
-			strs(e.Alive).uvarint(uint64(e.AlivePrimaries)).strs(e.Down)
-		return b.cause(e.Err), nil
-	case *QuorumError:
-		op, ok := wireOp(e.Op)
-		if !ok {
-			return nil, fmt.Errorf("node: can't encode %#v", e)
-		}
-		b = b.uvarint(errKindQuorum).uvarint(op).
-			uvarint(uint64(e.Need)).uvarint(uint64(e.NeedPrimary)).
-			uvarint(uint64(e.Got)).uvarint(uint64(e.GotPrimary)).
-			strs(e.Acked).strs(e.Failed).strs(e.Pending)
-		return b.cause(e.Err), nil
-	case *ContextError:
-		b = b.uvarint(errKindContext).str(e.Actor.Node).uvarint(e.Actor.Epoch).uvarint(e.Claim).uvarint(e.Have)
-		return b.cause(e.Err), nil
-	case *LimitError:
-		which := uint64(wireLimitSiblings)
-		switch e.Err {
-		case ErrTooManySiblings:
-		case ErrStateTooLarge:
-			which = wireLimitState
-		default:
-			return nil, fmt.Errorf("node: can't encode %#v", e)
-		}
-		return b.uvarint(errKindLimit).uvarint(which).uvarint(uint64(e.Limit)), nil
-	case *WriteFailedError:
-		if e.Err == nil {
-			return nil, fmt.Errorf("node: can't encode %#v", e)
-		}
-		return b.uvarint(errKindWriteFailed).cause(e.Err), nil
-	}
-	return nil, fmt.Errorf("node: can't encode an error of type %T on the wire: %v", err, err)
-}
-
-// cause appends an error's cause: absent (0), or its wire sentinel's
-// index plus one and its text.
-func (b wbuf) cause(err error) wbuf {
-	if err == nil {
-		return b.uvarint(0)
-	}
-	idx := 0
-	for i, s := range wireSentinels[1:] {
-		if errors.Is(err, s) {
-			idx = i + 1
-			break
-		}
-	}
-	return b.uvarint(uint64(idx + 1)).str(err.Error())
-}
-
-func wireOp(op string) (uint64, bool) {
-	switch op {
-	case opRead:
-		return wireOpRead, true
-	case opWrite:
-		return wireOpWrite, true
-	}
-	return 0, false
-}
-
-func (r *rbuf) op() string {
-	switch r.int(wireOpWrite) {
-	case wireOpRead:
-		return opRead
-	case wireOpWrite:
-		return opWrite
-	}
-	r.fail("bad request kind")
-	return ""
-}
-
-// failure reads what wbuf.failure wrote.
-func (r *rbuf) failure() error {
-	switch kind := r.int(errKindWriteFailed); kind {
-	case errKindNone:
-		return nil
-	case errKindUnavailable:
-		e := &UnavailableError{Op: r.op(), Reason: UnavailableReason(r.int(int(ReasonNoCoordinator)))}
-		if r.err == nil && e.Reason < ReasonTooFewAlive {
-			r.fail("bad unavailable reason")
-		}
-		e.Need, e.NeedPrimary = r.int(maxWireCount), r.int(maxWireCount)
-		e.Alive, e.AlivePrimaries, e.Down = r.strs(), r.int(maxWireCount), r.strs()
-		e.Err = r.cause()
-		return e
-	case errKindQuorum:
-		e := &QuorumError{Op: r.op()}
-		e.Need, e.NeedPrimary = r.int(maxWireCount), r.int(maxWireCount)
-		e.Got, e.GotPrimary = r.int(maxWireCount), r.int(maxWireCount)
-		e.Acked, e.Failed, e.Pending = r.strs(), r.strs(), r.strs()
-		e.Err = r.cause()
-		return e
-	case errKindContext:
-		e := &ContextError{Actor: vclock.Actor{Node: r.str(), Epoch: r.uvarint()}, Claim: r.uvarint(), Have: r.uvarint()}
-		e.Err = r.cause()
-		return e
-	case errKindLimit:
-		e := &LimitError{Err: ErrTooManySiblings}
-		switch r.int(wireLimitState) {
-		case wireLimitSiblings:
-		case wireLimitState:
-			e.Err = ErrStateTooLarge
-		default:
-			r.fail("bad limit")
-		}
-		e.Limit = r.int(1 << 62)
-		return e
-	case errKindWriteFailed:
-		e := &WriteFailedError{Err: r.cause()}
-		if r.err == nil && e.Err == nil {
-			r.fail("write failure without a cause")
-		}
-		return e
-	}
-	return nil // r.err is set
-}
-
-// cause reads what wbuf.cause wrote.
-func (r *rbuf) cause() error {
-	idx := r.int(len(wireSentinels))
-	if idx == 0 || r.err != nil {
-		return nil
-	}
-	return &remoteError{msg: r.str(), sentinel: wireSentinels[idx-1]}
 }
