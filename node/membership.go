@@ -201,6 +201,7 @@ func (b *recordBroadcast) Invalidates(memberlist.Broadcast) bool { return false 
 
 // UniqueBroadcast marks recordBroadcast as never invalidating others.
 func (b *recordBroadcast) UniqueBroadcast() {}
+
 func (b *recordBroadcast) Message() []byte { return b.msg }
 func (b *recordBroadcast) Finished()       {}
 
