@@ -200,7 +200,9 @@ func TestTombstonesReapedOnlyWhenConfirmed(t *testing.T) {
 
 	nodes[2] = nodes[2].restart()
 	waitMembers(t, nodes, 3)
-	waitFor(t, "every replica to reap every tombstone", 30*time.Second, func() (bool, string) {
+	// A liveness wait (exchanges must confirm, then reaper rounds run):
+	// generous, since CI shares two cores with other test binaries.
+	waitFor(t, "every replica to reap every tombstone", 60*time.Second, func() (bool, string) {
 		for _, tn := range nodes {
 			for _, k := range keys {
 				if rep := tn.replica(k); len(rep.Versions) != 0 {
