@@ -164,7 +164,7 @@ func (n *Node) applyAs(ctx context.Context, key []byte, st vclock.State, owner s
 	}
 	err := n.hints.Add(ctx, ring.NodeID(owner), uint32(n.ring.Load().Partition(key)), key, st, n.clock.Steady())
 	if errors.Is(err, hintedhandoff.ErrTargetFull) {
-		n.hintRefused(owner)
+		n.handoff.Refused(owner)
 	}
 	n.checkDurable(err)
 	return err

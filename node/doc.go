@@ -31,7 +31,8 @@
 //   - Each partition's Merkle tree is owned by its partTree (aae.go),
 //     guarded by its mutex; writes to a partition go through updateData,
 //     which keeps tree and store in step under the partition's gate.
-//   - Hint delivery state is owned by handoffLoop; transfer jobs and ready
+//   - Hint delivery state is owned by the handoff service's Run
+//     (node/internal/handoff); transfer jobs and ready
 //     flags by transferState (transfer.go); a leave's progress by
 //     leaveState (leave.go).
 //
@@ -40,7 +41,7 @@
 // Every goroutine has an owner that waits for it:
 //
 //   - Run's group: the HTTP and RPC servers' accept loops, rejoinLoop,
-//     persistLoop, gcLoop, handoffLoop, aaeLoop (and its exchange rounds,
+//     persistLoop, gcLoop, the handoff service's Run, aaeLoop (and its exchange rounds,
 //     awaited by the loop), transferLoop, claimLoop, holdsLoop. They stop
 //     when bgCtx is cancelled; Run waits for all of them.
 //   - n.handlers: every HTTP handler (admission refuses new ones once
@@ -69,7 +70,7 @@
 //	  → partTree.mu (the tree and its bookkeeping)
 //
 // Every other mutex is a leaf: it is never held while taking another or
-// calling out (aaeState.mu, latencyWindow.mu, handoffState.mu,
+// calling out (aaeState.mu, latencyWindow.mu,
 // leaveState.mu, transferState.mu, viewState.mu and syncMu, peersMu,
 // clientsMu, tasks.mu, the rpc client's and server's). Functions that
 // must be called with a lock held are named …Locked.

@@ -119,7 +119,7 @@ func (n *Node) leaveLoop(ctx context.Context) {
 	n.pushHeld(ctx, parts)
 	n.log.Info("leaving: handing hints on")
 	// Hand this node's hints on before it goes (bounded).
-	n.drainHints(30 * time.Second)
+	n.handoff.Drain(n.bgCtx, 30*time.Second)
 	n.leaving.mu.Lock()
 	n.leaving.Done = true
 	n.leaving.mu.Unlock()

@@ -241,7 +241,7 @@ func (n *Node) peerEvent(m *memberlist.Node, alive bool) {
 	n.wakeClaim()
 	if alive {
 		n.log.Debug("peer alive", "peer", m.Name)
-		n.wakeHandoff()
+		n.handoff.Wake()
 	} else {
 		n.log.Info("peer down", "peer", m.Name)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/dynago/dynago/hintedhandoff"
+	"github.com/dynago/dynago/node/internal/handoff"
 	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/node/rpc"
 	"github.com/dynago/dynago/ring"
@@ -47,7 +48,7 @@ type Node struct {
 	faults     faults
 
 	hints   *hintedhandoff.Store
-	handoff handoffState
+	handoff *handoff.Service
 	aae     *aaeState
 	xfer    transferState
 	leaving leaveState
@@ -190,7 +191,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	if n.hints, err = hintedhandoff.Open(ctx, n.store, cfg.Hints); err != nil {
 		return nil, fmt.Errorf("node: open hints: %w", err)
 	}
-	n.handoff.wake = make(chan struct{}, 1)
+	n.handoff = n.newHandoff()
 	n.aae = newAAE(cfg)
 	if err := n.buildTrees(ctx); err != nil {
 		return nil, err
@@ -327,7 +328,7 @@ func (n *Node) run(ctx context.Context) error {
 		wg.Go(n.supervise("rejoinLoop", n.rejoinLoop))
 		wg.Go(n.supervise("persistLoop", n.persistLoop))
 		wg.Go(n.supervise("gcLoop", n.gcLoop))
-		wg.Go(n.supervise("handoffLoop", n.handoffLoop))
+		wg.Go(n.supervise("handoffLoop", func() { _ = n.handoff.Run(n.bgCtx) }))
 		wg.Go(n.supervise("aaeLoop", n.aaeLoop))
 		wg.Go(n.supervise("transferLoop", n.transferLoop))
 		wg.Go(n.supervise("claimLoop", n.claimLoop))
