@@ -77,6 +77,8 @@ type Cluster struct {
 
 	mu      sync.Mutex
 	members []*member // in the order they were laid out
+	admin   *http.Client
+	adminTr *http.Transport
 }
 
 // member is one node of the cluster: its machine and disk, and its
@@ -88,6 +90,7 @@ type member struct {
 	paused   bool
 	leaving  bool // asked to leave; it stops by itself once it has left
 	starts   int
+	exits    []string // how processes that stopped by themselves ended
 }
 
 // process is one run of a node: created by New, ended when Run returns.
@@ -181,8 +184,12 @@ func (c *Cluster) nodeConfig(m *member, join []string) node.Config {
 	return cfg
 }
 
-// start runs a new process of m, joining seeds, and waits until it serves.
-func (c *Cluster) start(ctx context.Context, m *member, seeds []string) error {
+// start runs a new process of m, joining seeds. With wait it waits until
+// the node is ready (it has tried its seeds: with seeds out of reach that
+// takes memberlist's TCP timeouts); without, it returns once the process
+// runs (its HTTP and RPC listeners are up), as a restarted process is
+// there for its peers and clients before it has rejoined.
+func (c *Cluster) start(ctx context.Context, m *member, seeds []string, wait bool) error {
 	st := &processStore{disk: m.disk}
 	n, err := node.New(c.nodeConfig(m, seeds), st, c.nw.Host(m.ip))
 	if err != nil {
@@ -197,6 +204,9 @@ func (c *Cluster) start(ctx context.Context, m *member, seeds []string) error {
 	m.proc, m.paused = p, false
 	m.starts++
 	c.mu.Unlock()
+	if !wait {
+		return nil
+	}
 	select {
 	case <-n.Ready():
 		return nil
@@ -230,7 +240,7 @@ func (c *Cluster) Boot(ctx context.Context, n int) error {
 		if i > 1 {
 			seeds = []string{NodeIP(1) + ":" + gossipPort}
 		}
-		if err := c.start(ctx, m, seeds); err != nil {
+		if err := c.start(ctx, m, seeds, true); err != nil {
 			return err
 		}
 	}
@@ -238,13 +248,14 @@ func (c *Cluster) Boot(ctx context.Context, n int) error {
 }
 
 // Join lays out node i and starts it with every member as a seed: a new,
-// empty node joining the running cluster.
+// empty node joining the running cluster. It returns once the process
+// runs; the join goes on in the background.
 func (c *Cluster) Join(ctx context.Context, i int) error {
 	m := c.layout(i)
 	if m.starts > 0 {
 		return fmt.Errorf("sim: join %s: it has run before", m.name)
 	}
-	return c.start(ctx, m, c.seeds(m))
+	return c.start(ctx, m, c.seeds(m), false)
 }
 
 // Crash kills name's process: its disk fails every later call (so nothing
@@ -278,13 +289,15 @@ func (c *Cluster) stop(ctx context.Context, name string, p *process) error {
 	}
 }
 
-// Restart starts a new process of a crashed node on its disk.
+// Restart starts a new process of a crashed node on its disk, with every
+// other member as a seed. It returns once the process runs; the rejoin
+// goes on in the background.
 func (c *Cluster) Restart(ctx context.Context, name string) error {
 	m := c.member(name)
 	if m == nil || m.proc != nil {
 		return fmt.Errorf("sim: restart %s: running or unknown", name)
 	}
-	return c.start(ctx, m, c.seeds(m))
+	return c.start(ctx, m, c.seeds(m), false)
 }
 
 // Pause freezes name's traffic (memnet.Pause: a SIGSTOP as its peers and
@@ -315,9 +328,7 @@ func (c *Cluster) Leave(ctx context.Context, name string) error {
 	if m == nil || m.proc == nil {
 		return fmt.Errorf("sim: leave %s: not running", name)
 	}
-	cl, done := c.Admin(name)
-	defer done()
-	if _, _, err := cl.Leave(ctx); err != nil {
+	if _, _, err := c.Admin(name).Leave(ctx); err != nil {
 		return fmt.Errorf("sim: leave %s: %w", name, err)
 	}
 	c.mu.Lock()
@@ -371,21 +382,36 @@ func (c *Cluster) HTTPClient(timeout time.Duration) (*http.Client, func()) {
 	return &http.Client{Transport: tr, Timeout: timeout}, tr.CloseIdleConnections
 }
 
-// Admin returns a client of name's HTTP API for admin and debug calls, and
-// its cleanup.
-func (c *Cluster) Admin(name string) (*client.Client, func()) {
-	hc, done := c.HTTPClient(10 * time.Second)
-	cl, err := client.New([]string{c.URL(name)}, client.WithHTTPClient(hc))
+// Admin returns a client of name's HTTP API for admin and debug calls (and
+// the harness's own reads). Every admin client shares one pool of
+// connections, closed by Close.
+func (c *Cluster) Admin(name string) *client.Client {
+	cl, err := client.New([]string{c.URL(name)}, client.WithHTTPClient(c.adminHTTP()))
 	if err != nil {
 		panic(err) // the URL is ours
 	}
-	return cl, done
+	return cl
+}
+
+// adminHTTP is the http.Client every admin client shares.
+func (c *Cluster) adminHTTP() *http.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.admin == nil {
+		c.adminTr = &http.Transport{DialContext: c.nw.Host(ClientIP).DialContext, MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}
+		c.admin = &http.Client{Transport: c.adminTr, Timeout: 10 * time.Second}
+	}
+	return c.admin
 }
 
 // Close stops every running node (a clean shutdown, after resuming any
-// paused one) and waits for their goroutines.
+// paused one), waits for their goroutines, and closes the admin clients'
+// connections.
 func (c *Cluster) Close(ctx context.Context) error {
 	c.mu.Lock()
+	if c.adminTr != nil {
+		defer c.adminTr.CloseIdleConnections()
+	}
 	var procs []*process
 	var names []string
 	for _, m := range c.members {
@@ -420,6 +446,7 @@ func (c *Cluster) reap() []string {
 		select {
 		case <-m.proc.done:
 			out = append(out, m.name)
+			m.exits = append(m.exits, fmt.Sprintf("%s's process %d stopped by itself: Run returned %v", m.name, m.starts, m.proc.err))
 			m.proc = nil
 		default:
 		}
@@ -427,5 +454,17 @@ func (c *Cluster) reap() []string {
 	return out
 }
 
-// names of the cluster's members sorted, for messages.
+// Exits describes the processes that stopped by themselves (a node that
+// left, or one whose Run failed).
+func (c *Cluster) Exits() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, m := range c.members {
+		out = append(out, m.exits...)
+	}
+	return out
+}
+
+// sorted returns a sorted copy of s.
 func sorted(s []string) []string { s = slices.Clone(s); slices.Sort(s); return s }

@@ -1,25 +1,29 @@
 package sim
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/dynago/dynago/storage"
+	"github.com/dynago/dynago/test/jepsen/history"
 )
 
 var (
-	seedsFlag = flag.Int("sim.seeds", 200, "how many seeds TestSimSeeds runs (seeds sim.first .. sim.first+sim.seeds-1)")
-	firstFlag = flag.Uint64("sim.first", 1, "the first seed TestSimSeeds runs")
-	seedFlag  = flag.Uint64("sim.seed", 0, "run only this seed (0: run sim.seeds seeds)")
-	drainFlag = flag.Bool("sim.drain", false, "with short tombstone windows, require every tombstone reaped after heal (fails on the known reaping livelock, see doc.go)")
+	seedsFlag  = flag.Int("sim.seeds", 0, "how many seeds TestSimSeeds runs, from sim.first (0: 200, or 4 under -race)")
+	firstFlag  = flag.Uint64("sim.first", 1, "the first seed TestSimSeeds runs")
+	seedFlag   = flag.Uint64("sim.seed", 0, "run only this seed (0: run sim.seeds seeds from sim.first)")
+	strictFlag = flag.Bool("sim.strict", false, "fail on the known bugs too (known.go): require every tombstone reaped after heal, and fail a finding a known bug explains")
 )
 
 // logger returns the nodes' logger: discarded unless DYNAGO_SIM_LOG is set.
@@ -31,11 +35,18 @@ func logger() *slog.Logger {
 }
 
 func TestSimSeeds(t *testing.T) {
-	seeds := make([]uint64, 0, *seedsFlag)
+	n := *seedsFlag
+	if n == 0 {
+		n = 200
+		if raceEnabled {
+			n = 4
+		}
+	}
+	var seeds []uint64
 	if *seedFlag != 0 {
 		seeds = append(seeds, *seedFlag)
 	} else {
-		for i := range *seedsFlag {
+		for i := range n {
 			seeds = append(seeds, *firstFlag+uint64(i))
 		}
 	}
@@ -57,6 +68,9 @@ func TestSimSeeds(t *testing.T) {
 			for _, e := range res.Schedule.Events {
 				total["fault_"+e.Fault]++
 			}
+			for _, k := range res.Known() {
+				total["known bug: "+k]++
+			}
 		})
 	}
 	t.Cleanup(func() {
@@ -71,18 +85,51 @@ func TestSimSeeds(t *testing.T) {
 func runSeed(t *testing.T, seed uint64) *Result {
 	var res *Result
 	synctest.Test(t, func(t *testing.T) {
-		res = Run(Options{Schedule: Generate(seed), Drain: *drainFlag, Logger: logger(), Logf: func(f string, a ...any) {
+		res = Run(Options{Schedule: Generate(seed), Strict: *strictFlag, Logger: logger(), Logf: func(f string, a ...any) {
 			if testing.Verbose() && *seedFlag != 0 {
 				t.Logf(f, a...)
 			}
 		}})
 	})
 	t.Logf("seed %d: %s", seed, res.Summary())
+	if k := res.Known(); len(k) > 0 && !res.Failed() {
+		t.Logf("seed %d: known bugs reproduced (not failing without -sim.strict): %s\n%s", seed, strings.Join(k, "; "), res.Report())
+	}
 	if res.Failed() {
-		t.Errorf("seed %d failed.\n%s\n%s\nreplay: go test ./test/sim -run TestSimSeeds -sim.seed=%d -v\n(memberlist and node draw some randomness no seed controls, and the scheduler orders goroutines freely: the seed reproduces often, not always)",
-			seed, res.Schedule, res.Report(), seed)
+		replay := fmt.Sprintf("go test ./test/sim -run TestSimSeeds -sim.seed=%d -v", seed)
+		if *strictFlag {
+			replay += " -sim.strict"
+		}
+		t.Errorf("seed %d failed.\n%s\n%s%s\nreplay: %s\n(memberlist and node draw some randomness no seed controls, and the scheduler orders goroutines freely: the seed reproduces often, not always)",
+			seed, res.Schedule, res.Report(), saveEvidence(t, seed, res), replay)
 	}
 	return res
+}
+
+// saveEvidence writes a failed run's history and replica states under
+// $TMPDIR/dynago-sim/seed-N and says where.
+func saveEvidence(t *testing.T, seed uint64, res *Result) string {
+	dir := filepath.Join(os.TempDir(), "dynago-sim", fmt.Sprintf("seed-%d", seed))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return ""
+	}
+	f, err := os.Create(filepath.Join(dir, "history.jsonl"))
+	if err != nil {
+		return ""
+	}
+	err = history.WriteJSONL(f, res.History)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Logf("saving the history: %v", err)
+		return ""
+	}
+	b, _ := json.MarshalIndent(res.Replicas, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, "replicas.json"), b, 0o644); err != nil {
+		return ""
+	}
+	return "history and replica states: " + dir + "\n"
 }
 
 // TestSimControlFlagsAckWithoutStore is the simulator's must-fail control:
@@ -100,7 +147,7 @@ func TestSimControlFlagsAckWithoutStore(t *testing.T) {
 		var res *Result
 		var dropped int64
 		synctest.Test(t, func(t *testing.T) {
-			res = Run(Options{Schedule: s, W: 1, Logger: logger(), Wrap: func(name string, disk storage.Store) storage.Store {
+			res = Run(Options{Schedule: s, W: 1, ConvergeWithin: 10 * time.Second, Logger: logger(), Wrap: func(name string, disk storage.Store) storage.Store {
 				if name != "n1" {
 					return disk
 				}
