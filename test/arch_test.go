@@ -79,7 +79,11 @@ func TestImportRule(t *testing.T) {
 		"test/jepsen/history": {},
 		"test/jepsen/checker": {allowed: []string{"test/jepsen/history"}},
 		"test/jepsen":         {allowed: []string{"test/jepsen/checker", "test/jepsen/history", "vclock"}},
-		"test":                {},
+		// The deterministic cluster simulator: whole nodes in one process
+		// on memnet and memory stores, driven through the public client and
+		// judged by the fault suite's checkers. Never badger.
+		"test/sim": {allowed: []string{"client", "node", "node/memnet", "quorum", "ring", "storage", "storage/memory", "test/jepsen/checker", "test/jepsen/history", "vclock"}},
+		"test":     {},
 	}
 	out, err := exec.Command("go", "list", module+"/...").Output()
 	if err != nil {
