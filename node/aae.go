@@ -402,7 +402,7 @@ func (n *Node) sharedPartitionsOf(r *ring.Ring) map[string][]uint32 {
 	out := map[string][]uint32{}
 	for _, p := range r.PartitionsOf(self) {
 		for _, id := range r.Primaries(p) {
-			if id != self && n.alive(string(id)) {
+			if id != self && n.peers.Alive(string(id)) {
 				out[string(id)] = append(out[string(id)], uint32(p))
 			}
 		}

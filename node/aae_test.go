@@ -104,7 +104,7 @@ func TestAntiEntropyConvergesWithoutReads(t *testing.T) {
 	nodes[1].stop()
 	nodes[2].stop()
 	waitFor(t, "n1 to see n2 and n3 down", 20*time.Second, func() (bool, string) {
-		return !nodes[0].node.alive("n2") && !nodes[0].node.alive("n3"), "still alive"
+		return !nodes[0].node.peers.Alive("n2") && !nodes[0].node.peers.Alive("n3"), "still alive"
 	})
 	for i, k := range keys {
 		var r response
@@ -311,7 +311,7 @@ func writeThenDeleteWithOneDown(t *testing.T, nodes []*testNode) []string {
 	keys, ctxs := putAll(t, nodes[0], "d%02d", 20, "old-")
 	nodes[2].stop()
 	waitFor(t, "n1 and n2 to see n3 down", 20*time.Second, func() (bool, string) {
-		return !nodes[0].node.alive("n3") && !nodes[1].node.alive("n3"), "still alive"
+		return !nodes[0].node.peers.Alive("n3") && !nodes[1].node.peers.Alive("n3"), "still alive"
 	})
 	for _, k := range keys {
 		if r := nodes[0].del(k, ctxs[k], "w=2"); r.status != 204 {

@@ -48,7 +48,7 @@ func (n *Node) claimLoop() {
 // (membership.State.Claim).
 func (n *Node) claimRound(ctx context.Context) error {
 	c := n.clusterSnapshot()
-	if c.Claimant(n.alive) != n.cfg.Name {
+	if c.Claimant(n.peers.Alive) != n.cfg.Name {
 		return nil
 	}
 	t, moved, err := c.Claim(n.cfg.Name)
@@ -73,7 +73,7 @@ func (n *Node) pushState(ctx context.Context) (sent, merged int) {
 	var wg sync.WaitGroup
 	var ok atomic.Int64
 	for _, r := range c.Records() {
-		if r.Name == n.cfg.Name || !membership.InRing(r.Status) || !n.alive(r.Name) {
+		if r.Name == n.cfg.Name || !membership.InRing(r.Status) || !n.peers.Alive(r.Name) {
 			continue
 		}
 		addr, found := n.rpcAddrOf(r.Name)

@@ -35,16 +35,3 @@ func TestNewNeedsStore(t *testing.T) {
 		t.Fatal("New without a store succeeded")
 	}
 }
-
-// The gossip profile follows the address: memberlist's local profile on
-// loopback, LAN elsewhere (its TCP timeout tells them apart: 1 s vs 10 s).
-func TestGossipProfile(t *testing.T) {
-	for _, tc := range []struct {
-		host string
-		tcp  time.Duration
-	}{{"127.0.0.1", time.Second}, {"127.0.0.5", time.Second}, {"::1", time.Second}, {"10.1.2.3", 10 * time.Second}, {"0.0.0.0", 10 * time.Second}} {
-		if got := gossipProfile(tc.host).TCPTimeout; got != tc.tcp {
-			t.Errorf("%s: TCP timeout %v, want %v", tc.host, got, tc.tcp)
-		}
-	}
-}

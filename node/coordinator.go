@@ -40,7 +40,7 @@ func (n *Node) targets(v *view, key []byte, strict bool) (int, []ring.Target) {
 	return p, r.Targets(p, n.aliveID)
 }
 
-func (n *Node) aliveID(id ring.NodeID) bool { return n.alive(string(id)) }
+func (n *Node) aliveID(id ring.NodeID) bool { return n.peers.Alive(string(id)) }
 
 // self returns this node's place among targets.
 func (n *Node) self(targets []ring.Target) (ring.Target, bool) {
@@ -218,7 +218,7 @@ func (n *Node) checkAvailable(op string, need, needPrimary int, targets []ring.T
 	var alive, down []string
 	alivePrimaries := 0
 	for _, t := range targets {
-		if !n.alive(string(t.ID)) {
+		if !n.peers.Alive(string(t.ID)) {
 			down = append(down, string(t.ID))
 			continue
 		}
@@ -267,7 +267,7 @@ func (n *Node) read(ctx context.Context, key []byte, r, pr int, strict bool, tim
 	replies := make(chan readReply, len(targets))
 	asked := 0
 	for _, t := range targets {
-		if !n.alive(string(t.ID)) {
+		if !n.peers.Alive(string(t.ID)) {
 			tr.Record(t.ID, false)
 			continue
 		}
@@ -464,7 +464,7 @@ func (n *Node) coordinateWrite(ctx context.Context, req wire.WriteRequest) write
 		if string(t.ID) == n.cfg.Name {
 			continue
 		}
-		if !n.alive(string(t.ID)) {
+		if !n.peers.Alive(string(t.ID)) {
 			tr.Record(t.ID, false)
 			continue
 		}
@@ -637,7 +637,7 @@ func (n *Node) forwardWrite(ctx context.Context, req wire.WriteRequest, retry bo
 			}
 		}
 		for _, t := range targets {
-			if t.Primary == primary && string(t.ID) != n.cfg.Name && n.alive(string(t.ID)) {
+			if t.Primary == primary && string(t.ID) != n.cfg.Name && n.peers.Alive(string(t.ID)) {
 				order = append(order, t)
 			}
 		}

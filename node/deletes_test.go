@@ -304,7 +304,7 @@ func (s *hintScene) waitDown(t *testing.T, gone ...*testNode) {
 				continue
 			}
 			for _, g := range gone {
-				if tn.node.alive(g.cfg.Name) {
+				if tn.node.peers.Alive(g.cfg.Name) {
 					return false, tn.cfg.Name + " sees " + g.cfg.Name + " alive"
 				}
 			}
@@ -516,7 +516,7 @@ func TestStalledLeaveNeverResurrects(t *testing.T) {
 	leaver, stalled := nodes[4], nodes[3]
 	stalled.stop()
 	waitFor(t, "n4 seen down", 20*time.Second, func() (bool, string) {
-		return !nodes[0].node.alive("n4") && !leaver.node.alive("n4"), ""
+		return !nodes[0].node.peers.Alive("n4") && !leaver.node.peers.Alive("n4"), ""
 	})
 	if r := leaver.do("POST", "/cluster/leave", nil, nil); r.status != 202 {
 		t.Fatalf("leave: %d %s", r.status, r.body)
@@ -746,7 +746,7 @@ func TestHintsForALostPartitionGoToItsPrimaries(t *testing.T) {
 	down.stop()
 	waitFor(t, down.cfg.Name+" seen down", 20*time.Second, func() (bool, string) {
 		for _, tn := range nodes {
-			if tn != down && tn.node.alive(down.cfg.Name) {
+			if tn != down && tn.node.peers.Alive(down.cfg.Name) {
 				return false, tn.cfg.Name + " sees it alive"
 			}
 		}
@@ -904,7 +904,7 @@ func TestRemovedNodeStaysOut(t *testing.T) {
 	x := nodes[3]
 	x.stop()
 	rest := nodes[:3]
-	waitFor(t, "n4 seen down", 30*time.Second, func() (bool, string) { return !rest[0].node.alive("n4"), "" })
+	waitFor(t, "n4 seen down", 30*time.Second, func() (bool, string) { return !rest[0].node.peers.Alive("n4"), "" })
 	if r := rest[0].do("POST", "/cluster/remove", []byte(`{"node":"n4"}`), nil); r.status != 200 {
 		t.Fatalf("remove: %d %s", r.status, r.body)
 	}
@@ -924,7 +924,7 @@ func TestRemovedNodeStaysOut(t *testing.T) {
 	go func() { done <- nd.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	<-nd.Ready()
-	waitFor(t, "n1 to hear from n4 again", 30*time.Second, func() (bool, string) { return rest[0].node.alive("n4"), "" })
+	waitFor(t, "n1 to hear from n4 again", 30*time.Second, func() (bool, string) { return rest[0].node.peers.Alive("n4"), "" })
 	waitRounds(t, 10, reapers(rest)...)
 	for _, m := range rest[0].members() {
 		if m.Name == "n4" && m.State != "removed" {

@@ -49,7 +49,8 @@
 //     replication, read repair); n.leaveTask: the leave loop. Shutdown
 //     closes each group to new members and waits for it (tasks.go).
 //   - The RPC server's connections and handlers (node/rpc: Close waits),
-//     memberlist's (Shutdown), the roster's goroutine (stopped last, after
+//     memberlist's, which call the delegates of node/internal/gossip
+//     (Shutdown), the roster's goroutine (stopped last, after
 //     the membership was saved).
 //
 // Shutdown order (node.go, shutdown): leave loop cancelled; HTTP stops
@@ -71,7 +72,8 @@
 //
 // Every other mutex is a leaf: it is never held while taking another or
 // calling out (aaeState.mu, latencyWindow.mu,
-// leaveState.mu, transferState.mu, viewState.mu and syncMu, peersMu,
+// leaveState.mu, transferState.mu, viewState.mu and syncMu,
+// gossip.Peers' (its callback only wakes loops and sets a gauge),
 // clientsMu, tasks.mu, the rpc client's and server's). Functions that
 // must be called with a lock held are named …Locked.
 //

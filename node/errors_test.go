@@ -110,11 +110,11 @@ func TestForwardedFailureKeepsDetails(t *testing.T) {
 	byName["n4"].stop()
 	waitFor(t, "n4 down everywhere", 20*time.Second, func() (bool, string) {
 		for _, tn := range nodes[:3] {
-			if tn.node.alive("n4") {
+			if tn.node.peers.Alive("n4") {
 				return false, tn.cfg.Name + " sees n4 alive"
 			}
 		}
-		if byName["n5"].node.alive("n4") {
+		if byName["n5"].node.peers.Alive("n4") {
 			return false, "n5 sees n4 alive"
 		}
 		return true, ""

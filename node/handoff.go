@@ -47,7 +47,7 @@ func (n *Node) newHandoff() *handoff.Service {
 type handoffNode struct{ n *Node }
 
 func (h handoffNode) Ring() *ring.Ring       { return h.n.ring.Load() }
-func (h handoffNode) Alive(name string) bool { return h.n.alive(name) }
+func (h handoffNode) Alive(name string) bool { return h.n.peers.Alive(name) }
 func (h handoffNode) Send(ctx context.Context, name string, req wire.HandoffRequest) error {
 	return h.n.sendHandoff(ctx, name, req)
 }
@@ -155,7 +155,7 @@ func (n *Node) handleHints(w http.ResponseWriter, r *http.Request) {
 		total += s.Count
 		out = append(out, hintJSON{Target: string(id), Count: s.Count, Bytes: s.Bytes, OldestAgeSecs: age, State: state,
 			BytesPerSec: d.BytesPerSec, KeysPerSec: d.KeysPerSec, Delivered: s.Delivered, Refused: s.Refused, Expired: s.Expired,
-			TargetAlive: n.alive(string(id)), LastError: d.LastError})
+			TargetAlive: n.peers.Alive(string(id)), LastError: d.LastError})
 	}
 	writeJSON(w, http.StatusOK, api.Hints{Node: n.cfg.Name, Total: total, Targets: out})
 }

@@ -57,7 +57,7 @@ func TestSloppyQuorumAndHandoff(t *testing.T) {
 	}
 	waitFor(t, "n4 and n5 down", 10*time.Second, func() (bool, string) {
 		for _, tn := range nodes[:3] {
-			if tn.node.alive("n4") || tn.node.alive("n5") {
+			if tn.node.peers.Alive("n4") || tn.node.peers.Alive("n5") {
 				return false, tn.cfg.Name
 			}
 		}
@@ -143,7 +143,7 @@ func waitDown(t testing.TB, observers []*testNode, names ...string) {
 	waitFor(t, fmt.Sprint(names, " down"), 10*time.Second, func() (bool, string) {
 		for _, tn := range observers {
 			for _, name := range names {
-				if tn.node.alive(name) {
+				if tn.node.peers.Alive(name) {
 					return false, tn.cfg.Name + " sees " + name
 				}
 			}

@@ -187,7 +187,7 @@ func (n *Node) confirmHolder(ctx context.Context, p uint32, holder, addr string,
 // holdersRound runs holderRound with each live holder that has no round in
 // flight.
 func (n *Node) holdersRound(ctx context.Context, v membership.Holders) {
-	for holder, parts := range v.Partitions(n.alive) {
+	for holder, parts := range v.Partitions(n.peers.Alive) {
 		key := "holder/" + holder
 		if _, busy := n.aae.running.LoadOrStore(key, struct{}{}); busy {
 			continue

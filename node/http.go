@@ -32,14 +32,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic("node: marshal: " + err.Error())
-	}
-	return b
-}
-
 // routes is the HTTP API.
 func (n *Node) routes() http.Handler {
 	mux := http.NewServeMux()
@@ -439,10 +431,10 @@ func (n *Node) handlePreflist(w http.ResponseWriter, r *http.Request) {
 	p := rg.Partition(key)
 	var prefs []api.PreflistEntry
 	for _, id := range rg.Primaries(p) {
-		prefs = append(prefs, api.PreflistEntry{Node: string(id), Primary: true, Alive: n.alive(string(id))})
+		prefs = append(prefs, api.PreflistEntry{Node: string(id), Primary: true, Alive: n.peers.Alive(string(id))})
 	}
 	var fallbacks []api.PreflistEntry
-	for _, t := range rg.Targets(p, func(id ring.NodeID) bool { return n.alive(string(id)) }) {
+	for _, t := range rg.Targets(p, func(id ring.NodeID) bool { return n.peers.Alive(string(id)) }) {
 		if !t.Primary {
 			fallbacks = append(fallbacks, api.PreflistEntry{Node: string(t.ID), Alive: true, For: string(t.For)})
 		}
@@ -471,7 +463,7 @@ func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		out = append(out, memberJSON{Name: rec.Name, Gossip: rec.Gossip, RPC: rec.RPC, HTTP: rec.HTTP,
-			Zone: rec.Zone, State: rec.Status, Alive: n.alive(rec.Name)})
+			Zone: rec.Zone, State: rec.Status, Alive: n.peers.Alive(rec.Name)})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -534,7 +526,7 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		}
 		n.setSelfStatus(membership.StatusJoining)
 	}
-	if err := n.joinCluster(body.Seeds); err != nil {
+	if err := n.gossip.Join(body.Seeds); err != nil {
 		if fresh && membership.InRing(me.Status) {
 			// Still alone: it serves what it has, as before.
 			if rerr := n.setAllReady(r.Context(), true); rerr != nil {
@@ -549,7 +541,7 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errUnavailable("join_failed", err.Error()))
 		return
 	}
-	writeJSON(w, http.StatusOK, api.JoinResult{Status: "joined", Members: n.ml.NumMembers()})
+	writeJSON(w, http.StatusOK, api.JoinResult{Status: "joined", Members: n.gossip.NumMembers()})
 }
 
 func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
@@ -577,7 +569,7 @@ func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Code: "unknown_node", Message: fmt.Sprintf("%s is not in the ring", body.Node)})
 		return
 	}
-	if n.alive(body.Node) {
+	if n.peers.Alive(body.Node) {
 		writeError(w, &apiError{Status: http.StatusConflict, Code: "node_alive",
 			Message: fmt.Sprintf("%s is alive; ask it to leave instead (remove is for dead nodes)", body.Node)})
 		return

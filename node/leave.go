@@ -125,7 +125,7 @@ func (n *Node) leaveLoop(ctx context.Context) {
 	n.leaving.mu.Unlock()
 	n.setSelfStatus(membership.StatusLeft)
 	deadline := n.clock.Steady().Add(5 * time.Second)
-	for n.bcast.NumQueued() > 0 && n.clock.Steady().Before(deadline) {
+	for n.gossip.Queued() > 0 && n.clock.Steady().Before(deadline) {
 		select {
 		case <-ctx.Done():
 			return
@@ -163,7 +163,7 @@ func (n *Node) handedOff(ctx context.Context) bool {
 	notReady := map[uint32]bool{}
 	for peer, parts := range ask {
 		addr, ok := n.rpcAddrOf(peer)
-		if !ok || !n.alive(peer) || peer == n.cfg.Name {
+		if !ok || !n.peers.Alive(peer) || peer == n.cfg.Name {
 			for _, p := range parts {
 				notReady[p] = true
 			}
@@ -232,7 +232,7 @@ func (n *Node) pushHeld(ctx context.Context, parts []int) {
 	r := n.ring.Load()
 	for _, p := range parts {
 		for _, id := range r.Primaries(p) {
-			if string(id) == n.cfg.Name || !n.alive(string(id)) {
+			if string(id) == n.cfg.Name || !n.peers.Alive(string(id)) {
 				continue
 			}
 			if err := n.exchangeWith(ctx, uint32(p), string(id), &transferJob{}, true); err != nil {

@@ -142,7 +142,7 @@ func TestJoinRefusesMismatchedRing(t *testing.T) {
 func TestRemoveDeadNode(t *testing.T) {
 	nodes := startCluster(t, clusterOpts{n: 4})
 	nodes[3].stop()
-	waitFor(t, "n4 down", 10*time.Second, func() (bool, string) { return !nodes[0].node.alive("n4"), "" })
+	waitFor(t, "n4 down", 10*time.Second, func() (bool, string) { return !nodes[0].node.peers.Alive("n4"), "" })
 	resp := nodes[0].do("POST", "/cluster/remove", []byte(`{"node":"n4"}`), nil)
 	if resp.status != 200 {
 		t.Fatalf("remove: %d %s", resp.status, resp.body)

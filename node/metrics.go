@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dynago/dynago/hintedhandoff"
+	"github.com/dynago/dynago/node/internal/gossip"
 	"github.com/dynago/dynago/ring"
 )
 
@@ -186,10 +187,10 @@ func (m *metrics) observe(op string, status int, d time.Duration) {
 	m.latency.WithLabelValues(op, outcome).Observe(d.Seconds())
 }
 
-func (m *metrics) setAlive(peers map[string]peer) {
+func (m *metrics) setAlive(peers map[string]gossip.Peer) {
 	up := 0
 	for _, p := range peers {
-		if p.alive {
+		if p.Alive {
 			up++
 		}
 	}

@@ -12,9 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/memberlist"
-
 	"github.com/dynago/dynago/hintedhandoff"
+	"github.com/dynago/dynago/node/internal/gossip"
 	"github.com/dynago/dynago/node/internal/handoff"
 	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/node/rpc"
@@ -56,9 +55,8 @@ type Node struct {
 	// enters the ring as joining and pulls its partitions).
 	freshJoin bool
 
-	tr    Transport
-	ml    *memberlist.Memberlist
-	bcast *memberlist.TransmitLimitedQueue
+	tr     Transport
+	gossip *gossip.Member
 
 	rpcLn   net.Listener
 	httpLn  net.Listener
@@ -81,9 +79,8 @@ type Node struct {
 	// claimWake is signalled when the membership changed (claim.go).
 	claimWake chan struct{}
 
-	// peers maps a node name to its liveness; copy-on-write under peersMu.
-	peersMu sync.Mutex
-	peers   atomic.Pointer[map[string]peer]
+	// peers is each other node's liveness, as gossip reports it.
+	peers *gossip.Peers
 
 	clientsMu sync.Mutex
 	clients   map[string]*rpc.Client // by RPC address
@@ -149,8 +146,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.bgCtx, n.bgCancel = context.WithCancel(context.Background())
 	n.httpCtx, n.httpCancel = context.WithCancel(context.Background())
 	n.leaveCtx, n.leaveCancel = context.WithCancel(context.Background())
-	empty := map[string]peer{}
-	n.peers.Store(&empty)
+	n.peers = n.newPeers()
 	n.metrics = newMetrics()
 
 	var cleanup []func()
@@ -200,7 +196,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.tr = tr
 	if n.tr == nil {
 		host, _, _ := net.SplitHostPort(cfg.RPCAddr)
-		n.tr = TCP(host, n.memberlistLog())
+		n.tr = TCP(host, gossip.Logger(n.log))
 	}
 	if n.rpcLn, err = n.tr.Listen(cfg.RPCAddr); err != nil {
 		return nil, fmt.Errorf("node: rpc listen: %w", err)
@@ -215,10 +211,10 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 
 	// memberlist binds first: with port 0 it decides the gossip address
 	// that the node's own membership record advertises.
-	if n.ml, err = n.newMemberlist(); err != nil {
+	if n.gossip, err = n.newGossip(); err != nil {
 		return nil, err
 	}
-	cleanup = append(cleanup, func() { n.ml.Shutdown() })
+	cleanup = append(cleanup, func() { n.gossip.Shutdown() })
 	n.claimSelf()
 	// Alone, there is no later run of this node for the cluster to know.
 	n.inc.Store(&incarnation{Epoch: inc, Verified: n.aloneInCluster()})
@@ -317,7 +313,7 @@ func (n *Node) run(ctx context.Context) error {
 
 	var runErr error
 	graceCtx := context.Background()
-	if err := n.joinCluster(n.cfg.Join); err != nil {
+	if err := n.gossip.Join(n.cfg.Join); err != nil {
 		if errors.Is(err, membership.ErrClusterMismatch) {
 			runErr = err
 		} else {
@@ -400,10 +396,10 @@ func (n *Node) shutdown(graceCtx context.Context) {
 	n.bgCancel()
 	n.bg.wait()
 	n.leaveTask.wait()
-	if err := n.ml.Leave(time.Second); err != nil {
+	if err := n.gossip.Leave(time.Second); err != nil {
 		n.log.Debug("gossip leave", "err", err)
 	}
-	if err := n.ml.Shutdown(); err != nil {
+	if err := n.gossip.Shutdown(); err != nil {
 		n.log.Warn("gossip shutdown", "err", err)
 	}
 }
@@ -431,8 +427,8 @@ func (n *Node) closeClients() {
 
 // rpcAddrOf returns the RPC address of a ring member.
 func (n *Node) rpcAddrOf(name string) (string, bool) {
-	if p, ok := (*n.peers.Load())[name]; ok && p.meta.RPC != "" {
-		return p.meta.RPC, true
+	if p, ok := n.peers.Get(name); ok && p.Meta.RPC != "" {
+		return p.Meta.RPC, true
 	}
 	r, ok := n.clusterView().Members[name]
 	return r.RPC, ok && r.RPC != ""
@@ -547,14 +543,9 @@ func (n *Node) setSelfStatus(status string) {
 // announce gossips a locally made record change (updateCluster already
 // published, persisted and woke the loops).
 func (n *Node) announce(r membership.Record) {
-	if n.bcast != nil {
-		n.bcast.QueueBroadcast(&recordBroadcast{name: r.Name, msg: mustJSON(r)})
+	if n.gossip != nil {
+		n.gossip.Broadcast(r)
 	}
-}
-
-// mergeRecords merges gossiped records; called from memberlist goroutines.
-func (n *Node) mergeRecords(recs ...membership.Record) {
-	n.mergeState(membership.State{Members: recordMap(recs)})
 }
 
 func recordMap(recs []membership.Record) map[string]membership.Record {
@@ -593,9 +584,9 @@ func (n *Node) mergeState(in membership.State) bool {
 		return true
 	}
 	// Re-gossip what was new to us, so it spreads epidemically.
-	if n.bcast != nil {
+	if n.gossip != nil {
 		for _, r := range recs {
-			n.bcast.QueueBroadcast(&recordBroadcast{name: r.Name, msg: mustJSON(r)})
+			n.gossip.Broadcast(r)
 		}
 	}
 	if me, ok := after.Members[n.cfg.Name]; ok && me.Status == membership.StatusRemoved {
@@ -694,11 +685,11 @@ func (n *Node) rejoinLoop() {
 	defer t.Stop()
 	for {
 		var seeds []string
-		if n.ml.NumMembers() <= 1 {
+		if n.gossip.NumMembers() <= 1 {
 			seeds = append(seeds, n.cfg.Join...)
 		}
 		for _, r := range n.clusterSnapshot().Records() {
-			if r.Name != n.cfg.Name && membership.InRing(r.Status) && r.Gossip != "" && !n.alive(r.Name) {
+			if r.Name != n.cfg.Name && membership.InRing(r.Status) && r.Gossip != "" && !n.peers.Alive(r.Name) {
 				seeds = append(seeds, r.Gossip)
 			}
 		}
@@ -706,7 +697,7 @@ func (n *Node) rejoinLoop() {
 			if n.bgCtx.Err() != nil {
 				return
 			}
-			if err := n.joinCluster([]string{seed}); err != nil {
+			if err := n.gossip.Join([]string{seed}); err != nil {
 				n.log.Debug("reconnect attempt failed", "seed", seed, "err", err)
 			}
 		}

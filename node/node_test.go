@@ -149,7 +149,7 @@ func TestReadRepair(t *testing.T) {
 	nodes := startCluster(t, clusterOpts{n: 3})
 	nodes[2].stop()
 	waitFor(t, "n3 down", 10*time.Second, func() (bool, string) {
-		return !nodes[0].node.alive("n3") && !nodes[1].node.alive("n3"), "n3 still alive"
+		return !nodes[0].node.peers.Alive("n3") && !nodes[1].node.peers.Alive("n3"), "n3 still alive"
 	})
 	if resp := nodes[0].put("repair-me", "v1", "", "w=2"); resp.status != 204 {
 		t.Fatalf("put with n3 down: %d %s", resp.status, resp.body)
@@ -178,7 +178,7 @@ func TestWriteUnavailable(t *testing.T) {
 	nodes := startCluster(t, clusterOpts{n: 3})
 	nodes[2].stop()
 	waitFor(t, "n3 down", 10*time.Second, func() (bool, string) {
-		return !nodes[0].node.alive("n3") && !nodes[1].node.alive("n3"), "n3 still alive"
+		return !nodes[0].node.peers.Alive("n3") && !nodes[1].node.peers.Alive("n3"), "n3 still alive"
 	})
 	for _, via := range nodes[:2] {
 		resp := via.put("k", "v", "", "w=3")
@@ -420,7 +420,7 @@ func TestNewFailsCleanlyOnPortClash(t *testing.T) {
 func TestBlockingReadRepair(t *testing.T) {
 	nodes := startCluster(t, clusterOpts{n: 3, mutate: func(i int, c *Config) { c.ReadRepair = ReadRepairBlocking }})
 	nodes[2].stop()
-	waitFor(t, "n3 down", 10*time.Second, func() (bool, string) { return !nodes[0].node.alive("n3"), "" })
+	waitFor(t, "n3 down", 10*time.Second, func() (bool, string) { return !nodes[0].node.peers.Alive("n3"), "" })
 	if resp := nodes[0].put("k", "v1", "", "w=2"); resp.status != 204 {
 		t.Fatal(resp.status)
 	}

@@ -147,7 +147,7 @@ func (n *Node) handlePlan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	warns := membership.MemberWarnings(c, ch, n.cfg.Name, n.alive)
+	warns := membership.MemberWarnings(c, ch, n.cfg.Name, n.peers.Alive)
 	keys, keyWarns := n.planKeys(ctx, c)
 	warns = append(warns, keyWarns...)
 	bpk, err := n.bytesPerKey(ctx)
@@ -180,7 +180,7 @@ func (n *Node) planKeys(ctx context.Context, c membership.State) ([]int64, []str
 		wg    sync.WaitGroup
 	)
 	for _, rec := range c.Records() {
-		if !membership.InRing(rec.Status) || !n.alive(rec.Name) {
+		if !membership.InRing(rec.Status) || !n.peers.Alive(rec.Name) {
 			continue
 		}
 		if rec.Name == n.cfg.Name {

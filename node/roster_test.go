@@ -69,7 +69,7 @@ func TestConcurrentMergesNeverLeaveAnOlderRing(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range members {
 		wg.Go(func() {
-			n.mergeRecords(rec(fmt.Sprintf("m%02d", i), membership.StatusValid, 1))
+			gossipState{n}.MergeRecords(rec(fmt.Sprintf("m%02d", i), membership.StatusValid, 1))
 		})
 	}
 	wg.Wait()

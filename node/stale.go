@@ -90,7 +90,7 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 	var prims []string
 	for _, id := range r.Primaries(int(p)) {
 		addr, ok := n.rpcAddrOf(string(id))
-		if string(id) == n.cfg.Name || !ok || !n.alive(string(id)) {
+		if string(id) == n.cfg.Name || !ok || !n.peers.Alive(string(id)) {
 			return 0, 0, fmt.Errorf("primary %s is not reachable", id)
 		}
 		roots, _, err := n.rootsOf(ctx, n.currentView().id, addr, []uint32{p})

@@ -317,7 +317,7 @@ func (n *Node) pullPartition(ctx context.Context, r, prev *ring.Ring, p uint32) 
 	// source holds up only its own exchange.
 	order := slices.Clone(sources)
 	slices.SortStableFunc(order, func(a, b string) int {
-		switch aa, ab := n.alive(a), n.alive(b); {
+		switch aa, ab := n.peers.Alive(a), n.peers.Alive(b); {
 		case aa && !ab:
 			return -1
 		case ab && !aa:
@@ -329,7 +329,7 @@ func (n *Node) pullPartition(ctx context.Context, r, prev *ring.Ring, p uint32) 
 		if slices.Contains(done, src) {
 			continue
 		}
-		if !n.alive(src) {
+		if !n.peers.Alive(src) {
 			setState("waiting", fmt.Sprintf("source %s is down; the transfer resumes when it is back (or removed)", src))
 			return
 		}

@@ -281,7 +281,7 @@ func TestRemoveRebuildsFromSurvivors(t *testing.T) {
 	nodes := startCluster(t, clusterOpts{n: 4})
 	cold := loadCold(t, nodes[0], 200)
 	nodes[3].stop()
-	waitFor(t, "n4 down", 20*time.Second, func() (bool, string) { return !nodes[0].node.alive("n4"), "alive" })
+	waitFor(t, "n4 down", 20*time.Second, func() (bool, string) { return !nodes[0].node.peers.Alive("n4"), "alive" })
 	if r := nodes[0].do("POST", "/cluster/remove", []byte(`{"node":"n4"}`), nil); r.status != 200 {
 		t.Fatalf("remove: %d %s", r.status, r.body)
 	}

@@ -145,7 +145,7 @@ func TestBackToBackChangesKeepSources(t *testing.T) {
 	old.stop()
 	waitFor(t, old.cfg.Name+" seen down", 20*time.Second, func() (bool, string) {
 		for _, tn := range nodes {
-			if tn != old && tn.node.alive(old.cfg.Name) {
+			if tn != old && tn.node.peers.Alive(old.cfg.Name) {
 				return false, tn.cfg.Name
 			}
 		}
@@ -260,7 +260,7 @@ func TestLosingTableWritesNotStranded(t *testing.T) {
 	nodes[0].stop()
 	side := nodes[1:]
 	for _, tn := range side {
-		waitFor(t, tn.cfg.Name+" to see n1 down", 20*time.Second, func() (bool, string) { return !tn.node.alive("n1"), "" })
+		waitFor(t, tn.cfg.Name+" to see n1 down", 20*time.Second, func() (bool, string) { return !tn.node.peers.Alive("n1"), "" })
 		tn.node.mergeState(membership.State{Table: tableB})
 	}
 	// Strict writes under B, for keys whose partition B moved off n1.

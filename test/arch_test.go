@@ -52,7 +52,7 @@ func TestImportRule(t *testing.T) {
 		// The in-memory network for simulations: memberlist's types and
 		// the standard library, nothing of the module.
 		"node/memnet": {},
-		"node":        {allowed: []string{"antientropy", "hintedhandoff", "node/api", "node/internal/handoff", "node/internal/membership", "node/internal/wire", "node/rpc", "quorum", "ring", "storage", "vclock"}},
+		"node":        {allowed: []string{"antientropy", "hintedhandoff", "node/api", "node/internal/gossip", "node/internal/handoff", "node/internal/membership", "node/internal/wire", "node/rpc", "quorum", "ring", "storage", "vclock"}},
 		// The membership CRDT, ownership tables, claim and plan math: pure
 		// (node owns the goroutine that holds the state and does the I/O).
 		// Plans are computed as the HTTP contract's types (node/api, data
@@ -66,6 +66,10 @@ func TestImportRule(t *testing.T) {
 		// Hint delivery, the first of node's services: the hint store and
 		// the messages it sends; the node reaches it through interfaces.
 		"node/internal/handoff": {allowed: []string{"hintedhandoff", "node/internal/wire", "ring"}},
+		// Failure detection and membership dissemination over memberlist:
+		// the membership's records and state (decoded, checked, handed to
+		// node through an interface), nothing else of the module.
+		"node/internal/gossip": {allowed: []string{"node/internal/membership"}},
 		// The HTTP contract's types: the server, the CLI and the Go client
 		// share them, so they depend on nothing but the standard library.
 		"node/api": {stdOnly: true},

@@ -1,0 +1,60 @@
+package node
+
+import (
+	"github.com/dynago/dynago/node/internal/gossip"
+	"github.com/dynago/dynago/node/internal/membership"
+)
+
+// Failure detection and membership dissemination (Dynamo §4.8) are the
+// gossip package's (node/internal/gossip): memberlist, its delegates, the
+// liveness table and the record broadcasts. What stays here is the
+// adapters that give it what it needs of the node.
+
+// newPeers builds the liveness table; a change wakes the claimant, a peer
+// that came back wakes hint delivery, and the members-up gauge follows.
+func (n *Node) newPeers() *gossip.Peers {
+	return gossip.NewPeers(n.cfg.Name, n.log, func(all map[string]gossip.Peer, p gossip.Peer) {
+		n.wakeClaim()
+		if p.Alive {
+			n.handoff.Wake()
+		}
+		n.metrics.setAlive(all)
+	})
+}
+
+// newGossip creates (binds) the node's gossip member and records the
+// gossip address it advertises.
+func (n *Node) newGossip() (*gossip.Member, error) {
+	g, err := gossip.New(gossip.Config{
+		Name: n.cfg.Name,
+		Addr: n.cfg.GossipAddr,
+		Meta: gossip.Meta{
+			RPC: n.cfg.RPCAddr, HTTP: n.HTTPAddr(), Zone: n.cfg.Zone,
+			Partitions: n.cfg.Ring.Partitions, N: n.cfg.Ring.N,
+		},
+		ProbeInterval:  n.cfg.Gossip.ProbeInterval,
+		ProbeTimeout:   n.cfg.Gossip.ProbeTimeout,
+		SuspicionMult:  n.cfg.Gossip.SuspicionMult,
+		GossipInterval: n.cfg.Gossip.GossipInterval,
+	}, gossip.Deps{
+		Transport: n.tr,
+		State:     gossipState{n},
+		Peers:     n.peers,
+		Log:       n.log,
+		Recovered: func(where string, v any) { _ = n.recovered(where, v) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.cfg.GossipAddr = g.Addr()
+	return g, nil
+}
+
+// gossipState is the node's membership as gossip sees it.
+type gossipState struct{ n *Node }
+
+func (g gossipState) LocalState() []byte { return g.n.clusterSnapshot().Marshal() }
+func (g gossipState) MergeRecords(recs ...membership.Record) {
+	g.n.mergeState(membership.State{Members: recordMap(recs)})
+}
+func (g gossipState) MergeState(c membership.State) { g.n.mergeState(g.n.faultFilter(c)) }

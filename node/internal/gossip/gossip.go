@@ -1,0 +1,231 @@
+package gossip
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/dynago/dynago/node/internal/membership"
+)
+
+// Config is the member's configuration; node fills it from its own.
+type Config struct {
+	// Name is this node's name, its memberlist node name.
+	Name string
+	// Addr is where to bind gossip ("host:port"; port 0 picks one).
+	Addr string
+	// Meta is what this node gossips about itself; its Partitions and N
+	// are also the ring configuration a peer must share.
+	Meta Meta
+	// ProbeInterval, ProbeTimeout, SuspicionMult and GossipInterval tune
+	// memberlist's failure detector (node's Config.Gossip).
+	ProbeInterval  time.Duration
+	ProbeTimeout   time.Duration
+	SuspicionMult  int
+	GossipInterval time.Duration
+}
+
+// Transport binds a memberlist transport at addr (port 0 picks one) and
+// returns it with the "host:port" it advertises. node.Transport is one.
+type Transport interface {
+	Gossip(addr string) (memberlist.Transport, string, error)
+}
+
+// State is the node's membership as gossip sees it. Its methods are
+// called from memberlist's goroutines: they must be safe for concurrent
+// use, must not block for long, and must never call back into memberlist
+// (Member's methods included, except Broadcast, which only queues).
+type State interface {
+	// LocalState returns the full membership, marshalled
+	// (membership.State.Marshal), for a push/pull exchange. The caller
+	// owns the returned slice.
+	LocalState() []byte
+	// MergeRecords merges gossiped membership records.
+	MergeRecords(recs ...membership.Record)
+	// MergeState merges a peer's full membership (push/pull). It is only
+	// given states of a cluster with this node's ring configuration.
+	MergeState(s membership.State)
+}
+
+// Deps is what the member needs from the node. Every field is required.
+type Deps struct {
+	Transport Transport
+	State     State
+	// Peers is the liveness table the member keeps up to date.
+	Peers *Peers
+	// Log receives the member's lines; memberlist's own go to it too,
+	// tagged component=memberlist.
+	Log *slog.Logger
+	// Recovered is given a panic recovered in a delegate, and where.
+	Recovered func(where string, v any)
+}
+
+// Member is this node's member of the gossip cluster: its memberlist and
+// the queue of membership records it gossips.
+type Member struct {
+	cfg Config
+	ml  *memberlist.Memberlist
+	// mlp is ml for the queue's NumNodes, which memberlist's goroutines
+	// may call before New has set ml.
+	mlp   atomic.Pointer[memberlist.Memberlist]
+	bcast *memberlist.TransmitLimitedQueue
+	addr  string
+}
+
+// New binds and creates the node's memberlist. It does not join anyone
+// (Join does). The error texts are node's: "node: gossip listen on ...",
+// "node: gossip address: ..." and "node: start gossip: ...".
+func New(cfg Config, deps Deps) (*Member, error) {
+	mt, addr, err := deps.Transport.Gossip(cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("node: gossip listen on %s: %w", cfg.Addr, err)
+	}
+	host, port, err := splitHostPort(addr)
+	if err != nil {
+		mt.Shutdown()
+		return nil, fmt.Errorf("node: gossip address: %w", err)
+	}
+	m := &Member{cfg: cfg, addr: addr}
+	mc := Profile(host)
+	mc.Name = cfg.Name
+	mc.BindAddr = host
+	mc.BindPort = port
+	mc.AdvertiseAddr = host
+	mc.AdvertisePort = port
+	mc.Transport = mt
+	mc.Logger = Logger(deps.Log)
+	mc.ProbeInterval = cfg.ProbeInterval
+	mc.ProbeTimeout = cfg.ProbeTimeout
+	mc.SuspicionMult = cfg.SuspicionMult
+	mc.GossipInterval = cfg.GossipInterval
+	// A restarted node keeps its name and ports; let it reclaim its entry
+	// even if peers still hold it as dead.
+	mc.DeadNodeReclaimTime = time.Second
+	check := checker{name: cfg.Name, partitions: cfg.Meta.Partitions, n: cfg.Meta.N}
+	mc.Delegate = &delegate{m: m, meta: cfg.Meta, state: deps.State, check: check, log: deps.Log, recovered: deps.Recovered}
+	mc.Events = &events{self: cfg.Name, peers: deps.Peers}
+	mc.Merge = mergeDelegate{check}
+	mc.Alive = aliveDelegate{check}
+	// The queue exists before memberlist can call GetBroadcasts.
+	m.bcast = &memberlist.TransmitLimitedQueue{NumNodes: m.numNodes, RetransmitMult: 4}
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		mt.Shutdown()
+		return nil, fmt.Errorf("node: start gossip: %w", err)
+	}
+	m.ml = ml
+	m.mlp.Store(ml)
+	return m, nil
+}
+
+func (m *Member) numNodes() int {
+	if ml := m.mlp.Load(); ml != nil {
+		return ml.NumMembers()
+	}
+	return 1
+}
+
+// Addr is the "host:port" this member advertises.
+func (m *Member) Addr() string { return m.addr }
+
+// NumMembers is how many members memberlist knows, this node included.
+func (m *Member) NumMembers() int { return m.ml.NumMembers() }
+
+// Broadcast queues a membership record for gossip. It never blocks and is
+// safe for concurrent use (delegates included).
+func (m *Member) Broadcast(r membership.Record) {
+	msg, err := json.Marshal(r)
+	if err != nil {
+		panic("node: marshal: " + err.Error())
+	}
+	m.bcast.QueueBroadcast(&recordBroadcast{name: r.Name, msg: msg})
+}
+
+// Queued is how many broadcasts are still queued.
+func (m *Member) Queued() int { return m.bcast.NumQueued() }
+
+// Join joins the gossip cluster through seeds (none: nothing to do). It
+// blocks while memberlist contacts them. A configuration mismatch is
+// returned wrapped in membership.ErrClusterMismatch.
+func (m *Member) Join(seeds []string) error {
+	if len(seeds) == 0 {
+		return nil
+	}
+	_, err := m.ml.Join(seeds)
+	if err != nil {
+		// The only match by text in node: our delegate's refusal
+		// (NotifyMerge, membership.CheckCompatible) reaches us through memberlist,
+		// which flattens it ("failed to join %s: %v" in Join), so
+		// errors.Is can't find membership.ErrClusterMismatch in err.
+		if strings.Contains(err.Error(), membership.ErrClusterMismatch.Error()) {
+			return fmt.Errorf("%w: %v", membership.ErrClusterMismatch, err)
+		}
+		return fmt.Errorf("node: join %v: %w", seeds, err)
+	}
+	return nil
+}
+
+// Leave tells the cluster this member is leaving, waiting up to timeout.
+func (m *Member) Leave(timeout time.Duration) error { return m.ml.Leave(timeout) }
+
+// Shutdown stops memberlist's goroutines and closes its transport.
+func (m *Member) Shutdown() error { return m.ml.Shutdown() }
+
+// Profile is memberlist's profile for a node gossiping from host:
+// the local profile (short TCP timeouts, fast push-pull) on loopback,
+// where every peer is on this machine, and the LAN profile anywhere else,
+// whose timeouts tolerate a real network's latency and loss. Config's
+// timings then tune the failure detector on either.
+func Profile(host string) *memberlist.Config {
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return memberlist.DefaultLocalConfig()
+	}
+	return memberlist.DefaultLANConfig()
+}
+
+// Logger is memberlist's logger: its lines go to l, tagged
+// component=memberlist, at the level memberlist gave them.
+func Logger(l *slog.Logger) *log.Logger {
+	return log.New(slogWriter{l.With("component", "memberlist")}, "", 0)
+}
+
+// slogWriter routes memberlist's "[LEVEL] memberlist: msg" lines to slog.
+type slogWriter struct{ log *slog.Logger }
+
+var _ io.Writer = slogWriter{}
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	level := slog.LevelInfo
+	for _, l := range []struct {
+		tag string
+		lvl slog.Level
+	}{{"[DEBUG]", slog.LevelDebug}, {"[INFO]", slog.LevelInfo}, {"[WARN]", slog.LevelWarn}, {"[ERR]", slog.LevelError}} {
+		if i := strings.Index(line, l.tag); i >= 0 {
+			level = l.lvl
+			line = strings.TrimSpace(line[i+len(l.tag):])
+			break
+		}
+	}
+	w.log.Log(context.Background(), level, line)
+	return len(p), nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	return host, port, err
+}
