@@ -17,11 +17,11 @@
 //   - network: partitions between nodes (halves, one node isolated, a
 //     bridge, a one-way cut, a ring of majorities) or packet loss, connect
 //     loss, latency and jitter on some node-to-node paths, each held 1 to
-//     8 s and then healed;
+//     12 s and then healed;
 //   - processes, one node at a time: a crash (its disk fails every call
 //     from that instant, so the dying process's clean-shutdown bookkeeping
 //     is lost as in a real crash; its host resets every connection; its
-//     goroutines are stopped and waited for) and a restart 1 to 8 s later
+//     goroutines are stopped and waited for) and a restart 1 to 12 s later
 //     on the same disk, or a pause (memnet.Pause) and resume;
 //   - membership: maybe a new, empty node joins; maybe a node (never the
 //     founder, never leaving fewer than N) leaves by POST /cluster/leave
@@ -42,8 +42,9 @@
 // Then Run heals everything (network, pauses, crashed nodes restarted),
 // waits for the cluster to settle (leavers stopped; every node lists every
 // member alive and valid, nothing to pull) and to converge (no hint
-// queued, every key's replicas equal, reading divergent keys at R=N to
-// drive read repair), reads every key at R=N through every node, collects
+// queued, every key's replicas equal, reading keys whose replicas differ
+// in more than tombstones at R=N to drive read repair; with short windows,
+// every tombstone reaped), reads every key at R=N through every node, collects
 // every replica's own state (GET /debug/replica), sums some of the nodes'
 // counters (GET /metrics: hints delivered and expired, repairs, reaps,
 // transfers; and bug counters that must stay 0: dot conflicts, panics,
@@ -92,7 +93,8 @@
 //	go test ./test/sim -run TestSimSeeds -sim.seed=N -v               # replay one seed, with its timeline
 //	DYNAGO_SIM_LOG=1 go test ./test/sim -run TestSimSeeds -sim.seed=N # ... and every node's debug log
 //	go test ./test/sim -run TestSimSeeds -sim.seeds=2000 -sim.first=1000 -timeout 60m   # a longer sweep
-//	go test ./test/sim -run TestSimSeeds -sim.drain ...               # also require tombstones to drain
+//	go test ./test/sim -run TestSimSeeds -sim.strict ...              # fail on the known bugs too
+//	go test ./test/sim -run TestSimReplay -sim.seed=N -sim.replays=20 # how exactly does N replay?
 //
 // A failing seed prints its schedule, each problem, each invalid checker
 // with its examples (history indexes), and the command that replays it.

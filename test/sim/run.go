@@ -3,6 +3,8 @@ package sim
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,12 +30,13 @@ type Options struct {
 	// W, if not 0, is the nodes' default write quorum (the cluster's
 	// default is 2 of N=3).
 	W int
-	// Strict fails a run on the known bugs too (known.go): convergence
-	// then waits, in runs with short tombstone windows (Schedule.Reap),
-	// until every tombstone is reaped (else replicas compare a key that
-	// holds only tombstones as equal to an absent one, KnownTombstoneCycle),
-	// and a finding explained by a known bug fails the run.
+	// Strict fails a run on a finding a known bug explains (known.go).
 	Strict bool
+	// ReadReaping makes the convergence wait also read keys whose
+	// replicas differ only in tombstones (while reapers work), as a
+	// client reading a deleted key would: runs with short windows then
+	// show KnownReadRepairTombstones (their tombstones never drain).
+	ReadReaping bool
 	// ConvergeWithin bounds the wait for convergence after heal (0: 90
 	// virtual seconds). The control shortens it: its replicas never
 	// converge.
@@ -140,6 +143,32 @@ func (r *Result) Report() string {
 		}
 	}
 	return b.String()
+}
+
+// Fingerprints digest the run's history, to tell whether two runs of a
+// seed did the same: whole covers every op in recorded order with its
+// virtual time; clients covers what each client did and saw, in its own
+// order, without times (two runs can agree on it while their ops
+// interleave differently).
+func (r *Result) Fingerprints() (whole, clients string) {
+	hw, hc := sha256.New(), sha256.New()
+	per := map[int][]string{}
+	var procs []int
+	for _, op := range r.History {
+		line := fmt.Sprintf("%d %s %s %s %s %v %v %s", op.Process, op.Type, op.F, op.Key, op.Value, op.Covered, op.Siblings, op.Error)
+		fmt.Fprintf(hw, "%d %s\n", op.Time, line)
+		if _, ok := per[op.Process]; !ok {
+			procs = append(procs, op.Process)
+		}
+		per[op.Process] = append(per[op.Process], line)
+	}
+	slices.Sort(procs)
+	for _, p := range procs {
+		for _, l := range per[p] {
+			fmt.Fprintln(hc, l)
+		}
+	}
+	return hex.EncodeToString(hw.Sum(nil))[:12], hex.EncodeToString(hc.Sum(nil))[:12]
 }
 
 // Summary is one line of counts.
@@ -488,7 +517,7 @@ func (r *run) converge(keys [][2]string) {
 			} else {
 				hints += h.Total
 			}
-			if r.drain() {
+			if r.opts.Schedule.Reap {
 				a, _, err := cl.AAE(ctx)
 				if err != nil {
 					errs = append(errs, fmt.Sprintf("%s: %v", n, err))
@@ -505,15 +534,20 @@ func (r *run) converge(keys [][2]string) {
 				still = append(still, k)
 				continue
 			}
-			sigs := map[string]bool{}
+			sigs, live := map[string]bool{}, map[string]bool{}
 			for _, n := range pl {
-				sigs[signature(r.final(r.replica(ctx, n, k[0], k[1])))] = true
+				rep := r.replica(ctx, n, k[0], k[1])
+				sigs[signature(rep)] = true
+				live[signature(withoutTombstones(rep))] = true
 			}
 			if len(sigs) == 1 {
 				continue
 			}
 			still = append(still, k)
-			if hints == 0 {
+			// Replicas that differ only in tombstones are left to the
+			// reapers: a read would repair the tombstones back onto
+			// replicas that reaped them (KnownReadRepairTombstones).
+			if hints == 0 && (len(live) > 1 || r.opts.ReadReaping) {
 				r.read(history.ConvergeProcess, pl[round%len(pl)], k, len(pl), false)
 			}
 		}
@@ -637,24 +671,15 @@ func (r *run) replicas(keys [][2]string) []history.Replica {
 			continue
 		}
 		for _, n := range pl {
-			out = append(out, r.final(r.replica(ctx, n, k[0], k[1])))
+			out = append(out, r.replica(ctx, n, k[0], k[1]))
 		}
 	}
 	return out
 }
 
-// drain reports whether convergence waits for tombstones to be reaped.
-func (r *run) drain() bool { return r.opts.Schedule.Reap && r.opts.Strict }
-
-// final is the replica state the checkers judge. While reapers may still
-// be at work (short windows, no drain), a replica holding only tombstones
-// of a key is judged as one holding nothing: every read answers the same
-// for both, and which replicas have reaped changes from one moment to the
-// next.
-func (r *run) final(rep history.Replica) history.Replica {
-	if !r.opts.Schedule.Reap || r.drain() || rep.Error != "" {
-		return rep
-	}
+// withoutTombstones is rep with a state of only tombstones taken as
+// nothing.
+func withoutTombstones(rep history.Replica) history.Replica {
 	for _, v := range rep.Versions {
 		if !v.Deleted {
 			return rep

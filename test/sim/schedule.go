@@ -98,7 +98,7 @@ const (
 	minDuration = 20 * time.Second
 	maxDuration = 40 * time.Second
 	minHold     = time.Second      // a fault lasts at least this
-	maxHold     = 8 * time.Second  // and at most this
+	maxHold     = 12 * time.Second // and at most this (past the short hint window)
 	maxGap      = 5 * time.Second  // between one lane's faults
 	settleGap   = 10 * time.Second // no process fault on a node this close to its join or leave
 )

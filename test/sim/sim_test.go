@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -20,10 +21,12 @@ import (
 )
 
 var (
-	seedsFlag  = flag.Int("sim.seeds", 0, "how many seeds TestSimSeeds runs, from sim.first (0: 200, or 4 under -race)")
-	firstFlag  = flag.Uint64("sim.first", 1, "the first seed TestSimSeeds runs")
-	seedFlag   = flag.Uint64("sim.seed", 0, "run only this seed (0: run sim.seeds seeds from sim.first)")
-	strictFlag = flag.Bool("sim.strict", false, "fail on the known bugs too (known.go): require every tombstone reaped after heal, and fail a finding a known bug explains")
+	seedsFlag    = flag.Int("sim.seeds", 0, "how many seeds TestSimSeeds runs, from sim.first (0: 200, or 4 under -race)")
+	firstFlag    = flag.Uint64("sim.first", 1, "the first seed TestSimSeeds runs")
+	seedFlag     = flag.Uint64("sim.seed", 0, "run only this seed (0: run sim.seeds seeds from sim.first)")
+	replayFlag   = flag.Int("sim.replays", 0, "TestSimReplay: run -sim.seed (default 1) this many times and count the distinct histories")
+	strictFlag   = flag.Bool("sim.strict", false, "fail a finding a known bug explains (known.go)")
+	readReapFlag = flag.Bool("sim.read-reaping", false, "after heal, also read keys whose replicas differ only in tombstones (shows KnownReadRepairTombstones)")
 )
 
 // logger returns the nodes' logger: discarded unless DYNAGO_SIM_LOG is set.
@@ -85,7 +88,7 @@ func TestSimSeeds(t *testing.T) {
 func runSeed(t *testing.T, seed uint64) *Result {
 	var res *Result
 	synctest.Test(t, func(t *testing.T) {
-		res = Run(Options{Schedule: Generate(seed), Strict: *strictFlag, Logger: logger(), Logf: func(f string, a ...any) {
+		res = Run(Options{Schedule: Generate(seed), Strict: *strictFlag, ReadReaping: *readReapFlag, Logger: logger(), Logf: func(f string, a ...any) {
 			if testing.Verbose() && *seedFlag != 0 {
 				t.Logf(f, a...)
 			}
@@ -99,6 +102,9 @@ func runSeed(t *testing.T, seed uint64) *Result {
 		replay := fmt.Sprintf("go test ./test/sim -run TestSimSeeds -sim.seed=%d -v", seed)
 		if *strictFlag {
 			replay += " -sim.strict"
+		}
+		if *readReapFlag {
+			replay += " -sim.read-reaping"
 		}
 		t.Errorf("seed %d failed.\n%s\n%s%s\nreplay: %s\n(memberlist and node draw some randomness no seed controls, and the scheduler orders goroutines freely: the seed reproduces often, not always)",
 			seed, res.Schedule, res.Report(), saveEvidence(t, seed, res), replay)
@@ -130,6 +136,34 @@ func saveEvidence(t *testing.T, seed uint64, res *Result) string {
 		return ""
 	}
 	return "history and replica states: " + dir + "\n"
+}
+
+// TestSimReplay measures how deterministic a seed is: it runs one seed
+// -sim.replays times, one run at a time, and counts the distinct
+// histories, whole (every op in order, with its virtual time) and per
+// client (what each client did and saw). Skipped unless -sim.replays is
+// set.
+func TestSimReplay(t *testing.T) {
+	if *replayFlag == 0 {
+		t.Skip("set -sim.replays=K (and -sim.seed=N) to measure how often a seed replays exactly")
+	}
+	seed := cmp.Or(*seedFlag, 1)
+	whole, clients := map[string]int{}, map[string]int{}
+	failed := 0
+	for range *replayFlag {
+		var res *Result
+		synctest.Test(t, func(t *testing.T) {
+			res = Run(Options{Schedule: Generate(seed), Strict: *strictFlag, ReadReaping: *readReapFlag, Logger: logger()})
+		})
+		w, c := res.Fingerprints()
+		whole[w]++
+		clients[c]++
+		if res.Failed() {
+			failed++
+		}
+		t.Logf("seed %d: history %s, clients %s, failed %v: %s", seed, w, c, res.Failed(), res.Summary())
+	}
+	t.Logf("seed %d, %d runs: %d distinct histories, %d distinct client views, %d failed", seed, *replayFlag, len(whole), len(clients), failed)
 }
 
 // TestSimControlFlagsAckWithoutStore is the simulator's must-fail control:
