@@ -141,16 +141,15 @@ func saveEvidence(t *testing.T, seed uint64, res *Result) string {
 // TestSimReplay measures how deterministic a seed is: it runs one seed
 // -sim.replays times, one run at a time, and counts the distinct
 // histories, whole (every op in order, with its virtual time) and per
-// client (what each client did and saw). Skipped unless -sim.replays is
-// set.
+// client (what each client did and saw). By default it replays seed 1
+// twice (CI: every replay must pass the checkers); -sim.replays=K
+// measures more.
 func TestSimReplay(t *testing.T) {
-	if *replayFlag == 0 {
-		t.Skip("set -sim.replays=K (and -sim.seed=N) to measure how often a seed replays exactly")
-	}
+	replays := cmp.Or(*replayFlag, 2)
 	seed := cmp.Or(*seedFlag, 1)
 	whole, clients := map[string]int{}, map[string]int{}
 	failed := 0
-	for range *replayFlag {
+	for range replays {
 		var res *Result
 		synctest.Test(t, func(t *testing.T) {
 			res = Run(Options{Schedule: Generate(seed), Strict: *strictFlag, ReadReaping: *readReapFlag, Logger: logger()})
@@ -163,7 +162,10 @@ func TestSimReplay(t *testing.T) {
 		}
 		t.Logf("seed %d: history %s, clients %s, failed %v: %s", seed, w, c, res.Failed(), res.Summary())
 	}
-	t.Logf("seed %d, %d runs: %d distinct histories, %d distinct client views, %d failed", seed, *replayFlag, len(whole), len(clients), failed)
+	t.Logf("seed %d, %d runs: %d distinct histories, %d distinct client views, %d failed", seed, replays, len(whole), len(clients), failed)
+	if failed > 0 {
+		t.Fatalf("seed %d failed the checkers in %d of %d replays: go test ./test/sim -run TestSimReplay -sim.seed=%d -sim.replays=%d -v", seed, failed, replays, seed, replays)
+	}
 }
 
 // TestSimControlFlagsAckWithoutStore is the simulator's must-fail control:
