@@ -134,7 +134,11 @@ func (p *pipe) arriveLocked(s segment) {
 		r.resetLocked()
 		p.cond.Broadcast() // the window the data took is free
 	default:
-		p.buf = append(p.buf, s.data...)
+		if p.buf == nil {
+			p.buf = s.data // the segment's own copy: no need for another
+		} else {
+			p.buf = append(p.buf, s.data...)
+		}
 		p.cond.Broadcast()
 	}
 }

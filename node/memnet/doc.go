@@ -24,7 +24,9 @@
 // Streams (Listen, Dial) behave like TCP as a program observes it: ordered
 // bytes, a bounded window (Window) so writers block, deadlines, FIN and
 // RST, ECONNREFUSED. net/http's Server and Client (with DialContext set to
-// Host.DialContext) and dynago's framed RPC run on them unchanged. Packets
+// Host.DialContext) and a framed request/response protocol like node/rpc's
+// run on them. A caller that resets a connection to discard what it sent
+// should look for SetLinger through an interface, not *net.TCPConn. Packets
 // (GossipTransport, a memberlist.NodeAwareTransport) behave like UDP:
 // unordered under jitter, lossy, never blocking.
 //
@@ -99,7 +101,8 @@
 //     Dial), so under synctest they block durably and virtual time can
 //     advance past them.
 //   - A stream delivers each byte at most once and in order; bytes are
-//     discarded only by a reset.
+//     discarded only by a reset, or on reaching an end already closed
+//     (which answers with a reset).
 //   - A packet is delivered at most once; it is never duplicated.
 //   - Stats counters only grow.
 //
@@ -122,4 +125,7 @@
 //
 // For memberlist, set Config.Transport to the transport Gossip returns and
 // AdvertiseAddr/AdvertisePort (or BindAddr/BindPort) to its address.
+//
+// Outside a synctest bubble memnet works the same in real time (delays are
+// real sleeps), which suits quick tests that need no faults in time.
 package memnet
