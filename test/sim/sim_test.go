@@ -38,6 +38,11 @@ func logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// TestSimSeeds runs seeds sim.first .. sim.first+sim.seeds-1 (or only
+// sim.seed), each a parallel subtest in its own synctest bubble, and fails
+// each seed whose run has a problem or an invalid claim, printing its
+// schedule, the findings and the command that replays it. At the end it
+// logs the seeds per second and what they exercised in all.
 func TestSimSeeds(t *testing.T) {
 	n := *seedsFlag
 	if n == 0 {
