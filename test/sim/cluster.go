@@ -67,9 +67,9 @@ func (c ClusterConfig) withDefaults() ClusterConfig {
 // Cluster is a dynago cluster in one process: each node on its own memnet
 // host and its own memory store (its disk), which outlives the node's
 // crashes. It must be created and used inside one synctest bubble. Its
-// methods are safe for concurrent use, but the fault methods (Start,
-// Crash, Pause, Resume, Leave) are meant to be called by one goroutine,
-// the schedule's.
+// methods are safe for concurrent use, but the fault methods (Boot, Join,
+// Crash, Restart, Pause, Resume, Leave, Close) are meant to be called by
+// one goroutine, the schedule's: two at once on one node race.
 type Cluster struct {
 	nw    *memnet.Network
 	cfg   ClusterConfig
@@ -108,11 +108,6 @@ type clock struct{ origin time.Time }
 
 func (c clock) Now() time.Time         { return time.Now() }
 func (c clock) Elapsed() time.Duration { return time.Since(c.origin) }
-
-// Duration prints virtual time in seconds with millisecond precision.
-type Duration time.Duration
-
-func (d Duration) String() string { return fmt.Sprintf("%.3fs", time.Duration(d).Seconds()) }
 
 // NewCluster returns a cluster with no nodes, on network nw.
 func NewCluster(nw *memnet.Network, cfg ClusterConfig) *Cluster {
@@ -252,7 +247,10 @@ func (c *Cluster) Boot(ctx context.Context, n int) error {
 // runs; the join goes on in the background.
 func (c *Cluster) Join(ctx context.Context, i int) error {
 	m := c.layout(i)
-	if m.starts > 0 {
+	c.mu.Lock()
+	ran := m.starts > 0
+	c.mu.Unlock()
+	if ran {
 		return fmt.Errorf("sim: join %s: it has run before", m.name)
 	}
 	return c.start(ctx, m, c.seeds(m), false)
@@ -264,15 +262,18 @@ func (c *Cluster) Join(ctx context.Context, i int) error {
 // stopped and waited for.
 func (c *Cluster) Crash(ctx context.Context, name string) error {
 	m := c.member(name)
-	if m == nil || m.proc == nil {
-		return fmt.Errorf("sim: crash %s: not running", name)
+	if m == nil {
+		return fmt.Errorf("sim: crash %s: no such node", name)
 	}
-	p := m.proc
-	p.st.crashed.Store(true)
-	c.nw.Crash(m.ip)
 	c.mu.Lock()
+	p := m.proc
 	m.proc, m.paused = nil, false
 	c.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("sim: crash %s: not running", name)
+	}
+	p.st.crashed.Store(true)
+	c.nw.Crash(m.ip)
 	return c.stop(ctx, m.name, p)
 }
 
@@ -294,7 +295,7 @@ func (c *Cluster) stop(ctx context.Context, name string, p *process) error {
 // goes on in the background.
 func (c *Cluster) Restart(ctx context.Context, name string) error {
 	m := c.member(name)
-	if m == nil || m.proc != nil {
+	if m == nil || c.running(m) {
 		return fmt.Errorf("sim: restart %s: running or unknown", name)
 	}
 	return c.start(ctx, m, c.seeds(m), false)
@@ -325,7 +326,7 @@ func (c *Cluster) Resume(name string) {
 // its partitions over and then stops by itself.
 func (c *Cluster) Leave(ctx context.Context, name string) error {
 	m := c.member(name)
-	if m == nil || m.proc == nil {
+	if m == nil || !c.running(m) {
 		return fmt.Errorf("sim: leave %s: not running", name)
 	}
 	if _, _, err := c.Admin(name).Leave(ctx); err != nil {
@@ -335,6 +336,13 @@ func (c *Cluster) Leave(ctx context.Context, name string) error {
 	m.leaving = true
 	c.mu.Unlock()
 	return nil
+}
+
+// running reports whether m has a process.
+func (c *Cluster) running(m *member) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return m.proc != nil
 }
 
 // Running lists the nodes whose process runs (paused or not), in layout

@@ -19,8 +19,11 @@ const (
 	// hints expire ("anti-entropy repairs the target"), but no primary
 	// ever had the value, so anti-entropy has nothing to repair from and
 	// the acknowledged write is lost. README promises such a write is
-	// "never lost". Seen with the short windows (5 s hint window): seed
-	// 2142 (reproduces about one run in four).
+	// "never lost". TestSimKnownBugs/hint-expiry shows it on every run (5
+	// nodes, 5 s hint window, the two non-primaries of a key cut off for
+	// 20 s: 10 to 40 acknowledged values lost); in the seed sweep it is
+	// rare (a partition must outlast the window with a key's writes on
+	// the side without its primaries).
 	KnownHintExpiry = "hint-expiry: a write acknowledged only by fallbacks is lost when their hints expire"
 	// KnownReadRepairTombstones: read repair copies a key's merged state
 	// to every primary that lacks part of it, tombstones included, with
@@ -46,10 +49,12 @@ func (r *run) explain(c Claim, raw []history.Op) string {
 	}
 	switch c.Result.Name {
 	case "durable", "set":
-		// Hints expire only with the short windows. The claim is
-		// explained if it holds once every write acknowledged by
-		// fallbacks alone is taken as indeterminate (it may be lost).
-		if !r.opts.Schedule.Reap {
+		// Hints expire only with the short windows, and some must have
+		// (the counter misses those of processes that crashed since).
+		// The claim is explained if it holds once every write
+		// acknowledged by fallbacks alone is taken as indeterminate (it
+		// may be lost).
+		if !r.opts.Schedule.Reap || r.res.Counters["dynago_hints_expired_total"] == 0 {
 			return ""
 		}
 		relaxed, err := history.Complete(fallbackOnlyAsInfo(raw))

@@ -356,6 +356,20 @@ func (r *run) apply(e Event) {
 	}
 	switch e.Fault {
 	case FaultPartition:
+		if e.Shape == ShapeOffKey {
+			pl, err := r.preflist(ctx, e.Key)
+			if err != nil {
+				r.problem("%s: %v", e, err)
+				return
+			}
+			var off []string
+			for _, n := range r.c.Members() {
+				if !slices.Contains(pl, n) {
+					off = append(off, n)
+				}
+			}
+			e.Shape, e.Groups, e.Nodes = ShapeHalves, [][]string{off, pl}, sorted(append(slices.Clone(off), pl...))
+		}
 		r.nemesis(FaultPartition, "start", e.Nodes, e.String(), func() error {
 			for _, c := range e.cuts() {
 				nw.Cut(ips(c[0])[0], ips(c[1])[0])

@@ -37,6 +37,8 @@ type Event struct {
 	Shape  string
 	// Links are a links fault's paths, from → to, and what each gets.
 	Links []LinkFault
+	// Key is the key of a ShapeOffKey partition.
+	Key string
 }
 
 // LinkFault is what one directed path between two nodes gets.
@@ -49,6 +51,8 @@ func (e Event) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%7.3fs %s", e.At.Seconds(), e.Fault)
 	switch {
+	case e.Shape == ShapeOffKey:
+		fmt.Fprintf(&b, " %s %s", e.Shape, e.Key)
 	case len(e.Groups) > 0:
 		fmt.Fprintf(&b, " %s", e.Shape)
 		for _, g := range e.Groups {
@@ -225,6 +229,11 @@ const (
 	ShapeBridge   = "bridge"   // two sides that can both reach one bridge node
 	ShapeOneWay   = "one-way"  // one node's traffic to another is dropped, not back
 	ShapeMajority = "majority" // each node sees a different majority (ring of cuts)
+	// ShapeOffKey cuts the nodes that are not primaries of Key off from
+	// those that are (drawn when applied, from the ring of the moment).
+	// Generate never draws it; a test that needs fallbacks to take a
+	// key's writes does.
+	ShapeOffKey = "off-key"
 )
 
 // partition draws a partition of members.

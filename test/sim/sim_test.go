@@ -24,6 +24,7 @@ var (
 	seedsFlag    = flag.Int("sim.seeds", 0, "how many seeds TestSimSeeds runs, from sim.first (0: 200, or 4 under -race)")
 	firstFlag    = flag.Uint64("sim.first", 1, "the first seed TestSimSeeds runs")
 	seedFlag     = flag.Uint64("sim.seed", 0, "run only this seed (0: run sim.seeds seeds from sim.first)")
+	knownFlag    = flag.Bool("sim.known", false, "TestSimKnownBugs: reproduce each known bug (known.go)")
 	replayFlag   = flag.Int("sim.replays", 0, "TestSimReplay: run -sim.seed (default 1) this many times and count the distinct histories")
 	strictFlag   = flag.Bool("sim.strict", false, "fail a finding a known bug explains (known.go)")
 	readReapFlag = flag.Bool("sim.read-reaping", false, "after heal, also read keys whose replicas differ only in tombstones (shows KnownReadRepairTombstones)")
@@ -37,6 +38,11 @@ func logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// TestSimSeeds runs seeds sim.first .. sim.first+sim.seeds-1 (or only
+// sim.seed), each a parallel subtest in its own synctest bubble, and fails
+// each seed whose run has a problem or an invalid claim, printing its
+// schedule, the findings and the command that replays it. At the end it
+// logs the seeds per second and what they exercised in all.
 func TestSimSeeds(t *testing.T) {
 	n := *seedsFlag
 	if n == 0 {
@@ -226,4 +232,54 @@ func controlSchedule(seed uint64) Schedule {
 	s.Events = append(s.Events, iso, Event{At: 10 * time.Second, Fault: FaultHeal})
 	slices.SortStableFunc(s.Events, func(a, b Event) int { return int(a.At - b.At) })
 	return s
+}
+
+// TestSimKnownBugs reproduces each known bug (known.go) on purpose, and
+// fails if one no longer shows: then it is fixed, and should leave
+// known.go (and -sim.strict become the default for it). Skipped unless
+// -sim.known is set: the runs are long and probabilistic.
+func TestSimKnownBugs(t *testing.T) {
+	if !*knownFlag {
+		t.Skip("set -sim.known to reproduce the known bugs")
+	}
+	t.Run("hint-expiry", func(t *testing.T) {
+		// 5 nodes; the two that are not primaries of register-0 cut off
+		// from its three primaries for the last 20 s of the workload
+		// (four hint windows): register-0's writes through those two
+		// are stored as hints only (acked by fallbacks), concurrent with
+		// the other side's, and the hints expire before the heal.
+		reproduced := 0
+		for seed := uint64(1); seed <= 3; seed++ {
+			s := Schedule{Seed: seed, Nodes: 5, Duration: 30 * time.Second, Think: 200 * time.Millisecond,
+				ReadRepair: "async", Reap: true, Workloads: Generate(seed).Workloads,
+				Events: []Event{
+					{At: 10 * time.Second, Fault: FaultPartition, Shape: ShapeOffKey, Key: Spec{Kind: Register}.Key(0)},
+				}}
+			var res *Result
+			synctest.Test(t, func(t *testing.T) { res = Run(Options{Schedule: s, Logger: logger()}) })
+			fb := 0
+			for _, op := range res.History {
+				if op.Type == history.OK && op.F.IsWrite() && strings.Contains(op.Report, "primaries=0 ") {
+					fb++
+				}
+			}
+			t.Logf("seed %d: %s; %d writes acked by fallbacks only, %v hints expired; known: %v\n%s", seed, res.Summary(), fb, res.Counters["dynago_hints_expired_total"], res.Known(), res.Report())
+			if slices.Contains(res.Known(), KnownHintExpiry) {
+				reproduced++
+			}
+		}
+		if reproduced == 0 {
+			t.Errorf("%s did not reproduce: fixed? take it out of known.go", KnownHintExpiry)
+		}
+	})
+	t.Run("read-repair-tombstones", func(t *testing.T) {
+		var res *Result
+		synctest.Test(t, func(t *testing.T) {
+			res = Run(Options{Schedule: Generate(962), ReadReaping: true, Logger: logger()})
+		})
+		t.Logf("seed 962 with read reaping: %s\n%s", res.Summary(), res.Report())
+		if !slices.ContainsFunc(res.Problems, func(p string) bool { return strings.Contains(p, "tombstones stored") }) {
+			t.Errorf("%s did not reproduce: fixed? take it out of known.go", KnownReadRepairTombstones)
+		}
+	})
 }
