@@ -166,87 +166,6 @@ type treeDelta struct {
 	tomb     bool
 }
 
-// updateRecord is the one way node writes a key's data: it runs fn on the
-// decoded current record under the store's per-key serialization and keeps
-// the partition's tree in step with what was committed. fn returns the new
-// record (and optionally its state's encoding), storage.ErrSkipWrite to
-// leave the key alone or storage.ErrDeleteKey to remove the record (state
-// and owner).
-func (n *Node) updateRecord(ctx context.Context, p uint32, key []byte, fn func(cur record, found bool) (record, []byte, error)) error {
-	pt := n.aae.parts[p]
-	pt.gate.RLock()
-	defer pt.gate.RUnlock()
-	var d treeDelta
-	err := n.store.Update(ctx, storage.DataKey(p, key), func(old []byte, found bool) ([]byte, error) {
-		d = treeDelta{}
-		var cur record
-		var oldHash uint64
-		if found {
-			r, enc, err := decodeRecordEnc(old)
-			if err != nil {
-				return nil, fmt.Errorf("node: stored state of %q is corrupt: %w", key, err)
-			}
-			cur, oldHash = r, antientropy.EntryHash(key, enc)
-		}
-		next, enc, err := fn(cur, found)
-		if errors.Is(err, storage.ErrDeleteKey) {
-			d = treeDelta{set: true, old: oldHash}
-			return nil, err
-		}
-		if err != nil {
-			return nil, err
-		}
-		if enc == nil {
-			if enc, err = next.State.MarshalBinary(); err != nil {
-				return nil, err
-			}
-		}
-		d = treeDelta{set: true, old: oldHash, new: antientropy.EntryHash(key, enc), tomb: onlyTombstones(next.State)}
-		return appendRecord(nil, next.Owner, enc), nil
-	})
-	if err == nil && d.set {
-		n.applyDelta(pt, key, d)
-	}
-	n.checkDurable(err)
-	return err
-}
-
-// checkDurable notes a storage error that failed the store (fail-stop).
-func (n *Node) checkDurable(err error) {
-	if err == nil || !errors.Is(err, storage.ErrNotDurable) {
-		return
-	}
-	if n.storageErr.CompareAndSwap(nil, &err) {
-		n.metrics.storageFailed.Set(1)
-		n.log.Error("a write failed to reach stable storage: this node now refuses writes (and answers 503 on /health) until it is restarted; check the disk",
-			"err", err)
-	}
-}
-
-// updateData is updateRecord for writers of the state alone (merges,
-// reaping, reclaiming): the record's owner is kept as it is.
-func (n *Node) updateData(ctx context.Context, p uint32, key []byte, fn func(cur vclock.State, found bool) (vclock.State, []byte, error)) error {
-	return n.updateRecord(ctx, p, key, func(cur record, found bool) (record, []byte, error) {
-		st, enc, err := fn(cur.State, found)
-		return record{State: st, Owner: cur.Owner}, enc, err
-	})
-}
-
-func (n *Node) applyDelta(pt *partTree, key []byte, d treeDelta) {
-	pt.mu.Lock()
-	pt.tree.Update(antientropy.KeyHash(key), d.old, d.new)
-	if d.tomb {
-		pt.tombs[string(key)] = n.clock.Steady()
-	} else {
-		delete(pt.tombs, string(key))
-	}
-	resize := pt.tree.NeedsResize()
-	pt.mu.Unlock()
-	if resize {
-		n.aae.wantRebuild()
-	}
-}
-
 // builtPartition is a tree built from a scan, with its tombstones.
 type builtPartition struct {
 	hashes [][2]uint64 // key hash, entry hash
@@ -271,123 +190,6 @@ func (b *builtPartition) tree() *antientropy.Tree {
 		t.Update(h[0], 0, h[1])
 	}
 	return t
-}
-
-// install swaps in a built tree. Tombstones keep the time they were first
-// seen; new ones count from now (after a restart: the safe direction).
-func (n *Node) install(p uint32, b *builtPartition, now time.Time) (changed bool) {
-	pt := n.aae.parts[p]
-	t := b.tree()
-	pt.mu.Lock()
-	defer pt.mu.Unlock()
-	changed = pt.tree.Depth() == t.Depth() && pt.tree.Root() != t.Root()
-	tombs := make(map[string]time.Time, len(b.tombs))
-	for _, k := range b.tombs {
-		at, ok := pt.tombs[k]
-		if !ok {
-			at = now
-		}
-		tombs[k] = at
-	}
-	pt.tree, pt.tombs, pt.built = t, tombs, now
-	pt.rebuildAt = n.aae.nextRebuild(now, n.cfg.AAE.RebuildInterval)
-	return changed
-}
-
-// buildTrees builds every partition's tree from one scan of the data
-// keyspace (at startup, before the node serves).
-func (n *Node) buildTrees(ctx context.Context) error {
-	start := n.clock.Steady()
-	parts := make([]builtPartition, len(n.aae.parts))
-	keys := 0
-	err := n.store.Scan(ctx, []byte{storage.PrefixData}, []byte{storage.PrefixData + 1}, func(k, v []byte) error {
-		p, key, ok := storage.SplitDataKey(k)
-		if !ok || int(p) >= len(parts) {
-			return fmt.Errorf("node: data key %q outside the ring's %d partitions", k, len(parts))
-		}
-		keys++
-		return parts[p].add(key, v)
-	})
-	if err != nil {
-		return fmt.Errorf("node: build anti-entropy trees: %w", err)
-	}
-	now := n.clock.Steady()
-	for p := range parts {
-		n.install(uint32(p), &parts[p], now)
-	}
-	n.log.Info("anti-entropy trees built", "keys", keys, "partitions", len(parts), "took", n.clock.since(start).Round(time.Millisecond))
-	return nil
-}
-
-// rebuildTree rebuilds one partition's tree from storage, blocking that
-// partition's writes for the length of the scan.
-func (n *Node) rebuildTree(ctx context.Context, p uint32, why string) error {
-	pt := n.aae.parts[p]
-	pt.gate.Lock()
-	defer pt.gate.Unlock()
-	var b builtPartition
-	lo, hi := storage.PartitionRange(p)
-	err := n.store.Scan(ctx, lo, hi, func(k, v []byte) error {
-		_, key, _ := storage.SplitDataKey(k)
-		return b.add(key, v)
-	})
-	if err != nil {
-		return err
-	}
-	if n.install(p, &b, n.clock.Steady()) {
-		n.metrics.aaeTreeDrift.Inc()
-		n.log.Warn("anti-entropy tree disagreed with storage; rebuilt", "partition", p, "why", why)
-	} else {
-		n.log.Debug("anti-entropy tree rebuilt", "partition", p, "keys", len(b.hashes), "why", why)
-	}
-	return nil
-}
-
-// rebuildDue rebuilds the trees that outgrew their depth, then at most one
-// tree whose scheduled rebuild is due.
-func (n *Node) rebuildDue(ctx context.Context) {
-	now := n.clock.Steady()
-	due := -1
-	for p, pt := range n.aae.parts {
-		pt.mu.Lock()
-		resize, sched := pt.tree.NeedsResize(), now.After(pt.rebuildAt)
-		pt.mu.Unlock()
-		if resize {
-			if err := n.rebuildTree(ctx, uint32(p), "resize"); err != nil {
-				n.log.Warn("anti-entropy tree rebuild", "partition", p, "err", err)
-			}
-		} else if sched && due < 0 {
-			due = p
-		}
-	}
-	if due >= 0 {
-		if err := n.rebuildTree(ctx, uint32(due), "scheduled"); err != nil {
-			n.log.Warn("anti-entropy tree rebuild", "partition", due, "err", err)
-		}
-	}
-}
-
-// localEntries lists this node's entries of partition p in the given
-// buckets (one scan of the partition).
-func (n *Node) localEntries(ctx context.Context, p uint32, level int, buckets []uint32) ([]antientropy.Entry, error) {
-	want := make(map[uint32]bool, len(buckets))
-	for _, b := range buckets {
-		want[b] = true
-	}
-	var out []antientropy.Entry
-	lo, hi := storage.PartitionRange(p)
-	err := n.store.Scan(ctx, lo, hi, func(k, v []byte) error {
-		_, key, _ := storage.SplitDataKey(k)
-		if want[antientropy.Bucket(antientropy.KeyHash(key), level)] {
-			enc, err := stateBytes(v)
-			if err != nil {
-				return fmt.Errorf("node: stored state of %q is corrupt: %w", key, err)
-			}
-			out = append(out, antientropy.Entry{Key: slices.Clone(key), Hash: antientropy.EntryHash(key, enc)})
-		}
-		return nil
-	})
-	return out, err
 }
 
 // sharedPartitions maps each live peer to the partitions this node and it
@@ -425,7 +227,7 @@ func (n *Node) aaeLoop() {
 		case <-sample.C:
 			n.sampleForeground()
 		case <-n.aae.rebuild:
-			n.rebuildDue(n.bgCtx)
+			n.rep.rebuildDue(n.bgCtx)
 		case <-tick.C:
 			v := n.holderView()
 			if !n.cfg.AAE.Disabled {
@@ -433,7 +235,7 @@ func (n *Node) aaeLoop() {
 				n.holdersRound(n.bgCtx, v)
 			}
 			n.reapTombstones(n.bgCtx, v)
-			n.rebuildDue(n.bgCtx)
+			n.rep.rebuildDue(n.bgCtx)
 		}
 	}
 }
@@ -490,7 +292,7 @@ func (n *Node) peerRound(ctx context.Context, id membership.TableID, peer string
 			return
 		}
 		rr := roots[i]
-		if !rr.Ready || !n.partReady(int(p)) {
+		if !rr.Ready || !n.rep.partReady(int(p)) {
 			// A transfer fills that copy; exchanging now would do its
 			// work twice, and an incomplete copy confirms nothing.
 			continue
@@ -634,7 +436,7 @@ func (n *Node) exchange(ctx context.Context, id membership.TableID, p uint32, pe
 	pt.mu.Unlock()
 	remote := &aaeRemote{ctx: ctx, n: n, id: id, addr: addr, p: p, push: push}
 	local := func(level int, buckets []uint32) ([]antientropy.Entry, error) {
-		return n.localEntries(ctx, p, level, buckets)
+		return n.rep.localEntries(ctx, p, level, buckets)
 	}
 	diffs, st, truncated, err := antientropy.Diff(own, rr.Root, rr.Depth, remote, local, maxExchangeBuckets)
 	rec := exchangeRecord{Compared: st.EntriesLocal + st.EntriesReceived, Differences: len(diffs)}
@@ -665,7 +467,7 @@ func (n *Node) exchange(ctx context.Context, id membership.TableID, p uint32, pe
 		}
 		pt.mu.Unlock()
 		if check {
-			if err := n.rebuildTree(ctx, p, "roots differed without differing keys"); err != nil {
+			if err := n.rep.rebuildTree(ctx, p, "roots differed without differing keys"); err != nil {
 				n.log.Warn("anti-entropy tree rebuild", "partition", p, "err", err)
 			}
 		}
@@ -721,7 +523,7 @@ func (n *Node) repairFetched(ctx context.Context, p uint32, keys [][]byte, their
 	repaired := 0
 	var pull, push []wire.HandoffItem
 	for i, key := range keys {
-		mine, err := n.readLocal(ctx, key)
+		mine, err := n.rep.readLocal(ctx, key)
 		if err != nil {
 			return repaired, err
 		}
@@ -736,7 +538,7 @@ func (n *Node) repairFetched(ctx context.Context, p uint32, keys [][]byte, their
 			pull = append(pull, wire.HandoffItem{Key: key, State: th})
 			changed = true
 		}
-		if !merged.Equal(th) && !(th.IsZero() && onlyTombstones(mine) && n.settledHere(p, key, now)) {
+		if !merged.Equal(th) && !(th.IsZero() && onlyTombstones(mine) && n.rep.settledHere(p, key, now)) {
 			push = append(push, wire.HandoffItem{Key: key, State: merged})
 			changed = true
 		}
@@ -784,7 +586,7 @@ func (n *Node) serveAAE(ctx context.Context, method uint8, payload []byte) ([]by
 			pt.mu.Lock()
 			out.Roots[i] = wire.AAERoot{Root: pt.tree.Root(), Depth: pt.tree.Depth(), Keys: pt.tree.Keys()}
 			pt.mu.Unlock()
-			out.Roots[i].Ready = n.partReady(int(p))
+			out.Roots[i].Ready = n.rep.partReady(int(p))
 		}
 		return out.Marshal(), nil
 	case wire.MethodAAEChildren:
@@ -814,7 +616,7 @@ func (n *Node) serveAAE(ctx context.Context, method uint8, payload []byte) ([]by
 		if _, err := part(req.Partition); err != nil {
 			return nil, err
 		}
-		es, err := n.localEntries(ctx, req.Partition, req.Level, req.Indices)
+		es, err := n.rep.localEntries(ctx, req.Partition, req.Level, req.Indices)
 		if err != nil {
 			return nil, err
 		}
@@ -847,23 +649,12 @@ func (n *Node) serveAAE(ctx context.Context, method uint8, payload []byte) ([]by
 			if len(states) > 0 && size+len(b) > wire.MaxFetchBytes {
 				break
 			}
-			states = append(states, wire.FetchedRaw{State: b, Settled: b != nil && n.settledHere(req.Partition, key, now)})
+			states = append(states, wire.FetchedRaw{State: b, Settled: b != nil && n.rep.settledHere(req.Partition, key, now)})
 			size += len(b)
 		}
 		return wire.MarshalAAEFetch(states), nil
 	}
 	return nil, fmt.Errorf("node: unknown rpc method %d", method)
-}
-
-// settledHere reports whether this node has held key's state, only
-// tombstones, for at least the grace period (its own clock): the tombstone
-// is due to be reaped, here and on the replicas that confirmed it.
-func (n *Node) settledHere(p uint32, key []byte, now time.Time) bool {
-	pt := n.aae.parts[p]
-	pt.mu.Lock()
-	at, ok := pt.tombs[string(key)]
-	pt.mu.Unlock()
-	return ok && now.Sub(at) >= n.cfg.AAE.TombstoneGrace
 }
 
 // pace waits until anti-entropy's budgets allow keys and bytes more work.
@@ -877,41 +668,6 @@ func (n *Node) pace(ctx context.Context, keys, bytes int) error {
 	return sleepCtx(ctx, wait)
 }
 
-// reapMinAge is the least time this node keeps a tombstone after storing
-// it (its own steady clock): the grace period, and with hinted handoff on
-// at least the hint window plus reapMargin, so that no hint holding a value
-// from before the delete can still be delivered or served when the
-// tombstone that suppresses it is reaped.
-//
-// The argument, with every time on one node's clock: a hint holding a
-// pre-delete value was created at most MaxRequestTimeout after the delete
-// began (a write's late replication or a read's repair carries it there),
-// and the delete began before this node stored its tombstone. A fallback
-// never delivers or serves a hint past MaxAge (its steady clock), and a
-// receiver refuses a delivered hint that says it is older than its own
-// MaxAge; a delivery is in flight at most hintCallTimeout, and a served
-// hint reaches a primary (read repair, which never writes to a fallback:
-// that would start a new hint window) within MaxRequestTimeout. A request
-// its receiver read only after a pause of the whole process is dropped
-// (node/rpc's stall guard), so a request's timeout bounds how late it
-// lands. So any such hint lands within MaxAge + reapMargin of the
-// tombstone being stored, and the tombstone is still here to suppress it.
-func (n *Node) reapMinAge() time.Duration {
-	if n.cfg.NoHintedHandoff || n.cfg.AAE.ReapUnconfirmed {
-		return n.cfg.AAE.TombstoneGrace
-	}
-	return max(n.cfg.AAE.TombstoneGrace, n.cfg.Hints.MaxAge+n.reapMargin())
-}
-
-// reapMargin bounds how late a value can land after the request that
-// carried it began (see reapMinAge).
-func (n *Node) reapMargin() time.Duration {
-	return 2*n.cfg.MaxRequestTimeout + n.hintCallTimeout()
-}
-
-// hintCallTimeout bounds one hint delivery call.
-func (n *Node) hintCallTimeout() time.Duration { return 2 * n.cfg.RequestTimeout }
-
 // maxReapsPerRound bounds the tombstones one reaper pass removes.
 const maxReapsPerRound = 10000
 
@@ -922,7 +678,7 @@ const maxReapsPerRound = 10000
 func (n *Node) reapTombstones(ctx context.Context, v membership.Holders) {
 	r := n.ring.Load()
 	now := n.clock.Steady()
-	minAge := n.reapMinAge()
+	minAge := n.cfg.reapMinAge()
 	reaped, total := 0, 0
 parts:
 	for p, pt := range n.aae.parts {
@@ -961,7 +717,7 @@ parts:
 			if reaped >= maxReapsPerRound || ctx.Err() != nil {
 				break parts
 			}
-			st, err := n.readLocal(ctx, []byte(c.key))
+			st, err := n.rep.readLocal(ctx, []byte(c.key))
 			if err != nil {
 				n.log.Warn("reaping tombstones", "err", err)
 				break parts
@@ -976,7 +732,7 @@ parts:
 			// Only the state that was judged is removed (updateData then
 			// drops the key from tombs); a write since leaves it alone.
 			removed := false
-			err = n.updateData(ctx, uint32(p), []byte(c.key), func(cur vclock.State, found bool) (vclock.State, []byte, error) {
+			err = n.rep.updateData(ctx, uint32(p), []byte(c.key), func(cur vclock.State, found bool) (vclock.State, []byte, error) {
 				removed = found && cur.Equal(st)
 				if !removed {
 					return vclock.State{}, nil, storage.ErrSkipWrite
@@ -1133,7 +889,7 @@ func (n *Node) handleAAE(w http.ResponseWriter, r *http.Request) {
 		RateFactor:          n.aae.getFactor(),
 		ForegroundP99Millis: float64(n.aae.p99.Load()) / 1e6,
 		TombstoneGraceSecs:  n.cfg.AAE.TombstoneGrace.Seconds(),
-		TombstoneMinAgeSecs: n.reapMinAge().Seconds(),
+		TombstoneMinAgeSecs: n.cfg.reapMinAge().Seconds(),
 		Totals: api.AAETotals{
 			Exchanges: t.exchanges.Load(), ExchangeErrors: t.errors.Load(), Differences: t.differences.Load(),
 			KeysRepaired: t.repaired.Load(), BytesSent: t.bytes.Load(), Tombstones: int64(tombs), TombstonesReaped: t.reaped.Load(), ReapRounds: t.reapRounds.Load(),

@@ -47,7 +47,7 @@ func BenchmarkStorageMerge(b *testing.B) {
 				for pb.Next() {
 					k := i % len(keys)
 					next, _, _ := states[k].Write(actors[i%3], states[k].Context, value, false)
-					merged, err := n.applyLocal(ctx, keys[k], next)
+					merged, err := n.rep.applyLocal(ctx, keys[k], next)
 					if err != nil {
 						b.Fatal(err)
 					}

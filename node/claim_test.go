@@ -221,7 +221,7 @@ func TestStaleCopiesDropped(t *testing.T) {
 	}
 	var src vclock.State
 	for _, tn := range nodes {
-		st, err := tn.node.readLocal(ctx, []byte(cold[0]))
+		st, err := tn.node.rep.readLocal(ctx, []byte(cold[0]))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -238,7 +238,7 @@ func TestStaleCopiesDropped(t *testing.T) {
 			orphan, holder = k, tn
 		}
 	}
-	if _, err := holder.node.applyLocal(ctx, []byte(orphan), src); err != nil {
+	if _, err := holder.node.rep.applyLocal(ctx, []byte(orphan), src); err != nil {
 		t.Fatal(err)
 	}
 
@@ -417,11 +417,11 @@ func TestPushHeldReachesPrimaries(t *testing.T) {
 	if r := nodes[0].put("seed", "c", "", "w=3"); r.status != 204 {
 		t.Fatalf("put: %d %s", r.status, r.body)
 	}
-	st, err := nodes[0].node.readLocal(ctx, []byte("seed"))
+	st, err := nodes[0].node.rep.readLocal(ctx, []byte("seed"))
 	if err != nil || st.IsZero() {
 		t.Fatalf("read seed: %v", err)
 	}
-	if _, err := nodes[0].node.applyLocal(ctx, []byte("late"), st); err != nil {
+	if _, err := nodes[0].node.rep.applyLocal(ctx, []byte("late"), st); err != nil {
 		t.Fatal(err)
 	}
 	for _, tn := range nodes[1:] {

@@ -1,11 +1,7 @@
 package node
 
 import (
-	"context"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"sync/atomic"
@@ -102,38 +98,6 @@ func steadyBase(ckptSteady, ckptWall, wallNow int64, gap time.Duration) int64 {
 		return ckptSteady + int64(gap)
 	}
 	return ckptSteady + down
-}
-
-// loadClock starts the node's clock from its checkpoint (a new data
-// directory starts Steady at the wall clock).
-func (n *Node) loadClock(ctx context.Context) error {
-	wall := n.cfg.Clock.Now()
-	b, err := n.store.Get(ctx, metaSteady)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		n.clock = newClock(n.cfg.Clock, wall)
-		return n.checkpointClock(ctx)
-	case err != nil:
-		return fmt.Errorf("node: load clock checkpoint: %w", err)
-	case len(b) != 16:
-		return fmt.Errorf("node: clock checkpoint of %d bytes, want 16", len(b))
-	}
-	ckptSteady, ckptWall := int64(binary.BigEndian.Uint64(b)), int64(binary.BigEndian.Uint64(b[8:]))
-	gap := n.cfg.Hints.MaxAge + n.reapMargin()
-	base := steadyBase(ckptSteady, ckptWall, wall.UnixNano(), gap)
-	if wall.UnixNano() < ckptWall {
-		n.log.Warn("the wall clock is behind this node's last checkpoint: the downtime is unknown, so hints from before the restart are treated as expired",
-			"checkpoint", time.Unix(0, ckptWall).UTC(), "now", wall.UTC())
-	}
-	n.clock = newClock(n.cfg.Clock, time.Unix(0, base))
-	return n.checkpointClock(ctx)
-}
-
-// checkpointClock saves the steady clock's checkpoint.
-func (n *Node) checkpointClock(ctx context.Context) error {
-	b := binary.BigEndian.AppendUint64(nil, uint64(n.clock.Steady().UnixNano()))
-	b = binary.BigEndian.AppendUint64(b, uint64(n.clock.src.Now().UnixNano()))
-	return n.store.Update(ctx, metaSteady, func([]byte, bool) ([]byte, error) { return b, nil })
 }
 
 // handleClock serves GET and POST /debug/clock (only with Config.TestClock).

@@ -398,3 +398,42 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// reapMinAge is the least time this node keeps a tombstone after storing
+// it (its own steady clock): the grace period, and with hinted handoff on
+// at least the hint window plus reapMargin, so that no hint holding a value
+// from before the delete can still be delivered or served when the
+// tombstone that suppresses it is reaped.
+//
+// The argument, with every time on one node's clock: a hint holding a
+// pre-delete value was created at most MaxRequestTimeout after the delete
+// began (a write's late replication or a read's repair carries it there),
+// and the delete began before this node stored its tombstone. A fallback
+// never delivers or serves a hint past MaxAge (its steady clock), and a
+// receiver refuses a delivered hint that says it is older than its own
+// MaxAge; a delivery is in flight at most hintCallTimeout, and a served
+// hint reaches a primary (read repair, which never writes to a fallback:
+// that would start a new hint window) within MaxRequestTimeout. A request
+// its receiver read only after a pause of the whole process is dropped
+// (node/rpc's stall guard), so a request's timeout bounds how late it
+// lands. So any such hint lands within MaxAge + reapMargin of the
+// tombstone being stored, and the tombstone is still here to suppress it.
+func (c Config) reapMinAge() time.Duration {
+	if c.NoHintedHandoff || c.AAE.ReapUnconfirmed {
+		return c.AAE.TombstoneGrace
+	}
+	return max(c.AAE.TombstoneGrace, c.Hints.MaxAge+c.reapMargin())
+}
+
+// reapMargin bounds how late a value can land after the request that
+// carried it began (see reapMinAge).
+func (c Config) reapMargin() time.Duration {
+	return 2*c.MaxRequestTimeout + c.hintCallTimeout()
+}
+
+// hintCallTimeout bounds one hint delivery call.
+func (c Config) hintCallTimeout() time.Duration { return 2 * c.RequestTimeout }
+
+// staleWait covers requests coordinated under the previous placement: a
+// few request timeouts.
+func (c Config) staleWait() time.Duration { return 3 * c.RequestTimeout }

@@ -14,7 +14,6 @@ import (
 	"github.com/dynago/dynago/node/rpc"
 	"github.com/dynago/dynago/quorum"
 	"github.com/dynago/dynago/ring"
-	"github.com/dynago/dynago/storage"
 	"github.com/dynago/dynago/vclock"
 )
 
@@ -52,69 +51,10 @@ func (n *Node) self(targets []ring.Target) (ring.Target, bool) {
 	return ring.Target{}, false
 }
 
-// freshActor is a new actor of this node for one write (a fallback's: it
-// keeps no record of the key to know which counters it issued).
-func (n *Node) freshActor() vclock.Actor {
-	return vclock.Actor{Node: n.cfg.Name, Epoch: randomEpoch()}
-}
-
-// readLocal returns this node's stored state of key.
-func (n *Node) readLocal(ctx context.Context, key []byte) (vclock.State, error) {
-	p := n.ring.Load().Partition(key)
-	b, err := n.store.Get(ctx, storage.DataKey(uint32(p), key))
-	if errors.Is(err, storage.ErrNotFound) {
-		return vclock.State{}, nil
-	}
-	if err != nil {
-		return vclock.State{}, err
-	}
-	rec, err := decodeRecord(b)
-	if err != nil {
-		return vclock.State{}, fmt.Errorf("node: stored state of %q: %w", key, err)
-	}
-	return rec.State, nil
-}
-
-// applyLocal merges in into this node's stored state of key (the replica
-// side of every write path) and returns the merged state once it is durable.
-// A version of in whose dot this node holds with other contents (a counter
-// issued twice: a bug, Riak's kv679) is logged and counted; the merge still
-// resolves it deterministically (vclock.Merge), as repair must converge.
-func (n *Node) applyLocal(ctx context.Context, key []byte, in vclock.State) (vclock.State, error) {
-	return n.mergeLocal(ctx, key, in, false)
-}
-
 // errDotConflict refuses a replicated write that carries a dot this
 // replica already holds with other contents: acknowledging it would let
 // the merge silently keep one of the two writes.
 var errDotConflict = errors.New("node: dot conflict: a dot names two different writes")
-
-// mergeLocal is applyLocal; with refuseConflicts a dot conflict stores
-// nothing and returns errDotConflict (a coordinator's replication: the
-// write is then not acknowledged by this replica).
-func (n *Node) mergeLocal(ctx context.Context, key []byte, in vclock.State, refuseConflicts bool) (vclock.State, error) {
-	p := n.ring.Load().Partition(key)
-	var out vclock.State
-	var conflicts []vclock.Dot
-	err := n.updateData(ctx, uint32(p), key, func(cur vclock.State, found bool) (vclock.State, []byte, error) {
-		if conflicts = vclock.Conflicts(cur, in); len(conflicts) > 0 && refuseConflicts {
-			return vclock.State{}, nil, errDotConflict
-		}
-		merged := vclock.Merge(cur, in)
-		if found && merged.Equal(cur) {
-			out = cur
-			return vclock.State{}, nil, storage.ErrSkipWrite
-		}
-		out = merged
-		return merged, nil, nil
-	})
-	if len(conflicts) > 0 {
-		n.metrics.dotConflicts.Add(float64(len(conflicts)))
-		n.log.Error("BUG: a dot names two different writes (a counter issued twice); please report it",
-			"key", key, "dots", fmt.Sprint(conflicts), "refused", refuseConflicts)
-	}
-	return out, err
-}
 
 // readReplica reads key from one target, locally or over RPC, for a
 // request computed from table id. A fallback answers with the hint it
@@ -146,10 +86,10 @@ func (n *Node) readReplica(ctx context.Context, id membership.TableID, t ring.Ta
 // readAs reads this node's state of key: its data, or its hint for owner.
 func (n *Node) readAs(ctx context.Context, key []byte, owner string) (vclock.State, error) {
 	if owner == "" {
-		if !n.partReady(n.ring.Load().Partition(key)) {
+		if !n.rep.partReady(n.ring.Load().Partition(key)) {
 			return vclock.State{}, errNotReady
 		}
-		return n.readLocal(ctx, key)
+		return n.rep.readLocal(ctx, key)
 	}
 	st, _, err := n.hints.Get(ctx, ring.NodeID(owner), uint32(n.ring.Load().Partition(key)), key, n.clock.Steady())
 	return st, err
@@ -159,14 +99,14 @@ func (n *Node) readAs(ctx context.Context, key []byte, owner string) (vclock.Sta
 // into a durable hint for owner (Dynamo §4.6).
 func (n *Node) applyAs(ctx context.Context, key []byte, st vclock.State, owner string) error {
 	if owner == "" {
-		_, err := n.mergeLocal(ctx, key, st, true)
+		_, err := n.rep.mergeLocal(ctx, key, st, true)
 		return err
 	}
 	err := n.hints.Add(ctx, ring.NodeID(owner), uint32(n.ring.Load().Partition(key)), key, st, n.clock.Steady())
 	if errors.Is(err, hintedhandoff.ErrTargetFull) {
 		n.handoff.Refused(owner)
 	}
-	n.checkDurable(err)
+	n.rep.checkDurable(err)
 	return err
 }
 
@@ -205,7 +145,7 @@ func (n *Node) applyReplica(ctx context.Context, id membership.TableID, t ring.T
 // countsAsAck reports whether this node's copy of a write of key counts
 // toward the write's quorum (see applyReplica).
 func (n *Node) countsAsAck(key []byte, owner string) bool {
-	return owner != "" || n.partReady(n.ring.Load().Partition(key))
+	return owner != "" || n.rep.partReady(n.ring.Load().Partition(key))
 }
 
 // checkAvailable refuses a request up front, as Cassandra does, when gossip
@@ -442,7 +382,7 @@ func (n *Node) coordinateWrite(ctx context.Context, req wire.WriteRequest) write
 	// The local copy counts if this node is a ready primary (or a
 	// fallback) and its table did not change while the write landed (see
 	// serveChecked).
-	tr.Record(ring.NodeID(n.cfg.Name), localErr == nil && (!me.Primary || n.partReady(p)) && n.currentView().id == v.id)
+	tr.Record(ring.NodeID(n.cfg.Name), localErr == nil && (!me.Primary || n.rep.partReady(p)) && n.currentView().id == v.id)
 	out.Context = returnedContext(req.Context, dot)
 	if len(out.State.Versions) == 1 {
 		// The write superseded everything: the whole new state is what
@@ -535,7 +475,7 @@ func (n *Node) writePrimary(ctx context.Context, p int, req wire.WriteRequest, o
 	}
 	cur := n.inc.Load()
 	inc, verified := cur.Epoch, cur.Verified
-	err := n.updateRecord(ctx, uint32(p), req.Key, func(cur record, found bool) (record, []byte, error) {
+	err := n.rep.updateRecord(ctx, uint32(p), req.Key, func(cur record, found bool) (record, []byte, error) {
 		actor, owner, own := keyActor(n.cfg.Name, cur, inc, verified)
 		if own {
 			have, claim := cur.State.Context.Get(actor), req.Context.Get(actor)
@@ -550,7 +490,7 @@ func (n *Node) writePrimary(ctx context.Context, p int, req wire.WriteRequest, o
 		if err != nil {
 			return record{}, nil, err // a fresh actor the client context claims: never in practice
 		}
-		b, err := n.checkState(next)
+		b, err := n.rep.checkState(next)
 		if err != nil {
 			return record{}, nil, err
 		}
@@ -575,31 +515,15 @@ func (n *Node) writeFallback(ctx context.Context, p int, owner string, req wire.
 	if req.Delete {
 		value = nil // a tombstone carries nothing
 	}
-	next, dot, err := cur.Write(n.freshActor(), req.Context, value, req.Delete)
+	next, dot, err := cur.Write(n.rep.freshActor(), req.Context, value, req.Delete)
 	if err != nil {
 		return vclock.Dot{}, err
 	}
-	if _, err := n.checkState(next); err != nil {
+	if _, err := n.rep.checkState(next); err != nil {
 		return vclock.Dot{}, err
 	}
 	out.State = next
 	return dot, n.applyAs(ctx, req.Key, next, owner)
-}
-
-// checkState enforces the sibling and size limits on a coordinator's new
-// state and returns its encoding.
-func (n *Node) checkState(st vclock.State) ([]byte, error) {
-	if len(st.Versions) > n.cfg.MaxSiblings {
-		return nil, &LimitError{Err: ErrTooManySiblings, Limit: n.cfg.MaxSiblings}
-	}
-	b, err := st.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxStateBytes {
-		return nil, &LimitError{Err: ErrStateTooLarge, Limit: maxStateBytes}
-	}
-	return b, nil
 }
 
 // returnedContext is the context a writer gets back: what it had seen plus

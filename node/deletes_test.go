@@ -231,7 +231,7 @@ func TestDotConflictRefusedAndCounted(t *testing.T) {
 	if r := nodes[0].put("dc", "real", "", "w=3"); r.status != 204 {
 		t.Fatal(r.status)
 	}
-	st, err := nodes[1].node.readLocal(t.Context(), []byte("dc"))
+	st, err := nodes[1].node.rep.readLocal(t.Context(), []byte("dc"))
 	if err != nil || len(st.Versions) != 1 {
 		t.Fatalf("%v %v", st, err)
 	}
@@ -247,7 +247,7 @@ func TestDotConflictRefusedAndCounted(t *testing.T) {
 	if vs := nodes[1].replica("dc").values(); len(vs) != 1 || vs[0] != "real" {
 		t.Fatalf("n2 holds %v after refusing", vs)
 	}
-	if _, err := nodes[1].node.applyLocal(t.Context(), []byte("dc"), forged); err != nil {
+	if _, err := nodes[1].node.rep.applyLocal(t.Context(), []byte("dc"), forged); err != nil {
 		t.Fatal(err)
 	}
 	if got := testutil.ToFloat64(nodes[1].node.metrics.dotConflicts); got != 2 {
@@ -483,13 +483,13 @@ func TestFailedSyncIsNeverAcked(t *testing.T) {
 	if r.status != 503 {
 		t.Fatalf("a write n2 failed to sync was acknowledged at w=3: %d %s", r.status, r.body)
 	}
-	st, err := nodes[0].node.readLocal(t.Context(), []byte("sync"))
+	st, err := nodes[0].node.rep.readLocal(t.Context(), []byte("sync"))
 	if err != nil || len(st.Versions) != 1 {
 		t.Fatalf("n1's state: %v %v", st, err)
 	}
 	// The retry of the same state: n2 already shows it (the memtable), so
 	// it would merge to nothing and be acknowledged without an fsync.
-	if got, _ := nodes[1].node.readLocal(t.Context(), []byte("sync")); !got.Equal(st) {
+	if got, _ := nodes[1].node.rep.readLocal(t.Context(), []byte("sync")); !got.Equal(st) {
 		t.Logf("n2 does not show the unsynced write (%v); the retry below still must fail", got)
 	}
 	if _, err := nodes[0].node.applyReplica(t.Context(), nodes[0].node.currentView().id, ring.Target{ID: "n2", Primary: true}, []byte("sync"), st); err == nil {
@@ -555,7 +555,7 @@ func TestStalledLeaveNeverResurrects(t *testing.T) {
 		for _, k := range keys {
 			p := rg.Partition([]byte(k))
 			for _, id := range rg.Primaries(p) {
-				if !nodes[int(id[1]-'1')].node.partReady(p) {
+				if !nodes[int(id[1]-'1')].node.rep.partReady(p) {
 					return false, fmt.Sprintf("%s not ready for %d", id, p)
 				}
 			}

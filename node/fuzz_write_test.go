@@ -79,7 +79,7 @@ func FuzzWritePath(f *testing.F) {
 			if key == "" || len(key) > cfg.MaxKeyBytes || st.UnmarshalBinary(state) != nil {
 				return
 			}
-			if _, err := tn.node.applyLocal(t.Context(), []byte(key), st); err != nil {
+			if _, err := tn.node.rep.applyLocal(t.Context(), []byte(key), st); err != nil {
 				t.Fatalf("merge of a valid state failed: %v", err)
 			}
 		}
@@ -96,7 +96,7 @@ func FuzzWritePath(f *testing.F) {
 			}
 		}
 		if key != "" && len(key) <= cfg.MaxKeyBytes {
-			if _, err := tn.node.readLocal(t.Context(), []byte(key)); err != nil {
+			if _, err := tn.node.rep.readLocal(t.Context(), []byte(key)); err != nil {
 				t.Fatalf("the stored state of %q does not decode: %v", key, err)
 			}
 		}

@@ -28,7 +28,7 @@ func (n *Node) newHandoff() *handoff.Service {
 	return handoff.New(handoff.Config{
 		Name:        n.cfg.Name,
 		Interval:    n.cfg.HandoffInterval,
-		CallTimeout: n.hintCallTimeout(),
+		CallTimeout: n.cfg.hintCallTimeout(),
 		Hints:       n.cfg.Hints,
 	}, handoff.Deps{
 		Hints:     n.hints,
@@ -107,7 +107,7 @@ func (n *Node) receiveHandoff(ctx context.Context, req wire.HandoffRequest) erro
 		wg.Go(func() {
 			defer func() { <-sem }()
 			errs[i] = n.safely("merge", func() error {
-				_, err := n.applyLocal(ctx, it.Key, it.State)
+				_, err := n.rep.applyLocal(ctx, it.Key, it.State)
 				return err
 			})
 		})

@@ -9,7 +9,6 @@ import (
 	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/node/internal/wire"
 	"github.com/dynago/dynago/ring"
-	"github.com/dynago/dynago/storage"
 	"github.com/dynago/dynago/vclock"
 )
 
@@ -72,7 +71,7 @@ func (n *Node) publishHolds() {
 	readyAt := me.ReadyAt
 	allReady := true
 	for p := range primary {
-		if !n.partReady(p) {
+		if !n.rep.partReady(p) {
 			allReady = false
 		}
 	}
@@ -163,7 +162,7 @@ func (n *Node) confirmHolder(ctx context.Context, p uint32, holder, addr string,
 			if theirs[i].IsZero() {
 				continue
 			}
-			mine, err := n.readLocal(ctx, key)
+			mine, err := n.rep.readLocal(ctx, key)
 			if err != nil {
 				return err
 			}
@@ -198,35 +197,6 @@ func (n *Node) holdersRound(ctx context.Context, v membership.Holders) {
 			n.holderRound(ctx, holder, parts)
 		})
 	}
-}
-
-// dropAllData deletes every key this node stores (its hints stay: they
-// are time-bounded), before a node that left or was removed joins again.
-func (n *Node) dropAllData(ctx context.Context) error {
-	dropped := 0
-	for p := range n.aae.parts {
-		lo, hi := storage.PartitionRange(uint32(p))
-		var keys [][]byte
-		err := n.store.Scan(ctx, lo, hi, func(k, _ []byte) error {
-			_, key, _ := storage.SplitDataKey(k)
-			keys = append(keys, slices.Clone(key))
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, key := range keys {
-			err := n.updateData(ctx, uint32(p), key, func(vclock.State, bool) (vclock.State, []byte, error) {
-				return vclock.State{}, nil, storage.ErrDeleteKey
-			})
-			if err != nil {
-				return err
-			}
-			dropped++
-		}
-	}
-	n.log.Warn("discarded the data this node held before it left the ring; its partitions come back from their owners", "keys", dropped)
-	return nil
 }
 
 // holdsInterval is how often a node checks whether its advertised holdings

@@ -402,7 +402,7 @@ func (n *Node) handleReplica(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	st, err := n.readLocal(r.Context(), key)
+	st, err := n.rep.readLocal(r.Context(), key)
 	if err != nil {
 		writeError(w, &apiError{Status: http.StatusInternalServerError, Code: "storage", Message: err.Error()})
 		return
@@ -495,7 +495,7 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		// since, so what it still holds may be deleted values (holders.go).
 		// Its partitions come back from their owners. Joining again starts
 		// a new membership generation (membership.Record.Gen).
-		if err := n.dropAllData(r.Context()); err != nil {
+		if err := n.rep.dropAllData(r.Context()); err != nil {
 			writeError(w, errUnavailable("join_failed", "discarding the data held before leaving: "+err.Error()))
 			return
 		}
@@ -520,7 +520,7 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		if err := n.rebuildView(true); err != nil {
 			n.log.Error("rebuilding ring", "err", err)
 		}
-		if err := n.setAllReady(r.Context(), false); err != nil {
+		if err := n.rep.setAllReady(r.Context(), false); err != nil {
 			writeError(w, errUnavailable("join_failed", err.Error()))
 			return
 		}
@@ -529,7 +529,7 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 	if err := n.gossip.Join(body.Seeds); err != nil {
 		if fresh && membership.InRing(me.Status) {
 			// Still alone: it serves what it has, as before.
-			if rerr := n.setAllReady(r.Context(), true); rerr != nil {
+			if rerr := n.rep.setAllReady(r.Context(), true); rerr != nil {
 				n.log.Error("restoring transfer state", "err", rerr)
 			}
 			n.setSelfStatus(me.Status)
@@ -598,7 +598,7 @@ func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
-	if err := n.storageErr.Load(); err != nil {
+	if err := n.rep.storageErr.Load(); err != nil {
 		writeError(w, errUnavailable("storage_failed", fmt.Sprintf("a write failed to reach stable storage (%v); this node refuses writes until it is restarted", *err)))
 		return
 	}

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,18 +35,16 @@ type Node struct {
 	// boot is this run's id, prevBoot the data directory's previous run's
 	// (boot.go).
 	boot, prevBoot string
-	// storageErr is set once a write failed to reach stable storage
-	// (storage.ErrNotDurable): the store then refuses every write until
-	// the node restarts (fail-stop; fsync errors can't be retried), and
-	// /health says so.
-	storageErr atomic.Pointer[error]
-	metrics    *metrics
-	ready      chan struct{}
-	clock      *clock
-	faults     faults
+	metrics        *metrics
+	ready          chan struct{}
+	clock          *clock
+	faults         faults
 
 	hints   *hintedhandoff.Store
 	handoff *handoff.Service
+	// rep is this node's replica of the data (replica.go); aae is its
+	// trees and anti-entropy state (aae.go), shared with rep.
+	rep     *replica
 	aae     *aaeState
 	xfer    transferState
 	leaving leaveState
@@ -160,11 +157,14 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 
 	n.store = st
 	cleanup = append(cleanup, func() { n.store.Close() })
+	n.aae = newAAE(cfg)
+	n.rep = &replica{cfg: cfg, log: n.log, store: st, clock: n.clock, metrics: n.metrics, aae: n.aae, xfer: &n.xfer} // clock: loadClock
 	ctx := context.Background()
-	if err := n.loadClock(ctx); err != nil {
+	if err := n.rep.loadClock(ctx); err != nil {
 		return nil, err
 	}
-	inc, err := n.loadIncarnation(ctx)
+	n.clock = n.rep.clock
+	inc, err := n.rep.loadIncarnation(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -181,15 +181,14 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	}
 	n.roster = startRoster(loaded, n.publishRoster)
 	cleanup = append(cleanup, n.roster.close)
-	if err := n.loadReady(ctx, n.freshJoin); err != nil {
+	if err := n.rep.loadReady(ctx, n.freshJoin); err != nil {
 		return nil, err
 	}
 	if n.hints, err = hintedhandoff.Open(ctx, n.store, cfg.Hints); err != nil {
 		return nil, fmt.Errorf("node: open hints: %w", err)
 	}
 	n.handoff = n.newHandoff()
-	n.aae = newAAE(cfg)
-	if err := n.buildTrees(ctx); err != nil {
+	if err := n.rep.buildTrees(ctx); err != nil {
 		return nil, err
 	}
 
@@ -347,7 +346,7 @@ func (n *Node) run(ctx context.Context) error {
 	wg.Wait()
 	n.closeClients()
 	n.saveCluster(context.Background())
-	if err := n.markClean(context.Background()); err != nil {
+	if err := n.rep.markClean(context.Background()); err != nil {
 		n.log.Warn("could not record clean shutdown", "err", err)
 	}
 	n.roster.close()
@@ -445,39 +444,6 @@ var (
 	metaClean   = storage.MetaKey("clean")
 	metaCluster = storage.MetaKey("cluster")
 )
-
-func (n *Node) loadIncarnation(ctx context.Context) (uint64, error) {
-	var epoch uint64
-	_, cleanErr := n.store.Get(ctx, metaClean)
-	unclean := errors.Is(cleanErr, storage.ErrNotFound)
-	err := n.store.Update(ctx, metaEpoch, func(old []byte, found bool) ([]byte, error) {
-		if found && len(old) == 8 && !unclean {
-			epoch = binary.BigEndian.Uint64(old)
-			return nil, storage.ErrSkipWrite
-		}
-		epoch = randomEpoch()
-		return binary.BigEndian.AppendUint64(nil, epoch), nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("node: epoch: %w", err)
-	}
-	if err := n.store.Update(ctx, metaClean, func([]byte, bool) ([]byte, error) { return nil, storage.ErrDeleteKey }); err != nil {
-		return 0, fmt.Errorf("node: epoch: %w", err)
-	}
-	return epoch, nil
-}
-
-func (n *Node) markClean(ctx context.Context) error {
-	if err := n.checkpointClock(ctx); err != nil {
-		return err
-	}
-	if s, ok := n.store.(storage.Syncer); ok {
-		if err := s.Sync(); err != nil {
-			return err
-		}
-	}
-	return n.store.Update(ctx, metaClean, func([]byte, bool) ([]byte, error) { return []byte{1}, nil })
-}
 
 func (n *Node) loadCluster(ctx context.Context) (membership.State, error) {
 	b, err := n.store.Get(ctx, metaCluster)
@@ -659,7 +625,7 @@ func (n *Node) persistLoop() {
 		case <-n.persist:
 			n.saveCluster(n.bgCtx)
 		case <-t.C:
-			if err := n.checkpointClock(n.bgCtx); err != nil && n.bgCtx.Err() == nil {
+			if err := n.rep.checkpointClock(n.bgCtx); err != nil && n.bgCtx.Err() == nil {
 				n.log.Warn("saving the clock checkpoint", "err", err)
 			}
 		}

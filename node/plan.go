@@ -12,7 +12,6 @@ import (
 	"github.com/dynago/dynago/node/api"
 	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/ring"
-	"github.com/dynago/dynago/storage"
 )
 
 // Plans (GET /cluster/plan, DESIGN.md §5): what a join, leave or remove
@@ -150,7 +149,7 @@ func (n *Node) handlePlan(w http.ResponseWriter, r *http.Request) {
 	warns := membership.MemberWarnings(c, ch, n.cfg.Name, n.peers.Alive)
 	keys, keyWarns := n.planKeys(ctx, c)
 	warns = append(warns, keyWarns...)
-	bpk, err := n.bytesPerKey(ctx)
+	bpk, err := n.rep.bytesPerKey(ctx)
 	if err != nil {
 		warns = append(warns, fmt.Sprintf("could not sample %s's data for the bytes per key (bytes are 0): %v", n.cfg.Name, err))
 	}
@@ -184,7 +183,7 @@ func (n *Node) planKeys(ctx context.Context, c membership.State) ([]int64, []str
 			continue
 		}
 		if rec.Name == n.cfg.Name {
-			counts := n.localKeyCounts()
+			counts := n.rep.localKeyCounts()
 			mu.Lock()
 			membership.MergeMaxKeys(keys, counts)
 			mu.Unlock()
@@ -206,17 +205,6 @@ func (n *Node) planKeys(ctx context.Context, c membership.State) ([]int64, []str
 	return keys, warns
 }
 
-// localKeyCounts returns the key count of each of this node's trees.
-func (n *Node) localKeyCounts() []int {
-	out := make([]int, len(n.aae.parts))
-	for p, pt := range n.aae.parts {
-		pt.mu.Lock()
-		out[p] = pt.tree.Keys()
-		pt.mu.Unlock()
-	}
-	return out
-}
-
 // remoteKeyCounts asks a peer for the key count of each of parts.
 func (n *Node) remoteKeyCounts(ctx context.Context, peer string, parts []uint32) ([]int, error) {
 	addr, ok := n.rpcAddrOf(peer)
@@ -232,31 +220,4 @@ func (n *Node) remoteKeyCounts(ctx context.Context, peer string, parts []uint32)
 		out[p] = rt.Keys
 	}
 	return out, nil
-}
-
-// bytesPerKey estimates the bytes a key moves with (its key and stored
-// state) from the first planSampleKeys keys of this node's data; 0 when it
-// holds none.
-func (n *Node) bytesPerKey(ctx context.Context) (float64, error) {
-	var keys, size int64
-	errEnough := errors.New("enough keys")
-	err := n.store.Scan(ctx, []byte{storage.PrefixData}, []byte{storage.PrefixData + 1}, func(k, v []byte) error {
-		if keys >= planSampleKeys {
-			return errEnough
-		}
-		_, key, ok := storage.SplitDataKey(k)
-		if !ok {
-			return nil
-		}
-		keys++
-		size += int64(len(key) + len(v))
-		return nil
-	})
-	if err != nil && !errors.Is(err, errEnough) {
-		return 0, err
-	}
-	if keys == 0 {
-		return 0, nil
-	}
-	return float64(size) / float64(keys), nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/dynago/dynago/node/internal/wire"
 	"github.com/dynago/dynago/ring"
@@ -27,10 +26,6 @@ import (
 //
 // A copy is left alone for staleWait after the change that moved it, so
 // writes coordinated under the old placement have landed everywhere.
-
-// staleWait covers requests coordinated under the previous placement: a
-// few request timeouts.
-func (n *Node) staleWait() time.Duration { return 3 * n.cfg.RequestTimeout }
 
 // staleBatch is how many keys one round compares at a time.
 const staleBatch = 256
@@ -68,7 +63,7 @@ func (n *Node) staleRound(ctx context.Context) {
 			at = now
 		}
 		n.xfer.mu.Unlock()
-		if now.Sub(at) < n.staleWait() {
+		if now.Sub(at) < n.cfg.staleWait() {
 			continue
 		}
 		d, pushed, err := n.dropPartition(ctx, r, uint32(p))
@@ -171,7 +166,7 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 				continue // pushed where it was behind: dropped on a later pass
 			}
 			deleted := false
-			err := n.updateData(ctx, p, key, func(cur vclock.State, found bool) (vclock.State, []byte, error) {
+			err := n.rep.updateData(ctx, p, key, func(cur vclock.State, found bool) (vclock.State, []byte, error) {
 				if !found || !cur.Equal(mine[i]) {
 					return vclock.State{}, nil, storage.ErrSkipWrite // changed since: next round
 				}

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -73,59 +72,6 @@ func metaCursor(p uint32, source string) []byte {
 	return storage.MetaKey(fmt.Sprintf("xfer/%d/%s", p, source))
 }
 
-// loadReady restores which partitions this node is ready for. A node with
-// no record is ready for all of them when it founds a cluster or predates
-// transfers, and for none when it is new and joins one.
-func (n *Node) loadReady(ctx context.Context, freshJoin bool) error {
-	q := n.cfg.Ring.Partitions
-	n.xfer.ready = make([]bool, q)
-	n.xfer.jobs = map[uint32]*transferJob{}
-	n.xfer.lostAt = map[uint32]time.Time{}
-	n.xfer.wake = make(chan struct{}, 1)
-	n.xfer.bucket = antientropy.NewTokenBucket(float64(n.cfg.TransferRate), float64(n.cfg.TransferRate))
-	b, err := n.store.Get(ctx, metaReady)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		for p := range n.xfer.ready {
-			n.xfer.ready[p] = !freshJoin
-		}
-		return n.saveReady(ctx)
-	case err != nil:
-		return fmt.Errorf("node: load transfer state: %w", err)
-	case len(b) != (q+7)/8 && len(b) != (q+7)/8+16:
-		return fmt.Errorf("node: transfer state holds %d bytes, want %d for %d partitions", len(b), (q+7)/8+16, q)
-	}
-	if len(b) == (q+7)/8+16 {
-		tail := b[(q+7)/8:]
-		n.xfer.readyFor = membership.TableID{Version: binary.BigEndian.Uint64(tail), Digest: binary.BigEndian.Uint64(tail[8:])}
-	}
-	for p := range n.xfer.ready {
-		n.xfer.ready[p] = b[p/8]&(1<<(p%8)) != 0
-	}
-	return nil
-}
-
-func (n *Node) saveReady(ctx context.Context) error {
-	n.xfer.mu.Lock()
-	b := make([]byte, (len(n.xfer.ready)+7)/8)
-	for p, ok := range n.xfer.ready {
-		if ok {
-			b[p/8] |= 1 << (p % 8)
-		}
-	}
-	b = binary.BigEndian.AppendUint64(b, n.xfer.readyFor.Version)
-	b = binary.BigEndian.AppendUint64(b, n.xfer.readyFor.Digest)
-	n.xfer.mu.Unlock()
-	return n.store.Update(ctx, metaReady, func([]byte, bool) ([]byte, error) { return b, nil })
-}
-
-// partReady reports whether this node's copy of partition p is complete.
-func (n *Node) partReady(p int) bool {
-	n.xfer.mu.Lock()
-	defer n.xfer.mu.Unlock()
-	return n.xfer.ready[p]
-}
-
 func (n *Node) wakeTransfers() {
 	if n.xfer.wake == nil {
 		return
@@ -134,17 +80,6 @@ func (n *Node) wakeTransfers() {
 	case n.xfer.wake <- struct{}{}:
 	default:
 	}
-}
-
-// setAllReady marks every partition ready or not (a node that was alone
-// joins a cluster: its partitions now come from their owners there).
-func (n *Node) setAllReady(ctx context.Context, ready bool) error {
-	n.xfer.mu.Lock()
-	for p := range n.xfer.ready {
-		n.xfer.ready[p] = ready
-	}
-	n.xfer.mu.Unlock()
-	return n.saveReady(ctx)
 }
 
 // transferInterval is how often pending transfers are retried (a source
@@ -243,7 +178,7 @@ func (n *Node) transferRound(ctx context.Context) {
 	}
 	n.xfer.mu.Unlock()
 	if changed {
-		if err := n.saveReady(ctx); err != nil {
+		if err := n.rep.saveReady(ctx); err != nil {
 			n.log.Warn("saving transfer state", "err", err)
 		}
 	}
@@ -362,7 +297,7 @@ func (n *Node) pullPartition(ctx context.Context, r, prev *ring.Ring, p uint32) 
 	n.xfer.ready[p] = true
 	delete(n.xfer.jobs, p)
 	n.xfer.mu.Unlock()
-	if err := n.saveReady(ctx); err != nil {
+	if err := n.rep.saveReady(ctx); err != nil {
 		n.log.Warn("saving transfer state", "err", err)
 		return
 	}
@@ -536,7 +471,7 @@ func (n *Node) handleTransfers(w http.ResponseWriter, r *http.Request) {
 	slices.SortFunc(jobs, func(a, b api.TransferJob) int { return a.Partition - b.Partition })
 	pending := 0
 	for _, p := range rg.PartitionsOf(ring.NodeID(n.cfg.Name)) {
-		if !n.partReady(p) {
+		if !n.rep.partReady(p) {
 			pending++
 		}
 	}

@@ -137,7 +137,7 @@ func TestBackToBackChangesKeepSources(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := old.node.applyLocal(t.Context(), []byte(k), st); err != nil {
+		if _, err := old.node.rep.applyLocal(t.Context(), []byte(k), st); err != nil {
 			t.Fatal(err)
 		}
 		planted = append(planted, k)
@@ -188,7 +188,7 @@ func TestBackToBackChangesKeepSources(t *testing.T) {
 	// n5 may not be ready for p without the old owner's copy. Wait until
 	// its pull of p is either done or waiting only for the down node.
 	waitFor(t, "n5's pull of the partition to finish or wait for the old owner", 30*time.Second, func() (bool, string) {
-		if n5.node.partReady(p) {
+		if n5.node.rep.partReady(p) {
 			return true, ""
 		}
 		n5.node.xfer.mu.Lock()
@@ -204,7 +204,7 @@ func TestBackToBackChangesKeepSources(t *testing.T) {
 		}
 		return true, ""
 	})
-	if n5.node.partReady(p) {
+	if n5.node.rep.partReady(p) {
 		if vs := n5.replica(key).values(); !slices.Equal(vs, []string{"only-here"}) {
 			t.Fatalf("n5 is ready for partition %d without the only copy of %s, held by %s (down): holds %v", p, key, old.cfg.Name, vs)
 		}
@@ -214,8 +214,8 @@ func TestBackToBackChangesKeepSources(t *testing.T) {
 		n5.node.xfer.mu.Lock()
 		job := fmt.Sprint(n5.node.xfer.jobs[uint32(p)])
 		n5.node.xfer.mu.Unlock()
-		return n5.node.partReady(p) && slices.Equal(n5.replica(key).values(), []string{"only-here"}),
-			fmt.Sprintf("n5 holds %v, job %s, ready %v, %s has table %d, n5 has %d sources %v prims %v", n5.replica(key).values(), job, n5.node.partReady(p), back.cfg.Name, back.node.currentView().id.Version,
+		return n5.node.rep.partReady(p) && slices.Equal(n5.replica(key).values(), []string{"only-here"}),
+			fmt.Sprintf("n5 holds %v, job %s, ready %v, %s has table %d, n5 has %d sources %v prims %v", n5.replica(key).values(), job, n5.node.rep.partReady(p), back.cfg.Name, back.node.currentView().id.Version,
 				n5.node.currentView().id.Version, n5.node.clusterSnapshot().Table.Sources[p], n5.node.Ring().Primaries(p))
 	})
 }
