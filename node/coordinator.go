@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dynago/dynago/hintedhandoff"
+	"github.com/dynago/dynago/node/internal/gossip"
+	"github.com/dynago/dynago/node/internal/handoff"
 	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/node/internal/wire"
 	"github.com/dynago/dynago/node/rpc"
@@ -17,18 +20,48 @@ import (
 	"github.com/dynago/dynago/vclock"
 )
 
-// maxStateBytes bounds one key's encoded state (all siblings): it travels in
-// one RPC frame and is one badger value.
-const maxStateBytes = 48 << 20
+// coordinator runs requests (Dynamo §4.5): it finds a key's preference
+// list in the current view, sends the request to its replicas (itself
+// through rep, the others over RPC), answers once the request's own R or
+// W replicas replied, forwards a write this node can't coordinate, keeps
+// sloppy writes as hints, and repairs the replicas a read found behind.
+// Work that outlives a request (late replication, read repair) runs in bg.
+//
+// It owns no state of its own: the placement comes from cluster (the
+// roster's published view, read without locks), the data from rep.
+type coordinator struct {
+	recoverer
+	cfg     Config
+	clock   *clock
+	rep     *replica
+	peers   *gossip.Peers
+	hints   *hintedhandoff.Store
+	handoff *handoff.Service
+	inc     *atomic.Pointer[incarnation]
+	ring    *atomic.Pointer[ring.Ring]
+	// bg runs work started by requests; bgCtx ends when the node stops.
+	bg    *tasks
+	bgCtx context.Context
+	// cluster is the view and the calls to other nodes.
+	cluster coordCluster
+}
+
+// coordCluster is what the coordinator needs of the cluster: the current
+// view, a call to a peer under a table id, and a member's RPC address.
+type coordCluster interface {
+	currentView() *view
+	call(ctx context.Context, addr string, id membership.TableID, method uint8, payload []byte) ([]byte, error)
+	rpcAddrOf(name string) (string, bool)
+}
 
 // targets returns a key's partition and the replicas a request goes to.
 // Sloppy (Dynamo §4.6): the first N alive nodes of the extended preference
 // list, fallbacks standing in for down primaries. Strict: the N primaries,
 // alive or not; always so when hinted handoff is off.
-func (n *Node) targets(v *view, key []byte, strict bool) (int, []ring.Target) {
+func (c *coordinator) targets(v *view, key []byte, strict bool) (int, []ring.Target) {
 	r := v.ring
 	p := r.Partition(key)
-	if strict || n.cfg.NoHintedHandoff {
+	if strict || c.cfg.NoHintedHandoff {
 		prims := r.Primaries(p)
 		ts := make([]ring.Target, len(prims))
 		for i, id := range prims {
@@ -36,44 +69,39 @@ func (n *Node) targets(v *view, key []byte, strict bool) (int, []ring.Target) {
 		}
 		return p, ts
 	}
-	return p, r.Targets(p, n.aliveID)
+	return p, r.Targets(p, c.aliveID)
 }
 
-func (n *Node) aliveID(id ring.NodeID) bool { return n.peers.Alive(string(id)) }
+func (c *coordinator) aliveID(id ring.NodeID) bool { return c.peers.Alive(string(id)) }
 
 // self returns this node's place among targets.
-func (n *Node) self(targets []ring.Target) (ring.Target, bool) {
+func (c *coordinator) self(targets []ring.Target) (ring.Target, bool) {
 	for _, t := range targets {
-		if string(t.ID) == n.cfg.Name {
+		if string(t.ID) == c.cfg.Name {
 			return t, true
 		}
 	}
 	return ring.Target{}, false
 }
 
-// errDotConflict refuses a replicated write that carries a dot this
-// replica already holds with other contents: acknowledging it would let
-// the merge silently keep one of the two writes.
-var errDotConflict = errors.New("node: dot conflict: a dot names two different writes")
-
 // readReplica reads key from one target, locally or over RPC, for a
 // request computed from table id. A fallback answers with the hint it
 // holds for the primary it stands in for.
-func (n *Node) readReplica(ctx context.Context, id membership.TableID, t ring.Target, key []byte) (vclock.State, error) {
+func (c *coordinator) readReplica(ctx context.Context, id membership.TableID, t ring.Target, key []byte) (vclock.State, error) {
 	owner := ""
 	if !t.Primary {
 		owner = string(t.For)
 	}
-	if string(t.ID) == n.cfg.Name {
-		return n.readAs(ctx, key, owner)
+	if string(t.ID) == c.cfg.Name {
+		return c.readAs(ctx, key, owner)
 	}
-	addr, ok := n.rpcAddrOf(string(t.ID))
+	addr, ok := c.cluster.rpcAddrOf(string(t.ID))
 	if !ok {
 		return vclock.State{}, fmt.Errorf("node: no address for %s", t.ID)
 	}
-	resp, err := n.call(ctx, addr, id, wire.MethodRead, wire.ReadRequest{Key: key, Owner: owner}.Marshal())
+	resp, err := c.cluster.call(ctx, addr, id, wire.MethodRead, wire.ReadRequest{Key: key, Owner: owner}.Marshal())
 	if err != nil {
-		n.metrics.rpcErrors.WithLabelValues("read").Inc()
+		c.metrics.rpcErrors.WithLabelValues("read").Inc()
 		return vclock.State{}, err
 	}
 	var st vclock.State
@@ -84,29 +112,29 @@ func (n *Node) readReplica(ctx context.Context, id membership.TableID, t ring.Ta
 }
 
 // readAs reads this node's state of key: its data, or its hint for owner.
-func (n *Node) readAs(ctx context.Context, key []byte, owner string) (vclock.State, error) {
+func (c *coordinator) readAs(ctx context.Context, key []byte, owner string) (vclock.State, error) {
 	if owner == "" {
-		if !n.rep.partReady(n.ring.Load().Partition(key)) {
+		if !c.rep.partReady(c.ring.Load().Partition(key)) {
 			return vclock.State{}, errNotReady
 		}
-		return n.rep.readLocal(ctx, key)
+		return c.rep.readLocal(ctx, key)
 	}
-	st, _, err := n.hints.Get(ctx, ring.NodeID(owner), uint32(n.ring.Load().Partition(key)), key, n.clock.Steady())
+	st, _, err := c.hints.Get(ctx, ring.NodeID(owner), uint32(c.ring.Load().Partition(key)), key, c.clock.Steady())
 	return st, err
 }
 
 // applyAs stores st on this node: merged into its data, or, as a fallback,
 // into a durable hint for owner (Dynamo §4.6).
-func (n *Node) applyAs(ctx context.Context, key []byte, st vclock.State, owner string) error {
+func (c *coordinator) applyAs(ctx context.Context, key []byte, st vclock.State, owner string) error {
 	if owner == "" {
-		_, err := n.rep.mergeLocal(ctx, key, st, true)
+		_, err := c.rep.mergeLocal(ctx, key, st, true)
 		return err
 	}
-	err := n.hints.Add(ctx, ring.NodeID(owner), uint32(n.ring.Load().Partition(key)), key, st, n.clock.Steady())
+	err := c.hints.Add(ctx, ring.NodeID(owner), uint32(c.ring.Load().Partition(key)), key, st, c.clock.Steady())
 	if errors.Is(err, hintedhandoff.ErrTargetFull) {
-		n.handoff.Refused(owner)
+		c.handoff.Refused(owner)
 	}
-	n.rep.checkDurable(err)
+	c.rep.checkDurable(err)
 	return err
 }
 
@@ -115,18 +143,18 @@ func (n *Node) applyAs(ctx context.Context, key []byte, st vclock.State, owner s
 // it durably, saying whether the target counts toward a write quorum: a
 // primary only when it is ready for the key's partition (it holds a
 // complete copy; view.go), a fallback always (it keeps a hint).
-func (n *Node) applyReplica(ctx context.Context, id membership.TableID, t ring.Target, key []byte, st vclock.State) (bool, error) {
+func (c *coordinator) applyReplica(ctx context.Context, id membership.TableID, t ring.Target, key []byte, st vclock.State) (bool, error) {
 	owner := ""
 	if !t.Primary {
 		owner = string(t.For)
 	}
-	if string(t.ID) == n.cfg.Name {
-		if err := n.applyAs(ctx, key, st, owner); err != nil {
+	if string(t.ID) == c.cfg.Name {
+		if err := c.applyAs(ctx, key, st, owner); err != nil {
 			return false, err
 		}
-		return n.countsAsAck(key, owner), nil
+		return c.countsAsAck(key, owner), nil
 	}
-	addr, ok := n.rpcAddrOf(string(t.ID))
+	addr, ok := c.cluster.rpcAddrOf(string(t.ID))
 	if !ok {
 		return false, fmt.Errorf("node: no address for %s", t.ID)
 	}
@@ -134,9 +162,9 @@ func (n *Node) applyReplica(ctx context.Context, id membership.TableID, t ring.T
 	if err != nil {
 		return false, err
 	}
-	resp, err := n.call(ctx, addr, id, wire.MethodApply, req)
+	resp, err := c.cluster.call(ctx, addr, id, wire.MethodApply, req)
 	if err != nil {
-		n.metrics.rpcErrors.WithLabelValues("apply").Inc()
+		c.metrics.rpcErrors.WithLabelValues("apply").Inc()
 		return false, err
 	}
 	return len(resp) == 1 && resp[0] == 1, nil
@@ -144,8 +172,8 @@ func (n *Node) applyReplica(ctx context.Context, id membership.TableID, t ring.T
 
 // countsAsAck reports whether this node's copy of a write of key counts
 // toward the write's quorum (see applyReplica).
-func (n *Node) countsAsAck(key []byte, owner string) bool {
-	return owner != "" || n.rep.partReady(n.ring.Load().Partition(key))
+func (c *coordinator) countsAsAck(key []byte, owner string) bool {
+	return owner != "" || c.rep.partReady(c.ring.Load().Partition(key))
 }
 
 // checkAvailable refuses a request up front, as Cassandra does, when gossip
@@ -154,11 +182,11 @@ func (n *Node) countsAsAck(key []byte, owner string) bool {
 // fewer than N nodes are up). Nothing
 // is read or written, so a refused write is a definite failure, unlike a
 // write that starts and then misses W acks (indeterminate).
-func (n *Node) checkAvailable(op string, need, needPrimary int, targets []ring.Target) error {
+func (c *coordinator) checkAvailable(op string, need, needPrimary int, targets []ring.Target) error {
 	var alive, down []string
 	alivePrimaries := 0
 	for _, t := range targets {
-		if !n.peers.Alive(string(t.ID)) {
+		if !c.peers.Alive(string(t.ID)) {
 			down = append(down, string(t.ID))
 			continue
 		}
@@ -174,48 +202,33 @@ func (n *Node) checkAvailable(op string, need, needPrimary int, targets []ring.T
 		Alive: alive, AlivePrimaries: alivePrimaries, Down: down}
 }
 
-// readOutcome is a coordinated read's result.
-type readOutcome struct {
-	Err     error // nil, or a *UnavailableError or *QuorumError
-	State   vclock.State
-	R, PR   int
-	Replies int
-	Stale   int // replicas found stale among the replies at answer time
-}
-
-type readReply struct {
-	id  ring.NodeID
-	st  vclock.State
-	err error
-}
-
 // read coordinates a read: fan out to every replica in parallel, answer
 // after R replies (PR of them from primaries), then repair stale replicas
 // in the background once the rest have answered (Dynamo §4.5, §5).
-func (n *Node) read(ctx context.Context, key []byte, r, pr int, strict bool, timeout time.Duration) readOutcome {
-	v := n.currentView()
-	_, targets := n.targets(v, key, strict)
+func (c *coordinator) read(ctx context.Context, key []byte, r, pr int, strict bool, timeout time.Duration) readOutcome {
+	v := c.cluster.currentView()
+	_, targets := c.targets(v, key, strict)
 	out := readOutcome{R: r, PR: pr}
-	if err := n.checkAvailable(opRead, r, pr, targets); err != nil {
+	if err := c.checkAvailable(opRead, r, pr, targets); err != nil {
 		out.Err = err
 		return out
 	}
 	tr := quorum.NewTracker(r, pr, targets)
 	// Replica calls outlive the client's request (read repair needs the
 	// late replies) but never the request timeout or the node.
-	rctx, cancel := context.WithTimeout(n.bgCtx, timeout)
+	rctx, cancel := context.WithTimeout(c.bgCtx, timeout)
 	replies := make(chan readReply, len(targets))
 	asked := 0
 	for _, t := range targets {
-		if !n.peers.Alive(string(t.ID)) {
+		if !c.peers.Alive(string(t.ID)) {
 			tr.Record(t.ID, false)
 			continue
 		}
 		asked++
-		n.bg.Go(func() {
+		c.bg.Go(func() {
 			var st vclock.State
-			err := n.safely("read", func() (err error) {
-				st, err = n.readReplica(rctx, v.id, t, key)
+			err := c.safely("read", func() (err error) {
+				st, err = c.readReplica(rctx, v.id, t, key)
 				return err
 			})
 			replies <- readReply{id: t.ID, st: st, err: err}
@@ -231,7 +244,7 @@ wait:
 		case rep := <-replies:
 			received++
 			if rep.err != nil {
-				n.log.Debug("replica read failed", "replica", rep.id, "err", rep.err)
+				c.log.Debug("replica read failed", "replica", rep.id, "err", rep.err)
 				tr.Record(rep.id, false)
 				continue
 			}
@@ -249,32 +262,32 @@ wait:
 		ok, okp, _ := tr.Counts()
 		out.Err = &QuorumError{Op: opRead, Need: r, NeedPrimary: pr, Got: ok, GotPrimary: okp,
 			Acked: names(tr.Acked()), Failed: names(tr.Failed()), Pending: names(tr.Pending())}
-		n.drain(replies, asked-received)
+		c.drain(replies, asked-received)
 		return out
 	}
 	out.State = quorum.MergeReplies(got)
 	stale := quorum.Stale(out.State, got)
 	out.Stale = len(stale)
-	if n.cfg.ReadRepair == ReadRepairBlocking && len(stale) > 0 {
+	if c.cfg.ReadRepair == ReadRepairBlocking && len(stale) > 0 {
 		// Write the merged state back to the stale repliers before
 		// answering, so no later quorum read can return less than this one.
-		n.repair(rctx, v.id, key, out.State, pick(targets, stale))
+		c.repair(rctx, v.id, key, out.State, pick(targets, stale))
 		for i := range got {
 			got[i].State = out.State // so the late repair skips them
 		}
 	}
 	remaining := asked - received
-	n.bg.Go(func() {
+	c.bg.Go(func() {
 		defer cancel()
-		defer n.guard("read repair")
-		n.finishRead(rctx, v.id, key, targets, got, replies, remaining)
+		defer c.guard("read repair")
+		c.finishRead(rctx, v.id, key, targets, got, replies, remaining)
 	})
 	return out
 }
 
 // drain consumes the replies still to come so their goroutines can exit.
-func (n *Node) drain(replies chan readReply, remaining int) {
-	n.bg.Go(func() {
+func (c *coordinator) drain(replies chan readReply, remaining int) {
+	c.bg.Go(func() {
 		for range remaining {
 			<-replies
 		}
@@ -283,47 +296,36 @@ func (n *Node) drain(replies chan readReply, remaining int) {
 
 // finishRead waits for the remaining replies, then pushes the merged state
 // to every replica that lacks part of it (read repair).
-func (n *Node) finishRead(ctx context.Context, id membership.TableID, key []byte, targets []ring.Target, got []quorum.ReadReply, replies chan readReply, remaining int) {
+func (c *coordinator) finishRead(ctx context.Context, id membership.TableID, key []byte, targets []ring.Target, got []quorum.ReadReply, replies chan readReply, remaining int) {
 	for range remaining {
 		rep := <-replies // every asked replica answers by rctx's deadline
 		if rep.err == nil {
 			got = append(got, quorum.ReadReply{Node: rep.id, State: rep.st})
 		}
 	}
-	if n.cfg.ReadRepair == ReadRepairOff {
+	if c.cfg.ReadRepair == ReadRepairOff {
 		return
 	}
 	merged := quorum.MergeReplies(got)
-	n.repair(ctx, id, key, merged, pick(targets, quorum.Stale(merged, got)))
-}
-
-// pick returns the targets whose IDs are in ids.
-func pick(targets []ring.Target, ids []ring.NodeID) []ring.Target {
-	var out []ring.Target
-	for _, t := range targets {
-		if slices.Contains(ids, t.ID) {
-			out = append(out, t)
-		}
-	}
-	return out
+	c.repair(ctx, id, key, merged, pick(targets, quorum.Stale(merged, got)))
 }
 
 // repair pushes merged to the given replicas in parallel and waits. Only
 // primaries are repaired: a fallback repaired with a value it served from
 // a hint would keep it as a new hint, with a new hint window, and could
 // deliver it after the value's delete was reaped (reapMinAge).
-func (n *Node) repair(ctx context.Context, id membership.TableID, key []byte, merged vclock.State, stale []ring.Target) {
+func (c *coordinator) repair(ctx context.Context, id membership.TableID, key []byte, merged vclock.State, stale []ring.Target) {
 	var wg sync.WaitGroup
 	for _, t := range stale {
 		if !t.Primary {
 			continue
 		}
 		wg.Go(func() {
-			if err := n.safely("read repair", func() error { _, err := n.applyReplica(ctx, id, t, key, merged); return err }); err != nil {
-				n.log.Debug("read repair failed", "replica", t.ID, "err", err)
+			if err := c.safely("read repair", func() error { _, err := c.applyReplica(ctx, id, t, key, merged); return err }); err != nil {
+				c.log.Debug("read repair failed", "replica", t.ID, "err", err)
 				return
 			}
-			n.metrics.readRepairs.Inc()
+			c.metrics.readRepairs.Inc()
 		})
 	}
 	wg.Wait()
@@ -332,16 +334,16 @@ func (n *Node) repair(ctx context.Context, id membership.TableID, key []byte, me
 // coordinateWrite runs a client write on this node, which must be a
 // replica of the key: store it locally, send the new state to the other
 // replicas in parallel, answer after W acks (PW from primaries).
-func (n *Node) coordinateWrite(ctx context.Context, req wire.WriteRequest) writeOutcome {
-	v := n.currentView()
-	p, targets := n.targets(v, req.Key, req.Strict)
+func (c *coordinator) coordinateWrite(ctx context.Context, req wire.WriteRequest) writeOutcome {
+	v := c.cluster.currentView()
+	p, targets := c.targets(v, req.Key, req.Strict)
 	timeout := time.Duration(req.TimeoutMS) * time.Millisecond
-	out := writeOutcome{W: req.W, PW: req.PW, Coordinator: n.cfg.Name}
-	if err := n.checkAvailable(opWrite, req.W, req.PW, targets); err != nil {
+	out := writeOutcome{W: req.W, PW: req.PW, Coordinator: c.cfg.Name}
+	if err := c.checkAvailable(opWrite, req.W, req.PW, targets); err != nil {
 		out.Err = err
 		return out
 	}
-	me, isTarget := n.self(targets)
+	me, isTarget := c.self(targets)
 	if !isTarget {
 		out.Err = &UnavailableError{Op: opWrite, Reason: ReasonNotReplica, Need: req.W, NeedPrimary: req.PW}
 		return out
@@ -353,9 +355,9 @@ func (n *Node) coordinateWrite(ctx context.Context, req wire.WriteRequest) write
 	var dot vclock.Dot
 	var localErr error
 	if me.Primary {
-		dot, localErr = n.writePrimary(lctx, p, req, &out)
+		dot, localErr = c.writePrimary(lctx, p, req, &out)
 	} else {
-		dot, localErr = n.writeFallback(lctx, p, string(me.For), req, &out)
+		dot, localErr = c.writeFallback(lctx, p, string(me.For), req, &out)
 	}
 	lcancel()
 	var (
@@ -373,7 +375,7 @@ func (n *Node) coordinateWrite(ctx context.Context, req wire.WriteRequest) write
 		out.Err = limit
 		return out
 	case localErr != nil && out.State.IsZero():
-		n.log.Error("local write failed", "err", localErr)
+		c.log.Error("local write failed", "err", localErr)
 		out.Err = &WriteFailedError{Err: localErr}
 		return out
 	}
@@ -382,7 +384,7 @@ func (n *Node) coordinateWrite(ctx context.Context, req wire.WriteRequest) write
 	// The local copy counts if this node is a ready primary (or a
 	// fallback) and its table did not change while the write landed (see
 	// serveChecked).
-	tr.Record(ring.NodeID(n.cfg.Name), localErr == nil && (!me.Primary || n.rep.partReady(p)) && n.currentView().id == v.id)
+	tr.Record(ring.NodeID(c.cfg.Name), localErr == nil && (!me.Primary || c.rep.partReady(p)) && c.cluster.currentView().id == v.id)
 	out.Context = returnedContext(req.Context, dot)
 	if len(out.State.Versions) == 1 {
 		// The write superseded everything: the whole new state is what
@@ -392,7 +394,7 @@ func (n *Node) coordinateWrite(ctx context.Context, req wire.WriteRequest) write
 
 	// Replication continues after the client is answered, bounded by the
 	// request timeout and the node's life.
-	rctx, cancel := context.WithTimeout(n.bgCtx, timeout)
+	rctx, cancel := context.WithTimeout(c.bgCtx, timeout)
 	type ack struct {
 		id    ring.NodeID
 		err   error
@@ -401,18 +403,18 @@ func (n *Node) coordinateWrite(ctx context.Context, req wire.WriteRequest) write
 	acks := make(chan ack, len(targets))
 	sent := 0
 	for _, t := range targets {
-		if string(t.ID) == n.cfg.Name {
+		if string(t.ID) == c.cfg.Name {
 			continue
 		}
-		if !n.peers.Alive(string(t.ID)) {
+		if !c.peers.Alive(string(t.ID)) {
 			tr.Record(t.ID, false)
 			continue
 		}
 		sent++
-		n.bg.Go(func() {
+		c.bg.Go(func() {
 			var count bool
-			err := n.safely("replicate", func() (err error) {
-				count, err = n.applyReplica(rctx, v.id, t, req.Key, out.State)
+			err := c.safely("replicate", func() (err error) {
+				count, err = c.applyReplica(rctx, v.id, t, req.Key, out.State)
 				return err
 			})
 			acks <- ack{id: t.ID, err: err, count: count}
@@ -430,14 +432,14 @@ wait:
 		case a := <-acks:
 			received++
 			if a.err != nil {
-				n.log.Debug("replica write failed", "replica", a.id, "err", a.err)
+				c.log.Debug("replica write failed", "replica", a.id, "err", a.err)
 			}
 			tr.Record(a.id, a.err == nil && a.count)
 		case <-timer.C:
 			break wait
 		}
 	}
-	n.bg.Go(func() {
+	c.bg.Go(func() {
 		defer cancel()
 		for range sent - received {
 			<-acks
@@ -466,31 +468,31 @@ wait:
 //
 // out.State is set only once the write is stored: a dot that is not in the
 // local record must never reach another replica.
-func (n *Node) writePrimary(ctx context.Context, p int, req wire.WriteRequest, out *writeOutcome) (vclock.Dot, error) {
+func (c *coordinator) writePrimary(ctx context.Context, p int, req wire.WriteRequest, out *writeOutcome) (vclock.Dot, error) {
 	var dot vclock.Dot
 	var state vclock.State
 	value := req.Value
 	if req.Delete {
 		value = nil // a tombstone carries nothing
 	}
-	cur := n.inc.Load()
+	cur := c.inc.Load()
 	inc, verified := cur.Epoch, cur.Verified
-	err := n.rep.updateRecord(ctx, uint32(p), req.Key, func(cur record, found bool) (record, []byte, error) {
-		actor, owner, own := keyActor(n.cfg.Name, cur, inc, verified)
+	err := c.rep.updateRecord(ctx, uint32(p), req.Key, func(cur record, found bool) (record, []byte, error) {
+		actor, owner, own := keyActor(c.cfg.Name, cur, inc, verified)
 		if own {
 			have, claim := cur.State.Context.Get(actor), req.Context.Get(actor)
 			if claim > have {
 				return record{}, nil, &ContextError{Actor: actor, Claim: claim, Have: have}
 			}
 			if have >= vclock.MaxCounter {
-				actor, owner, _ = freshOwner(n.cfg.Name, inc)
+				actor, owner, _ = freshOwner(c.cfg.Name, inc)
 			}
 		}
 		next, d, err := cur.State.Write(actor, req.Context, value, req.Delete)
 		if err != nil {
 			return record{}, nil, err // a fresh actor the client context claims: never in practice
 		}
-		b, err := n.rep.checkState(next)
+		b, err := c.rep.checkState(next)
 		if err != nil {
 			return record{}, nil, err
 		}
@@ -506,8 +508,8 @@ func (n *Node) writePrimary(ctx context.Context, p int, req wire.WriteRequest, o
 // writeFallback coordinates a write as a fallback for owner: the new
 // version gets a fresh actor (this node can't know which counters it used
 // for the key in hints it has delivered since) and is kept as a hint.
-func (n *Node) writeFallback(ctx context.Context, p int, owner string, req wire.WriteRequest, out *writeOutcome) (vclock.Dot, error) {
-	cur, _, err := n.hints.Get(ctx, ring.NodeID(owner), uint32(p), req.Key, n.clock.Steady())
+func (c *coordinator) writeFallback(ctx context.Context, p int, owner string, req wire.WriteRequest, out *writeOutcome) (vclock.Dot, error) {
+	cur, _, err := c.hints.Get(ctx, ring.NodeID(owner), uint32(p), req.Key, c.clock.Steady())
 	if err != nil {
 		return vclock.Dot{}, err
 	}
@@ -515,53 +517,41 @@ func (n *Node) writeFallback(ctx context.Context, p int, owner string, req wire.
 	if req.Delete {
 		value = nil // a tombstone carries nothing
 	}
-	next, dot, err := cur.Write(n.rep.freshActor(), req.Context, value, req.Delete)
+	next, dot, err := cur.Write(c.rep.freshActor(), req.Context, value, req.Delete)
 	if err != nil {
 		return vclock.Dot{}, err
 	}
-	if _, err := n.rep.checkState(next); err != nil {
+	if _, err := c.rep.checkState(next); err != nil {
 		return vclock.Dot{}, err
 	}
 	out.State = next
-	return dot, n.applyAs(ctx, req.Key, next, owner)
-}
-
-// returnedContext is the context a writer gets back: what it had seen plus
-// its own write. When that is not expressible as a version vector (the
-// actor issued dots the client never saw, i.e. the write became a sibling of
-// a concurrent one) it is the client's own context, so a follow-up blind
-// write can never supersede a sibling the client has not read.
-func returnedContext(client vclock.VV, dot vclock.Dot) vclock.VV {
-	if client.Get(dot.Actor) == dot.Counter-1 {
-		return client.Add(dot)
-	}
-	return client
+	return dot, c.applyAs(ctx, req.Key, next, owner)
 }
 
 // write handles a client write received by this node: coordinate it here
 // when this node is a replica, else forward it to a live replica.
-func (n *Node) write(ctx context.Context, req wire.WriteRequest) writeOutcome {
-	return n.forwardWrite(ctx, req, true)
+func (c *coordinator) write(ctx context.Context, req wire.WriteRequest) writeOutcome {
+	return c.forwardWrite(ctx, req, true)
 }
 
 // forwardWrite is write; retry allows one more attempt after a coordinator
 // refused the forward for another table (nothing was done; the tables are
 // synced by then).
-func (n *Node) forwardWrite(ctx context.Context, req wire.WriteRequest, retry bool) writeOutcome {
-	v := n.currentView()
-	_, targets := n.targets(v, req.Key, req.Strict)
+func (c *coordinator) forwardWrite(ctx context.Context, req wire.WriteRequest, retry bool) writeOutcome {
+	v := c.cluster.currentView()
+	_, targets := c.targets(v, req.Key, req.Strict)
 	// Primaries coordinate when one is up (they hold the key's history);
 	// a fallback only when every primary is down. This node first among
 	// equals, to save a hop.
 	var order []ring.Target
 	for _, primary := range []bool{true, false} {
 		for _, t := range targets {
-			if t.Primary == primary && string(t.ID) == n.cfg.Name {
+			if t.Primary == primary && string(t.ID) == c.cfg.Name {
 				order = append(order, t)
 			}
 		}
 		for _, t := range targets {
-			if t.Primary == primary && string(t.ID) != n.cfg.Name && n.peers.Alive(string(t.ID)) {
+			if t.Primary == primary && string(t.ID) != c.cfg.Name && c.peers.Alive(string(t.ID)) {
 				order = append(order, t)
 			}
 		}
@@ -569,27 +559,27 @@ func (n *Node) forwardWrite(ctx context.Context, req wire.WriteRequest, retry bo
 	payload := req.Marshal()
 	var lastErr error
 	for _, t := range order {
-		if string(t.ID) == n.cfg.Name {
-			return n.coordinateWrite(ctx, req)
+		if string(t.ID) == c.cfg.Name {
+			return c.coordinateWrite(ctx, req)
 		}
-		addr, ok := n.rpcAddrOf(string(t.ID))
+		addr, ok := c.cluster.rpcAddrOf(string(t.ID))
 		if !ok {
 			continue
 		}
 		// The forward waits a little longer than the coordinator's own
 		// timeout so the coordinator's answer, not ours, decides.
 		fctx, cancel := context.WithTimeout(ctx, time.Duration(req.TimeoutMS)*time.Millisecond+time.Second)
-		resp, err := n.call(fctx, addr, v.id, wire.MethodCoordinate, payload)
+		resp, err := c.cluster.call(fctx, addr, v.id, wire.MethodCoordinate, payload)
 		cancel()
 		if errors.Is(err, errTableMismatch) {
 			if retry {
-				return n.forwardWrite(ctx, req, false)
+				return c.forwardWrite(ctx, req, false)
 			}
 			lastErr = err
 			continue
 		}
 		if err != nil {
-			n.metrics.rpcErrors.WithLabelValues("coordinate").Inc()
+			c.metrics.rpcErrors.WithLabelValues("coordinate").Inc()
 			if errors.Is(err, rpc.ErrNotSent) {
 				// Nothing reached that replica: try the next one.
 				lastErr = err
@@ -611,96 +601,72 @@ func (n *Node) forwardWrite(ctx context.Context, req wire.WriteRequest, retry bo
 		Need: req.W, NeedPrimary: req.PW, Err: lastErr}}
 }
 
+// checkWriteRequest validates a forwarded write as the HTTP layer does.
+func (c *coordinator) checkWriteRequest(req wire.WriteRequest) error {
+	switch {
+	case len(req.Key) == 0 || len(req.Key) > c.cfg.MaxKeyBytes:
+		return fmt.Errorf("node: bad key length %d", len(req.Key))
+	case len(req.Value) > c.cfg.MaxValueBytes:
+		return fmt.Errorf("node: value of %d bytes over the limit", len(req.Value))
+	case req.W < 1 || req.W > c.cfg.Ring.N || req.PW < 0 || req.PW > c.cfg.Ring.N:
+		return fmt.Errorf("node: bad w=%d pw=%d", req.W, req.PW)
+	case req.TimeoutMS < 1 || time.Duration(req.TimeoutMS)*time.Millisecond > c.cfg.MaxRequestTimeout:
+		return fmt.Errorf("node: bad timeout %d ms", req.TimeoutMS)
+	}
+	return nil
+}
+
+// maxStateBytes bounds one key's encoded state (all siblings): it travels in
+// one RPC frame and is one badger value.
+const maxStateBytes = 48 << 20
+
+// errDotConflict refuses a replicated write that carries a dot this
+// replica already holds with other contents: acknowledging it would let
+// the merge silently keep one of the two writes.
+var errDotConflict = errors.New("node: dot conflict: a dot names two different writes")
+
+// readOutcome is a coordinated read's result.
+type readOutcome struct {
+	Err     error // nil, or a *UnavailableError or *QuorumError
+	State   vclock.State
+	R, PR   int
+	Replies int
+	Stale   int // replicas found stale among the replies at answer time
+}
+
+type readReply struct {
+	id  ring.NodeID
+	st  vclock.State
+	err error
+}
+
+// pick returns the targets whose IDs are in ids.
+func pick(targets []ring.Target, ids []ring.NodeID) []ring.Target {
+	var out []ring.Target
+	for _, t := range targets {
+		if slices.Contains(ids, t.ID) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// returnedContext is the context a writer gets back: what it had seen plus
+// its own write. When that is not expressible as a version vector (the
+// actor issued dots the client never saw, i.e. the write became a sibling of
+// a concurrent one) it is the client's own context, so a follow-up blind
+// write can never supersede a sibling the client has not read.
+func returnedContext(client vclock.VV, dot vclock.Dot) vclock.VV {
+	if client.Get(dot.Actor) == dot.Counter-1 {
+		return client.Add(dot)
+	}
+	return client
+}
+
 func names(ids []ring.NodeID) []string {
 	out := make([]string, len(ids))
 	for i, id := range ids {
 		out[i] = string(id)
 	}
 	return out
-}
-
-// serveRPC is the internode request handler. Checked methods (view.go)
-// run only when the caller has this node's table.
-func (n *Node) serveRPC(ctx context.Context, method uint8, payload []byte) ([]byte, error) {
-	if wire.Checked(method) {
-		return n.serveChecked(ctx, method, payload, n.serveMethod)
-	}
-	return n.serveMethod(ctx, method, payload)
-}
-
-func (n *Node) serveMethod(ctx context.Context, method uint8, payload []byte) ([]byte, error) {
-	switch method {
-	case wire.MethodRead:
-		req, err := wire.UnmarshalRead(payload)
-		if err != nil {
-			return nil, err
-		}
-		if len(req.Key) == 0 || len(req.Key) > n.cfg.MaxKeyBytes {
-			return nil, fmt.Errorf("node: bad key length %d", len(req.Key))
-		}
-		st, err := n.readAs(ctx, req.Key, req.Owner)
-		if err != nil {
-			return nil, err
-		}
-		return st.MarshalBinary()
-	case wire.MethodApply:
-		req, err := wire.UnmarshalApply(payload)
-		if err != nil {
-			return nil, err
-		}
-		if len(req.Key) == 0 || len(req.Key) > n.cfg.MaxKeyBytes {
-			return nil, fmt.Errorf("node: bad key length %d", len(req.Key))
-		}
-		if err := n.applyAs(ctx, req.Key, req.State, req.Owner); err != nil {
-			return nil, err
-		}
-		if n.countsAsAck(req.Key, req.Owner) {
-			return []byte{1}, nil
-		}
-		return []byte{0}, nil
-	case wire.MethodHandoff:
-		req, err := wire.UnmarshalHandoff(payload)
-		if err != nil {
-			return nil, err
-		}
-		return nil, n.receiveHandoff(ctx, req)
-	case wire.MethodTransfer:
-		req, err := wire.UnmarshalTransferRequest(payload)
-		if err != nil {
-			return nil, err
-		}
-		return n.serveTransfer(ctx, req)
-	case wire.MethodState:
-		return nil, n.receiveState(payload)
-	case wire.MethodStatePull:
-		return n.clusterSnapshot().Marshal(), nil
-	case wire.MethodAAERoots, wire.MethodAAEChildren, wire.MethodAAEEntries, wire.MethodAAEFetch:
-		return n.serveAAE(ctx, method, payload)
-	case wire.MethodCoordinate:
-		req, err := wire.UnmarshalWriteRequest(payload)
-		if err != nil {
-			return nil, err
-		}
-		if err := n.checkWriteRequest(req); err != nil {
-			return nil, err
-		}
-		out := n.coordinateWrite(ctx, req)
-		return out.marshal()
-	}
-	return nil, fmt.Errorf("node: unknown rpc method %d", method)
-}
-
-// checkWriteRequest validates a forwarded write as the HTTP layer does.
-func (n *Node) checkWriteRequest(req wire.WriteRequest) error {
-	switch {
-	case len(req.Key) == 0 || len(req.Key) > n.cfg.MaxKeyBytes:
-		return fmt.Errorf("node: bad key length %d", len(req.Key))
-	case len(req.Value) > n.cfg.MaxValueBytes:
-		return fmt.Errorf("node: value of %d bytes over the limit", len(req.Value))
-	case req.W < 1 || req.W > n.cfg.Ring.N || req.PW < 0 || req.PW > n.cfg.Ring.N:
-		return fmt.Errorf("node: bad w=%d pw=%d", req.W, req.PW)
-	case req.TimeoutMS < 1 || time.Duration(req.TimeoutMS)*time.Millisecond > n.cfg.MaxRequestTimeout:
-		return fmt.Errorf("node: bad timeout %d ms", req.TimeoutMS)
-	}
-	return nil
 }

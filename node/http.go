@@ -259,7 +259,7 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	out := n.read(r.Context(), key, rq, pr, strict, timeout)
+	out := n.coord.read(r.Context(), key, rq, pr, strict, timeout)
 	live := out.State.Live()
 	w.Header().Set(headerReport, fmt.Sprintf("r=%d pr=%d replies=%d siblings=%d repaired=%d", rq, pr, out.Replies, len(live), out.Stale))
 	if out.Err != nil {
@@ -313,7 +313,7 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, del bool) {
 		return
 	}
 	req.ReturnBody = returnBody
-	out := n.write(r.Context(), req)
+	out := n.coord.write(r.Context(), req)
 	w.Header().Set(headerReport, fmt.Sprintf("w=%d pw=%d acks=%d primaries=%d fallbacks=%d coordinator=%s",
 		out.W, out.PW, len(out.Acked), out.Primaries, out.Fallbacks, out.Coordinator))
 	if out.Err != nil {

@@ -26,6 +26,7 @@ var ErrClosed = errors.New("node: closed")
 // Node is one dynago server: storage, membership, internode RPC and the
 // HTTP API. Create it with New and serve with Run.
 type Node struct {
+	recoverer
 	cfg   Config
 	log   *slog.Logger
 	store storage.Store
@@ -44,7 +45,9 @@ type Node struct {
 	handoff *handoff.Service
 	// rep is this node's replica of the data (replica.go); aae is its
 	// trees and anti-entropy state (aae.go), shared with rep.
-	rep     *replica
+	rep *replica
+	// coord coordinates requests (coord.go).
+	coord   *coordinator
 	aae     *aaeState
 	xfer    transferState
 	leaving leaveState
@@ -145,6 +148,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.leaveCtx, n.leaveCancel = context.WithCancel(context.Background())
 	n.peers = n.newPeers()
 	n.metrics = newMetrics()
+	n.recoverer = recoverer{log: n.log, metrics: n.metrics}
 
 	var cleanup []func()
 	defer func() {
@@ -188,6 +192,11 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: open hints: %w", err)
 	}
 	n.handoff = n.newHandoff()
+	n.coord = &coordinator{
+		recoverer: n.recoverer, cfg: cfg, clock: n.clock, rep: n.rep, peers: n.peers,
+		hints: n.hints, handoff: n.handoff, inc: &n.inc, ring: &n.ring,
+		bg: &n.bg, bgCtx: n.bgCtx, cluster: n,
+	}
 	if err := n.rep.buildTrees(ctx); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"time"
 )
@@ -15,29 +16,11 @@ import (
 // is replaced by the same middleware (http.go), so HTTP panics are counted
 // too and answer 500 with a JSON body.
 
-// recovered logs and counts a recovered panic and returns it as an error.
-func (n *Node) recovered(where string, v any) error {
-	n.metrics.panics.WithLabelValues(where).Inc()
-	n.log.Error("BUG: recovered from a panic; please report it", "where", where, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-	return fmt.Errorf("node: %s: recovered from a panic: %v", where, v)
-}
-
-// safely runs f, turning a panic into an error (logged and counted).
-func (n *Node) safely(where string, f func() error) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = n.recovered(where, v)
-		}
-	}()
-	return f()
-}
-
-// guard, deferred at the top of a goroutine with no result to return,
-// recovers a panic (logged and counted) so the goroutine ends alone.
-func (n *Node) guard(where string) {
-	if v := recover(); v != nil {
-		_ = n.recovered(where, v)
-	}
+// recoverer logs and counts recovered panics; the node and each of its
+// services embed one.
+type recoverer struct {
+	log     *slog.Logger
+	metrics *metrics
 }
 
 // supervise returns a function that runs loop until the node stops,
@@ -55,5 +38,30 @@ func (n *Node) supervise(where string, loop func()) func() {
 				return
 			}
 		}
+	}
+}
+
+// recovered logs and counts a recovered panic and returns it as an error.
+func (g *recoverer) recovered(where string, v any) error {
+	g.metrics.panics.WithLabelValues(where).Inc()
+	g.log.Error("BUG: recovered from a panic; please report it", "where", where, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	return fmt.Errorf("node: %s: recovered from a panic: %v", where, v)
+}
+
+// safely runs f, turning a panic into an error (logged and counted).
+func (g *recoverer) safely(where string, f func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = g.recovered(where, v)
+		}
+	}()
+	return f()
+}
+
+// guard, deferred at the top of a goroutine with no result to return,
+// recovers a panic (logged and counted) so the goroutine ends alone.
+func (g *recoverer) guard(where string) {
+	if v := recover(); v != nil {
+		_ = g.recovered(where, v)
 	}
 }

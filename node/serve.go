@@ -1,0 +1,79 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/dynago/dynago/node/internal/wire"
+)
+
+// serveRPC is the internode request handler. Checked methods (view.go)
+// run only when the caller has this node's table.
+func (n *Node) serveRPC(ctx context.Context, method uint8, payload []byte) ([]byte, error) {
+	if wire.Checked(method) {
+		return n.serveChecked(ctx, method, payload, n.serveMethod)
+	}
+	return n.serveMethod(ctx, method, payload)
+}
+
+func (n *Node) serveMethod(ctx context.Context, method uint8, payload []byte) ([]byte, error) {
+	switch method {
+	case wire.MethodRead:
+		req, err := wire.UnmarshalRead(payload)
+		if err != nil {
+			return nil, err
+		}
+		if len(req.Key) == 0 || len(req.Key) > n.cfg.MaxKeyBytes {
+			return nil, fmt.Errorf("node: bad key length %d", len(req.Key))
+		}
+		st, err := n.coord.readAs(ctx, req.Key, req.Owner)
+		if err != nil {
+			return nil, err
+		}
+		return st.MarshalBinary()
+	case wire.MethodApply:
+		req, err := wire.UnmarshalApply(payload)
+		if err != nil {
+			return nil, err
+		}
+		if len(req.Key) == 0 || len(req.Key) > n.cfg.MaxKeyBytes {
+			return nil, fmt.Errorf("node: bad key length %d", len(req.Key))
+		}
+		if err := n.coord.applyAs(ctx, req.Key, req.State, req.Owner); err != nil {
+			return nil, err
+		}
+		if n.coord.countsAsAck(req.Key, req.Owner) {
+			return []byte{1}, nil
+		}
+		return []byte{0}, nil
+	case wire.MethodHandoff:
+		req, err := wire.UnmarshalHandoff(payload)
+		if err != nil {
+			return nil, err
+		}
+		return nil, n.receiveHandoff(ctx, req)
+	case wire.MethodTransfer:
+		req, err := wire.UnmarshalTransferRequest(payload)
+		if err != nil {
+			return nil, err
+		}
+		return n.serveTransfer(ctx, req)
+	case wire.MethodState:
+		return nil, n.receiveState(payload)
+	case wire.MethodStatePull:
+		return n.clusterSnapshot().Marshal(), nil
+	case wire.MethodAAERoots, wire.MethodAAEChildren, wire.MethodAAEEntries, wire.MethodAAEFetch:
+		return n.serveAAE(ctx, method, payload)
+	case wire.MethodCoordinate:
+		req, err := wire.UnmarshalWriteRequest(payload)
+		if err != nil {
+			return nil, err
+		}
+		if err := n.coord.checkWriteRequest(req); err != nil {
+			return nil, err
+		}
+		out := n.coord.coordinateWrite(ctx, req)
+		return out.marshal()
+	}
+	return nil, fmt.Errorf("node: unknown rpc method %d", method)
+}
