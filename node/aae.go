@@ -18,6 +18,7 @@ import (
 
 	"github.com/dynago/dynago/antientropy"
 	"github.com/dynago/dynago/node/api"
+	"github.com/dynago/dynago/node/internal/gossip"
 	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/node/internal/wire"
 	"github.com/dynago/dynago/ring"
@@ -194,17 +195,17 @@ func (b *builtPartition) tree() *antientropy.Tree {
 
 // sharedPartitions maps each live peer to the partitions this node and it
 // both replicate (as primaries).
-func (n *Node) sharedPartitions() map[string][]uint32 {
-	return n.sharedPartitionsOf(n.ring.Load())
+func (a *antiEntropy) sharedPartitions() map[string][]uint32 {
+	return a.sharedPartitionsOf(a.ring.Load())
 }
 
 // sharedPartitionsOf is sharedPartitions on the placement r.
-func (n *Node) sharedPartitionsOf(r *ring.Ring) map[string][]uint32 {
-	self := ring.NodeID(n.cfg.Name)
+func (a *antiEntropy) sharedPartitionsOf(r *ring.Ring) map[string][]uint32 {
+	self := ring.NodeID(a.cfg.Name)
 	out := map[string][]uint32{}
 	for _, p := range r.PartitionsOf(self) {
 		for _, id := range r.Primaries(p) {
-			if id != self && n.peers.Alive(string(id)) {
+			if id != self && a.peers.Alive(string(id)) {
 				out[string(id)] = append(out[string(id)], uint32(p))
 			}
 		}
@@ -212,30 +213,72 @@ func (n *Node) sharedPartitionsOf(r *ring.Ring) map[string][]uint32 {
 	return out
 }
 
+// antiEntropy is the anti-entropy service (Dynamo §4.7): its loop
+// (aaeLoop) runs exchanges with the peers this node shares partitions with,
+// the tombstone reaper and the holder confirmations it depends on
+// (holders.go), tree rebuilds and the foreground-latency sampler that paces
+// repairs. The trees themselves are the replica's (rep, aaeState.parts);
+// the exchange bookkeeping (partTree.confirmed, peers) is written only by
+// exchanges, under the partition's mu.
+//
+// Its goroutines: aaeLoop and holdsLoop (started by Run, stopped by
+// bgCtx) and the exchange rounds aaeLoop starts (a.wg, awaited by the
+// loop before it returns).
+type antiEntropy struct {
+	recoverer
+	cfg   Config
+	clock *clock
+	store storage.Store
+	rep   *replica
+	peers *gossip.Peers
+	aae   *aaeState
+	xfer  *transferState
+	ring  *atomic.Pointer[ring.Ring]
+	bgCtx context.Context
+	// cluster is what anti-entropy needs of the rest of the node.
+	cluster aaeDeps
+}
+
+// aaeDeps is what anti-entropy needs of the rest of the node: the
+// view and membership (for the holders it must confirm and its own
+// advertised holdings), calls to peers, and the handoff paths that move
+// states between nodes.
+type aaeDeps interface {
+	currentView() *view
+	clusterSnapshot() membership.State
+	updateCluster(fn func(membership.State) (membership.State, bool)) (membership.State, bool)
+	announce(r membership.Record)
+	call(ctx context.Context, addr string, id membership.TableID, method uint8, payload []byte) ([]byte, error)
+	rpcAddrOf(name string) (string, bool)
+	fetchStates(ctx context.Context, addr string, p uint32, keys [][]byte) ([]vclock.State, error)
+	sendHandoff(ctx context.Context, target string, req wire.HandoffRequest) error
+	receiveHandoff(ctx context.Context, req wire.HandoffRequest) error
+}
+
 // aaeLoop runs exchanges, the tombstone reaper, tree rebuilds and the
 // foreground-latency sampler until the node stops.
-func (n *Node) aaeLoop() {
-	defer n.aae.wg.Wait()
-	tick := time.NewTicker(n.cfg.AAE.Interval)
+func (a *antiEntropy) aaeLoop() {
+	defer a.aae.wg.Wait()
+	tick := time.NewTicker(a.cfg.AAE.Interval)
 	defer tick.Stop()
 	sample := time.NewTicker(time.Second)
 	defer sample.Stop()
 	for {
 		select {
-		case <-n.bgCtx.Done():
+		case <-a.bgCtx.Done():
 			return
 		case <-sample.C:
-			n.sampleForeground()
-		case <-n.aae.rebuild:
-			n.rep.rebuildDue(n.bgCtx)
+			a.sampleForeground()
+		case <-a.aae.rebuild:
+			a.rep.rebuildDue(a.bgCtx)
 		case <-tick.C:
-			v := n.holderView()
-			if !n.cfg.AAE.Disabled {
-				n.aaeRound(n.bgCtx)
-				n.holdersRound(n.bgCtx, v)
+			v := a.holderView()
+			if !a.cfg.AAE.Disabled {
+				a.aaeRound(a.bgCtx)
+				a.holdersRound(a.bgCtx, v)
 			}
-			n.reapTombstones(n.bgCtx, v)
-			n.rep.rebuildDue(n.bgCtx)
+			a.reapTombstones(a.bgCtx, v)
+			a.rep.rebuildDue(a.bgCtx)
 		}
 	}
 }
@@ -250,81 +293,81 @@ func (n *Node) aaeLoop() {
 // repaired as a replica it no longer is (a round computed from an older
 // placement once pushed a key to its former primary, which had lost the
 // partition, with calls stamped with the newer table).
-func (n *Node) aaeRound(ctx context.Context) {
-	v := n.currentView()
-	for peer, parts := range n.sharedPartitionsOf(v.ring) {
-		if _, busy := n.aae.running.LoadOrStore(peer, struct{}{}); busy {
+func (a *antiEntropy) aaeRound(ctx context.Context) {
+	v := a.cluster.currentView()
+	for peer, parts := range a.sharedPartitionsOf(v.ring) {
+		if _, busy := a.aae.running.LoadOrStore(peer, struct{}{}); busy {
 			continue
 		}
-		n.aae.wg.Go(func() {
-			defer n.aae.running.Delete(peer)
-			n.peerRound(ctx, v.id, peer, parts)
+		a.aae.wg.Go(func() {
+			defer a.aae.running.Delete(peer)
+			a.peerRound(ctx, v.id, peer, parts)
 		})
 	}
 }
 
-func (n *Node) peerRound(ctx context.Context, id membership.TableID, peer string, parts []uint32) {
-	addr, ok := n.rpcAddrOf(peer)
+func (a *antiEntropy) peerRound(ctx context.Context, id membership.TableID, peer string, parts []uint32) {
+	addr, ok := a.cluster.rpcAddrOf(peer)
 	if !ok {
 		return
 	}
-	start := n.clock.Steady()
+	start := a.clock.Steady()
 	own := make([]uint64, len(parts))
 	for i, p := range parts {
-		pt := n.aae.parts[p]
+		pt := a.aae.parts[p]
 		pt.mu.Lock()
 		own[i] = pt.tree.Root()
 		pt.mu.Unlock()
 	}
-	roots, size, err := n.rootsOf(ctx, id, addr, parts)
+	roots, size, err := a.rootsOf(ctx, id, addr, parts)
 	switch {
 	case errors.Is(err, errBadAnswer):
-		n.log.Warn("anti-entropy roots: bad answer", "peer", peer, "err", err)
+		a.log.Warn("anti-entropy roots: bad answer", "peer", peer, "err", err)
 		return
 	case err != nil:
-		n.log.Debug("anti-entropy roots", "peer", peer, "err", err)
+		a.log.Debug("anti-entropy roots", "peer", peer, "err", err)
 		return
 	}
-	n.aae.totals.bytes.Add(int64(size))
-	n.metrics.aaeBytes.Add(float64(size))
+	a.aae.totals.bytes.Add(int64(size))
+	a.metrics.aaeBytes.Add(float64(size))
 	for i, p := range parts {
 		if ctx.Err() != nil {
 			return
 		}
 		rr := roots[i]
-		if !rr.Ready || !n.rep.partReady(int(p)) {
+		if !rr.Ready || !a.rep.partReady(int(p)) {
 			// A transfer fills that copy; exchanging now would do its
 			// work twice, and an incomplete copy confirms nothing.
 			continue
 		}
 		if rr.Root == own[i] {
-			n.recordExchange(p, peer, start, exchangeRecord{At: start, Result: "equal"}, true)
+			a.recordExchange(p, peer, start, exchangeRecord{At: start, Result: "equal"}, true)
 			continue
 		}
 		select {
-		case n.aae.sem <- struct{}{}:
+		case a.aae.sem <- struct{}{}:
 		case <-ctx.Done():
 			return
 		}
-		rec, confirmed := n.exchange(ctx, id, p, peer, addr, rr, true)
-		<-n.aae.sem
+		rec, confirmed := a.exchange(ctx, id, p, peer, addr, rr, true)
+		<-a.aae.sem
 		rec.At = start
-		n.recordExchange(p, peer, start, rec, confirmed)
+		a.recordExchange(p, peer, start, rec, confirmed)
 	}
 }
 
-func (n *Node) recordExchange(p uint32, peer string, start time.Time, rec exchangeRecord, confirmed bool) {
-	pt := n.aae.parts[p]
+func (a *antiEntropy) recordExchange(p uint32, peer string, start time.Time, rec exchangeRecord, confirmed bool) {
+	pt := a.aae.parts[p]
 	pt.mu.Lock()
 	pt.peers[peer] = rec
 	if confirmed {
 		pt.confirmed[peer] = start
 	}
 	pt.mu.Unlock()
-	n.aae.totals.exchanges.Add(1)
-	n.metrics.aaeExchanges.WithLabelValues(rec.Result).Inc()
+	a.aae.totals.exchanges.Add(1)
+	a.metrics.aaeExchanges.WithLabelValues(rec.Result).Inc()
 	if rec.Result == "error" {
-		n.aae.totals.errors.Add(1)
+		a.aae.totals.errors.Add(1)
 	}
 }
 
@@ -336,13 +379,13 @@ var errBadAnswer = errors.New("node: bad answer")
 // (wire.MethodAAERoots): each partition's root, depth, key count and whether the
 // node is ready for it, in the order of parts. It also returns the bytes
 // the call exchanged. A malformed or mismatched answer wraps errBadAnswer.
-func (n *Node) rootsOf(ctx context.Context, id membership.TableID, addr string, parts []uint32) ([]wire.AAERoot, int, error) {
+func (a *antiEntropy) rootsOf(ctx context.Context, id membership.TableID, addr string, parts []uint32) ([]wire.AAERoot, int, error) {
 	req := wire.AAERootsRequest{Partitions: parts}.Marshal()
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	cctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
 	defer cancel()
-	resp, err := n.call(cctx, addr, id, wire.MethodAAERoots, req)
+	resp, err := a.cluster.call(cctx, addr, id, wire.MethodAAERoots, req)
 	if err != nil {
-		n.metrics.rpcErrors.WithLabelValues("aae_roots").Inc()
+		a.metrics.rpcErrors.WithLabelValues("aae_roots").Inc()
 		return nil, 0, err
 	}
 	roots, err := wire.UnmarshalAAERoots(resp)
@@ -373,7 +416,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // aaeRemote is the peer's side of an exchange, over RPC.
 type aaeRemote struct {
 	ctx   context.Context
-	n     *Node
+	n     *antiEntropy
 	id    membership.TableID // every call of the exchange carries this table
 	push  bool               // repair the peer's side too
 	addr  string
@@ -387,7 +430,7 @@ func (r *aaeRemote) call(method uint8, req []byte) ([]byte, error) {
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, r.n.cfg.RequestTimeout)
 	defer cancel()
-	resp, err := r.n.call(ctx, r.addr, r.id, method, req)
+	resp, err := r.n.cluster.call(ctx, r.addr, r.id, method, req)
 	r.bytes += int64(len(req) + len(resp))
 	if err != nil {
 		r.n.metrics.rpcErrors.WithLabelValues("aae").Inc()
@@ -426,31 +469,31 @@ const repairBatch = 128
 // the partition's newer data as a stale copy). It reports whether the
 // exchange was complete (with push: the replicas were left equal, a
 // confirmation for tombstone reaping).
-func (n *Node) exchange(ctx context.Context, id membership.TableID, p uint32, peer, addr string, rr wire.AAERoot, push bool) (exchangeRecord, bool) {
-	n.aae.active.Add(1)
-	n.aae.worked.Store(true)
-	defer n.aae.active.Add(-1)
-	pt := n.aae.parts[p]
+func (a *antiEntropy) exchange(ctx context.Context, id membership.TableID, p uint32, peer, addr string, rr wire.AAERoot, push bool) (exchangeRecord, bool) {
+	a.aae.active.Add(1)
+	a.aae.worked.Store(true)
+	defer a.aae.active.Add(-1)
+	pt := a.aae.parts[p]
 	pt.mu.Lock()
 	own := pt.tree.Clone()
 	pt.mu.Unlock()
-	remote := &aaeRemote{ctx: ctx, n: n, id: id, addr: addr, p: p, push: push}
+	remote := &aaeRemote{ctx: ctx, n: a, id: id, addr: addr, p: p, push: push}
 	local := func(level int, buckets []uint32) ([]antientropy.Entry, error) {
-		return n.rep.localEntries(ctx, p, level, buckets)
+		return a.rep.localEntries(ctx, p, level, buckets)
 	}
 	diffs, st, truncated, err := antientropy.Diff(own, rr.Root, rr.Depth, remote, local, maxExchangeBuckets)
 	rec := exchangeRecord{Compared: st.EntriesLocal + st.EntriesReceived, Differences: len(diffs)}
 	if err == nil {
-		rec.Repaired, err = n.repairKeys(ctx, p, peer, addr, diffs, remote)
+		rec.Repaired, err = a.repairKeys(ctx, p, peer, addr, diffs, remote)
 	}
 	rec.Bytes = remote.bytes
-	n.aae.totals.bytes.Add(remote.bytes)
-	n.metrics.aaeBytes.Add(float64(remote.bytes))
-	n.aae.totals.differences.Add(int64(len(diffs)))
-	n.metrics.aaeDifferences.Add(float64(len(diffs)))
+	a.aae.totals.bytes.Add(remote.bytes)
+	a.metrics.aaeBytes.Add(float64(remote.bytes))
+	a.aae.totals.differences.Add(int64(len(diffs)))
+	a.metrics.aaeDifferences.Add(float64(len(diffs)))
 	if err != nil {
 		rec.Result, rec.Err = "error", err.Error()
-		n.log.Debug("anti-entropy exchange failed", "partition", p, "peer", peer, "err", err)
+		a.log.Debug("anti-entropy exchange failed", "partition", p, "peer", peer, "err", err)
 		return rec, false
 	}
 	rec.Result = "repaired"
@@ -459,7 +502,7 @@ func (n *Node) exchange(ctx context.Context, id membership.TableID, p uint32, pe
 		// data, or writes raced the exchange. Check ours (at most once a
 		// minute per partition).
 		rec.Result = "equal"
-		now := n.clock.Steady()
+		now := a.clock.Steady()
 		pt.mu.Lock()
 		check := now.Sub(pt.lastCheck) > time.Minute
 		if check {
@@ -467,13 +510,13 @@ func (n *Node) exchange(ctx context.Context, id membership.TableID, p uint32, pe
 		}
 		pt.mu.Unlock()
 		if check {
-			if err := n.rep.rebuildTree(ctx, p, "roots differed without differing keys"); err != nil {
-				n.log.Warn("anti-entropy tree rebuild", "partition", p, "err", err)
+			if err := a.rep.rebuildTree(ctx, p, "roots differed without differing keys"); err != nil {
+				a.log.Warn("anti-entropy tree rebuild", "partition", p, "err", err)
 			}
 		}
 	}
 	if rec.Repaired > 0 {
-		n.log.Info("anti-entropy repaired keys", "partition", p, "peer", peer, "differences", len(diffs), "repaired", rec.Repaired)
+		a.log.Info("anti-entropy repaired keys", "partition", p, "peer", peer, "differences", len(diffs), "repaired", rec.Repaired)
 	}
 	return rec, !truncated
 }
@@ -483,15 +526,15 @@ func (n *Node) exchange(ctx context.Context, id membership.TableID, p uint32, pe
 // to a replica that has no state for the key: that replica may have reaped
 // it already (it holds nothing the tombstone would suppress), and copying it
 // back would make reaping chase itself around the replicas.
-func (n *Node) repairKeys(ctx context.Context, p uint32, peer, addr string, diffs []antientropy.Difference, remote *aaeRemote) (int, error) {
+func (a *antiEntropy) repairKeys(ctx context.Context, p uint32, peer, addr string, diffs []antientropy.Difference, remote *aaeRemote) (int, error) {
 	repaired := 0
-	now := n.clock.Steady()
+	now := a.clock.Steady()
 	for batch := range slices.Chunk(diffs, repairBatch) {
 		keys := make([][]byte, len(batch))
 		for i, d := range batch {
 			keys[i] = d.Key
 		}
-		if err := n.pace(ctx, len(keys), 0); err != nil {
+		if err := a.pace(ctx, len(keys), 0); err != nil {
 			return repaired, err
 		}
 		for len(keys) > 0 {
@@ -503,7 +546,7 @@ func (n *Node) repairKeys(ctx context.Context, p uint32, peer, addr string, diff
 			if err != nil {
 				return repaired, err
 			}
-			k, err := n.repairFetched(ctx, p, keys[:len(theirs)], theirs, remote, now)
+			k, err := a.repairFetched(ctx, p, keys[:len(theirs)], theirs, remote, now)
 			repaired += k
 			if err != nil {
 				return repaired, err
@@ -511,19 +554,19 @@ func (n *Node) repairKeys(ctx context.Context, p uint32, peer, addr string, diff
 			keys = keys[len(theirs):]
 		}
 	}
-	n.aae.totals.repaired.Add(int64(repaired))
-	n.metrics.aaeRepaired.Add(float64(repaired))
+	a.aae.totals.repaired.Add(int64(repaired))
+	a.metrics.aaeRepaired.Add(float64(repaired))
 	return repaired, nil
 }
 
 // repairFetched merges this node's and the peer's states of keys, stores
 // the merge here where it is news and pushes it to the peer where it is
 // news there. It returns how many keys changed on either side.
-func (n *Node) repairFetched(ctx context.Context, p uint32, keys [][]byte, theirs []wire.FetchedState, remote *aaeRemote, now time.Time) (int, error) {
+func (a *antiEntropy) repairFetched(ctx context.Context, p uint32, keys [][]byte, theirs []wire.FetchedState, remote *aaeRemote, now time.Time) (int, error) {
 	repaired := 0
 	var pull, push []wire.HandoffItem
 	for i, key := range keys {
-		mine, err := n.rep.readLocal(ctx, key)
+		mine, err := a.rep.readLocal(ctx, key)
 		if err != nil {
 			return repaired, err
 		}
@@ -538,7 +581,7 @@ func (n *Node) repairFetched(ctx context.Context, p uint32, keys [][]byte, their
 			pull = append(pull, wire.HandoffItem{Key: key, State: th})
 			changed = true
 		}
-		if !merged.Equal(th) && !(th.IsZero() && onlyTombstones(mine) && n.rep.settledHere(p, key, now)) {
+		if !merged.Equal(th) && !(th.IsZero() && onlyTombstones(mine) && a.rep.settledHere(p, key, now)) {
 			push = append(push, wire.HandoffItem{Key: key, State: merged})
 			changed = true
 		}
@@ -548,11 +591,11 @@ func (n *Node) repairFetched(ctx context.Context, p uint32, keys [][]byte, their
 	}
 	// Merged in parallel, so the store's group commit syncs them together
 	// (one fsync per batch, not per key), as the peer does with the push.
-	if err := n.receiveHandoff(ctx, wire.HandoffRequest{Items: pull}); err != nil {
+	if err := a.cluster.receiveHandoff(ctx, wire.HandoffRequest{Items: pull}); err != nil {
 		return 0, err
 	}
 	if len(push) > 0 && remote.push {
-		req, err := wire.HandoffRequest{From: n.cfg.Name, Items: push}.Marshal()
+		req, err := wire.HandoffRequest{From: a.cfg.Name, Items: push}.Marshal()
 		if err != nil {
 			return 0, err
 		}
@@ -564,12 +607,12 @@ func (n *Node) repairFetched(ctx context.Context, p uint32, keys [][]byte, their
 }
 
 // serveAAE answers a peer's anti-entropy calls.
-func (n *Node) serveAAE(ctx context.Context, method uint8, payload []byte) ([]byte, error) {
+func (a *antiEntropy) serveAAE(ctx context.Context, method uint8, payload []byte) ([]byte, error) {
 	part := func(p uint32) (*partTree, error) {
-		if int(p) >= len(n.aae.parts) {
+		if int(p) >= len(a.aae.parts) {
 			return nil, fmt.Errorf("node: partition %d outside the ring", p)
 		}
-		return n.aae.parts[p], nil
+		return a.aae.parts[p], nil
 	}
 	switch method {
 	case wire.MethodAAERoots:
@@ -586,7 +629,7 @@ func (n *Node) serveAAE(ctx context.Context, method uint8, payload []byte) ([]by
 			pt.mu.Lock()
 			out.Roots[i] = wire.AAERoot{Root: pt.tree.Root(), Depth: pt.tree.Depth(), Keys: pt.tree.Keys()}
 			pt.mu.Unlock()
-			out.Roots[i].Ready = n.rep.partReady(int(p))
+			out.Roots[i].Ready = a.rep.partReady(int(p))
 		}
 		return out.Marshal(), nil
 	case wire.MethodAAEChildren:
@@ -616,7 +659,7 @@ func (n *Node) serveAAE(ctx context.Context, method uint8, payload []byte) ([]by
 		if _, err := part(req.Partition); err != nil {
 			return nil, err
 		}
-		es, err := n.rep.localEntries(ctx, req.Partition, req.Level, req.Indices)
+		es, err := a.rep.localEntries(ctx, req.Partition, req.Level, req.Indices)
 		if err != nil {
 			return nil, err
 		}
@@ -631,12 +674,12 @@ func (n *Node) serveAAE(ctx context.Context, method uint8, payload []byte) ([]by
 		}
 		var states []wire.FetchedRaw
 		size := 0
-		now := n.clock.Steady()
+		now := a.clock.Steady()
 		for _, key := range req.Keys {
-			if len(key) == 0 || len(key) > n.cfg.MaxKeyBytes {
+			if len(key) == 0 || len(key) > a.cfg.MaxKeyBytes {
 				return nil, fmt.Errorf("node: bad key length %d", len(key))
 			}
-			b, err := n.store.Get(ctx, storage.DataKey(req.Partition, key))
+			b, err := a.store.Get(ctx, storage.DataKey(req.Partition, key))
 			if errors.Is(err, storage.ErrNotFound) {
 				b, err = nil, nil
 			}
@@ -649,7 +692,7 @@ func (n *Node) serveAAE(ctx context.Context, method uint8, payload []byte) ([]by
 			if len(states) > 0 && size+len(b) > wire.MaxFetchBytes {
 				break
 			}
-			states = append(states, wire.FetchedRaw{State: b, Settled: b != nil && n.rep.settledHere(req.Partition, key, now)})
+			states = append(states, wire.FetchedRaw{State: b, Settled: b != nil && a.rep.settledHere(req.Partition, key, now)})
 			size += len(b)
 		}
 		return wire.MarshalAAEFetch(states), nil
@@ -659,12 +702,12 @@ func (n *Node) serveAAE(ctx context.Context, method uint8, payload []byte) ([]by
 
 // pace waits until anti-entropy's budgets allow keys and bytes more work.
 // The budgets shrink by the backoff factor while foreground latency is high.
-func (n *Node) pace(ctx context.Context, keys, bytes int) error {
-	f := n.aae.getFactor()
-	now := n.clock.Steady()
-	n.aae.mu.Lock()
-	wait := max(n.aae.keys.Take(now, float64(keys)/f), n.aae.bytes.Take(now, float64(bytes)/f))
-	n.aae.mu.Unlock()
+func (a *antiEntropy) pace(ctx context.Context, keys, bytes int) error {
+	f := a.aae.getFactor()
+	now := a.clock.Steady()
+	a.aae.mu.Lock()
+	wait := max(a.aae.keys.Take(now, float64(keys)/f), a.aae.bytes.Take(now, float64(bytes)/f))
+	a.aae.mu.Unlock()
 	return sleepCtx(ctx, wait)
 }
 
@@ -675,17 +718,17 @@ const maxReapsPerRound = 10000
 // is known to hold (an exchange that left the replicas equal started after
 // the tombstone was stored here) and whose delete is older than the grace
 // period. Never on age alone, unless ReapUnconfirmed (the must-fail control).
-func (n *Node) reapTombstones(ctx context.Context, v membership.Holders) {
-	r := n.ring.Load()
-	now := n.clock.Steady()
-	minAge := n.cfg.reapMinAge()
+func (a *antiEntropy) reapTombstones(ctx context.Context, v membership.Holders) {
+	r := a.ring.Load()
+	now := a.clock.Steady()
+	minAge := a.cfg.reapMinAge()
 	reaped, total := 0, 0
 parts:
-	for p, pt := range n.aae.parts {
+	for p, pt := range a.aae.parts {
 		var peers []string
-		if !n.cfg.AAE.ReapUnconfirmed {
+		if !a.cfg.AAE.ReapUnconfirmed {
 			for _, id := range r.Primaries(p) {
-				if string(id) != n.cfg.Name {
+				if string(id) != a.cfg.Name {
 					peers = append(peers, string(id))
 				}
 			}
@@ -717,9 +760,9 @@ parts:
 			if reaped >= maxReapsPerRound || ctx.Err() != nil {
 				break parts
 			}
-			st, err := n.rep.readLocal(ctx, []byte(c.key))
+			st, err := a.rep.readLocal(ctx, []byte(c.key))
 			if err != nil {
-				n.log.Warn("reaping tombstones", "err", err)
+				a.log.Warn("reaping tombstones", "err", err)
 				break parts
 			}
 			if !onlyTombstones(st) {
@@ -732,7 +775,7 @@ parts:
 			// Only the state that was judged is removed (updateData then
 			// drops the key from tombs); a write since leaves it alone.
 			removed := false
-			err = n.rep.updateData(ctx, uint32(p), []byte(c.key), func(cur vclock.State, found bool) (vclock.State, []byte, error) {
+			err = a.rep.updateData(ctx, uint32(p), []byte(c.key), func(cur vclock.State, found bool) (vclock.State, []byte, error) {
 				removed = found && cur.Equal(st)
 				if !removed {
 					return vclock.State{}, nil, storage.ErrSkipWrite
@@ -740,7 +783,7 @@ parts:
 				return vclock.State{}, nil, storage.ErrDeleteKey
 			})
 			if err != nil {
-				n.log.Warn("reaping tombstone", "partition", p, "err", err)
+				a.log.Warn("reaping tombstone", "partition", p, "err", err)
 				continue
 			}
 			if removed {
@@ -748,13 +791,13 @@ parts:
 			}
 		}
 	}
-	n.metrics.tombstones.Set(float64(total - reaped))
+	a.metrics.tombstones.Set(float64(total - reaped))
 	if reaped > 0 {
-		n.aae.totals.reaped.Add(int64(reaped))
-		n.metrics.tombstonesReaped.Add(float64(reaped))
-		n.log.Info("tombstones reaped", "count", reaped, "unconfirmed", n.cfg.AAE.ReapUnconfirmed)
+		a.aae.totals.reaped.Add(int64(reaped))
+		a.metrics.tombstonesReaped.Add(float64(reaped))
+		a.log.Info("tombstones reaped", "count", reaped, "unconfirmed", a.cfg.AAE.ReapUnconfirmed)
 	}
-	n.aae.totals.reapRounds.Add(1) // last: a round counted has counted its reaps
+	a.aae.totals.reapRounds.Add(1) // last: a round counted has counted its reaps
 }
 
 // latencyWindow collects foreground request latencies between samples
@@ -796,35 +839,35 @@ func (w *latencyWindow) p99() time.Duration {
 // sampleForeground feeds the last second's foreground p99 to the backoff,
 // saying whether anti-entropy worked in that second (quiet seconds set the
 // baseline that a rise is measured against).
-func (n *Node) sampleForeground() {
-	p99 := n.aae.fg.p99()
-	busy := n.aae.worked.Swap(n.aae.active.Load() > 0)
-	n.aae.p99.Store(int64(p99))
-	n.aae.mu.Lock()
-	f := n.aae.backoff.Observe(p99, busy)
-	n.aae.base.Store(int64(n.aae.backoff.Baseline()))
-	n.aae.mu.Unlock()
-	if f < n.aae.getFactor() {
-		n.log.Debug("anti-entropy backing off", "foreground_p99", p99, "factor", f)
+func (a *antiEntropy) sampleForeground() {
+	p99 := a.aae.fg.p99()
+	busy := a.aae.worked.Swap(a.aae.active.Load() > 0)
+	a.aae.p99.Store(int64(p99))
+	a.aae.mu.Lock()
+	f := a.aae.backoff.Observe(p99, busy)
+	a.aae.base.Store(int64(a.aae.backoff.Baseline()))
+	a.aae.mu.Unlock()
+	if f < a.aae.getFactor() {
+		a.log.Debug("anti-entropy backing off", "foreground_p99", p99, "factor", f)
 	}
-	n.aae.setFactor(f)
-	n.metrics.aaeFactor.Set(f)
+	a.aae.setFactor(f)
+	a.metrics.aaeFactor.Set(f)
 }
 
 // merkleJSON is one partition's tree in /debug/merkle.
 type merkleJSON = api.MerkleTree
 
 // heldPartitions is the set of partitions this node replicates as a primary.
-func (n *Node) heldPartitions() map[uint32]bool {
+func (a *antiEntropy) heldPartitions() map[uint32]bool {
 	held := map[uint32]bool{}
-	for _, p := range n.ring.Load().PartitionsOf(ring.NodeID(n.cfg.Name)) {
+	for _, p := range a.ring.Load().PartitionsOf(ring.NodeID(a.cfg.Name)) {
 		held[uint32(p)] = true
 	}
 	return held
 }
 
-func (n *Node) merkleOf(p uint32, held bool, now time.Time) merkleJSON {
-	pt := n.aae.parts[p]
+func (a *antiEntropy) merkleOf(p uint32, held bool, now time.Time) merkleJSON {
+	pt := a.aae.parts[p]
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
 	return merkleJSON{Partition: int(p), Held: held, Root: fmt.Sprintf("%016x", pt.tree.Root()), Keys: pt.tree.Keys(),
@@ -835,21 +878,21 @@ func (n *Node) merkleOf(p uint32, held bool, now time.Time) merkleJSON {
 // hash (or every held partition's), so replicas can be seen to agree.
 func (n *Node) handleMerkle(w http.ResponseWriter, r *http.Request) {
 	now := n.clock.Steady()
-	held := n.heldPartitions()
+	held := n.ae.heldPartitions()
 	if s := r.URL.Query().Get("partition"); s != "" || r.URL.Query().Has("partition") {
 		p, err := strconv.ParseUint(s, 10, 32)
 		if err != nil || int(p) >= len(n.aae.parts) {
 			writeError(w, badRequest("bad_partition", "partition %q: want an integer in [0, %d)", s, len(n.aae.parts)))
 			return
 		}
-		m := n.merkleOf(uint32(p), held[uint32(p)], now)
+		m := n.ae.merkleOf(uint32(p), held[uint32(p)], now)
 		m.Node = n.cfg.Name
 		writeJSON(w, http.StatusOK, m)
 		return
 	}
 	out := []merkleJSON{}
 	for p := range n.aae.parts {
-		if m := n.merkleOf(uint32(p), held[uint32(p)], now); m.Held || m.Keys > 0 {
+		if m := n.ae.merkleOf(uint32(p), held[uint32(p)], now); m.Held || m.Keys > 0 {
 			out = append(out, m)
 		}
 	}
@@ -860,7 +903,7 @@ func (n *Node) handleMerkle(w http.ResponseWriter, r *http.Request) {
 // exchange with each peer, and the node's totals.
 func (n *Node) handleAAE(w http.ResponseWriter, r *http.Request) {
 	now := n.clock.Steady()
-	held := n.heldPartitions()
+	held := n.ae.heldPartitions()
 	parts := []api.AAEPartition{}
 	tombs := 0
 	for p, pt := range n.aae.parts {

@@ -288,7 +288,7 @@ func waitExchanged(t *testing.T, nodes []*testNode) {
 	}
 	waitFor(t, "an exchange of every shared partition", 60*time.Second, func() (bool, string) {
 		for _, tn := range nodes {
-			for peer, parts := range tn.node.sharedPartitions() {
+			for peer, parts := range tn.node.ae.sharedPartitions() {
 				for _, p := range parts {
 					pt := tn.node.aae.parts[p]
 					pt.mu.Lock()

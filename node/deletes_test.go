@@ -438,7 +438,7 @@ func waitConfirmed(t *testing.T, nodes []*testNode, key string) {
 		for _, tn := range nodes {
 			rg := tn.node.Ring()
 			p := rg.Partition([]byte(key))
-			peers := tn.node.holderView().Of(p)
+			peers := tn.node.ae.holderView().Of(p)
 			for _, id := range rg.Primaries(p) {
 				if string(id) != tn.cfg.Name {
 					peers = append(peers, string(id))

@@ -41,25 +41,25 @@ import (
 // the partitions it holds data of and is not a primary of in its table,
 // and whether it is ready for every partition it is a primary of there
 // (ReadyAt, for the claimant's carried sources).
-func (n *Node) publishHolds() {
-	c := n.clusterSnapshot()
-	me, ok := c.Members[n.cfg.Name]
+func (a *antiEntropy) publishHolds() {
+	c := a.cluster.clusterSnapshot()
+	me, ok := c.Members[a.cfg.Name]
 	if !ok || !membership.InRing(me.Status) {
 		return
 	}
-	cur := n.currentView()
+	cur := a.cluster.currentView()
 	if cur.table != c.Table {
 		return // the view is being rebuilt: the next round reports on it
 	}
 	r := cur.ring
 	primary := map[int]bool{}
-	if _, in := r.Member(ring.NodeID(n.cfg.Name)); in {
-		for _, p := range r.PartitionsOf(ring.NodeID(n.cfg.Name)) {
+	if _, in := r.Member(ring.NodeID(a.cfg.Name)); in {
+		for _, p := range r.PartitionsOf(ring.NodeID(a.cfg.Name)) {
 			primary[p] = true
 		}
 	}
 	var holds []uint32
-	for p, pt := range n.aae.parts {
+	for p, pt := range a.aae.parts {
 		pt.mu.Lock()
 		keys := pt.tree.Keys()
 		pt.mu.Unlock()
@@ -71,21 +71,21 @@ func (n *Node) publishHolds() {
 	readyAt := me.ReadyAt
 	allReady := true
 	for p := range primary {
-		if !n.rep.partReady(p) {
+		if !a.rep.partReady(p) {
 			allReady = false
 		}
 	}
-	n.xfer.mu.Lock()
-	reconciled := n.xfer.readyFor == cur.line
-	n.xfer.mu.Unlock()
+	a.xfer.mu.Lock()
+	reconciled := a.xfer.readyFor == cur.line
+	a.xfer.mu.Unlock()
 	if allReady && reconciled && c.Table != nil {
 		readyAt = at
 	}
 	if me.Holds == enc && me.HoldsAt == at && me.ReadyAt == readyAt {
 		return
 	}
-	_, changed := n.updateCluster(func(c membership.State) (membership.State, bool) {
-		me = c.Members[n.cfg.Name]
+	_, changed := a.cluster.updateCluster(func(c membership.State) (membership.State, bool) {
+		me = c.Members[a.cfg.Name]
 		if c.TableVersion()+1 != at {
 			return c, false // a new table arrived meanwhile: the next round reports on it
 		}
@@ -96,14 +96,14 @@ func (n *Node) publishHolds() {
 	if !changed {
 		return
 	}
-	n.log.Debug("holdings advertised", "holds", enc, "table", at-1)
-	n.announce(me)
+	a.log.Debug("holdings advertised", "holds", enc, "table", at-1)
+	a.cluster.announce(me)
 }
 
 // holderView takes the current view of holdings.
-func (n *Node) holderView() membership.Holders {
-	cur := n.currentView()
-	return membership.NewHolders(n.clusterSnapshot(), n.cfg.Name, cur.ring, cur.prev, cur.table)
+func (a *antiEntropy) holderView() membership.Holders {
+	cur := a.cluster.currentView()
+	return membership.NewHolders(a.cluster.clusterSnapshot(), a.cfg.Name, cur.ring, cur.prev, cur.table)
 }
 
 // holderRound confirms this node's tombstones in parts with holder: it
@@ -111,17 +111,17 @@ func (n *Node) holderView() membership.Holders {
 // the holder's state does not already descend it. A partition whose
 // tombstones all check out is confirmed as of the round's start, as an
 // exchange with a primary would be.
-func (n *Node) holderRound(ctx context.Context, holder string, parts []uint32) {
-	addr, ok := n.rpcAddrOf(holder)
+func (a *antiEntropy) holderRound(ctx context.Context, holder string, parts []uint32) {
+	addr, ok := a.cluster.rpcAddrOf(holder)
 	if !ok {
 		return
 	}
-	start := n.clock.Steady()
+	start := a.clock.Steady()
 	for _, p := range parts {
 		if ctx.Err() != nil {
 			return
 		}
-		pt := n.aae.parts[p]
+		pt := a.aae.parts[p]
 		pt.mu.Lock()
 		// Tombstones the holder confirmed in an earlier round stay
 		// confirmed (it gets nothing new for those keys: see above).
@@ -133,9 +133,9 @@ func (n *Node) holderRound(ctx context.Context, holder string, parts []uint32) {
 			}
 		}
 		pt.mu.Unlock()
-		slices.SortFunc(keys, func(a, b []byte) int { return strings.Compare(string(a), string(b)) })
-		if err := n.confirmHolder(ctx, p, holder, addr, keys); err != nil {
-			n.log.Debug("confirming tombstones with a holder", "partition", p, "holder", holder, "err", err)
+		slices.SortFunc(keys, func(x, y []byte) int { return strings.Compare(string(x), string(y)) })
+		if err := a.confirmHolder(ctx, p, holder, addr, keys); err != nil {
+			a.log.Debug("confirming tombstones with a holder", "partition", p, "holder", holder, "err", err)
 			continue
 		}
 		pt.mu.Lock()
@@ -146,13 +146,13 @@ func (n *Node) holderRound(ctx context.Context, holder string, parts []uint32) {
 
 // confirmHolder brings holder's states of keys (this node's tombstoned keys
 // of partition p) up to this node's, where the holder has any.
-func (n *Node) confirmHolder(ctx context.Context, p uint32, holder, addr string, keys [][]byte) error {
+func (a *antiEntropy) confirmHolder(ctx context.Context, p uint32, holder, addr string, keys [][]byte) error {
 	for batch := range slices.Chunk(keys, repairBatch) {
-		if err := n.pace(ctx, len(batch), 0); err != nil {
+		if err := a.pace(ctx, len(batch), 0); err != nil {
 			return err
 		}
-		cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-		theirs, err := n.fetchStates(cctx, addr, p, batch)
+		cctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
+		theirs, err := a.cluster.fetchStates(cctx, addr, p, batch)
 		cancel()
 		if err != nil {
 			return err
@@ -162,7 +162,7 @@ func (n *Node) confirmHolder(ctx context.Context, p uint32, holder, addr string,
 			if theirs[i].IsZero() {
 				continue
 			}
-			mine, err := n.rep.readLocal(ctx, key)
+			mine, err := a.rep.readLocal(ctx, key)
 			if err != nil {
 				return err
 			}
@@ -173,8 +173,8 @@ func (n *Node) confirmHolder(ctx context.Context, p uint32, holder, addr string,
 		if len(push) == 0 {
 			continue
 		}
-		cctx, cancel = context.WithTimeout(ctx, n.cfg.RequestTimeout)
-		err = n.sendHandoff(cctx, holder, wire.HandoffRequest{From: n.cfg.Name, Items: push})
+		cctx, cancel = context.WithTimeout(ctx, a.cfg.RequestTimeout)
+		err = a.cluster.sendHandoff(cctx, holder, wire.HandoffRequest{From: a.cfg.Name, Items: push})
 		cancel()
 		if err != nil {
 			return err
@@ -185,16 +185,16 @@ func (n *Node) confirmHolder(ctx context.Context, p uint32, holder, addr string,
 
 // holdersRound runs holderRound with each live holder that has no round in
 // flight.
-func (n *Node) holdersRound(ctx context.Context, v membership.Holders) {
-	for holder, parts := range v.Partitions(n.peers.Alive) {
+func (a *antiEntropy) holdersRound(ctx context.Context, v membership.Holders) {
+	for holder, parts := range v.Partitions(a.peers.Alive) {
 		key := "holder/" + holder
-		if _, busy := n.aae.running.LoadOrStore(key, struct{}{}); busy {
+		if _, busy := a.aae.running.LoadOrStore(key, struct{}{}); busy {
 			continue
 		}
-		n.aae.wg.Go(func() {
-			defer n.aae.running.Delete(key)
-			defer n.guard("holder round")
-			n.holderRound(ctx, holder, parts)
+		a.aae.wg.Go(func() {
+			defer a.aae.running.Delete(key)
+			defer a.guard("holder round")
+			a.holderRound(ctx, holder, parts)
 		})
 	}
 }
@@ -204,13 +204,13 @@ func (n *Node) holdersRound(ctx context.Context, v membership.Holders) {
 const holdsInterval = time.Second
 
 // holdsLoop advertises this node's holdings until it stops.
-func (n *Node) holdsLoop() {
+func (a *antiEntropy) holdsLoop() {
 	t := time.NewTicker(holdsInterval)
 	defer t.Stop()
 	for {
-		n.publishHolds()
+		a.publishHolds()
 		select {
-		case <-n.bgCtx.Done():
+		case <-a.bgCtx.Done():
 			return
 		case <-t.C:
 		}

@@ -169,7 +169,7 @@ func (n *Node) handedOff(ctx context.Context) bool {
 			}
 			continue
 		}
-		roots, _, err := n.rootsOf(ctx, n.currentView().id, addr, parts)
+		roots, _, err := n.ae.rootsOf(ctx, n.currentView().id, addr, parts)
 		if err != nil {
 			for _, p := range parts {
 				notReady[p] = true

@@ -46,7 +46,9 @@ type Node struct {
 	// rep is this node's replica of the data (replica.go); aae is its
 	// trees and anti-entropy state (aae.go), shared with rep.
 	rep *replica
-	// coord coordinates requests (coord.go).
+	// ae is the anti-entropy service (aae.go, holders.go).
+	ae *antiEntropy
+	// coord coordinates requests (coordinator.go).
 	coord   *coordinator
 	aae     *aaeState
 	xfer    transferState
@@ -192,6 +194,10 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: open hints: %w", err)
 	}
 	n.handoff = n.newHandoff()
+	n.ae = &antiEntropy{
+		recoverer: n.recoverer, cfg: cfg, clock: n.clock, store: n.store, rep: n.rep, peers: n.peers,
+		aae: n.aae, xfer: &n.xfer, ring: &n.ring, bgCtx: n.bgCtx, cluster: n,
+	}
 	n.coord = &coordinator{
 		recoverer: n.recoverer, cfg: cfg, clock: n.clock, rep: n.rep, peers: n.peers,
 		hints: n.hints, handoff: n.handoff, inc: &n.inc, ring: &n.ring,
@@ -333,10 +339,10 @@ func (n *Node) run(ctx context.Context) error {
 		wg.Go(n.supervise("persistLoop", n.persistLoop))
 		wg.Go(n.supervise("gcLoop", n.gcLoop))
 		wg.Go(n.supervise("handoffLoop", func() { _ = n.handoff.Run(n.bgCtx) }))
-		wg.Go(n.supervise("aaeLoop", n.aaeLoop))
+		wg.Go(n.supervise("aaeLoop", n.ae.aaeLoop))
 		wg.Go(n.supervise("transferLoop", n.transferLoop))
 		wg.Go(n.supervise("claimLoop", n.claimLoop))
-		wg.Go(n.supervise("holdsLoop", n.holdsLoop))
+		wg.Go(n.supervise("holdsLoop", n.ae.holdsLoop))
 		resume := n.clusterView().Members[n.cfg.Name].Status == membership.StatusLeaving
 		if resume {
 			n.log.Info("resuming the leave this node had started")

@@ -211,7 +211,7 @@ func (n *Node) remoteKeyCounts(ctx context.Context, peer string, parts []uint32)
 	if !ok {
 		return nil, errors.New("no RPC address")
 	}
-	roots, _, err := n.rootsOf(ctx, n.currentView().id, addr, parts)
+	roots, _, err := n.ae.rootsOf(ctx, n.currentView().id, addr, parts)
 	if err != nil {
 		return nil, err
 	}

@@ -63,7 +63,7 @@ func (n *Node) serveMethod(ctx context.Context, method uint8, payload []byte) ([
 	case wire.MethodStatePull:
 		return n.clusterSnapshot().Marshal(), nil
 	case wire.MethodAAERoots, wire.MethodAAEChildren, wire.MethodAAEEntries, wire.MethodAAEFetch:
-		return n.serveAAE(ctx, method, payload)
+		return n.ae.serveAAE(ctx, method, payload)
 	case wire.MethodCoordinate:
 		req, err := wire.UnmarshalWriteRequest(payload)
 		if err != nil {

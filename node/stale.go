@@ -88,7 +88,7 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 		if string(id) == n.cfg.Name || !ok || !n.peers.Alive(string(id)) {
 			return 0, 0, fmt.Errorf("primary %s is not reachable", id)
 		}
-		roots, _, err := n.rootsOf(ctx, n.currentView().id, addr, []uint32{p})
+		roots, _, err := n.ae.rootsOf(ctx, n.currentView().id, addr, []uint32{p})
 		if err != nil {
 			return 0, 0, err
 		}

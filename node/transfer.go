@@ -381,7 +381,7 @@ func (n *Node) exchangeWith(ctx context.Context, p uint32, src string, job *tran
 	}
 	for range 1000 {
 		id := n.currentView().id
-		roots, _, err := n.rootsOf(ctx, id, addr, []uint32{p})
+		roots, _, err := n.ae.rootsOf(ctx, id, addr, []uint32{p})
 		if err != nil {
 			return fmt.Errorf("roots from %s: %w", src, err)
 		}
@@ -392,7 +392,7 @@ func (n *Node) exchangeWith(ctx context.Context, p uint32, src string, job *tran
 		if equal {
 			return nil
 		}
-		rec, complete := n.exchange(ctx, id, p, src, addr, roots[0], push)
+		rec, complete := n.ae.exchange(ctx, id, p, src, addr, roots[0], push)
 		n.xfer.mu.Lock()
 		job.Keys += int64(rec.Repaired)
 		job.Bytes += rec.Bytes
