@@ -672,7 +672,7 @@ func TestStaleCopyNeverResurrectsAfterRecreate(t *testing.T) {
 		t.Fatalf("re-create: %d %s", r.status, r.body)
 	}
 	// The old owner's reclaimer runs now (it would after staleWait).
-	if _, _, err := old.node.dropPartition(t.Context(), old.node.Ring(), uint32(after.Partition([]byte(key)))); err != nil {
+	if _, _, err := old.node.transfers.dropPartition(t.Context(), old.node.Ring(), uint32(after.Partition([]byte(key)))); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range prims {

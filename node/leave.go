@@ -235,7 +235,7 @@ func (n *Node) pushHeld(ctx context.Context, parts []int) {
 			if string(id) == n.cfg.Name || !n.peers.Alive(string(id)) {
 				continue
 			}
-			if err := n.exchangeWith(ctx, uint32(p), string(id), &transferJob{}, true); err != nil {
+			if err := n.transfers.exchangeWith(ctx, uint32(p), string(id), &transferJob{}, true); err != nil {
 				n.log.Warn("leaving: pushing a partition", "partition", p, "to", id, "err", err)
 			}
 		}

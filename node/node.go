@@ -48,6 +48,9 @@ type Node struct {
 	rep *replica
 	// ae is the anti-entropy service (aae.go, holders.go).
 	ae *antiEntropy
+	// transfers pulls partitions this node gained and reclaims those it
+	// lost (transfer.go, stale.go).
+	transfers *transferService
 	// coord coordinates requests (coordinator.go).
 	coord   *coordinator
 	aae     *aaeState
@@ -55,7 +58,8 @@ type Node struct {
 	leaving leaveState
 	// freshJoin: a new data directory joining an existing cluster (it
 	// enters the ring as joining and pulls its partitions).
-	freshJoin bool
+	// Set in New, cleared by the transfer loop once every partition is in.
+	freshJoin atomic.Bool
 
 	tr     Transport
 	gossip *gossip.Member
@@ -179,7 +183,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		return nil, err
 	}
 	if _, err := n.store.Get(ctx, metaCluster); errors.Is(err, storage.ErrNotFound) && len(cfg.Join) > 0 {
-		n.freshJoin = true
+		n.freshJoin.Store(true)
 	}
 	loaded, err := n.loadCluster(ctx)
 	if err != nil {
@@ -187,7 +191,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	}
 	n.roster = startRoster(loaded, n.publishRoster)
 	cleanup = append(cleanup, n.roster.close)
-	if err := n.rep.loadReady(ctx, n.freshJoin); err != nil {
+	if err := n.rep.loadReady(ctx, n.freshJoin.Load()); err != nil {
 		return nil, err
 	}
 	if n.hints, err = hintedhandoff.Open(ctx, n.store, cfg.Hints); err != nil {
@@ -197,6 +201,10 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.ae = &antiEntropy{
 		recoverer: n.recoverer, cfg: cfg, clock: n.clock, store: n.store, rep: n.rep, peers: n.peers,
 		aae: n.aae, xfer: &n.xfer, ring: &n.ring, bgCtx: n.bgCtx, cluster: n,
+	}
+	n.transfers = &transferService{
+		recoverer: n.recoverer, cfg: cfg, clock: n.clock, store: n.store, rep: n.rep, ae: n.ae, peers: n.peers,
+		aae: n.aae, xfer: &n.xfer, ring: &n.ring, freshJoin: &n.freshJoin, bgCtx: n.bgCtx, cluster: n,
 	}
 	n.coord = &coordinator{
 		recoverer: n.recoverer, cfg: cfg, clock: n.clock, rep: n.rep, peers: n.peers,
@@ -340,7 +348,7 @@ func (n *Node) run(ctx context.Context) error {
 		wg.Go(n.supervise("gcLoop", n.gcLoop))
 		wg.Go(n.supervise("handoffLoop", func() { _ = n.handoff.Run(n.bgCtx) }))
 		wg.Go(n.supervise("aaeLoop", n.ae.aaeLoop))
-		wg.Go(n.supervise("transferLoop", n.transferLoop))
+		wg.Go(n.supervise("transferLoop", n.transfers.transferLoop))
 		wg.Go(n.supervise("claimLoop", n.claimLoop))
 		wg.Go(n.supervise("holdsLoop", n.ae.holdsLoop))
 		resume := n.clusterView().Members[n.cfg.Name].Status == membership.StatusLeaving
@@ -493,7 +501,7 @@ func (n *Node) selfRecord(c membership.State) membership.Record {
 	me, ok := c.Members[n.cfg.Name]
 	want := membership.Record{Name: n.cfg.Name, Zone: n.cfg.Zone, Status: membership.StatusValid, Version: 1,
 		Gossip: n.cfg.GossipAddr, RPC: n.cfg.RPCAddr, HTTP: n.cfg.HTTPAddr, Boot: n.boot}
-	if n.freshJoin {
+	if n.freshJoin.Load() {
 		want.Status = membership.StatusJoining // valid once its partitions are transferred
 	}
 	if ok {
@@ -613,7 +621,7 @@ func (n *Node) publishRoster(v rosterView, force bool) error {
 	r := n.ring.Load()
 	n.metrics.setRing(r, n.cfg.Name)
 	n.log.Info("ring changed", "members", r.Len())
-	n.wakeTransfers()
+	n.transfers.wakeTransfers()
 	return nil
 }
 

@@ -57,7 +57,7 @@ func (n *Node) serveMethod(ctx context.Context, method uint8, payload []byte) ([
 		if err != nil {
 			return nil, err
 		}
-		return n.serveTransfer(ctx, req)
+		return n.transfers.serveTransfer(ctx, req)
 	case wire.MethodState:
 		return nil, n.receiveState(payload)
 	case wire.MethodStatePull:

@@ -33,9 +33,9 @@ const staleBatch = 256
 // staleRound reclaims the partitions this node holds data for but is not
 // a primary of, while it is in the ring and not leaving (a leaving node's
 // copies are the sources of its handoff).
-func (n *Node) staleRound(ctx context.Context) {
-	r := n.ring.Load()
-	self := ring.NodeID(n.cfg.Name)
+func (t *transferService) staleRound(ctx context.Context) {
+	r := t.ring.Load()
+	self := ring.NodeID(t.cfg.Name)
 	if _, in := r.Member(self); !in {
 		return
 	}
@@ -43,36 +43,36 @@ func (n *Node) staleRound(ctx context.Context) {
 	for _, p := range r.PartitionsOf(self) {
 		primary[uint32(p)] = true
 	}
-	now := n.clock.Steady()
-	for p, pt := range n.aae.parts {
+	now := t.clock.Steady()
+	for p, pt := range t.aae.parts {
 		if ctx.Err() != nil {
 			return
 		}
 		pt.mu.Lock()
 		keys := pt.tree.Keys()
 		pt.mu.Unlock()
-		n.xfer.mu.Lock()
+		t.xfer.mu.Lock()
 		if primary[uint32(p)] || keys == 0 {
-			delete(n.xfer.lostAt, uint32(p))
-			n.xfer.mu.Unlock()
+			delete(t.xfer.lostAt, uint32(p))
+			t.xfer.mu.Unlock()
 			continue
 		}
-		at, ok := n.xfer.lostAt[uint32(p)]
+		at, ok := t.xfer.lostAt[uint32(p)]
 		if !ok {
-			n.xfer.lostAt[uint32(p)] = now
+			t.xfer.lostAt[uint32(p)] = now
 			at = now
 		}
-		n.xfer.mu.Unlock()
-		if now.Sub(at) < n.cfg.staleWait() {
+		t.xfer.mu.Unlock()
+		if now.Sub(at) < t.cfg.staleWait() {
 			continue
 		}
-		d, pushed, err := n.dropPartition(ctx, r, uint32(p))
+		d, pushed, err := t.dropPartition(ctx, r, uint32(p))
 		if err != nil {
-			n.log.Debug("stale copy kept for now", "partition", p, "err", err)
+			t.log.Debug("stale copy kept for now", "partition", p, "err", err)
 			continue
 		}
 		if d > 0 || pushed > 0 {
-			n.log.Info("reclaiming a partition this node no longer holds", "partition", p, "dropped", d, "pushed", pushed)
+			t.log.Info("reclaiming a partition this node no longer holds", "partition", p, "dropped", d, "pushed", pushed)
 		}
 	}
 }
@@ -80,15 +80,15 @@ func (n *Node) staleRound(ctx context.Context) {
 // dropPartition runs one pass over partition p's local keys: it deletes
 // what every primary holds and pushes what a primary lacks or holds an
 // older state of.
-func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropped, pushed int, err error) {
+func (t *transferService) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropped, pushed int, err error) {
 	var addrs []string
 	var prims []string
 	for _, id := range r.Primaries(int(p)) {
-		addr, ok := n.rpcAddrOf(string(id))
-		if string(id) == n.cfg.Name || !ok || !n.peers.Alive(string(id)) {
+		addr, ok := t.cluster.rpcAddrOf(string(id))
+		if string(id) == t.cfg.Name || !ok || !t.peers.Alive(string(id)) {
 			return 0, 0, fmt.Errorf("primary %s is not reachable", id)
 		}
-		roots, _, err := n.ae.rootsOf(ctx, n.currentView().id, addr, []uint32{p})
+		roots, _, err := t.ae.rootsOf(ctx, t.cluster.currentView().id, addr, []uint32{p})
 		if err != nil {
 			return 0, 0, err
 		}
@@ -106,7 +106,7 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 		var mine []vclock.State
 		size := 0
 		errFull := errors.New("batch full")
-		err := n.store.Scan(ctx, lo, hi, func(k, v []byte) error {
+		err := t.store.Scan(ctx, lo, hi, func(k, v []byte) error {
 			if len(keys) == staleBatch {
 				return errFull
 			}
@@ -134,7 +134,7 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 			covered[i] = true
 		}
 		for j, addr := range addrs {
-			theirs, err := n.fetchStates(ctx, addr, p, keys)
+			theirs, err := t.cluster.fetchStates(ctx, addr, p, keys)
 			if err != nil {
 				return dropped, pushed, err
 			}
@@ -150,10 +150,10 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 			}
 			if len(push) > 0 {
 				pushed += len(push)
-				n.xfer.stalePushed.Add(int64(len(push)))
-				n.metrics.stalePushed.Add(float64(len(push)))
-				cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-				err := n.sendHandoff(cctx, prims[j], wire.HandoffRequest{From: n.cfg.Name, Items: push})
+				t.xfer.stalePushed.Add(int64(len(push)))
+				t.metrics.stalePushed.Add(float64(len(push)))
+				cctx, cancel := context.WithTimeout(ctx, t.cfg.RequestTimeout)
+				err := t.cluster.sendHandoff(cctx, prims[j], wire.HandoffRequest{From: t.cfg.Name, Items: push})
 				cancel()
 				if err != nil {
 					return dropped, pushed, fmt.Errorf("push to %s: %w", prims[j], err)
@@ -166,7 +166,7 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 				continue // pushed where it was behind: dropped on a later pass
 			}
 			deleted := false
-			err := n.rep.updateData(ctx, p, key, func(cur vclock.State, found bool) (vclock.State, []byte, error) {
+			err := t.rep.updateData(ctx, p, key, func(cur vclock.State, found bool) (vclock.State, []byte, error) {
 				if !found || !cur.Equal(mine[i]) {
 					return vclock.State{}, nil, storage.ErrSkipWrite // changed since: next round
 				}
@@ -181,10 +181,10 @@ func (n *Node) dropPartition(ctx context.Context, r *ring.Ring, p uint32) (dropp
 			}
 		}
 		dropped += batch
-		n.xfer.stale.Add(int64(batch))
-		n.metrics.staleDropped.Add(float64(batch))
+		t.xfer.stale.Add(int64(batch))
+		t.metrics.staleDropped.Add(float64(batch))
 		// Pace by what the comparison fetched from the primaries.
-		if err := sleepCtx(ctx, n.takeTransfer(size*len(addrs))); err != nil {
+		if err := sleepCtx(ctx, t.takeTransfer(size*len(addrs))); err != nil {
 			return dropped, pushed, err
 		}
 		if !more {

@@ -12,10 +12,12 @@ import (
 
 	"github.com/dynago/dynago/antientropy"
 	"github.com/dynago/dynago/node/api"
+	"github.com/dynago/dynago/node/internal/gossip"
 	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/node/internal/wire"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
+	"github.com/dynago/dynago/vclock"
 )
 
 // Partition transfers (ownership handoff). A node that is a primary of a
@@ -72,12 +74,50 @@ func metaCursor(p uint32, source string) []byte {
 	return storage.MetaKey(fmt.Sprintf("xfer/%d/%s", p, source))
 }
 
-func (n *Node) wakeTransfers() {
-	if n.xfer.wake == nil {
+// transferService is the transfer service: its loop (transferLoop, started
+// by Run, stopped by bgCtx) pulls each partition this node gained from its
+// previous owners (streaming, then an exchange to catch up) and marks it
+// ready; its reclaimer (staleRound, stale.go) deletes what this node lost,
+// once the new primaries hold it. Its state (jobs, ready flags, lostAt) is
+// transferState, guarded by xfer.mu.
+type transferService struct {
+	recoverer
+	cfg   Config
+	clock *clock
+	store storage.Store
+	rep   *replica
+	ae    *antiEntropy
+	peers *gossip.Peers
+	aae   *aaeState
+	xfer  *transferState
+	ring  *atomic.Pointer[ring.Ring]
+	// freshJoin is the node's: set when a new data directory joined, cleared
+	// here once every partition is transferred.
+	freshJoin *atomic.Bool
+	bgCtx     context.Context
+	cluster   transferDeps
+}
+
+// transferDeps is what transfers need of the rest of the node: the view and
+// membership (to mark this node valid or joining), and calls to peers.
+type transferDeps interface {
+	currentView() *view
+	clusterView() membership.State
+	clusterSnapshot() membership.State
+	setSelfStatus(status string)
+	rpcAddrOf(name string) (string, bool)
+	callNow(ctx context.Context, addr string, method uint8, payload []byte) ([]byte, error)
+	fetchStates(ctx context.Context, addr string, p uint32, keys [][]byte) ([]vclock.State, error)
+	sendHandoff(ctx context.Context, target string, req wire.HandoffRequest) error
+	receiveHandoff(ctx context.Context, req wire.HandoffRequest) error
+}
+
+func (t *transferService) wakeTransfers() {
+	if t.xfer.wake == nil {
 		return
 	}
 	select {
-	case n.xfer.wake <- struct{}{}:
+	case t.xfer.wake <- struct{}{}:
 	default:
 	}
 }
@@ -86,43 +126,43 @@ func (n *Node) wakeTransfers() {
 // that was down, a failed batch); ring changes start them at once.
 const transferInterval = time.Second
 
-func (n *Node) transferLoop() {
-	t := time.NewTicker(transferInterval)
-	defer t.Stop()
+func (t *transferService) transferLoop() {
+	tick := time.NewTicker(transferInterval)
+	defer tick.Stop()
 	for {
-		n.transferRound(n.bgCtx)
-		n.staleRound(n.bgCtx)
+		t.transferRound(t.bgCtx)
+		t.staleRound(t.bgCtx)
 		select {
-		case <-n.bgCtx.Done():
+		case <-t.bgCtx.Done():
 			return
-		case <-n.xfer.wake:
-		case <-t.C:
+		case <-t.xfer.wake:
+		case <-tick.C:
 		}
 	}
 }
 
 // transferRound pulls every partition this node is a primary of but not
 // ready for, and marks the node valid once it is ready for all of them.
-func (n *Node) transferRound(ctx context.Context) {
-	r := n.ring.Load()
+func (t *transferService) transferRound(ctx context.Context) {
+	r := t.ring.Load()
 	if r.Len() <= 1 {
 		// Alone: a founding node is ready for everything, and a joining
 		// one has not learned the cluster yet (no source to pull from).
 		return
 	}
-	self := ring.NodeID(n.cfg.Name)
+	self := ring.NodeID(t.cfg.Name)
 	primary := map[uint32]bool{}
 	for _, p := range r.PartitionsOf(self) {
 		primary[uint32(p)] = true
 	}
 	_, inRing := r.Member(self)
-	if !inRing && n.clusterSnapshot().Members[n.cfg.Name].Status == membership.StatusJoining {
+	if !inRing && t.cluster.clusterSnapshot().Members[t.cfg.Name].Status == membership.StatusJoining {
 		// Not placed yet: the claimant has not claimed for this node.
 		return
 	}
 	var need []uint32
 	changed := false
-	v := n.currentView()
+	v := t.cluster.currentView()
 	var gained map[int]bool
 	if v.prev != nil {
 		// A partition this node owns in the table but not in the one it
@@ -139,10 +179,10 @@ func (n *Node) transferRound(ctx context.Context) {
 		}
 	}
 	line := v.line
-	n.xfer.mu.Lock()
-	if n.xfer.readyFor != line {
+	t.xfer.mu.Lock()
+	if t.xfer.readyFor != line {
 		reset := gained
-		if v.table != nil && v.table.Prev != nil && n.xfer.readyFor != v.table.Prev.ID() {
+		if v.table != nil && v.table.Prev != nil && t.xfer.readyFor != v.table.Prev.ID() {
 			// This node's flags were reconciled with some other table
 			// than the one this one was claimed from (it skipped tables,
 			// or followed one that lost): it can't tell what it missed,
@@ -154,53 +194,53 @@ func (n *Node) transferRound(ctx context.Context) {
 			}
 		}
 		for p := range reset {
-			if n.xfer.ready[p] {
-				n.xfer.ready[p] = false
+			if t.xfer.ready[p] {
+				t.xfer.ready[p] = false
 			}
 		}
-		n.xfer.readyFor = line
+		t.xfer.readyFor = line
 		changed = true
 	}
-	for p := range n.xfer.ready {
+	for p := range t.xfer.ready {
 		switch {
-		case primary[uint32(p)] && !n.xfer.ready[p]:
+		case primary[uint32(p)] && !t.xfer.ready[p]:
 			need = append(need, uint32(p))
-		case !primary[uint32(p)] && n.xfer.ready[p] && inRing:
+		case !primary[uint32(p)] && t.xfer.ready[p] && inRing:
 			// Lost the partition: regaining it later means pulling it again.
-			n.xfer.ready[p] = false
+			t.xfer.ready[p] = false
 			changed = true
 		}
 	}
-	for p := range n.xfer.jobs {
+	for p := range t.xfer.jobs {
 		if !primary[p] {
-			delete(n.xfer.jobs, p)
+			delete(t.xfer.jobs, p)
 		}
 	}
-	n.xfer.mu.Unlock()
+	t.xfer.mu.Unlock()
 	if changed {
-		if err := n.rep.saveReady(ctx); err != nil {
-			n.log.Warn("saving transfer state", "err", err)
+		if err := t.rep.saveReady(ctx); err != nil {
+			t.log.Warn("saving transfer state", "err", err)
 		}
 	}
-	n.metrics.transferPending.Set(float64(len(need)))
+	t.metrics.transferPending.Set(float64(len(need)))
 	if len(need) == 0 {
-		me := n.clusterView().Members[n.cfg.Name]
+		me := t.cluster.clusterView().Members[t.cfg.Name]
 		if me.Status == membership.StatusJoining {
-			n.log.Info("every partition transferred; now valid")
-			n.setSelfStatus(membership.StatusValid)
+			t.log.Info("every partition transferred; now valid")
+			t.cluster.setSelfStatus(membership.StatusValid)
 		}
-		n.freshJoin = false
+		t.freshJoin.Store(false)
 		return
 	}
-	if n.freshJoin {
+	if t.freshJoin.Load() {
 		// A new data directory for a name the cluster knows as valid (a
 		// lost disk): it is joining again until its partitions are back.
-		me := n.clusterView().Members[n.cfg.Name]
+		me := t.cluster.clusterView().Members[t.cfg.Name]
 		if me.Status == membership.StatusValid {
-			n.setSelfStatus(membership.StatusJoining)
+			t.cluster.setSelfStatus(membership.StatusJoining)
 		}
 	}
-	prev, err := n.clusterSnapshot().PreviousRing()
+	prev, err := t.cluster.clusterSnapshot().PreviousRing()
 	if err != nil || prev.Len() == 0 {
 		prev = r
 	}
@@ -208,16 +248,16 @@ func (n *Node) transferRound(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		n.pullPartition(ctx, r, prev, p)
+		t.pullPartition(ctx, r, prev, p)
 	}
 }
 
 // pullPartition pulls partition p from each of its sources (its primaries
 // before and after the change, but this node) and marks it ready once every
 // source has streamed all of it.
-func (n *Node) pullPartition(ctx context.Context, r, prev *ring.Ring, p uint32) {
+func (t *transferService) pullPartition(ctx context.Context, r, prev *ring.Ring, p uint32) {
 	var sources []string
-	c := n.clusterSnapshot()
+	c := t.cluster.clusterSnapshot()
 	members := c.Members
 	candidates := append(prev.Primaries(int(p)), r.Primaries(int(p))...)
 	if c.Table != nil {
@@ -230,29 +270,29 @@ func (n *Node) pullPartition(ctx context.Context, r, prev *ring.Ring, p uint32) 
 		if rec, ok := members[string(id)]; ok && !membership.InRing(rec.Status) {
 			continue // removed, or left after its handoff: nothing to wait for
 		}
-		if string(id) != n.cfg.Name && !slices.Contains(sources, string(id)) {
+		if string(id) != t.cfg.Name && !slices.Contains(sources, string(id)) {
 			sources = append(sources, string(id))
 		}
 	}
 	slices.Sort(sources)
-	n.xfer.mu.Lock()
-	job, ok := n.xfer.jobs[p]
+	t.xfer.mu.Lock()
+	job, ok := t.xfer.jobs[p]
 	if !ok || !slices.Equal(job.Sources, sources) {
 		job = &transferJob{Partition: p, Sources: sources, Done: []string{}}
-		n.xfer.jobs[p] = job
+		t.xfer.jobs[p] = job
 	}
 	done := slices.Clone(job.Done)
-	n.xfer.mu.Unlock()
+	t.xfer.mu.Unlock()
 	setState := func(state, msg string) {
-		n.xfer.mu.Lock()
+		t.xfer.mu.Lock()
 		job.State, job.Error = state, msg
-		n.xfer.mu.Unlock()
+		t.xfer.mu.Unlock()
 	}
 	// Live sources first: the stream comes from one of them, and a down
 	// source holds up only its own exchange.
 	order := slices.Clone(sources)
 	slices.SortStableFunc(order, func(a, b string) int {
-		switch aa, ab := n.peers.Alive(a), n.peers.Alive(b); {
+		switch aa, ab := t.peers.Alive(a), t.peers.Alive(b); {
 		case aa && !ab:
 			return -1
 		case ab && !aa:
@@ -264,7 +304,7 @@ func (n *Node) pullPartition(ctx context.Context, r, prev *ring.Ring, p uint32) 
 		if slices.Contains(done, src) {
 			continue
 		}
-		if !n.peers.Alive(src) {
+		if !t.peers.Alive(src) {
 			setState("waiting", fmt.Sprintf("source %s is down; the transfer resumes when it is back (or removed)", src))
 			return
 		}
@@ -273,85 +313,85 @@ func (n *Node) pullPartition(ctx context.Context, r, prev *ring.Ring, p uint32) 
 		// only what differs is fetched, by a Merkle exchange. A node that
 		// already holds keys of the partition (it pulls it again) compares
 		// with every source.
-		pt := n.aae.parts[p]
+		pt := t.aae.parts[p]
 		pt.mu.Lock()
 		have := pt.tree.Keys() > 0
 		pt.mu.Unlock()
-		pull := n.streamFrom
+		pull := t.streamFrom
 		if len(done) > 0 || have {
 			pull = func(ctx context.Context, p uint32, src string, job *transferJob) error {
-				return n.exchangeWith(ctx, p, src, job, false)
+				return t.exchangeWith(ctx, p, src, job, false)
 			}
 		}
 		if err := pull(ctx, p, src, job); err != nil {
 			setState("error", err.Error())
-			n.log.Warn("partition transfer", "partition", p, "source", src, "err", err)
+			t.log.Warn("partition transfer", "partition", p, "source", src, "err", err)
 			return
 		}
-		n.xfer.mu.Lock()
+		t.xfer.mu.Lock()
 		job.Done = append(job.Done, src)
-		n.xfer.mu.Unlock()
+		t.xfer.mu.Unlock()
 		done = append(done, src)
 	}
-	n.xfer.mu.Lock()
-	n.xfer.ready[p] = true
-	delete(n.xfer.jobs, p)
-	n.xfer.mu.Unlock()
-	if err := n.rep.saveReady(ctx); err != nil {
-		n.log.Warn("saving transfer state", "err", err)
+	t.xfer.mu.Lock()
+	t.xfer.ready[p] = true
+	delete(t.xfer.jobs, p)
+	t.xfer.mu.Unlock()
+	if err := t.rep.saveReady(ctx); err != nil {
+		t.log.Warn("saving transfer state", "err", err)
 		return
 	}
 	for _, src := range sources {
-		_ = n.store.Update(ctx, metaCursor(p, src), func([]byte, bool) ([]byte, error) { return nil, storage.ErrDeleteKey })
+		_ = t.store.Update(ctx, metaCursor(p, src), func([]byte, bool) ([]byte, error) { return nil, storage.ErrDeleteKey })
 	}
-	n.xfer.done.Add(1)
-	n.metrics.transferPartitions.Inc()
-	n.log.Debug("partition transferred", "partition", p, "sources", sources)
+	t.xfer.done.Add(1)
+	t.metrics.transferPartitions.Inc()
+	t.log.Debug("partition transferred", "partition", p, "sources", sources)
 }
 
 // streamFrom pulls partition p from src in batches, from the persisted
 // cursor on, merging each batch durably before the cursor moves past it.
-func (n *Node) streamFrom(ctx context.Context, p uint32, src string, job *transferJob) error {
-	addr, ok := n.rpcAddrOf(src)
+func (t *transferService) streamFrom(ctx context.Context, p uint32, src string, job *transferJob) error {
+	addr, ok := t.cluster.rpcAddrOf(src)
 	if !ok {
 		return fmt.Errorf("no address for %s", src)
 	}
 	var after []byte
-	if b, err := n.store.Get(ctx, metaCursor(p, src)); err == nil {
+	if b, err := t.store.Get(ctx, metaCursor(p, src)); err == nil {
 		after = b
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
 	for {
-		cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-		resp, err := n.callNow(cctx, addr, wire.MethodTransfer, wire.TransferRequest{Partition: p, After: after}.Marshal())
+		cctx, cancel := context.WithTimeout(ctx, t.cfg.RequestTimeout)
+		resp, err := t.cluster.callNow(cctx, addr, wire.MethodTransfer, wire.TransferRequest{Partition: p, After: after}.Marshal())
 		cancel()
 		if err != nil {
-			n.metrics.rpcErrors.WithLabelValues("transfer").Inc()
+			t.metrics.rpcErrors.WithLabelValues("transfer").Inc()
 			return err
 		}
 		batch, err := wire.UnmarshalTransferBatch(resp)
 		if err != nil {
 			return err
 		}
-		if err := n.receiveHandoff(ctx, wire.HandoffRequest{Items: batch.Items}); err != nil {
+		if err := t.cluster.receiveHandoff(ctx, wire.HandoffRequest{Items: batch.Items}); err != nil {
 			return err
 		}
 		if len(batch.Items) > 0 {
 			after = batch.Items[len(batch.Items)-1].Key
-			if err := n.store.Update(ctx, metaCursor(p, src), func([]byte, bool) ([]byte, error) { return after, nil }); err != nil {
+			if err := t.store.Update(ctx, metaCursor(p, src), func([]byte, bool) ([]byte, error) { return after, nil }); err != nil {
 				return err
 			}
 		}
-		n.xfer.mu.Lock()
+		t.xfer.mu.Lock()
 		job.Keys += int64(len(batch.Items))
 		job.Bytes += int64(len(resp))
-		n.xfer.mu.Unlock()
-		wait := n.takeTransfer(len(resp))
-		n.xfer.keys.Add(int64(len(batch.Items)))
-		n.xfer.bytes.Add(int64(len(resp)))
-		n.metrics.transferKeys.Add(float64(len(batch.Items)))
-		n.metrics.transferBytes.Add(float64(len(resp)))
+		t.xfer.mu.Unlock()
+		wait := t.takeTransfer(len(resp))
+		t.xfer.keys.Add(int64(len(batch.Items)))
+		t.xfer.bytes.Add(int64(len(resp)))
+		t.metrics.transferKeys.Add(float64(len(batch.Items)))
+		t.metrics.transferBytes.Add(float64(len(resp)))
 		if batch.Done {
 			return nil
 		}
@@ -364,41 +404,41 @@ func (n *Node) streamFrom(ctx context.Context, p uint32, src string, job *transf
 // takeTransfer charges bytes of transfer work (pulls, and the comparisons
 // that reclaim stale copies) to the --transfer-rate budget and returns how
 // long to wait before the next.
-func (n *Node) takeTransfer(bytes int) time.Duration {
-	n.xfer.mu.Lock()
-	defer n.xfer.mu.Unlock()
-	return n.xfer.bucket.Take(n.clock.Steady(), float64(bytes))
+func (t *transferService) takeTransfer(bytes int) time.Duration {
+	t.xfer.mu.Lock()
+	defer t.xfer.mu.Unlock()
+	return t.xfer.bucket.Take(t.clock.Steady(), float64(bytes))
 }
 
 // exchangeWith brings partition p up to date with src's copy by Merkle
 // exchanges (anti-entropy's), until one is complete. push also repairs
 // src's copy: a leaving node pushes to the new primaries; a new owner
 // pulling from its sources does not (a source may be a former owner).
-func (n *Node) exchangeWith(ctx context.Context, p uint32, src string, job *transferJob, push bool) error {
-	addr, ok := n.rpcAddrOf(src)
+func (t *transferService) exchangeWith(ctx context.Context, p uint32, src string, job *transferJob, push bool) error {
+	addr, ok := t.cluster.rpcAddrOf(src)
 	if !ok {
 		return fmt.Errorf("no address for %s", src)
 	}
 	for range 1000 {
-		id := n.currentView().id
-		roots, _, err := n.ae.rootsOf(ctx, id, addr, []uint32{p})
+		id := t.cluster.currentView().id
+		roots, _, err := t.ae.rootsOf(ctx, id, addr, []uint32{p})
 		if err != nil {
 			return fmt.Errorf("roots from %s: %w", src, err)
 		}
-		pt := n.aae.parts[p]
+		pt := t.aae.parts[p]
 		pt.mu.Lock()
 		equal := pt.tree.Root() == roots[0].Root
 		pt.mu.Unlock()
 		if equal {
 			return nil
 		}
-		rec, complete := n.ae.exchange(ctx, id, p, src, addr, roots[0], push)
-		n.xfer.mu.Lock()
+		rec, complete := t.ae.exchange(ctx, id, p, src, addr, roots[0], push)
+		t.xfer.mu.Lock()
 		job.Keys += int64(rec.Repaired)
 		job.Bytes += rec.Bytes
-		n.xfer.mu.Unlock()
-		n.xfer.keys.Add(int64(rec.Repaired))
-		n.xfer.bytes.Add(rec.Bytes)
+		t.xfer.mu.Unlock()
+		t.xfer.keys.Add(int64(rec.Repaired))
+		t.xfer.bytes.Add(rec.Bytes)
 		if rec.Result == "error" {
 			return errors.New(rec.Err)
 		}
@@ -418,8 +458,8 @@ const (
 
 // serveTransfer answers a pull: the keys of partition p after the cursor,
 // with their states, up to a batch's bounds.
-func (n *Node) serveTransfer(ctx context.Context, req wire.TransferRequest) ([]byte, error) {
-	if int(req.Partition) >= n.cfg.Ring.Partitions {
+func (t *transferService) serveTransfer(ctx context.Context, req wire.TransferRequest) ([]byte, error) {
+	if int(req.Partition) >= t.cfg.Ring.Partitions {
 		return nil, fmt.Errorf("node: partition %d outside the ring", req.Partition)
 	}
 	start, end := storage.PartitionRange(req.Partition)
@@ -429,7 +469,7 @@ func (n *Node) serveTransfer(ctx context.Context, req wire.TransferRequest) ([]b
 	var out wire.TransferBatch
 	size := 0
 	errFull := errors.New("batch full")
-	err := n.store.Scan(ctx, start, end, func(k, v []byte) error {
+	err := t.store.Scan(ctx, start, end, func(k, v []byte) error {
 		if len(out.Items) >= transferBatchKeys || (len(out.Items) > 0 && size+len(k)+len(v) > transferBatchBytes) {
 			return errFull
 		}
