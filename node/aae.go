@@ -226,7 +226,7 @@ func (a *antiEntropy) sharedPartitionsOf(r *ring.Ring) map[string][]uint32 {
 // loop before it returns).
 type antiEntropy struct {
 	recoverer
-	cfg   Config
+	cfg   *Config // the node's (its addresses are set in New, before any goroutine)
 	clock *clock
 	store storage.Store
 	rep   *replica
@@ -876,37 +876,37 @@ func (a *antiEntropy) merkleOf(p uint32, held bool, now time.Time) merkleJSON {
 
 // handleMerkle serves GET /debug/merkle[?partition=P]: a partition's root
 // hash (or every held partition's), so replicas can be seen to agree.
-func (n *Node) handleMerkle(w http.ResponseWriter, r *http.Request) {
-	now := n.clock.Steady()
-	held := n.ae.heldPartitions()
+func (h *httpAPI) handleMerkle(w http.ResponseWriter, r *http.Request) {
+	now := h.clock.Steady()
+	held := h.ae.heldPartitions()
 	if s := r.URL.Query().Get("partition"); s != "" || r.URL.Query().Has("partition") {
 		p, err := strconv.ParseUint(s, 10, 32)
-		if err != nil || int(p) >= len(n.aae.parts) {
-			writeError(w, badRequest("bad_partition", "partition %q: want an integer in [0, %d)", s, len(n.aae.parts)))
+		if err != nil || int(p) >= len(h.aae.parts) {
+			writeError(w, badRequest("bad_partition", "partition %q: want an integer in [0, %d)", s, len(h.aae.parts)))
 			return
 		}
-		m := n.ae.merkleOf(uint32(p), held[uint32(p)], now)
-		m.Node = n.cfg.Name
+		m := h.ae.merkleOf(uint32(p), held[uint32(p)], now)
+		m.Node = h.cfg.Name
 		writeJSON(w, http.StatusOK, m)
 		return
 	}
 	out := []merkleJSON{}
-	for p := range n.aae.parts {
-		if m := n.ae.merkleOf(uint32(p), held[uint32(p)], now); m.Held || m.Keys > 0 {
+	for p := range h.aae.parts {
+		if m := h.ae.merkleOf(uint32(p), held[uint32(p)], now); m.Held || m.Keys > 0 {
 			out = append(out, m)
 		}
 	}
-	writeJSON(w, http.StatusOK, api.Merkle{Node: n.cfg.Name, Partitions: out})
+	writeJSON(w, http.StatusOK, api.Merkle{Node: h.cfg.Name, Partitions: out})
 }
 
 // handleAAE serves GET /debug/aae: per partition the tree and the last
 // exchange with each peer, and the node's totals.
-func (n *Node) handleAAE(w http.ResponseWriter, r *http.Request) {
-	now := n.clock.Steady()
-	held := n.ae.heldPartitions()
+func (h *httpAPI) handleAAE(w http.ResponseWriter, r *http.Request) {
+	now := h.clock.Steady()
+	held := h.ae.heldPartitions()
 	parts := []api.AAEPartition{}
 	tombs := 0
-	for p, pt := range n.aae.parts {
+	for p, pt := range h.aae.parts {
 		pt.mu.Lock()
 		tombs += len(pt.tombs)
 		if !held[uint32(p)] && pt.tree.Keys() == 0 {
@@ -916,23 +916,23 @@ func (n *Node) handleAAE(w http.ResponseWriter, r *http.Request) {
 		pj := api.AAEPartition{Partition: p, Keys: pt.tree.Keys(), Depth: pt.tree.Depth(),
 			Root: fmt.Sprintf("%016x", pt.tree.Root()), TreeAgeSecs: now.Sub(pt.built).Seconds(), Tombstones: len(pt.tombs), Peers: []api.AAEPeer{}}
 		for peer, rec := range pt.peers {
-			pj.Peers = append(pj.Peers, api.AAEPeer{Peer: peer, LastExchange: n.clock.wallOf(rec.At).UTC().Format(time.RFC3339), Result: rec.Result,
+			pj.Peers = append(pj.Peers, api.AAEPeer{Peer: peer, LastExchange: h.clock.wallOf(rec.At).UTC().Format(time.RFC3339), Result: rec.Result,
 				KeysCompared: rec.Compared, Differences: rec.Differences, KeysRepaired: rec.Repaired, BytesSent: rec.Bytes, Error: rec.Err})
 		}
 		pt.mu.Unlock()
 		slices.SortFunc(pj.Peers, func(a, b api.AAEPeer) int { return strings.Compare(a.Peer, b.Peer) })
 		parts = append(parts, pj)
 	}
-	n.metrics.tombstones.Set(float64(tombs))
-	t := &n.aae.totals
+	h.metrics.tombstones.Set(float64(tombs))
+	t := &h.aae.totals
 	writeJSON(w, http.StatusOK, api.AAE{
-		Node:                n.cfg.Name,
-		Enabled:             !n.cfg.AAE.Disabled,
-		IntervalSecs:        n.cfg.AAE.Interval.Seconds(),
-		RateFactor:          n.aae.getFactor(),
-		ForegroundP99Millis: float64(n.aae.p99.Load()) / 1e6,
-		TombstoneGraceSecs:  n.cfg.AAE.TombstoneGrace.Seconds(),
-		TombstoneMinAgeSecs: n.cfg.reapMinAge().Seconds(),
+		Node:                h.cfg.Name,
+		Enabled:             !h.cfg.AAE.Disabled,
+		IntervalSecs:        h.cfg.AAE.Interval.Seconds(),
+		RateFactor:          h.aae.getFactor(),
+		ForegroundP99Millis: float64(h.aae.p99.Load()) / 1e6,
+		TombstoneGraceSecs:  h.cfg.AAE.TombstoneGrace.Seconds(),
+		TombstoneMinAgeSecs: h.cfg.reapMinAge().Seconds(),
 		Totals: api.AAETotals{
 			Exchanges: t.exchanges.Load(), ExchangeErrors: t.errors.Load(), Differences: t.differences.Load(),
 			KeysRepaired: t.repaired.Load(), BytesSent: t.bytes.Load(), Tombstones: int64(tombs), TombstonesReaped: t.reaped.Load(), ReapRounds: t.reapRounds.Load(),

@@ -102,8 +102,8 @@ func steadyBase(ckptSteady, ckptWall, wallNow int64, gap time.Duration) int64 {
 
 // handleClock serves GET and POST /debug/clock (only with Config.TestClock).
 // POST {"offset_ms": N} sets the skew; both answer the node's current time.
-func (n *Node) handleClock(w http.ResponseWriter, r *http.Request) {
-	if !n.cfg.TestClock {
+func (h *httpAPI) handleClock(w http.ResponseWriter, r *http.Request) {
+	if !h.cfg.TestClock {
 		writeError(w, &apiError{Status: http.StatusForbidden, Code: "test_clock_off", Message: "start the node with --test-clock to skew its clock"})
 		return
 	}
@@ -113,12 +113,12 @@ func (n *Node) handleClock(w http.ResponseWriter, r *http.Request) {
 			writeError(w, badRequest("bad_body", `want {"offset_ms": N}`))
 			return
 		}
-		n.clock.offset.Store(int64(time.Duration(*body.OffsetMS) * time.Millisecond))
-		n.log.Warn("clock skewed for a test", "offset_ms", *body.OffsetMS)
+		h.clock.offset.Store(int64(time.Duration(*body.OffsetMS) * time.Millisecond))
+		h.log.Warn("clock skewed for a test", "offset_ms", *body.OffsetMS)
 	}
 	writeJSON(w, http.StatusOK, api.Clock{
-		Now:      n.clock.Now().Format(time.RFC3339Nano),
-		OffsetMS: time.Duration(n.clock.offset.Load()).Milliseconds(),
+		Now:      h.clock.Now().Format(time.RFC3339Nano),
+		OffsetMS: time.Duration(h.clock.offset.Load()).Milliseconds(),
 	})
 }
 
@@ -133,8 +133,8 @@ type faults struct {
 // handleFaults serves GET and POST /debug/faults (only with
 // Config.TestFaults). POST {"drop_tables": bool} sets the fault; both
 // answer the current faults.
-func (n *Node) handleFaults(w http.ResponseWriter, r *http.Request) {
-	if !n.cfg.TestFaults {
+func (h *httpAPI) handleFaults(w http.ResponseWriter, r *http.Request) {
+	if !h.cfg.TestFaults {
 		writeError(w, &apiError{Status: http.StatusForbidden, Code: "test_faults_off", Message: "start the node with --test-faults to inject faults"})
 		return
 	}
@@ -144,10 +144,10 @@ func (n *Node) handleFaults(w http.ResponseWriter, r *http.Request) {
 			writeError(w, badRequest("bad_body", `want {"drop_tables": true|false}`))
 			return
 		}
-		n.faults.dropTables.Store(*body.DropTables)
-		n.log.Warn("fault injected for a test", "drop_tables", *body.DropTables)
+		h.faults.dropTables.Store(*body.DropTables)
+		h.log.Warn("fault injected for a test", "drop_tables", *body.DropTables)
 	}
-	writeJSON(w, http.StatusOK, api.Faults{DropTables: n.faults.dropTables.Load()})
+	writeJSON(w, http.StatusOK, api.Faults{DropTables: h.faults.dropTables.Load()})
 }
 
 // faultFilter removes from a received state what an injected fault drops.

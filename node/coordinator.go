@@ -31,7 +31,7 @@ import (
 // roster's published view, read without locks), the data from rep.
 type coordinator struct {
 	recoverer
-	cfg     Config
+	cfg     *Config // the node's (its addresses are set in New, before any goroutine)
 	clock   *clock
 	rep     *replica
 	peers   *gossip.Peers

@@ -126,10 +126,10 @@ type hintJSON = api.HintTarget
 
 // handleHints serves GET /debug/hints: per target, what this node holds for
 // it and how delivery is going.
-func (n *Node) handleHints(w http.ResponseWriter, r *http.Request) {
-	now := n.clock.Steady()
-	stats := n.hints.Stats()
-	statuses := n.handoff.Statuses()
+func (h *httpAPI) handleHints(w http.ResponseWriter, r *http.Request) {
+	now := h.clock.Steady()
+	stats := h.hints.Stats()
+	statuses := h.handoff.Statuses()
 	ids := make([]ring.NodeID, 0, len(stats))
 	for id := range stats {
 		ids = append(ids, id)
@@ -155,7 +155,7 @@ func (n *Node) handleHints(w http.ResponseWriter, r *http.Request) {
 		total += s.Count
 		out = append(out, hintJSON{Target: string(id), Count: s.Count, Bytes: s.Bytes, OldestAgeSecs: age, State: state,
 			BytesPerSec: d.BytesPerSec, KeysPerSec: d.KeysPerSec, Delivered: s.Delivered, Refused: s.Refused, Expired: s.Expired,
-			TargetAlive: n.peers.Alive(string(id)), LastError: d.LastError})
+			TargetAlive: h.peers.Alive(string(id)), LastError: d.LastError})
 	}
-	writeJSON(w, http.StatusOK, api.Hints{Node: n.cfg.Name, Total: total, Targets: out})
+	writeJSON(w, http.StatusOK, api.Hints{Node: h.cfg.Name, Total: total, Targets: out})
 }

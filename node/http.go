@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,9 +10,13 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/dynago/dynago/hintedhandoff"
 	"github.com/dynago/dynago/node/api"
+	"github.com/dynago/dynago/node/internal/gossip"
+	"github.com/dynago/dynago/node/internal/handoff"
 	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/node/internal/wire"
 	"github.com/dynago/dynago/quorum"
@@ -32,33 +37,75 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
+// httpAPI serves the HTTP API (DESIGN.md §5): routes, parameters, error
+// statuses (httperr.go: the only place an error becomes a status) and the
+// debug views. It runs on net/http's goroutines, which the node tracks
+// (admit) and waits for at shutdown; it starts none of its own but the
+// leave loop and the staging push, through cluster.
+type httpAPI struct {
+	recoverer
+	cfg     *Config // the node's (its addresses are set in New, before any goroutine)
+	clock   *clock
+	rep     *replica
+	coord   *coordinator
+	ae      *antiEntropy
+	peers   *gossip.Peers
+	gossip  *gossip.Member
+	hints   *hintedhandoff.Store
+	handoff *handoff.Service
+	aae     *aaeState
+	xfer    *transferState
+	ring    *atomic.Pointer[ring.Ring]
+	faults  *faults
+	ready   <-chan struct{}
+	bgCtx   context.Context
+	cluster httpDeps
+}
+
+// httpDeps is what the HTTP API needs of the rest of the node: membership
+// reads and the admin operations (join, leave, remove, staging).
+type httpDeps interface {
+	aloneInCluster() bool
+	announce(r membership.Record)
+	clusterSnapshot() membership.State
+	clusterView() membership.State
+	updateCluster(fn func(membership.State) (membership.State, bool)) (membership.State, bool)
+	mergeState(in membership.State) bool
+	pushState(ctx context.Context) (sent, merged int)
+	rebuildView(force bool) error
+	setSelfStatus(status string)
+	leave()
+	leaveJSON() *api.LeaveProgress
+	planKeys(ctx context.Context, c membership.State) ([]int64, []string)
+}
+
 // routes is the HTTP API.
-func (n *Node) routes() http.Handler {
+func (h *httpAPI) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /kv/{key...}", n.instrument("get", n.handleGet))
-	mux.Handle("PUT /kv/{key...}", n.instrument("put", n.handlePut))
-	mux.Handle("DELETE /kv/{key...}", n.instrument("delete", n.handleDelete))
+	mux.Handle("GET /kv/{key...}", h.instrument("get", h.handleGet))
+	mux.Handle("PUT /kv/{key...}", h.instrument("put", h.handlePut))
+	mux.Handle("DELETE /kv/{key...}", h.instrument("delete", h.handleDelete))
 	mux.HandleFunc("/kv/{key...}", methodNotAllowed("GET, PUT, DELETE"))
-	mux.HandleFunc("GET /debug/replica/{key...}", n.handleReplica)
-	mux.HandleFunc("GET /debug/preflist/{key...}", n.handlePreflist)
-	mux.HandleFunc("GET /cluster/members", n.handleMembers)
-	mux.HandleFunc("GET /cluster/ring", n.handleRing)
-	mux.HandleFunc("POST /cluster/join", n.handleJoin)
-	mux.HandleFunc("POST /cluster/leave", n.handleLeave)
-	mux.HandleFunc("POST /cluster/remove", n.handleRemove)
-	mux.HandleFunc("GET /cluster/plan", n.handlePlan)
-	mux.HandleFunc("POST /cluster/stage", n.handleStage)
-	mux.HandleFunc("POST /cluster/commit", n.handleCommit)
-	mux.HandleFunc("GET /debug/hints", n.handleHints)
-	mux.HandleFunc("GET /debug/aae", n.handleAAE)
-	mux.HandleFunc("GET /debug/transfers", n.handleTransfers)
-	mux.HandleFunc("GET /debug/merkle", n.handleMerkle)
-	mux.HandleFunc("GET /debug/clock", n.handleClock)
-	mux.HandleFunc("POST /debug/clock", n.handleClock)
-	mux.HandleFunc("GET /debug/faults", n.handleFaults)
-	mux.HandleFunc("POST /debug/faults", n.handleFaults)
-	mux.HandleFunc("GET /health", n.handleHealth)
-	mux.Handle("GET /metrics", n.metrics.handler())
+	mux.HandleFunc("GET /debug/replica/{key...}", h.handleReplica)
+	mux.HandleFunc("GET /debug/preflist/{key...}", h.handlePreflist)
+	mux.HandleFunc("GET /cluster/members", h.handleMembers)
+	mux.HandleFunc("GET /cluster/ring", h.handleRing)
+	mux.HandleFunc("POST /cluster/join", h.handleJoin)
+	mux.HandleFunc("POST /cluster/leave", h.handleLeave)
+	mux.HandleFunc("POST /cluster/remove", h.handleRemove)
+	mux.HandleFunc("GET /cluster/plan", h.handlePlan)
+	mux.HandleFunc("POST /cluster/stage", h.handleStage)
+	mux.HandleFunc("POST /cluster/commit", h.handleCommit)
+	mux.HandleFunc("GET /debug/hints", h.handleHints)
+	mux.HandleFunc("GET /debug/aae", h.handleAAE)
+	mux.HandleFunc("GET /debug/transfers", h.handleTransfers)
+	mux.HandleFunc("GET /debug/merkle", h.handleMerkle)
+	mux.HandleFunc("GET /debug/clock", h.handleClock)
+	mux.HandleFunc("POST /debug/clock", h.handleClock)
+	mux.HandleFunc("GET /debug/faults", h.handleFaults)
+	mux.HandleFunc("POST /debug/faults", h.handleFaults)
+	mux.HandleFunc("GET /health", h.handleHealth)
+	mux.Handle("GET /metrics", h.metrics.handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Code: "no_route", Message: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
 	})
@@ -66,14 +113,14 @@ func (n *Node) routes() http.Handler {
 		// Every response carries a consistency report; requests that were
 		// refused before any replica was asked say so, and the key-value
 		// handlers replace it with what coordination did.
-		w.Header().Set(headerReport, "coordinated=false node="+n.cfg.Name)
+		w.Header().Set(headerReport, "coordinated=false node="+h.cfg.Name)
 		if uncleanKeyPath(r.URL.Path) {
 			// ServeMux would answer 307 to the cleaned path, which names
 			// another key (or none): refuse it instead.
 			writeError(w, badRequest("bad_key", "the key has an empty, '.' or '..' path segment, which a URL path can't carry; use another key"))
 			return
 		}
-		n.recoverHTTP(mux).ServeHTTP(w, r)
+		h.recoverHTTP(mux).ServeHTTP(w, r)
 	})
 }
 
@@ -95,18 +142,18 @@ func uncleanKeyPath(p string) bool {
 
 // recoverHTTP answers a handler's panic with a 500 JSON error, logged and
 // counted (panics.go), instead of net/http's bare connection reset.
-func (n *Node) recoverHTTP(h http.Handler) http.Handler {
+func (h *httpAPI) recoverHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				err := n.recovered("http "+r.Method+" "+r.URL.Path, v)
+				err := h.recovered("http "+r.Method+" "+r.URL.Path, v)
 				writeError(w, &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: err.Error()})
 			}
 		}()
-		h.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -138,32 +185,32 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return s.ResponseWriter.Write(b)
 }
 
-func (n *Node) instrument(op string, h http.HandlerFunc) http.Handler {
+func (h *httpAPI) instrument(op string, next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := n.clock.Steady()
+		start := h.clock.Steady()
 		rec := &statusRecorder{ResponseWriter: w}
-		h(rec, r)
-		d := n.clock.since(start)
-		n.metrics.observe(op, rec.status, d)
-		n.aae.fg.add(d)
+		next(rec, r)
+		d := h.clock.since(start)
+		h.metrics.observe(op, rec.status, d)
+		h.aae.fg.add(d)
 	})
 }
 
 // keyOf validates the key in the path.
-func (n *Node) keyOf(r *http.Request) ([]byte, *apiError) {
+func (h *httpAPI) keyOf(r *http.Request) ([]byte, *apiError) {
 	key := r.PathValue("key")
 	if key == "" {
 		return nil, badRequest("bad_key", "the key is empty")
 	}
-	if len(key) > n.cfg.MaxKeyBytes {
+	if len(key) > h.cfg.MaxKeyBytes {
 		return nil, &apiError{Status: http.StatusRequestURITooLong, Code: "key_too_long",
-			Message: fmt.Sprintf("the key is %d bytes; the limit is %d", len(key), n.cfg.MaxKeyBytes)}
+			Message: fmt.Sprintf("the key is %d bytes; the limit is %d", len(key), h.cfg.MaxKeyBytes)}
 	}
 	return []byte(key), nil
 }
 
 // count parses a quorum parameter (r, w, pr, pw).
-func (n *Node) count(r *http.Request, name string, def int, primary bool) (int, *apiError) {
+func (h *httpAPI) count(r *http.Request, name string, def int, primary bool) (int, *apiError) {
 	s := r.URL.Query().Get(name)
 	if s == "" {
 		return def, nil
@@ -171,25 +218,25 @@ func (n *Node) count(r *http.Request, name string, def int, primary bool) (int, 
 	var v int
 	var err error
 	if primary {
-		v, err = quorum.ParsePrimaryCount(s, n.cfg.Ring.N)
+		v, err = quorum.ParsePrimaryCount(s, h.cfg.Ring.N)
 	} else {
-		v, err = quorum.ParseCount(s, n.cfg.Ring.N)
+		v, err = quorum.ParseCount(s, h.cfg.Ring.N)
 	}
 	if err != nil {
-		return 0, badRequest("bad_param", "%s=%q: %v (n=%d)", name, s, err, n.cfg.Ring.N)
+		return 0, badRequest("bad_param", "%s=%q: %v (n=%d)", name, s, err, h.cfg.Ring.N)
 	}
 	return v, nil
 }
 
 // timeout parses the timeout parameter (milliseconds).
-func (n *Node) timeout(r *http.Request) (time.Duration, *apiError) {
+func (h *httpAPI) timeout(r *http.Request) (time.Duration, *apiError) {
 	s := r.URL.Query().Get("timeout")
 	if s == "" {
-		return n.cfg.RequestTimeout, nil
+		return h.cfg.RequestTimeout, nil
 	}
 	ms, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || ms < 1 || time.Duration(ms)*time.Millisecond > n.cfg.MaxRequestTimeout {
-		return 0, badRequest("bad_param", "timeout=%q: want milliseconds from 1 to %d", s, n.cfg.MaxRequestTimeout.Milliseconds())
+	if err != nil || ms < 1 || time.Duration(ms)*time.Millisecond > h.cfg.MaxRequestTimeout {
+		return 0, badRequest("bad_param", "timeout=%q: want milliseconds from 1 to %d", s, h.cfg.MaxRequestTimeout.Milliseconds())
 	}
 	return time.Duration(ms) * time.Millisecond, nil
 }
@@ -233,33 +280,33 @@ func wantsJSON(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "application/json")
 }
 
-func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
-	key, aerr := n.keyOf(r)
+func (h *httpAPI) handleGet(w http.ResponseWriter, r *http.Request) {
+	key, aerr := h.keyOf(r)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
 	}
-	rq, aerr := n.count(r, "r", n.cfg.Quorum.R, false)
+	rq, aerr := h.count(r, "r", h.cfg.Quorum.R, false)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
 	}
-	pr, aerr := n.count(r, "pr", n.cfg.Quorum.PR, true)
+	pr, aerr := h.count(r, "pr", h.cfg.Quorum.PR, true)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
 	}
-	timeout, aerr := n.timeout(r)
+	timeout, aerr := h.timeout(r)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
 	}
-	strict, aerr := n.strictParam(r)
+	strict, aerr := h.strictParam(r)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
 	}
-	out := n.coord.read(r.Context(), key, rq, pr, strict, timeout)
+	out := h.coord.read(r.Context(), key, rq, pr, strict, timeout)
 	live := out.State.Live()
 	w.Header().Set(headerReport, fmt.Sprintf("r=%d pr=%d replies=%d siblings=%d repaired=%d", rq, pr, out.Replies, len(live), out.Stale))
 	if out.Err != nil {
@@ -293,16 +340,16 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) {
-	n.handleWrite(w, r, false)
+func (h *httpAPI) handlePut(w http.ResponseWriter, r *http.Request) {
+	h.handleWrite(w, r, false)
 }
 
-func (n *Node) handleDelete(w http.ResponseWriter, r *http.Request) {
-	n.handleWrite(w, r, true)
+func (h *httpAPI) handleDelete(w http.ResponseWriter, r *http.Request) {
+	h.handleWrite(w, r, true)
 }
 
-func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, del bool) {
-	req, aerr := n.parseWrite(w, r, del)
+func (h *httpAPI) handleWrite(w http.ResponseWriter, r *http.Request, del bool) {
+	req, aerr := h.parseWrite(w, r, del)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
@@ -313,7 +360,7 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, del bool) {
 		return
 	}
 	req.ReturnBody = returnBody
-	out := n.coord.write(r.Context(), req)
+	out := h.coord.write(r.Context(), req)
 	w.Header().Set(headerReport, fmt.Sprintf("w=%d pw=%d acks=%d primaries=%d fallbacks=%d coordinator=%s",
 		out.W, out.PW, len(out.Acked), out.Primaries, out.Fallbacks, out.Coordinator))
 	if out.Err != nil {
@@ -329,21 +376,21 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, del bool) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (n *Node) parseWrite(w http.ResponseWriter, r *http.Request, del bool) (wire.WriteRequest, *apiError) {
+func (h *httpAPI) parseWrite(w http.ResponseWriter, r *http.Request, del bool) (wire.WriteRequest, *apiError) {
 	var req wire.WriteRequest
-	key, aerr := n.keyOf(r)
+	key, aerr := h.keyOf(r)
 	if aerr != nil {
 		return req, aerr
 	}
-	wq, aerr := n.count(r, "w", n.cfg.Quorum.W, false)
+	wq, aerr := h.count(r, "w", h.cfg.Quorum.W, false)
 	if aerr != nil {
 		return req, aerr
 	}
-	pw, aerr := n.count(r, "pw", n.cfg.Quorum.PW, true)
+	pw, aerr := h.count(r, "pw", h.cfg.Quorum.PW, true)
 	if aerr != nil {
 		return req, aerr
 	}
-	timeout, aerr := n.timeout(r)
+	timeout, aerr := h.timeout(r)
 	if aerr != nil {
 		return req, aerr
 	}
@@ -353,13 +400,13 @@ func (n *Node) parseWrite(w http.ResponseWriter, r *http.Request, del bool) (wir
 	}
 	var value []byte
 	if !del {
-		body := http.MaxBytesReader(w, r.Body, int64(n.cfg.MaxValueBytes))
+		body := http.MaxBytesReader(w, r.Body, int64(h.cfg.MaxValueBytes))
 		v, err := io.ReadAll(body)
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
 				return req, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "value_too_large",
-					Message: fmt.Sprintf("the value is larger than the limit of %d bytes", n.cfg.MaxValueBytes)}
+					Message: fmt.Sprintf("the value is larger than the limit of %d bytes", h.cfg.MaxValueBytes)}
 			}
 			return req, badRequest("bad_body", "reading the body: %v", err)
 		}
@@ -368,7 +415,7 @@ func (n *Node) parseWrite(w http.ResponseWriter, r *http.Request, del bool) (wir
 			value = []byte{}
 		}
 	}
-	strict, aerr := n.strictParam(r)
+	strict, aerr := h.strictParam(r)
 	if aerr != nil {
 		return req, aerr
 	}
@@ -377,9 +424,9 @@ func (n *Node) parseWrite(w http.ResponseWriter, r *http.Request, del bool) (wir
 
 // strictParam reads ?sloppy=: false keeps the request on the key's
 // primaries; absent means the node's default.
-func (n *Node) strictParam(r *http.Request) (bool, *apiError) {
+func (h *httpAPI) strictParam(r *http.Request) (bool, *apiError) {
 	if r.URL.Query().Get("sloppy") == "" {
-		return n.cfg.Strict, nil
+		return h.cfg.Strict, nil
 	}
 	sloppy, aerr := boolParam(r, "sloppy")
 	return !sloppy, aerr
@@ -396,13 +443,13 @@ func vvJSON(v vclock.VV) map[string]uint64 {
 	return out
 }
 
-func (n *Node) handleReplica(w http.ResponseWriter, r *http.Request) {
-	key, aerr := n.keyOf(r)
+func (h *httpAPI) handleReplica(w http.ResponseWriter, r *http.Request) {
+	key, aerr := h.keyOf(r)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
 	}
-	st, err := n.rep.readLocal(r.Context(), key)
+	st, err := h.rep.readLocal(r.Context(), key)
 	if err != nil {
 		writeError(w, &apiError{Status: http.StatusInternalServerError, Code: "storage", Message: err.Error()})
 		return
@@ -412,35 +459,35 @@ func (n *Node) handleReplica(w http.ResponseWriter, r *http.Request) {
 		vs = append(vs, versionJSON{Value: v.Value, Deleted: v.Deleted, Dot: v.Dot.String(), Context: vvJSON(v.Context)})
 	}
 	writeJSON(w, http.StatusOK, api.Replica{
-		Node:         n.cfg.Name,
+		Node:         h.cfg.Name,
 		Key:          string(key),
-		Partition:    n.ring.Load().Partition(key),
+		Partition:    h.ring.Load().Partition(key),
 		Context:      vvJSON(st.Context),
 		ContextToken: vclock.EncodeContext(st.Context),
 		Versions:     vs,
 	})
 }
 
-func (n *Node) handlePreflist(w http.ResponseWriter, r *http.Request) {
-	key, aerr := n.keyOf(r)
+func (h *httpAPI) handlePreflist(w http.ResponseWriter, r *http.Request) {
+	key, aerr := h.keyOf(r)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
 	}
-	rg := n.ring.Load()
+	rg := h.ring.Load()
 	p := rg.Partition(key)
 	var prefs []api.PreflistEntry
 	for _, id := range rg.Primaries(p) {
-		prefs = append(prefs, api.PreflistEntry{Node: string(id), Primary: true, Alive: n.peers.Alive(string(id))})
+		prefs = append(prefs, api.PreflistEntry{Node: string(id), Primary: true, Alive: h.peers.Alive(string(id))})
 	}
 	var fallbacks []api.PreflistEntry
-	for _, t := range rg.Targets(p, func(id ring.NodeID) bool { return n.peers.Alive(string(id)) }) {
+	for _, t := range rg.Targets(p, func(id ring.NodeID) bool { return h.peers.Alive(string(id)) }) {
 		if !t.Primary {
 			fallbacks = append(fallbacks, api.PreflistEntry{Node: string(t.ID), Alive: true, For: string(t.For)})
 		}
 	}
 	writeJSON(w, http.StatusOK, api.KeyPreflist{
-		Key: string(key), Partition: p, N: n.cfg.Ring.N,
+		Key: string(key), Partition: p, N: h.cfg.Ring.N,
 		Preflist: prefs, Fallbacks: nonNilEntries(fallbacks),
 		Extended: names(rg.PreferenceList(p)),
 	})
@@ -456,20 +503,20 @@ func nonNilEntries(s []api.PreflistEntry) []api.PreflistEntry {
 // memberJSON is one entry of GET /cluster/members.
 type memberJSON = api.Member
 
-func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) {
+func (h *httpAPI) handleMembers(w http.ResponseWriter, r *http.Request) {
 	out := []memberJSON{}
-	for _, rec := range n.clusterSnapshot().Records() {
+	for _, rec := range h.cluster.clusterSnapshot().Records() {
 		if !membership.InRing(rec.Status) {
 			continue
 		}
 		out = append(out, memberJSON{Name: rec.Name, Gossip: rec.Gossip, RPC: rec.RPC, HTTP: rec.HTTP,
-			Zone: rec.Zone, State: rec.Status, Alive: n.peers.Alive(rec.Name)})
+			Zone: rec.Zone, State: rec.Status, Alive: h.peers.Alive(rec.Name)})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (n *Node) handleRing(w http.ResponseWriter, r *http.Request) {
-	rg := n.ring.Load()
+func (h *httpAPI) handleRing(w http.ResponseWriter, r *http.Request) {
+	rg := h.ring.Load()
 	q := rg.Config().Partitions
 	pls := make([]api.Preflist, q)
 	for p := range q {
@@ -478,7 +525,7 @@ func (n *Node) handleRing(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.Ring{Partitions: q, N: rg.Config().N, Preflists: pls})
 }
 
-func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
+func (h *httpAPI) handleJoin(w http.ResponseWriter, r *http.Request) {
 	var body api.JoinRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil {
 		writeError(w, badRequest("bad_body", "want {\"seeds\": [\"host:port\", ...]}: %v", err))
@@ -488,19 +535,19 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("bad_body", "no seeds given"))
 		return
 	}
-	me := n.clusterSnapshot().Members[n.cfg.Name]
-	fresh := n.aloneInCluster() || !membership.InRing(me.Status)
+	me := h.cluster.clusterSnapshot().Members[h.cfg.Name]
+	fresh := h.cluster.aloneInCluster() || !membership.InRing(me.Status)
 	if !membership.InRing(me.Status) && me.Status != "" {
 		// It left or was removed: the cluster reaped deletes without it
 		// since, so what it still holds may be deleted values (holders.go).
 		// Its partitions come back from their owners. Joining again starts
 		// a new membership generation (membership.Record.Gen).
-		if err := n.rep.dropAllData(r.Context()); err != nil {
+		if err := h.rep.dropAllData(r.Context()); err != nil {
 			writeError(w, errUnavailable("join_failed", "discarding the data held before leaving: "+err.Error()))
 			return
 		}
-		n.updateCluster(func(c membership.State) (membership.State, bool) {
-			me = c.Members[n.cfg.Name]
+		h.cluster.updateCluster(func(c membership.State) (membership.State, bool) {
+			me = c.Members[h.cfg.Name]
 			me.Gen++
 			me.Status = membership.StatusJoining // a generation starts in the ring
 			me.Version++
@@ -513,26 +560,26 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		// claimant places this node.
 		// Its partitions will come from their owners in the cluster it
 		// joins: it is joining until they are transferred.
-		n.updateCluster(func(c membership.State) (membership.State, bool) {
+		h.cluster.updateCluster(func(c membership.State) (membership.State, bool) {
 			c.Table, c.Hold = nil, nil
 			return c, true
 		})
-		if err := n.rebuildView(true); err != nil {
-			n.log.Error("rebuilding ring", "err", err)
+		if err := h.cluster.rebuildView(true); err != nil {
+			h.log.Error("rebuilding ring", "err", err)
 		}
-		if err := n.rep.setAllReady(r.Context(), false); err != nil {
+		if err := h.rep.setAllReady(r.Context(), false); err != nil {
 			writeError(w, errUnavailable("join_failed", err.Error()))
 			return
 		}
-		n.setSelfStatus(membership.StatusJoining)
+		h.cluster.setSelfStatus(membership.StatusJoining)
 	}
-	if err := n.gossip.Join(body.Seeds); err != nil {
+	if err := h.gossip.Join(body.Seeds); err != nil {
 		if fresh && membership.InRing(me.Status) {
 			// Still alone: it serves what it has, as before.
-			if rerr := n.rep.setAllReady(r.Context(), true); rerr != nil {
-				n.log.Error("restoring transfer state", "err", rerr)
+			if rerr := h.rep.setAllReady(r.Context(), true); rerr != nil {
+				h.log.Error("restoring transfer state", "err", rerr)
 			}
-			n.setSelfStatus(me.Status)
+			h.cluster.setSelfStatus(me.Status)
 		}
 		if errors.Is(err, membership.ErrClusterMismatch) {
 			writeError(w, &apiError{Status: http.StatusConflict, Code: "cluster_mismatch", Message: err.Error()})
@@ -541,35 +588,35 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errUnavailable("join_failed", err.Error()))
 		return
 	}
-	writeJSON(w, http.StatusOK, api.JoinResult{Status: "joined", Members: n.gossip.NumMembers()})
+	writeJSON(w, http.StatusOK, api.JoinResult{Status: "joined", Members: h.gossip.NumMembers()})
 }
 
-func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
-	me := n.clusterView().Members[n.cfg.Name]
+func (h *httpAPI) handleLeave(w http.ResponseWriter, r *http.Request) {
+	me := h.cluster.clusterView().Members[h.cfg.Name]
 	if !membership.InRing(me.Status) {
 		writeError(w, &apiError{Status: http.StatusConflict, Code: "not_member", Message: "this node is not in the ring"})
 		return
 	}
-	n.leave()
-	writeJSON(w, http.StatusAccepted, api.LeaveResult{Status: "leaving", Node: n.cfg.Name})
+	h.cluster.leave()
+	writeJSON(w, http.StatusAccepted, api.LeaveResult{Status: "leaving", Node: h.cfg.Name})
 }
 
-func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
+func (h *httpAPI) handleRemove(w http.ResponseWriter, r *http.Request) {
 	var body api.RemoveRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil || body.Node == "" {
 		writeError(w, badRequest("bad_body", "want {\"node\": \"name\"}"))
 		return
 	}
-	if body.Node == n.cfg.Name {
+	if body.Node == h.cfg.Name {
 		writeError(w, &apiError{Status: http.StatusConflict, Code: "remove_self", Message: "a node can't remove itself; use leave"})
 		return
 	}
-	rec, ok := n.clusterView().Members[body.Node]
+	rec, ok := h.cluster.clusterView().Members[body.Node]
 	if !ok || !membership.InRing(rec.Status) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Code: "unknown_node", Message: fmt.Sprintf("%s is not in the ring", body.Node)})
 		return
 	}
-	if n.peers.Alive(body.Node) {
+	if h.peers.Alive(body.Node) {
 		writeError(w, &apiError{Status: http.StatusConflict, Code: "node_alive",
 			Message: fmt.Sprintf("%s is alive; ask it to leave instead (remove is for dead nodes)", body.Node)})
 		return
@@ -579,7 +626,7 @@ func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
 	// left, or was removed by another request), say so instead of
 	// answering removed for a change that was not made.
 	var cur membership.Record
-	_, changed := n.updateCluster(func(c membership.State) (membership.State, bool) {
+	_, changed := h.cluster.updateCluster(func(c membership.State) (membership.State, bool) {
 		cur = c.Members[body.Node]
 		if cur != rec {
 			return c, false
@@ -593,17 +640,17 @@ func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
 			Message: fmt.Sprintf("%s's record changed while it was being removed (now %s); check the members and retry", body.Node, cur.Status)})
 		return
 	}
-	n.announce(cur)
+	h.cluster.announce(cur)
 	writeJSON(w, http.StatusOK, api.RemoveResult{Status: "removed", Node: body.Node})
 }
 
-func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
-	if err := n.rep.storageErr.Load(); err != nil {
+func (h *httpAPI) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if err := h.rep.storageErr.Load(); err != nil {
 		writeError(w, errUnavailable("storage_failed", fmt.Sprintf("a write failed to reach stable storage (%v); this node refuses writes until it is restarted", *err)))
 		return
 	}
 	select {
-	case <-n.ready:
+	case <-h.ready:
 		writeJSON(w, http.StatusOK, api.Health{Status: api.StatusOK})
 	default:
 		writeError(w, errUnavailable("starting", "the node is starting"))

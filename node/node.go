@@ -51,6 +51,8 @@ type Node struct {
 	// transfers pulls partitions this node gained and reclaims those it
 	// lost (transfer.go, stale.go).
 	transfers *transferService
+	// web serves the HTTP API (http.go).
+	web *httpAPI
 	// coord coordinates requests (coordinator.go).
 	coord   *coordinator
 	aae     *aaeState
@@ -168,7 +170,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.store = st
 	cleanup = append(cleanup, func() { n.store.Close() })
 	n.aae = newAAE(cfg)
-	n.rep = &replica{cfg: cfg, log: n.log, store: st, clock: n.clock, metrics: n.metrics, aae: n.aae, xfer: &n.xfer} // clock: loadClock
+	n.rep = &replica{cfg: &n.cfg, log: n.log, store: st, clock: n.clock, metrics: n.metrics, aae: n.aae, xfer: &n.xfer} // clock: loadClock
 	ctx := context.Background()
 	if err := n.rep.loadClock(ctx); err != nil {
 		return nil, err
@@ -199,15 +201,15 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	}
 	n.handoff = n.newHandoff()
 	n.ae = &antiEntropy{
-		recoverer: n.recoverer, cfg: cfg, clock: n.clock, store: n.store, rep: n.rep, peers: n.peers,
+		recoverer: n.recoverer, cfg: &n.cfg, clock: n.clock, store: n.store, rep: n.rep, peers: n.peers,
 		aae: n.aae, xfer: &n.xfer, ring: &n.ring, bgCtx: n.bgCtx, cluster: n,
 	}
 	n.transfers = &transferService{
-		recoverer: n.recoverer, cfg: cfg, clock: n.clock, store: n.store, rep: n.rep, ae: n.ae, peers: n.peers,
+		recoverer: n.recoverer, cfg: &n.cfg, clock: n.clock, store: n.store, rep: n.rep, ae: n.ae, peers: n.peers,
 		aae: n.aae, xfer: &n.xfer, ring: &n.ring, freshJoin: &n.freshJoin, bgCtx: n.bgCtx, cluster: n,
 	}
 	n.coord = &coordinator{
-		recoverer: n.recoverer, cfg: cfg, clock: n.clock, rep: n.rep, peers: n.peers,
+		recoverer: n.recoverer, cfg: &n.cfg, clock: n.clock, rep: n.rep, peers: n.peers,
 		hints: n.hints, handoff: n.handoff, inc: &n.inc, ring: &n.ring,
 		bg: &n.bg, bgCtx: n.bgCtx, cluster: n,
 	}
@@ -243,6 +245,11 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	if err := n.rebuildView(false); err != nil {
 		return nil, err
 	}
+	n.web = &httpAPI{
+		recoverer: n.recoverer, cfg: &n.cfg, clock: n.clock, rep: n.rep, coord: n.coord, ae: n.ae,
+		peers: n.peers, gossip: n.gossip, hints: n.hints, handoff: n.handoff, aae: n.aae,
+		xfer: &n.xfer, ring: &n.ring, faults: &n.faults, ready: n.ready, bgCtx: n.bgCtx, cluster: n,
+	}
 	n.rpcSrv = rpc.NewServer(func(ctx context.Context, method uint8, payload []byte) (resp []byte, err error) {
 		err = n.safely(fmt.Sprintf("rpc method %d", method), func() error {
 			resp, err = n.serveRPC(ctx, method, payload)
@@ -251,7 +258,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		return resp, err
 	}, n.log.With("component", "rpc"))
 	n.httpSrv = &http.Server{
-		Handler:           n.admit(n.routes()),
+		Handler:           n.admit(n.web.routes()),
 		BaseContext:       func(net.Listener) context.Context { return n.httpCtx },
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(n.log.With("component", "http").Handler(), slog.LevelWarn),

@@ -14,6 +14,8 @@ import (
 func newPanicNode(t *testing.T) *Node {
 	t.Helper()
 	n := &Node{cfg: Config{Name: "p"}, log: testLogger(t), metrics: newMetrics()}
+	n.recoverer = recoverer{log: n.log, metrics: n.metrics}
+	n.web = &httpAPI{recoverer: n.recoverer, cfg: &n.cfg}
 	n.bgCtx, n.bgCancel = context.WithCancel(t.Context())
 	t.Cleanup(n.bgCancel)
 	return n
@@ -42,7 +44,7 @@ func TestPanicsRecovered(t *testing.T) {
 		t.Fatalf("loop ran %d times, %v panics counted; want 3 and 2", runs.Load(), testutil.ToFloat64(n.metrics.panics.WithLabelValues("loop")))
 	}
 
-	h := n.recoverHTTP(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("handler bug") }))
+	h := n.web.recoverHTTP(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("handler bug") }))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
 	if rec.Code != 500 || !strings.Contains(rec.Body.String(), `"code":"internal"`) {

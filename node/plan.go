@@ -116,13 +116,13 @@ func checkPlanChange(c membership.State, ch planChange) (planChange, *apiError) 
 }
 
 // handlePlan serves GET /cluster/plan.
-func (n *Node) handlePlan(w http.ResponseWriter, r *http.Request) {
+func (h *httpAPI) handlePlan(w http.ResponseWriter, r *http.Request) {
 	ch, aerr := parsePlanQuery(r.URL.Query())
 	if aerr != nil {
 		writeError(w, aerr)
 		return
 	}
-	c := n.clusterSnapshot()
+	c := h.cluster.clusterSnapshot()
 	if ch.Op != planPending {
 		if ch, aerr = checkPlanChange(c, ch); aerr != nil {
 			writeError(w, aerr)
@@ -146,17 +146,17 @@ func (n *Node) handlePlan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	warns := membership.MemberWarnings(c, ch, n.cfg.Name, n.peers.Alive)
-	keys, keyWarns := n.planKeys(ctx, c)
+	warns := membership.MemberWarnings(c, ch, h.cfg.Name, h.peers.Alive)
+	keys, keyWarns := h.cluster.planKeys(ctx, c)
 	warns = append(warns, keyWarns...)
-	bpk, err := n.rep.bytesPerKey(ctx)
+	bpk, err := h.rep.bytesPerKey(ctx)
 	if err != nil {
-		warns = append(warns, fmt.Sprintf("could not sample %s's data for the bytes per key (bytes are 0): %v", n.cfg.Name, err))
+		warns = append(warns, fmt.Sprintf("could not sample %s's data for the bytes per key (bytes are 0): %v", h.cfg.Name, err))
 	}
 	if ch.Op != planPending && len(pending) > 0 {
 		warns = append(warns, fmt.Sprintf("%d other changes are made but not placed yet (staged: %v); GET /cluster/plan without a change shows them together", len(pending), c.Staged()))
 	}
-	p := membership.MakePlan(ch, before, after, keys, bpk, n.cfg.TransferRate)
+	p := membership.MakePlan(ch, before, after, keys, bpk, h.cfg.TransferRate)
 	p.Warnings = append(warns, p.Warnings...)
 	p.Staged, p.Pending = c.Staged(), pending
 	writeJSON(w, http.StatusOK, p)

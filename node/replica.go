@@ -30,7 +30,7 @@ import (
 // store's commit, then mu); the ready flags by xfer.mu; storageErr is
 // atomic.
 type replica struct {
-	cfg     Config
+	cfg     *Config // the node's (its addresses are set in New, before any goroutine)
 	log     *slog.Logger
 	store   storage.Store
 	clock   *clock

@@ -27,27 +27,27 @@ import (
 type stagingJSON = api.Staging
 
 // handleStage serves POST /cluster/stage.
-func (n *Node) handleStage(w http.ResponseWriter, r *http.Request) { n.setStaging(w, true) }
+func (h *httpAPI) handleStage(w http.ResponseWriter, r *http.Request) { h.setStaging(w, true) }
 
 // handleCommit serves POST /cluster/commit: the claimant places every
 // pending change at once.
-func (n *Node) handleCommit(w http.ResponseWriter, r *http.Request) { n.setStaging(w, false) }
+func (h *httpAPI) handleCommit(w http.ResponseWriter, r *http.Request) { h.setStaging(w, false) }
 
-func (n *Node) setStaging(w http.ResponseWriter, on bool) {
-	c := n.clusterSnapshot()
+func (h *httpAPI) setStaging(w http.ResponseWriter, on bool) {
+	c := h.cluster.clusterSnapshot()
 	pending := membership.PendingChanges(c)
 	if c.Staged() != on {
-		h := &membership.Hold{On: on, Version: 1}
+		hold := &membership.Hold{On: on, Version: 1}
 		if c.Hold != nil {
-			h.Version = c.Hold.Version + 1
+			hold.Version = c.Hold.Version + 1
 		}
-		n.mergeState(membership.State{Hold: h})
+		h.cluster.mergeState(membership.State{Hold: hold})
 	}
-	told, acked := n.pushState(n.bgCtx)
+	told, acked := h.cluster.pushState(h.bgCtx)
 	if on {
-		n.log.Info("staging cluster changes: none is placed until a commit")
+		h.log.Info("staging cluster changes: none is placed until a commit")
 	} else {
-		n.log.Info("committing staged cluster changes", "changes", len(pending))
+		h.log.Info("committing staged cluster changes", "changes", len(pending))
 	}
 	writeJSON(w, http.StatusOK, stagingJSON{Staged: on, Pending: pending, Told: told, Acknowledged: acked})
 }

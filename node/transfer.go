@@ -82,7 +82,7 @@ func metaCursor(p uint32, source string) []byte {
 // transferState, guarded by xfer.mu.
 type transferService struct {
 	recoverer
-	cfg   Config
+	cfg   *Config // the node's (its addresses are set in New, before any goroutine)
 	clock *clock
 	store storage.Store
 	rep   *replica
@@ -493,40 +493,40 @@ func (t *transferService) serveTransfer(ctx context.Context, req wire.TransferRe
 }
 
 // handleTransfers serves GET /debug/transfers.
-func (n *Node) handleTransfers(w http.ResponseWriter, r *http.Request) {
-	rg := n.ring.Load()
-	n.xfer.mu.Lock()
+func (h *httpAPI) handleTransfers(w http.ResponseWriter, r *http.Request) {
+	rg := h.ring.Load()
+	h.xfer.mu.Lock()
 	ready := 0
-	for _, ok := range n.xfer.ready {
+	for _, ok := range h.xfer.ready {
 		if ok {
 			ready++
 		}
 	}
 	jobs := []api.TransferJob{}
-	for _, j := range n.xfer.jobs {
+	for _, j := range h.xfer.jobs {
 		jobs = append(jobs, api.TransferJob{Partition: int(j.Partition), Sources: slices.Clone(j.Sources), Done: slices.Clone(j.Done),
 			State: j.State, Keys: j.Keys, Bytes: j.Bytes, Error: j.Error})
 	}
-	n.xfer.mu.Unlock()
+	h.xfer.mu.Unlock()
 	slices.SortFunc(jobs, func(a, b api.TransferJob) int { return a.Partition - b.Partition })
 	pending := 0
-	for _, p := range rg.PartitionsOf(ring.NodeID(n.cfg.Name)) {
-		if !n.rep.partReady(p) {
+	for _, p := range rg.PartitionsOf(ring.NodeID(h.cfg.Name)) {
+		if !h.rep.partReady(p) {
 			pending++
 		}
 	}
-	status := n.clusterView().Members[n.cfg.Name].Status
+	status := h.cluster.clusterView().Members[h.cfg.Name].Status
 	writeJSON(w, http.StatusOK, api.Transfers{
-		Node:              n.cfg.Name,
+		Node:              h.cfg.Name,
 		Status:            status,
 		PartitionsReady:   ready,
 		PartitionsPending: pending,
-		RateBytesPerSec:   n.cfg.TransferRate,
+		RateBytesPerSec:   h.cfg.TransferRate,
 		Jobs:              jobs,
 		Totals: api.TransferTotals{
-			Keys: n.xfer.keys.Load(), Bytes: n.xfer.bytes.Load(), Partitions: n.xfer.done.Load(),
-			StaleKeysDropped: n.xfer.stale.Load(), StaleKeysPushed: n.xfer.stalePushed.Load(),
+			Keys: h.xfer.keys.Load(), Bytes: h.xfer.bytes.Load(), Partitions: h.xfer.done.Load(),
+			StaleKeysDropped: h.xfer.stale.Load(), StaleKeysPushed: h.xfer.stalePushed.Load(),
 		},
-		Leaving: n.leaveJSON(),
+		Leaving: h.cluster.leaveJSON(),
 	})
 }
