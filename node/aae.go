@@ -226,15 +226,16 @@ func (a *antiEntropy) sharedPartitionsOf(r *ring.Ring) map[string][]uint32 {
 // loop before it returns).
 type antiEntropy struct {
 	recoverer
-	cfg   *Config // the node's (its addresses are set in New, before any goroutine)
-	clock *clock
-	store storage.Store
-	rep   *replica
-	peers *gossip.Peers
-	aae   *aaeState
-	xfer  *transferState
-	ring  *atomic.Pointer[ring.Ring]
-	bgCtx context.Context
+	members *members // the membership and the placement
+	cfg     *Config  // the node's (its addresses are set in New, before any goroutine)
+	clock   *clock
+	store   storage.Store
+	rep     *replica
+	peers   *gossip.Peers
+	aae     *aaeState
+	xfer    *transferState
+	ring    *atomic.Pointer[ring.Ring]
+	bgCtx   context.Context
 	// cluster is what anti-entropy needs of the rest of the node.
 	cluster aaeDeps
 }
@@ -244,10 +245,6 @@ type antiEntropy struct {
 // advertised holdings), calls to peers, and the handoff paths that move
 // states between nodes.
 type aaeDeps interface {
-	currentView() *view
-	clusterSnapshot() membership.State
-	updateCluster(fn func(membership.State) (membership.State, bool)) (membership.State, bool)
-	announce(r membership.Record)
 	call(ctx context.Context, addr string, id membership.TableID, method uint8, payload []byte) ([]byte, error)
 	rpcAddrOf(name string) (string, bool)
 	fetchStates(ctx context.Context, addr string, p uint32, keys [][]byte) ([]vclock.State, error)
@@ -294,7 +291,7 @@ func (a *antiEntropy) aaeLoop() {
 // placement once pushed a key to its former primary, which had lost the
 // partition, with calls stamped with the newer table).
 func (a *antiEntropy) aaeRound(ctx context.Context) {
-	v := a.cluster.currentView()
+	v := a.members.currentView()
 	for peer, parts := range a.sharedPartitionsOf(v.ring) {
 		if _, busy := a.aae.running.LoadOrStore(peer, struct{}{}); busy {
 			continue

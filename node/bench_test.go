@@ -27,7 +27,7 @@ func BenchmarkStorageMerge(b *testing.B) {
 				b.Fatal(err)
 			}
 			n := &Node{store: st}
-			n.ring.Store(r)
+			n.members.ring.Store(r)
 			value := make([]byte, 100)
 			actors := []vclock.Actor{{Node: "n1", Epoch: 1}, {Node: "n2", Epoch: 2}, {Node: "n3", Epoch: 3}}
 			var worker atomic.Int64

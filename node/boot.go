@@ -40,17 +40,17 @@ type incarnation struct {
 
 // loadBoot records a new boot id for this run and returns the previous
 // run's ("" for a new directory).
-func (n *Node) loadBoot(ctx context.Context) error {
-	b, err := n.store.Get(ctx, metaBoot)
+func (m *members) loadBoot(ctx context.Context) error {
+	b, err := m.store.Get(ctx, metaBoot)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 	case err != nil:
 		return fmt.Errorf("node: boot id: %w", err)
 	default:
-		n.prevBoot = string(b)
+		m.prevBoot = string(b)
 	}
-	n.boot = strconv.FormatUint(randomEpoch(), 36)
-	if err := n.store.Update(ctx, metaBoot, func([]byte, bool) ([]byte, error) { return []byte(n.boot), nil }); err != nil {
+	m.boot = strconv.FormatUint(randomEpoch(), 36)
+	if err := m.store.Update(ctx, metaBoot, func([]byte, bool) ([]byte, error) { return []byte(m.boot), nil }); err != nil {
 		return fmt.Errorf("node: boot id: %w", err)
 	}
 	return nil
@@ -59,41 +59,41 @@ func (n *Node) loadBoot(ctx context.Context) error {
 // checkOwnRecord verifies this node's incarnation against the cluster's
 // record of it (see above). It is called for every record of this node
 // that arrives, before the merge.
-func (n *Node) checkOwnRecord(r membership.Record) {
-	cur := n.inc.Load()
-	if r.Name != n.cfg.Name || cur.Verified {
+func (m *members) checkOwnRecord(r membership.Record) {
+	cur := m.inc.Load()
+	if r.Name != m.cfg.Name || cur.Verified {
 		return
 	}
 	switch r.Boot {
-	case "", n.boot, n.prevBoot:
-		if n.inc.CompareAndSwap(cur, &incarnation{Epoch: cur.Epoch, Verified: true}) {
-			n.log.Debug("the cluster's record of this node matches its data directory; owner actors are honoured")
+	case "", m.boot, m.prevBoot:
+		if m.inc.CompareAndSwap(cur, &incarnation{Epoch: cur.Epoch, Verified: true}) {
+			m.log.Debug("the cluster's record of this node matches its data directory; owner actors are honoured")
 		}
 	default:
-		n.rotateIncarnation("the cluster has seen a later run of this node than its data directory knows (restored from a copy?)")
+		m.rotateIncarnation("the cluster has seen a later run of this node than its data directory knows (restored from a copy?)")
 	}
 }
 
 // rotateIncarnation takes a new incarnation: no owner actor minted before
 // is honoured again.
-func (n *Node) rotateIncarnation(why string) {
+func (m *members) rotateIncarnation(why string) {
 	epoch := randomEpoch()
-	err := n.store.Update(context.Background(), metaEpoch, func([]byte, bool) ([]byte, error) {
+	err := m.store.Update(context.Background(), metaEpoch, func([]byte, bool) ([]byte, error) {
 		return binary.BigEndian.AppendUint64(nil, epoch), nil
 	})
 	if err != nil {
-		n.log.Error("saving a new incarnation", "err", err)
+		m.log.Error("saving a new incarnation", "err", err)
 		return // not verified: owner actors stay unhonoured, which is safe
 	}
-	n.inc.Store(&incarnation{Epoch: epoch, Verified: true})
-	n.log.Warn("took a new incarnation: "+why, "incarnation", epoch)
+	m.inc.Store(&incarnation{Epoch: epoch, Verified: true})
+	m.log.Warn("took a new incarnation: "+why, "incarnation", epoch)
 }
 
 // aloneInCluster reports whether this node's membership has no other
 // member in the ring (nothing to verify its incarnation against).
-func (n *Node) aloneInCluster() bool {
-	for name, r := range n.clusterView().Members {
-		if name != n.cfg.Name && membership.InRing(r.Status) {
+func (m *members) aloneInCluster() bool {
+	for name, r := range m.clusterView().Members {
+		if name != m.cfg.Name && membership.InRing(r.Status) {
 			return false
 		}
 	}

@@ -19,25 +19,25 @@ import (
 // claimant that took over from one that went down.
 const claimInterval = time.Second
 
-func (n *Node) wakeClaim() {
+func (m *members) wakeClaim() {
 	select {
-	case n.claimWake <- struct{}{}:
+	case m.claimWake <- struct{}{}:
 	default:
 	}
 }
 
-func (n *Node) claimLoop() {
+func (m *members) claimLoop() {
 	t := time.NewTicker(claimInterval)
 	defer t.Stop()
 	for {
-		if err := n.claimRound(n.bgCtx); err != nil {
-			n.log.Error("claiming ownership", "err", err)
+		if err := m.claimRound(m.bgCtx); err != nil {
+			m.log.Error("claiming ownership", "err", err)
 		}
-		n.metrics.claimRounds.Inc()
+		m.metrics.claimRounds.Inc()
 		select {
-		case <-n.bgCtx.Done():
+		case <-m.bgCtx.Done():
 			return
-		case <-n.claimWake:
+		case <-m.claimWake:
 		case <-t.C:
 		}
 	}
@@ -46,20 +46,20 @@ func (n *Node) claimLoop() {
 // claimRound claims a new table when this node is the claimant and the
 // members that should own partitions differ from the table's
 // (membership.State.Claim).
-func (n *Node) claimRound(ctx context.Context) error {
-	c := n.clusterSnapshot()
-	if c.Claimant(n.peers.Alive) != n.cfg.Name {
+func (m *members) claimRound(ctx context.Context) error {
+	c := m.clusterSnapshot()
+	if c.Claimant(m.peers.Alive) != m.cfg.Name {
 		return nil
 	}
-	t, moved, err := c.Claim(n.cfg.Name)
+	t, moved, err := c.Claim(m.cfg.Name)
 	if err != nil || t == nil {
 		return err
 	}
-	n.log.Info("claimed a new ownership", "version", t.Version, "members", len(t.Members), "partitions_moved", moved)
-	if !n.mergeState(membership.State{Table: t}) {
+	m.log.Info("claimed a new ownership", "version", t.Version, "members", len(t.Members), "partitions_moved", moved)
+	if !m.mergeState(membership.State{Table: t}) {
 		return nil
 	}
-	n.pushState(ctx)
+	m.pushState(ctx)
 	return nil
 }
 
@@ -67,25 +67,25 @@ func (n *Node) claimRound(ctx context.Context) error {
 // member that gossip says is up, so a change takes effect at once rather
 // than at the next push/pull, and returns when each has answered or timed
 // out: how many were sent it and how many merged it.
-func (n *Node) pushState(ctx context.Context) (sent, merged int) {
-	c := n.clusterSnapshot()
+func (m *members) pushState(ctx context.Context) (sent, merged int) {
+	c := m.clusterSnapshot()
 	payload := c.Marshal()
 	var wg sync.WaitGroup
 	var ok atomic.Int64
 	for _, r := range c.Records() {
-		if r.Name == n.cfg.Name || !membership.InRing(r.Status) || !n.peers.Alive(r.Name) {
+		if r.Name == m.cfg.Name || !membership.InRing(r.Status) || !m.peers.Alive(r.Name) {
 			continue
 		}
-		addr, found := n.rpcAddrOf(r.Name)
+		addr, found := m.net.rpcAddrOf(r.Name)
 		if !found {
 			continue
 		}
 		sent++
 		wg.Go(func() {
-			cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+			cctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
 			defer cancel()
-			if _, err := n.client(addr).Call(cctx, wire.MethodState, payload); err != nil {
-				n.log.Debug("pushing membership", "peer", r.Name, "err", err)
+			if _, err := m.net.client(addr).Call(cctx, wire.MethodState, payload); err != nil {
+				m.log.Debug("pushing membership", "peer", r.Name, "err", err)
 				return
 			}
 			ok.Add(1)
@@ -96,21 +96,21 @@ func (n *Node) pushState(ctx context.Context) (sent, merged int) {
 }
 
 // receiveState merges a pushed membership (wire.MethodState).
-func (n *Node) receiveState(payload []byte) error {
-	c, err := n.decodeState(payload, "pushing membership")
+func (m *members) receiveState(payload []byte) error {
+	c, err := m.decodeState(payload, "pushing membership")
 	if err != nil {
 		return err
 	}
-	n.mergeState(n.faultFilter(c))
+	m.mergeState(m.faultFilter(c))
 	return nil
 }
 
 // decodeState decodes a membership sent by a peer (from, for errors) and
 // refuses one of another ring configuration.
-func (n *Node) decodeState(payload []byte, from string) (membership.State, error) {
+func (m *members) decodeState(payload []byte, from string) (membership.State, error) {
 	c, err := membership.Unmarshal(payload)
 	if err != nil {
 		return c, err
 	}
-	return c, membership.CheckCompatible(n.cfg.Ring.Partitions, n.cfg.Ring.N, c.Partitions, c.N, from)
+	return c, membership.CheckCompatible(m.cfg.Ring.Partitions, m.cfg.Ring.N, c.Partitions, c.N, from)
 }

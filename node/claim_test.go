@@ -19,7 +19,7 @@ import (
 // ownership is a node's view of the placement: the table version and each
 // partition's owner.
 func (tn *testNode) ownership() (uint64, []ring.NodeID) {
-	c := tn.node.clusterSnapshot()
+	c := tn.node.members.clusterSnapshot()
 	v := uint64(0)
 	if c.Table != nil {
 		v = c.Table.Version
@@ -179,7 +179,7 @@ func TestClaimMovesWhatThePlanSays(t *testing.T) {
 	}
 	waitMembers(t, rest, 4)
 	v2, final := sameOwnership(t, rest)
-	c := rest[0].node.clusterSnapshot()
+	c := rest[0].node.members.clusterSnapshot()
 	if v2 != v1+1 || c.Table.Claimant != "n2" {
 		t.Errorf("after the remove: table %d by %s, want %d by n2", v2, c.Table.Claimant, v1+1)
 	}
@@ -320,7 +320,7 @@ func TestStagedChangesCommitTogether(t *testing.T) {
 	all := append(slices.Clone(nodes), n5)
 	waitFor(t, "both changes made", 20*time.Second, func() (bool, string) {
 		for _, tn := range all {
-			if got := membership.PendingChanges(tn.node.clusterSnapshot()); len(got) != 2 {
+			if got := membership.PendingChanges(tn.node.members.clusterSnapshot()); len(got) != 2 {
 				return false, fmt.Sprintf("%s sees pending %v", tn.cfg.Name, got)
 			}
 		}
@@ -388,14 +388,14 @@ func TestStagedChangesCommitTogether(t *testing.T) {
 func TestAdoptTableWithSameMembers(t *testing.T) {
 	nodes := startCluster(t, clusterOpts{n: 2, inMemory: true})
 	v, _ := sameOwnership(t, nodes)
-	c := nodes[0].node.clusterSnapshot()
+	c := nodes[0].node.members.clusterSnapshot()
 	next := *c.Table
 	next.Version, next.Claimant, next.Prev = v+1, "n2", nil
 	next.Owners = slices.Clone(c.Table.Owners)
 	for p := range next.Owners {
 		next.Owners[p] = 1 - next.Owners[p] // swap n1 and n2 everywhere
 	}
-	if !nodes[0].node.mergeState(membership.State{Table: &next}) {
+	if !nodes[0].node.members.mergeState(membership.State{Table: &next}) {
 		t.Fatal("a newer table was not merged")
 	}
 	got := nodes[0].node.Ring().Owners()

@@ -151,8 +151,8 @@ func (h *httpAPI) handleFaults(w http.ResponseWriter, r *http.Request) {
 }
 
 // faultFilter removes from a received state what an injected fault drops.
-func (n *Node) faultFilter(c membership.State) membership.State {
-	if n.faults.dropTables.Load() {
+func (m *members) faultFilter(c membership.State) membership.State {
+	if m.faults.dropTables.Load() {
 		c.Table, c.Hold = nil, nil
 	}
 	return c

@@ -31,7 +31,8 @@ import (
 // roster's published view, read without locks), the data from rep.
 type coordinator struct {
 	recoverer
-	cfg     *Config // the node's (its addresses are set in New, before any goroutine)
+	members *members // the membership and the placement
+	cfg     *Config  // the node's (its addresses are set in New, before any goroutine)
 	clock   *clock
 	rep     *replica
 	peers   *gossip.Peers
@@ -49,7 +50,6 @@ type coordinator struct {
 // coordCluster is what the coordinator needs of the cluster: the current
 // view, a call to a peer under a table id, and a member's RPC address.
 type coordCluster interface {
-	currentView() *view
 	call(ctx context.Context, addr string, id membership.TableID, method uint8, payload []byte) ([]byte, error)
 	rpcAddrOf(name string) (string, bool)
 }
@@ -206,7 +206,7 @@ func (c *coordinator) checkAvailable(op string, need, needPrimary int, targets [
 // after R replies (PR of them from primaries), then repair stale replicas
 // in the background once the rest have answered (Dynamo §4.5, §5).
 func (c *coordinator) read(ctx context.Context, key []byte, r, pr int, strict bool, timeout time.Duration) readOutcome {
-	v := c.cluster.currentView()
+	v := c.members.currentView()
 	_, targets := c.targets(v, key, strict)
 	out := readOutcome{R: r, PR: pr}
 	if err := c.checkAvailable(opRead, r, pr, targets); err != nil {
@@ -335,7 +335,7 @@ func (c *coordinator) repair(ctx context.Context, id membership.TableID, key []b
 // replica of the key: store it locally, send the new state to the other
 // replicas in parallel, answer after W acks (PW from primaries).
 func (c *coordinator) coordinateWrite(ctx context.Context, req wire.WriteRequest) writeOutcome {
-	v := c.cluster.currentView()
+	v := c.members.currentView()
 	p, targets := c.targets(v, req.Key, req.Strict)
 	timeout := time.Duration(req.TimeoutMS) * time.Millisecond
 	out := writeOutcome{W: req.W, PW: req.PW, Coordinator: c.cfg.Name}
@@ -384,7 +384,7 @@ func (c *coordinator) coordinateWrite(ctx context.Context, req wire.WriteRequest
 	// The local copy counts if this node is a ready primary (or a
 	// fallback) and its table did not change while the write landed (see
 	// serveChecked).
-	tr.Record(ring.NodeID(c.cfg.Name), localErr == nil && (!me.Primary || c.rep.partReady(p)) && c.cluster.currentView().id == v.id)
+	tr.Record(ring.NodeID(c.cfg.Name), localErr == nil && (!me.Primary || c.rep.partReady(p)) && c.members.currentView().id == v.id)
 	out.Context = returnedContext(req.Context, dot)
 	if len(out.State.Versions) == 1 {
 		// The write superseded everything: the whole new state is what
@@ -538,7 +538,7 @@ func (c *coordinator) write(ctx context.Context, req wire.WriteRequest) writeOut
 // refused the forward for another table (nothing was done; the tables are
 // synced by then).
 func (c *coordinator) forwardWrite(ctx context.Context, req wire.WriteRequest, retry bool) writeOutcome {
-	v := c.cluster.currentView()
+	v := c.members.currentView()
 	_, targets := c.targets(v, req.Key, req.Strict)
 	// Primaries coordinate when one is up (they hold the key's history);
 	// a fallback only when every primary is down. This node first among

@@ -237,7 +237,7 @@ func TestDotConflictRefusedAndCounted(t *testing.T) {
 	}
 	forged := vclock.State{Context: st.Context, Versions: []vclock.Version{st.Versions[0]}}
 	forged.Versions[0].Value = []byte("impostor")
-	_, err = nodes[0].node.coord.applyReplica(t.Context(), nodes[0].node.currentView().id, ring.Target{ID: "n2", Primary: true}, []byte("dc"), forged)
+	_, err = nodes[0].node.coord.applyReplica(t.Context(), nodes[0].node.members.currentView().id, ring.Target{ID: "n2", Primary: true}, []byte("dc"), forged)
 	if err == nil {
 		t.Fatal("a conflicting dot was acknowledged")
 	}
@@ -492,7 +492,7 @@ func TestFailedSyncIsNeverAcked(t *testing.T) {
 	if got, _ := nodes[1].node.rep.readLocal(t.Context(), []byte("sync")); !got.Equal(st) {
 		t.Logf("n2 does not show the unsynced write (%v); the retry below still must fail", got)
 	}
-	if _, err := nodes[0].node.coord.applyReplica(t.Context(), nodes[0].node.currentView().id, ring.Target{ID: "n2", Primary: true}, []byte("sync"), st); err == nil {
+	if _, err := nodes[0].node.coord.applyReplica(t.Context(), nodes[0].node.members.currentView().id, ring.Target{ID: "n2", Primary: true}, []byte("sync"), st); err == nil {
 		t.Fatal("a retry to a replica whose sync failed was acknowledged")
 	}
 	if err := nodes[0].node.sendHandoff(t.Context(), "n2", wire.HandoffRequest{From: "n1", Hints: true, Items: []wire.HandoffItem{{Key: []byte("sync"), State: st}}}); err == nil {
@@ -538,7 +538,7 @@ func TestStalledLeaveNeverResurrects(t *testing.T) {
 		return true, ""
 	})
 	rg := nodes[0].node.Ring()
-	prev, err := nodes[0].node.clusterSnapshot().PreviousRing()
+	prev, err := nodes[0].node.members.clusterSnapshot().PreviousRing()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -923,7 +923,7 @@ func TestRemovedNodeStaysOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nd.claimSelf()
+	nd.members.claimSelf()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- nd.Run(ctx) }()

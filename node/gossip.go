@@ -14,7 +14,7 @@ import (
 // that came back wakes hint delivery, and the members-up gauge follows.
 func (n *Node) newPeers() *gossip.Peers {
 	return gossip.NewPeers(n.cfg.Name, n.log, func(all map[string]gossip.Peer, p gossip.Peer) {
-		n.wakeClaim()
+		n.members.wakeClaim()
 		if p.Alive {
 			n.handoff.Wake()
 		}
@@ -53,8 +53,10 @@ func (n *Node) newGossip() (*gossip.Member, error) {
 // gossipState is the node's membership as gossip sees it.
 type gossipState struct{ n *Node }
 
-func (g gossipState) LocalState() []byte { return g.n.clusterSnapshot().Marshal() }
+func (g gossipState) LocalState() []byte { return g.n.members.clusterSnapshot().Marshal() }
 func (g gossipState) MergeRecords(recs ...membership.Record) {
-	g.n.mergeState(membership.State{Members: recordMap(recs)})
+	g.n.members.mergeState(membership.State{Members: recordMap(recs)})
 }
-func (g gossipState) MergeState(c membership.State) { g.n.mergeState(g.n.faultFilter(c)) }
+func (g gossipState) MergeState(c membership.State) {
+	g.n.members.mergeState(g.n.members.faultFilter(c))
+}

@@ -46,7 +46,7 @@ func (n *Node) newHandoff() *handoff.Service {
 // the peers, and this node's own data.
 type handoffNode struct{ n *Node }
 
-func (h handoffNode) Ring() *ring.Ring       { return h.n.ring.Load() }
+func (h handoffNode) Ring() *ring.Ring       { return h.n.members.ring.Load() }
 func (h handoffNode) Alive(name string) bool { return h.n.peers.Alive(name) }
 func (h handoffNode) Send(ctx context.Context, name string, req wire.HandoffRequest) error {
 	return h.n.sendHandoff(ctx, name, req)

@@ -223,14 +223,14 @@ func waitMembers(t testing.TB, nodes []*testNode, want int) {
 		// Replicas refuse requests made on another ownership table
 		// (view.go): wait until all have the same one.
 		for _, tn := range nodes[1:] {
-			if a, b := nodes[0].node.currentView().id, tn.node.currentView().id; a != b {
+			if a, b := nodes[0].node.members.currentView().id, tn.node.members.currentView().id; a != b {
 				return false, fmt.Sprintf("%s has table %d, %s has %d", nodes[0].cfg.Name, a.Version, tn.cfg.Name, b.Version)
 			}
 		}
 		// And until every member has said it is ready for that table: a
 		// change claimed before would carry older owners as transfer
 		// sources (claim.go), which a test stopping a node then waits on.
-		c := nodes[0].node.clusterSnapshot()
+		c := nodes[0].node.members.clusterSnapshot()
 		if c.Table != nil {
 			for _, tn := range nodes {
 				if m := c.Members[tn.cfg.Name]; m.ReadyAt != c.Table.Version+1 {

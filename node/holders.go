@@ -42,12 +42,12 @@ import (
 // and whether it is ready for every partition it is a primary of there
 // (ReadyAt, for the claimant's carried sources).
 func (a *antiEntropy) publishHolds() {
-	c := a.cluster.clusterSnapshot()
+	c := a.members.clusterSnapshot()
 	me, ok := c.Members[a.cfg.Name]
 	if !ok || !membership.InRing(me.Status) {
 		return
 	}
-	cur := a.cluster.currentView()
+	cur := a.members.currentView()
 	if cur.table != c.Table {
 		return // the view is being rebuilt: the next round reports on it
 	}
@@ -84,7 +84,7 @@ func (a *antiEntropy) publishHolds() {
 	if me.Holds == enc && me.HoldsAt == at && me.ReadyAt == readyAt {
 		return
 	}
-	_, changed := a.cluster.updateCluster(func(c membership.State) (membership.State, bool) {
+	_, changed := a.members.updateCluster(func(c membership.State) (membership.State, bool) {
 		me = c.Members[a.cfg.Name]
 		if c.TableVersion()+1 != at {
 			return c, false // a new table arrived meanwhile: the next round reports on it
@@ -97,13 +97,13 @@ func (a *antiEntropy) publishHolds() {
 		return
 	}
 	a.log.Debug("holdings advertised", "holds", enc, "table", at-1)
-	a.cluster.announce(me)
+	a.members.announce(me)
 }
 
 // holderView takes the current view of holdings.
 func (a *antiEntropy) holderView() membership.Holders {
-	cur := a.cluster.currentView()
-	return membership.NewHolders(a.cluster.clusterSnapshot(), a.cfg.Name, cur.ring, cur.prev, cur.table)
+	cur := a.members.currentView()
+	return membership.NewHolders(a.members.clusterSnapshot(), a.cfg.Name, cur.ring, cur.prev, cur.table)
 }
 
 // holderRound confirms this node's tombstones in parts with holder: it

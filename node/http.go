@@ -44,7 +44,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // leave loop and the staging push, through cluster.
 type httpAPI struct {
 	recoverer
-	cfg     *Config // the node's (its addresses are set in New, before any goroutine)
+	members *members // the membership and the placement
+	cfg     *Config  // the node's (its addresses are set in New, before any goroutine)
 	clock   *clock
 	rep     *replica
 	coord   *coordinator
@@ -65,15 +66,6 @@ type httpAPI struct {
 // httpDeps is what the HTTP API needs of the rest of the node: membership
 // reads and the admin operations (join, leave, remove, staging).
 type httpDeps interface {
-	aloneInCluster() bool
-	announce(r membership.Record)
-	clusterSnapshot() membership.State
-	clusterView() membership.State
-	updateCluster(fn func(membership.State) (membership.State, bool)) (membership.State, bool)
-	mergeState(in membership.State) bool
-	pushState(ctx context.Context) (sent, merged int)
-	rebuildView(force bool) error
-	setSelfStatus(status string)
 	leave()
 	leaveJSON() *api.LeaveProgress
 	planKeys(ctx context.Context, c membership.State) ([]int64, []string)
@@ -505,7 +497,7 @@ type memberJSON = api.Member
 
 func (h *httpAPI) handleMembers(w http.ResponseWriter, r *http.Request) {
 	out := []memberJSON{}
-	for _, rec := range h.cluster.clusterSnapshot().Records() {
+	for _, rec := range h.members.clusterSnapshot().Records() {
 		if !membership.InRing(rec.Status) {
 			continue
 		}
@@ -535,8 +527,8 @@ func (h *httpAPI) handleJoin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("bad_body", "no seeds given"))
 		return
 	}
-	me := h.cluster.clusterSnapshot().Members[h.cfg.Name]
-	fresh := h.cluster.aloneInCluster() || !membership.InRing(me.Status)
+	me := h.members.clusterSnapshot().Members[h.cfg.Name]
+	fresh := h.members.aloneInCluster() || !membership.InRing(me.Status)
 	if !membership.InRing(me.Status) && me.Status != "" {
 		// It left or was removed: the cluster reaped deletes without it
 		// since, so what it still holds may be deleted values (holders.go).
@@ -546,7 +538,7 @@ func (h *httpAPI) handleJoin(w http.ResponseWriter, r *http.Request) {
 			writeError(w, errUnavailable("join_failed", "discarding the data held before leaving: "+err.Error()))
 			return
 		}
-		h.cluster.updateCluster(func(c membership.State) (membership.State, bool) {
+		h.members.updateCluster(func(c membership.State) (membership.State, bool) {
 			me = c.Members[h.cfg.Name]
 			me.Gen++
 			me.Status = membership.StatusJoining // a generation starts in the ring
@@ -560,18 +552,18 @@ func (h *httpAPI) handleJoin(w http.ResponseWriter, r *http.Request) {
 		// claimant places this node.
 		// Its partitions will come from their owners in the cluster it
 		// joins: it is joining until they are transferred.
-		h.cluster.updateCluster(func(c membership.State) (membership.State, bool) {
+		h.members.updateCluster(func(c membership.State) (membership.State, bool) {
 			c.Table, c.Hold = nil, nil
 			return c, true
 		})
-		if err := h.cluster.rebuildView(true); err != nil {
+		if err := h.members.rebuildView(true); err != nil {
 			h.log.Error("rebuilding ring", "err", err)
 		}
 		if err := h.rep.setAllReady(r.Context(), false); err != nil {
 			writeError(w, errUnavailable("join_failed", err.Error()))
 			return
 		}
-		h.cluster.setSelfStatus(membership.StatusJoining)
+		h.members.setSelfStatus(membership.StatusJoining)
 	}
 	if err := h.gossip.Join(body.Seeds); err != nil {
 		if fresh && membership.InRing(me.Status) {
@@ -579,7 +571,7 @@ func (h *httpAPI) handleJoin(w http.ResponseWriter, r *http.Request) {
 			if rerr := h.rep.setAllReady(r.Context(), true); rerr != nil {
 				h.log.Error("restoring transfer state", "err", rerr)
 			}
-			h.cluster.setSelfStatus(me.Status)
+			h.members.setSelfStatus(me.Status)
 		}
 		if errors.Is(err, membership.ErrClusterMismatch) {
 			writeError(w, &apiError{Status: http.StatusConflict, Code: "cluster_mismatch", Message: err.Error()})
@@ -592,7 +584,7 @@ func (h *httpAPI) handleJoin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *httpAPI) handleLeave(w http.ResponseWriter, r *http.Request) {
-	me := h.cluster.clusterView().Members[h.cfg.Name]
+	me := h.members.clusterView().Members[h.cfg.Name]
 	if !membership.InRing(me.Status) {
 		writeError(w, &apiError{Status: http.StatusConflict, Code: "not_member", Message: "this node is not in the ring"})
 		return
@@ -611,7 +603,7 @@ func (h *httpAPI) handleRemove(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusConflict, Code: "remove_self", Message: "a node can't remove itself; use leave"})
 		return
 	}
-	rec, ok := h.cluster.clusterView().Members[body.Node]
+	rec, ok := h.members.clusterView().Members[body.Node]
 	if !ok || !membership.InRing(rec.Status) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Code: "unknown_node", Message: fmt.Sprintf("%s is not in the ring", body.Node)})
 		return
@@ -626,7 +618,7 @@ func (h *httpAPI) handleRemove(w http.ResponseWriter, r *http.Request) {
 	// left, or was removed by another request), say so instead of
 	// answering removed for a change that was not made.
 	var cur membership.Record
-	_, changed := h.cluster.updateCluster(func(c membership.State) (membership.State, bool) {
+	_, changed := h.members.updateCluster(func(c membership.State) (membership.State, bool) {
 		cur = c.Members[body.Node]
 		if cur != rec {
 			return c, false
@@ -640,7 +632,7 @@ func (h *httpAPI) handleRemove(w http.ResponseWriter, r *http.Request) {
 			Message: fmt.Sprintf("%s's record changed while it was being removed (now %s); check the members and retry", body.Node, cur.Status)})
 		return
 	}
-	h.cluster.announce(cur)
+	h.members.announce(cur)
 	writeJSON(w, http.StatusOK, api.RemoveResult{Status: "removed", Node: body.Node})
 }
 

@@ -42,9 +42,9 @@ const leavePoll = 500 * time.Millisecond
 
 // leave starts (or resumes) this node's leave.
 func (n *Node) leave() {
-	me := n.clusterView().Members[n.cfg.Name]
+	me := n.members.clusterView().Members[n.cfg.Name]
 	if me.Status != membership.StatusLeaving {
-		n.setSelfStatus(membership.StatusLeaving)
+		n.members.setSelfStatus(membership.StatusLeaving)
 	}
 	n.leaving.mu.Lock()
 	if n.leaving.running {
@@ -79,9 +79,9 @@ func (n *Node) leaveLoop(ctx context.Context) {
 	self := ring.NodeID(n.cfg.Name)
 	// The partitions this node holds: its own in the current placement
 	// until the claimant takes it out, then in the one before.
-	held := n.ring.Load()
+	held := n.members.ring.Load()
 	if _, in := held.Member(self); !in {
-		prev, err := n.clusterSnapshot().PreviousRing()
+		prev, err := n.members.clusterSnapshot().PreviousRing()
 		if err != nil {
 			n.log.Error("leave: previous ring", "err", err)
 			return
@@ -123,7 +123,7 @@ func (n *Node) leaveLoop(ctx context.Context) {
 	n.leaving.mu.Lock()
 	n.leaving.Done = true
 	n.leaving.mu.Unlock()
-	n.setSelfStatus(membership.StatusLeft)
+	n.members.setSelfStatus(membership.StatusLeft)
 	deadline := n.clock.Steady().Add(5 * time.Second)
 	for n.gossip.Queued() > 0 && n.clock.Steady().Before(deadline) {
 		select {
@@ -143,7 +143,7 @@ func (n *Node) leaveLoop(ctx context.Context) {
 // handedOff asks the current primaries of the partitions not yet handed off
 // whether they are ready for them, and reports whether all are.
 func (n *Node) handedOff(ctx context.Context) bool {
-	r := n.ring.Load()
+	r := n.members.ring.Load()
 	n.leaving.mu.Lock()
 	ask := map[string][]uint32{}
 	pending := 0
@@ -169,7 +169,7 @@ func (n *Node) handedOff(ctx context.Context) bool {
 			}
 			continue
 		}
-		roots, _, err := n.ae.rootsOf(ctx, n.currentView().id, addr, parts)
+		roots, _, err := n.ae.rootsOf(ctx, n.members.currentView().id, addr, parts)
 		if err != nil {
 			for _, p := range parts {
 				notReady[p] = true
@@ -229,7 +229,7 @@ func (n *Node) leaveJSON() *api.LeaveProgress {
 // node's copy (a Merkle exchange repairs both sides). Errors are logged:
 // anti-entropy among the primaries and the writes' other replicas remain.
 func (n *Node) pushHeld(ctx context.Context, parts []int) {
-	r := n.ring.Load()
+	r := n.members.ring.Load()
 	for _, p := range parts {
 		for _, id := range r.Primaries(p) {
 			if string(id) == n.cfg.Name || !n.peers.Alive(string(id)) {

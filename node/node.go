@@ -32,14 +32,11 @@ type Node struct {
 	store storage.Store
 	// inc is this node's incarnation (record.go, boot.go), published whole
 	// so a write never pairs one incarnation with another's verification.
-	inc atomic.Pointer[incarnation]
-	// boot is this run's id, prevBoot the data directory's previous run's
-	// (boot.go).
-	boot, prevBoot string
-	metrics        *metrics
-	ready          chan struct{}
-	clock          *clock
-	faults         faults
+	inc     atomic.Pointer[incarnation]
+	metrics *metrics
+	ready   chan struct{}
+	clock   *clock
+	faults  faults
 
 	hints   *hintedhandoff.Store
 	handoff *handoff.Service
@@ -71,21 +68,8 @@ type Node struct {
 	rpcSrv  *rpc.Server
 	httpSrv *http.Server
 
-	// ring is the current placement, swapped whole on membership changes;
-	// view is the same placement with the table it came from (view.go).
-	// Both change only under viewMu, and never back to an older table.
-	ring   atomic.Pointer[ring.Ring]
-	view   atomic.Pointer[view]
-	viewMu viewState
-
-	// roster owns the membership state (records, ownership table,
-	// staging hold) and publishes it; read it with clusterView or
-	// clusterSnapshot, change it with updateCluster (roster.go).
-	roster *roster
-	// persist is signalled when cluster changed and must be saved.
-	persist chan struct{}
-	// claimWake is signalled when the membership changed (claim.go).
-	claimWake chan struct{}
+	// members owns the membership and the placement (members.go).
+	members *members
 
 	// peers is each other node's liveness, as gossip reports it.
 	peers *gossip.Peers
@@ -141,15 +125,13 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:       cfg,
-		log:       cfg.Logger.With("node", cfg.Name),
-		ready:     make(chan struct{}),
-		persist:   make(chan struct{}, 1),
-		claimWake: make(chan struct{}, 1),
-		clients:   map[string]*rpc.Client{},
-		left:      make(chan struct{}),
-		stop:      make(chan context.Context, 1),
-		stopped:   make(chan struct{}),
+		cfg:     cfg,
+		log:     cfg.Logger.With("node", cfg.Name),
+		ready:   make(chan struct{}),
+		clients: map[string]*rpc.Client{},
+		left:    make(chan struct{}),
+		stop:    make(chan context.Context, 1),
+		stopped: make(chan struct{}),
 	}
 	n.bgCtx, n.bgCancel = context.WithCancel(context.Background())
 	n.httpCtx, n.httpCancel = context.WithCancel(context.Background())
@@ -181,18 +163,23 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		return nil, err
 	}
 	n.inc.Store(&incarnation{Epoch: inc})
-	if err := n.loadBoot(ctx); err != nil {
+	n.members = &members{
+		recoverer: n.recoverer, cfg: &n.cfg, store: st, rep: n.rep, peers: n.peers, inc: &n.inc,
+		faults: &n.faults, freshJoin: &n.freshJoin, bgCtx: n.bgCtx, net: n,
+		persist: make(chan struct{}, 1), claimWake: make(chan struct{}, 1),
+	}
+	if err := n.members.loadBoot(ctx); err != nil {
 		return nil, err
 	}
 	if _, err := n.store.Get(ctx, metaCluster); errors.Is(err, storage.ErrNotFound) && len(cfg.Join) > 0 {
 		n.freshJoin.Store(true)
 	}
-	loaded, err := n.loadCluster(ctx)
+	loaded, err := n.members.loadCluster(ctx)
 	if err != nil {
 		return nil, err
 	}
-	n.roster = startRoster(loaded, n.publishRoster)
-	cleanup = append(cleanup, n.roster.close)
+	n.members.roster = startRoster(loaded, n.members.publishRoster)
+	cleanup = append(cleanup, n.members.roster.close)
 	if err := n.rep.loadReady(ctx, n.freshJoin.Load()); err != nil {
 		return nil, err
 	}
@@ -201,16 +188,17 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	}
 	n.handoff = n.newHandoff()
 	n.ae = &antiEntropy{
-		recoverer: n.recoverer, cfg: &n.cfg, clock: n.clock, store: n.store, rep: n.rep, peers: n.peers,
-		aae: n.aae, xfer: &n.xfer, ring: &n.ring, bgCtx: n.bgCtx, cluster: n,
+		recoverer: n.recoverer, members: n.members, cfg: &n.cfg, clock: n.clock, store: n.store, rep: n.rep, peers: n.peers,
+		aae: n.aae, xfer: &n.xfer, ring: &n.members.ring, bgCtx: n.bgCtx, cluster: n,
 	}
 	n.transfers = &transferService{
-		recoverer: n.recoverer, cfg: &n.cfg, clock: n.clock, store: n.store, rep: n.rep, ae: n.ae, peers: n.peers,
-		aae: n.aae, xfer: &n.xfer, ring: &n.ring, freshJoin: &n.freshJoin, bgCtx: n.bgCtx, cluster: n,
+		recoverer: n.recoverer, members: n.members, cfg: &n.cfg, clock: n.clock, store: n.store, rep: n.rep, ae: n.ae, peers: n.peers,
+		aae: n.aae, xfer: &n.xfer, ring: &n.members.ring, freshJoin: &n.freshJoin, bgCtx: n.bgCtx, cluster: n,
 	}
+	n.members.transfers = n.transfers
 	n.coord = &coordinator{
-		recoverer: n.recoverer, cfg: &n.cfg, clock: n.clock, rep: n.rep, peers: n.peers,
-		hints: n.hints, handoff: n.handoff, inc: &n.inc, ring: &n.ring,
+		recoverer: n.recoverer, members: n.members, cfg: &n.cfg, clock: n.clock, rep: n.rep, peers: n.peers,
+		hints: n.hints, handoff: n.handoff, inc: &n.inc, ring: &n.members.ring,
 		bg: &n.bg, bgCtx: n.bgCtx, cluster: n,
 	}
 	if err := n.rep.buildTrees(ctx); err != nil {
@@ -239,16 +227,17 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		return nil, err
 	}
 	cleanup = append(cleanup, func() { n.gossip.Shutdown() })
-	n.claimSelf()
+	n.members.gossip = n.gossip
+	n.members.claimSelf()
 	// Alone, there is no later run of this node for the cluster to know.
-	n.inc.Store(&incarnation{Epoch: inc, Verified: n.aloneInCluster()})
-	if err := n.rebuildView(false); err != nil {
+	n.inc.Store(&incarnation{Epoch: inc, Verified: n.members.aloneInCluster()})
+	if err := n.members.rebuildView(false); err != nil {
 		return nil, err
 	}
 	n.web = &httpAPI{
-		recoverer: n.recoverer, cfg: &n.cfg, clock: n.clock, rep: n.rep, coord: n.coord, ae: n.ae,
+		recoverer: n.recoverer, members: n.members, cfg: &n.cfg, clock: n.clock, rep: n.rep, coord: n.coord, ae: n.ae,
 		peers: n.peers, gossip: n.gossip, hints: n.hints, handoff: n.handoff, aae: n.aae,
-		xfer: &n.xfer, ring: &n.ring, faults: &n.faults, ready: n.ready, bgCtx: n.bgCtx, cluster: n,
+		xfer: &n.xfer, ring: &n.members.ring, faults: &n.faults, ready: n.ready, bgCtx: n.bgCtx, cluster: n,
 	}
 	n.rpcSrv = rpc.NewServer(func(ctx context.Context, method uint8, payload []byte) (resp []byte, err error) {
 		err = n.safely(fmt.Sprintf("rpc method %d", method), func() error {
@@ -284,7 +273,7 @@ func (n *Node) RPCAddr() string { return n.cfg.RPCAddr }
 func (n *Node) GossipAddr() string { return n.cfg.GossipAddr }
 
 // Ring returns the current ring. It is immutable.
-func (n *Node) Ring() *ring.Ring { return n.ring.Load() }
+func (n *Node) Ring() *ring.Ring { return n.members.ring.Load() }
 
 // Run serves until ctx is cancelled, Shutdown is called or the node leaves
 // the cluster, then shuts down cleanly: in-flight requests finish (up to
@@ -351,14 +340,14 @@ func (n *Node) run(ctx context.Context) error {
 	}
 	if runErr == nil {
 		wg.Go(n.supervise("rejoinLoop", n.rejoinLoop))
-		wg.Go(n.supervise("persistLoop", n.persistLoop))
+		wg.Go(n.supervise("persistLoop", n.members.persistLoop))
 		wg.Go(n.supervise("gcLoop", n.gcLoop))
 		wg.Go(n.supervise("handoffLoop", func() { _ = n.handoff.Run(n.bgCtx) }))
 		wg.Go(n.supervise("aaeLoop", n.ae.aaeLoop))
 		wg.Go(n.supervise("transferLoop", n.transfers.transferLoop))
-		wg.Go(n.supervise("claimLoop", n.claimLoop))
+		wg.Go(n.supervise("claimLoop", n.members.claimLoop))
 		wg.Go(n.supervise("holdsLoop", n.ae.holdsLoop))
-		resume := n.clusterView().Members[n.cfg.Name].Status == membership.StatusLeaving
+		resume := n.members.clusterView().Members[n.cfg.Name].Status == membership.StatusLeaving
 		if resume {
 			n.log.Info("resuming the leave this node had started")
 			n.leave()
@@ -375,11 +364,11 @@ func (n *Node) run(ctx context.Context) error {
 	n.shutdown(graceCtx)
 	wg.Wait()
 	n.closeClients()
-	n.saveCluster(context.Background())
+	n.members.saveCluster(context.Background())
 	if err := n.rep.markClean(context.Background()); err != nil {
 		n.log.Warn("could not record clean shutdown", "err", err)
 	}
-	n.roster.close()
+	n.members.roster.close()
 	if err := n.store.Close(); err != nil {
 		n.log.Error("closing storage", "err", err)
 	}
@@ -459,7 +448,7 @@ func (n *Node) rpcAddrOf(name string) (string, bool) {
 	if p, ok := n.peers.Get(name); ok && p.Meta.RPC != "" {
 		return p.Meta.RPC, true
 	}
-	r, ok := n.clusterView().Members[name]
+	r, ok := n.members.clusterView().Members[name]
 	return r.RPC, ok && r.RPC != ""
 }
 
@@ -475,10 +464,10 @@ var (
 	metaCluster = storage.MetaKey("cluster")
 )
 
-func (n *Node) loadCluster(ctx context.Context) (membership.State, error) {
-	b, err := n.store.Get(ctx, metaCluster)
+func (m *members) loadCluster(ctx context.Context) (membership.State, error) {
+	b, err := m.store.Get(ctx, metaCluster)
 	if errors.Is(err, storage.ErrNotFound) {
-		return membership.State{Partitions: n.cfg.Ring.Partitions, N: n.cfg.Ring.N, Members: map[string]membership.Record{}}, nil
+		return membership.State{Partitions: m.cfg.Ring.Partitions, N: m.cfg.Ring.N, Members: map[string]membership.Record{}}, nil
 	}
 	if err != nil {
 		return membership.State{}, fmt.Errorf("node: load membership: %w", err)
@@ -487,8 +476,8 @@ func (n *Node) loadCluster(ctx context.Context) (membership.State, error) {
 	if err != nil {
 		return c, err
 	}
-	if err := membership.CheckCompatible(n.cfg.Ring.Partitions, n.cfg.Ring.N, c.Partitions, c.N, "in data dir"); err != nil {
-		return c, fmt.Errorf("node: data dir %s belongs to a cluster with partitions=%d n=%d: %w", n.cfg.DataDir, c.Partitions, c.N, err)
+	if err := membership.CheckCompatible(m.cfg.Ring.Partitions, m.cfg.Ring.N, c.Partitions, c.N, "in data dir"); err != nil {
+		return c, fmt.Errorf("node: data dir %s belongs to a cluster with partitions=%d n=%d: %w", m.cfg.DataDir, c.Partitions, c.N, err)
 	}
 	return c, nil
 }
@@ -497,18 +486,18 @@ func (n *Node) loadCluster(ctx context.Context) (membership.State, error) {
 // cluster enters the ring as valid, a new node joining one as joining; a
 // known node refreshes its addresses. A node that left or was
 // removed stays out until it is joined again explicitly.
-func (n *Node) claimSelf() {
-	n.updateCluster(func(c membership.State) (membership.State, bool) {
-		return c.Merge(n.selfRecord(c))
+func (m *members) claimSelf() {
+	m.updateCluster(func(c membership.State) (membership.State, bool) {
+		return c.Merge(m.selfRecord(c))
 	})
 }
 
 // selfRecord is this node's own record as claimSelf makes it current in c.
-func (n *Node) selfRecord(c membership.State) membership.Record {
-	me, ok := c.Members[n.cfg.Name]
-	want := membership.Record{Name: n.cfg.Name, Zone: n.cfg.Zone, Status: membership.StatusValid, Version: 1,
-		Gossip: n.cfg.GossipAddr, RPC: n.cfg.RPCAddr, HTTP: n.cfg.HTTPAddr, Boot: n.boot}
-	if n.freshJoin.Load() {
+func (m *members) selfRecord(c membership.State) membership.Record {
+	me, ok := c.Members[m.cfg.Name]
+	want := membership.Record{Name: m.cfg.Name, Zone: m.cfg.Zone, Status: membership.StatusValid, Version: 1,
+		Gossip: m.cfg.GossipAddr, RPC: m.cfg.RPCAddr, HTTP: m.cfg.HTTPAddr, Boot: m.boot}
+	if m.freshJoin.Load() {
 		want.Status = membership.StatusJoining // valid once its partitions are transferred
 	}
 	if ok {
@@ -517,30 +506,30 @@ func (n *Node) selfRecord(c membership.State) membership.Record {
 		want.Version = me.Version + 1
 		want.Holds, want.HoldsAt, want.ReadyAt = me.Holds, me.HoldsAt, me.ReadyAt
 		if !membership.InRing(me.Status) {
-			n.log.Warn("this node has left the ring; use `dynago join` to bring it back", "status", me.Status)
+			m.log.Warn("this node has left the ring; use `dynago join` to bring it back", "status", me.Status)
 		}
 	}
 	return want
 }
 
 // setSelfStatus changes this node's own status and gossips it.
-func (n *Node) setSelfStatus(status string) {
+func (m *members) setSelfStatus(status string) {
 	var me membership.Record
-	n.updateCluster(func(c membership.State) (membership.State, bool) {
-		me = c.Members[n.cfg.Name]
-		me.Name, me.Zone, me.Gossip, me.RPC, me.HTTP = n.cfg.Name, n.cfg.Zone, n.cfg.GossipAddr, n.cfg.RPCAddr, n.cfg.HTTPAddr
+	m.updateCluster(func(c membership.State) (membership.State, bool) {
+		me = c.Members[m.cfg.Name]
+		me.Name, me.Zone, me.Gossip, me.RPC, me.HTTP = m.cfg.Name, m.cfg.Zone, m.cfg.GossipAddr, m.cfg.RPCAddr, m.cfg.HTTPAddr
 		me.Status = status
 		me.Version++
 		return c.Merge(me)
 	})
-	n.announce(me)
+	m.announce(me)
 }
 
 // announce gossips a locally made record change (updateCluster already
 // published, persisted and woke the loops).
-func (n *Node) announce(r membership.Record) {
-	if n.gossip != nil {
-		n.gossip.Broadcast(r)
+func (m *members) announce(r membership.Record) {
+	if m.gossip != nil {
+		m.gossip.Broadcast(r)
 	}
 }
 
@@ -554,13 +543,13 @@ func recordMap(recs []membership.Record) map[string]membership.Record {
 
 // mergeState merges another view of the membership (records, owner table
 // and hold; any may be empty) and reports whether anything changed.
-func (n *Node) mergeState(in membership.State) bool {
+func (m *members) mergeState(in membership.State) bool {
 	recs, table := in.Records(), in.Table
 	for _, r := range recs {
-		n.checkOwnRecord(r)
+		m.checkOwnRecord(r)
 	}
 	var changed, tableChanged, holdChanged bool
-	after, _ := n.updateCluster(func(c membership.State) (membership.State, bool) {
+	after, _ := m.updateCluster(func(c membership.State) (membership.State, bool) {
 		merged, ch := c.Merge(recs...)
 		merged, tch := merged.MergeTable(table)
 		merged, hch := merged.MergeHold(in.Hold)
@@ -571,33 +560,33 @@ func (n *Node) mergeState(in membership.State) bool {
 		return false
 	}
 	if holdChanged {
-		n.log.Info("staging changed", "staged", in.Hold.On, "version", in.Hold.Version)
+		m.log.Info("staging changed", "staged", in.Hold.On, "version", in.Hold.Version)
 	}
 	if tableChanged {
-		n.log.Info("adopted ownership", "version", table.Version, "claimant", table.Claimant, "members", len(table.Members))
+		m.log.Info("adopted ownership", "version", table.Version, "claimant", table.Claimant, "members", len(table.Members))
 	}
 	if !changed {
 		return true
 	}
 	// Re-gossip what was new to us, so it spreads epidemically.
-	if n.gossip != nil {
+	if m.gossip != nil {
 		for _, r := range recs {
-			n.gossip.Broadcast(r)
+			m.gossip.Broadcast(r)
 		}
 	}
-	if me, ok := after.Members[n.cfg.Name]; ok && me.Status == membership.StatusRemoved {
-		n.log.Warn("this node was removed from the ring by another node")
+	if me, ok := after.Members[m.cfg.Name]; ok && me.Status == membership.StatusRemoved {
+		m.log.Warn("this node was removed from the ring by another node")
 	}
 	return true
 }
 
 // clusterSnapshot returns a copy of the membership state that the caller
 // may change. Never blocks.
-func (n *Node) clusterSnapshot() membership.State { return n.roster.load().state.Clone() }
+func (m *members) clusterSnapshot() membership.State { return m.roster.load().state.Clone() }
 
 // clusterView returns the published membership state, read-only: never
 // modify it (clone it, or use clusterSnapshot). Never blocks.
-func (n *Node) clusterView() membership.State { return n.roster.load().state }
+func (m *members) clusterView() membership.State { return m.roster.load().state }
 
 // updateCluster changes the membership state with fn on its owner
 // goroutine (roster.go): fn gets the current state, returns the next one
@@ -605,36 +594,36 @@ func (n *Node) clusterView() membership.State { return n.roster.load().state }
 // (membership.State's merge methods return copies). A change is published
 // (view and ring rebuilt by the owner, in order), persisted and wakes the
 // claim loop. It returns the state after fn and whether fn changed it.
-func (n *Node) updateCluster(fn func(membership.State) (membership.State, bool)) (membership.State, bool) {
-	return n.roster.update(fn)
+func (m *members) updateCluster(fn func(membership.State) (membership.State, bool)) (membership.State, bool) {
+	return m.roster.update(fn)
 }
 
 // rebuildView publishes the view of the current membership again; force
 // also publishes an older table (a node that forgot its own to join a
 // cluster).
-func (n *Node) rebuildView(force bool) error { return n.roster.refresh(force) }
+func (m *members) rebuildView(force bool) error { return m.roster.refresh(force) }
 
 // publishRoster runs on the roster's goroutine after each change: it
 // rebuilds the placement from v (so placement follows the membership in
 // order and never goes back), then asks for the state to be saved and
 // wakes the claim loop.
-func (n *Node) publishRoster(v rosterView, force bool) error {
-	defer n.wakeClaim()
-	defer n.requestPersist()
-	changed, err := n.publishView(v.state, force)
+func (m *members) publishRoster(v rosterView, force bool) error {
+	defer m.wakeClaim()
+	defer m.requestPersist()
+	changed, err := m.publishView(v.state, force)
 	if err != nil || !changed {
 		return err
 	}
-	r := n.ring.Load()
-	n.metrics.setRing(r, n.cfg.Name)
-	n.log.Info("ring changed", "members", r.Len())
-	n.transfers.wakeTransfers()
+	r := m.ring.Load()
+	m.metrics.setRing(r, m.cfg.Name)
+	m.log.Info("ring changed", "members", r.Len())
+	m.transfers.wakeTransfers()
 	return nil
 }
 
-func (n *Node) requestPersist() {
+func (m *members) requestPersist() {
 	select {
-	case n.persist <- struct{}{}:
+	case m.persist <- struct{}{}:
 	default:
 	}
 }
@@ -645,28 +634,28 @@ func (n *Node) requestPersist() {
 // in accuracy; a minute keeps the write negligible.
 const clockCheckpointInterval = time.Minute
 
-func (n *Node) persistLoop() {
+func (m *members) persistLoop() {
 	t := time.NewTicker(clockCheckpointInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-n.bgCtx.Done():
+		case <-m.bgCtx.Done():
 			return
-		case <-n.persist:
-			n.saveCluster(n.bgCtx)
+		case <-m.persist:
+			m.saveCluster(m.bgCtx)
 		case <-t.C:
-			if err := n.rep.checkpointClock(n.bgCtx); err != nil && n.bgCtx.Err() == nil {
-				n.log.Warn("saving the clock checkpoint", "err", err)
+			if err := m.rep.checkpointClock(m.bgCtx); err != nil && m.bgCtx.Err() == nil {
+				m.log.Warn("saving the clock checkpoint", "err", err)
 			}
 		}
 	}
 }
 
-func (n *Node) saveCluster(ctx context.Context) {
-	b := n.clusterSnapshot().Marshal()
-	err := n.store.Update(ctx, metaCluster, func([]byte, bool) ([]byte, error) { return b, nil })
+func (m *members) saveCluster(ctx context.Context) {
+	b := m.clusterSnapshot().Marshal()
+	err := m.store.Update(ctx, metaCluster, func([]byte, bool) ([]byte, error) { return b, nil })
 	if err != nil && !errors.Is(err, context.Canceled) {
-		n.log.Error("saving membership", "err", err)
+		m.log.Error("saving membership", "err", err)
 	}
 }
 
@@ -684,7 +673,7 @@ func (n *Node) rejoinLoop() {
 		if n.gossip.NumMembers() <= 1 {
 			seeds = append(seeds, n.cfg.Join...)
 		}
-		for _, r := range n.clusterSnapshot().Records() {
+		for _, r := range n.members.clusterSnapshot().Records() {
 			if r.Name != n.cfg.Name && membership.InRing(r.Status) && r.Gossip != "" && !n.peers.Alive(r.Name) {
 				seeds = append(seeds, r.Gossip)
 			}

@@ -532,22 +532,22 @@ func TestTestFaults(t *testing.T) {
 	if r := nodes[1].do("POST", "/debug/faults", []byte(`{"drop_tables": true}`), nil); r.status != 200 || r.json(t)["drop_tables"] != true {
 		t.Fatalf("set fault: %d %s", r.status, r.body)
 	}
-	before := nodes[1].node.clusterSnapshot().Table.Version
-	c := nodes[0].node.clusterSnapshot()
+	before := nodes[1].node.members.clusterSnapshot().Table.Version
+	c := nodes[0].node.members.clusterSnapshot()
 	next := *c.Table
 	next.Version = before + 5
 	c.Table = &next
-	if err := nodes[1].node.receiveState(c.Marshal()); err != nil {
+	if err := nodes[1].node.members.receiveState(c.Marshal()); err != nil {
 		t.Fatal(err)
 	}
-	if got := nodes[1].node.clusterSnapshot().Table.Version; got != before {
+	if got := nodes[1].node.members.clusterSnapshot().Table.Version; got != before {
 		t.Fatalf("a dropped push changed the table: version %d, want %d", got, before)
 	}
 	nodes[1].do("POST", "/debug/faults", []byte(`{"drop_tables": false}`), nil)
-	if err := nodes[1].node.receiveState(c.Marshal()); err != nil {
+	if err := nodes[1].node.members.receiveState(c.Marshal()); err != nil {
 		t.Fatal(err)
 	}
-	if got := nodes[1].node.clusterSnapshot().Table.Version; got != before+5 {
+	if got := nodes[1].node.members.clusterSnapshot().Table.Version; got != before+5 {
 		t.Fatalf("after the fault cleared the push was not adopted: version %d, want %d", got, before+5)
 	}
 }

@@ -122,7 +122,7 @@ func (h *httpAPI) handlePlan(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	c := h.cluster.clusterSnapshot()
+	c := h.members.clusterSnapshot()
 	if ch.Op != planPending {
 		if ch, aerr = checkPlanChange(c, ch); aerr != nil {
 			writeError(w, aerr)
@@ -211,7 +211,7 @@ func (n *Node) remoteKeyCounts(ctx context.Context, peer string, parts []uint32)
 	if !ok {
 		return nil, errors.New("no RPC address")
 	}
-	roots, _, err := n.ae.rootsOf(ctx, n.currentView().id, addr, parts)
+	roots, _, err := n.ae.rootsOf(ctx, n.members.currentView().id, addr, parts)
 	if err != nil {
 		return nil, err
 	}

@@ -77,7 +77,7 @@ func TestConcurrentMergesNeverLeaveAnOlderRing(t *testing.T) {
 	// with the state it was published for, once nothing is in flight (an
 	// update that changes nothing is processed after every earlier one).
 	for {
-		c, _ := n.updateCluster(func(c membership.State) (membership.State, bool) { return c, false })
+		c, _ := n.members.updateCluster(func(c membership.State) (membership.State, bool) { return c, false })
 		got := n.Ring()
 		if len(c.Members) != members+1 {
 			t.Fatalf("%d members merged, the state has %d", members+1, len(c.Members))
@@ -86,7 +86,7 @@ func TestConcurrentMergesNeverLeaveAnOlderRing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c2 := n.clusterView(); len(c2.Members) == len(c.Members) && c2.Table == c.Table {
+		if c2 := n.members.clusterView(); len(c2.Members) == len(c.Members) && c2.Table == c.Table {
 			if !got.Equal(want) {
 				t.Fatalf("published ring has %d members, the membership's %d: the ring is older than the membership", got.Len(), want.Len())
 			}

@@ -59,9 +59,9 @@ func (n *Node) serveMethod(ctx context.Context, method uint8, payload []byte) ([
 		}
 		return n.transfers.serveTransfer(ctx, req)
 	case wire.MethodState:
-		return nil, n.receiveState(payload)
+		return nil, n.members.receiveState(payload)
 	case wire.MethodStatePull:
-		return n.clusterSnapshot().Marshal(), nil
+		return n.members.clusterSnapshot().Marshal(), nil
 	case wire.MethodAAERoots, wire.MethodAAEChildren, wire.MethodAAEEntries, wire.MethodAAEFetch:
 		return n.ae.serveAAE(ctx, method, payload)
 	case wire.MethodCoordinate:

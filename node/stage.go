@@ -34,16 +34,16 @@ func (h *httpAPI) handleStage(w http.ResponseWriter, r *http.Request) { h.setSta
 func (h *httpAPI) handleCommit(w http.ResponseWriter, r *http.Request) { h.setStaging(w, false) }
 
 func (h *httpAPI) setStaging(w http.ResponseWriter, on bool) {
-	c := h.cluster.clusterSnapshot()
+	c := h.members.clusterSnapshot()
 	pending := membership.PendingChanges(c)
 	if c.Staged() != on {
 		hold := &membership.Hold{On: on, Version: 1}
 		if c.Hold != nil {
 			hold.Version = c.Hold.Version + 1
 		}
-		h.cluster.mergeState(membership.State{Hold: hold})
+		h.members.mergeState(membership.State{Hold: hold})
 	}
-	told, acked := h.cluster.pushState(h.bgCtx)
+	told, acked := h.members.pushState(h.bgCtx)
 	if on {
 		h.log.Info("staging cluster changes: none is placed until a commit")
 	} else {

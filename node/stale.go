@@ -88,7 +88,7 @@ func (t *transferService) dropPartition(ctx context.Context, r *ring.Ring, p uin
 		if string(id) == t.cfg.Name || !ok || !t.peers.Alive(string(id)) {
 			return 0, 0, fmt.Errorf("primary %s is not reachable", id)
 		}
-		roots, _, err := t.ae.rootsOf(ctx, t.cluster.currentView().id, addr, []uint32{p})
+		roots, _, err := t.ae.rootsOf(ctx, t.members.currentView().id, addr, []uint32{p})
 		if err != nil {
 			return 0, 0, err
 		}

@@ -82,15 +82,16 @@ func metaCursor(p uint32, source string) []byte {
 // transferState, guarded by xfer.mu.
 type transferService struct {
 	recoverer
-	cfg   *Config // the node's (its addresses are set in New, before any goroutine)
-	clock *clock
-	store storage.Store
-	rep   *replica
-	ae    *antiEntropy
-	peers *gossip.Peers
-	aae   *aaeState
-	xfer  *transferState
-	ring  *atomic.Pointer[ring.Ring]
+	members *members // the membership and the placement
+	cfg     *Config  // the node's (its addresses are set in New, before any goroutine)
+	clock   *clock
+	store   storage.Store
+	rep     *replica
+	ae      *antiEntropy
+	peers   *gossip.Peers
+	aae     *aaeState
+	xfer    *transferState
+	ring    *atomic.Pointer[ring.Ring]
 	// freshJoin is the node's: set when a new data directory joined, cleared
 	// here once every partition is transferred.
 	freshJoin *atomic.Bool
@@ -101,10 +102,6 @@ type transferService struct {
 // transferDeps is what transfers need of the rest of the node: the view and
 // membership (to mark this node valid or joining), and calls to peers.
 type transferDeps interface {
-	currentView() *view
-	clusterView() membership.State
-	clusterSnapshot() membership.State
-	setSelfStatus(status string)
 	rpcAddrOf(name string) (string, bool)
 	callNow(ctx context.Context, addr string, method uint8, payload []byte) ([]byte, error)
 	fetchStates(ctx context.Context, addr string, p uint32, keys [][]byte) ([]vclock.State, error)
@@ -156,13 +153,13 @@ func (t *transferService) transferRound(ctx context.Context) {
 		primary[uint32(p)] = true
 	}
 	_, inRing := r.Member(self)
-	if !inRing && t.cluster.clusterSnapshot().Members[t.cfg.Name].Status == membership.StatusJoining {
+	if !inRing && t.members.clusterSnapshot().Members[t.cfg.Name].Status == membership.StatusJoining {
 		// Not placed yet: the claimant has not claimed for this node.
 		return
 	}
 	var need []uint32
 	changed := false
-	v := t.cluster.currentView()
+	v := t.members.currentView()
 	var gained map[int]bool
 	if v.prev != nil {
 		// A partition this node owns in the table but not in the one it
@@ -224,10 +221,10 @@ func (t *transferService) transferRound(ctx context.Context) {
 	}
 	t.metrics.transferPending.Set(float64(len(need)))
 	if len(need) == 0 {
-		me := t.cluster.clusterView().Members[t.cfg.Name]
+		me := t.members.clusterView().Members[t.cfg.Name]
 		if me.Status == membership.StatusJoining {
 			t.log.Info("every partition transferred; now valid")
-			t.cluster.setSelfStatus(membership.StatusValid)
+			t.members.setSelfStatus(membership.StatusValid)
 		}
 		t.freshJoin.Store(false)
 		return
@@ -235,12 +232,12 @@ func (t *transferService) transferRound(ctx context.Context) {
 	if t.freshJoin.Load() {
 		// A new data directory for a name the cluster knows as valid (a
 		// lost disk): it is joining again until its partitions are back.
-		me := t.cluster.clusterView().Members[t.cfg.Name]
+		me := t.members.clusterView().Members[t.cfg.Name]
 		if me.Status == membership.StatusValid {
-			t.cluster.setSelfStatus(membership.StatusJoining)
+			t.members.setSelfStatus(membership.StatusJoining)
 		}
 	}
-	prev, err := t.cluster.clusterSnapshot().PreviousRing()
+	prev, err := t.members.clusterSnapshot().PreviousRing()
 	if err != nil || prev.Len() == 0 {
 		prev = r
 	}
@@ -257,7 +254,7 @@ func (t *transferService) transferRound(ctx context.Context) {
 // source has streamed all of it.
 func (t *transferService) pullPartition(ctx context.Context, r, prev *ring.Ring, p uint32) {
 	var sources []string
-	c := t.cluster.clusterSnapshot()
+	c := t.members.clusterSnapshot()
 	members := c.Members
 	candidates := append(prev.Primaries(int(p)), r.Primaries(int(p))...)
 	if c.Table != nil {
@@ -420,7 +417,7 @@ func (t *transferService) exchangeWith(ctx context.Context, p uint32, src string
 		return fmt.Errorf("no address for %s", src)
 	}
 	for range 1000 {
-		id := t.cluster.currentView().id
+		id := t.members.currentView().id
 		roots, _, err := t.ae.rootsOf(ctx, id, addr, []uint32{p})
 		if err != nil {
 			return fmt.Errorf("roots from %s: %w", src, err)
@@ -515,7 +512,7 @@ func (h *httpAPI) handleTransfers(w http.ResponseWriter, r *http.Request) {
 			pending++
 		}
 	}
-	status := h.cluster.clusterView().Members[h.cfg.Name].Status
+	status := h.members.clusterView().Members[h.cfg.Name].Status
 	writeJSON(w, http.StatusOK, api.Transfers{
 		Node:              h.cfg.Name,
 		Status:            status,

@@ -67,19 +67,19 @@ const syncMinGap = 200 * time.Millisecond
 var errTableMismatch = errors.New("node: the peer has another ownership table")
 
 // currentView returns the published view.
-func (n *Node) currentView() *view { return n.view.Load() }
+func (m *members) currentView() *view { return m.view.Load() }
 
 // publishView builds the view of c and publishes it, unless the published
 // one has a newer table (a concurrent rebuild from a later snapshot won).
 // It reports whether the ring changed.
-func (n *Node) publishView(c membership.State, force bool) (bool, error) {
+func (m *members) publishView(c membership.State, force bool) (bool, error) {
 	r, err := c.Ring()
 	if err != nil {
 		return false, err
 	}
-	n.viewMu.mu.Lock()
-	defer n.viewMu.mu.Unlock()
-	old := n.view.Load()
+	m.viewMu.mu.Lock()
+	defer m.viewMu.mu.Unlock()
+	old := m.view.Load()
 	// Most rebuilds follow a member record's change under the same table
 	// (the pointer survives membership.State clones): keep its identity and
 	// previous placement instead of encoding and hashing it again.
@@ -101,10 +101,10 @@ func (n *Node) publishView(c membership.State, force bool) (bool, error) {
 	if old != nil && old.id == nv.id && old.ring.Equal(r) {
 		return false, nil
 	}
-	n.view.Store(nv)
+	m.view.Store(nv)
 	changed := old == nil || !old.ring.Equal(r)
 	if changed {
-		n.ring.Store(r)
+		m.ring.Store(r)
 	}
 	return changed, nil
 }
@@ -135,7 +135,7 @@ func (n *Node) call(ctx context.Context, addr string, id membership.TableID, met
 
 // callNow is call with the current view's table.
 func (n *Node) callNow(ctx context.Context, addr string, method uint8, payload []byte) ([]byte, error) {
-	return n.call(ctx, addr, n.currentView().id, method, payload)
+	return n.call(ctx, addr, n.members.currentView().id, method, payload)
 }
 
 // syncTable brings this node and the peer at addr to one table: it merges
@@ -145,27 +145,27 @@ func (n *Node) syncTable(ctx context.Context, addr string, theirs membership.Tab
 	// Many calls are refused at once while a table spreads: one sync per
 	// peer at a time, and not more often than every syncMinGap.
 	now := n.clock.Steady()
-	n.viewMu.syncMu.Lock()
-	if last, ok := n.viewMu.synced[addr]; ok && now.Sub(last) < syncMinGap {
-		n.viewMu.syncMu.Unlock()
+	n.members.viewMu.syncMu.Lock()
+	if last, ok := n.members.viewMu.synced[addr]; ok && now.Sub(last) < syncMinGap {
+		n.members.viewMu.syncMu.Unlock()
 		return
 	}
-	if n.viewMu.synced == nil {
-		n.viewMu.synced = map[string]time.Time{}
+	if n.members.viewMu.synced == nil {
+		n.members.viewMu.synced = map[string]time.Time{}
 	}
-	n.viewMu.synced[addr] = now
-	n.viewMu.syncMu.Unlock()
-	if theirs != n.currentView().id {
+	n.members.viewMu.synced[addr] = now
+	n.members.viewMu.syncMu.Unlock()
+	if theirs != n.members.currentView().id {
 		// Merged whatever a test fault drops: this is how a node that
 		// missed every push learns the table (S20).
 		if b, err := n.client(addr).Call(ctx, wire.MethodStatePull, nil); err == nil {
-			if c, err := n.decodeState(b, addr); err == nil {
-				n.mergeState(c)
+			if c, err := n.members.decodeState(b, addr); err == nil {
+				n.members.mergeState(c)
 			}
 		}
 	}
-	if n.clusterSnapshot().Table.ID() != theirs {
-		payload := n.clusterSnapshot().Marshal()
+	if n.members.clusterSnapshot().Table.ID() != theirs {
+		payload := n.members.clusterSnapshot().Marshal()
 		if _, err := n.client(addr).Call(ctx, wire.MethodState, payload); err != nil {
 			n.log.Debug("pushing membership after a table mismatch", "peer", addr, "err", err)
 		}
@@ -179,7 +179,7 @@ func (n *Node) serveChecked(ctx context.Context, method uint8, payload []byte, h
 	if err != nil {
 		return nil, err
 	}
-	if mine := n.currentView().id; id != mine {
+	if mine := n.members.currentView().id; id != mine {
 		return wire.WrapMismatch(mine), nil
 	}
 	out, err := h(ctx, method, inner)
@@ -191,7 +191,7 @@ func (n *Node) serveChecked(ctx context.Context, method uint8, payload []byte, h
 		// commit: a new owner's pull may then have passed the key before
 		// the write landed. The write is stored, but its acknowledgement
 		// must not count under the old table.
-		if mine := n.currentView().id; id != mine {
+		if mine := n.members.currentView().id; id != mine {
 			return wire.WrapMismatch(mine), nil
 		}
 	}

@@ -81,21 +81,21 @@ func TestStrictQuorumAcrossTableChange(t *testing.T) {
 func TestViewNeverGoesBack(t *testing.T) {
 	nodes := startCluster(t, clusterOpts{n: 2, inMemory: true})
 	n := nodes[0].node
-	c := n.clusterSnapshot()
+	c := n.members.clusterSnapshot()
 	old := c
 	newer := *c.Table
 	newer.Version++
 	c.Table = &newer
-	if _, err := n.publishView(c, false); err != nil {
+	if _, err := n.members.publishView(c, false); err != nil {
 		t.Fatal(err)
 	}
-	if got := n.currentView().id.Version; got != newer.Version {
+	if got := n.members.currentView().id.Version; got != newer.Version {
 		t.Fatalf("view %d after publishing %d", got, newer.Version)
 	}
-	if _, err := n.publishView(old, false); err != nil {
+	if _, err := n.members.publishView(old, false); err != nil {
 		t.Fatal(err)
 	}
-	if got := n.currentView().id.Version; got != newer.Version {
+	if got := n.members.currentView().id.Version; got != newer.Version {
 		t.Fatalf("an older snapshot replaced the view: %d, want %d", got, newer.Version)
 	}
 }
@@ -215,8 +215,8 @@ func TestBackToBackChangesKeepSources(t *testing.T) {
 		job := fmt.Sprint(n5.node.xfer.jobs[uint32(p)])
 		n5.node.xfer.mu.Unlock()
 		return n5.node.rep.partReady(p) && slices.Equal(n5.replica(key).values(), []string{"only-here"}),
-			fmt.Sprintf("n5 holds %v, job %s, ready %v, %s has table %d, n5 has %d sources %v prims %v", n5.replica(key).values(), job, n5.node.rep.partReady(p), back.cfg.Name, back.node.currentView().id.Version,
-				n5.node.currentView().id.Version, n5.node.clusterSnapshot().Table.Sources[p], n5.node.Ring().Primaries(p))
+			fmt.Sprintf("n5 holds %v, job %s, ready %v, %s has table %d, n5 has %d sources %v prims %v", n5.replica(key).values(), job, n5.node.rep.partReady(p), back.cfg.Name, back.node.members.currentView().id.Version,
+				n5.node.members.currentView().id.Version, n5.node.members.clusterSnapshot().Table.Sources[p], n5.node.Ring().Primaries(p))
 	})
 }
 
@@ -236,7 +236,7 @@ func TestLosingTableWritesNotStranded(t *testing.T) {
 	for _, tn := range nodes[1:] {
 		tn.do("POST", "/debug/faults", []byte(`{"drop_tables": true}`), nil)
 	}
-	c := nodes[0].node.clusterSnapshot()
+	c := nodes[0].node.members.clusterSnapshot()
 	cur, err := c.Table.Ring(c.RingConfig(), c.Members)
 	if err != nil {
 		t.Fatal(err)
@@ -256,12 +256,12 @@ func TestLosingTableWritesNotStranded(t *testing.T) {
 	if !tableA.Newer(tableB) {
 		t.Fatal("setup: table A must win")
 	}
-	nodes[0].node.mergeState(membership.State{Table: tableA})
+	nodes[0].node.members.mergeState(membership.State{Table: tableA})
 	nodes[0].stop()
 	side := nodes[1:]
 	for _, tn := range side {
 		waitFor(t, tn.cfg.Name+" to see n1 down", 20*time.Second, func() (bool, string) { return !tn.node.peers.Alive("n1"), "" })
-		tn.node.mergeState(membership.State{Table: tableB})
+		tn.node.members.mergeState(membership.State{Table: tableB})
 	}
 	// Strict writes under B, for keys whose partition B moved off n1.
 	acked := map[string]bool{}
@@ -287,7 +287,7 @@ func TestLosingTableWritesNotStranded(t *testing.T) {
 	// claimed again with n1 back in, which then wins over A).
 	waitFor(t, "one table everywhere", 30*time.Second, func() (bool, string) {
 		for _, tn := range all[1:] {
-			if a, b := all[0].node.currentView().id, tn.node.currentView().id; a != b {
+			if a, b := all[0].node.members.currentView().id, tn.node.members.currentView().id; a != b {
 				return false, fmt.Sprintf("%s has table %d, %s has %d", all[0].cfg.Name, a.Version, tn.cfg.Name, b.Version)
 			}
 		}
