@@ -249,7 +249,6 @@ type aaeDeps interface {
 	rpcAddrOf(name string) (string, bool)
 	fetchStates(ctx context.Context, addr string, p uint32, keys [][]byte) ([]vclock.State, error)
 	sendHandoff(ctx context.Context, target string, req wire.HandoffRequest) error
-	receiveHandoff(ctx context.Context, req wire.HandoffRequest) error
 }
 
 // aaeLoop runs exchanges, the tombstone reaper, tree rebuilds and the
@@ -588,7 +587,7 @@ func (a *antiEntropy) repairFetched(ctx context.Context, p uint32, keys [][]byte
 	}
 	// Merged in parallel, so the store's group commit syncs them together
 	// (one fsync per batch, not per key), as the peer does with the push.
-	if err := a.cluster.receiveHandoff(ctx, wire.HandoffRequest{Items: pull}); err != nil {
+	if err := a.rep.receiveHandoff(ctx, wire.HandoffRequest{Items: pull}); err != nil {
 		return 0, err
 	}
 	if len(push) > 0 && remote.push {

@@ -76,7 +76,7 @@ func leavePolls(t *testing.T, tn *testNode, msg string) loop {
 // leaveProgress returns the partitions tn held when its leave began (nil
 // before it has measured them) and those of them it has handed off.
 func leaveProgress(tn *testNode) (held []uint32, handed []uint32) {
-	l := &tn.node.leaving
+	l := tn.node.leaving
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for p := range l.Parts {
@@ -430,7 +430,7 @@ func TestPushHeldReachesPrimaries(t *testing.T) {
 		}
 	}
 	rg := nodes[0].node.Ring()
-	nodes[0].node.pushHeld(ctx, []int{rg.Partition([]byte("late"))})
+	nodes[0].node.leaving.pushHeld(ctx, []int{rg.Partition([]byte("late"))})
 	for _, tn := range nodes[1:] {
 		if vs := tn.replica("late").values(); !slices.Equal(vs, []string{"c"}) {
 			t.Errorf("%s holds %v after the push, want [c]", tn.cfg.Name, vs)

@@ -495,7 +495,7 @@ func TestFailedSyncIsNeverAcked(t *testing.T) {
 	if _, err := nodes[0].node.coord.applyReplica(t.Context(), nodes[0].node.members.currentView().id, ring.Target{ID: "n2", Primary: true}, []byte("sync"), st); err == nil {
 		t.Fatal("a retry to a replica whose sync failed was acknowledged")
 	}
-	if err := nodes[0].node.sendHandoff(t.Context(), "n2", wire.HandoffRequest{From: "n1", Hints: true, Items: []wire.HandoffItem{{Key: []byte("sync"), State: st}}}); err == nil {
+	if err := nodes[0].node.net.sendHandoff(t.Context(), "n2", wire.HandoffRequest{From: "n1", Hints: true, Items: []wire.HandoffItem{{Key: []byte("sync"), State: st}}}); err == nil {
 		t.Fatal("a hint delivery to a replica whose sync failed was acknowledged (its sender would delete the only copy)")
 	}
 	if h := nodes[1].do("GET", "/health", nil, nil); h.status != 503 || h.json(t)["code"] != "storage_failed" {

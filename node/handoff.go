@@ -49,10 +49,10 @@ type handoffNode struct{ n *Node }
 func (h handoffNode) Ring() *ring.Ring       { return h.n.members.ring.Load() }
 func (h handoffNode) Alive(name string) bool { return h.n.peers.Alive(name) }
 func (h handoffNode) Send(ctx context.Context, name string, req wire.HandoffRequest) error {
-	return h.n.sendHandoff(ctx, name, req)
+	return h.n.net.sendHandoff(ctx, name, req)
 }
 func (h handoffNode) Receive(ctx context.Context, req wire.HandoffRequest) error {
-	return h.n.receiveHandoff(ctx, req)
+	return h.n.rep.receiveHandoff(ctx, req)
 }
 
 // handoffMetrics is node's metrics as the handoff service counts them.
@@ -65,17 +65,17 @@ func (h handoffMetrics) Queued(stats map[ring.NodeID]hintedhandoff.TargetStats, 
 	h.m.setHints(stats, now)
 }
 
-func (n *Node) sendHandoff(ctx context.Context, target string, req wire.HandoffRequest) error {
+func (p *peering) sendHandoff(ctx context.Context, target string, req wire.HandoffRequest) error {
 	payload, err := req.Marshal()
 	if err != nil {
 		return err
 	}
-	addr, ok := n.rpcAddrOf(target)
+	addr, ok := p.rpcAddrOf(target)
 	if !ok {
 		return errors.New("node: no address for " + target)
 	}
-	if _, err := n.callNow(ctx, addr, wire.MethodHandoff, payload); err != nil {
-		n.metrics.rpcErrors.WithLabelValues("handoff").Inc()
+	if _, err := p.callNow(ctx, addr, wire.MethodHandoff, payload); err != nil {
+		p.metrics.rpcErrors.WithLabelValues("handoff").Inc()
 		return err
 	}
 	return nil
@@ -89,7 +89,7 @@ func (n *Node) sendHandoff(ctx context.Context, target string, req wire.HandoffR
 // merged, and acknowledged (so the sender deletes it): whatever the
 // sender's window, this node reaps tombstones on its own (reapMinAge), and
 // a hint that old may hold a value whose delete this node has reaped.
-func (n *Node) receiveHandoff(ctx context.Context, req wire.HandoffRequest) error {
+func (n *replica) receiveHandoff(ctx context.Context, req wire.HandoffRequest) error {
 	sem := make(chan struct{}, 32)
 	var wg sync.WaitGroup
 	errs := make([]error, len(req.Items))
@@ -107,7 +107,7 @@ func (n *Node) receiveHandoff(ctx context.Context, req wire.HandoffRequest) erro
 		wg.Go(func() {
 			defer func() { <-sem }()
 			errs[i] = n.safely("merge", func() error {
-				_, err := n.rep.applyLocal(ctx, it.Key, it.State)
+				_, err := n.applyLocal(ctx, it.Key, it.State)
 				return err
 			})
 		})

@@ -60,15 +60,8 @@ type httpAPI struct {
 	faults  *faults
 	ready   <-chan struct{}
 	bgCtx   context.Context
-	cluster httpDeps
-}
-
-// httpDeps is what the HTTP API needs of the rest of the node: membership
-// reads and the admin operations (join, leave, remove, staging).
-type httpDeps interface {
-	leave()
-	leaveJSON() *api.LeaveProgress
-	planKeys(ctx context.Context, c membership.State) ([]int64, []string)
+	leaving *leaver
+	net     *peering
 }
 
 // routes is the HTTP API.
@@ -589,7 +582,7 @@ func (h *httpAPI) handleLeave(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusConflict, Code: "not_member", Message: "this node is not in the ring"})
 		return
 	}
-	h.cluster.leave()
+	h.leaving.leave()
 	writeJSON(w, http.StatusAccepted, api.LeaveResult{Status: "leaving", Node: h.cfg.Name})
 }
 

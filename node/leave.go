@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/dynago/dynago/node/api"
+	"github.com/dynago/dynago/node/internal/gossip"
+	"github.com/dynago/dynago/node/internal/handoff"
 	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
@@ -20,8 +22,32 @@ import (
 // exits. Its status is persisted, so a leaving node that restarts resumes
 // the leave.
 
-// leaveState is a leave's progress, as /debug/transfers shows it.
-type leaveState struct {
+// leaver is the leave: its loop (leaveLoop, in task, started by leave)
+// waits until the new owners hold every partition this node held, hands
+// its hints on and marks the node left. Its progress, as /debug/transfers
+// shows it, is guarded by mu.
+type leaver struct {
+	recoverer
+	members   *members
+	cfg       *Config // the node's (its addresses are set in New, before any goroutine)
+	clock     *clock
+	store     storage.Store
+	rep       *replica
+	ae        *antiEntropy
+	peers     *gossip.Peers
+	net       *peering
+	gossip    *gossip.Member
+	handoff   *handoff.Service
+	transfers *transferService
+	bgCtx     context.Context
+	// The leave loop runs in task (shutdown cancels it first, through
+	// cancel, rather than waiting out the requests' grace); left is closed,
+	// once, when the node has left.
+	task     *tasks
+	ctx      context.Context
+	left     chan struct{}
+	leftOnce *sync.Once
+
 	mu      sync.Mutex
 	running bool
 	// Parts are the partitions this node held (as a primary of the
@@ -41,28 +67,28 @@ type partSize struct{ Keys, Bytes int64 }
 const leavePoll = 500 * time.Millisecond
 
 // leave starts (or resumes) this node's leave.
-func (n *Node) leave() {
-	me := n.members.clusterView().Members[n.cfg.Name]
+func (l *leaver) leave() {
+	me := l.members.clusterView().Members[l.cfg.Name]
 	if me.Status != membership.StatusLeaving {
-		n.members.setSelfStatus(membership.StatusLeaving)
+		l.members.setSelfStatus(membership.StatusLeaving)
 	}
-	n.leaving.mu.Lock()
-	if n.leaving.running {
-		n.leaving.mu.Unlock()
+	l.mu.Lock()
+	if l.running {
+		l.mu.Unlock()
 		return
 	}
-	n.leaving.running = true
-	n.leaving.mu.Unlock()
-	n.leaveTask.Go(n.supervise("leave", func() { n.leaveLoop(n.leaveCtx) }))
+	l.running = true
+	l.mu.Unlock()
+	l.task.Go(l.supervise(l.bgCtx, "leave", func() { l.leaveLoop(l.ctx) }))
 }
 
 // partitionSizes measures this node's data per partition (one scan).
-func (n *Node) partitionSizes(ctx context.Context, parts []int) (map[uint32]partSize, error) {
+func (l *leaver) partitionSizes(ctx context.Context, parts []int) (map[uint32]partSize, error) {
 	out := map[uint32]partSize{}
 	for _, p := range parts {
 		var s partSize
 		lo, hi := storage.PartitionRange(uint32(p))
-		err := n.store.Scan(ctx, lo, hi, func(k, v []byte) error {
+		err := l.store.Scan(ctx, lo, hi, func(k, v []byte) error {
 			s.Keys++
 			s.Bytes += int64(len(k) + len(v))
 			return nil
@@ -75,15 +101,15 @@ func (n *Node) partitionSizes(ctx context.Context, parts []int) (map[uint32]part
 	return out, nil
 }
 
-func (n *Node) leaveLoop(ctx context.Context) {
-	self := ring.NodeID(n.cfg.Name)
+func (l *leaver) leaveLoop(ctx context.Context) {
+	self := ring.NodeID(l.cfg.Name)
 	// The partitions this node holds: its own in the current placement
 	// until the claimant takes it out, then in the one before.
-	held := n.members.ring.Load()
+	held := l.members.ring.Load()
 	if _, in := held.Member(self); !in {
-		prev, err := n.members.clusterSnapshot().PreviousRing()
+		prev, err := l.members.clusterSnapshot().PreviousRing()
 		if err != nil {
-			n.log.Error("leave: previous ring", "err", err)
+			l.log.Error("leave: previous ring", "err", err)
 			return
 		}
 		held = prev
@@ -92,20 +118,20 @@ func (n *Node) leaveLoop(ctx context.Context) {
 	if _, in := held.Member(self); in {
 		parts = held.PartitionsOf(self)
 	}
-	sizes, err := n.partitionSizes(ctx, parts)
+	sizes, err := l.partitionSizes(ctx, parts)
 	if err != nil {
-		n.log.Error("leave: measuring partitions", "err", err)
+		l.log.Error("leave: measuring partitions", "err", err)
 		return
 	}
-	n.leaving.mu.Lock()
-	n.leaving.Parts, n.leaving.HandedOff = sizes, map[uint32]bool{}
-	n.leaving.mu.Unlock()
-	n.log.Info("leaving: waiting for the new owners to pull this node's partitions", "partitions", len(parts))
+	l.mu.Lock()
+	l.Parts, l.HandedOff = sizes, map[uint32]bool{}
+	l.mu.Unlock()
+	l.log.Info("leaving: waiting for the new owners to pull this node's partitions", "partitions", len(parts))
 	for {
-		if n.handedOff(ctx) {
+		if l.handedOff(ctx) {
 			break
 		}
-		n.leaving.polls.Add(1)
+		l.polls.Add(1)
 		select {
 		case <-ctx.Done():
 			return
@@ -115,17 +141,17 @@ func (n *Node) leaveLoop(ctx context.Context) {
 	// Writes that reached this node after a new owner's stream passed
 	// their key: one Merkle exchange per partition and new primary pushes
 	// whatever this node has that they lack.
-	n.log.Info("leaving: every partition handed off; pushing the last writes")
-	n.pushHeld(ctx, parts)
-	n.log.Info("leaving: handing hints on")
+	l.log.Info("leaving: every partition handed off; pushing the last writes")
+	l.pushHeld(ctx, parts)
+	l.log.Info("leaving: handing hints on")
 	// Hand this node's hints on before it goes (bounded).
-	n.handoff.Drain(n.bgCtx, 30*time.Second)
-	n.leaving.mu.Lock()
-	n.leaving.Done = true
-	n.leaving.mu.Unlock()
-	n.members.setSelfStatus(membership.StatusLeft)
-	deadline := n.clock.Steady().Add(5 * time.Second)
-	for n.gossip.Queued() > 0 && n.clock.Steady().Before(deadline) {
+	l.handoff.Drain(l.bgCtx, 30*time.Second)
+	l.mu.Lock()
+	l.Done = true
+	l.mu.Unlock()
+	l.members.setSelfStatus(membership.StatusLeft)
+	deadline := l.clock.Steady().Add(5 * time.Second)
+	for l.gossip.Queued() > 0 && l.clock.Steady().Before(deadline) {
 		select {
 		case <-ctx.Done():
 			return
@@ -137,18 +163,18 @@ func (n *Node) leaveLoop(ctx context.Context) {
 	case <-ctx.Done():
 	case <-time.After(time.Second):
 	}
-	n.leftOnce.Do(func() { close(n.left) })
+	l.leftOnce.Do(func() { close(l.left) })
 }
 
 // handedOff asks the current primaries of the partitions not yet handed off
 // whether they are ready for them, and reports whether all are.
-func (n *Node) handedOff(ctx context.Context) bool {
-	r := n.members.ring.Load()
-	n.leaving.mu.Lock()
+func (l *leaver) handedOff(ctx context.Context) bool {
+	r := l.members.ring.Load()
+	l.mu.Lock()
 	ask := map[string][]uint32{}
 	pending := 0
-	for p := range n.leaving.Parts {
-		if n.leaving.HandedOff[p] {
+	for p := range l.Parts {
+		if l.HandedOff[p] {
 			continue
 		}
 		pending++
@@ -156,20 +182,20 @@ func (n *Node) handedOff(ctx context.Context) bool {
 			ask[string(id)] = append(ask[string(id)], p)
 		}
 	}
-	n.leaving.mu.Unlock()
+	l.mu.Unlock()
 	if pending == 0 {
 		return true
 	}
 	notReady := map[uint32]bool{}
 	for peer, parts := range ask {
-		addr, ok := n.rpcAddrOf(peer)
-		if !ok || !n.peers.Alive(peer) || peer == n.cfg.Name {
+		addr, ok := l.net.rpcAddrOf(peer)
+		if !ok || !l.peers.Alive(peer) || peer == l.cfg.Name {
 			for _, p := range parts {
 				notReady[p] = true
 			}
 			continue
 		}
-		roots, _, err := n.ae.rootsOf(ctx, n.members.currentView().id, addr, parts)
+		roots, _, err := l.ae.rootsOf(ctx, l.members.currentView().id, addr, parts)
 		if err != nil {
 			for _, p := range parts {
 				notReady[p] = true
@@ -182,17 +208,17 @@ func (n *Node) handedOff(ctx context.Context) bool {
 			}
 		}
 	}
-	n.leaving.mu.Lock()
-	defer n.leaving.mu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	all := true
-	for p := range n.leaving.Parts {
-		if n.leaving.HandedOff[p] {
+	for p := range l.Parts {
+		if l.HandedOff[p] {
 			continue
 		}
 		if notReady[p] {
 			all = false
 		} else {
-			n.leaving.HandedOff[p] = true
+			l.HandedOff[p] = true
 		}
 	}
 	return all
@@ -200,18 +226,18 @@ func (n *Node) handedOff(ctx context.Context) bool {
 
 // leaveJSON is the "leaving" part of /debug/transfers; nil when the node is
 // not leaving.
-func (n *Node) leaveJSON() *api.LeaveProgress {
-	n.leaving.mu.Lock()
-	defer n.leaving.mu.Unlock()
-	if !n.leaving.running {
+func (l *leaver) leaveJSON() *api.LeaveProgress {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.running {
 		return nil
 	}
 	var keys, bytes, keysLeft, bytesLeft int64
 	done := 0
-	for p, s := range n.leaving.Parts {
+	for p, s := range l.Parts {
 		keys += s.Keys
 		bytes += s.Bytes
-		if n.leaving.HandedOff[p] {
+		if l.HandedOff[p] {
 			done++
 		} else {
 			keysLeft += s.Keys
@@ -219,24 +245,24 @@ func (n *Node) leaveJSON() *api.LeaveProgress {
 		}
 	}
 	return &api.LeaveProgress{
-		PartitionsTotal: len(n.leaving.Parts), PartitionsHandedOff: done,
+		PartitionsTotal: len(l.Parts), PartitionsHandedOff: done,
 		KeysTotal: keys, KeysRemaining: keysLeft, BytesTotal: bytes, BytesRemaining: bytesLeft,
-		Done: n.leaving.Done,
+		Done: l.Done,
 	}
 }
 
 // pushHeld brings each current primary of parts up to date with this
 // node's copy (a Merkle exchange repairs both sides). Errors are logged:
 // anti-entropy among the primaries and the writes' other replicas remain.
-func (n *Node) pushHeld(ctx context.Context, parts []int) {
-	r := n.members.ring.Load()
+func (l *leaver) pushHeld(ctx context.Context, parts []int) {
+	r := l.members.ring.Load()
 	for _, p := range parts {
 		for _, id := range r.Primaries(p) {
-			if string(id) == n.cfg.Name || !n.peers.Alive(string(id)) {
+			if string(id) == l.cfg.Name || !l.peers.Alive(string(id)) {
 				continue
 			}
-			if err := n.transfers.exchangeWith(ctx, uint32(p), string(id), &transferJob{}, true); err != nil {
-				n.log.Warn("leaving: pushing a partition", "partition", p, "to", id, "err", err)
+			if err := l.transfers.exchangeWith(ctx, uint32(p), string(id), &transferJob{}, true); err != nil {
+				l.log.Warn("leaving: pushing a partition", "partition", p, "to", id, "err", err)
 			}
 		}
 	}

@@ -54,7 +54,7 @@ type Node struct {
 	coord   *coordinator
 	aae     *aaeState
 	xfer    transferState
-	leaving leaveState
+	leaving *leaver
 	// freshJoin: a new data directory joining an existing cluster (it
 	// enters the ring as joining and pulls its partitions).
 	// Set in New, cleared by the transfer loop once every partition is in.
@@ -74,8 +74,8 @@ type Node struct {
 	// peers is each other node's liveness, as gossip reports it.
 	peers *gossip.Peers
 
-	clientsMu sync.Mutex
-	clients   map[string]*rpc.Client // by RPC address
+	// net is this node's RPC clients and its calls to peers (view.go).
+	net *peering
 
 	// bg tracks background work started by requests (read repair, late
 	// replication); it is closed to new work when shutdown begins.
@@ -128,7 +128,6 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		cfg:     cfg,
 		log:     cfg.Logger.With("node", cfg.Name),
 		ready:   make(chan struct{}),
-		clients: map[string]*rpc.Client{},
 		left:    make(chan struct{}),
 		stop:    make(chan context.Context, 1),
 		stopped: make(chan struct{}),
@@ -152,7 +151,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.store = st
 	cleanup = append(cleanup, func() { n.store.Close() })
 	n.aae = newAAE(cfg)
-	n.rep = &replica{cfg: &n.cfg, log: n.log, store: st, clock: n.clock, metrics: n.metrics, aae: n.aae, xfer: &n.xfer} // clock: loadClock
+	n.rep = &replica{recoverer: n.recoverer, cfg: &n.cfg, store: st, clock: n.clock, aae: n.aae, xfer: &n.xfer} // clock: loadClock
 	ctx := context.Background()
 	if err := n.rep.loadClock(ctx); err != nil {
 		return nil, err
@@ -165,9 +164,14 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.inc.Store(&incarnation{Epoch: inc})
 	n.members = &members{
 		recoverer: n.recoverer, cfg: &n.cfg, store: st, rep: n.rep, peers: n.peers, inc: &n.inc,
-		faults: &n.faults, freshJoin: &n.freshJoin, bgCtx: n.bgCtx, net: n,
+		faults: &n.faults, freshJoin: &n.freshJoin, bgCtx: n.bgCtx,
 		persist: make(chan struct{}, 1), claimWake: make(chan struct{}, 1),
 	}
+	n.net = &peering{
+		recoverer: n.recoverer, cfg: &n.cfg, clock: n.clock, members: n.members, peers: n.peers,
+		clients: map[string]*rpc.Client{},
+	}
+	n.members.net = n.net
 	if err := n.members.loadBoot(ctx); err != nil {
 		return nil, err
 	}
@@ -189,17 +193,17 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.handoff = n.newHandoff()
 	n.ae = &antiEntropy{
 		recoverer: n.recoverer, members: n.members, cfg: &n.cfg, clock: n.clock, store: n.store, rep: n.rep, peers: n.peers,
-		aae: n.aae, xfer: &n.xfer, ring: &n.members.ring, bgCtx: n.bgCtx, cluster: n,
+		aae: n.aae, xfer: &n.xfer, ring: &n.members.ring, bgCtx: n.bgCtx, cluster: n.net,
 	}
 	n.transfers = &transferService{
 		recoverer: n.recoverer, members: n.members, cfg: &n.cfg, clock: n.clock, store: n.store, rep: n.rep, ae: n.ae, peers: n.peers,
-		aae: n.aae, xfer: &n.xfer, ring: &n.members.ring, freshJoin: &n.freshJoin, bgCtx: n.bgCtx, cluster: n,
+		aae: n.aae, xfer: &n.xfer, ring: &n.members.ring, freshJoin: &n.freshJoin, bgCtx: n.bgCtx, cluster: n.net,
 	}
 	n.members.transfers = n.transfers
 	n.coord = &coordinator{
 		recoverer: n.recoverer, members: n.members, cfg: &n.cfg, clock: n.clock, rep: n.rep, peers: n.peers,
 		hints: n.hints, handoff: n.handoff, inc: &n.inc, ring: &n.members.ring,
-		bg: &n.bg, bgCtx: n.bgCtx, cluster: n,
+		bg: &n.bg, bgCtx: n.bgCtx, cluster: n.net,
 	}
 	if err := n.rep.buildTrees(ctx); err != nil {
 		return nil, err
@@ -210,6 +214,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		host, _, _ := net.SplitHostPort(cfg.RPCAddr)
 		n.tr = TCP(host, gossip.Logger(n.log))
 	}
+	n.net.tr = n.tr
 	if n.rpcLn, err = n.tr.Listen(cfg.RPCAddr); err != nil {
 		return nil, fmt.Errorf("node: rpc listen: %w", err)
 	}
@@ -234,10 +239,15 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	if err := n.members.rebuildView(false); err != nil {
 		return nil, err
 	}
+	n.leaving = &leaver{
+		recoverer: n.recoverer, members: n.members, cfg: &n.cfg, clock: n.clock, store: n.store, rep: n.rep,
+		ae: n.ae, peers: n.peers, net: n.net, gossip: n.gossip, handoff: n.handoff, transfers: n.transfers,
+		bgCtx: n.bgCtx, task: &n.leaveTask, ctx: n.leaveCtx, left: n.left, leftOnce: &n.leftOnce,
+	}
 	n.web = &httpAPI{
 		recoverer: n.recoverer, members: n.members, cfg: &n.cfg, clock: n.clock, rep: n.rep, coord: n.coord, ae: n.ae,
 		peers: n.peers, gossip: n.gossip, hints: n.hints, handoff: n.handoff, aae: n.aae,
-		xfer: &n.xfer, ring: &n.members.ring, faults: &n.faults, ready: n.ready, bgCtx: n.bgCtx, cluster: n,
+		xfer: &n.xfer, ring: &n.members.ring, faults: &n.faults, ready: n.ready, bgCtx: n.bgCtx, leaving: n.leaving, net: n.net,
 	}
 	n.rpcSrv = rpc.NewServer(func(ctx context.Context, method uint8, payload []byte) (resp []byte, err error) {
 		err = n.safely(fmt.Sprintf("rpc method %d", method), func() error {
@@ -339,18 +349,18 @@ func (n *Node) run(ctx context.Context) error {
 		}
 	}
 	if runErr == nil {
-		wg.Go(n.supervise("rejoinLoop", n.rejoinLoop))
-		wg.Go(n.supervise("persistLoop", n.members.persistLoop))
-		wg.Go(n.supervise("gcLoop", n.gcLoop))
-		wg.Go(n.supervise("handoffLoop", func() { _ = n.handoff.Run(n.bgCtx) }))
-		wg.Go(n.supervise("aaeLoop", n.ae.aaeLoop))
-		wg.Go(n.supervise("transferLoop", n.transfers.transferLoop))
-		wg.Go(n.supervise("claimLoop", n.members.claimLoop))
-		wg.Go(n.supervise("holdsLoop", n.ae.holdsLoop))
+		wg.Go(n.supervise(n.bgCtx, "rejoinLoop", n.rejoinLoop))
+		wg.Go(n.supervise(n.bgCtx, "persistLoop", n.members.persistLoop))
+		wg.Go(n.supervise(n.bgCtx, "gcLoop", n.gcLoop))
+		wg.Go(n.supervise(n.bgCtx, "handoffLoop", func() { _ = n.handoff.Run(n.bgCtx) }))
+		wg.Go(n.supervise(n.bgCtx, "aaeLoop", n.ae.aaeLoop))
+		wg.Go(n.supervise(n.bgCtx, "transferLoop", n.transfers.transferLoop))
+		wg.Go(n.supervise(n.bgCtx, "claimLoop", n.members.claimLoop))
+		wg.Go(n.supervise(n.bgCtx, "holdsLoop", n.ae.holdsLoop))
 		resume := n.members.clusterView().Members[n.cfg.Name].Status == membership.StatusLeaving
 		if resume {
 			n.log.Info("resuming the leave this node had started")
-			n.leave()
+			n.leaving.leave()
 		}
 		close(n.ready)
 		n.log.Info("node serving", "http", n.cfg.HTTPAddr)
@@ -363,7 +373,7 @@ func (n *Node) run(ctx context.Context) error {
 	}
 	n.shutdown(graceCtx)
 	wg.Wait()
-	n.closeClients()
+	n.net.closeClients()
 	n.members.saveCluster(context.Background())
 	if err := n.rep.markClean(context.Background()); err != nil {
 		n.log.Warn("could not record clean shutdown", "err", err)
@@ -423,32 +433,32 @@ func (n *Node) shutdown(graceCtx context.Context) {
 }
 
 // client returns the pooled RPC client for a peer's RPC address.
-func (n *Node) client(addr string) *rpc.Client {
-	n.clientsMu.Lock()
-	defer n.clientsMu.Unlock()
-	c, ok := n.clients[addr]
+func (p *peering) client(addr string) *rpc.Client {
+	p.clientsMu.Lock()
+	defer p.clientsMu.Unlock()
+	c, ok := p.clients[addr]
 	if !ok {
-		c = rpc.NewClient(addr, n.tr.Dial, n.log.With("component", "rpc"))
-		n.clients[addr] = c
+		c = rpc.NewClient(addr, p.tr.Dial, p.log.With("component", "rpc"))
+		p.clients[addr] = c
 	}
 	return c
 }
 
-func (n *Node) closeClients() {
-	n.clientsMu.Lock()
-	defer n.clientsMu.Unlock()
-	for _, c := range n.clients {
+func (p *peering) closeClients() {
+	p.clientsMu.Lock()
+	defer p.clientsMu.Unlock()
+	for _, c := range p.clients {
 		c.Close()
 	}
-	n.clients = map[string]*rpc.Client{}
+	p.clients = map[string]*rpc.Client{}
 }
 
 // rpcAddrOf returns the RPC address of a ring member.
-func (n *Node) rpcAddrOf(name string) (string, bool) {
-	if p, ok := n.peers.Get(name); ok && p.Meta.RPC != "" {
-		return p.Meta.RPC, true
+func (p *peering) rpcAddrOf(name string) (string, bool) {
+	if peer, ok := p.peers.Get(name); ok && peer.Meta.RPC != "" {
+		return peer.Meta.RPC, true
 	}
-	r, ok := n.members.clusterView().Members[name]
+	r, ok := p.members.clusterView().Members[name]
 	return r.RPC, ok && r.RPC != ""
 }
 

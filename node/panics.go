@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -27,14 +28,14 @@ type recoverer struct {
 // restarting it a second after a panic (logged and counted), so a bug in
 // one background loop neither kills the process nor silently stops the
 // loop's work for good.
-func (n *Node) supervise(where string, loop func()) func() {
+func (g *recoverer) supervise(ctx context.Context, where string, loop func()) func() {
 	return func() {
 		for {
-			ok := n.safely(where, func() error { loop(); return nil }) == nil
-			if ok || n.bgCtx.Err() != nil {
+			ok := g.safely(where, func() error { loop(); return nil }) == nil
+			if ok || ctx.Err() != nil {
 				return
 			}
-			if sleepCtx(n.bgCtx, time.Second) != nil {
+			if sleepCtx(ctx, time.Second) != nil {
 				return
 			}
 		}

@@ -35,7 +35,7 @@ func TestPanicsRecovered(t *testing.T) {
 
 	// A loop that panics twice is restarted until it returns.
 	var runs atomic.Int32
-	n.supervise("loop", func() {
+	n.supervise(n.bgCtx, "loop", func() {
 		if runs.Add(1) <= 2 {
 			panic("loop bug")
 		}

@@ -147,7 +147,7 @@ func (h *httpAPI) handlePlan(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	warns := membership.MemberWarnings(c, ch, h.cfg.Name, h.peers.Alive)
-	keys, keyWarns := h.cluster.planKeys(ctx, c)
+	keys, keyWarns := h.planKeys(ctx, c)
 	warns = append(warns, keyWarns...)
 	bpk, err := h.rep.bytesPerKey(ctx)
 	if err != nil {
@@ -166,7 +166,7 @@ func (h *httpAPI) handlePlan(w http.ResponseWriter, r *http.Request) {
 // member reports for it (wire.MethodAAERoots; this node reads its own trees).
 // A member that does not answer is skipped with a warning; a down member
 // is skipped quietly (membership.MemberWarnings names it).
-func (n *Node) planKeys(ctx context.Context, c membership.State) ([]int64, []string) {
+func (n *httpAPI) planKeys(ctx context.Context, c membership.State) ([]int64, []string) {
 	q := n.cfg.Ring.Partitions
 	keys := make([]int64, q)
 	parts := make([]uint32, q)
@@ -206,8 +206,8 @@ func (n *Node) planKeys(ctx context.Context, c membership.State) ([]int64, []str
 }
 
 // remoteKeyCounts asks a peer for the key count of each of parts.
-func (n *Node) remoteKeyCounts(ctx context.Context, peer string, parts []uint32) ([]int, error) {
-	addr, ok := n.rpcAddrOf(peer)
+func (n *httpAPI) remoteKeyCounts(ctx context.Context, peer string, parts []uint32) ([]int, error) {
+	addr, ok := n.net.rpcAddrOf(peer)
 	if !ok {
 		return nil, errors.New("no RPC address")
 	}

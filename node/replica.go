@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -30,11 +29,10 @@ import (
 // store's commit, then mu); the ready flags by xfer.mu; storageErr is
 // atomic.
 type replica struct {
-	cfg     *Config // the node's (its addresses are set in New, before any goroutine)
-	log     *slog.Logger
-	store   storage.Store
-	clock   *clock
-	metrics *metrics
+	recoverer
+	cfg   *Config // the node's (its addresses are set in New, before any goroutine)
+	store storage.Store
+	clock *clock
 	// aae holds the partitions' trees (partTree) and the rebuild signal.
 	aae *aaeState
 	// xfer holds the partitions' ready flags (the rest is the transfer

@@ -11,7 +11,7 @@ import (
 // run only when the caller has this node's table.
 func (n *Node) serveRPC(ctx context.Context, method uint8, payload []byte) ([]byte, error) {
 	if wire.Checked(method) {
-		return n.serveChecked(ctx, method, payload, n.serveMethod)
+		return n.net.serveChecked(ctx, method, payload, n.serveMethod)
 	}
 	return n.serveMethod(ctx, method, payload)
 }
@@ -51,7 +51,7 @@ func (n *Node) serveMethod(ctx context.Context, method uint8, payload []byte) ([
 		if err != nil {
 			return nil, err
 		}
-		return nil, n.receiveHandoff(ctx, req)
+		return nil, n.rep.receiveHandoff(ctx, req)
 	case wire.MethodTransfer:
 		req, err := wire.UnmarshalTransferRequest(payload)
 		if err != nil {

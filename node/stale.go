@@ -195,11 +195,11 @@ func (t *transferService) dropPartition(ctx context.Context, r *ring.Ring, p uin
 
 // fetchStates returns addr's states of keys of partition p (zero where it
 // has none).
-func (n *Node) fetchStates(ctx context.Context, addr string, p uint32, keys [][]byte) ([]vclock.State, error) {
+func (p *peering) fetchStates(ctx context.Context, addr string, part uint32, keys [][]byte) ([]vclock.State, error) {
 	var out []vclock.State
 	for len(keys) > 0 {
-		cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-		resp, err := n.callNow(cctx, addr, wire.MethodAAEFetch, wire.AAEFetchRequest{Partition: p, Keys: keys}.Marshal())
+		cctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+		resp, err := p.callNow(cctx, addr, wire.MethodAAEFetch, wire.AAEFetchRequest{Partition: part, Keys: keys}.Marshal())
 		cancel()
 		if err != nil {
 			return nil, err

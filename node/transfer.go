@@ -106,7 +106,6 @@ type transferDeps interface {
 	callNow(ctx context.Context, addr string, method uint8, payload []byte) ([]byte, error)
 	fetchStates(ctx context.Context, addr string, p uint32, keys [][]byte) ([]vclock.State, error)
 	sendHandoff(ctx context.Context, target string, req wire.HandoffRequest) error
-	receiveHandoff(ctx context.Context, req wire.HandoffRequest) error
 }
 
 func (t *transferService) wakeTransfers() {
@@ -371,7 +370,7 @@ func (t *transferService) streamFrom(ctx context.Context, p uint32, src string, 
 		if err != nil {
 			return err
 		}
-		if err := t.cluster.receiveHandoff(ctx, wire.HandoffRequest{Items: batch.Items}); err != nil {
+		if err := t.rep.receiveHandoff(ctx, wire.HandoffRequest{Items: batch.Items}); err != nil {
 			return err
 		}
 		if len(batch.Items) > 0 {
@@ -524,6 +523,6 @@ func (h *httpAPI) handleTransfers(w http.ResponseWriter, r *http.Request) {
 			Keys: h.xfer.keys.Load(), Bytes: h.xfer.bytes.Load(), Partitions: h.xfer.done.Load(),
 			StaleKeysDropped: h.xfer.stale.Load(), StaleKeysPushed: h.xfer.stalePushed.Load(),
 		},
-		Leaving: h.cluster.leaveJSON(),
+		Leaving: h.leaving.leaveJSON(),
 	})
 }

@@ -7,8 +7,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dynago/dynago/node/internal/gossip"
 	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/node/internal/wire"
+	"github.com/dynago/dynago/node/rpc"
 	"github.com/dynago/dynago/ring"
 )
 
@@ -109,15 +111,32 @@ func (m *members) publishView(c membership.State, force bool) (bool, error) {
 	return changed, nil
 }
 
+// peering is this node's RPC clients (one per peer address, kept) and its
+// calls to peers: call checks that both sides place with the same table
+// (and syncs the table when they don't), callNow doesn't. It starts no
+// goroutine; closeClients (at shutdown) closes every client.
+type peering struct {
+	recoverer
+	cfg     *Config // the node's (its addresses are set in New, before any goroutine)
+	clock   *clock
+	members *members
+	peers   *gossip.Peers
+	// tr is the node's transport (set in New once it is chosen).
+	tr Transport
+
+	clientsMu sync.Mutex
+	clients   map[string]*rpc.Client // by RPC address; guarded by clientsMu
+}
+
 // call makes an internode call. Checked methods carry the identity of id's
 // table (the view the caller computed its request from); a peer with
 // another table refuses, and call then syncs the two nodes' memberships
 // and returns an error wrapping errTableMismatch.
-func (n *Node) call(ctx context.Context, addr string, id membership.TableID, method uint8, payload []byte) ([]byte, error) {
+func (p *peering) call(ctx context.Context, addr string, id membership.TableID, method uint8, payload []byte) ([]byte, error) {
 	if !wire.Checked(method) {
-		return n.client(addr).Call(ctx, method, payload)
+		return p.client(addr).Call(ctx, method, payload)
 	}
-	resp, err := n.client(addr).Call(ctx, method, wire.WrapRequest(id, payload))
+	resp, err := p.client(addr).Call(ctx, method, wire.WrapRequest(id, payload))
 	if err != nil {
 		return nil, err
 	}
@@ -126,60 +145,60 @@ func (n *Node) call(ctx context.Context, addr string, id membership.TableID, met
 		return nil, err
 	}
 	if refused {
-		n.metrics.tableMismatches.Inc()
-		n.syncTable(ctx, addr, theirs)
+		p.metrics.tableMismatches.Inc()
+		p.syncTable(ctx, addr, theirs)
 		return nil, fmt.Errorf("%w: theirs is %d, this request's %d", errTableMismatch, theirs.Version, id.Version)
 	}
 	return out, nil
 }
 
 // callNow is call with the current view's table.
-func (n *Node) callNow(ctx context.Context, addr string, method uint8, payload []byte) ([]byte, error) {
-	return n.call(ctx, addr, n.members.currentView().id, method, payload)
+func (p *peering) callNow(ctx context.Context, addr string, method uint8, payload []byte) ([]byte, error) {
+	return p.call(ctx, addr, p.members.currentView().id, method, payload)
 }
 
 // syncTable brings this node and the peer at addr to one table: it merges
 // the peer's membership (adopting its table if newer) and, if this node's
 // table is then still not the peer's, pushes its own.
-func (n *Node) syncTable(ctx context.Context, addr string, theirs membership.TableID) {
+func (p *peering) syncTable(ctx context.Context, addr string, theirs membership.TableID) {
 	// Many calls are refused at once while a table spreads: one sync per
 	// peer at a time, and not more often than every syncMinGap.
-	now := n.clock.Steady()
-	n.members.viewMu.syncMu.Lock()
-	if last, ok := n.members.viewMu.synced[addr]; ok && now.Sub(last) < syncMinGap {
-		n.members.viewMu.syncMu.Unlock()
+	now := p.clock.Steady()
+	p.members.viewMu.syncMu.Lock()
+	if last, ok := p.members.viewMu.synced[addr]; ok && now.Sub(last) < syncMinGap {
+		p.members.viewMu.syncMu.Unlock()
 		return
 	}
-	if n.members.viewMu.synced == nil {
-		n.members.viewMu.synced = map[string]time.Time{}
+	if p.members.viewMu.synced == nil {
+		p.members.viewMu.synced = map[string]time.Time{}
 	}
-	n.members.viewMu.synced[addr] = now
-	n.members.viewMu.syncMu.Unlock()
-	if theirs != n.members.currentView().id {
+	p.members.viewMu.synced[addr] = now
+	p.members.viewMu.syncMu.Unlock()
+	if theirs != p.members.currentView().id {
 		// Merged whatever a test fault drops: this is how a node that
 		// missed every push learns the table (S20).
-		if b, err := n.client(addr).Call(ctx, wire.MethodStatePull, nil); err == nil {
-			if c, err := n.members.decodeState(b, addr); err == nil {
-				n.members.mergeState(c)
+		if b, err := p.client(addr).Call(ctx, wire.MethodStatePull, nil); err == nil {
+			if c, err := p.members.decodeState(b, addr); err == nil {
+				p.members.mergeState(c)
 			}
 		}
 	}
-	if n.members.clusterSnapshot().Table.ID() != theirs {
-		payload := n.members.clusterSnapshot().Marshal()
-		if _, err := n.client(addr).Call(ctx, wire.MethodState, payload); err != nil {
-			n.log.Debug("pushing membership after a table mismatch", "peer", addr, "err", err)
+	if p.members.clusterSnapshot().Table.ID() != theirs {
+		payload := p.members.clusterSnapshot().Marshal()
+		if _, err := p.client(addr).Call(ctx, wire.MethodState, payload); err != nil {
+			p.log.Debug("pushing membership after a table mismatch", "peer", addr, "err", err)
 		}
 	}
 }
 
 // serveChecked runs a checked method's handler if the caller's table is
 // this node's, and wraps the answer.
-func (n *Node) serveChecked(ctx context.Context, method uint8, payload []byte, h func(context.Context, uint8, []byte) ([]byte, error)) ([]byte, error) {
+func (p *peering) serveChecked(ctx context.Context, method uint8, payload []byte, h func(context.Context, uint8, []byte) ([]byte, error)) ([]byte, error) {
 	id, inner, err := wire.UnwrapRequest(payload)
 	if err != nil {
 		return nil, err
 	}
-	if mine := n.members.currentView().id; id != mine {
+	if mine := p.members.currentView().id; id != mine {
 		return wire.WrapMismatch(mine), nil
 	}
 	out, err := h(ctx, method, inner)
@@ -191,7 +210,7 @@ func (n *Node) serveChecked(ctx context.Context, method uint8, payload []byte, h
 		// commit: a new owner's pull may then have passed the key before
 		// the write landed. The write is stored, but its acknowledgement
 		// must not count under the old table.
-		if mine := n.members.currentView().id; id != mine {
+		if mine := p.members.currentView().id; id != mine {
 			return wire.WrapMismatch(mine), nil
 		}
 	}
