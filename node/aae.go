@@ -221,8 +221,8 @@ func (a *antiEntropy) sharedPartitionsOf(r *ring.Ring) map[string][]uint32 {
 // the exchange bookkeeping (partTree.confirmed, peers) is written only by
 // exchanges, under the partition's mu.
 //
-// Its goroutines: aaeLoop and holdsLoop (started by Run, stopped by
-// bgCtx) and the exchange rounds aaeLoop starts (a.wg, awaited by the
+// Its goroutines: aaeLoop and holdsLoop (run by Run, until its
+// context ends) and the exchange rounds aaeLoop starts (a.wg, awaited by the
 // loop before it returns).
 type antiEntropy struct {
 	recoverer
@@ -235,7 +235,6 @@ type antiEntropy struct {
 	aae     *aaeState
 	xfer    *transferState
 	ring    *atomic.Pointer[ring.Ring]
-	bgCtx   context.Context
 	// cluster is what anti-entropy needs of the rest of the node.
 	cluster aaeDeps
 }
@@ -251,9 +250,20 @@ type aaeDeps interface {
 	sendHandoff(ctx context.Context, target string, req wire.HandoffRequest) error
 }
 
+// Run runs the anti-entropy loop and the holdings loop until ctx ends,
+// restarting either after a panic (logged and counted), and returns once
+// both (and the exchange rounds they started) have returned.
+func (a *antiEntropy) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(a.supervise(ctx, "aaeLoop", func() { a.aaeLoop(ctx) }))
+	wg.Go(a.supervise(ctx, "holdsLoop", func() { a.holdsLoop(ctx) }))
+	wg.Wait()
+	return ctx.Err()
+}
+
 // aaeLoop runs exchanges, the tombstone reaper, tree rebuilds and the
 // foreground-latency sampler until the node stops.
-func (a *antiEntropy) aaeLoop() {
+func (a *antiEntropy) aaeLoop(ctx context.Context) {
 	defer a.aae.wg.Wait()
 	tick := time.NewTicker(a.cfg.AAE.Interval)
 	defer tick.Stop()
@@ -261,20 +271,20 @@ func (a *antiEntropy) aaeLoop() {
 	defer sample.Stop()
 	for {
 		select {
-		case <-a.bgCtx.Done():
+		case <-ctx.Done():
 			return
 		case <-sample.C:
 			a.sampleForeground()
 		case <-a.aae.rebuild:
-			a.rep.rebuildDue(a.bgCtx)
+			a.rep.rebuildDue(ctx)
 		case <-tick.C:
 			v := a.holderView()
 			if !a.cfg.AAE.Disabled {
-				a.aaeRound(a.bgCtx)
-				a.holdersRound(a.bgCtx, v)
+				a.aaeRound(ctx)
+				a.holdersRound(ctx, v)
 			}
-			a.reapTombstones(a.bgCtx, v)
-			a.rep.rebuildDue(a.bgCtx)
+			a.reapTombstones(ctx, v)
+			a.rep.rebuildDue(ctx)
 		}
 	}
 }

@@ -26,16 +26,28 @@ func (m *members) wakeClaim() {
 	}
 }
 
-func (m *members) claimLoop() {
+// Run runs the claimant's loop and the loop that saves the membership
+// until ctx ends, restarting either after a panic (logged and counted),
+// and returns once both have returned. The roster's own goroutine is not
+// Run's: it starts in New and stops in shutdown, after the last save.
+func (m *members) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(m.supervise(ctx, "persistLoop", func() { m.persistLoop(ctx) }))
+	wg.Go(m.supervise(ctx, "claimLoop", func() { m.claimLoop(ctx) }))
+	wg.Wait()
+	return ctx.Err()
+}
+
+func (m *members) claimLoop(ctx context.Context) {
 	t := time.NewTicker(claimInterval)
 	defer t.Stop()
 	for {
-		if err := m.claimRound(m.bgCtx); err != nil {
+		if err := m.claimRound(ctx); err != nil {
 			m.log.Error("claiming ownership", "err", err)
 		}
 		m.metrics.claimRounds.Inc()
 		select {
-		case <-m.bgCtx.Done():
+		case <-ctx.Done():
 			return
 		case <-m.claimWake:
 		case <-t.C:

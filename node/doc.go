@@ -21,33 +21,74 @@
 // typed values (errors.go) that cross the wire whole; only the HTTP layer
 // (httperr.go) turns them into statuses.
 //
+// # Services
+//
+// *Node is wiring: New builds the services below, each a type with its own
+// small dependencies (the services it calls, never *Node), and Run starts
+// them; Shutdown stops them in order. Each has its own file(s):
+//
+//	replica         replica.go      this node's data: the one write path (updateRecord keeps each
+//	                                partition's Merkle tree in step with the store), local reads and
+//	                                merges, tree builds, ready flags, the clock checkpoint, incarnation
+//	members         members.go      the roster (membership, ownership table, staging hold), the
+//	                view.go         published placement (view, ring), this node's own record,
+//	                claim.go        the claimant's loop and the saved membership
+//	peering         view.go         RPC clients and calls to peers (call checks the table ids)
+//	coordinator     coordinator.go  coordination, forwarding, sloppy writes, read repair
+//	antiEntropy     aae.go          exchanges, the reaper, holder confirmation (holders.go),
+//	                                repair pacing
+//	transferService transfer.go     partition pulls and the stale reclaimer (stale.go)
+//	leaver          leave.go        the leave (decommission) and its progress
+//	httpAPI         http.go         routes, handlers, debug views; httperr.go is the only place
+//	                                an error becomes an HTTP status
+//
+// Hint delivery is node/internal/handoff's Service, gossip is
+// node/internal/gossip's, the membership CRDT and plan math are
+// node/internal/membership's (pure), and the wire codecs node/internal/wire's.
+// These services stay types in package node, not packages: they share the
+// node's Config, metrics, clock and view types, which would otherwise have
+// to be exported from an internal package for no reader's benefit; the
+// packages under node/internal are the parts with a boundary of their own.
+//
+// A request: net/http → admit (tracked handler) → httpAPI → coordinator
+// (view from members, a preference list from its ring) → replica for this
+// node's copy, peering (node/rpc) for the others → serve.go on the peer →
+// its replica. Background: antiEntropy and transferService call peers
+// through peering and write through replica; members applies membership
+// changes that gossip (node/internal/gossip) and RPC bring.
+//
 // # Owners of state
 //
 //   - Membership (member records, ownership table, staging hold) is owned
 //     by the roster's goroutine (roster.go), which applies every change in
 //     order and publishes an immutable snapshot with a version that only
-//     goes up, then the placement built from it (view, ring). Readers load
-//     the pointers and never lock.
+//     goes up, then the placement built from it (view, ring), both held by
+//     members. Readers load the pointers and never lock.
 //   - Each partition's Merkle tree is owned by its partTree (aae.go),
-//     guarded by its mutex; writes to a partition go through updateData,
-//     which keeps tree and store in step under the partition's gate.
+//     guarded by its mutex; writes to a partition go through
+//     replica.updateData, which keeps tree and store in step under the
+//     partition's gate.
 //   - Hint delivery state is owned by the handoff service's Run
-//     (node/internal/handoff); transfer jobs and ready
-//     flags by transferState (transfer.go); a leave's progress by
-//     leaveState (leave.go).
+//     (node/internal/handoff); transfer jobs and ready flags by
+//     transferState (transfer.go); a leave's progress by leaver (leave.go);
+//     RPC clients by peering.
 //
 // # Goroutines
 //
 // Every goroutine has an owner that waits for it:
 //
 //   - Run's group: the HTTP and RPC servers' accept loops, rejoinLoop,
-//     persistLoop, gcLoop, the handoff service's Run, aaeLoop (and its exchange rounds,
-//     awaited by the loop), transferLoop, claimLoop, holdsLoop. They stop
-//     when bgCtx is cancelled; Run waits for all of them.
+//     gcLoop, and each service's Run: members (persistLoop, claimLoop),
+//     antiEntropy (aaeLoop, and the exchange rounds it awaits; holdsLoop),
+//     transferService (transferLoop), the handoff service. Each Run
+//     supervises its loops (a panic is logged, counted and the loop
+//     restarted) and returns once they have; they stop when bgCtx is
+//     cancelled, and Run waits for all of them.
 //   - n.handlers: every HTTP handler (admission refuses new ones once
 //     shutdown began); n.bg: work requests start after answering (late
-//     replication, read repair); n.leaveTask: the leave loop. Shutdown
-//     closes each group to new members and waits for it (tasks.go).
+//     replication, read repair: the coordinator's); n.leaveTask: the leave
+//     loop. Shutdown closes each group to new members and waits for it
+//     (tasks.go).
 //   - The RPC server's connections and handlers (node/rpc: Close waits),
 //     memberlist's, which call the delegates of node/internal/gossip
 //     (Shutdown), the roster's goroutine (stopped last, after
@@ -71,11 +112,11 @@
 //	  → partTree.mu (the tree and its bookkeeping)
 //
 // Every other mutex is a leaf: it is never held while taking another or
-// calling out (aaeState.mu, latencyWindow.mu,
-// leaveState.mu, transferState.mu, viewState.mu and syncMu,
-// gossip.Peers' (its callback only wakes loops and sets a gauge),
-// clientsMu, tasks.mu, the rpc client's and server's). Functions that
-// must be called with a lock held are named …Locked.
+// calling out (aaeState.mu, latencyWindow.mu, leaver.mu,
+// transferState.mu, viewState.mu and syncMu, gossip.Peers' (its callback
+// only wakes loops and sets a gauge), peering.clientsMu, tasks.mu, the rpc
+// client's and server's). Functions that must be called with a lock held
+// are named …Locked.
 //
 // # How to use it
 //

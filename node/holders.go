@@ -204,13 +204,13 @@ func (a *antiEntropy) holdersRound(ctx context.Context, v membership.Holders) {
 const holdsInterval = time.Second
 
 // holdsLoop advertises this node's holdings until it stops.
-func (a *antiEntropy) holdsLoop() {
+func (a *antiEntropy) holdsLoop(ctx context.Context) {
 	t := time.NewTicker(holdsInterval)
 	defer t.Stop()
 	for {
 		a.publishHolds()
 		select {
-		case <-a.bgCtx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}

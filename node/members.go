@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"sync/atomic"
 
 	"github.com/dynago/dynago/node/internal/gossip"
@@ -18,7 +17,7 @@ import (
 // ring and never lock; changes go through updateCluster.
 //
 // Its goroutines: the roster's (stopped by roster.close, after the state
-// is saved), persistLoop and claimLoop (started by Run, stopped by bgCtx).
+// is saved), persistLoop and claimLoop (run by Run until its context ends).
 type members struct {
 	recoverer
 	cfg       *Config // the node's (its addresses are set in New, before any goroutine)
@@ -28,7 +27,6 @@ type members struct {
 	inc       *atomic.Pointer[incarnation]
 	faults    *faults
 	freshJoin *atomic.Bool
-	bgCtx     context.Context
 	// Set by New once they exist: gossip after the listeners, transfers
 	// after the services; net is the node's RPC clients.
 	gossip    *gossip.Member

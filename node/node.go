@@ -164,7 +164,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.inc.Store(&incarnation{Epoch: inc})
 	n.members = &members{
 		recoverer: n.recoverer, cfg: &n.cfg, store: st, rep: n.rep, peers: n.peers, inc: &n.inc,
-		faults: &n.faults, freshJoin: &n.freshJoin, bgCtx: n.bgCtx,
+		faults: &n.faults, freshJoin: &n.freshJoin,
 		persist: make(chan struct{}, 1), claimWake: make(chan struct{}, 1),
 	}
 	n.net = &peering{
@@ -193,11 +193,11 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.handoff = n.newHandoff()
 	n.ae = &antiEntropy{
 		recoverer: n.recoverer, members: n.members, cfg: &n.cfg, clock: n.clock, store: n.store, rep: n.rep, peers: n.peers,
-		aae: n.aae, xfer: &n.xfer, ring: &n.members.ring, bgCtx: n.bgCtx, cluster: n.net,
+		aae: n.aae, xfer: &n.xfer, ring: &n.members.ring, cluster: n.net,
 	}
 	n.transfers = &transferService{
 		recoverer: n.recoverer, members: n.members, cfg: &n.cfg, clock: n.clock, store: n.store, rep: n.rep, ae: n.ae, peers: n.peers,
-		aae: n.aae, xfer: &n.xfer, ring: &n.members.ring, freshJoin: &n.freshJoin, bgCtx: n.bgCtx, cluster: n.net,
+		aae: n.aae, xfer: &n.xfer, ring: &n.members.ring, freshJoin: &n.freshJoin, cluster: n.net,
 	}
 	n.members.transfers = n.transfers
 	n.coord = &coordinator{
@@ -350,13 +350,12 @@ func (n *Node) run(ctx context.Context) error {
 	}
 	if runErr == nil {
 		wg.Go(n.supervise(n.bgCtx, "rejoinLoop", n.rejoinLoop))
-		wg.Go(n.supervise(n.bgCtx, "persistLoop", n.members.persistLoop))
 		wg.Go(n.supervise(n.bgCtx, "gcLoop", n.gcLoop))
 		wg.Go(n.supervise(n.bgCtx, "handoffLoop", func() { _ = n.handoff.Run(n.bgCtx) }))
-		wg.Go(n.supervise(n.bgCtx, "aaeLoop", n.ae.aaeLoop))
-		wg.Go(n.supervise(n.bgCtx, "transferLoop", n.transfers.transferLoop))
-		wg.Go(n.supervise(n.bgCtx, "claimLoop", n.members.claimLoop))
-		wg.Go(n.supervise(n.bgCtx, "holdsLoop", n.ae.holdsLoop))
+		// Each service's Run owns its loops and returns once they have.
+		wg.Go(func() { _ = n.members.Run(n.bgCtx) })
+		wg.Go(func() { _ = n.ae.Run(n.bgCtx) })
+		wg.Go(func() { _ = n.transfers.Run(n.bgCtx) })
 		resume := n.members.clusterView().Members[n.cfg.Name].Status == membership.StatusLeaving
 		if resume {
 			n.log.Info("resuming the leave this node had started")
@@ -644,17 +643,17 @@ func (m *members) requestPersist() {
 // in accuracy; a minute keeps the write negligible.
 const clockCheckpointInterval = time.Minute
 
-func (m *members) persistLoop() {
+func (m *members) persistLoop(ctx context.Context) {
 	t := time.NewTicker(clockCheckpointInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-m.bgCtx.Done():
+		case <-ctx.Done():
 			return
 		case <-m.persist:
-			m.saveCluster(m.bgCtx)
+			m.saveCluster(ctx)
 		case <-t.C:
-			if err := m.rep.checkpointClock(m.bgCtx); err != nil && m.bgCtx.Err() == nil {
+			if err := m.rep.checkpointClock(ctx); err != nil && ctx.Err() == nil {
 				m.log.Warn("saving the clock checkpoint", "err", err)
 			}
 		}

@@ -74,8 +74,8 @@ func metaCursor(p uint32, source string) []byte {
 	return storage.MetaKey(fmt.Sprintf("xfer/%d/%s", p, source))
 }
 
-// transferService is the transfer service: its loop (transferLoop, started
-// by Run, stopped by bgCtx) pulls each partition this node gained from its
+// transferService is the transfer service: its loop (transferLoop, run
+// by Run until its context ends) pulls each partition this node gained from its
 // previous owners (streaming, then an exchange to catch up) and marks it
 // ready; its reclaimer (staleRound, stale.go) deletes what this node lost,
 // once the new primaries hold it. Its state (jobs, ready flags, lostAt) is
@@ -95,7 +95,6 @@ type transferService struct {
 	// freshJoin is the node's: set when a new data directory joined, cleared
 	// here once every partition is transferred.
 	freshJoin *atomic.Bool
-	bgCtx     context.Context
 	cluster   transferDeps
 }
 
@@ -122,14 +121,21 @@ func (t *transferService) wakeTransfers() {
 // that was down, a failed batch); ring changes start them at once.
 const transferInterval = time.Second
 
-func (t *transferService) transferLoop() {
+// Run runs the transfer loop until ctx ends, restarting it after a panic
+// (logged and counted), and returns once it has returned.
+func (t *transferService) Run(ctx context.Context) error {
+	t.supervise(ctx, "transferLoop", func() { t.transferLoop(ctx) })()
+	return ctx.Err()
+}
+
+func (t *transferService) transferLoop(ctx context.Context) {
 	tick := time.NewTicker(transferInterval)
 	defer tick.Stop()
 	for {
-		t.transferRound(t.bgCtx)
-		t.staleRound(t.bgCtx)
+		t.transferRound(ctx)
+		t.staleRound(ctx)
 		select {
-		case <-t.bgCtx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.xfer.wake:
 		case <-tick.C:
