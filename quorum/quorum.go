@@ -205,9 +205,22 @@ func MergeReplies(replies []ReadReply) vclock.State {
 // Stale returns, in reply order, the nodes whose state does not already
 // contain merged (see vclock.State.Descends): the replicas that need read
 // repair with merged.
+//
+// A replica that holds nothing is not stale when merged is only
+// tombstones: both read as deleted, and a replica with nothing may have
+// reaped the tombstone, as antientropy's reaping rule lets it once every
+// replica holds the tombstone or nothing. Copying it back would store it
+// as a new tombstone there (its wait starting again), and a deleted key
+// that clients keep reading would never drain. Deletes stay safe without
+// the copy: a replica with nothing has nothing to bring back, and
+// anti-entropy still copies a young tombstone to it.
 func Stale(merged vclock.State, replies []ReadReply) []ring.NodeID {
+	deleted := len(merged.Versions) > 0 && len(merged.Live()) == 0
 	var out []ring.NodeID
 	for _, r := range replies {
+		if deleted && len(r.State.Versions) == 0 {
+			continue
+		}
 		if !r.State.Descends(merged) {
 			out = append(out, r.Node)
 		}

@@ -49,6 +49,11 @@ func TestMergeRepliesAndStale(t *testing.T) {
 			[]ReadReply{rep("p1", newer), rep("p2", sibling), rep("p3", vclock.Merge(newer, sibling))},
 			[]string{"new", "concurrent"}, ids("p1", "p2")},
 		{"tombstone wins over what it deleted", []ReadReply{rep("p1", newer), rep("p2", deleted)}, nil, ids("p1")},
+		// A replica with nothing may have reaped the tombstone: copying it
+		// back would start its wait again (a deleted key that is read
+		// would never drain).
+		{"a replica with nothing is not stale for a tombstone", []ReadReply{rep("p1", deleted), rep("p2", vclock.State{})}, nil, nil},
+		{"a replica with the deleted value is", []ReadReply{rep("p1", deleted), rep("p2", vclock.State{}), rep("p3", newer)}, nil, ids("p3")},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
