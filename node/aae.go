@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dynago/dynago/antientropy"
+	"github.com/dynago/dynago/hintedhandoff"
 	"github.com/dynago/dynago/node/api"
 	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/node/internal/wire"
@@ -844,15 +845,46 @@ func (n *Node) serveAAE(ctx context.Context, method uint8, payload []byte) ([]by
 			if err != nil {
 				return nil, err
 			}
+			// Hints are copies of the key too: a holder round (the
+			// asker's reaper) must see them before it confirms a
+			// tombstone here (holders.go).
+			hinted := false
+			if n.hints.HasPartition(req.Partition) {
+				if b, hinted, err = withHints(ctx, n.hints, req.Partition, key, b); err != nil {
+					return nil, err
+				}
+			}
 			if len(states) > 0 && size+len(b) > wire.MaxFetchBytes {
 				break
 			}
-			states = append(states, wire.FetchedRaw{State: b, Settled: b != nil && n.settledHere(req.Partition, key, now)})
+			states = append(states, wire.FetchedRaw{State: b, Settled: b != nil && !hinted && n.settledHere(req.Partition, key, now)})
 			size += len(b)
 		}
 		return wire.MarshalAAEFetch(states), nil
 	}
 	return nil, fmt.Errorf("node: unknown rpc method %d", method)
+}
+
+// withHints returns enc, the encoding of a node's stored state of key
+// (nil: none), merged with the hints hs holds for key, and whether the
+// hints added anything.
+func withHints(ctx context.Context, hs *hintedhandoff.Store, p uint32, key, enc []byte) ([]byte, bool, error) {
+	h, ok, err := hs.Lookup(ctx, p, key)
+	if err != nil || !ok {
+		return enc, false, err
+	}
+	var st vclock.State
+	if enc != nil {
+		if err := st.UnmarshalBinary(enc); err != nil {
+			return nil, false, err
+		}
+	}
+	merged := vclock.Merge(st, h)
+	if enc != nil && merged.Equal(st) {
+		return enc, false, nil
+	}
+	out, err := merged.MarshalBinary()
+	return out, true, err
 }
 
 // settledHere reports whether this node has held key's state, only
@@ -879,23 +911,25 @@ func (n *Node) pace(ctx context.Context, keys, bytes int) error {
 
 // reapMinAge is the least time this node keeps a tombstone after storing
 // it (its own steady clock): the grace period, and with hinted handoff on
-// at least the hint window plus reapMargin, so that no hint holding a value
-// from before the delete can still be delivered or served when the
-// tombstone that suppresses it is reaped.
+// at least the hint window plus reapMargin, so that hints delivered within
+// the window land on the tombstone that suppresses what they hold.
 //
-// The argument, with every time on one node's clock: a hint holding a
-// pre-delete value was created at most MaxRequestTimeout after the delete
-// began (a write's late replication or a read's repair carries it there),
-// and the delete began before this node stored its tombstone. A fallback
-// never delivers or serves a hint past MaxAge (its steady clock), and a
-// receiver refuses a delivered hint that says it is older than its own
-// MaxAge; a delivery is in flight at most hintCallTimeout, and a served
-// hint reaches a primary (read repair, which never writes to a fallback:
-// that would start a new hint window) within MaxRequestTimeout. A request
-// its receiver read only after a pause of the whole process is dropped
-// (node/rpc's stall guard), so a request's timeout bounds how late it
-// lands. So any such hint lands within MaxAge + reapMargin of the
-// tombstone being stored, and the tombstone is still here to suppress it.
+// Reaping is safe from hints of any age because of the confirmation, not
+// this wait: hints are never dropped for age (a write acknowledged by
+// fallbacks alone lives only there), so with hinted handoff on every member
+// counts as a holder of every partition it is not a primary of, and a
+// tombstone is reaped only once each of them confirmed it (holderRound):
+// its data and hints were fetched, the tombstone pushed where they did not
+// descend it (which supersedes the hints it covers, receiveHandoff), in a
+// round that started more than reapMargin after the tombstone was stored
+// here (a hint holding a pre-delete value is created at most
+// MaxRequestTimeout after the delete began: a write's late replication)
+// and ended more than reapMargin ago (a delivery the holder sent from a
+// hint before the push is in flight at most hintCallTimeout, a read reply
+// it served from one reaches a primary within MaxRequestTimeout, and
+// node/rpc's stall guard drops a request read only after a pause of the
+// whole process). A member that is down holds up reaping until it is back
+// or removed: it may hold the only copy of a write the tombstone covers.
 func (n *Node) reapMinAge() time.Duration {
 	if n.cfg.NoHintedHandoff || n.cfg.AAE.ReapUnconfirmed {
 		return n.cfg.AAE.TombstoneGrace

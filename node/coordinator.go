@@ -151,7 +151,7 @@ func (n *Node) readAs(ctx context.Context, key []byte, owner string) (vclock.Sta
 		}
 		return n.readLocal(ctx, key)
 	}
-	st, _, err := n.hints.Get(ctx, ring.NodeID(owner), uint32(n.ring.Load().Partition(key)), key, n.clock.Steady())
+	st, _, err := n.hints.Get(ctx, ring.NodeID(owner), uint32(n.ring.Load().Partition(key)), key)
 	return st, err
 }
 
@@ -567,7 +567,7 @@ func (n *Node) writePrimary(ctx context.Context, p int, req wire.WriteRequest, o
 // version gets a fresh actor (this node can't know which counters it used
 // for the key in hints it has delivered since) and is kept as a hint.
 func (n *Node) writeFallback(ctx context.Context, p int, owner string, req wire.WriteRequest, out *writeOutcome) (vclock.Dot, error) {
-	cur, _, err := n.hints.Get(ctx, ring.NodeID(owner), uint32(p), req.Key, n.clock.Steady())
+	cur, _, err := n.hints.Get(ctx, ring.NodeID(owner), uint32(p), req.Key)
 	if err != nil {
 		return vclock.Dot{}, err
 	}
