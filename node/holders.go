@@ -45,11 +45,11 @@ import (
 // a primary of (membership.Holders.WithHints: any member may have been a
 // fallback, and the partition that made it one may have kept its gossip
 // from the reaper), its fetched states include its hints, and a push that
-// covers a hint supersedes it (receiveHandoff). A holder round confirms
-// as of reapMargin before its start, so that a pre-delete value landing
-// late in a hint is seen, and only reapMargin after the round ended, so
-// that a delivery or a read reply the holder sent from a hint before the
-// push has landed by then.
+// covers a hint supersedes it (receiveHandoff). A holder round then
+// confirms as of reapMargin before its start, so that a pre-delete value
+// landing late in a hint is seen, and only reapMargin after the round
+// ended, so that a delivery or a read reply the holder sent from a hint
+// before the push has landed by then.
 
 // publishHolds updates this node's advertised holdings when they changed:
 // the partitions it holds data of and is not a primary of in its table,
@@ -127,16 +127,22 @@ func (n *Node) holderView() membership.Holders {
 // holderRound confirms this node's tombstones in parts with holder: it
 // fetches the holder's states of those keys (its data and its hints) and
 // pushes the tombstone where the holder's state does not already descend
-// it. A partition whose tombstones all check out is confirmed as of
-// reapMargin before the round's start (a pre-delete value lands in a hint
-// at most that late), and only once reapMargin has passed since the round
-// ended (what the holder sent from a hint before the push has landed).
+// it. A partition whose tombstones all check out is confirmed as of the
+// round's start, as an exchange with a primary would be; with hinted
+// handoff on, as of reapMargin before it (a pre-delete value lands in a
+// hint at most that late), and only once reapMargin has passed since the
+// round ended (what the holder sent from a hint before the push has
+// landed).
 func (n *Node) holderRound(ctx context.Context, holder string, parts []uint32) {
 	addr, ok := n.rpcAddrOf(holder)
 	if !ok {
 		return
 	}
-	start := n.clock.Steady().Add(-n.reapMargin())
+	start, wait := n.clock.Steady(), time.Duration(0)
+	if !n.cfg.NoHintedHandoff {
+		wait = n.reapMargin()
+		start = start.Add(-wait)
+	}
 	var done []uint32
 	for _, p := range parts {
 		if ctx.Err() != nil {
@@ -161,7 +167,7 @@ func (n *Node) holderRound(ctx context.Context, holder string, parts []uint32) {
 		}
 		done = append(done, p)
 	}
-	if len(done) == 0 || sleepCtx(ctx, n.reapMargin()) != nil {
+	if len(done) == 0 || sleepCtx(ctx, wait) != nil {
 		return
 	}
 	for _, p := range done {
