@@ -18,9 +18,11 @@ type HintTarget struct {
 	KeysPerSec  float64 `json:"keys_per_second"`
 	Delivered   uint64  `json:"delivered"`
 	Refused     uint64  `json:"refused"`
-	Expired     uint64  `json:"expired"`
-	TargetAlive bool    `json:"target_alive"`
-	LastError   string  `json:"last_error,omitempty"`
+	// Expired is always 0: hints are never dropped for age. It stays
+	// for the JSON format's sake.
+	Expired     uint64 `json:"expired"`
+	TargetAlive bool   `json:"target_alive"`
+	LastError   string `json:"last_error,omitempty"`
 }
 
 // Hints is GET /debug/hints: the hints the node holds, per target
