@@ -429,7 +429,7 @@ func TestOverdueHintDelivered(t *testing.T) {
 	}
 	waitFor(t, "the hint to be overdue", 20*time.Second, func() (bool, string) {
 		h := s.fallback.hints()
-		return len(h.Targets) == 1 && h.Targets[0].Count == 1 && h.Targets[0].OldestAgeSecs > 2, fmt.Sprint(h)
+		return len(h.Targets) == 1 && h.Targets[0].Count == 1 && h.Targets[0].OldestAgeSecs > 2 && h.Targets[0].Overdue, fmt.Sprint(h)
 	})
 	s.down = s.down.restart()
 	waitFor(t, "the overdue hint to be delivered", 20*time.Second, func() (bool, string) {

@@ -153,7 +153,7 @@ func (n *Node) handleHints(w http.ResponseWriter, r *http.Request) {
 			age = s.Lag(now).Seconds()
 		}
 		total += s.Count
-		out = append(out, hintJSON{Target: string(id), Count: s.Count, Bytes: s.Bytes, OldestAgeSecs: age, State: state,
+		out = append(out, hintJSON{Target: string(id), Count: s.Count, Bytes: s.Bytes, OldestAgeSecs: age, Overdue: s.Overdue(now, n.cfg.Hints.MaxAge), State: state,
 			BytesPerSec: d.BytesPerSec, KeysPerSec: d.KeysPerSec, Delivered: s.Delivered, Refused: s.Refused,
 			TargetAlive: n.peers.Alive(string(id)), LastError: d.LastError})
 	}

@@ -98,8 +98,12 @@ func hintsCommand() *cli.Command {
 					if !t.TargetAlive {
 						alive = "DOWN"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0fs\t%s\t%.0f B/s\t%d\t%d\t%s\n", t.Target, alive, t.Count, t.Bytes,
-						t.OldestAgeSecs, t.State, t.BytesPerSec, t.Delivered, t.Refused, t.LastError)
+					overdue := ""
+					if t.Overdue {
+						overdue = " OVERDUE"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0fs%s\t%s\t%.0f B/s\t%d\t%d\t%s\n", t.Target, alive, t.Count, t.Bytes,
+						t.OldestAgeSecs, overdue, t.State, t.BytesPerSec, t.Delivered, t.Refused, t.LastError)
 				}
 				return tw.Flush()
 			})

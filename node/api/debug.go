@@ -12,6 +12,10 @@ type HintTarget struct {
 	Count         int     `json:"count"`
 	Bytes         int64   `json:"bytes"`
 	OldestAgeSecs float64 `json:"oldest_age_seconds"`
+	// Overdue reports a hint older than the hint window (--hint-max-age):
+	// kept and delivered like the others, but its target has been out of
+	// reach for long, and it holds up tombstone reaping meanwhile.
+	Overdue bool `json:"overdue,omitempty"`
 	// State is "idle" or the delivery state ("delivering", "backing-off", ...).
 	State       string  `json:"state"`
 	BytesPerSec float64 `json:"bytes_per_second"`
