@@ -73,7 +73,7 @@ func BenchmarkBatch(b *testing.B) {
 	var cursor []byte
 	keys, bytes := 0, 0
 	for b.Loop() {
-		hints, next, err := hs.Batch(ctx, "n1", cursor, t0)
+		hints, next, err := hs.Batch(ctx, "n1", cursor)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -19,10 +19,17 @@ type Config struct {
 	// MaxBytesPerTarget bounds the bytes (keys plus records) of the hints
 	// queued for one target. Add refuses a hint with ErrTargetFull when
 	// storing it could take the target's queue over this bound, so the
-	// queue never exceeds it.
+	// queue never exceeds it. It is the only bound on hint storage: hints
+	// are never dropped for age.
 	MaxBytesPerTarget int64
-	// MaxAge is the hint window: Expire deletes hints first written more
-	// than MaxAge ago. Anti-entropy repairs what they held.
+	// MaxAge is the hint window: a hint first written more than MaxAge
+	// ago is overdue (TargetStats.Overdue), which node reports to the
+	// operator. It is still delivered and served: a write acknowledged by
+	// fallbacks alone may exist nowhere else (Dynamo §4.6 keeps it until
+	// it reaches its replica, as Riak's fallback vnodes keep their data
+	// until handoff succeeds). node also keeps every tombstone at least
+	// MaxAge plus a margin, so that hints delivered within the window
+	// find the tombstones that suppress what they hold.
 	MaxAge time.Duration
 	// BatchKeys is the most hints Batch returns at once.
 	BatchKeys int
@@ -48,12 +55,14 @@ func DefaultConfig() Config {
 	return Config{
 		// 256 MiB: holds the whole MaxAge window of a ~25 KB/s write
 		// stream to one down node (about 250 writes/s of 100 B values),
-		// yet a long outage cannot fill the fallback's disk, and the
-		// queue drains in about 4.5 minutes at the default Rate.
+		// yet a long outage cannot fill the fallback's disk (a full
+		// queue refuses hints, so the coordinator does not count them:
+		// the writes fail rather than vanish), and the queue drains in
+		// about 4.5 minutes at the default Rate.
 		MaxBytesPerTarget: 256 * mib,
 		// 3h: Cassandra's max_hint_window. A node down longer is likely
-		// being replaced, and anti-entropy repairs more cheaply than a
-		// replay of hours of writes.
+		// being replaced: the operator should see it (its hints are
+		// overdue) and remove or restore it.
 		MaxAge: 3 * time.Hour,
 		// 256: spreads one RPC round trip and the owner's group-committed
 		// fsync over many keys, while a batch that must be resent after a

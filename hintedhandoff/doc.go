@@ -17,10 +17,18 @@
 // and the time of its first write. Add merges a state into a hint with one
 // atomic, durable storage.Update; Batch reads an owner's hints in key order
 // from a cursor; Delivered deletes a hint once the owner has durably merged
-// it; Expire drops hints older than the hint window. Each target's queue is
-// bounded in bytes (ErrTargetFull) and in age (Config.MaxAge), and Stats
-// reports count, bytes, oldest hint and refused / expired / delivered
-// counters per target.
+// it. Hints are never dropped for age: a write acknowledged by fallbacks
+// alone lives only in their hints until it reaches a replica. Each
+// target's queue is bounded in bytes (ErrTargetFull: a full queue refuses
+// the write, which the coordinator then does not count), and Stats reports
+// count, bytes, oldest hint (overdue past Config.MaxAge) and refused /
+// delivered counters per target.
+//
+// Because hints hold data, a node holding them is, for a tombstone's
+// reaper, one more copy to confirm the tombstone with (node's holder
+// round): Lookup returns what this node's hints hold of a key, whatever
+// their targets, and Supersede deletes the hints that a state this node
+// now holds as a replica covers.
 //
 // Delivery is the per-target delivery state machine: the cursor, the batch
 // in flight, a token bucket in bytes per second, exponential backoff after
@@ -40,15 +48,14 @@
 //
 //   - A hint is deleted only by Delivered, when the state the owner
 //     acknowledged Descends the stored one (so nothing written to the hint
-//     after the batch was read is lost), or by Expire, when it is older
-//     than MaxAge, or replaced by Add once it is past MaxAge. Nothing else
-//     drops a hint Add accepted.
-//   - A hint past MaxAge at the caller's now is dead whatever Expire has
-//     done: Get and Batch never return it, and Add never merges a new
-//     state into it (it starts a new hint). Ages are differences of the
-//     caller's now values, so they are only as good as the caller's clock:
-//     node passes its steady clock (monotonic within a run, bridged across
-//     restarts), never a wall clock another node set.
+//     after the batch was read is lost), by Supersede, when a state the
+//     caller holds durably as a replica Descends it, or by Discard (a node
+//     that rejoins the ring after leaving it). Nothing else drops a hint
+//     Add accepted: not its age.
+//   - Get and Batch return hints of every age. Ages are differences of
+//     the caller's now values, so they are only as good as the caller's
+//     clock: node passes its steady clock (monotonic within a run, bridged
+//     across restarts), never a wall clock another node set.
 //   - Add returns nil only once the hint durably holds st (Descends st);
 //     otherwise it wrote nothing or (on a storage error) the write's fate
 //     is unknown. It refuses with ErrTargetFull rather than letting a
@@ -74,14 +81,15 @@
 //	d, _ := hintedhandoff.NewDelivery(owner, cfg.Hints)
 //	for hs.StatsFor(owner).Count > 0 && alive(owner) {
 //		if w := d.Wait(clock.Now()); w > 0 { sleep(ctx, w); continue }
-//		hints, next, err := hs.Batch(ctx, owner, d.Cursor(), clock.Now())
+//		hints, next, err := hs.Batch(ctx, owner, d.Cursor())
 //		if err != nil { d.Failed(err, clock.Now()); continue }
 //		d.Sending(len(hints), sizeOf(hints), clock.Now())
 //		if err := rpcHandoff(ctx, owner, hints); err != nil { d.Failed(err, clock.Now()); continue }
 //		for _, h := range hints { hs.Delivered(ctx, h) } // an error: d.Failed
 //		d.Acked(next, clock.Now())
 //	}
-//	// periodically, per target: n, err := hs.Expire(ctx, owner, clock.Now())
+//	// a node holding hints for a partition takes part in its tombstones'
+//	// confirmation: st, ok, err := hs.Lookup(ctx, partition, key)
 //
 // The owner handles a handoff RPC like any replica write: it stores
 // vclock.Merge(local, hint.State) for each hint, fsynced, then acknowledges.

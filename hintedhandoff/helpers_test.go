@@ -90,7 +90,7 @@ func mustAdd(t testing.TB, hs *Store, owner ring.NodeID, p uint32, key string, s
 
 func mustGet(t testing.TB, hs *Store, owner ring.NodeID, p uint32, key string) (vclock.State, bool) {
 	t.Helper()
-	st, ok, err := hs.Get(context.Background(), owner, p, []byte(key), t0)
+	st, ok, err := hs.Get(context.Background(), owner, p, []byte(key))
 	if err != nil {
 		t.Fatalf("Get(%s, %d, %q): %v", owner, p, key, err)
 	}
@@ -103,7 +103,7 @@ func all(t testing.TB, hs *Store, owner ring.NodeID) []Hint {
 	var out []Hint
 	var cursor []byte
 	for {
-		hints, next, err := hs.Batch(context.Background(), owner, cursor, t0)
+		hints, next, err := hs.Batch(context.Background(), owner, cursor)
 		if err != nil {
 			t.Fatalf("Batch(%s): %v", owner, err)
 		}

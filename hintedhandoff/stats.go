@@ -6,8 +6,9 @@ import (
 )
 
 // TargetStats describes the hints queued for one target. Count, Bytes and
-// Oldest describe what is stored now (rebuilt by Open); Refused, Expired
-// and Delivered count events since Open.
+// Oldest describe what is stored now (rebuilt by Open); Refused and
+// Delivered count events since Open. There is no expired count: hints are
+// never dropped for age (Config.MaxAge).
 type TargetStats struct {
 	// Count is the number of hints queued (one per key).
 	Count int
@@ -18,19 +19,25 @@ type TargetStats struct {
 	Oldest time.Time
 	// Refused counts Add calls refused with ErrTargetFull.
 	Refused uint64
-	// Expired counts hints deleted by Expire.
-	Expired uint64
-	// Delivered counts hints deleted by Delivered.
+	// Delivered counts hints deleted by Delivered or Supersede.
 	Delivered uint64
 }
 
 // Lag returns the age at now of the oldest queued hint, the delivery lag:
-// zero when nothing is queued, and never negative.
+// zero when nothing is queued, and never negative. A lag above MaxAge
+// means the target has overdue hints (see Overdue).
 func (t TargetStats) Lag(now time.Time) time.Duration {
 	if t.Count == 0 || t.Oldest.IsZero() || now.Before(t.Oldest) {
 		return 0
 	}
 	return now.Sub(t.Oldest)
+}
+
+// Overdue reports whether the target has a hint older than maxAge (the
+// hint window, Config.MaxAge) at now: kept, but a sign that the target
+// has been out of reach for long, which an operator should see.
+func (t TargetStats) Overdue(now time.Time, maxAge time.Duration) bool {
+	return t.Lag(now) > maxAge
 }
 
 // target is a Store's in-memory bookkeeping for one target. Its fields are
@@ -42,7 +49,7 @@ type target struct {
 	ages     ageIndex
 
 	// Event counters since Open.
-	refused, expired, delivered uint64
+	refused, delivered uint64
 }
 
 // entry describes one stored hint record, for bookkeeping.
@@ -57,8 +64,6 @@ type entry struct {
 // have ok == false.
 type change struct {
 	old, new entry
-	// expired: old was past the hint window and new replaces it.
-	expired bool
 }
 
 // apply adds c to t. Updates of one key reach the store in some order but
@@ -93,7 +98,6 @@ func (t *target) stats() TargetStats {
 		Count:     max(t.count, 0),
 		Bytes:     max(t.bytes, 0),
 		Refused:   t.refused,
-		Expired:   t.expired,
 		Delivered: t.delivered,
 	}
 	if sec, ok := t.ages.oldest(); ok && s.Count > 0 {
@@ -106,8 +110,9 @@ func (t *target) stats() TargetStats {
 func second(ns int64) int64 { return time.Unix(0, ns).Unix() }
 
 // ageIndex counts hints per creation second, so that the oldest hint's age
-// is known without a scan. It holds one entry per distinct second, which
-// Expire keeps to about MaxAge/1s entries.
+// is known without a scan. It holds one entry per distinct second of the
+// stored hints' creation, so it is bounded by their count, which
+// MaxBytesPerTarget bounds.
 type ageIndex struct {
 	secs   []int64       // sorted, distinct: the seconds with a non-zero count
 	counts map[int64]int // second → hints created in it (negative briefly, see target.apply)

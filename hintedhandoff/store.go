@@ -64,6 +64,9 @@ type Store struct {
 	mu struct {
 		sync.Mutex
 		targets map[ring.NodeID]*target
+		// parts counts the stored hints of each partition, whatever
+		// their target (only partitions with hints have an entry).
+		parts map[uint32]int
 	}
 }
 
@@ -80,9 +83,10 @@ func Open(ctx context.Context, st storage.Store, cfg Config) (*Store, error) {
 	}
 	s := &Store{st: st, cfg: cfg.WithDefaults()}
 	s.mu.targets = make(map[ring.NodeID]*target)
+	s.mu.parts = make(map[uint32]int)
 	start, end := storage.HintRange()
 	err := st.Scan(ctx, start, end, func(k, v []byte) error {
-		owner, _, _, ok := storage.SplitHintKey(k)
+		owner, p, _, ok := storage.SplitHintKey(k)
 		if !ok || owner == "" {
 			return fmt.Errorf("%w: key %x", ErrBadRecord, k)
 		}
@@ -90,7 +94,7 @@ func Open(ctx context.Context, st storage.Store, cfg Config) (*Store, error) {
 		if err != nil {
 			return fmt.Errorf("key %x: %w", k, err)
 		}
-		s.targetLocked(ring.NodeID(owner)).apply(change{new: entry{ok: true, size: int64(len(k) + len(v)), created: created}})
+		s.applyLocked(s.targetLocked(ring.NodeID(owner)), p, change{new: entry{ok: true, size: int64(len(k) + len(v)), created: created}})
 		return nil
 	})
 	if err != nil {
@@ -126,7 +130,8 @@ func hintKey(owner ring.NodeID, partition uint32, key []byte) ([]byte, error) {
 // owner, creating the hint if there is none, and returns once the store has
 // it durably (one storage.Update, fsynced when the store syncs). A new hint
 // records now as its creation time; a merge keeps the hint's creation time,
-// so the hint window (MaxAge) runs from the first write the hint holds. A
+// so a hint's age (Stats' Oldest, the hint window MaxAge) runs from the
+// first write it holds, however old: a hint is never dropped for age. A
 // zero st, or one the hint already holds (it Descends st), writes nothing
 // and returns nil.
 //
@@ -137,7 +142,7 @@ func hintKey(owner ring.NodeID, partition uint32, key []byte) ([]byte, error) {
 // the same way even if it would grow the hint less, so the queue never
 // exceeds the bound; only a hint that already holds st is then accepted, as
 // that costs nothing. A refused write is the coordinator's to count as
-// missing; anti-entropy repairs the owner later.
+// missing: a fallback that cannot hold a write never acknowledges it.
 //
 // Errors wrap ErrInvalid for bad arguments, ErrBadRecord for a stored hint
 // that cannot be decoded, or the storage error. A storage error during the
@@ -173,7 +178,7 @@ func (s *Store) Add(ctx context.Context, owner ring.NodeID, partition uint32, ke
 	}
 	s.mu.Unlock()
 	if full {
-		if have, ok, err := s.get(ctx, k, now); err == nil && ok && have.Descends(st) {
+		if have, ok, err := s.get(ctx, k); err == nil && ok && have.Descends(st) {
 			return nil // already held durably: nothing to refuse
 		}
 		s.mu.Lock()
@@ -191,18 +196,11 @@ func (s *Store) Add(ctx context.Context, owner ring.NodeID, partition uint32, ke
 			if err != nil {
 				return nil, err
 			}
-			c.old = entry{ok: true, size: int64(len(k) + len(old)), created: oc}
-			if s.expired(oc, now) {
-				// Past the window: what it held is never merged into a
-				// new hint (it would be delivered with the new write).
-				c.expired = true
-			} else {
-				if ost.Descends(st) {
-					c = change{}
-					return nil, storage.ErrSkipWrite
-				}
-				created, merged = oc, vclock.Merge(ost, st)
+			if ost.Descends(st) {
+				return nil, storage.ErrSkipWrite
 			}
+			c.old = entry{ok: true, size: int64(len(k) + len(old)), created: oc}
+			created, merged = oc, vclock.Merge(ost, st)
 		}
 		v, err := appendRecord(make([]byte, 0, recordHeaderLen+len(enc)), created, merged)
 		if err != nil {
@@ -216,10 +214,7 @@ func (s *Store) Add(ctx context.Context, owner ring.NodeID, partition uint32, ke
 	s.mu.Lock()
 	t.reserved -= est
 	if err == nil {
-		t.apply(c)
-		if c.expired {
-			t.expired++
-		}
+		s.applyLocked(t, partition, c)
 	}
 	s.mu.Unlock()
 	if err != nil {
@@ -228,15 +223,26 @@ func (s *Store) Add(ctx context.Context, owner ring.NodeID, partition uint32, ke
 	return nil
 }
 
-// expired reports whether a hint created at created (Unix nanoseconds of
-// the caller's clock) is past the hint window at now.
-func (s *Store) expired(created int64, now time.Time) bool {
-	return now.UnixNano()-created >= int64(s.cfg.MaxAge)
+// applyLocked records c, a change to a hint of partition in t's queue.
+// s.mu must be held.
+func (s *Store) applyLocked(t *target, partition uint32, c change) {
+	t.apply(c)
+	d := 0
+	if c.old.ok {
+		d--
+	}
+	if c.new.ok {
+		d++
+	}
+	if n := s.mu.parts[partition] + d; n > 0 {
+		s.mu.parts[partition] = n
+	} else {
+		delete(s.mu.parts, partition)
+	}
 }
 
-// get returns the state stored under hint key k, unless it is past the
-// hint window at now.
-func (s *Store) get(ctx context.Context, k []byte, now time.Time) (vclock.State, bool, error) {
+// get returns the state stored under hint key k.
+func (s *Store) get(ctx context.Context, k []byte) (vclock.State, bool, error) {
 	v, err := s.st.Get(ctx, k)
 	if errors.Is(err, storage.ErrNotFound) {
 		return vclock.State{}, false, nil
@@ -244,26 +250,22 @@ func (s *Store) get(ctx context.Context, k []byte, now time.Time) (vclock.State,
 	if err != nil {
 		return vclock.State{}, false, err
 	}
-	created, st, err := decodeRecord(v)
+	_, st, err := decodeRecord(v)
 	if err != nil {
 		return vclock.State{}, false, fmt.Errorf("key %x: %w", k, err)
-	}
-	if s.expired(created, now) {
-		return vclock.State{}, false, nil
 	}
 	return st, true, nil
 }
 
 // Get returns the state of the hint for key (in partition) held on behalf
 // of owner, and whether there is one. A fallback serving a read merges it
-// into its reply. A hint past the hint window at now is absent, whether or
-// not Expire has deleted it yet.
-func (s *Store) Get(ctx context.Context, owner ring.NodeID, partition uint32, key []byte, now time.Time) (vclock.State, bool, error) {
+// into its reply, however old the hint is.
+func (s *Store) Get(ctx context.Context, owner ring.NodeID, partition uint32, key []byte) (vclock.State, bool, error) {
 	k, err := hintKey(owner, partition, key)
 	if err != nil {
 		return vclock.State{}, false, err
 	}
-	st, ok, err := s.get(ctx, k, now)
+	st, ok, err := s.get(ctx, k)
 	if err != nil {
 		return vclock.State{}, false, fmt.Errorf("hintedhandoff: get hint for %s: %w", owner, err)
 	}
@@ -281,13 +283,13 @@ var errBatchFull = errors.New("batch full")
 // the cursor meanwhile wait for the next pass from a nil cursor. The
 // returned hints are owned by the caller.
 //
-// Hints past the hint window at now are skipped, whether or not Expire has
-// deleted them yet: they are never delivered.
+// Hints of every age are returned: a hint past the hint window is overdue,
+// not dead (see Config.MaxAge).
 //
 // The cursor is the storage key of the last hint returned, so it stays
 // valid whatever happens to that hint; it fails with ErrBadCursor if it
 // was not made for owner.
-func (s *Store) Batch(ctx context.Context, owner ring.NodeID, cursor []byte, now time.Time) ([]Hint, []byte, error) {
+func (s *Store) Batch(ctx context.Context, owner ring.NodeID, cursor []byte) ([]Hint, []byte, error) {
 	if owner == "" || len(owner) > storage.MaxHintOwner {
 		return nil, nil, fmt.Errorf("%w: target name of %d bytes", ErrInvalid, len(owner))
 	}
@@ -314,14 +316,7 @@ func (s *Store) Batch(ctx context.Context, owner ring.NodeID, cursor []byte, now
 		if !ok {
 			return fmt.Errorf("%w: key %x", ErrBadRecord, k)
 		}
-		created, err := decodeCreated(v)
-		if err != nil {
-			return fmt.Errorf("key %x: %w", k, err)
-		}
-		if s.expired(created, now) {
-			return nil
-		}
-		_, st, err := decodeRecord(v)
+		created, st, err := decodeRecord(v)
 		if err != nil {
 			return fmt.Errorf("key %x: %w", k, err)
 		}
@@ -348,8 +343,8 @@ func (s *Store) Batch(ctx context.Context, owner ring.NodeID, cursor []byte, now
 // or something the sent state already covers. If writes merged into the
 // hint since it was read it is kept, to be sent again on the next pass.
 // deleted reports whether this call deleted the hint. Delivered is
-// idempotent: when there is no hint (a repeated call, or Expire was first)
-// it does nothing.
+// idempotent: when there is no hint (a repeated call, or Supersede was
+// first) it does nothing.
 func (s *Store) Delivered(ctx context.Context, h Hint) (deleted bool, err error) {
 	k, err := hintKey(h.Owner, h.Partition, h.Key)
 	if err != nil {
@@ -379,32 +374,101 @@ func (s *Store) Delivered(ctx context.Context, h Hint) (deleted bool, err error)
 	}
 	s.mu.Lock()
 	t := s.targetLocked(h.Owner)
-	t.apply(c)
+	s.applyLocked(t, h.Partition, c)
 	t.delivered++
 	s.mu.Unlock()
 	return true, nil
 }
 
-// Expire deletes owner's hints created before now minus MaxAge, and returns
-// how many it deleted. The writes they held are left to anti-entropy. Hints
-// deleted before an error are counted in the statistics but not in n.
-func (s *Store) Expire(ctx context.Context, owner ring.NodeID, now time.Time) (n int, err error) {
-	if owner == "" || len(owner) > storage.MaxHintOwner {
-		return 0, fmt.Errorf("%w: target name of %d bytes", ErrInvalid, len(owner))
-	}
-	cutoff := now.Add(-s.cfg.MaxAge).UnixNano()
-	start, end := storage.HintOwnerRange(string(owner))
-	err = s.st.Scan(ctx, start, end, func(k, v []byte) error {
-		created, err := decodeCreated(v)
+// Lookup returns the merge of every hint this node holds for key (in
+// partition), whatever their targets, and whether there is any. A holder
+// confirmation (node's holder round, before a tombstone is reaped) reads
+// hints through it: a hint is a copy of the key's data like any other, and
+// a tombstone may go only once every copy is known to be covered by it.
+func (s *Store) Lookup(ctx context.Context, partition uint32, key []byte) (vclock.State, bool, error) {
+	var merged vclock.State
+	found := false
+	for _, owner := range s.owners() {
+		st, ok, err := s.Get(ctx, owner, partition, key)
 		if err != nil {
-			return fmt.Errorf("key %x: %w", k, err)
+			return vclock.State{}, false, err
 		}
-		if created >= cutoff {
-			return nil
+		if ok {
+			merged, found = vclock.Merge(merged, st), true
 		}
-		key := bytes.Clone(k)
+	}
+	return merged, found, nil
+}
+
+// Supersede deletes every hint this node holds for key (in partition),
+// whatever its target, that st Descends, and returns how many it deleted.
+// The caller must hold st durably as a replica of the key first (node
+// calls it once it merged a holder confirmation's push into its own
+// data): a deleted hint's writes then live on in that copy, which
+// anti-entropy and the holder protocol carry to the primaries. Hints that
+// st does not cover (written since the state was read) are kept. Deleted
+// hints count as delivered in the statistics.
+func (s *Store) Supersede(ctx context.Context, partition uint32, key []byte, st vclock.State) (int, error) {
+	n := 0
+	for _, owner := range s.owners() {
+		k, err := hintKey(owner, partition, key)
+		if err != nil {
+			return n, err
+		}
 		var c change
-		err = s.st.Update(ctx, key, func(old []byte, found bool) ([]byte, error) {
+		err = s.st.Update(ctx, k, func(old []byte, found bool) ([]byte, error) {
+			c = change{}
+			if !found {
+				return nil, storage.ErrSkipWrite
+			}
+			created, have, err := decodeRecord(old)
+			if err != nil {
+				return nil, err
+			}
+			if !st.Descends(have) {
+				return nil, storage.ErrSkipWrite
+			}
+			c.old = entry{ok: true, size: int64(len(k) + len(old)), created: created}
+			return nil, storage.ErrDeleteKey
+		})
+		if err != nil {
+			return n, fmt.Errorf("hintedhandoff: supersede hint for %s: %w", owner, err)
+		}
+		if c.old.ok {
+			s.mu.Lock()
+			t := s.targetLocked(owner)
+			s.applyLocked(t, partition, c)
+			t.delivered++
+			s.mu.Unlock()
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Discard deletes every hint this node holds, for every target, and
+// returns how many it deleted. It is for a node that left the ring or was
+// removed and joins again: while it was out, reapers did not count it as a
+// hint holder, so its hints may hold values whose deletes were reaped.
+// The writes they held are lost unless another replica has them; the
+// caller says so loudly.
+func (s *Store) Discard(ctx context.Context) (n int, err error) {
+	start, end := storage.HintRange()
+	var keys [][]byte
+	err = s.st.Scan(ctx, start, end, func(k, _ []byte) error {
+		keys = append(keys, bytes.Clone(k))
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("hintedhandoff: discard: %w", err)
+	}
+	for _, k := range keys {
+		owner, p, _, ok := storage.SplitHintKey(k)
+		if !ok || owner == "" {
+			return n, fmt.Errorf("hintedhandoff: discard: %w: key %x", ErrBadRecord, k)
+		}
+		var c change
+		err := s.st.Update(ctx, k, func(old []byte, found bool) ([]byte, error) {
 			c = change{}
 			if !found {
 				return nil, storage.ErrSkipWrite
@@ -413,29 +477,41 @@ func (s *Store) Expire(ctx context.Context, owner ring.NodeID, now time.Time) (n
 			if err != nil {
 				return nil, err
 			}
-			if created >= cutoff {
-				return nil, storage.ErrSkipWrite
-			}
-			c.old = entry{ok: true, size: int64(len(key) + len(old)), created: created}
+			c.old = entry{ok: true, size: int64(len(k) + len(old)), created: created}
 			return nil, storage.ErrDeleteKey
 		})
 		if err != nil {
-			return err
+			return n, fmt.Errorf("hintedhandoff: discard: %w", err)
 		}
 		if c.old.ok {
 			s.mu.Lock()
-			t := s.targetLocked(owner)
-			t.apply(c)
-			t.expired++
+			s.applyLocked(s.targetLocked(ring.NodeID(owner)), p, c)
 			s.mu.Unlock()
 			n++
 		}
-		return nil
-	})
-	if err != nil {
-		return n, fmt.Errorf("hintedhandoff: expire hints for %s: %w", owner, err)
 	}
 	return n, nil
+}
+
+// owners returns every target the store has bookkeeping for: a superset
+// of those with stored hints (Add creates the bookkeeping first).
+func (s *Store) owners() []ring.NodeID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]ring.NodeID, 0, len(s.mu.targets))
+	for id := range s.mu.targets {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// HasPartition reports whether this node holds a hint of partition p, for
+// any target. It is as current as Stats (see the package's invariants).
+func (s *Store) HasPartition(p uint32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.parts[p] > 0
 }
 
 // Stats returns a copy of every target's statistics, including targets

@@ -157,11 +157,16 @@ func TestTargetIsolation(t *testing.T) {
 				t.Fatalf("%s lost its hint: %v %v", o, got, ok)
 			}
 		}
-		if n, err := hs.Expire(context.Background(), "n10", t0.Add(100*time.Hour)); n != 2 || err != nil {
-			t.Fatalf("Expire(n10) = %d, %v; want 2", n, err)
+		// Superseding n10's state of a deletes n10's hint of a only: n2's
+		// state is not covered, and b is another key.
+		if n, err := hs.Supersede(context.Background(), 7, []byte("a"), states["n10"]); n != 1 || err != nil {
+			t.Fatalf("Supersede(a, n10's state) = %d, %v; want 1", n, err)
 		}
-		if got := hs.StatsFor("n2"); got.Count != 2 || got.Expired != 0 {
-			t.Fatalf("n2 after expiring n10: %+v", got)
+		if got := hs.StatsFor("n2"); got.Count != 2 {
+			t.Fatalf("n2 after superseding n10's hint: %+v", got)
+		}
+		if got := hs.StatsFor("n10"); got.Count != 1 {
+			t.Fatalf("n10 after superseding its hint of a: %+v", got)
 		}
 		checkStatsMatchStore(t, hs)
 	})
@@ -374,7 +379,7 @@ func TestBatchPagination(t *testing.T) {
 				var sizes []int
 				var cursor []byte
 				for range 20 {
-					hints, next, err := hs.Batch(context.Background(), "n1", cursor, t0)
+					hints, next, err := hs.Batch(context.Background(), "n1", cursor)
 					if err != nil {
 						t.Fatalf("Batch: %v", err)
 					}
@@ -411,7 +416,7 @@ func TestBatchCursorResume(t *testing.T) {
 		for i := range 6 {
 			mustAdd(t, hs, "n1", 0, fmt.Sprintf("k%d", i*2), fresh(fmt.Sprintf("w%d", i), "v"), t0)
 		}
-		first, cursor, err := hs.Batch(ctx, "n1", nil, t0)
+		first, cursor, err := hs.Batch(ctx, "n1", nil)
 		if err != nil || len(first) != 2 || cursor == nil {
 			t.Fatalf("Batch = %d hints, cursor %x, %v", len(first), cursor, err)
 		}
@@ -427,7 +432,7 @@ func TestBatchCursorResume(t *testing.T) {
 		var keys []string
 		for cursor != nil {
 			var hints []Hint
-			hints, cursor, err = hs.Batch(ctx, "n1", cursor, t0)
+			hints, cursor, err = hs.Batch(ctx, "n1", cursor)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -465,68 +470,108 @@ func TestBatchBadCursor(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, _, err := hs.Batch(context.Background(), "n1", tc.cursor, t0); !errors.Is(err, ErrBadCursor) {
+			if _, _, err := hs.Batch(context.Background(), "n1", tc.cursor); !errors.Is(err, ErrBadCursor) {
 				t.Fatalf("Batch with cursor %x = %v, want ErrBadCursor", tc.cursor, err)
 			}
 		})
 	}
 }
 
-// TestExpire pins the hint window: a hint expires when its first write is
-// more than MaxAge before now, and a later merge does not extend it.
-func TestExpire(t *testing.T) {
+// TestNoExpiry pins the hint window's contract: hints are never dropped
+// for age (a write acknowledged by fallbacks alone lives only in their
+// hints until it reaches a replica), MaxAge only makes them overdue, and a
+// later merge does not make a hint younger. Before, Batch skipped hints
+// past MaxAge and Expire deleted them: the "all overdue" case lost every
+// hint.
+func TestNoExpiry(t *testing.T) {
 	const maxAge = 3 * time.Hour
-	// Hints created at t0 + created[i]; the last is merged into later.
+	// Hints created at t0 + created[i]; k0 is merged into later.
 	created := []time.Duration{0, time.Hour, 2 * time.Hour, 3*time.Hour + time.Second}
 	tests := []struct {
-		name      string
-		now       time.Duration
-		wantLeft  int
-		wantOldst time.Duration
+		name        string
+		now         time.Duration
+		wantOverdue bool
 	}{
-		{"none old enough", 3 * time.Hour, 4, 0},
-		{"exactly MaxAge is kept", 3 * time.Hour, 4, 0},
-		{"one nanosecond past", 3*time.Hour + 1, 3, time.Hour},
-		{"merged hint keeps its age", 5*time.Hour + 1, 1, 3*time.Hour + time.Second},
-		{"all", 10 * time.Hour, 0, 0},
+		{"none old", 3 * time.Hour, false},
+		{"one nanosecond past", 3*time.Hour + 1, true},
+		{"merged hint keeps its age", 5*time.Hour + 1, true},
+		{"all overdue", 100 * time.Hour, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			forEachBackend(t, func(t *testing.T, st storage.Store) {
-				ctx := context.Background()
 				hs := open(t, st, Config{MaxAge: maxAge})
 				for i, c := range created {
 					mustAdd(t, hs, "n1", 0, fmt.Sprintf("k%d", i), fresh(fmt.Sprintf("w%d", i), "v"), t0.Add(c))
 				}
-				// Merge a new write into k0 much later: it still expires
-				// with k0's first write.
-				mustAdd(t, hs, "n1", 0, "k0", fresh("late", "v"), t0.Add(2*time.Hour))
-				mustAdd(t, hs, "n2", 0, "k0", fresh("other", "v"), t0) // another target: untouched
-				n, err := hs.Expire(ctx, "n1", t0.Add(tc.now))
-				if err != nil || n != len(created)-tc.wantLeft {
-					t.Fatalf("Expire = %d, %v; want %d", n, err, len(created)-tc.wantLeft)
+				late := fresh("late", "v")
+				mustAdd(t, hs, "n1", 0, "k0", late, t0.Add(tc.now))
+				hints := all(t, hs, "n1")
+				if len(hints) != len(created) {
+					t.Fatalf("Batch at +%v = %d hints, want all %d", tc.now, len(hints), len(created))
+				}
+				if !hints[0].Created.Equal(t0) || !hints[0].State.Descends(late) {
+					t.Fatalf("k0 = %+v, want created %v and holding the late write", hints[0], t0)
+				}
+				if got, ok := mustGet(t, hs, "n1", 0, "k3"); !ok || got.IsZero() {
+					t.Fatalf("Get(k3) at +%v = %v, %v; want the hint", tc.now, got, ok)
 				}
 				s := hs.StatsFor("n1")
-				if s.Count != tc.wantLeft || s.Expired != uint64(n) || len(all(t, hs, "n1")) != tc.wantLeft {
-					t.Fatalf("after Expire: stats %+v, want %d left", s, tc.wantLeft)
+				if s.Count != len(created) || !s.Oldest.Equal(t0) {
+					t.Fatalf("stats %+v, want %d hints, oldest %v", s, len(created), t0)
 				}
-				wantOldest := time.Time{}
-				if tc.wantLeft > 0 {
-					wantOldest = t0.Add(tc.wantOldst)
-				}
-				if !s.Oldest.Equal(wantOldest) {
-					t.Fatalf("Oldest = %v, want %v", s.Oldest, wantOldest)
-				}
-				if got := hs.StatsFor("n2"); got.Count != 1 {
-					t.Fatalf("n2 stats %+v, want its hint kept", got)
-				}
-				if n, err := hs.Expire(ctx, "n1", t0.Add(tc.now)); n != 0 || err != nil {
-					t.Fatalf("second Expire = %d, %v; want 0", n, err)
+				if got := s.Overdue(t0.Add(tc.now), maxAge); got != tc.wantOverdue {
+					t.Fatalf("Overdue at +%v = %v, want %v", tc.now, got, tc.wantOverdue)
 				}
 				checkStatsMatchStore(t, hs)
 			})
 		})
 	}
+}
+
+// TestLookupSupersede pins what a holder confirmation sees and does:
+// Lookup merges every target's hint of a key; Supersede deletes those the
+// pushed state covers and keeps the others; HasPartition follows.
+func TestLookupSupersede(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st storage.Store) {
+		ctx := context.Background()
+		hs := open(t, st, Config{})
+		a, b := fresh("wa", "va"), fresh("wb", "vb")
+		mustAdd(t, hs, "n1", 3, "k", a, t0)
+		mustAdd(t, hs, "n2", 3, "k", b, t0)
+		mustAdd(t, hs, "n2", 4, "other", b, t0)
+		got, ok, err := hs.Lookup(ctx, 3, []byte("k"))
+		if err != nil || !ok || !got.Equal(vclock.Merge(a, b)) {
+			t.Fatalf("Lookup = %v, %v, %v; want the merge of both hints", got, ok, err)
+		}
+		if _, ok, err := hs.Lookup(ctx, 3, []byte("none")); ok || err != nil {
+			t.Fatalf("Lookup(none) = %v, %v; want absent", ok, err)
+		}
+		if !hs.HasPartition(3) || !hs.HasPartition(4) || hs.HasPartition(5) {
+			t.Fatal("HasPartition does not match the stored hints")
+		}
+		// a covers n1's hint only.
+		if n, err := hs.Supersede(ctx, 3, []byte("k"), a); n != 1 || err != nil {
+			t.Fatalf("Supersede(a) = %d, %v; want 1", n, err)
+		}
+		if n, err := hs.Supersede(ctx, 3, []byte("k"), vclock.Merge(a, b)); n != 1 || err != nil {
+			t.Fatalf("Supersede(a+b) = %d, %v; want 1", n, err)
+		}
+		if hs.HasPartition(3) || !hs.HasPartition(4) {
+			t.Fatal("HasPartition after superseding partition 3's hints")
+		}
+		if s := hs.StatsFor("n2"); s.Count != 1 || s.Delivered != 1 {
+			t.Fatalf("n2 stats %+v, want 1 left and 1 delivered", s)
+		}
+		checkStatsMatchStore(t, hs)
+		if n, err := hs.Discard(ctx); n != 1 || err != nil {
+			t.Fatalf("Discard = %d, %v; want 1", n, err)
+		}
+		if len(hs.Targets()) != 0 || hs.HasPartition(4) {
+			t.Fatalf("after Discard: targets %v", hs.Targets())
+		}
+		checkStatsMatchStore(t, hs)
+	})
 }
 
 func TestOpenRejectsCorruptHints(t *testing.T) {
@@ -561,10 +606,10 @@ func TestOpenRejectsCorruptHints(t *testing.T) {
 		t.Fatal(err)
 	}
 	hs := open(t, st, Config{})
-	if _, _, err := hs.Batch(context.Background(), "n1", nil, t0); !errors.Is(err, ErrBadRecord) {
+	if _, _, err := hs.Batch(context.Background(), "n1", nil); !errors.Is(err, ErrBadRecord) {
 		t.Fatalf("Batch over a corrupt state = %v, want ErrBadRecord", err)
 	}
-	if _, _, err := hs.Get(context.Background(), "n1", 0, []byte("k"), t0); !errors.Is(err, ErrBadRecord) {
+	if _, _, err := hs.Get(context.Background(), "n1", 0, []byte("k")); !errors.Is(err, ErrBadRecord) {
 		t.Fatalf("Get of a corrupt state = %v, want ErrBadRecord", err)
 	}
 	if err := hs.Add(context.Background(), "n1", 0, []byte("k"), fresh("a", "v"), t0); !errors.Is(err, ErrBadRecord) {
@@ -589,34 +634,29 @@ func TestOpenKeepsOtherKeyspaces(t *testing.T) {
 	})
 }
 
-// A hint past the window is dead whatever Expire did: Get and Batch don't
-// return it, and an Add starts a new hint instead of merging into it
-// (issue 10, hole 2: expired hints were delivered and served).
-func TestExpiredHintNeverServed(t *testing.T) {
+// A hint past the window is overdue, not dead: Get and Batch return it and
+// an Add merges into it, keeping its age. The write it holds may exist
+// nowhere else (issue 10, hole 2 once made such hints dead to keep deletes
+// from coming back; node now keeps deletes by counting hint holders among
+// the replicas that confirm a tombstone before it is reaped).
+func TestOverdueHintServed(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, st storage.Store) {
 		ctx := context.Background()
 		hs := open(t, st, Config{MaxAge: time.Hour})
-		old := fresh("before-delete", "v")
+		old := fresh("before", "v")
 		mustAdd(t, hs, "n1", 0, "k", old, t0)
-		late := t0.Add(time.Hour)
-		if _, ok, err := hs.Get(ctx, "n1", 0, []byte("k"), late.Add(-1)); err != nil || !ok {
-			t.Fatalf("inside the window: ok=%v err=%v", ok, err)
+		late := t0.Add(10 * time.Hour)
+		if got, ok, err := hs.Get(ctx, "n1", 0, []byte("k")); err != nil || !ok || !got.Equal(old) {
+			t.Fatalf("Get past the window = %v, %v, %v; want the hint", got, ok, err)
 		}
-		if got, ok, err := hs.Get(ctx, "n1", 0, []byte("k"), late); err != nil || ok {
-			t.Fatalf("Get past the window = %v, %v, %v; want absent", got, ok, err)
-		}
-		if hints, _, err := hs.Batch(ctx, "n1", nil, late); err != nil || len(hints) != 0 {
-			t.Fatalf("Batch past the window = %v, %v; want none", hints, err)
-		}
-		// A new write for the key starts a new hint without the dead one.
 		nw := fresh("after", "v")
 		mustAdd(t, hs, "n1", 0, "k", nw, late)
-		hints, _, err := hs.Batch(ctx, "n1", nil, late)
-		if err != nil || len(hints) != 1 || !hints[0].State.Equal(nw) || !hints[0].Created.Equal(late) {
-			t.Fatalf("after a new Add: %v, %v; want only the new write, created %v", hints, err, late)
+		hints, _, err := hs.Batch(ctx, "n1", nil)
+		if err != nil || len(hints) != 1 || !hints[0].State.Equal(vclock.Merge(old, nw)) || !hints[0].Created.Equal(t0) {
+			t.Fatalf("after a new Add: %v, %v; want both writes, created %v", hints, err, t0)
 		}
-		if s := hs.StatsFor("n1"); s.Count != 1 || s.Expired != 1 {
-			t.Fatalf("stats %+v, want 1 hint and 1 expired", s)
+		if s := hs.StatsFor("n1"); s.Count != 1 || !s.Overdue(late, time.Hour) {
+			t.Fatalf("stats %+v, want 1 overdue hint", s)
 		}
 	})
 }

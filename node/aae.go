@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dynago/dynago/antientropy"
+	"github.com/dynago/dynago/hintedhandoff"
 	"github.com/dynago/dynago/node/api"
 	"github.com/dynago/dynago/node/internal/gossip"
 	"github.com/dynago/dynago/node/internal/membership"
@@ -695,15 +696,46 @@ func (a *antiEntropy) serveAAE(ctx context.Context, method uint8, payload []byte
 			if err != nil {
 				return nil, err
 			}
+			// Hints are copies of the key too: a holder round (the
+			// asker's reaper) must see them before it confirms a
+			// tombstone here (holders.go).
+			hinted := false
+			if a.rep.hints.HasPartition(req.Partition) {
+				if b, hinted, err = withHints(ctx, a.rep.hints, req.Partition, key, b); err != nil {
+					return nil, err
+				}
+			}
 			if len(states) > 0 && size+len(b) > wire.MaxFetchBytes {
 				break
 			}
-			states = append(states, wire.FetchedRaw{State: b, Settled: b != nil && a.rep.settledHere(req.Partition, key, now)})
+			states = append(states, wire.FetchedRaw{State: b, Settled: b != nil && !hinted && a.rep.settledHere(req.Partition, key, now)})
 			size += len(b)
 		}
 		return wire.MarshalAAEFetch(states), nil
 	}
 	return nil, fmt.Errorf("node: unknown rpc method %d", method)
+}
+
+// withHints returns enc, the encoding of a node's stored state of key
+// (nil: none), merged with the hints hs holds for key, and whether the
+// hints added anything.
+func withHints(ctx context.Context, hs *hintedhandoff.Store, p uint32, key, enc []byte) ([]byte, bool, error) {
+	h, ok, err := hs.Lookup(ctx, p, key)
+	if err != nil || !ok {
+		return enc, false, err
+	}
+	var st vclock.State
+	if enc != nil {
+		if err := st.UnmarshalBinary(enc); err != nil {
+			return nil, false, err
+		}
+	}
+	merged := vclock.Merge(st, h)
+	if enc != nil && merged.Equal(st) {
+		return enc, false, nil
+	}
+	out, err := merged.MarshalBinary()
+	return out, true, err
 }
 
 // pace waits until anti-entropy's budgets allow keys and bytes more work.

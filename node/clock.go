@@ -35,7 +35,9 @@ import (
 // call) across the node's own downtime: the slack between the hint window
 // and the least age of a reapable tombstone. A wall clock behind the last
 // checkpoint is detected, and then every hint from before the restart is
-// treated as expired; a smaller step back while the node was down is not.
+// treated as past the hint window; a smaller step back while the node was
+// down is not. Reaping's safety does not rest on these ages (see
+// reapMinAge): they only pace it.
 // It never depends on two nodes' clocks agreeing. Causality is tracked by
 // dotted version vectors, never by timestamps.
 type clock struct {
@@ -90,8 +92,10 @@ var metaSteady = storage.MetaKey("steady")
 // steadyBase computes where Steady resumes at start from the checkpoint
 // (steady, wall) and the wall clock now. gap is added when the wall clock
 // is behind the checkpoint: the downtime is then unknown, and the node
-// assumes it lasted longer than any window it measures (a hint from before
-// is expired, never resurrected by a clock stepped back).
+// assumes it lasted longer than any window it measures (its hints from
+// before are overdue, its tombstones as old as the reap wait; what keeps
+// them from resurrecting anything is the reapers' confirmation, which
+// reads no clock across nodes).
 func steadyBase(ckptSteady, ckptWall, wallNow int64, gap time.Duration) int64 {
 	down := wallNow - ckptWall
 	if down < 0 {

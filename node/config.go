@@ -401,23 +401,25 @@ func (c Config) Validate() error {
 
 // reapMinAge is the least time this node keeps a tombstone after storing
 // it (its own steady clock): the grace period, and with hinted handoff on
-// at least the hint window plus reapMargin, so that no hint holding a value
-// from before the delete can still be delivered or served when the
-// tombstone that suppresses it is reaped.
+// at least the hint window plus reapMargin, so that hints delivered within
+// the window land on the tombstone that suppresses what they hold.
 //
-// The argument, with every time on one node's clock: a hint holding a
-// pre-delete value was created at most MaxRequestTimeout after the delete
-// began (a write's late replication or a read's repair carries it there),
-// and the delete began before this node stored its tombstone. A fallback
-// never delivers or serves a hint past MaxAge (its steady clock), and a
-// receiver refuses a delivered hint that says it is older than its own
-// MaxAge; a delivery is in flight at most hintCallTimeout, and a served
-// hint reaches a primary (read repair, which never writes to a fallback:
-// that would start a new hint window) within MaxRequestTimeout. A request
-// its receiver read only after a pause of the whole process is dropped
-// (node/rpc's stall guard), so a request's timeout bounds how late it
-// lands. So any such hint lands within MaxAge + reapMargin of the
-// tombstone being stored, and the tombstone is still here to suppress it.
+// Reaping is safe from hints of any age because of the confirmation, not
+// this wait: hints are never dropped for age (a write acknowledged by
+// fallbacks alone lives only there), so with hinted handoff on every member
+// counts as a holder of every partition it is not a primary of, and a
+// tombstone is reaped only once each of them confirmed it (holderRound):
+// its data and hints were fetched, the tombstone pushed where they did not
+// descend it (which supersedes the hints it covers, receiveHandoff), in a
+// round that started more than reapMargin after the tombstone was stored
+// here (a hint holding a pre-delete value is created at most
+// MaxRequestTimeout after the delete began: a write's late replication)
+// and ended more than reapMargin ago (a delivery the holder sent from a
+// hint before the push is in flight at most hintCallTimeout, a read reply
+// it served from one reaches a primary within MaxRequestTimeout, and
+// node/rpc's stall guard drops a request read only after a pause of the
+// whole process). A member that is down holds up reaping until it is back
+// or removed: it may hold the only copy of a write the tombstone covers.
 func (c Config) reapMinAge() time.Duration {
 	if c.NoHintedHandoff || c.AAE.ReapUnconfirmed {
 		return c.AAE.TombstoneGrace

@@ -119,7 +119,7 @@ func (c *coordinator) readAs(ctx context.Context, key []byte, owner string) (vcl
 		}
 		return c.rep.readLocal(ctx, key)
 	}
-	st, _, err := c.hints.Get(ctx, ring.NodeID(owner), uint32(c.ring.Load().Partition(key)), key, c.clock.Steady())
+	st, _, err := c.hints.Get(ctx, ring.NodeID(owner), uint32(c.ring.Load().Partition(key)), key)
 	return st, err
 }
 
@@ -509,7 +509,7 @@ func (c *coordinator) writePrimary(ctx context.Context, p int, req wire.WriteReq
 // version gets a fresh actor (this node can't know which counters it used
 // for the key in hints it has delivered since) and is kept as a hint.
 func (c *coordinator) writeFallback(ctx context.Context, p int, owner string, req wire.WriteRequest, out *writeOutcome) (vclock.Dot, error) {
-	cur, _, err := c.hints.Get(ctx, ring.NodeID(owner), uint32(p), req.Key, c.clock.Steady())
+	cur, _, err := c.hints.Get(ctx, ring.NodeID(owner), uint32(p), req.Key)
 	if err != nil {
 		return vclock.Dot{}, err
 	}

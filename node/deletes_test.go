@@ -368,26 +368,76 @@ func (s *hintScene) noResurrectionOnceDrained(t *testing.T, what string) {
 	}
 }
 
-// TestExpiredHintNeverDelivered is issue 10's hole 2: a fallback that was
-// down past the hint window restarts; its hint, written before a delete
-// whose tombstone was reaped meanwhile, must be neither delivered nor
-// served. Before, hints expired only on a one-minute ticker and delivery
-// started at boot, and the deleted value came back.
-func TestExpiredHintNeverDelivered(t *testing.T) {
+// TestOverdueHintHoldsUpReaping is issue 10's hole 2 under the contract
+// that hints never expire: a fallback holding a hint written before a
+// delete is down past the hint window. The hint may hold the only copy of
+// an acknowledged write, so it is kept, and the delete's tombstone must
+// outlive it: the primaries do not reap while the fallback is down, and
+// once it is back its hint is superseded or delivered under the
+// tombstone, which is then reaped, and the deleted value never comes back.
+// (Before, the hint was dead past the window and the primaries reaped
+// without asking the fallback.)
+func TestOverdueHintHoldsUpReaping(t *testing.T) {
 	s := newHintScene(t, func(i int, c *Config) {
 		c.Hints.MaxAge = time.Second
 		c.AAE.TombstoneGrace = 100 * time.Millisecond
 	})
 	s.writeHint(t)
-	s.deleteAndReap(t, s.up[0])
+	coord := s.up[0]
+	var ctx string
+	waitFor(t, "the value on every primary", 20*time.Second, func() (bool, string) {
+		r := coord.get(s.key, "r=3")
+		ctx = r.header.Get(headerContext)
+		return r.status == 200, fmt.Sprint(r.status)
+	})
+	if r := coord.del(s.key, ctx, "w=3"); r.status != 204 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	prims := append([]*testNode{s.down}, s.up...)
+	// Past the least reap age (1 s window + 2 s margin), then more rounds
+	// of every reaper: the tombstone must still be there.
+	waitFor(t, "the tombstones to pass the reap age", 20*time.Second, func() (bool, string) {
+		for _, tn := range prims {
+			if ok, why := tombstonesOlder(tn, []string{s.key}, 4*time.Second); !ok {
+				return false, why
+			}
+		}
+		return true, ""
+	})
+	waitRounds(t, 3, reapers(prims)...)
+	for _, tn := range prims {
+		if len(tn.replica(s.key).Versions) == 0 {
+			t.Fatalf("%s reaped the tombstone while the fallback holding a hint it covers was down", tn.cfg.Name)
+		}
+	}
 	s.fallback = s.fallback.restart()
-	// The hint is past the window; whatever its ticker did, delivery runs
-	// its rounds. Wait for the delivery loop to have looked at the target.
-	s.noResurrectionOnceDrained(t, "the fallback's hint to be dropped, not delivered")
-	// Served: with the primary down again, the fallback answers for it,
-	// but not with a hint past the window.
-	if got := testutil.ToFloat64(s.down.node.metrics.hintsTooOld); got != 0 {
-		t.Logf("%s refused %v hints as too old", s.down.cfg.Name, got)
+	for _, tn := range prims {
+		waitReaped(t, tn, s.key)
+	}
+	s.noResurrectionOnceDrained(t, "the fallback's overdue hint to be delivered or superseded")
+}
+
+// Dynamo §4.6: a fallback keeps a hint until its target takes it, however
+// long that is. A hint past the hint window is delivered (before, it
+// expired, and a write acknowledged by fallbacks alone was lost).
+func TestOverdueHintDelivered(t *testing.T) {
+	s := newHintScene(t, func(i int, c *Config) { c.Hints.MaxAge = time.Second })
+	s.down.stop()
+	s.waitDown(t, s.down)
+	if r := s.up[0].put(s.key, "overdue", "", "w=3"); r.status != 204 {
+		t.Fatalf("write with a fallback: %d %s", r.status, r.body)
+	}
+	waitFor(t, "the hint to be overdue", 20*time.Second, func() (bool, string) {
+		h := s.fallback.hints()
+		return len(h.Targets) == 1 && h.Targets[0].Count == 1 && h.Targets[0].OldestAgeSecs > 2 && h.Targets[0].Overdue, fmt.Sprint(h)
+	})
+	s.down = s.down.restart()
+	waitFor(t, "the overdue hint to be delivered", 20*time.Second, func() (bool, string) {
+		h := s.fallback.hints()
+		return h.Total == 0 && len(h.Targets) == 1 && h.Targets[0].Delivered == 1, fmt.Sprint(h)
+	})
+	if vs := s.down.replica(s.key).values(); !slices.Equal(vs, []string{"overdue"}) {
+		t.Fatalf("%s holds %v, want the hinted write", s.down.cfg.Name, vs)
 	}
 }
 
@@ -421,8 +471,10 @@ func TestReapingIgnoresTheDeletersClock(t *testing.T) {
 	// Wait until every primary has had the tombstone confirmed by every
 	// replica its reaper asks, and then for rounds of their reapers: a
 	// reap by the deleter's clock would have happened by now.
+	// The fallback, down with its hint, confirms nothing: the tombstone
+	// waits for it (hints never expire).
 	prims := append([]*testNode{s.down}, s.up...)
-	waitConfirmed(t, prims, s.key)
+	waitConfirmed(t, prims, s.key, s.fallback.cfg.Name)
 	waitRounds(t, 3, reapers(prims)...)
 	s.fallback = s.fallback.restart()
 	s.noResurrectionOnceDrained(t, "the fallback's young hint to be delivered")
@@ -432,7 +484,9 @@ func TestReapingIgnoresTheDeletersClock(t *testing.T) {
 // every replica its reaper asks (the key's other primaries and the
 // partition's other holders, as reapTombstones lists them) has confirmed:
 // the reaper may then reap it as soon as it is old enough.
-func waitConfirmed(t *testing.T, nodes []*testNode, key string) {
+//
+// Peers named in skip (down ones) are not waited for.
+func waitConfirmed(t *testing.T, nodes []*testNode, key string, skip ...string) {
 	t.Helper()
 	waitFor(t, "the tombstone of "+key+" confirmed on every node", 30*time.Second, func() (bool, string) {
 		for _, tn := range nodes {
@@ -453,6 +507,9 @@ func waitConfirmed(t *testing.T, nodes []*testNode, key string) {
 				return false, tn.cfg.Name + " stores no tombstone of " + key
 			}
 			for _, peer := range peers {
+				if slices.Contains(skip, peer) {
+					continue
+				}
 				if !confirmed[peer].After(at) {
 					return false, fmt.Sprintf("%s: %s has not confirmed the tombstone", tn.cfg.Name, peer)
 				}

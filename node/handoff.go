@@ -58,9 +58,8 @@ func (h handoffNode) Receive(ctx context.Context, req wire.HandoffRequest) error
 // handoffMetrics is node's metrics as the handoff service counts them.
 type handoffMetrics struct{ m *metrics }
 
-func (h handoffMetrics) Refused()      { h.m.hintsRefused.Inc() }
-func (h handoffMetrics) Delivered()    { h.m.hintsDelivered.Inc() }
-func (h handoffMetrics) Expired(k int) { h.m.hintsExpired.Add(float64(k)) }
+func (h handoffMetrics) Refused()   { h.m.hintsRefused.Inc() }
+func (h handoffMetrics) Delivered() { h.m.hintsDelivered.Inc() }
 func (h handoffMetrics) Queued(stats map[ring.NodeID]hintedhandoff.TargetStats, now time.Time) {
 	h.m.setHints(stats, now)
 }
@@ -81,43 +80,44 @@ func (p *peering) sendHandoff(ctx context.Context, target string, req wire.Hando
 	return nil
 }
 
-// receiveHandoff merges a batch of hints into this node's data and returns
-// once all of it is durable. The merges run in parallel so the store's group
-// commit syncs them together.
+// receiveHandoff merges a batch of hints, or a push (a holder round's, a
+// reclaimer's), into this node's data and returns once all of it is
+// durable. The merges run in parallel so the store's group commit syncs
+// them together.
 //
-// A delivered hint past this node's own hint window is dropped, not
-// merged, and acknowledged (so the sender deletes it): whatever the
-// sender's window, this node reaps tombstones on its own (reapMinAge), and
-// a hint that old may hold a value whose delete this node has reaped.
+// A delivered hint is merged whatever its age: it may hold a write that
+// only fallbacks acknowledged. What keeps an old hint from bringing back a
+// reaped delete is the reaper, which confirms every tombstone with every
+// member that may hold hints first (holderRound). A push that covers hints
+// this node holds for the key supersedes them once merged: the tombstone a
+// holder round pushes replaces the pre-delete values they held.
 func (n *replica) receiveHandoff(ctx context.Context, req wire.HandoffRequest) error {
 	sem := make(chan struct{}, 32)
 	var wg sync.WaitGroup
 	errs := make([]error, len(req.Items))
-	refused := 0
 	for i, it := range req.Items {
 		if len(it.Key) == 0 || len(it.Key) > n.cfg.MaxKeyBytes {
 			errs[i] = errors.New("node: bad key in handoff")
-			continue
-		}
-		if req.Hints && it.Age >= n.cfg.Hints.MaxAge {
-			refused++
 			continue
 		}
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			errs[i] = n.safely("merge", func() error {
-				_, err := n.applyLocal(ctx, it.Key, it.State)
+				merged, err := n.applyLocal(ctx, it.Key, it.State)
+				if err != nil || req.Hints {
+					return err
+				}
+				p := uint32(ring.PartitionOf(n.cfg.Ring.Partitions, it.Key))
+				if !n.hints.HasPartition(p) {
+					return nil
+				}
+				_, err = n.hints.Supersede(ctx, p, it.Key, merged)
 				return err
 			})
 		})
 	}
 	wg.Wait()
-	if refused > 0 {
-		n.metrics.hintsTooOld.Add(float64(refused))
-		n.log.Warn("refused delivered hints past this node's hint window (they may hold deleted values)",
-			"from", req.From, "hints", refused, "max_age", n.cfg.Hints.MaxAge)
-	}
 	return errors.Join(errs...)
 }
 
@@ -153,8 +153,8 @@ func (h *httpAPI) handleHints(w http.ResponseWriter, r *http.Request) {
 			age = s.Lag(now).Seconds()
 		}
 		total += s.Count
-		out = append(out, hintJSON{Target: string(id), Count: s.Count, Bytes: s.Bytes, OldestAgeSecs: age, State: state,
-			BytesPerSec: d.BytesPerSec, KeysPerSec: d.KeysPerSec, Delivered: s.Delivered, Refused: s.Refused, Expired: s.Expired,
+		out = append(out, hintJSON{Target: string(id), Count: s.Count, Bytes: s.Bytes, OldestAgeSecs: age, Overdue: s.Overdue(now, h.cfg.Hints.MaxAge), State: state,
+			BytesPerSec: d.BytesPerSec, KeysPerSec: d.KeysPerSec, Delivered: s.Delivered, Refused: s.Refused,
 			TargetAlive: h.peers.Alive(string(id)), LastError: d.LastError})
 	}
 	writeJSON(w, http.StatusOK, api.Hints{Node: h.cfg.Name, Total: total, Targets: out})

@@ -35,7 +35,20 @@ import (
 // previous table is assumed to hold every partition (it may not have
 // reported what the last changes left it), which holds up reaping until
 // it reports or is removed. A node that left or was removed is no holder;
-// joining again discards the data it held (joinAgain).
+// joining again discards the data and the hints it held (joinAgain).
+//
+// Hints are holdings too. A write acknowledged by fallbacks alone lives
+// only in their hints, which are never dropped for age, so a hint may
+// still be delivered or served long after the hint window. With hinted
+// handoff on, every member counts as a holder of every partition it is not
+// a primary of (membership.Holders.WithHints: any member may have been a
+// fallback, and the partition that made it one may have kept its gossip
+// from the reaper), its fetched states include its hints, and a push that
+// covers a hint supersedes it (receiveHandoff). A holder round then
+// confirms as of reapMargin before its start, so that a pre-delete value
+// landing late in a hint is seen, and only reapMargin after the round
+// ended, so that a delivery or a read reply the holder sent from a hint
+// before the push has landed by then.
 
 // publishHolds updates this node's advertised holdings when they changed:
 // the partitions it holds data of and is not a primary of in its table,
@@ -103,20 +116,33 @@ func (a *antiEntropy) publishHolds() {
 // holderView takes the current view of holdings.
 func (a *antiEntropy) holderView() membership.Holders {
 	cur := a.members.currentView()
-	return membership.NewHolders(a.members.clusterSnapshot(), a.cfg.Name, cur.ring, cur.prev, cur.table)
+	v := membership.NewHolders(a.members.clusterSnapshot(), a.cfg.Name, cur.ring, cur.prev, cur.table)
+	if !a.cfg.NoHintedHandoff {
+		v = v.WithHints() // any member may hold hints of any partition
+	}
+	return v
 }
 
 // holderRound confirms this node's tombstones in parts with holder: it
-// fetches the holder's states of those keys and pushes the tombstone where
-// the holder's state does not already descend it. A partition whose
-// tombstones all check out is confirmed as of the round's start, as an
-// exchange with a primary would be.
+// fetches the holder's states of those keys (its data and its hints) and
+// pushes the tombstone where the holder's state does not already descend
+// it. A partition whose tombstones all check out is confirmed as of the
+// round's start, as an exchange with a primary would be; with hinted
+// handoff on, as of reapMargin before it (a pre-delete value lands in a
+// hint at most that late), and only once reapMargin has passed since the
+// round ended (what the holder sent from a hint before the push has
+// landed).
 func (a *antiEntropy) holderRound(ctx context.Context, holder string, parts []uint32) {
 	addr, ok := a.cluster.rpcAddrOf(holder)
 	if !ok {
 		return
 	}
-	start := a.clock.Steady()
+	start, wait := a.clock.Steady(), time.Duration(0)
+	if !a.cfg.NoHintedHandoff {
+		wait = a.cfg.reapMargin()
+		start = start.Add(-wait)
+	}
+	var done []uint32
 	for _, p := range parts {
 		if ctx.Err() != nil {
 			return
@@ -138,8 +164,17 @@ func (a *antiEntropy) holderRound(ctx context.Context, holder string, parts []ui
 			a.log.Debug("confirming tombstones with a holder", "partition", p, "holder", holder, "err", err)
 			continue
 		}
+		done = append(done, p)
+	}
+	if len(done) == 0 || sleepCtx(ctx, wait) != nil {
+		return
+	}
+	for _, p := range done {
+		pt := a.aae.parts[p]
 		pt.mu.Lock()
-		pt.confirmed[holder] = start
+		if last, ok := pt.confirmed[holder]; !ok || start.After(last) {
+			pt.confirmed[holder] = start
+		}
 		pt.mu.Unlock()
 	}
 }

@@ -99,7 +99,7 @@ func newMetrics() *metrics {
 		Name: "dynago_hints_delivered_total", Help: "Hints delivered to their target and deleted.",
 	})
 	m.hintsExpired = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "dynago_hints_expired_total", Help: "Hints dropped for age (anti-entropy repairs their targets).",
+		Name: "dynago_hints_expired_total", Help: "Always 0: hints are never dropped for age (kept for existing dashboards; see dynago_hint_delivery_lag_seconds for overdue hints).",
 	})
 	m.hintsRefused = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "dynago_hints_refused_total", Help: "Hints refused because the target's queue was full.",
@@ -153,7 +153,7 @@ func newMetrics() *metrics {
 		Name: "dynago_panics_total", Help: "Panics recovered, by where they happened (a bug; the log has the stack).",
 	}, []string{"where"})
 	m.hintsTooOld = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "dynago_hints_refused_too_old_total", Help: "Delivered hints this node refused because they were past its hint window.",
+		Name: "dynago_hints_refused_too_old_total", Help: "Always 0: a delivered hint is merged whatever its age (kept for existing dashboards).",
 	})
 	m.storageFailed = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "dynago_storage_failed", Help: "1 once a write failed to reach stable storage: the node refuses writes until restarted.",

@@ -190,6 +190,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	if n.hints, err = hintedhandoff.Open(ctx, n.store, cfg.Hints); err != nil {
 		return nil, fmt.Errorf("node: open hints: %w", err)
 	}
+	n.rep.hints = n.hints
 	n.handoff = n.newHandoff()
 	n.ae = &antiEntropy{
 		recoverer: n.recoverer, members: n.members, cfg: &n.cfg, clock: n.clock, store: n.store, rep: n.rep, peers: n.peers,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dynago/dynago/antientropy"
+	"github.com/dynago/dynago/hintedhandoff"
 	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
@@ -38,6 +39,10 @@ type replica struct {
 	// xfer holds the partitions' ready flags (the rest is the transfer
 	// loop's).
 	xfer *transferState
+	// hints is the hint store (set in New once it is open): the data this
+	// node holds for others, superseded by pushes and dropped with the rest
+	// of its data.
+	hints *hintedhandoff.Store
 	// storageErr is set once a write failed to reach stable storage
 	// (storage.ErrNotDurable): the store then refuses every write until
 	// the node restarts (fail-stop; fsync errors can't be retried), and
@@ -272,7 +277,7 @@ func (r *replica) loadClock(ctx context.Context) error {
 	gap := r.cfg.Hints.MaxAge + r.cfg.reapMargin()
 	base := steadyBase(ckptSteady, ckptWall, wall.UnixNano(), gap)
 	if wall.UnixNano() < ckptWall {
-		r.log.Warn("the wall clock is behind this node's last checkpoint: the downtime is unknown, so hints from before the restart are treated as expired",
+		r.log.Warn("the wall clock is behind this node's last checkpoint: the downtime is unknown, so hints and tombstones from before the restart are treated as past the hint window",
 			"checkpoint", time.Unix(0, ckptWall).UTC(), "now", wall.UTC())
 	}
 	r.clock = newClock(r.cfg.Clock, time.Unix(0, base))
@@ -361,8 +366,10 @@ func (r *replica) checkState(st vclock.State) ([]byte, error) {
 	return b, nil
 }
 
-// dropAllData deletes every key this node stores (its hints stay: they
-// are time-bounded), before a node that left or was removed joins again.
+// dropAllData deletes every key and every hint this node stores, before a
+// node that left or was removed joins again: while it was out of the ring
+// no reaper counted it as a holder, so what it kept may hold values whose
+// deletes were reaped meanwhile.
 func (r *replica) dropAllData(ctx context.Context) error {
 	dropped := 0
 	for p := range r.aae.parts {
@@ -386,7 +393,11 @@ func (r *replica) dropAllData(ctx context.Context) error {
 			dropped++
 		}
 	}
-	r.log.Warn("discarded the data this node held before it left the ring; its partitions come back from their owners", "keys", dropped)
+	hints, err := r.hints.Discard(ctx)
+	if err != nil {
+		return err
+	}
+	r.log.Warn("discarded the data and hints this node held before it left the ring; its partitions come back from their owners", "keys", dropped, "hints", hints)
 	return nil
 }
 

@@ -78,7 +78,7 @@ func hintsCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "hints",
 		Usage:       "show the hints the node holds for down nodes, per target, and their delivery",
-		Description: "Prints GET /debug/hints as a table: target, hints, bytes, age of the oldest, delivery state and rate, delivered/refused/expired counts.",
+		Description: "Prints GET /debug/hints as a table: target, hints, bytes, age of the oldest, delivery state and rate, delivered/refused counts (a hint older than the hint window is overdue: kept, never dropped).",
 		Flags:       append(clientFlags(), adminTimeoutFlag()),
 		Action: func(c *cli.Context) error {
 			var h *api.Hints
@@ -92,14 +92,18 @@ func hintsCommand() *cli.Command {
 					return nil
 				}
 				tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "TARGET\tALIVE\tHINTS\tBYTES\tOLDEST\tSTATE\tRATE\tDELIVERED\tREFUSED\tEXPIRED\tLAST ERROR")
+				fmt.Fprintln(tw, "TARGET\tALIVE\tHINTS\tBYTES\tOLDEST\tSTATE\tRATE\tDELIVERED\tREFUSED\tLAST ERROR")
 				for _, t := range h.Targets {
 					alive := "alive"
 					if !t.TargetAlive {
 						alive = "DOWN"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0fs\t%s\t%.0f B/s\t%d\t%d\t%d\t%s\n", t.Target, alive, t.Count, t.Bytes,
-						t.OldestAgeSecs, t.State, t.BytesPerSec, t.Delivered, t.Refused, t.Expired, t.LastError)
+					overdue := ""
+					if t.Overdue {
+						overdue = " OVERDUE"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0fs%s\t%s\t%.0f B/s\t%d\t%d\t%s\n", t.Target, alive, t.Count, t.Bytes,
+						t.OldestAgeSecs, overdue, t.State, t.BytesPerSec, t.Delivered, t.Refused, t.LastError)
 				}
 				return tw.Flush()
 			})

@@ -45,7 +45,7 @@ func agentCommand() *cli.Command {
 			&cli.BoolFlag{Name: "sloppy", Value: !d.Strict, Usage: "sloppy quorum by default: requests use the first N alive nodes, fallbacks keep hints for down primaries (Dynamo §4.6; a request's ?sloppy=false overrides)"},
 			&cli.Int64Flag{Name: "handoff-rate", Value: d.Hints.Rate, Usage: "hint delivery rate in `BYTES` per second per target (1 MiB/s: drains a large backlog in minutes without starving clients)"},
 			&cli.Int64Flag{Name: "hint-max-bytes", Value: d.Hints.MaxBytesPerTarget, Usage: "`BYTES` of hints kept per down node before new hints are refused (logged, counted; anti-entropy repairs)"},
-			&cli.DurationFlag{Name: "hint-max-age", Value: d.Hints.MaxAge, Usage: "age after which an undelivered hint expires, e.g. `3h` (Cassandra's hint window; anti-entropy repairs the rest)"},
+			&cli.DurationFlag{Name: "hint-max-age", Value: d.Hints.MaxAge, Usage: "hint window, e.g. `3h` (Cassandra's): an undelivered hint older than this is reported overdue, never dropped; tombstones are kept at least this long"},
 			&cli.StringFlag{Name: "read-repair", Value: d.ReadRepair, Usage: "`MODE`: async (repair stale replicas after answering: no added latency), blocking (before answering: monotonic quorum reads) or off"},
 			&cli.Int64Flag{Name: "transfer-rate", Value: d.TransferRate, Usage: "`BYTES` per second a node pulls when it takes over partitions (join, leave, remove; 4 MiB/s moves a million 100-byte keys in about half a minute)"},
 			&cli.BoolFlag{Name: "hinted-handoff", Value: true, Usage: "sloppy quorum with hinted handoff (false: requests use primaries only and no hints are kept; anti-entropy repairs what a down replica missed)"},

@@ -12,15 +12,21 @@ type HintTarget struct {
 	Count         int     `json:"count"`
 	Bytes         int64   `json:"bytes"`
 	OldestAgeSecs float64 `json:"oldest_age_seconds"`
+	// Overdue reports a hint older than the hint window (--hint-max-age):
+	// kept and delivered like the others, but its target has been out of
+	// reach for long, and it holds up tombstone reaping meanwhile.
+	Overdue bool `json:"overdue,omitempty"`
 	// State is "idle" or the delivery state ("delivering", "backing-off", ...).
 	State       string  `json:"state"`
 	BytesPerSec float64 `json:"bytes_per_second"`
 	KeysPerSec  float64 `json:"keys_per_second"`
 	Delivered   uint64  `json:"delivered"`
 	Refused     uint64  `json:"refused"`
-	Expired     uint64  `json:"expired"`
-	TargetAlive bool    `json:"target_alive"`
-	LastError   string  `json:"last_error,omitempty"`
+	// Expired is always 0: hints are never dropped for age. It stays
+	// for the JSON format's sake.
+	Expired     uint64 `json:"expired"`
+	TargetAlive bool   `json:"target_alive"`
+	LastError   string `json:"last_error,omitempty"`
 }
 
 // Hints is GET /debug/hints: the hints the node holds, per target

@@ -297,7 +297,7 @@ func s17() Scenario {
 	return Scenario{
 		Name: "S17", Title: "a fallback killed past the hint window",
 		Injects: "agents with " + strings.Join(fastReap, " ") + "; isolate P, the primary of most of 30 keys; write the keys P is a primary of and fallback F stands in for at W=3 (sloppy), so F stores a hint for P of each; " +
-			"SIGKILL F; heal P; read each key at R=3 and delete it with the read's context at W=3 on the primaries (sloppy=false); wait (at most 60 s) until no replica stores a version of any key (tombstones reaped); " +
+			"SIGKILL F; heal P; read each key at R=3 and delete it with the read's context at W=3 on the primaries (sloppy=false); wait (at most 60 s) until no replica stores a version of any key (tombstones reaped; hints never expire, so F's hints hold the tombstones until F is back and the wait is logged as not reaped); " +
 			"keep F down at least 3 hint windows (15 s) in all; restart F on its data dir and read every key at R=1 through F and through every node, round after round, for F's first minute (20 s at the smoke length)",
 		Asserts: "no resurrection: no deleted value in any read after the restart (judged against the deletes acked before it), in the final reads at R=3 and R=1 through every node, or live on any replica; " +
 			"replicas, hints and Merkle roots converge and every tombstone is reaped within 60 s",

@@ -287,7 +287,7 @@ func (r *run) execute() bool {
 // zero.
 var (
 	counters = []string{
-		"dynago_hints_delivered_total", "dynago_hints_expired_total", "dynago_read_repairs_total",
+		"dynago_hints_delivered_total", "dynago_read_repairs_total",
 		"dynago_aae_keys_repaired_total", "dynago_tombstones_reaped_total", "dynago_transfer_keys_total",
 		"dynago_stale_keys_pushed_total", "dynago_rpc_table_mismatches_total",
 	}

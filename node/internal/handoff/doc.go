@@ -7,8 +7,11 @@
 // failures (hintedhandoff.Delivery). Hints for keys their target is no
 // longer a primary of (it left, was removed, or lost the partition while
 // down) go instead to the keys' current primaries, this node's own data
-// included. It also expires hints past the hint window, counts refused
-// hints (Refused), publishes each target's delivery state for
+// included. It never drops a hint for age: a hint past the hint window
+// (Hints.MaxAge) is overdue, logged, and delivered like the others, since
+// a write acknowledged by fallbacks alone lives nowhere else (as Riak's
+// fallback vnodes keep their data until handoff succeeds). It also counts
+// refused hints (Refused), publishes each target's delivery state for
 // /debug/hints (Statuses), and lets a leaving node hand its hints on
 // before it exits (Drain). The receiving side, which merges delivered
 // hints into the local replica, stays in node.
@@ -33,10 +36,10 @@
 //     Peers.Send and Local.Receive returned nil for the batch holding it.
 //     A failed or refused batch keeps every hint it carried, and the
 //     target's Delivery backs off.
-//   - An expired hint (older than Hints.MaxAge by the steady clock) is
-//     never delivered: the store's Batch skips it, and Expire drops it,
-//     counted and logged. Every batch carries each hint's age, so a target
-//     refuses one that expired in flight.
+//   - A hint is never dropped for age. Every batch carries each hint's
+//     age (for the receiver's logs); what keeps an old hint from bringing
+//     back a reaped delete is node's reaper, which confirms each tombstone
+//     with every member that may hold hints before it reaps it.
 //   - Only live targets, or targets out of the placement, are sent to; a
 //     moved hint goes to a down primary never (the batch fails and stays).
 //   - One goroutine (Run) owns every target's Delivery; Statuses are

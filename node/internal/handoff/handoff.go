@@ -27,7 +27,8 @@ type Config struct {
 	// included.
 	CallTimeout time.Duration
 	// Hints is the hint store's configuration: rates, batch sizes,
-	// backoff, the queue limit and the hint window.
+	// backoff, the queue limit and the hint window (past which a target's
+	// hints are reported overdue, never dropped).
 	Hints hintedhandoff.Config
 }
 
@@ -69,9 +70,8 @@ type Metrics interface {
 	Refused()
 	// Delivered counts a hint delivered and deleted.
 	Delivered()
-	// Expired counts n hints dropped for age.
-	Expired(n int)
-	// Queued publishes what the store holds per target.
+	// Queued publishes what the store holds per target (the oldest
+	// hint's age shows overdue ones).
 	Queued(stats map[ring.NodeID]hintedhandoff.TargetStats, now time.Time)
 }
 
@@ -99,11 +99,14 @@ type Service struct {
 	// statuses is the last round's delivery states, replaced whole and
 	// never modified once published.
 	statuses atomic.Pointer[map[ring.NodeID]hintedhandoff.DeliveryStatus]
+	// overdue is the targets with hints past the hint window, as last
+	// logged. Only Run's goroutine touches it.
+	overdue map[ring.NodeID]bool
 }
 
 // New returns a service that does nothing until Run.
 func New(cfg Config, d Deps) *Service {
-	return &Service{cfg: cfg, d: d, wake: make(chan struct{}, 1)}
+	return &Service{cfg: cfg, d: d, wake: make(chan struct{}, 1), overdue: map[ring.NodeID]bool{}}
 }
 
 // Wake asks the loop to look at its targets now (a peer came back). It
@@ -119,7 +122,7 @@ func (s *Service) Wake() {
 // is full (hintedhandoff.ErrTargetFull): counted and logged.
 func (s *Service) Refused(owner string) {
 	s.d.Metrics.Refused()
-	s.d.Log.Warn("hint refused: the queue for this target is full; the write counts only the replicas that stored it, anti-entropy repairs the rest",
+	s.d.Log.Warn("hint refused: the queue for this target is full; the write counts only the replicas that stored it",
 		"target", owner, "limit_bytes", s.cfg.Hints.MaxBytesPerTarget)
 }
 
@@ -138,8 +141,8 @@ func (s *Service) Statuses() map[ring.NodeID]hintedhandoff.DeliveryStatus {
 // Delivery.
 func (s *Service) Run(ctx context.Context) error {
 	deliveries := map[ring.NodeID]*hintedhandoff.Delivery{}
-	expire := time.NewTicker(time.Minute)
-	defer expire.Stop()
+	check := time.NewTicker(time.Minute)
+	defer check.Stop()
 	for {
 		wait := s.round(ctx, deliveries)
 		timer := time.NewTimer(wait)
@@ -151,8 +154,8 @@ func (s *Service) Run(ctx context.Context) error {
 			for _, d := range deliveries {
 				d.Wake()
 			}
-		case <-expire.C:
-			s.expireAll(ctx)
+		case <-check.C:
+			s.checkOverdue()
 		case <-timer.C:
 		}
 		timer.Stop()
@@ -197,20 +200,16 @@ func (s *Service) deliverBatch(ctx context.Context, d *hintedhandoff.Delivery) b
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 	defer cancel()
 	clk := s.d.Clock
-	hints, next, err := s.d.Hints.Batch(ctx, target, d.Cursor(), clk.Steady())
+	hints, next, err := s.d.Hints.Batch(ctx, target, d.Cursor())
 	if errors.Is(err, hintedhandoff.ErrBadCursor) {
-		hints, next, err = s.d.Hints.Batch(ctx, target, nil, clk.Steady())
+		hints, next, err = s.d.Hints.Batch(ctx, target, nil)
 	}
 	if err != nil {
 		d.Failed(err, clk.Steady())
 		return false
 	}
 	if len(hints) == 0 {
-		// What is left for the target, if anything, is past the hint
-		// window: drop it now rather than at the next expiry tick.
-		if s.d.Hints.StatsFor(target).Count > 0 {
-			s.expireTarget(ctx, target)
-		}
+		// The end of the queue: the next pass starts from its first hint.
 		d.Acked(nil, clk.Steady())
 		return false
 	}
@@ -315,23 +314,34 @@ func (s *Service) redeliver(ctx context.Context, req wire.HandoffRequest) error 
 	return nil
 }
 
-// expireAll drops hints older than the age limit, loudly: anti-entropy
-// repairs what they carried.
-func (s *Service) expireAll(ctx context.Context) {
-	for _, target := range s.d.Hints.Targets() {
-		s.expireTarget(ctx, target)
+// checkOverdue logs, once each time it happens, a target whose oldest hint
+// is past the hint window, and when it no longer is. Overdue hints are
+// kept and delivered like the others (they may hold writes acknowledged by
+// fallbacks alone), but they hold up the reaping of the tombstones of their
+// partitions, and a target out of reach that long is probably gone: the
+// operator should bring it back or remove it.
+func (s *Service) checkOverdue() {
+	now := s.d.Clock.Steady()
+	stats := s.d.Hints.Stats()
+	for target, st := range stats {
+		over := st.Overdue(now, s.cfg.Hints.MaxAge)
+		switch {
+		case over && !s.overdue[target]:
+			s.d.Log.Warn("hints overdue: undelivered for longer than the hint window; they are kept until the target takes them, and hold up tombstone reaping meanwhile",
+				"target", target, "hints", st.Count, "oldest_age", st.Lag(now), "max_age", s.cfg.Hints.MaxAge, "target_alive", s.d.Peers.Alive(string(target)))
+		case !over && s.overdue[target]:
+			s.d.Log.Info("hints no longer overdue", "target", target, "hints", st.Count)
+		}
+		if over {
+			s.overdue[target] = true
+		} else {
+			delete(s.overdue, target)
+		}
 	}
-}
-
-func (s *Service) expireTarget(ctx context.Context, target ring.NodeID) {
-	k, err := s.d.Hints.Expire(ctx, target, s.d.Clock.Steady())
-	if err != nil {
-		s.d.Log.Warn("expiring hints", "target", target, "err", err)
-		return
-	}
-	if k > 0 {
-		s.d.Metrics.Expired(k)
-		s.d.Log.Warn("hints expired: older than the age limit; anti-entropy repairs the target", "target", target, "hints", k, "max_age", s.cfg.Hints.MaxAge)
+	for target := range s.overdue {
+		if _, ok := stats[target]; !ok {
+			delete(s.overdue, target)
+		}
 	}
 }
 
@@ -374,5 +384,5 @@ func (s *Service) Drain(ctx context.Context, timeout time.Duration) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	s.d.Log.Warn("leaving with hints not delivered; anti-entropy repairs their targets", "targets", s.d.Hints.Targets())
+	s.d.Log.Warn("leaving with hints not delivered: the writes they hold are lost unless a replica has them", "targets", s.d.Hints.Targets())
 }

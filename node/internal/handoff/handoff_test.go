@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,13 +20,13 @@ import (
 
 // fakes is every dependency of the service, recording what it is asked.
 type fakes struct {
-	mu                               sync.Mutex
-	now                              time.Time
-	ring                             *ring.Ring
-	alive                            map[string]bool
-	refuse                           map[string]bool     // Send fails for these
-	sent                             map[string][][]byte // keys sent, by node (self: Receive)
-	delivered, expired, refusedCount int
+	mu                      sync.Mutex
+	now                     time.Time
+	ring                    *ring.Ring
+	alive                   map[string]bool
+	refuse                  map[string]bool     // Send fails for these
+	sent                    map[string][][]byte // keys sent, by node (self: Receive)
+	delivered, refusedCount int
 }
 
 func (f *fakes) Steady() time.Time       { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
@@ -53,7 +54,6 @@ func (f *fakes) Receive(ctx context.Context, req wire.HandoffRequest) error {
 }
 func (f *fakes) Refused()                                                    { f.mu.Lock(); f.refusedCount++; f.mu.Unlock() }
 func (f *fakes) Delivered()                                                  { f.mu.Lock(); f.delivered++; f.mu.Unlock() }
-func (f *fakes) Expired(n int)                                               { f.mu.Lock(); f.expired += n; f.mu.Unlock() }
 func (f *fakes) Queued(map[ring.NodeID]hintedhandoff.TargetStats, time.Time) {}
 
 // newService returns a service on node "a" of the ring {a, b, c} (N=3:
@@ -97,10 +97,10 @@ func TestDeliver(t *testing.T) {
 		target string
 		setup  func(f *fakes)
 		// want: keys each node received; left: hints still held after;
-		// delivered, expired: the counters.
-		want               map[string]int
-		left               int
-		delivered, expired int
+		// delivered: the counter.
+		want      map[string]int
+		left      int
+		delivered int
 	}{
 		{name: "target down: nothing sent, hints kept", target: "b",
 			want: map[string]int{}, left: 3},
@@ -116,9 +116,14 @@ func TestDeliver(t *testing.T) {
 		{name: "target no longer an owner, a primary down: hints kept", target: "x",
 			setup: func(f *fakes) { f.setAlive("b", true) },
 			want:  nil, left: 3},
-		{name: "expired hints are dropped, never sent", target: "b",
-			setup: func(f *fakes) { f.setAlive("b", true); f.advance(2 * time.Hour) },
-			want:  map[string]int{}, expired: 3},
+		// Before, hints past the window were dropped unsent (want {},
+		// left 0): a write acknowledged by fallbacks alone was lost.
+		{name: "hints past the hint window are still sent", target: "b",
+			setup: func(f *fakes) { f.setAlive("b", true); f.advance(100 * time.Hour) },
+			want:  map[string]int{"b": 3}, delivered: 3},
+		{name: "hints past the hint window, target down: kept", target: "b",
+			setup: func(f *fakes) { f.advance(100 * time.Hour) },
+			want:  map[string]int{}, left: 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -147,8 +152,8 @@ func TestDeliver(t *testing.T) {
 			if n := hs.StatsFor(ring.NodeID(tc.target)).Count; n != tc.left {
 				t.Errorf("%d hints left, want %d", n, tc.left)
 			}
-			if f.delivered != tc.delivered || f.expired != tc.expired {
-				t.Errorf("delivered %d, expired %d; want %d, %d", f.delivered, f.expired, tc.delivered, tc.expired)
+			if f.delivered != tc.delivered {
+				t.Errorf("delivered %d; want %d", f.delivered, tc.delivered)
 			}
 			if st, ok := s.Statuses()[ring.NodeID(tc.target)]; tc.left > 0 && (!ok || st.Target == "") {
 				t.Errorf("no delivery status for %s with hints left: %v", tc.target, s.Statuses())
@@ -201,5 +206,25 @@ func TestRunWakeAndShutdown(t *testing.T) {
 	s.Refused("b")
 	if f.refusedCount != 1 {
 		t.Fatalf("refused count %d", f.refusedCount)
+	}
+}
+
+// Overdue hints are logged once when they pass the hint window, and kept.
+func TestCheckOverdue(t *testing.T) {
+	s, f, hs := newService(t, "b", "k1")
+	var logged strings.Builder
+	s.d.Log = slog.New(slog.NewTextHandler(&logged, nil))
+	s.checkOverdue()
+	if s.overdue["b"] || logged.Len() != 0 {
+		t.Fatalf("overdue inside the window: %v %q", s.overdue, logged.String())
+	}
+	f.advance(2 * time.Hour)
+	s.checkOverdue()
+	s.checkOverdue()
+	if !s.overdue["b"] || strings.Count(logged.String(), "hints overdue") != 1 {
+		t.Fatalf("past the window: overdue %v, log %q", s.overdue, logged.String())
+	}
+	if n := hs.StatsFor("b").Count; n != 1 {
+		t.Fatalf("%d hints left, want the overdue one kept", n)
 	}
 }

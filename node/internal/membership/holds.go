@@ -17,6 +17,13 @@ import (
 // the previous table is assumed to hold every partition (it may not have
 // reported what the last changes left it), which holds up reaping until it
 // reports or is removed. A node that left or was removed is no holder.
+//
+// Hints are holdings too (WithHints): with hinted handoff, any member may
+// have taken a partition's writes as a fallback, keeps them as hints until
+// they reach a replica however long that takes, and the partition that made
+// it a fallback may also keep its advertisement from the reaper. So then
+// every member in the ring counts as a holder of every partition it is not
+// a primary of, and confirms each tombstone with its data and its hints.
 
 // EncodeParts renders a sorted partition list as ranges: "0-3,7,9-12"
 // (Record.Holds' form).
@@ -80,6 +87,7 @@ type Holders struct {
 	prevV   uint64 // the previous table's version, or 0 without one
 	members []Record
 	holds   map[string]map[uint32]bool // parsed, or nil: unknown
+	hints   bool                       // every member may hold hints of any partition
 }
 
 // NewHolders takes the holdings that c's records advertise, for the
@@ -105,6 +113,15 @@ func NewHolders(c State, self string, r, prev *ring.Ring, t *Table) Holders {
 	return v
 }
 
+// WithHints returns v in which every member counts as a holder of every
+// partition it is not a primary of, as one that may hold the partition's
+// writes as hints (see Holdings above). Node uses it whenever hinted
+// handoff is on.
+func (v Holders) WithHints() Holders {
+	v.hints = true
+	return v
+}
+
 // Of returns the members other than the primaries that may hold data of
 // partition p.
 func (v Holders) Of(p int) []string {
@@ -115,6 +132,8 @@ func (v Holders) Of(p int) []string {
 		}
 		set, known := v.holds[m.Name]
 		switch {
+		case v.hints:
+			out = append(out, m.Name) // it may hold hints of p
 		case !known || m.HoldsAt == 0:
 			out = append(out, m.Name)
 		case m.HoldsAt-1 >= v.table:

@@ -101,6 +101,11 @@ func TestHolders(t *testing.T) {
 			if got != tc.want {
 				t.Fatalf("Of(%d) includes %s = %v, want %v", p, tc.m.Name, got, tc.want)
 			}
+			// With hints, every member but p's primaries may hold p.
+			primary := slices.Contains(r.Primaries(p), ring.NodeID(tc.m.Name))
+			if got := slices.Contains(v.WithHints().Of(p), tc.m.Name); got == primary {
+				t.Fatalf("WithHints: Of(%d) includes %s = %v, want %v", p, tc.m.Name, got, !primary)
+			}
 		})
 	}
 }
