@@ -99,11 +99,11 @@
 //
 // # How to use it
 //
-//	go test ./test/sim                         # CI: 200 seeds (4 under -race), the must-fail control, the hint-window regression
+//	go test ./test/sim                         # CI: 200 seeds (4 under -race), the must-fail control, the regressions
 //	go test ./test/sim -run TestSimSeeds -sim.seed=N -v               # replay one seed, with its timeline
 //	DYNAGO_SIM_LOG=1 go test ./test/sim -run TestSimSeeds -sim.seed=N # ... and every node's debug log
 //	go test ./test/sim -run TestSimSeeds -sim.seeds=2000 -sim.first=1000 -timeout 60m   # a longer sweep
-//	go test ./test/sim -run TestSimSeeds -sim.strict ...              # fail on the known bugs too
+//	go test ./test/sim -run TestSimSeeds -sim.strict ...              # fail on known bugs too (none is open)
 //	go test ./test/sim -run TestSimReplay -sim.seed=N -sim.replays=20 # how exactly does N replay?
 //
 // A failing seed prints its schedule, each problem, each invalid checker
@@ -163,7 +163,7 @@
 //
 // # Findings
 //
-// Two dynago bugs. One is fixed:
+// Two dynago bugs, both fixed:
 //
 //   - hint-expiry (fixed): a sloppy write acknowledged by fallbacks alone
 //     (X-Dynago-Report primaries=0) lives only in their hints; when the
@@ -181,14 +181,18 @@
 //     holder round). TestSimHintWindow, the old reproduction (10 to 40
 //     lost writes a run), now passes strictly.
 //
-// The other is reported with its reproduction (known.go, TestSimKnownBugs
-// with -sim.known); a finding it explains is logged as "known bug" and
-// fails a run only with -sim.strict:
+//   - read-repair-tombstones: read repair copied a deleted key's merged
+//     state to every replica lacking part of it, so a replica that had
+//     reaped the tombstone got it back as a new one (its wait starting
+//     again), and a deleted key that clients kept reading never drained
+//     (seed 962 kept 18 tombstones through the whole convergence wait).
+//     Fixed in quorum.Stale: a replica with nothing is not stale for a
+//     state that is only tombstones (both read as deleted; anti-entropy
+//     still copies young tombstones). TestSimReadRepairTombstones runs
+//     seed 962, whose convergence wait now reads every divergent key,
+//     tombstones included, and fails without the fix.
 //
-//   - KnownReadRepairTombstones: read repair copies a reaped tombstone
-//     back to the replica that reaped it, as a new one, so a deleted key
-//     that keeps being read keeps its tombstone (seed 962 with
-//     -sim.read-reaping, and most seeds with short windows).
+// No known bug is open (known.go).
 //
 // Apart from those, the sweeps found nothing: no checker invalid, no bug
 // counter above 0, every cluster settled, converged and drained its

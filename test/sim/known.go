@@ -8,30 +8,18 @@ import "github.com/dynago/dynago/test/jepsen/history"
 // so CI stays a test of everything else while they are open. Each has the
 // seed that shows it; doc.go's "Findings" describes them.
 //
-// Fixed: hint-expiry (a write acknowledged by fallbacks alone was lost
-// when their hints expired); hints no longer expire, and TestSimHintWindow
-// is its regression test (doc.go, Findings).
-const (
-	// KnownReadRepairTombstones: read repair copies a key's merged state
-	// to every primary that lacks part of it, tombstones included, with
-	// no regard for reaping: a replica that has reaped the tombstone (as
-	// it may once every replica confirmed it) gets it back as a new one
-	// (fresh stored-at, the whole wait again), and while it waits the
-	// others reap theirs and an exchange within the grace copies its
-	// young copy back to them. A deleted key that clients keep reading
-	// keeps its tombstone for as long as they do. Anti-entropy alone
-	// does not do this (it copies no tombstone older than the grace to a
-	// replica that has nothing): the harness reads only keys whose
-	// replicas differ in more than tombstones, unless ReadReaping
-	// (-sim.read-reaping), with which seed 962 keeps 15 tombstones for
-	// the whole convergence wait, as do most seeds with short windows.
-	KnownReadRepairTombstones = "read-repair-tombstones: read repair copies reaped tombstones back, so a deleted key that is read never drains"
-)
+// None is open. Fixed: hint-expiry (a write acknowledged by fallbacks
+// alone was lost when their hints expired; hints no longer expire, and
+// TestSimHintWindow is its regression test) and read-repair-tombstones
+// (read repair copied reaped tombstones back, so a deleted key that kept
+// being read never drained; quorum.Stale no longer counts a replica with
+// nothing as stale for a tombstone, and TestSimReadRepairTombstones is its
+// regression test). doc.go's Findings describes both. A new one gets a
+// constant here, a branch in explain and a reproduction test.
 
 // explain returns the known bug that explains an invalid claim, or "".
-// raw is the recorded history. No open known bug explains a claim:
-// KnownReadRepairTombstones shows as a problem (tombstones that never
-// drain), not as an invalid claim.
+// raw is the recorded history. No known bug is open, so none explains a
+// claim.
 func (r *run) explain(c Claim, raw []history.Op) string {
 	return ""
 }

@@ -32,11 +32,6 @@ type Options struct {
 	W int
 	// Strict fails a run on a finding a known bug explains (known.go).
 	Strict bool
-	// ReadReaping makes the convergence wait also read keys whose
-	// replicas differ only in tombstones (while reapers work), as a
-	// client reading a deleted key would: runs with short windows then
-	// show KnownReadRepairTombstones (their tombstones never drain).
-	ReadReaping bool
 	// ConvergeWithin bounds the wait for convergence after heal (0: 90
 	// virtual seconds). The control shortens it: its replicas never
 	// converge.
@@ -558,10 +553,11 @@ func (r *run) converge(keys [][2]string) {
 				continue
 			}
 			still = append(still, k)
-			// Replicas that differ only in tombstones are left to the
-			// reapers: a read would repair the tombstones back onto
-			// replicas that reaped them (KnownReadRepairTombstones).
-			if hints == 0 && (len(live) > 1 || r.opts.ReadReaping) {
+			// Every divergent key is read, tombstones included: read
+			// repair must not copy a tombstone back to a replica that
+			// reaped it (what was known bug read-repair-tombstones), or
+			// the drain below never ends.
+			if hints == 0 {
 				r.read(history.ConvergeProcess, pl[round%len(pl)], k, len(pl), false)
 			}
 		}

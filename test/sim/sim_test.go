@@ -21,13 +21,11 @@ import (
 )
 
 var (
-	seedsFlag    = flag.Int("sim.seeds", 0, "how many seeds TestSimSeeds runs, from sim.first (0: 200, or 4 under -race)")
-	firstFlag    = flag.Uint64("sim.first", 1, "the first seed TestSimSeeds runs")
-	seedFlag     = flag.Uint64("sim.seed", 0, "run only this seed (0: run sim.seeds seeds from sim.first)")
-	knownFlag    = flag.Bool("sim.known", false, "TestSimKnownBugs: reproduce each known bug (known.go)")
-	replayFlag   = flag.Int("sim.replays", 0, "TestSimReplay: run -sim.seed (default 1) this many times and count the distinct histories")
-	strictFlag   = flag.Bool("sim.strict", false, "fail a finding a known bug explains (known.go)")
-	readReapFlag = flag.Bool("sim.read-reaping", false, "after heal, also read keys whose replicas differ only in tombstones (shows KnownReadRepairTombstones)")
+	seedsFlag  = flag.Int("sim.seeds", 0, "how many seeds TestSimSeeds runs, from sim.first (0: 200, or 4 under -race)")
+	firstFlag  = flag.Uint64("sim.first", 1, "the first seed TestSimSeeds runs")
+	seedFlag   = flag.Uint64("sim.seed", 0, "run only this seed (0: run sim.seeds seeds from sim.first)")
+	replayFlag = flag.Int("sim.replays", 0, "TestSimReplay: run -sim.seed (default 1) this many times and count the distinct histories")
+	strictFlag = flag.Bool("sim.strict", false, "fail a finding a known bug explains (known.go)")
 )
 
 // logger returns the nodes' logger: discarded unless DYNAGO_SIM_LOG is set.
@@ -94,7 +92,7 @@ func TestSimSeeds(t *testing.T) {
 func runSeed(t *testing.T, seed uint64) *Result {
 	var res *Result
 	synctest.Test(t, func(t *testing.T) {
-		res = Run(Options{Schedule: Generate(seed), Strict: *strictFlag, ReadReaping: *readReapFlag, Logger: logger(), Logf: func(f string, a ...any) {
+		res = Run(Options{Schedule: Generate(seed), Strict: *strictFlag, Logger: logger(), Logf: func(f string, a ...any) {
 			if testing.Verbose() && *seedFlag != 0 {
 				t.Logf(f, a...)
 			}
@@ -108,9 +106,6 @@ func runSeed(t *testing.T, seed uint64) *Result {
 		replay := fmt.Sprintf("go test ./test/sim -run TestSimSeeds -sim.seed=%d -v", seed)
 		if *strictFlag {
 			replay += " -sim.strict"
-		}
-		if *readReapFlag {
-			replay += " -sim.read-reaping"
 		}
 		t.Errorf("seed %d failed.\n%s\n%s%s\nreplay: %s\n(memberlist and node draw some randomness no seed controls, and the scheduler orders goroutines freely: the seed reproduces often, not always)",
 			seed, res.Schedule, res.Report(), saveEvidence(t, seed, res), replay)
@@ -158,7 +153,7 @@ func TestSimReplay(t *testing.T) {
 	for range replays {
 		var res *Result
 		synctest.Test(t, func(t *testing.T) {
-			res = Run(Options{Schedule: Generate(seed), Strict: *strictFlag, ReadReaping: *readReapFlag, Logger: logger()})
+			res = Run(Options{Schedule: Generate(seed), Strict: *strictFlag, Logger: logger()})
 		})
 		w, c := res.Fingerprints()
 		whole[w]++
@@ -278,22 +273,23 @@ func TestSimHintWindow(t *testing.T) {
 	}
 }
 
-// TestSimKnownBugs reproduces each known bug (known.go) on purpose, and
-// fails if one no longer shows: then it is fixed, and should leave
-// known.go (and -sim.strict become the default for it). Skipped unless
-// -sim.known is set: the runs are long and probabilistic.
-func TestSimKnownBugs(t *testing.T) {
-	if !*knownFlag {
-		t.Skip("set -sim.known to reproduce the known bugs")
-	}
-	t.Run("read-repair-tombstones", func(t *testing.T) {
-		var res *Result
-		synctest.Test(t, func(t *testing.T) {
-			res = Run(Options{Schedule: Generate(962), ReadReaping: true, Logger: logger()})
-		})
-		t.Logf("seed 962 with read reaping: %s\n%s", res.Summary(), res.Report())
-		if !slices.ContainsFunc(res.Problems, func(p string) bool { return strings.Contains(p, "tombstones stored") }) {
-			t.Errorf("%s did not reproduce: fixed? take it out of known.go", KnownReadRepairTombstones)
-		}
+// TestSimReadRepairTombstones is the regression test of what was known
+// bug read-repair-tombstones: read repair copied a deleted key's merged
+// state to every replica lacking part of it, so a replica that had reaped
+// the tombstone got it back as a new one (its wait starting again), and a
+// deleted key that clients kept reading never drained. Seed 962 kept 15
+// tombstones through the whole convergence wait, which reads every
+// divergent key; it must now drain.
+func TestSimReadRepairTombstones(t *testing.T) {
+	var res *Result
+	synctest.Test(t, func(t *testing.T) {
+		res = Run(Options{Schedule: Generate(962), Strict: true, Logger: logger()})
 	})
+	t.Logf("seed 962: %s; %v read repairs, %v tombstones reaped", res.Summary(), res.Counters["dynago_read_repairs_total"], res.Counters["dynago_tombstones_reaped_total"])
+	if res.Failed() {
+		t.Errorf("seed 962 failed:\n%s", res.Report())
+	}
+	if res.Counters["dynago_tombstones_reaped_total"] == 0 {
+		t.Errorf("seed 962 reaped no tombstone: the scenario no longer tests read repair against reaping")
+	}
 }
