@@ -1,11 +1,14 @@
 package rpc
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -200,6 +203,9 @@ func FuzzReadFrame(f *testing.F) {
 	})
 }
 
+// BenchmarkCall is calls from many goroutines over one connection (as a
+// coordinator's to one peer under load); it reports how many frames each
+// write syscall carried, both ways.
 func BenchmarkCall(b *testing.B) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	s := NewServer(echo, nil)
@@ -208,6 +214,7 @@ func BenchmarkCall(b *testing.B) {
 	c := NewClient(ln.Addr().String(), nil, nil)
 	defer c.Close()
 	p := make([]byte, 100)
+	b.SetParallelism(16)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := c.Call(context.Background(), 1, p); err != nil {
@@ -215,6 +222,64 @@ func BenchmarkCall(b *testing.B) {
 			}
 		}
 	})
+	c.mu.Lock()
+	cc := c.mu.conn
+	c.mu.Unlock()
+	if cc != nil && cc.w.flushes.Load() > 0 {
+		b.ReportMetric(float64(cc.w.frames.Load())/float64(cc.w.flushes.Load()), "frames/flush")
+	}
+}
+
+// Frames written while another writer flushes are coalesced: the writers
+// queued behind a flush go out in one more flush, all of them.
+func TestFrameWriterCoalesces(t *testing.T) {
+	c1, c2 := net.Pipe()
+	defer c1.Close()
+	defer c2.Close()
+	fw := newFrameWriter(c1)
+	frameOf := func(i int) []byte {
+		b, err := appendFrame(nil, frame{kind: kindOK, id: uint64(i), payload: []byte{byte(i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	errs := make(chan error, 4)
+	// The first writer's flush blocks on the pipe until it is read, with
+	// the lock held.
+	go func() { errs <- fw.write(frameOf(1), time.Now().Add(time.Minute)) }()
+	for fw.flushes.Load() < 1 { // counted just before the flush starts
+		runtime.Gosched()
+	}
+	// Three more queue behind it.
+	for i := 2; i <= 4; i++ {
+		go func() { errs <- fw.write(frameOf(i), time.Now().Add(time.Minute)) }()
+	}
+	for fw.waiting.Load() < 3 {
+		runtime.Gosched()
+	}
+	r := bufio.NewReader(c2)
+	var got []uint64
+	for range 4 {
+		f, err := readFrame(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, f.id)
+	}
+	// The first frame first; the queued ones in the order they took the
+	// lock.
+	if slices.Sort(got[1:]); !slices.Equal(got, []uint64{1, 2, 3, 4}) {
+		t.Fatalf("frames arrived as %v", got)
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := fw.flushes.Load(); got != 2 {
+		t.Fatalf("4 frames took %d flushes, want 2 (the first, then the three queued behind it)", got)
+	}
 }
 
 // A call to a peer nobody listens on was certainly not sent.
