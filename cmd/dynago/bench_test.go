@@ -2,9 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
+	"os"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/tidwall/redcon"
 )
 
 func TestBenchAgainstNodeAndReference(t *testing.T) {
@@ -62,9 +68,10 @@ func TestBenchAgainstNodeAndReference(t *testing.T) {
 	}
 	// Every request of the dynago round reached the node, with the quorum
 	// parameters, and writes after the first carried a context.
+	// The preload (on by default with reads) PUT each of the 50 keys once.
 	reqs := f.requests()
-	if int64(len(reqs)) != rep.Rounds[0].Requests {
-		t.Errorf("node saw %d requests, dynago round counted %d", len(reqs), rep.Rounds[0].Requests)
+	if int64(len(reqs)) != rep.Rounds[0].Requests+50 {
+		t.Errorf("node saw %d requests, dynago round counted %d after a preload of 50", len(reqs), rep.Rounds[0].Requests)
 	}
 	var withCtx int
 	for _, r := range reqs {
@@ -106,5 +113,140 @@ func TestBenchReportsFailures(t *testing.T) {
 	}
 	if !strings.Contains(res.stderr, "requests failed") {
 		t.Errorf("stderr lacks the failure summary\n%s", res)
+	}
+}
+
+// TestBenchWorkloadPresets: --workload sets the read ratio unless
+// --read-ratio is given; a write-only load skips the preload unless asked.
+func TestBenchWorkloadPresets(t *testing.T) {
+	f := newKVNode(t, nil)
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		ratio    float64
+		workload string
+		preload  bool
+	}{
+		{"A", []string{"--workload", "a"}, 0.5, "a", true},
+		{"B", []string{"--workload", "B"}, 0.95, "b", true},
+		{"C", []string{"--workload", "c"}, 1, "c", true},
+		{"explicit ratio wins", []string{"--workload", "c", "--read-ratio", "0.25"}, 0.25, "", true},
+		{"write only: no preload", []string{"--read-ratio", "0"}, 0, "", false},
+		{"write only, preload asked", []string{"--read-ratio", "0", "--preload"}, 0, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"bench", "--addr", f.URL(), "--duration", "50ms", "--rounds", "1",
+				"--concurrency", "2", "--keys", "20", "--seed", "3", "--r", "1", "--w", "1", "--json"}, tc.args...)
+			res := runCLI(t, "", args...)
+			if res.code != 0 {
+				t.Fatal(res)
+			}
+			var rep struct {
+				Config struct {
+					ReadRatio float64 `json:"read_ratio"`
+					Workload  string
+					Preload   bool
+					Protocol  string
+				}
+				Preload map[string]struct {
+					Keys int64
+					Rate float64 `json:"keys_per_s"`
+				}
+			}
+			if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
+				t.Fatalf("%v\n%s", err, res)
+			}
+			if rep.Config.ReadRatio != tc.ratio || rep.Config.Workload != tc.workload || rep.Config.Preload != tc.preload || rep.Config.Protocol != "http" {
+				t.Errorf("config %+v, want ratio %v workload %q preload %v", rep.Config, tc.ratio, tc.workload, tc.preload)
+			}
+			if p, ok := rep.Preload["dynago"]; ok != tc.preload || (ok && (p.Keys != 20 || p.Rate <= 0)) {
+				t.Errorf("preload %+v (present %v), want %v with 20 keys", p, ok, tc.preload)
+			}
+		})
+	}
+	if res := runCLI(t, "", "bench", "--addr", f.URL(), "--workload", "d"); res.code != 2 || !strings.Contains(res.stderr, "want a, b or c") {
+		t.Errorf("--workload d: %s", res)
+	}
+}
+
+// startRESPMap serves GET, SET and PING over RESP from a map, in this
+// process, standing in for an agent's --resp front end.
+func startRESPMap(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	m := map[string][]byte{}
+	done := make(chan error, 1)
+	go func() {
+		done <- redcon.Serve(ln, func(c redcon.Conn, cmd redcon.Command) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch strings.ToUpper(string(cmd.Args[0])) {
+			case "GET":
+				if v, ok := m[string(cmd.Args[1])]; ok {
+					c.WriteBulk(v)
+				} else {
+					c.WriteNull()
+				}
+			case "SET":
+				m[string(cmd.Args[1])] = append([]byte(nil), cmd.Args[2]...)
+				c.WriteString("OK")
+			case "PING":
+				c.WriteString("PONG")
+			default:
+				c.WriteError("ERR unknown command")
+			}
+		}, nil, nil)
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+// TestBenchRESPProgressAndCPU: a RESP bench with a preload prints plain
+// progress lines (stderr is not a terminal here), the preload rate, and
+// the CPU per op of the given pid (this process, which serves RESP).
+func TestBenchRESPProgressAndCPU(t *testing.T) {
+	addr := startRESPMap(t)
+	res := runCLI(t, "", "bench", "--protocol", "resp", "--addr", addr, "--duration", "1100ms", "--rounds", "1",
+		"--concurrency", "4", "--keys", "50", "--seed", "5", "--pids", fmt.Sprint(os.Getpid()))
+	if res.code != 0 {
+		t.Fatal(res)
+	}
+	for _, s := range []string{"bench: dynago round 1", "req/s", "\n"} {
+		if !strings.Contains(res.stderr, s) {
+			t.Errorf("stderr lacks progress %q\n%s", s, res)
+		}
+	}
+	if strings.Contains(res.stderr, "\r") {
+		t.Errorf("\\r in progress to a non-terminal\n%s", res)
+	}
+	for _, s := range []string{"bench: resp,", "preload dynago: 50 keys", "keys/s", "cpu/op", "CPU of pids"} {
+		if !strings.Contains(res.stdout, s) {
+			t.Errorf("stdout lacks %q\n%s", s, res)
+		}
+	}
+	// --quiet: nothing on stderr but the report's absence of failures.
+	res = runCLI(t, "", "bench", "--protocol", "resp", "--addr", addr, "--duration", "50ms", "--rounds", "1",
+		"--concurrency", "2", "--keys", "10", "--quiet")
+	if res.code != 0 || res.stderr != "" {
+		t.Errorf("--quiet: %s", res)
+	}
+	for _, args := range [][]string{
+		{"--protocol", "resp"},                                // no --addr
+		{"--protocol", "resp", "--addr", "http://" + addr},    // not HOST:PORT
+		{"--protocol", "resp", "--addr", addr, "--reference"}, // the reference is HTTP
+		{"--protocol", "smtp", "--addr", addr},
+	} {
+		if res := runCLI(t, "", append([]string{"bench"}, args...)...); res.code != 2 {
+			t.Errorf("%v: exit %d, want 2 (usage)\n%s", args, res.code, res)
+		}
 	}
 }

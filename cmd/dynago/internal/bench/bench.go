@@ -11,12 +11,15 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/dynago/dynago/node/api"
 )
@@ -34,10 +37,27 @@ const headerContext = api.HeaderContext
 // ErrBadConfig is wrapped by Config.Validate.
 var ErrBadConfig = errors.New("bench: bad config")
 
+// Protocols a target speaks (Config.Protocol, Target.Protocol).
+const (
+	// ProtocolHTTP sends GET and PUT /kv/{key} (DESIGN.md §5).
+	ProtocolHTTP = "http"
+	// ProtocolRESP sends GET key and SET key value over the Redis
+	// protocol (RESP2), to dynago's --resp front end or to redis-server.
+	ProtocolRESP = "resp"
+)
+
+// Workloads are the YCSB core workloads bench offers as presets, by name,
+// as their fraction of reads (updates are the rest). A: update heavy,
+// B: read mostly, C: read only. YCSB's D, E and F need inserts, scans or
+// read-modify-write, which a closed loop of GET and PUT does not model.
+var Workloads = map[string]float64{"a": 0.5, "b": 0.95, "c": 1}
+
 // Config describes one closed-loop run against one target.
 type Config struct {
-	// URLs are the base URLs of the target's nodes; requests go round-robin
-	// over them.
+	// Protocol is ProtocolHTTP (also when empty) or ProtocolRESP.
+	Protocol string
+	// URLs are the target's nodes, requests go round-robin over them: base
+	// URLs for HTTP ("http://127.0.0.1:8080"), host:port for RESP.
 	URLs []string
 	// Concurrency is the number of workers, each with one request in flight.
 	Concurrency int
@@ -86,8 +106,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: duration must be positive", ErrBadConfig)
 	case c.Keys < 1 || c.Keys > 10_000_000:
 		return fmt.Errorf("%w: keys must be between 1 and 10000000", ErrBadConfig)
+	case c.Protocol != "" && c.Protocol != ProtocolHTTP && c.Protocol != ProtocolRESP:
+		return fmt.Errorf("%w: protocol %q is neither %s nor %s", ErrBadConfig, c.Protocol, ProtocolHTTP, ProtocolRESP)
 	}
 	for _, u := range c.URLs {
+		if c.Protocol == ProtocolRESP {
+			if h, p, err := net.SplitHostPort(u); err != nil || h == "" || p == "" {
+				return fmt.Errorf("%w: RESP target %q is not host:port", ErrBadConfig, u)
+			}
+			continue
+		}
 		p, err := url.Parse(u)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			return fmt.Errorf("%w: target %q is not an http(s) base URL", ErrBadConfig, u)
@@ -109,6 +137,77 @@ func NewTransport(concurrency int) *http.Transport {
 		DisableCompression:  true, // measure the server, not gzip
 		ForceAttemptHTTP2:   false,
 	}
+}
+
+// Clients are the connections a bench reuses across runs and rounds: the
+// HTTP client every HTTP target shares, and one RESP client (a pool of
+// connections) per RESP address, made on first use. Close it when done.
+// It is safe for concurrent use.
+type Clients struct {
+	// HTTP serves HTTP targets. It should use a transport from
+	// NewTransport and set a per-request Timeout.
+	HTTP *http.Client
+	// Timeout bounds each RESP request's dial, write and read; zero means
+	// 10 s (longer than a dynago node's 5 s request timeout).
+	Timeout time.Duration
+
+	mu struct {
+		sync.Mutex
+		resp map[string]*redis.Client
+	}
+}
+
+// resp returns the RESP client for addr, making it with a pool of
+// poolSize connections if there is none yet.
+func (c *Clients) resp(addr string, poolSize int) *redis.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if rc, ok := c.mu.resp[addr]; ok {
+		return rc
+	}
+	if c.mu.resp == nil {
+		c.mu.resp = map[string]*redis.Client{}
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	rc := redis.NewClient(&redis.Options{
+		Addr:     addr,
+		Protocol: 2, // RESP2: what every server speaks; no HELLO 3 on connect
+		// No CLIENT SETINFO and no maintenance notifications on connect:
+		// a connection costs one TCP handshake and nothing else.
+		DisableIdentity:          true,
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+		// A failed request is an error the report shows, never retried
+		// behind the generator's back (a retried SET would count once).
+		MaxRetries:            -1,
+		DialTimeout:           timeout,
+		ReadTimeout:           timeout,
+		WriteTimeout:          timeout,
+		ContextTimeoutEnabled: true, // cancelling a run interrupts requests in flight
+		PoolSize:              poolSize,
+		PoolTimeout:           timeout,
+	})
+	c.mu.resp[addr] = rc
+	return rc
+}
+
+// Close closes every RESP client and the HTTP client's idle connections.
+func (c *Clients) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for addr, rc := range c.mu.resp {
+		if err := rc.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("bench: closing RESP client of %s: %w", addr, err))
+		}
+		delete(c.mu.resp, addr)
+	}
+	if c.HTTP != nil {
+		c.HTTP.CloseIdleConnections()
+	}
+	return errors.Join(errs...)
 }
 
 // Keyspace is what a load generator remembers about its keys: whether an
@@ -135,12 +234,13 @@ type Result struct {
 	Errors   int64
 	Reads    int64
 	Writes   int64
-	// NotFound counts OK reads answered 404 (keys never written).
+	// NotFound counts OK reads of keys never written (HTTP 404, RESP nil).
 	NotFound int64
-	// Siblings counts OK reads answered 300.
+	// Siblings counts OK reads answered 300 (HTTP only: a RESP GET of a
+	// key with siblings is an error reply, counted as an error).
 	Siblings int64
-	// ErrorKinds counts errors by kind, e.g. "PUT 503" or "GET timeout";
-	// ErrorSamples holds the first message of each kind.
+	// ErrorKinds counts errors by kind, e.g. "PUT 503", "GET timeout" or
+	// "GET -UNAVAILABLE"; ErrorSamples holds the first message of each kind.
 	ErrorKinds   map[string]int64
 	ErrorSamples map[string]string
 	// Interrupted is set when ctx was cancelled before Duration elapsed;
@@ -152,25 +252,58 @@ type Result struct {
 	Hist *hdrhistogram.Histogram
 }
 
+// Live is a progress snapshot of a run in progress, taken about once a
+// second (Plan.Live).
+type Live struct {
+	Target string
+	// Phase is "preload" or "round N".
+	Phase    string
+	Elapsed  time.Duration
+	Requests int64
+	Errors   int64
+	// Rate is finished requests per second since the previous snapshot.
+	Rate float64
+}
+
 // worker is one closed-loop client. Its fields are owned by its goroutine
-// until Run merges them.
+// until Run merges them, except done and failed, which the progress
+// ticker reads.
 type worker struct {
 	id    int
 	cfg   *Config
 	hc    *http.Client
+	rc    []*redis.Client // per cfg.URLs entry, RESP only
 	ks    *Keyspace
-	keys  []string // escaped key paths, shared read-only
+	keys  []string // escaped key paths (HTTP) or key names (RESP), shared read-only
 	rng   *rand.Rand
 	value []byte
 	hist  *hdrhistogram.Histogram
 	res   Result
+
+	done, failed atomic.Int64
 }
 
 // Run drives cfg's load against cfg.URLs until Duration has elapsed or ctx
 // is cancelled, and waits for every worker. ks may be nil (a fresh
-// Keyspace); otherwise it must have at least cfg.Keys keys. hc should use
-// a transport from NewTransport and a per-request Timeout.
-func Run(ctx context.Context, cfg Config, hc *http.Client, ks *Keyspace) (Result, error) {
+// Keyspace); otherwise it must have at least cfg.Keys keys. cl.HTTP must
+// be set for an HTTP target.
+func Run(ctx context.Context, cfg Config, cl *Clients, ks *Keyspace) (Result, error) {
+	return run(ctx, cfg, cl, ks, nil, nil)
+}
+
+// Preload writes every key of cfg's key space once, cfg.Concurrency
+// writes at a time (the same closed loop and write path as Run, ignoring
+// ReadRatio and Duration), and marks them written in ks, so the reads of
+// later runs hit written keys. It stops early when ctx is cancelled.
+func Preload(ctx context.Context, cfg Config, cl *Clients, ks *Keyspace) (Result, error) {
+	var next atomic.Int64
+	return run(ctx, cfg, cl, ks, &next, nil)
+}
+
+// run is Run, or Preload when next is not nil (workers take key numbers
+// from it until the key space is exhausted). live, if not nil, is called
+// about once a second from a goroutine run owns and waits for.
+func run(ctx context.Context, cfg Config, cl *Clients, ks *Keyspace, next *atomic.Int64, live func(Live)) (Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
 	}
@@ -180,14 +313,27 @@ func Run(ctx context.Context, cfg Config, hc *http.Client, ks *Keyspace) (Result
 	if len(ks.written) < cfg.Keys {
 		return Result{}, fmt.Errorf("%w: keyspace has %d keys, config wants %d", ErrBadConfig, len(ks.written), cfg.Keys)
 	}
+	resp := cfg.Protocol == ProtocolRESP
+	var rcs []*redis.Client
+	if resp {
+		for _, a := range cfg.URLs {
+			rcs = append(rcs, cl.resp(a, cfg.Concurrency))
+		}
+	} else if cl.HTTP == nil {
+		return Result{}, fmt.Errorf("%w: no HTTP client for an HTTP target", ErrBadConfig)
+	}
 	keys := make([]string, cfg.Keys)
 	for i := range keys {
-		keys[i] = "/kv/" + url.PathEscape(cfg.KeyPrefix+strconv.Itoa(i))
+		if resp {
+			keys[i] = cfg.KeyPrefix + strconv.Itoa(i)
+		} else {
+			keys[i] = "/kv/" + url.PathEscape(cfg.KeyPrefix+strconv.Itoa(i))
+		}
 	}
 	ws := make([]*worker, cfg.Concurrency)
 	for i := range ws {
 		ws[i] = &worker{
-			id: i, cfg: &cfg, hc: hc, ks: ks, keys: keys,
+			id: i, cfg: &cfg, hc: cl.HTTP, rc: rcs, ks: ks, keys: keys,
 			rng:   rand.New(rand.NewPCG(cfg.Seed, uint64(i))),
 			value: make([]byte, cfg.ValueSize),
 			hist:  hdrhistogram.New(histMinMicros, histMaxMicros, histSigFigs),
@@ -198,7 +344,18 @@ func Run(ctx context.Context, cfg Config, hc *http.Client, ks *Keyspace) (Result
 	deadline := start.Add(cfg.Duration)
 	var wg sync.WaitGroup
 	for _, w := range ws {
-		wg.Go(func() { w.loop(ctx, deadline) })
+		if next != nil {
+			wg.Go(func() { w.preload(ctx, next) })
+		} else {
+			wg.Go(func() { w.loop(ctx, deadline) })
+		}
+	}
+	if live != nil {
+		stop := make(chan struct{})
+		var tg sync.WaitGroup
+		tg.Go(func() { tick(ws, start, stop, live) })
+		defer tg.Wait()
+		defer close(stop)
 	}
 	wg.Wait()
 	total := Result{
@@ -229,28 +386,88 @@ func Run(ctx context.Context, cfg Config, hc *http.Client, ks *Keyspace) (Result
 	return total, nil
 }
 
+// liveInterval is how often the progress callback runs: often enough to
+// see a stall, rarely enough to cost nothing.
+const liveInterval = time.Second
+
+// tick calls live every liveInterval with the workers' counts until stop
+// is closed.
+func tick(ws []*worker, start time.Time, stop <-chan struct{}, live func(Live)) {
+	t := time.NewTicker(liveInterval)
+	defer t.Stop()
+	var last int64
+	lastAt := start
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			var l Live
+			for _, w := range ws {
+				l.Requests += w.done.Load()
+				l.Errors += w.failed.Load()
+			}
+			l.Elapsed = now.Sub(start)
+			if d := now.Sub(lastAt).Seconds(); d > 0 {
+				l.Rate = float64(l.Requests-last) / d
+			}
+			last, lastAt = l.Requests, now
+			live(l)
+		}
+	}
+}
+
 func (w *worker) loop(ctx context.Context, deadline time.Time) {
 	n := len(w.cfg.URLs)
 	for i := 0; ctx.Err() == nil && time.Now().Before(deadline); i++ {
-		base := w.cfg.URLs[(w.id+i)%n]
+		t := (w.id + i) % n
 		key := w.rng.IntN(w.cfg.Keys)
 		if w.rng.Float64() < w.cfg.ReadRatio {
-			w.read(ctx, base, key)
+			w.read(ctx, t, key)
 		} else {
-			w.write(ctx, base, key)
+			w.write(ctx, t, key)
 		}
+	}
+}
+
+func (w *worker) preload(ctx context.Context, next *atomic.Int64) {
+	n := len(w.cfg.URLs)
+	for ctx.Err() == nil {
+		key := int(next.Add(1) - 1)
+		if key >= w.cfg.Keys {
+			return
+		}
+		w.write(ctx, key%n, key)
+	}
+}
+
+func (w *worker) read(ctx context.Context, t, key int) {
+	if w.rc != nil {
+		w.respRead(ctx, t, key)
+	} else {
+		w.httpRead(ctx, w.cfg.URLs[t], key)
+	}
+}
+
+func (w *worker) write(ctx context.Context, t, key int) {
+	if w.rc != nil {
+		w.respWrite(ctx, t, key)
+	} else {
+		w.httpWrite(ctx, w.cfg.URLs[t], key)
 	}
 }
 
 // record counts one finished request.
 func (w *worker) record(isRead bool, lat time.Duration, errKind, errMsg string) {
 	w.res.Requests++
+	w.done.Add(1)
 	if isRead {
 		w.res.Reads++
 	} else {
 		w.res.Writes++
 	}
 	if errKind != "" {
+		w.failed.Add(1)
 		w.res.Errors++
 		w.res.ErrorKinds[errKind]++
 		if _, ok := w.res.ErrorSamples[errKind]; !ok {
@@ -266,13 +483,63 @@ func (w *worker) record(isRead bool, lat time.Duration, errKind, errMsg string) 
 	}
 }
 
+func (w *worker) respRead(ctx context.Context, t, key int) {
+	wasWritten := w.ks.written[key].Load()
+	start := time.Now()
+	err := w.rc[t].Get(ctx, w.keys[key]).Err()
+	lat := time.Since(start)
+	switch {
+	case err == nil:
+		w.record(true, lat, "", "")
+	case errors.Is(err, redis.Nil):
+		if wasWritten {
+			w.record(true, lat, "GET nil after acked write", fmt.Sprintf("GET %s at %s: nil although a SET of this key was acknowledged before the read began", w.keys[key], w.cfg.URLs[t]))
+			return
+		}
+		w.res.NotFound++
+		w.record(true, lat, "", "")
+	default:
+		if ctx.Err() != nil {
+			return // interrupted: not a server failure, not counted
+		}
+		w.record(true, lat, "GET "+respKind(err), fmt.Sprintf("GET %s at %s: %v", w.keys[key], w.cfg.URLs[t], err))
+	}
+}
+
+func (w *worker) respWrite(ctx context.Context, t, key int) {
+	fill(w.rng, w.value)
+	start := time.Now()
+	err := w.rc[t].Set(ctx, w.keys[key], w.value, 0).Err()
+	lat := time.Since(start)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		w.record(false, lat, "SET "+respKind(err), fmt.Sprintf("SET %s at %s: %v", w.keys[key], w.cfg.URLs[t], err))
+		return
+	}
+	w.ks.written[key].Store(true)
+	w.record(false, lat, "", "")
+}
+
+// respKind names a RESP failure for the error table: an error reply by
+// its first word ("-UNAVAILABLE"), anything else as transportKind does.
+func respKind(err error) string {
+	var re redis.Error
+	if errors.As(err, &re) {
+		word, _, _ := strings.Cut(re.Error(), " ")
+		return "-" + word
+	}
+	return transportKind(err)
+}
+
 func (w *worker) storeContext(key int, h http.Header) {
 	if c := h.Get(headerContext); c != "" {
 		w.ks.ctx[key].Store(&c)
 	}
 }
 
-func (w *worker) read(ctx context.Context, base string, key int) {
+func (w *worker) httpRead(ctx context.Context, base string, key int) {
 	u := base + w.keys[key]
 	if w.cfg.R != "" {
 		u += "?r=" + url.QueryEscape(w.cfg.R)
@@ -317,7 +584,7 @@ func (w *worker) read(ctx context.Context, base string, key int) {
 	}
 }
 
-func (w *worker) write(ctx context.Context, base string, key int) {
+func (w *worker) httpWrite(ctx context.Context, base string, key int) {
 	u := base + w.keys[key]
 	if w.cfg.W != "" {
 		u += "?w=" + url.QueryEscape(w.cfg.W)

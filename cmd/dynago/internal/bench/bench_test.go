@@ -41,8 +41,14 @@ func testConfig(t *testing.T, urls ...string) Config {
 	return cfg
 }
 
-func testClient(cfg Config) *http.Client {
-	return &http.Client{Transport: NewTransport(cfg.Concurrency), Timeout: 5 * time.Second}
+func testClient(t *testing.T, cfg Config) *Clients {
+	cl := &Clients{HTTP: &http.Client{Transport: NewTransport(cfg.Concurrency), Timeout: 5 * time.Second}, Timeout: 5 * time.Second}
+	t.Cleanup(func() {
+		if err := cl.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return cl
 }
 
 // checkConsistent checks the accounting invariants of the package doc.
@@ -127,7 +133,7 @@ func TestRunAgainstReference(t *testing.T) {
 	srv := httptest.NewServer(cnt)
 	defer srv.Close()
 	cfg := testConfig(t, srv.URL)
-	r, err := Run(t.Context(), cfg, testClient(cfg), nil)
+	r, err := Run(t.Context(), cfg, testClient(t, cfg), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +183,7 @@ func TestRunValueSizeAndKeys(t *testing.T) {
 	cfg.Keys = 3
 	cfg.KeyPrefix = "p/"
 	cfg.Duration = 100 * time.Millisecond
-	r, err := Run(t.Context(), cfg, testClient(cfg), nil)
+	r, err := Run(t.Context(), cfg, testClient(t, cfg), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +227,7 @@ func TestRunCountsErrors(t *testing.T) {
 	srv := httptest.NewServer(cnt)
 	defer srv.Close()
 	cfg := testConfig(t, srv.URL)
-	r, err := Run(t.Context(), cfg, testClient(cfg), nil)
+	r, err := Run(t.Context(), cfg, testClient(t, cfg), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +262,7 @@ func TestRun404AfterAckedWrite(t *testing.T) {
 	cfg := testConfig(t, srv.URL)
 	cfg.Keys = 1
 	cfg.Duration = 150 * time.Millisecond
-	r, err := Run(t.Context(), cfg, testClient(cfg), nil)
+	r, err := Run(t.Context(), cfg, testClient(t, cfg), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +314,7 @@ func TestRunCarriesContext(t *testing.T) {
 	cfg.Concurrency = 1
 	cfg.Keys = 1
 	cfg.Duration = 100 * time.Millisecond
-	r, err := Run(t.Context(), cfg, testClient(cfg), nil)
+	r, err := Run(t.Context(), cfg, testClient(t, cfg), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +337,7 @@ func TestRunTransportErrors(t *testing.T) {
 	cfg := testConfig(t, "http://127.0.0.1:1")
 	cfg.Concurrency = 2
 	cfg.Duration = 50 * time.Millisecond
-	r, err := Run(t.Context(), cfg, testClient(cfg), nil)
+	r, err := Run(t.Context(), cfg, testClient(t, cfg), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +368,7 @@ func TestRunRoundRobin(t *testing.T) {
 	cfg.Concurrency = 1
 	cfg.ReadRatio = 0
 	cfg.Duration = 100 * time.Millisecond
-	r, err := Run(t.Context(), cfg, testClient(cfg), nil)
+	r, err := Run(t.Context(), cfg, testClient(t, cfg), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +398,7 @@ func TestRunSeeded(t *testing.T) {
 		cfg.ValueSize = 8
 		cfg.Duration = 50 * time.Millisecond
 		cfg.Seed = seed
-		if _, err := Run(t.Context(), cfg, testClient(cfg), nil); err != nil {
+		if _, err := Run(t.Context(), cfg, testClient(t, cfg), nil); err != nil {
 			t.Fatal(err)
 		}
 		mu.Lock()
@@ -421,7 +427,7 @@ func TestRunCancelled(t *testing.T) {
 	cfg.Duration = time.Hour
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	r, err := Run(ctx, cfg, testClient(cfg), nil)
+	r, err := Run(ctx, cfg, testClient(t, cfg), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -511,9 +517,9 @@ func TestRunRoundsInterleaves(t *testing.T) {
 	defer other.Close()
 	cfg := testConfig(t)
 	cfg.Duration = 100 * time.Millisecond
-	plan := Plan{Config: cfg, Rounds: 2, Targets: []Target{{"dynago", []string{other.URL}}, {"reference", []string{ref.URL}}}}
+	plan := Plan{Config: cfg, Rounds: 2, Targets: []Target{{Name: "dynago", URLs: []string{other.URL}}, {Name: "reference", URLs: []string{ref.URL}}}}
 	var seen []string
-	rep, err := RunRounds(t.Context(), plan, testClient(cfg), func(r Round) { seen = append(seen, fmt.Sprintf("%s%d", r.Target, r.Round)) })
+	rep, err := RunRounds(t.Context(), plan, testClient(t, cfg), func(r Round) { seen = append(seen, fmt.Sprintf("%s%d", r.Target, r.Round)) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -564,7 +570,7 @@ func TestReportErrWithFailures(t *testing.T) {
 	defer srv.Close()
 	cfg := testConfig(t)
 	cfg.Duration = 50 * time.Millisecond
-	rep, err := RunRounds(t.Context(), Plan{Config: cfg, Rounds: 1, Targets: []Target{{"x", []string{srv.URL}}}}, testClient(cfg), nil)
+	rep, err := RunRounds(t.Context(), Plan{Config: cfg, Rounds: 1, Targets: []Target{{Name: "x", URLs: []string{srv.URL}}}}, testClient(t, cfg), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
