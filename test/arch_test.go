@@ -76,8 +76,11 @@ func TestImportRule(t *testing.T) {
 		// The public Go client speaks the HTTP contract only: never node.
 		"client":                    {allowed: []string{"node/api"}, stdOnly: true},
 		"cmd/dynago/internal/bench": {allowed: []string{"node/api"}},
-		"cmd/dynago/internal/demo":  {allowed: []string{"client", "node", "storage/badger"}, badger: true},
-		"cmd/dynago":                {allowed: []string{"client", "cmd/dynago/internal/bench", "cmd/dynago/internal/demo", "node", "node/api", "storage/badger"}, badger: true},
+		// The side-by-side comparison: runs the dynago binary (agents and
+		// its bench) and redis-server as processes; only the API's names.
+		"bench/compare":            {allowed: []string{"node/api"}},
+		"cmd/dynago/internal/demo": {allowed: []string{"client", "node", "storage/badger"}, badger: true},
+		"cmd/dynago":               {allowed: []string{"client", "cmd/dynago/internal/bench", "cmd/dynago/internal/demo", "node", "node/api", "storage/badger"}, badger: true},
 		// The fault suite drives real processes over HTTP: it imports no
 		// server package.
 		"test/jepsen/history": {},
