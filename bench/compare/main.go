@@ -53,6 +53,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,6 +63,9 @@ import (
 
 	"github.com/dynago/dynago/node/api"
 )
+
+// respFlag finds the agent's --resp flag in its help text.
+var respFlag = regexp.MustCompile(`(?m)^\s*--resp[\s=]`)
 
 // config is compare's flags.
 type config struct {
@@ -288,7 +292,7 @@ func run(ctx context.Context, c config, out io.Writer) (err error) {
 		}
 	}
 	help, _ := exec.CommandContext(ctx, bin, "agent", "--help").CombinedOutput()
-	hasRESP := strings.Contains(string(help), "--resp")
+	hasRESP := respFlag.Match(help)
 	if !hasRESP {
 		fmt.Fprintln(out, "NOTE: this dynago build has no `agent --resp`: the dynago RESP targets are skipped, and the durable comparison runs dynago over HTTP.")
 	}
