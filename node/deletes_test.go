@@ -335,24 +335,6 @@ func (s *hintScene) writeHint(t *testing.T) {
 	s.waitDown(t, s.fallback)
 }
 
-// deleteAndReap deletes key through coord at W=3 and waits until every
-// primary has reaped the tombstone.
-func (s *hintScene) deleteAndReap(t *testing.T, coord *testNode) {
-	t.Helper()
-	var ctx string
-	waitFor(t, "the value on every primary", 20*time.Second, func() (bool, string) {
-		r := coord.get(s.key, "r=3")
-		ctx = r.header.Get(headerContext)
-		return r.status == 200, fmt.Sprint(r.status)
-	})
-	if r := coord.del(s.key, ctx, "w=3"); r.status != 204 {
-		t.Fatalf("delete: %d %s", r.status, r.body)
-	}
-	for _, tn := range append([]*testNode{s.down}, s.up...) {
-		waitReaped(t, tn, s.key)
-	}
-}
-
 // noResurrectionOnceDrained waits until the fallback holds no hints, then
 // checks that the deleted key reads 404 at R=3 through every node.
 func (s *hintScene) noResurrectionOnceDrained(t *testing.T, what string) {
