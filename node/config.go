@@ -84,6 +84,11 @@ type Config struct {
 	// answering (monotonic quorum reads, as Cassandra's blocking read
 	// repair) and to the rest after; ReadRepairOff does neither.
 	ReadRepair string
+	// Pprof serves Go's profiler under /debug/pprof/ on the HTTP API.
+	// Off by default (zero value): a profile shows keys and values in
+	// memory and costs CPU while it runs; it moves behind the admin role
+	// once the API has authentication.
+	Pprof bool
 	// TestClock enables POST /debug/clock, which skews this node's clock
 	// (fault tests; libfaketime does not reach Go's clock).
 	TestClock bool

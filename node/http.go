@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"path"
 	"strconv"
 	"strings"
@@ -88,6 +89,13 @@ func (h *httpAPI) routes() http.Handler {
 	mux.HandleFunc("GET /debug/clock", h.handleClock)
 	mux.HandleFunc("POST /debug/clock", h.handleClock)
 	mux.HandleFunc("GET /debug/faults", h.handleFaults)
+	if h.cfg.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("POST /debug/faults", h.handleFaults)
 	mux.HandleFunc("GET /health", h.handleHealth)
 	mux.Handle("GET /metrics", h.metrics.handler())

@@ -551,3 +551,22 @@ func TestTestFaults(t *testing.T) {
 		t.Fatalf("after the fault cleared the push was not adopted: version %d, want %d", got, before+5)
 	}
 }
+
+// The profiler is served only when asked for: it shows memory and costs
+// CPU while it runs.
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	off := startNode(t, testConfig(t, "n1", true))
+	if r := off.do("GET", "/debug/pprof/", nil, nil); r.status != 404 {
+		t.Fatalf("GET /debug/pprof/ without --pprof: %d, want 404", r.status)
+	}
+	cfg := testConfig(t, "n2", true)
+	cfg.Pprof = true
+	on := startNode(t, cfg)
+	r := on.do("GET", "/debug/pprof/", nil, nil)
+	if r.status != 200 || !strings.Contains(string(r.body), "goroutine") {
+		t.Fatalf("GET /debug/pprof/ with --pprof: %d %.200s", r.status, r.body)
+	}
+	if r := on.do("GET", "/debug/pprof/goroutine?debug=1", nil, nil); r.status != 200 || !strings.Contains(string(r.body), "goroutine profile") {
+		t.Fatalf("GET /debug/pprof/goroutine: %d %.200s", r.status, r.body)
+	}
+}
