@@ -12,6 +12,7 @@ import (
 	"github.com/dynago/dynago/hintedhandoff"
 	"github.com/dynago/dynago/node/internal/gossip"
 	"github.com/dynago/dynago/ring"
+	"github.com/dynago/dynago/storage"
 )
 
 // metrics are the node's Prometheus metrics, in a registry of its own so
@@ -172,6 +173,20 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(m.requests, m.latency, m.readRepairs, m.rpcErrors, m.membersUp, m.owned, m.ringSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// watchCommits exports a group-committing store's counts (writes and the
+// commits, each a sync, that made them durable): their ratio is how many
+// writes shared an fsync.
+func (m *metrics) watchCommits(c storage.Committer) {
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "dynago_store_writes_total", Help: "Writes the store made durable (group-committed; see dynago_store_commits_total).",
+		}, func() float64 { return float64(c.CommitStats().Updates) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "dynago_store_commits_total", Help: "Store commits, each one write-ahead-log sync when the store syncs: writes per commit is the group commit's effect.",
+		}, func() float64 { return float64(c.CommitStats().Commits) }),
+	)
 }
 
 func (m *metrics) handler() http.Handler {

@@ -150,6 +150,9 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 
 	n.store = st
 	cleanup = append(cleanup, func() { n.store.Close() })
+	if c, ok := st.(storage.Committer); ok {
+		n.metrics.watchCommits(c)
+	}
 	n.aae = newAAE(cfg)
 	n.rep = &replica{recoverer: n.recoverer, cfg: &n.cfg, store: st, clock: n.clock, aae: n.aae, xfer: &n.xfer} // clock: loadClock
 	ctx := context.Background()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -568,5 +569,28 @@ func TestPprofOnlyWhenEnabled(t *testing.T) {
 	}
 	if r := on.do("GET", "/debug/pprof/goroutine?debug=1", nil, nil); r.status != 200 || !strings.Contains(string(r.body), "goroutine profile") {
 		t.Fatalf("GET /debug/pprof/goroutine: %d %.200s", r.status, r.body)
+	}
+}
+
+// A group-committing store's writes and commits are exported, so writes
+// per fsync can be read off /metrics.
+func TestStoreCommitMetrics(t *testing.T) {
+	tn := startNode(t, testConfig(t, "n1", true))
+	for i := range 5 {
+		if r := tn.put(fmt.Sprintf("k%d", i), "v", "", "w=1"); r.status != 204 {
+			t.Fatalf("put: %d %s", r.status, r.body)
+		}
+	}
+	body := string(tn.do("GET", "/metrics", nil, nil).body)
+	for _, name := range []string{"dynago_store_writes_total", "dynago_store_commits_total"} {
+		var v float64
+		for line := range strings.Lines(body) {
+			if strings.HasPrefix(line, name+" ") {
+				v, _ = strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(line, name)), 64)
+			}
+		}
+		if v < 1 {
+			t.Fatalf("%s = %v after 5 writes\n%s", name, v, body)
+		}
 	}
 }
