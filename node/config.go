@@ -84,6 +84,17 @@ type Config struct {
 	// answering (monotonic quorum reads, as Cassandra's blocking read
 	// repair) and to the rest after; ReadRepairOff does neither.
 	ReadRepair string
+	// ReadFanout is which replicas a read asks: ReadFanoutAll asks every
+	// replica at once (Dynamo's and Riak's way: read repair sees them
+	// all); ReadFanoutQuorum asks only as many as R and PR need (this node
+	// first) and one more whenever one fails or has not answered within
+	// SpeculativeRetry (Cassandra's way: less work per read, and read
+	// repair sees only the replicas asked; anti-entropy still compares
+	// them all).
+	ReadFanout string
+	// SpeculativeRetry is how long a ReadFanoutQuorum read waits for the
+	// replicas it asked before it asks the next one as well.
+	SpeculativeRetry time.Duration
 	// Pprof serves Go's profiler under /debug/pprof/ on the HTTP API.
 	// Off by default (zero value): a profile shows keys and values in
 	// memory and costs CPU while it runs; it moves behind the admin role
@@ -204,6 +215,12 @@ const (
 	ReadRepairOff      = "off"
 )
 
+// Read fanouts (Config.ReadFanout).
+const (
+	ReadFanoutAll    = "all"
+	ReadFanoutQuorum = "quorum"
+)
+
 // Defaults, each with the reason it has this value.
 const (
 	// DefaultMaxKeyBytes is DESIGN.md §2's key limit (Riak's practical limit too).
@@ -254,11 +271,17 @@ func DefaultConfig() Config {
 		RequestTimeout:    DefaultRequestTimeout,
 		MaxRequestTimeout: DefaultMaxRequestTimeout,
 		ReadRepair:        ReadRepairAsync, // repairs divergence on the read path at no cost to the client's latency
-		GCInterval:        DefaultGCInterval,
-		Hints:             hintedhandoff.DefaultConfig(),
-		HandoffInterval:   DefaultHandoffInterval,
-		Gossip:            DefaultGossipConfig(),
-		TransferRate:      DefaultTransferRate,
+		ReadFanout:        ReadFanoutAll,   // Dynamo's: every read compares all replicas (see README, Performance, for the measured cost)
+		// A replica read takes well under a millisecond on a LAN; one that
+		// has not answered in 5 ms is likely stalled (GC, compaction, a
+		// lost packet), and the extra read costs one more replica's work
+		// on those reads only.
+		SpeculativeRetry: 5 * time.Millisecond,
+		GCInterval:       DefaultGCInterval,
+		Hints:            hintedhandoff.DefaultConfig(),
+		HandoffInterval:  DefaultHandoffInterval,
+		Gossip:           DefaultGossipConfig(),
+		TransferRate:     DefaultTransferRate,
 		AAE: AAEConfig{
 			Interval:        DefaultAAEInterval,
 			Concurrency:     DefaultAAEConcurrency,
@@ -304,6 +327,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReadRepair == "" {
 		c.ReadRepair = d.ReadRepair
+	}
+	if c.ReadFanout == "" {
+		c.ReadFanout = d.ReadFanout
+	}
+	if c.SpeculativeRetry == 0 {
+		c.SpeculativeRetry = d.SpeculativeRetry
 	}
 	if c.GCInterval == 0 {
 		c.GCInterval = d.GCInterval
@@ -387,6 +416,14 @@ func (c Config) Validate() error {
 	case ReadRepairAsync, ReadRepairBlocking, ReadRepairOff:
 	default:
 		bad("read repair %q: want async, blocking or off", c.ReadRepair)
+	}
+	switch c.ReadFanout {
+	case ReadFanoutAll, ReadFanoutQuorum:
+	default:
+		bad("read fanout %q: want all or quorum", c.ReadFanout)
+	}
+	if c.SpeculativeRetry < 0 {
+		bad("speculative retry %v: must not be negative", c.SpeculativeRetry)
 	}
 	if c.AAE.Interval < 0 || c.AAE.Concurrency < 1 || c.AAE.KeysPerSec < 1 || c.AAE.BytesPerSec < 1 ||
 		c.AAE.P99Target < 0 || c.AAE.RebuildInterval < 0 || c.AAE.TombstoneGrace < 0 {

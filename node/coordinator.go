@@ -217,13 +217,24 @@ func (c *coordinator) read(ctx context.Context, key []byte, r, pr int, strict bo
 	// Replica calls outlive the client's request (read repair needs the
 	// late replies) but never the request timeout or the node.
 	rctx, cancel := context.WithTimeout(c.bgCtx, timeout)
-	replies := make(chan readReply, len(targets))
-	asked := 0
+	var alive []ring.Target
 	for _, t := range targets {
 		if !c.peers.Alive(string(t.ID)) {
 			tr.Record(t.ID, false)
 			continue
 		}
+		alive = append(alive, t)
+	}
+	// Which replicas to ask now, and which later (ReadFanoutQuorum: one
+	// more each time one fails or the asked ones are slow).
+	order, first := alive, len(alive)
+	if c.cfg.ReadFanout == ReadFanoutQuorum {
+		order, first = quorum.ReadSet(alive, ring.NodeID(c.cfg.Name), r, pr)
+	}
+	replies := make(chan readReply, len(order))
+	asked := 0
+	ask := func() {
+		t := order[asked]
 		asked++
 		c.bg.Go(func() {
 			var st vclock.State
@@ -234,29 +245,54 @@ func (c *coordinator) read(ctx context.Context, key []byte, r, pr int, strict bo
 			replies <- readReply{id: t.ID, st: st, err: err}
 		})
 	}
+	for asked < first {
+		ask()
+	}
+	var spec <-chan time.Time
+	if asked < len(order) {
+		st := time.NewTimer(c.cfg.SpeculativeRetry)
+		defer st.Stop()
+		spec = st.C
+	}
 	var got []quorum.ReadReply
 	received := 0
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 wait:
-	for tr.Outcome() == quorum.Pending && received < asked {
+	for tr.Outcome() == quorum.Pending && (received < asked || asked < len(order)) {
+		if received == asked {
+			ask() // every asked replica answered, not enough of them well
+			continue
+		}
 		select {
 		case rep := <-replies:
 			received++
 			if rep.err != nil {
 				c.log.Debug("replica read failed", "replica", rep.id, "err", rep.err)
 				tr.Record(rep.id, false)
+				if asked < len(order) {
+					ask()
+				}
 				continue
 			}
 			tr.Record(rep.id, true)
 			got = append(got, quorum.ReadReply{Node: rep.id, State: rep.st})
+		case <-spec:
+			// The asked replicas are slow: ask the next one too (and
+			// again after another wait, while any is left).
+			ask()
+			if asked < len(order) {
+				spec = time.After(c.cfg.SpeculativeRetry)
+			} else {
+				spec = nil
+			}
 		case <-ctx.Done():
 			break wait
 		case <-timer.C:
 			break wait
 		}
 	}
-	out.Replies = len(got)
+	out.Replies, out.Asked = len(got), asked
 	if tr.Outcome() != quorum.Succeeded {
 		cancel()
 		ok, okp, _ := tr.Counts()
@@ -631,6 +667,7 @@ type readOutcome struct {
 	State   vclock.State
 	R, PR   int
 	Replies int
+	Asked   int // replicas asked by answer time
 	Stale   int // replicas found stale among the replies at answer time
 }
 

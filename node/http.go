@@ -301,7 +301,7 @@ func (h *httpAPI) handleGet(w http.ResponseWriter, r *http.Request) {
 	}
 	out := h.coord.read(r.Context(), key, rq, pr, strict, timeout)
 	live := out.State.Live()
-	w.Header().Set(headerReport, fmt.Sprintf("r=%d pr=%d replies=%d siblings=%d repaired=%d", rq, pr, out.Replies, len(live), out.Stale))
+	w.Header().Set(headerReport, fmt.Sprintf("r=%d pr=%d replies=%d siblings=%d repaired=%d asked=%d", rq, pr, out.Replies, len(live), out.Stale, out.Asked))
 	if out.Err != nil {
 		writeError(w, out.Err)
 		return

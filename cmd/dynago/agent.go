@@ -49,6 +49,8 @@ func agentCommand() *cli.Command {
 			&cli.StringFlag{Name: "read-repair", Value: d.ReadRepair, Usage: "`MODE`: async (repair stale replicas after answering: no added latency), blocking (before answering: monotonic quorum reads) or off"},
 			&cli.Int64Flag{Name: "transfer-rate", Value: d.TransferRate, Usage: "`BYTES` per second a node pulls when it takes over partitions (join, leave, remove; 4 MiB/s moves a million 100-byte keys in about half a minute)"},
 			&cli.BoolFlag{Name: "hinted-handoff", Value: true, Usage: "sloppy quorum with hinted handoff (false: requests use primaries only and no hints are kept; anti-entropy repairs what a down replica missed)"},
+			&cli.StringFlag{Name: "read-fanout", Value: d.ReadFanout, Usage: "`MODE`: all (ask every replica: read repair sees them all; Dynamo, Riak) or quorum (ask only R of them, this node first, and one more when one fails or is slower than --speculative-retry: less work per read; Cassandra)"},
+			&cli.DurationFlag{Name: "speculative-retry", Value: d.SpeculativeRetry, Usage: "with --read-fanout quorum: ask one more replica when those asked have not answered after `D` (a LAN replica read takes well under 1 ms)"},
 			&cli.BoolFlag{Name: "pprof", Usage: "serve Go's profiler under /debug/pprof/ on --http (off: a profile exposes memory and costs CPU; admin-only once authentication exists)"},
 			&cli.BoolFlag{Name: "aae", Value: true, Usage: "run Merkle-tree anti-entropy exchanges (false: trees are kept but replicas are not compared; tombstones are never reaped)"},
 			&cli.DurationFlag{Name: "aae-interval", Value: d.AAE.Interval, Usage: "how often to compare trees with each peer, e.g. `10s` (one small message per peer when in sync)"},
@@ -119,6 +121,8 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 	cfg.RequestTimeout = c.Duration("timeout")
 	cfg.ReadRepair = c.String("read-repair")
 	cfg.Pprof = c.Bool("pprof")
+	cfg.ReadFanout = c.String("read-fanout")
+	cfg.SpeculativeRetry = c.Duration("speculative-retry")
 	cfg.Strict = !c.Bool("sloppy")
 	cfg.Hints.Rate = c.Int64("handoff-rate")
 	cfg.Hints.MaxBytesPerTarget = c.Int64("hint-max-bytes")
