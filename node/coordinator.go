@@ -279,12 +279,14 @@ wait:
 			got = append(got, quorum.ReadReply{Node: rep.id, State: rep.st})
 		case <-spec:
 			// The asked replicas are slow: ask the next one too (and
-			// again after another wait, while any is left).
-			ask()
+			// again after another wait, while any is left; a failure
+			// may have asked the last one meanwhile).
+			spec = nil
+			if asked < len(order) {
+				ask()
+			}
 			if asked < len(order) {
 				spec = time.After(c.cfg.SpeculativeRetry)
-			} else {
-				spec = nil
 			}
 		case <-ctx.Done():
 			break wait

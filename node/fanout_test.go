@@ -38,7 +38,7 @@ func (g *gateStore) Get(ctx context.Context, k []byte) ([]byte, error) {
 func TestReadFanout(t *testing.T) {
 	gates := make([]*gateStore, 3)
 	nodes := startCluster(t, clusterOpts{n: 3, inMemory: true, mutate: func(i int, c *Config) {
-		c.ReadFanout = ReadFanoutQuorum
+		// The default (ReadFanoutQuorum).
 		gates[i] = &gateStore{open: make(chan struct{})}
 		c.test.wrap = func(st storage.Store) storage.Store { gates[i].Store = st; return gates[i] }
 	}})
@@ -82,14 +82,14 @@ func TestReadFanout(t *testing.T) {
 	}
 }
 
-// The default fanout asks every replica.
+// --read-fanout all asks every replica (Dynamo's way).
 func TestReadFanoutAll(t *testing.T) {
-	nodes := startCluster(t, clusterOpts{n: 3, inMemory: true})
+	nodes := startCluster(t, clusterOpts{n: 3, inMemory: true, mutate: func(_ int, c *Config) { c.ReadFanout = ReadFanoutAll }})
 	if r := nodes[0].put("k", "v", "", "w=3"); r.status != 204 {
 		t.Fatalf("put: %d %s", r.status, r.body)
 	}
 	r := nodes[0].get("k", "r=2")
 	if r.status != 200 || !strings.HasSuffix(r.header.Get(headerReport), "asked=3") {
-		t.Fatalf("default fanout: %d, report %q", r.status, r.header.Get(headerReport))
+		t.Fatalf("fanout all: %d, report %q", r.status, r.header.Get(headerReport))
 	}
 }
