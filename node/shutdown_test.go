@@ -24,6 +24,7 @@ func TestNoGoroutineOutlivesNodes(t *testing.T) {
 		var done []chan error
 		for i, name := range []string{"n1", "n2", "n3"} {
 			cfg := testConfig(t, name, i != 0)
+			cfg.RESPAddr = freeAddr(t)
 			if i > 0 {
 				cfg.Join = []string{nodes[0].GossipAddr()}
 			}
@@ -59,6 +60,18 @@ func TestNoGoroutineOutlivesNodes(t *testing.T) {
 			}
 		}
 		http.DefaultClient.CloseIdleConnections()
+		// A RESP client that has written and read, and whose connections
+		// stay open through the shutdown: the node closes them.
+		rc := respClient(nodes[1].RESPAddr())
+		defer rc.Close()
+		for i := range 5 {
+			if err := rc.Set(t.Context(), "r"+string(rune('a'+i)), "v", 0).Err(); err != nil {
+				t.Fatalf("RESP SET: %v", err)
+			}
+		}
+		if got, err := rc.Get(t.Context(), "ra").Result(); err != nil || got != "v" {
+			t.Fatalf("RESP GET: %q, %v", got, err)
+		}
 		for i, n := range nodes {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			if err := n.Shutdown(ctx); err != nil {
