@@ -19,7 +19,7 @@ import (
 )
 
 // respAPI serves the Redis protocol (RESP2) front end (README "Redis
-// protocol (RESP)"): GET, SET, DEL, EXISTS, MGET and the commands Redis
+// protocol (RESP)"): GET, SET, DEL, EXISTS, MGET, MSET and the commands Redis
 // clients send on connect, plus DYNAGO.GET and DYNAGO.PUT, which carry
 // siblings and causal contexts. Like httpAPI it turns a command into a
 // coordinated read or write (coordinator) and is one of the two places
@@ -209,6 +209,7 @@ func init() {
 		{name: "del", arity: -2, first: 1, last: -1, run: (*respAPI).cmdDel, kv: true},
 		{name: "exists", arity: -2, first: 1, last: -1, run: (*respAPI).cmdExists, kv: true},
 		{name: "mget", arity: -2, first: 1, last: -1, run: (*respAPI).cmdMGet, kv: true},
+		{name: "mset", arity: -3, first: 1, last: -1, run: (*respAPI).cmdMSet, kv: true},
 		{name: "dynago.get", arity: -2, first: 1, last: 1, run: (*respAPI).cmdDynagoGet, kv: true},
 		{name: "dynago.put", arity: -3, first: 1, last: 1, run: (*respAPI).cmdDynagoPut, kv: true},
 		{name: "ping", arity: -1, run: (*respAPI).cmdPing},
@@ -291,32 +292,43 @@ func (r *respAPI) read(key []byte, rq, pr int) (vclock.State, error) {
 	return out.State, out.Err
 }
 
-// readMany reads keys at the node's defaults, up to respFanout at once,
-// and returns their states in order, or the first error in key order.
-func (r *respAPI) readMany(keys [][]byte) ([]vclock.State, error) {
-	sts := make([]vclock.State, len(keys))
-	errs := make([]error, len(keys))
-	if len(keys) == 1 {
-		sts[0], errs[0] = r.read(keys[0], r.cfg.Quorum.R, r.cfg.Quorum.PR)
+// fanout runs fn(0) … fn(n-1), up to respFanout at once, and returns
+// the first error in index order. Its goroutines end before it returns;
+// a panic in one is recovered and counted (panics.go).
+func (r *respAPI) fanout(where string, n int, fn func(i int) error) error {
+	errs := make([]error, n)
+	if n == 1 {
+		errs[0] = fn(0)
 	} else {
 		sem := make(chan struct{}, respFanout)
 		var wg sync.WaitGroup
-		for i, key := range keys {
+		for i := range n {
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				errs[i] = r.safely("resp read", func() (err error) {
-					sts[i], err = r.read(key, r.cfg.Quorum.R, r.cfg.Quorum.PR)
-					return err
-				})
+				errs[i] = r.safely(where, func() error { return fn(i) })
 			})
 		}
 		wg.Wait()
 	}
 	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return err
 		}
+	}
+	return nil
+}
+
+// readMany reads keys at the node's defaults, up to respFanout at once,
+// and returns their states in order, or the first error in key order.
+func (r *respAPI) readMany(keys [][]byte) ([]vclock.State, error) {
+	sts := make([]vclock.State, len(keys))
+	err := r.fanout("resp read", len(keys), func(i int) (err error) {
+		sts[i], err = r.read(keys[i], r.cfg.Quorum.R, r.cfg.Quorum.PR)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return sts, nil
 }
@@ -378,6 +390,32 @@ func (r *respAPI) cmdSet(conn redcon.Conn, args [][]byte) error {
 	out := r.write(wire.WriteRequest{Key: args[1], Value: nonNilBytes(args[2]), W: r.cfg.Quorum.W, PW: r.cfg.Quorum.PW, Overwrite: true})
 	if out.Err != nil {
 		return out.Err
+	}
+	conn.WriteString("OK")
+	return nil
+}
+
+// cmdMSet is MSET key value [key value ...]: a SET of each pair, up to
+// respFanout at once. It is not atomic, unlike Redis's: an error reply
+// (the first in argument order) may follow the writes of other pairs.
+func (r *respAPI) cmdMSet(conn redcon.Conn, args [][]byte) error {
+	if len(args)%2 != 1 {
+		return errRESPArity("mset")
+	}
+	n := len(args) / 2
+	for i := range n {
+		if err := checkRESPKey(args[1+2*i], r.cfg.MaxKeyBytes); err != nil {
+			return err
+		}
+		if err := checkRESPValue(args[2+2*i], r.cfg.MaxValueBytes); err != nil {
+			return err
+		}
+	}
+	err := r.fanout("resp write", n, func(i int) error {
+		return r.write(wire.WriteRequest{Key: args[1+2*i], Value: nonNilBytes(args[2+2*i]), W: r.cfg.Quorum.W, PW: r.cfg.Quorum.PW, Overwrite: true}).Err
+	})
+	if err != nil {
+		return err
 	}
 	conn.WriteString("OK")
 	return nil

@@ -64,6 +64,15 @@ func TestRESPRoundTrip(t *testing.T) {
 	if n, err := c2.Exists(ctx, "a", "b", "missing").Result(); err != nil || n != 2 {
 		t.Fatalf("EXISTS a b missing = %d, %v; want 2", n, err)
 	}
+	if err := c1.MSet(ctx, "m1", "x1", "m2", "x2").Err(); err != nil {
+		t.Fatalf("MSET: %v", err)
+	}
+	if got, err := c2.MGet(ctx, "m1", "m2").Result(); err != nil || len(got) != 2 || got[0] != "x1" || got[1] != "x2" {
+		t.Fatalf("MGET after MSET: %#v, %v", got, err)
+	}
+	if err := c1.Do(ctx, "MSET", "m1", "x1", "m2").Err(); err == nil || !strings.HasPrefix(err.Error(), "ERR wrong number of arguments for 'mset'") {
+		t.Fatalf("MSET with an odd count: %v", err)
+	}
 	vals, err := c2.MGet(ctx, "a", "missing", "b").Result()
 	if err != nil || len(vals) != 3 || vals[0] != "one" || vals[1] != nil || vals[2] != "2" {
 		t.Fatalf("MGET = %#v, %v", vals, err)
