@@ -261,7 +261,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		xfer: &n.xfer, ring: &n.members.ring, faults: &n.faults, ready: n.ready, bgCtx: n.bgCtx, leaving: n.leaving, net: n.net,
 	}
 	if n.respLn != nil {
-		n.resp = newRESP(n.recoverer, &n.cfg, n.clock, n.coord, n.aae, n.ready, n.respLn)
+		n.resp = newRESP(n.recoverer, &n.cfg, n.clock, n.coord, n.aae, n.respLn)
 	}
 	n.rpcSrv = rpc.NewServer(func(ctx context.Context, method uint8, payload []byte) (resp []byte, err error) {
 		err = n.safely(fmt.Sprintf("rpc method %d", method), func() error {

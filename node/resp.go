@@ -40,7 +40,6 @@ type respAPI struct {
 	clock *clock
 	coord *coordinator
 	aae   *aaeState
-	ready <-chan struct{}
 
 	// ctx is every command's context: cancelled when the shutdown grace
 	// runs out.
@@ -77,8 +76,8 @@ const respMaxArgs = 1 << 16
 // respMaxInline is Redis's own limit on an inline (telnet) command line.
 const respMaxInline = 64 << 10
 
-func newRESP(g recoverer, cfg *Config, clk *clock, coord *coordinator, aae *aaeState, ready <-chan struct{}, ln net.Listener) *respAPI {
-	r := &respAPI{recoverer: g, cfg: cfg, clock: clk, coord: coord, aae: aae, ready: ready,
+func newRESP(g recoverer, cfg *Config, clk *clock, coord *coordinator, aae *aaeState, ln net.Listener) *respAPI {
+	r := &respAPI{recoverer: g, cfg: cfg, clock: clk, coord: coord, aae: aae,
 		ln: &respListener{Listener: ln, drained: make(chan struct{})}, started: clk.Steady()}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r
