@@ -414,3 +414,104 @@ func TestRESPProtocolAbuse(t *testing.T) {
 		t.Fatalf("SET after the abuse: %v", err)
 	}
 }
+
+// RESP is off in the zero Config, and its address is checked like the
+// others when set.
+func TestRESPConfig(t *testing.T) {
+	c := testConfig(t, "n1", true)
+	if c.RESPAddr != "" || c.withDefaults().MaxRESPConns != DefaultMaxRESPConns {
+		t.Fatalf("RESPAddr %q, MaxRESPConns %d: want off and the default", c.RESPAddr, c.withDefaults().MaxRESPConns)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.RESPAddr = "localhost:6379"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `resp address "localhost:6379"`) {
+		t.Fatalf("a RESP address with a host name: %v", err)
+	}
+	c.RESPAddr, c.MaxRESPConns = "127.0.0.1:0", -1
+	if err := c.Validate(); err == nil {
+		t.Fatal("a negative MaxRESPConns was accepted")
+	}
+}
+
+// A connection past MaxRESPConns is answered an error and closed; the
+// ones before it are served.
+func TestRESPMaxConns(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 1, noJoin: true, resp: true, inMemory: true, mutate: func(i int, c *Config) {
+		alone(i, c)
+		c.MaxRESPConns = 1
+	}})
+	addr := nodes[0].node.RESPAddr()
+	first, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	br1 := bufio.NewReader(first)
+	if _, err := first.Write([]byte("PING\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := br1.ReadString('\n'); err != nil || got != "+PONG\r\n" {
+		t.Fatalf("first connection: %q, %v", got, err)
+	}
+	second, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	_ = second.SetDeadline(time.Now().Add(10 * time.Second))
+	br2 := bufio.NewReader(second)
+	if got, err := br2.ReadString('\n'); err != nil || !strings.HasPrefix(got, "-ERR max number of clients reached") {
+		t.Fatalf("second connection: %q, %v; want the max clients error", got, err)
+	}
+	if _, err := br2.ReadString('\n'); err == nil {
+		t.Fatal("the connection past the limit stayed open")
+	}
+	// Closing the first frees its place.
+	first.Close()
+	waitFor(t, "a free connection", 10*time.Second, func() (bool, string) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = c.Write([]byte("PING\r\n"))
+		got, err := bufio.NewReader(c).ReadString('\n')
+		return got == "+PONG\r\n", fmt.Sprint(got, err)
+	})
+}
+
+// A panic in a command is recovered: answered with an error, counted,
+// and the connection closed; the node serves on.
+func TestRESPPanicRecovered(t *testing.T) {
+	cfg := testConfig(t, "n1", true).withDefaults()
+	m := newMetrics()
+	g := recoverer{log: testLogger(t), metrics: m}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RESPAddr = ln.Addr().String()
+	// No coordinator: a GET dereferences nil and panics.
+	r := newRESP(g, &cfg, newClock(SystemClock{}, time.Time{}), nil, newAAE(cfg), ln)
+	served := make(chan struct{})
+	go func() { r.serve(); close(served) }()
+	defer func() {
+		r.stopAccepting()
+		r.finish(nil)
+		<-served
+	}()
+	c := respClient(ln.Addr().String())
+	defer c.Close()
+	if err := c.Get(t.Context(), "k").Err(); err == nil || !strings.Contains(err.Error(), "recovered from a panic") {
+		t.Fatalf("GET that panics: %v, want an error reply naming the panic", err)
+	}
+	if got := testutil.ToFloat64(m.panics.WithLabelValues("resp get")); got != 1 {
+		t.Fatalf("dynago_panics_total{where=resp get} = %v, want 1", got)
+	}
+	if got, err := c.Ping(t.Context()).Result(); err != nil || got != "PONG" {
+		t.Fatalf("PING after the panic: %q, %v", got, err)
+	}
+}
