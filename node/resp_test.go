@@ -223,8 +223,6 @@ func TestRESPSetOverwritesSiblings(t *testing.T) {
 	if _, sibs := dynagoGet(t, c3, "k", "R", "all"); len(sibs) != 1 || sibs[0] != "final" {
 		t.Fatalf("DYNAGO.GET R all after SET: %v, want [final]", sibs)
 	}
-	// A SET forwarded by a node that is not a replica keeps its meaning:
-	// with N=1 only one node holds each key.
 }
 
 // With N=1 most keys live on another node than the one asked: a SET

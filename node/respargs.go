@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"strings"
 
 	"github.com/dynago/dynago/quorum"
@@ -137,7 +136,7 @@ func respCommandName(arg []byte) string {
 		lower[i] = c
 	}
 	for _, c := range respCommands {
-		if bytes.Equal([]byte(c.name), lower) {
+		if string(lower) == c.name { // compiled without a copy
 			return c.name
 		}
 	}
