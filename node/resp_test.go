@@ -513,3 +513,30 @@ func TestRESPPanicRecovered(t *testing.T) {
 		t.Fatalf("PING after the panic: %q, %v", got, err)
 	}
 }
+
+// Inline (telnet) commands work, and QUIT answers OK and closes.
+func TestRESPInlineAndQuit(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 1, noJoin: true, resp: true, inMemory: true, mutate: alone})
+	conn, err := net.Dial("tcp", nodes[0].node.RESPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte("SET k hello\r\nGET k\r\nECHO \"a b\"\r\nQUIT\r\nPING\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	var got []string
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			break
+		}
+		got = append(got, line)
+	}
+	want := []string{"+OK\r\n", "$5\r\n", "hello\r\n", "$3\r\n", "a b\r\n", "+OK\r\n"}
+	if strings.Join(got, "") != strings.Join(want, "") {
+		t.Fatalf("replies %q, want %q (and nothing after QUIT)", got, want)
+	}
+}
