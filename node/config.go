@@ -34,6 +34,13 @@ type Config struct {
 	HTTPAddr   string
 	RPCAddr    string
 	GossipAddr string
+	// RESPAddr is the host:port the Redis-protocol front end (resp.go)
+	// listens on; empty (the zero value) leaves it off, so a node opens no
+	// port its operator did not ask for.
+	RESPAddr string
+	// MaxRESPConns bounds the RESP connections served at once; a client
+	// past it is answered an error and closed.
+	MaxRESPConns int
 	// Join lists gossip addresses (host:port) of existing members. Empty
 	// means: start a new cluster of one, or rejoin the cluster recorded in
 	// DataDir.
@@ -238,6 +245,10 @@ const (
 	// DefaultMaxRequestTimeout keeps a client from pinning coordinator
 	// resources for longer than Riak's default request timeout (60 s).
 	DefaultMaxRequestTimeout = 60 * time.Second
+	// DefaultMaxRESPConns is redis-server's default maxclients (10000):
+	// what Redis clients and pools are sized for, and at a few KB of
+	// buffers per idle connection still far below the memory budget.
+	DefaultMaxRESPConns = 10000
 	// DefaultHandoffInterval retries hint delivery every 5 s: a target that
 	// came back is usually noticed at once through gossip; this catches
 	// the rest (a failed batch, a missed event) without busy-looping.
@@ -268,6 +279,7 @@ func DefaultConfig() Config {
 		MaxKeyBytes:       DefaultMaxKeyBytes,
 		MaxValueBytes:     DefaultMaxValueBytes,
 		MaxSiblings:       DefaultMaxSiblings,
+		MaxRESPConns:      DefaultMaxRESPConns,
 		RequestTimeout:    DefaultRequestTimeout,
 		MaxRequestTimeout: DefaultMaxRequestTimeout,
 		ReadRepair:        ReadRepairAsync, // repairs divergence on the read path at no cost to the client's latency
@@ -322,6 +334,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxSiblings == 0 {
 		c.MaxSiblings = d.MaxSiblings
+	}
+	if c.MaxRESPConns == 0 {
+		c.MaxRESPConns = d.MaxRESPConns
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = d.RequestTimeout
@@ -399,7 +414,11 @@ func (c Config) Validate() error {
 	if c.Name == "" {
 		bad("a name is required")
 	}
-	for _, a := range []struct{ flag, addr string }{{"http", c.HTTPAddr}, {"rpc", c.RPCAddr}, {"gossip", c.GossipAddr}} {
+	addrs := []struct{ flag, addr string }{{"http", c.HTTPAddr}, {"rpc", c.RPCAddr}, {"gossip", c.GossipAddr}}
+	if c.RESPAddr != "" {
+		addrs = append(addrs, struct{ flag, addr string }{"resp", c.RESPAddr})
+	}
+	for _, a := range addrs {
 		host, _, err := net.SplitHostPort(a.addr)
 		if err != nil {
 			bad("%s address %q: %w", a.flag, a.addr, err)
@@ -433,7 +452,7 @@ func (c Config) Validate() error {
 		c.AAE.P99Target < 0 || c.AAE.RebuildInterval < 0 || c.AAE.TombstoneGrace < 0 {
 		bad("anti-entropy settings must be positive")
 	}
-	if c.MaxKeyBytes < 1 || c.MaxValueBytes < 0 || c.MaxSiblings < 1 {
+	if c.MaxKeyBytes < 1 || c.MaxValueBytes < 0 || c.MaxSiblings < 1 || c.MaxRESPConns < 1 {
 		bad("limits must be positive")
 	}
 	if c.RequestTimeout < 0 || c.MaxRequestTimeout < c.RequestTimeout {

@@ -526,7 +526,7 @@ func (c *coordinator) writePrimary(ctx context.Context, p int, req wire.WriteReq
 				actor, owner, _ = freshOwner(c.cfg.Name, inc)
 			}
 		}
-		next, d, err := cur.State.Write(actor, req.Context, value, req.Delete)
+		next, d, err := cur.State.Write(actor, writeContext(req, cur.State), value, req.Delete)
 		if err != nil {
 			return record{}, nil, err // a fresh actor the client context claims: never in practice
 		}
@@ -555,7 +555,7 @@ func (c *coordinator) writeFallback(ctx context.Context, p int, owner string, re
 	if req.Delete {
 		value = nil // a tombstone carries nothing
 	}
-	next, dot, err := cur.Write(c.rep.freshActor(), req.Context, value, req.Delete)
+	next, dot, err := cur.Write(c.rep.freshActor(), writeContext(req, cur), value, req.Delete)
 	if err != nil {
 		return vclock.Dot{}, err
 	}
@@ -564,6 +564,18 @@ func (c *coordinator) writeFallback(ctx context.Context, p int, owner string, re
 	}
 	out.State = next
 	return dot, c.applyAs(ctx, req.Key, next, owner)
+}
+
+// writeContext is the context a write is made with against cur, the
+// coordinating replica's state of the key: the client's, or for an
+// overwrite (RESP's SET) the client's merged with cur's, so the new
+// version supersedes every version this replica holds. Versions on other
+// replicas that this one has not seen yet stay siblings of it.
+func writeContext(req wire.WriteRequest, cur vclock.State) vclock.VV {
+	if req.Overwrite {
+		return req.Context.Merge(cur.Context)
+	}
+	return req.Context
 }
 
 // write handles a client write received by this node: coordinate it here

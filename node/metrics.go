@@ -55,6 +55,11 @@ type metrics struct {
 	storageFailed   prometheus.Gauge
 	tableMismatches prometheus.Counter
 	panics          *prometheus.CounterVec
+	// respCommands counts RESP commands by name and outcome ("ok", or
+	// the error reply's prefix: ERR, UNAVAILABLE, INDETERMINATE, ...);
+	// respConns is the RESP connections open now.
+	respCommands *prometheus.CounterVec
+	respConns    prometheus.Gauge
 	// claimRounds counts completed passes of the claim loop, claimant or
 	// not (tests wait on it to show that something was not claimed).
 	claimRounds prometheus.Counter
@@ -165,6 +170,13 @@ func newMetrics() *metrics {
 	m.claimRounds = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "dynago_claim_rounds_total", Help: "Passes of the claim loop completed, whether or not this node is the claimant or claimed.",
 	})
+	m.respCommands = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dynago_resp_commands_total", Help: "RESP commands by name (\"unknown\" for commands dynago lacks) and outcome (ok, or the error reply's prefix).",
+	}, []string{"command", "outcome"})
+	m.respConns = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "dynago_resp_connections", Help: "RESP client connections open.",
+	})
+	m.reg.MustRegister(m.respCommands, m.respConns)
 	m.reg.MustRegister(m.claimRounds)
 	m.reg.MustRegister(m.dotConflicts, m.panics, m.hintsTooOld, m.storageFailed, m.tableMismatches)
 	m.reg.MustRegister(m.transferKeys, m.transferBytes, m.transferPartitions, m.transferPending, m.staleDropped, m.stalePushed)
