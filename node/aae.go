@@ -877,7 +877,11 @@ parts:
 			}
 			if removed {
 				reaped++
-				pt.rememberReaped(c.key, st, now, 2*minAge)
+				if !a.cfg.AAE.ReapUnconfirmed {
+					// The must-fail control reaps on age alone, with
+					// none of the rules that keep a delete down.
+					pt.rememberReaped(c.key, st, now, 2*minAge)
+				}
 			}
 		}
 	}
