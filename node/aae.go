@@ -62,7 +62,25 @@ type partTree struct {
 	peers map[string]exchangeRecord
 	// lastCheck is when a tree-versus-storage check last asked for a rebuild.
 	lastCheck time.Time
+	// reaped remembers the tombstones this node reaped lately (by key),
+	// so that it does not store them, or anything they cover, again: a
+	// replica whose copy is younger would otherwise copy it back, as a
+	// new tombstone with its wait starting over, and reaping would chase
+	// itself around the replicas (replica.mergeLocal). Bounded by
+	// reapMemory entries and by age (2 reapMinAge).
+	reaped map[string]reapedTomb
 }
+
+// reapedTomb is a tombstone this node reaped, and when.
+type reapedTomb struct {
+	state vclock.State
+	at    time.Time
+}
+
+// reapMemory bounds the reaped tombstones a partition remembers; past it
+// the oldest are forgotten (then a young copy elsewhere may come back
+// once: the cost is a tombstone stored again, never a lost write).
+const reapMemory = 4096
 
 // exchangeRecord is what /debug/aae shows of one exchange.
 type exchangeRecord struct {
@@ -124,6 +142,7 @@ func newAAE(cfg Config) *aaeState {
 			tombs:     map[string]time.Time{},
 			confirmed: map[string]time.Time{},
 			peers:     map[string]exchangeRecord{},
+			reaped:    map[string]reapedTomb{},
 		}
 	}
 	return a
@@ -146,6 +165,38 @@ func (a *aaeState) wantRebuild() {
 	case a.rebuild <- struct{}{}:
 	default:
 	}
+}
+
+// rememberReaped records that key's state st was reaped at now, and
+// forgets what was reaped more than keep ago, or the oldest past
+// reapMemory entries.
+func (pt *partTree) rememberReaped(key string, st vclock.State, now time.Time, keep time.Duration) {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	pt.reaped[key] = reapedTomb{state: st, at: now}
+	oldest, oldestAt := "", now
+	for k, r := range pt.reaped {
+		if now.Sub(r.at) > keep {
+			delete(pt.reaped, k)
+			continue
+		}
+		if r.at.Before(oldestAt) {
+			oldest, oldestAt = k, r.at
+		}
+	}
+	if len(pt.reaped) > reapMemory {
+		delete(pt.reaped, oldest)
+	}
+}
+
+// coveredByReaped reports whether this node reaped, lately, a tombstone of
+// key that already covers st: storing st would bring back a delete that
+// every replica confirmed (or store the same tombstone again).
+func (pt *partTree) coveredByReaped(key []byte, st vclock.State) bool {
+	pt.mu.Lock()
+	r, ok := pt.reaped[string(key)]
+	pt.mu.Unlock()
+	return ok && r.state.Descends(st)
 }
 
 // onlyTombstones reports whether st holds versions and all are deletes.
@@ -826,6 +877,11 @@ parts:
 			}
 			if removed {
 				reaped++
+				if !a.cfg.AAE.ReapUnconfirmed {
+					// The must-fail control reaps on age alone, with
+					// none of the rules that keep a delete down.
+					pt.rememberReaped(c.key, st, now, 2*minAge)
+				}
 			}
 		}
 	}

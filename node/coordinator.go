@@ -217,13 +217,24 @@ func (c *coordinator) read(ctx context.Context, key []byte, r, pr int, strict bo
 	// Replica calls outlive the client's request (read repair needs the
 	// late replies) but never the request timeout or the node.
 	rctx, cancel := context.WithTimeout(c.bgCtx, timeout)
-	replies := make(chan readReply, len(targets))
-	asked := 0
+	var alive []ring.Target
 	for _, t := range targets {
 		if !c.peers.Alive(string(t.ID)) {
 			tr.Record(t.ID, false)
 			continue
 		}
+		alive = append(alive, t)
+	}
+	// Which replicas to ask now, and which later (ReadFanoutQuorum: one
+	// more each time one fails or the asked ones are slow).
+	order, first := alive, len(alive)
+	if c.cfg.ReadFanout == ReadFanoutQuorum {
+		order, first = quorum.ReadSet(alive, ring.NodeID(c.cfg.Name), r, pr)
+	}
+	replies := make(chan readReply, len(order))
+	asked := 0
+	ask := func() {
+		t := order[asked]
 		asked++
 		c.bg.Go(func() {
 			var st vclock.State
@@ -234,29 +245,56 @@ func (c *coordinator) read(ctx context.Context, key []byte, r, pr int, strict bo
 			replies <- readReply{id: t.ID, st: st, err: err}
 		})
 	}
+	for asked < first {
+		ask()
+	}
+	var spec <-chan time.Time
+	if asked < len(order) {
+		st := time.NewTimer(c.cfg.SpeculativeRetry)
+		defer st.Stop()
+		spec = st.C
+	}
 	var got []quorum.ReadReply
 	received := 0
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 wait:
-	for tr.Outcome() == quorum.Pending && received < asked {
+	for tr.Outcome() == quorum.Pending && (received < asked || asked < len(order)) {
+		if received == asked {
+			ask() // every asked replica answered, not enough of them well
+			continue
+		}
 		select {
 		case rep := <-replies:
 			received++
 			if rep.err != nil {
 				c.log.Debug("replica read failed", "replica", rep.id, "err", rep.err)
 				tr.Record(rep.id, false)
+				if asked < len(order) {
+					ask()
+				}
 				continue
 			}
 			tr.Record(rep.id, true)
 			got = append(got, quorum.ReadReply{Node: rep.id, State: rep.st})
+		case <-spec:
+			// The asked replicas are slow: ask the next one too (and
+			// again after another wait, while any is left; a failure
+			// may have asked the last one meanwhile).
+			spec = nil
+			if asked < len(order) {
+				ask()
+			}
+			if asked < len(order) {
+				spec = time.After(c.cfg.SpeculativeRetry)
+			}
 		case <-ctx.Done():
 			break wait
 		case <-timer.C:
 			break wait
 		}
 	}
-	out.Replies = len(got)
+	out.Replies, out.Asked = len(got), asked
 	if tr.Outcome() != quorum.Succeeded {
 		cancel()
 		ok, okp, _ := tr.Counts()
@@ -488,7 +526,7 @@ func (c *coordinator) writePrimary(ctx context.Context, p int, req wire.WriteReq
 				actor, owner, _ = freshOwner(c.cfg.Name, inc)
 			}
 		}
-		next, d, err := cur.State.Write(actor, req.Context, value, req.Delete)
+		next, d, err := cur.State.Write(actor, writeContext(req, cur.State), value, req.Delete)
 		if err != nil {
 			return record{}, nil, err // a fresh actor the client context claims: never in practice
 		}
@@ -517,7 +555,7 @@ func (c *coordinator) writeFallback(ctx context.Context, p int, owner string, re
 	if req.Delete {
 		value = nil // a tombstone carries nothing
 	}
-	next, dot, err := cur.Write(c.rep.freshActor(), req.Context, value, req.Delete)
+	next, dot, err := cur.Write(c.rep.freshActor(), writeContext(req, cur), value, req.Delete)
 	if err != nil {
 		return vclock.Dot{}, err
 	}
@@ -526,6 +564,18 @@ func (c *coordinator) writeFallback(ctx context.Context, p int, owner string, re
 	}
 	out.State = next
 	return dot, c.applyAs(ctx, req.Key, next, owner)
+}
+
+// writeContext is the context a write is made with against cur, the
+// coordinating replica's state of the key: the client's, or for an
+// overwrite (RESP's SET) the client's merged with cur's, so the new
+// version supersedes every version this replica holds. Versions on other
+// replicas that this one has not seen yet stay siblings of it.
+func writeContext(req wire.WriteRequest, cur vclock.State) vclock.VV {
+	if req.Overwrite {
+		return req.Context.Merge(cur.Context)
+	}
+	return req.Context
 }
 
 // write handles a client write received by this node: coordinate it here
@@ -631,6 +681,7 @@ type readOutcome struct {
 	State   vclock.State
 	R, PR   int
 	Replies int
+	Asked   int // replicas asked by answer time
 	Stale   int // replicas found stale among the replies at answer time
 }
 

@@ -19,7 +19,8 @@
 // decides anything from a wall-clock reading: ages that rules use come
 // from the node's Steady clock (clock.go). Errors of coordination are
 // typed values (errors.go) that cross the wire whole; only the HTTP layer
-// (httperr.go) turns them into statuses.
+// (httperr.go) turns them into statuses, and the RESP layer (resperr.go)
+// into error replies.
 //
 // # Services
 //
@@ -41,6 +42,9 @@
 //	leaver          leave.go        the leave (decommission) and its progress
 //	httpAPI         http.go         routes, handlers, debug views; httperr.go is the only place
 //	                                an error becomes an HTTP status
+//	respAPI         resp.go         the Redis protocol (RESP2, on redcon): commands, pipelining;
+//	                respargs.go     argument decoding, respframe.go the framing guard before redcon,
+//	                resperr.go      the only place an error becomes a RESP error reply
 //
 // Hint delivery is node/internal/handoff's Service, gossip is
 // node/internal/gossip's, the membership CRDT and plan math are
@@ -77,13 +81,16 @@
 //
 // Every goroutine has an owner that waits for it:
 //
-//   - Run's group: the HTTP and RPC servers' accept loops, rejoinLoop,
+//   - Run's group: the HTTP, RESP and RPC servers' accept loops, rejoinLoop,
 //     gcLoop, and each service's Run: members (persistLoop, claimLoop),
 //     antiEntropy (aaeLoop, and the exchange rounds it awaits; holdsLoop),
 //     transferService (transferLoop), the handoff service. Each Run
 //     supervises its loops (a panic is logged, counted and the loop
 //     restarted) and returns once they have; they stop when bgCtx is
 //     cancelled, and Run waits for all of them.
+//   - respAPI's conns and cmds: each RESP connection's goroutine
+//     (redcon's) and each command it runs (with the goroutines of an
+//     MGET's or DEL's reads, which end before the command does).
 //   - n.handlers: every HTTP handler (admission refuses new ones once
 //     shutdown began); n.bg: work requests start after answering (late
 //     replication, read repair: the coordinator's); n.leaveTask: the leave
@@ -94,9 +101,11 @@
 //     (Shutdown), the roster's goroutine (stopped last, after
 //     the membership was saved).
 //
-// Shutdown order (node.go, shutdown): leave loop cancelled; HTTP stops
-// accepting, in-flight handlers get a grace (5 s, or Shutdown's deadline),
-// then their contexts are cancelled and each is waited for; RPC closes and
+// Shutdown order (node.go, shutdown): leave loop cancelled; HTTP and
+// RESP stop accepting (RESP refuses new commands), in-flight handlers and
+// commands get a grace (5 s, or Shutdown's deadline), then their contexts
+// are cancelled and each is waited for, and RESP's connections are closed
+// and their goroutines waited for; RPC closes and
 // waits; request-started work gets the rest of the grace, is cancelled
 // and waited for; gossip leaves; the loops are waited for; state is saved;
 // the roster stops; the store closes. TestNoGoroutineOutlivesNodes checks

@@ -37,6 +37,9 @@ type clusterOpts struct {
 	mutate   func(i int, c *Config)
 	noJoin   bool
 	inMemory bool
+	// resp turns each node's Redis protocol front end on, on a loopback
+	// port (testNode.redis connects to it).
+	resp bool
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -127,6 +130,9 @@ func startCluster(t testing.TB, o clusterOpts) []*testNode {
 		cfg := testConfig(t, fmt.Sprintf("n%d", i+1), o.inMemory)
 		if i > 0 && !o.noJoin {
 			cfg.Join = []string{nodes[0].cfg.GossipAddr}
+		}
+		if o.resp {
+			cfg.RESPAddr = freeAddr(t)
 		}
 		if o.mutate != nil {
 			o.mutate(i, &cfg)

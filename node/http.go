@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"path"
 	"strconv"
 	"strings"
@@ -88,6 +89,13 @@ func (h *httpAPI) routes() http.Handler {
 	mux.HandleFunc("GET /debug/clock", h.handleClock)
 	mux.HandleFunc("POST /debug/clock", h.handleClock)
 	mux.HandleFunc("GET /debug/faults", h.handleFaults)
+	if h.cfg.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("POST /debug/faults", h.handleFaults)
 	mux.HandleFunc("GET /health", h.handleHealth)
 	mux.Handle("GET /metrics", h.metrics.handler())
@@ -293,7 +301,7 @@ func (h *httpAPI) handleGet(w http.ResponseWriter, r *http.Request) {
 	}
 	out := h.coord.read(r.Context(), key, rq, pr, strict, timeout)
 	live := out.State.Live()
-	w.Header().Set(headerReport, fmt.Sprintf("r=%d pr=%d replies=%d siblings=%d repaired=%d", rq, pr, out.Replies, len(live), out.Stale))
+	w.Header().Set(headerReport, fmt.Sprintf("r=%d pr=%d replies=%d siblings=%d repaired=%d asked=%d", rq, pr, out.Replies, len(live), out.Stale, out.Asked))
 	if out.Err != nil {
 		writeError(w, out.Err)
 		return

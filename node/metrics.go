@@ -12,6 +12,7 @@ import (
 	"github.com/dynago/dynago/hintedhandoff"
 	"github.com/dynago/dynago/node/internal/gossip"
 	"github.com/dynago/dynago/ring"
+	"github.com/dynago/dynago/storage"
 )
 
 // metrics are the node's Prometheus metrics, in a registry of its own so
@@ -54,6 +55,11 @@ type metrics struct {
 	storageFailed   prometheus.Gauge
 	tableMismatches prometheus.Counter
 	panics          *prometheus.CounterVec
+	// respCommands counts RESP commands by name and outcome ("ok", or
+	// the error reply's prefix: ERR, UNAVAILABLE, INDETERMINATE, ...);
+	// respConns is the RESP connections open now.
+	respCommands *prometheus.CounterVec
+	respConns    prometheus.Gauge
 	// claimRounds counts completed passes of the claim loop, claimant or
 	// not (tests wait on it to show that something was not claimed).
 	claimRounds prometheus.Counter
@@ -164,6 +170,13 @@ func newMetrics() *metrics {
 	m.claimRounds = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "dynago_claim_rounds_total", Help: "Passes of the claim loop completed, whether or not this node is the claimant or claimed.",
 	})
+	m.respCommands = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dynago_resp_commands_total", Help: "RESP commands by name (\"unknown\" for commands dynago lacks) and outcome (ok, or the error reply's prefix).",
+	}, []string{"command", "outcome"})
+	m.respConns = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "dynago_resp_connections", Help: "RESP client connections open.",
+	})
+	m.reg.MustRegister(m.respCommands, m.respConns)
 	m.reg.MustRegister(m.claimRounds)
 	m.reg.MustRegister(m.dotConflicts, m.panics, m.hintsTooOld, m.storageFailed, m.tableMismatches)
 	m.reg.MustRegister(m.transferKeys, m.transferBytes, m.transferPartitions, m.transferPending, m.staleDropped, m.stalePushed)
@@ -172,6 +185,20 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(m.requests, m.latency, m.readRepairs, m.rpcErrors, m.membersUp, m.owned, m.ringSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// watchCommits exports a group-committing store's counts (writes and the
+// commits, each a sync, that made them durable): their ratio is how many
+// writes shared an fsync.
+func (m *metrics) watchCommits(c storage.Committer) {
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "dynago_store_writes_total", Help: "Writes the store made durable (group-committed; see dynago_store_commits_total).",
+		}, func() float64 { return float64(c.CommitStats().Updates) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "dynago_store_commits_total", Help: "Store commits, each one write-ahead-log sync when the store syncs: writes per commit is the group commit's effect.",
+		}, func() float64 { return float64(c.CommitStats().Commits) }),
+	)
 }
 
 func (m *metrics) handler() http.Handler {

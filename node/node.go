@@ -50,6 +50,9 @@ type Node struct {
 	transfers *transferService
 	// web serves the HTTP API (http.go).
 	web *httpAPI
+	// resp serves the Redis protocol (resp.go); nil when Config.RESPAddr
+	// is empty.
+	resp *respAPI
 	// coord coordinates requests (coordinator.go).
 	coord   *coordinator
 	aae     *aaeState
@@ -65,6 +68,7 @@ type Node struct {
 
 	rpcLn   net.Listener
 	httpLn  net.Listener
+	respLn  net.Listener
 	rpcSrv  *rpc.Server
 	httpSrv *http.Server
 
@@ -150,6 +154,9 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 
 	n.store = st
 	cleanup = append(cleanup, func() { n.store.Close() })
+	if c, ok := st.(storage.Committer); ok {
+		n.metrics.watchCommits(c)
+	}
 	n.aae = newAAE(cfg)
 	n.rep = &replica{recoverer: n.recoverer, cfg: &n.cfg, store: st, clock: n.clock, aae: n.aae, xfer: &n.xfer} // clock: loadClock
 	ctx := context.Background()
@@ -226,6 +233,13 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	}
 	cleanup = append(cleanup, func() { n.httpLn.Close() })
 	n.cfg.HTTPAddr = n.httpLn.Addr().String()
+	if cfg.RESPAddr != "" {
+		if n.respLn, err = n.tr.Listen(cfg.RESPAddr); err != nil {
+			return nil, fmt.Errorf("node: resp listen: %w", err)
+		}
+		cleanup = append(cleanup, func() { n.respLn.Close() })
+		n.cfg.RESPAddr = n.respLn.Addr().String()
+	}
 
 	// memberlist binds first: with port 0 it decides the gossip address
 	// that the node's own membership record advertises.
@@ -250,6 +264,9 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		peers: n.peers, gossip: n.gossip, hints: n.hints, handoff: n.handoff, aae: n.aae,
 		xfer: &n.xfer, ring: &n.members.ring, faults: &n.faults, ready: n.ready, bgCtx: n.bgCtx, leaving: n.leaving, net: n.net,
 	}
+	if n.respLn != nil {
+		n.resp = newRESP(n.recoverer, &n.cfg, n.clock, n.coord, n.aae, n.respLn)
+	}
 	n.rpcSrv = rpc.NewServer(func(ctx context.Context, method uint8, payload []byte) (resp []byte, err error) {
 		err = n.safely(fmt.Sprintf("rpc method %d", method), func() error {
 			resp, err = n.serveRPC(ctx, method, payload)
@@ -263,7 +280,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(n.log.With("component", "http").Handler(), slog.LevelWarn),
 	}
-	n.log.Info("node created", "incarnation", inc, "http", n.cfg.HTTPAddr, "rpc", n.cfg.RPCAddr,
+	n.log.Info("node created", "incarnation", inc, "http", n.cfg.HTTPAddr, "resp", n.cfg.RESPAddr, "rpc", n.cfg.RPCAddr,
 		"gossip", n.cfg.GossipAddr, "data_dir", cfg.DataDir)
 	return n, nil
 }
@@ -276,6 +293,10 @@ func (n *Node) Ready() <-chan struct{} { return n.ready }
 
 // HTTPAddr is the address the HTTP API listens on.
 func (n *Node) HTTPAddr() string { return n.cfg.HTTPAddr }
+
+// RESPAddr is the address the Redis protocol front end listens on, or
+// "" when it is off (Config.RESPAddr).
+func (n *Node) RESPAddr() string { return n.cfg.RESPAddr }
 
 // RPCAddr is the address the internode RPC listens on.
 func (n *Node) RPCAddr() string { return n.cfg.RPCAddr }
@@ -339,6 +360,9 @@ func (n *Node) run(ctx context.Context) error {
 			n.log.Error("http server stopped", "err", err)
 		}
 	})
+	if n.resp != nil {
+		wg.Go(n.resp.serve)
+	}
 
 	var runErr error
 	graceCtx := context.Background()
@@ -395,8 +419,10 @@ const shutdownGrace = 5 * time.Second
 // shutdown stops serving, in an order that lets nothing touch the store
 // after Run closes it:
 //  1. the leave loop is cancelled (it would otherwise hold the grace);
-//  2. HTTP stops accepting; in-flight handlers get the grace, then their
-//     contexts are cancelled and every one is waited for;
+//  2. HTTP and RESP stop accepting (RESP refuses new commands); in-flight
+//     handlers and commands get the grace, then their contexts are
+//     cancelled and every one is waited for, and RESP's connections are
+//     closed and their goroutines waited for;
 //  3. RPC stops: its Close cancels and waits for its handlers;
 //  4. background work started by requests is closed to new work, gets
 //     what is left of the grace, is cancelled (with the loops) and
@@ -409,6 +435,9 @@ func (n *Node) shutdown(graceCtx context.Context) {
 	n.leaveTask.close()
 	sctx, cancel := context.WithTimeout(graceCtx, shutdownGrace)
 	defer cancel()
+	if n.resp != nil {
+		n.resp.stopAccepting()
+	}
 	if err := n.httpSrv.Shutdown(sctx); err != nil {
 		n.log.Warn("http shutdown: cancelling the requests still running", "err", err)
 		n.httpCancel()
@@ -417,6 +446,9 @@ func (n *Node) shutdown(graceCtx context.Context) {
 	n.handlers.close()
 	n.handlers.wait()
 	n.httpCancel()
+	if n.resp != nil {
+		n.resp.finish(sctx.Done())
+	}
 	// No new coordination may start once background work is awaited.
 	n.rpcSrv.Close()
 	n.bg.close()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -549,5 +550,47 @@ func TestTestFaults(t *testing.T) {
 	}
 	if got := nodes[1].node.members.clusterSnapshot().Table.Version; got != before+5 {
 		t.Fatalf("after the fault cleared the push was not adopted: version %d, want %d", got, before+5)
+	}
+}
+
+// The profiler is served only when asked for: it shows memory and costs
+// CPU while it runs.
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	off := startNode(t, testConfig(t, "n1", true))
+	if r := off.do("GET", "/debug/pprof/", nil, nil); r.status != 404 {
+		t.Fatalf("GET /debug/pprof/ without --pprof: %d, want 404", r.status)
+	}
+	cfg := testConfig(t, "n2", true)
+	cfg.Pprof = true
+	on := startNode(t, cfg)
+	r := on.do("GET", "/debug/pprof/", nil, nil)
+	if r.status != 200 || !strings.Contains(string(r.body), "goroutine") {
+		t.Fatalf("GET /debug/pprof/ with --pprof: %d %.200s", r.status, r.body)
+	}
+	if r := on.do("GET", "/debug/pprof/goroutine?debug=1", nil, nil); r.status != 200 || !strings.Contains(string(r.body), "goroutine profile") {
+		t.Fatalf("GET /debug/pprof/goroutine: %d %.200s", r.status, r.body)
+	}
+}
+
+// A group-committing store's writes and commits are exported, so writes
+// per fsync can be read off /metrics.
+func TestStoreCommitMetrics(t *testing.T) {
+	tn := startNode(t, testConfig(t, "n1", true))
+	for i := range 5 {
+		if r := tn.put(fmt.Sprintf("k%d", i), "v", "", "w=1"); r.status != 204 {
+			t.Fatalf("put: %d %s", r.status, r.body)
+		}
+	}
+	body := string(tn.do("GET", "/metrics", nil, nil).body)
+	for _, name := range []string{"dynago_store_writes_total", "dynago_store_commits_total"} {
+		var v float64
+		for line := range strings.Lines(body) {
+			if strings.HasPrefix(line, name+" ") {
+				v, _ = strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(line, name)), 64)
+			}
+		}
+		if v < 1 {
+			t.Fatalf("%s = %v after 5 writes\n%s", name, v, body)
+		}
 	}
 }

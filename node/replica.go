@@ -334,6 +334,13 @@ func (r *replica) mergeLocal(ctx context.Context, key []byte, in vclock.State, r
 		if conflicts = vclock.Conflicts(cur, in); len(conflicts) > 0 && refuseConflicts {
 			return vclock.State{}, nil, errDotConflict
 		}
+		if !found && r.aae.parts[p].coveredByReaped(key, in) {
+			// This node reaped a tombstone that covers in, after every
+			// replica confirmed it: in is that delete again, or what it
+			// deleted (partTree.reaped).
+			out = vclock.State{}
+			return vclock.State{}, nil, storage.ErrSkipWrite
+		}
 		merged := vclock.Merge(cur, in)
 		if found && merged.Equal(cur) {
 			out = cur

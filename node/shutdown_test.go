@@ -24,6 +24,7 @@ func TestNoGoroutineOutlivesNodes(t *testing.T) {
 		var done []chan error
 		for i, name := range []string{"n1", "n2", "n3"} {
 			cfg := testConfig(t, name, i != 0)
+			cfg.RESPAddr = freeAddr(t)
 			if i > 0 {
 				cfg.Join = []string{nodes[0].GossipAddr()}
 			}
@@ -59,6 +60,18 @@ func TestNoGoroutineOutlivesNodes(t *testing.T) {
 			}
 		}
 		http.DefaultClient.CloseIdleConnections()
+		// A RESP client that has written and read, and whose connections
+		// stay open through the shutdown: the node closes them.
+		rc := respClient(nodes[1].RESPAddr())
+		defer rc.Close()
+		for i := range 5 {
+			if err := rc.Set(t.Context(), "r"+string(rune('a'+i)), "v", 0).Err(); err != nil {
+				t.Fatalf("RESP SET: %v", err)
+			}
+		}
+		if got, err := rc.Get(t.Context(), "ra").Result(); err != nil || got != "v" {
+			t.Fatalf("RESP GET: %q, %v", got, err)
+		}
 		for i, n := range nodes {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			if err := n.Shutdown(ctx); err != nil {
@@ -157,5 +170,57 @@ func TestShutdownWaitsForHandlers(t *testing.T) {
 			t.Fatalf("%d store writes after Close", l)
 		}
 		http.DefaultClient.CloseIdleConnections()
+	}()
+}
+
+// The same for a RESP command: a SET stuck in the store when the grace
+// runs out is cancelled and waited for, is not acknowledged, and its
+// connection is closed before Run returns.
+func TestRESPShutdownWaitsForCommands(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	func() {
+		cfg := testConfig(t, "n1", true)
+		cfg.Ring.N, cfg.Quorum.R, cfg.Quorum.W = 1, 1, 1
+		cfg.RequestTimeout = time.Minute // only the shutdown ends the stalled write
+		cfg.MaxRequestTimeout = time.Minute
+		cfg.RESPAddr = freeAddr(t)
+		st := &stallStore{stalled: make(chan struct{}, 1), release: make(chan struct{})}
+		cfg.test.wrap = func(s storage.Store) storage.Store { st.Store = s; return st }
+		n, err := New(cfg, openTestStore(t, cfg), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- n.Run(context.Background()) }()
+		<-n.Ready()
+		rc := respClient(n.RESPAddr())
+		defer rc.Close()
+		if err := rc.Ping(t.Context()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		st.stall.Store(true)
+		set := make(chan error, 1)
+		go func() { set <- rc.Set(context.Background(), "k", "v", 0).Err() }()
+		<-st.stalled
+		time.AfterFunc(2*time.Second, func() { close(st.release) })
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		err = n.Shutdown(ctx)
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("shutdown: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		t.Logf("Run returned %v after Shutdown began (grace cut to 300 ms, the store stalled 2 s)", time.Since(start))
+		if err := <-set; err == nil {
+			t.Fatal("a SET whose store call never completed was acknowledged")
+		} else {
+			t.Logf("the stalled SET's reply: %v", err)
+		}
+		if l := st.late.Load(); l != 0 {
+			t.Fatalf("%d store writes after Close", l)
+		}
 	}()
 }

@@ -227,3 +227,36 @@ func Stale(merged vclock.State, replies []ReadReply) []ring.NodeID {
 	}
 	return out
 }
+
+// ReadSet orders the targets a read may ask for a read that asks only the
+// replicas it needs and more only when one fails or is slow (Cassandra's
+// way, rather than Dynamo's and Riak's ask-all): self first (its read costs
+// no round trip), then the primaries, then the fallbacks, each in
+// preference-list order. first is how many, from the front, make r
+// replies with pr of them from primaries possible; it is len(ordered) when
+// even all of them can't.
+func ReadSet(targets []ring.Target, self ring.NodeID, r, pr int) (ordered []ring.Target, first int) {
+	ordered = make([]ring.Target, 0, len(targets))
+	for _, t := range targets {
+		if t.ID == self {
+			ordered = append(ordered, t)
+		}
+	}
+	for _, primary := range []bool{true, false} {
+		for _, t := range targets {
+			if t.ID != self && t.Primary == primary {
+				ordered = append(ordered, t)
+			}
+		}
+	}
+	primaries := 0
+	for i, t := range ordered {
+		if t.Primary {
+			primaries++
+		}
+		if i+1 >= r && primaries >= pr {
+			return ordered, i + 1
+		}
+	}
+	return ordered, len(ordered)
+}

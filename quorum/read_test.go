@@ -81,3 +81,36 @@ func TestMergeRepliesAndStale(t *testing.T) {
 		})
 	}
 }
+
+func TestReadSet(t *testing.T) {
+	p := func(id string) ring.Target { return ring.Target{ID: ring.NodeID(id), Primary: true} }
+	f := func(id string) ring.Target { return ring.Target{ID: ring.NodeID(id), Primary: false} }
+	cases := []struct {
+		name      string
+		targets   []ring.Target
+		self      string
+		r, pr     int
+		wantOrder []ring.NodeID
+		wantFirst int
+	}{
+		{"self first, then enough primaries", []ring.Target{p("a"), p("b"), p("c")}, "b", 2, 0, ids("b", "a", "c"), 2},
+		{"not a target: primaries in order", []ring.Target{p("a"), p("b"), p("c")}, "x", 2, 0, ids("a", "b", "c"), 2},
+		{"primaries before fallbacks", []ring.Target{p("a"), f("d"), p("c")}, "x", 2, 0, ids("a", "c", "d"), 2},
+		{"a fallback self is asked but pr needs more", []ring.Target{p("a"), p("b"), f("d")}, "d", 2, 2, ids("d", "a", "b"), 3},
+		{"r=1 is self alone", []ring.Target{p("a"), p("b"), p("c")}, "c", 1, 0, ids("c", "a", "b"), 1},
+		{"r=3 asks all", []ring.Target{p("a"), p("b"), p("c")}, "a", 3, 0, ids("a", "b", "c"), 3},
+		{"too few: all of them", []ring.Target{p("a"), f("d")}, "a", 2, 2, ids("a", "d"), 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ordered, first := ReadSet(tc.targets, ring.NodeID(tc.self), tc.r, tc.pr)
+			var got []ring.NodeID
+			for _, o := range ordered {
+				got = append(got, o.ID)
+			}
+			if !slices.Equal(got, tc.wantOrder) || first != tc.wantFirst {
+				t.Fatalf("ReadSet = %v, %d; want %v, %d", got, first, tc.wantOrder, tc.wantFirst)
+			}
+		})
+	}
+}

@@ -107,6 +107,20 @@ func panicStack(st []byte) []byte {
 	return st
 }
 
+// CommitStats is what a group-committing store has done since it opened:
+// Updates that wrote something, and the Commits that made them durable
+// (one write-ahead-log sync each when the store syncs). Updates/Commits is
+// how many writes shared a sync.
+type CommitStats struct {
+	Updates, Commits uint64
+}
+
+// Committer is implemented by stores that group-commit (badger); node
+// exports its numbers as metrics.
+type Committer interface {
+	CommitStats() CommitStats
+}
+
 // Store is a replica's local ordered byte store.
 //
 // All methods are safe for concurrent use and may block on disk I/O. Slices

@@ -92,6 +92,7 @@ type agent struct {
 	http, rpc, gossip string
 	dataDir, logPath  string
 	join              string
+	resp              string // --resp IP:PORT, or "" (off)
 	cmd               *exec.Cmd
 	exited            chan struct{}
 	exitErr           error
@@ -117,6 +118,9 @@ func (a *agent) start(t *testing.T) {
 	args := []string{"agent", "--name", a.name, "--data-dir", a.dataDir, "--http", a.http, "--rpc", a.rpc, "--gossip", a.gossip}
 	if a.join != "" {
 		args = append(args, "--join", a.join)
+	}
+	if a.resp != "" {
+		args = append(args, "--resp", a.resp)
 	}
 	logf, err := os.OpenFile(a.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {

@@ -19,7 +19,8 @@ func agentCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "agent",
 		Usage: "run one dynago node until SIGINT or SIGTERM",
-		Description: "Runs a node: storage in --data-dir, the HTTP API on --http, internode RPC on --rpc, gossip on --gossip.\n" +
+		Description: "Runs a node: storage in --data-dir, the HTTP API on --http, internode RPC on --rpc, gossip on --gossip,\n" +
+			"and, with --resp, the Redis protocol (redis-cli, redis-benchmark, Redis client libraries) on its own port.\n" +
 			"Outbound connections to peers originate from the hosts of --gossip and --rpc. --join lists gossip\n" +
 			"addresses of existing members; without it the node starts a new cluster (or rejoins the one recorded\n" +
 			"in --data-dir). --n and --partitions are fixed when the cluster is created. Logs go to stderr.",
@@ -28,6 +29,7 @@ func agentCommand() *cli.Command {
 			&cli.StringFlag{Name: "data-dir", Usage: "`DIR` for the node's badger data (required unless --in-memory: an empty value is a mistake, not a mode)"},
 			&cli.BoolFlag{Name: "in-memory", Usage: "keep data in memory only, lost when the agent exits (tests and experiments; excludes --data-dir)"},
 			&cli.StringFlag{Name: "http", Value: "127.0.0.1:8080", Usage: "HTTP API `IP:PORT` (loopback: nothing is exposed beyond this machine unless asked)"},
+			&cli.StringFlag{Name: "resp", Usage: "Redis protocol (RESP2) `IP:PORT`: GET, SET (a blind overwrite), DEL, MGET, DYNAGO.GET/PUT (contexts); see README (empty: off, so no port opens unasked)"},
 			&cli.StringFlag{Name: "rpc", Value: "127.0.0.1:8081", Usage: "internode RPC `IP:PORT` (next to --http, so a node's ports are easy to find)"},
 			&cli.StringFlag{Name: "gossip", Value: "127.0.0.1:7946", Usage: "gossip (memberlist) `IP:PORT`, TCP and UDP (memberlist's standard port)"},
 			&cli.StringSliceFlag{Name: "join", Usage: "gossip `HOST:PORT,...` of existing members (none: start a new cluster or rejoin the one in --data-dir)"},
@@ -49,6 +51,9 @@ func agentCommand() *cli.Command {
 			&cli.StringFlag{Name: "read-repair", Value: d.ReadRepair, Usage: "`MODE`: async (repair stale replicas after answering: no added latency), blocking (before answering: monotonic quorum reads) or off"},
 			&cli.Int64Flag{Name: "transfer-rate", Value: d.TransferRate, Usage: "`BYTES` per second a node pulls when it takes over partitions (join, leave, remove; 4 MiB/s moves a million 100-byte keys in about half a minute)"},
 			&cli.BoolFlag{Name: "hinted-handoff", Value: true, Usage: "sloppy quorum with hinted handoff (false: requests use primaries only and no hints are kept; anti-entropy repairs what a down replica missed)"},
+			&cli.StringFlag{Name: "read-fanout", Value: d.ReadFanout, Usage: "`MODE`: all (ask every replica: read repair sees them all; Dynamo, Riak) or quorum (ask only R of them, this node first, and one more when one fails or is slower than --speculative-retry: less work per read; Cassandra)"},
+			&cli.DurationFlag{Name: "speculative-retry", Value: d.SpeculativeRetry, Usage: "with --read-fanout quorum: ask one more replica when those asked have not answered after `D` (a LAN replica read takes well under 1 ms)"},
+			&cli.BoolFlag{Name: "pprof", Usage: "serve Go's profiler under /debug/pprof/ on --http (off: a profile exposes memory and costs CPU; admin-only once authentication exists)"},
 			&cli.BoolFlag{Name: "aae", Value: true, Usage: "run Merkle-tree anti-entropy exchanges (false: trees are kept but replicas are not compared; tombstones are never reaped)"},
 			&cli.DurationFlag{Name: "aae-interval", Value: d.AAE.Interval, Usage: "how often to compare trees with each peer, e.g. `10s` (one small message per peer when in sync)"},
 			&cli.IntFlag{Name: "aae-concurrency", Value: d.AAE.Concurrency, Usage: "anti-entropy exchanges at a time (`N`; one per core on a 2-core node)"},
@@ -98,6 +103,7 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 	}
 	cfg.DataDir = c.String("data-dir")
 	cfg.HTTPAddr = c.String("http")
+	cfg.RESPAddr = c.String("resp")
 	cfg.RPCAddr = c.String("rpc")
 	cfg.GossipAddr = c.String("gossip")
 	for _, j := range c.StringSlice("join") {
@@ -117,6 +123,9 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 	cfg.MaxSiblings = c.Int("max-siblings")
 	cfg.RequestTimeout = c.Duration("timeout")
 	cfg.ReadRepair = c.String("read-repair")
+	cfg.Pprof = c.Bool("pprof")
+	cfg.ReadFanout = c.String("read-fanout")
+	cfg.SpeculativeRetry = c.Duration("speculative-retry")
 	cfg.Strict = !c.Bool("sloppy")
 	cfg.Hints.Rate = c.Int64("handoff-rate")
 	cfg.Hints.MaxBytesPerTarget = c.Int64("hint-max-bytes")
@@ -216,7 +225,7 @@ func runAgent(c *cli.Context) error {
 	go func() { errc <- n.Run(c.Context) }()
 	select {
 	case <-n.Ready():
-		log.Info("agent ready", "http", n.HTTPAddr(), "rpc", cfg.RPCAddr, "gossip", cfg.GossipAddr, "join", cfg.Join)
+		log.Info("agent ready", "http", n.HTTPAddr(), "resp", n.RESPAddr(), "rpc", cfg.RPCAddr, "gossip", cfg.GossipAddr, "join", cfg.Join)
 	case err := <-errc:
 		return runExit(err, log)
 	}

@@ -93,6 +93,15 @@ func readFrame(r io.Reader) (frame, error) {
 
 // appendFrame encodes f.
 func appendFrame(b []byte, f frame) ([]byte, error) {
+	b, err := appendHeader(b, f)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, f.payload...), nil
+}
+
+// appendHeader encodes f's header: what precedes its payload.
+func appendHeader(b []byte, f frame) ([]byte, error) {
 	n := 1 + 8 + len(f.payload)
 	if f.kind == kindRequest {
 		n += reqHeaderLen
@@ -107,7 +116,7 @@ func appendFrame(b []byte, f frame) ([]byte, error) {
 		b = append(b, f.method)
 		b = binary.BigEndian.AppendUint32(b, f.timeout)
 	}
-	return append(b, f.payload...), nil
+	return b, nil
 }
 
 // Dialer returns a dialer whose connections originate from localIP.
@@ -281,7 +290,7 @@ func (c *Client) Call(ctx context.Context, method uint8, payload []byte) ([]byte
 		}
 	}
 	ms := uint32(min(timeout.Milliseconds()+1, 1<<31))
-	buf, err := appendFrame(nil, frame{kind: kindRequest, id: id, method: method, timeout: ms, payload: payload})
+	hdr, err := appendHeader(make([]byte, 0, headerLen+reqHeaderLen), frame{kind: kindRequest, id: id, method: method, timeout: ms, payload: payload})
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +303,7 @@ func (c *Client) Call(ctx context.Context, method uint8, payload []byte) ([]byte
 	cc.pending[id] = ch
 	cc.mu.Unlock()
 
-	if err := cc.w.write(buf, time.Now().Add(timeout)); err != nil {
+	if err := cc.w.write(hdr, payload, time.Now().Add(timeout)); err != nil {
 		cc.c.Close() // the reader fails and releases every pending call
 		cc.forget(id)
 		return nil, fmt.Errorf("rpc: send to %s: %w", c.addr, err)
@@ -514,8 +523,7 @@ func (s *Server) serveConn(c net.Conn) {
 			return
 		}
 		if s.stalled() {
-			buf, _ := appendFrame(nil, frame{kind: kindError, id: f.id, payload: []byte(ErrStalled.Error())})
-			_ = w.write(buf, time.Now().Add(time.Second))
+			_ = w.writeFrame(frame{kind: kindError, id: f.id, payload: []byte(ErrStalled.Error())}, time.Now().Add(time.Second))
 			return // closing drops whatever else was queued on the connection
 		}
 		select {
@@ -534,11 +542,12 @@ func (s *Server) serveConn(c net.Conn) {
 			if herr != nil {
 				resp = frame{kind: kindError, id: f.id, payload: []byte(herr.Error())}
 			}
-			buf, err := appendFrame(nil, resp)
-			if err != nil {
-				buf, _ = appendFrame(nil, frame{kind: kindError, id: f.id, payload: []byte(err.Error())})
+			dl := time.Now().Add(10 * time.Second)
+			err := w.writeFrame(resp, dl)
+			if errors.Is(err, ErrFrameTooLarge) {
+				err = w.writeFrame(frame{kind: kindError, id: f.id, payload: []byte(err.Error())}, dl)
 			}
-			if err := w.write(buf, time.Now().Add(10*time.Second)); err != nil {
+			if err != nil {
 				c.Close()
 			}
 		}()
@@ -588,17 +597,33 @@ func newFrameWriter(c net.Conn) *frameWriter {
 	return &frameWriter{c: c, w: bufio.NewWriterSize(c, 32<<10)}
 }
 
+// writeFrame is write of f, encoded.
+func (fw *frameWriter) writeFrame(f frame, deadline time.Time) error {
+	hdr, err := appendHeader(make([]byte, 0, headerLen+reqHeaderLen), f)
+	if err != nil {
+		return err
+	}
+	return fw.write(hdr, f.payload, deadline)
+}
+
 // write buffers one encoded frame and flushes unless another writer is
 // waiting; deadline bounds the write (and the flush, if this writer does
 // it). An error leaves the connection unusable: the caller closes it, and
 // the frames other writers buffered fail with it (their calls see the
 // connection lost, as they would on any write error).
-func (fw *frameWriter) write(frame []byte, deadline time.Time) error {
+//
+// The frame is its encoded header and its payload, written one after the
+// other into the connection's buffer: the payload is never copied into a
+// frame of its own first.
+func (fw *frameWriter) write(hdr, payload []byte, deadline time.Time) error {
 	fw.waiting.Add(1)
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
 	_ = fw.c.SetWriteDeadline(deadline)
-	_, err := fw.w.Write(frame)
+	_, err := fw.w.Write(hdr)
+	if err == nil {
+		_, err = fw.w.Write(payload)
+	}
 	fw.frames.Add(1)
 	if fw.waiting.Add(-1) > 0 || err != nil {
 		return err

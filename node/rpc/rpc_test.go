@@ -237,23 +237,17 @@ func TestFrameWriterCoalesces(t *testing.T) {
 	defer c1.Close()
 	defer c2.Close()
 	fw := newFrameWriter(c1)
-	frameOf := func(i int) []byte {
-		b, err := appendFrame(nil, frame{kind: kindOK, id: uint64(i), payload: []byte{byte(i)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	frameOf := func(i int) frame { return frame{kind: kindOK, id: uint64(i), payload: []byte{byte(i)}} }
 	errs := make(chan error, 4)
 	// The first writer's flush blocks on the pipe until it is read, with
 	// the lock held.
-	go func() { errs <- fw.write(frameOf(1), time.Now().Add(time.Minute)) }()
+	go func() { errs <- fw.writeFrame(frameOf(1), time.Now().Add(time.Minute)) }()
 	for fw.flushes.Load() < 1 { // counted just before the flush starts
 		runtime.Gosched()
 	}
 	// Three more queue behind it.
 	for i := 2; i <= 4; i++ {
-		go func() { errs <- fw.write(frameOf(i), time.Now().Add(time.Minute)) }()
+		go func() { errs <- fw.writeFrame(frameOf(i), time.Now().Add(time.Minute)) }()
 	}
 	for fw.waiting.Load() < 3 {
 		runtime.Gosched()

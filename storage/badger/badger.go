@@ -24,6 +24,10 @@ const inMemoryMaxValue = 1<<20 - 1
 // Store is a storage.Store backed by badger. Create it with Open. It is safe
 // for concurrent use.
 type Store struct {
+	// writes and commits count writing Updates and their commits
+	// (CommitStats).
+	writes, commits atomic.Uint64
+
 	db       *bdg.DB
 	dir      string
 	inMemory bool

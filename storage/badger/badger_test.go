@@ -316,3 +316,25 @@ func BenchmarkUpdateParallel(b *testing.B) {
 func BenchmarkGet(b *testing.B) {
 	storagetest.BenchGet(b, benchStore(b, false))
 }
+
+// CommitStats counts the Updates that wrote and the commits that made them
+// durable: concurrent Updates share commits, skipped ones count in neither.
+func TestCommitStats(t *testing.T) {
+	st := open(t, badger.Options{InMemory: true})
+	var _ storage.Committer = st
+	const n = 200
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { set(t, st, fmt.Sprintf("k%d", i), "v") })
+	}
+	wg.Wait()
+	err := st.Update(context.Background(), []byte("k0"), func([]byte, bool) ([]byte, error) { return nil, storage.ErrSkipWrite })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := st.CommitStats()
+	if s.Updates != n || s.Commits < 1 || s.Commits > n {
+		t.Fatalf("after %d writing updates and a skipped one: %+v", n, s)
+	}
+	t.Logf("%d updates in %d commits", s.Updates, s.Commits)
+}

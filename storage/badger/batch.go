@@ -119,6 +119,10 @@ func (s *Store) commitBatch(batch []*update) {
 			if err = txn.Commit(); err == nil && s.testFault != nil {
 				err = s.testFault("commit")
 			}
+			if err == nil {
+				s.commits.Add(1)
+				s.writes.Add(uint64(len(inTxn)))
+			}
 			if err != nil {
 				err = s.fail("commit", err)
 			}
@@ -208,4 +212,11 @@ func (s *Store) apply(txn *bdg.Txn, o *update) (bool, error) {
 		return false, translate("update", err)
 	}
 	return true, nil
+}
+
+// CommitStats reports the writing Updates and the commits (each a
+// write-ahead-log sync unless NoSync) since the store opened; see
+// storage.Committer.
+func (s *Store) CommitStats() storage.CommitStats {
+	return storage.CommitStats{Updates: s.writes.Load(), Commits: s.commits.Load()}
 }

@@ -38,6 +38,8 @@ type ClusterConfig struct {
 	Partitions, N, R, W int
 	// ReadRepair is the nodes' read repair mode ("" is node's default).
 	ReadRepair string
+	// ReadFanout is the nodes' read fanout ("" is node's default).
+	ReadFanout string
 	// Reap, if set, shortens the windows that keep tombstones (grace 3 s,
 	// hint window 5 s, max request timeout 2 s: a tombstone may be reaped
 	// 13 s after it is stored, once every replica confirmed it), so runs
@@ -168,6 +170,9 @@ func (c *Cluster) nodeConfig(m *member, join []string) node.Config {
 	cfg.AAE.Interval = 2 * time.Second
 	if c.cfg.ReadRepair != "" {
 		cfg.ReadRepair = c.cfg.ReadRepair
+	}
+	if c.cfg.ReadFanout != "" {
+		cfg.ReadFanout = c.cfg.ReadFanout
 	}
 	if c.cfg.Reap {
 		cfg.AAE.TombstoneGrace = 3 * time.Second

@@ -199,7 +199,7 @@ func Run(opts Options) *Result {
 	rec, _ := history.NewRecorder("") // in memory: no error
 	r := &run{
 		opts:  opts,
-		c:     NewCluster(nw, ClusterConfig{N: 3, R: 2, W: cmp.Or(opts.W, 2), ReadRepair: s.ReadRepair, Reap: s.Reap, Logger: opts.Logger, Wrap: opts.Wrap}),
+		c:     NewCluster(nw, ClusterConfig{N: 3, R: 2, W: cmp.Or(opts.W, 2), ReadRepair: s.ReadRepair, ReadFanout: s.ReadFanout, Reap: s.Reap, Logger: opts.Logger, Wrap: opts.Wrap}),
 		rec:   rec,
 		start: time.Now(),
 		res:   &Result{Schedule: s, Strict: opts.Strict, Ops: map[history.Type]int{}},

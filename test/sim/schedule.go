@@ -79,6 +79,10 @@ type Schedule struct {
 	// and hints have short windows (ClusterConfig).
 	ReadRepair string
 	Reap       bool
+	// ReadFanout is the nodes' read fanout: all on even seeds, quorum on
+	// odd ones (by parity, so the random draws of older schedules stay
+	// as they were).
+	ReadFanout string
 	// Think bounds each client's pause between its ops.
 	Think     time.Duration
 	Workloads []Spec
@@ -87,7 +91,7 @@ type Schedule struct {
 
 func (s Schedule) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "seed %d: %d nodes, read repair %s, short tombstone and hint windows %v, %v of workload (think ≤ %v):", s.Seed, s.Nodes, s.ReadRepair, s.Reap, s.Duration, s.Think)
+	fmt.Fprintf(&b, "seed %d: %d nodes, read repair %s, read fanout %s, short tombstone and hint windows %v, %v of workload (think ≤ %v):", s.Seed, s.Nodes, s.ReadRepair, s.ReadFanout, s.Reap, s.Duration, s.Think)
 	for _, w := range s.Workloads {
 		fmt.Fprintf(&b, " %s×%d/%dkeys", w.Kind, w.Clients, w.Keys)
 	}
@@ -123,6 +127,7 @@ func Generate(seed uint64) Schedule {
 		Think:      time.Duration(200+rng.IntN(201)) * time.Millisecond,
 		ReadRepair: []string{node.ReadRepairAsync, node.ReadRepairBlocking}[rng.IntN(2)],
 		Reap:       rng.IntN(2) == 0,
+		ReadFanout: []string{node.ReadFanoutAll, node.ReadFanoutQuorum}[seed%2],
 		Workloads: []Spec{
 			{Kind: Register, Clients: 2, Keys: 3},
 			{Kind: StrictRegister, Clients: 2, Keys: 3},

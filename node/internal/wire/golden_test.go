@@ -56,6 +56,8 @@ func TestGolden(t *testing.T) {
 		{"transfer batch", TransferBatch{Done: true, Items: []TransferItem{{Key: []byte("k"), State: enc}}}.Marshal(), "010101016b230102026e310701026e32090102026e3107010000036f6e65026e32090100000374776f"},
 		{"write request", WriteRequest{Key: []byte("key"), Value: []byte("val"), Context: st.Context, Delete: true, W: 2, PW: 1, TimeoutMS: 1500, ReturnBody: true, Strict: true}.Marshal(),
 			"01036b65790376616c1041514943626a454841514a754d676b42070201dc0b"},
+		{"write request overwrite", WriteRequest{Key: []byte("key"), Value: []byte("val"), W: 2, TimeoutMS: 1500, Overwrite: true}.Marshal(),
+			"01036b65790376616c03415141080200dc0b"},
 		{"write outcome", must(WriteOutcome{State: st, Context: st.Context, Coordinator: "n1", W: 2, PW: 1, Acked: []string{"n1", "n2"}, Failed: []string{"n3"}, Pending: []string{"n4"}, Primaries: 2, Fallbacks: 1}.Marshal()),
 			"0200230102026e310701026e32090102026e3107010000036f6e65026e32090100000374776f1041514943626a454841514a754d676b42026e31020102026e31026e3201026e3301026e340201"},
 		{"envelope request", WrapRequest(membership.TableID{Version: 7, Digest: 42}, []byte("payload")), "e107000000000000002a7061796c6f6164"},

@@ -596,6 +596,11 @@ type WriteRequest struct {
 	TimeoutMS  int
 	ReturnBody bool
 	Strict     bool // primaries only: no fallbacks (sloppy=false)
+	// Overwrite makes the write supersede every version the coordinating
+	// replica holds (RESP's SET): the coordinator writes with its own
+	// replica's context merged into Context. It is carried so a forwarded
+	// SET keeps that meaning on the replica that coordinates it.
+	Overwrite bool
 }
 
 // Marshal encodes m (MethodCoordinate's request).
@@ -609,6 +614,9 @@ func (m WriteRequest) Marshal() []byte {
 	}
 	if m.Strict {
 		flags |= 4
+	}
+	if m.Overwrite {
+		flags |= 8
 	}
 	return wbuf{wireV1}.bytes(m.Key).bytes(m.Value).str(vclock.EncodeContext(m.Context)).
 		uvarint(flags).uvarint(uint64(m.W)).uvarint(uint64(m.PW)).uvarint(uint64(m.TimeoutMS))
@@ -626,7 +634,7 @@ func UnmarshalWriteRequest(p []byte) (WriteRequest, error) {
 	m.Key = r.bytes()
 	m.Value = r.bytes()
 	tok := r.str()
-	flags := r.int(7)
+	flags := r.int(15)
 	m.W = r.int(maxWireCount)
 	m.PW = r.int(maxWireCount)
 	m.TimeoutMS = r.int(1 << 31)
@@ -636,6 +644,7 @@ func UnmarshalWriteRequest(p []byte) (WriteRequest, error) {
 	m.Delete = flags&1 != 0
 	m.ReturnBody = flags&2 != 0
 	m.Strict = flags&4 != 0
+	m.Overwrite = flags&8 != 0
 	ctx, err := vclock.DecodeContext(tok)
 	if err != nil {
 		return m, fmt.Errorf("%w: %v", ErrMalformed, err)

@@ -50,8 +50,12 @@ func TestWireRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(gotW.Key, wr.Key) || !bytes.Equal(gotW.Value, wr.Value) || !gotW.Context.Equal(wr.Context) ||
-		gotW.Delete != wr.Delete || gotW.W != 2 || gotW.PW != 1 || gotW.TimeoutMS != 1500 || !gotW.ReturnBody || !gotW.Strict {
+		gotW.Delete != wr.Delete || gotW.W != 2 || gotW.PW != 1 || gotW.TimeoutMS != 1500 || !gotW.ReturnBody || !gotW.Strict || gotW.Overwrite {
 		t.Fatalf("write request round trip: %+v", gotW)
+	}
+	ow := WriteRequest{Key: []byte("key"), Value: []byte("val"), W: 2, TimeoutMS: 10, Overwrite: true}
+	if got, err := UnmarshalWriteRequest(ow.Marshal()); err != nil || !got.Overwrite || got.Delete || got.Strict || got.ReturnBody {
+		t.Fatalf("overwrite round trip: %+v %v", got, err)
 	}
 
 	for _, wo := range []WriteOutcome{
@@ -95,6 +99,7 @@ func TestWireRejectsGarbage(t *testing.T) {
 func FuzzUnmarshalWriteRequest(f *testing.F) {
 	f.Add(WriteRequest{Key: []byte("k"), Value: []byte("v"), W: 2, TimeoutMS: 100}.Marshal())
 	f.Add(WriteRequest{Key: []byte("k"), Context: sampleState().Context, Delete: true}.Marshal())
+	f.Add(WriteRequest{Key: []byte("k"), Value: []byte("v"), W: 2, TimeoutMS: 100, Overwrite: true}.Marshal())
 	f.Add([]byte{wireV1})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		m, err := UnmarshalWriteRequest(in)
@@ -103,7 +108,8 @@ func FuzzUnmarshalWriteRequest(f *testing.F) {
 		}
 		again, err := UnmarshalWriteRequest(m.Marshal())
 		if err != nil || !bytes.Equal(again.Key, m.Key) || !bytes.Equal(again.Value, m.Value) || !again.Context.Equal(m.Context) ||
-			again.W != m.W || again.PW != m.PW || again.TimeoutMS != m.TimeoutMS || again.Delete != m.Delete {
+			again.W != m.W || again.PW != m.PW || again.TimeoutMS != m.TimeoutMS || again.Delete != m.Delete ||
+			again.Overwrite != m.Overwrite || again.Strict != m.Strict || again.ReturnBody != m.ReturnBody {
 			t.Fatalf("re-encode changed the request: %+v vs %+v (%v)", m, again, err)
 		}
 	})
