@@ -59,12 +59,11 @@ func msec(us float64) string { return fmt.Sprintf("%.2f ms", us/1000) }
 // goal is one of issue 12's targets: a ratio of two targets' medians, or
 // a bound on one target's CPU per op.
 type goal struct {
-	what     string
-	of, to   string // target names; to is empty for a CPU bound
-	metric   string // "throughput", "p99" or "cpu"
-	bound    float64
-	atLeast  bool // ratio >= bound (throughput); otherwise <= bound
-	footnote string
+	what    string
+	of, to  string // target names; to is empty for a CPU bound
+	metric  string // "throughput", "p99" or "cpu"
+	bound   float64
+	atLeast bool // ratio >= bound (throughput); otherwise <= bound
 }
 
 var goals = []goal{
