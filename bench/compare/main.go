@@ -353,6 +353,9 @@ func run(ctx context.Context, c config, out io.Writer) (err error) {
 				return fmt.Errorf("stopped before round %d of %s: %w", i+1, t.name, err)
 			}
 			s, err := measure(ctx, bin, c, t, i)
+			if err != nil && ctx.Err() != nil {
+				return fmt.Errorf("stopped during round %d of %s: %w", i+1, t.name, ctx.Err())
+			}
 			if err != nil {
 				failed = append(failed, fmt.Sprintf("%s round %d: %v", t.name, i+1, err))
 				logf("%s round %d: %v", t.name, i+1, err)
