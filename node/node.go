@@ -374,6 +374,14 @@ func (n *Node) run(ctx context.Context) error {
 		}
 	}
 	if runErr == nil {
+		// The first node of a new cluster claims its table before it says
+		// it is ready: otherwise a request made at once meets table version
+		// 0 (no owners) and a write can land while the table changes under
+		// it (indeterminate). The claim loop would do the same round a
+		// moment later; a node that is not the claimant does nothing here.
+		if err := n.members.claimRound(n.bgCtx); err != nil {
+			n.log.Error("claiming ownership", "err", err)
+		}
 		wg.Go(n.supervise(n.bgCtx, "rejoinLoop", n.rejoinLoop))
 		wg.Go(n.supervise(n.bgCtx, "gcLoop", n.gcLoop))
 		wg.Go(n.supervise(n.bgCtx, "handoffLoop", func() { _ = n.handoff.Run(n.bgCtx) }))

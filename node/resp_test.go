@@ -549,3 +549,18 @@ func TestRESPInlineAndQuit(t *testing.T) {
 		t.Fatalf("replies %q, want %q (and nothing after QUIT)", got, want)
 	}
 }
+
+// TestFreshNodeHasTableWhenReady: a one-node cluster has claimed its
+// table by the time Ready is closed, so the first request finds owners.
+// Without the claim before ready, Ready came with table version 0 and a
+// write made at once could be answered indeterminate (CI saw it in
+// TestRESPInlineAndQuit).
+func TestFreshNodeHasTableWhenReady(t *testing.T) {
+	for i := range 3 {
+		nodes := startCluster(t, clusterOpts{n: 1, noJoin: true, inMemory: true, mutate: alone})
+		if v := nodes[0].node.members.currentView().id; v.Version == 0 {
+			t.Fatalf("start %d: ready with table version 0", i)
+		}
+		nodes[0].stop()
+	}
+}
