@@ -82,6 +82,8 @@ type config struct {
 	binary      string
 	noRedis     bool
 	keepLogs    bool
+	scale       bool
+	scaleKeys   []int
 }
 
 func main() {
@@ -94,13 +96,29 @@ func main() {
 	flag.Float64Var(&c.readRatio, "read-ratio", 0.5, "fraction of reads in the mixed load (YCSB A: 0.5, the issue's mix)")
 	flag.DurationVar(&c.deadline, "deadline", 20*time.Minute, "stop everything after this long, whatever is left")
 	flag.Uint64Var(&c.seed, "seed", 0, "seed of round 1 (round i uses seed+i-1 for every target; 0: from the clock)")
-	flag.BoolVar(&c.smoke, "smoke", false, "a tiny run for CI: 1 round of 1 s, 200 keys, 8 clients, 2 min deadline")
+	flag.BoolVar(&c.smoke, "smoke", false, "a tiny run for CI: 1 round of 1 s, 200 keys, 8 clients, 2 min deadline (with --scale: 100, 200 and 400 keys)")
 	flag.StringVar(&c.binary, "dynago", "", "use this dynago binary instead of building one")
 	flag.BoolVar(&c.noRedis, "no-redis", false, "skip the redis-server targets")
 	flag.BoolVar(&c.keepLogs, "keep-logs", false, "keep the temp dir (agent and redis logs) and print its path")
+	flag.BoolVar(&c.scale, "scale", false, "instead of the comparison, measure memory and cost growth: RSS per agent at growing key spaces and throughput at the largest vs the smallest (issue 12's scale targets; about 25 min at 5M keys)")
+	scaleKeys := flag.String("scale-keys", "100000,1000000,5000000", "with --scale: the small cluster's keys, then the large cluster's two stages (the issue's 100k, 1M and 5M keys per node)")
 	flag.Parse()
+	for _, f := range strings.Split(*scaleKeys, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "compare: --scale-keys: %q is not a key count\n", f)
+			os.Exit(2)
+		}
+		c.scaleKeys = append(c.scaleKeys, n)
+	}
+	deadlineSet := false
+	flag.Visit(func(f *flag.Flag) { deadlineSet = deadlineSet || f.Name == "deadline" })
+	if c.scale && !deadlineSet {
+		c.deadline = 90 * time.Minute // a 5M-key preload at a few thousand keys/s
+	}
 	if c.smoke {
 		c.rounds, c.duration, c.keys, c.concurrency = 1, time.Second, 200, 8
+		c.scaleKeys = []int{100, 200, 400}
 		if c.deadline > 2*time.Minute {
 			c.deadline = 2 * time.Minute
 		}
@@ -114,7 +132,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	ctx, cancel := context.WithTimeout(ctx, c.deadline)
-	err := run(ctx, c, os.Stdout)
+	var err error
+	if c.scale {
+		err = runScale(ctx, c, os.Stdout)
+	} else {
+		err = run(ctx, c, os.Stdout)
+	}
 	cancel()
 	stop()
 	if err != nil {
@@ -237,6 +260,12 @@ type target struct {
 	pids     []int
 	// writeOnly: SET/PUT only, no preload (the durable-write comparison).
 	writeOnly bool
+	// keys overrides config.keys for this target (0: config.keys); the
+	// scale run loads key spaces of different sizes.
+	keys int
+	// preloaded: the key space was written before the rounds (the scale
+	// run preloads in stages of its own): no preload in round 1.
+	preloaded bool
 	rounds    []summary
 	preload   float64 // keys/s in round 1, 0 if none
 	failures  []string
@@ -283,15 +312,9 @@ func run(ctx context.Context, c config, out io.Writer) (err error) {
 	}()
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "compare: "+format+"\n", args...) }
 
-	bin := c.binary
-	if bin == "" {
-		bin = filepath.Join(dir, "dynago")
-		logf("building dynago into %s", dir)
-		b := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/dynago/dynago/cmd/dynago")
-		b.Stdout, b.Stderr = os.Stderr, os.Stderr
-		if err := b.Run(); err != nil {
-			return fmt.Errorf("go build: %w", err)
-		}
+	bin, err := buildDynago(ctx, c, dir)
+	if err != nil {
+		return err
 	}
 	help, _ := exec.CommandContext(ctx, bin, "agent", "--help").CombinedOutput()
 	hasRESP := respFlag.Match(help)
@@ -384,6 +407,21 @@ func run(ctx context.Context, c config, out io.Writer) (err error) {
 	return nil
 }
 
+// buildDynago builds dynago into dir, unless c names a binary.
+func buildDynago(ctx context.Context, c config, dir string) (string, error) {
+	if c.binary != "" {
+		return c.binary, nil
+	}
+	bin := filepath.Join(dir, "dynago")
+	fmt.Fprintf(os.Stderr, "compare: building dynago into %s\n", dir)
+	b := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/dynago/dynago/cmd/dynago")
+	b.Stdout, b.Stderr = os.Stderr, os.Stderr
+	if err := b.Run(); err != nil {
+		return "", fmt.Errorf("go build: %w", err)
+	}
+	return bin, nil
+}
+
 // measure runs one round of `dynago bench` against t, appends the result
 // to t.rounds, and returns it. A bench that ran but saw failed requests
 // is recorded and also reported as an error.
@@ -397,14 +435,18 @@ func measure(ctx context.Context, bin string, c config, t *target, round int) (s
 	budget := c.duration + 2*time.Minute
 	rctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
+	keys := c.keys
+	if t.keys > 0 {
+		keys = t.keys
+	}
 	args := []string{"bench", "--json", "--quiet", "--protocol", t.protocol,
 		"--addr", strings.Join(t.addrs, ","), "--rounds", "1", "--duration", c.duration.String(),
-		"--concurrency", strconv.Itoa(c.concurrency), "--keys", strconv.Itoa(c.keys),
+		"--concurrency", strconv.Itoa(c.concurrency), "--keys", strconv.Itoa(keys),
 		"--value-size", strconv.Itoa(c.valueSize), "--read-ratio", strconv.FormatFloat(ratio, 'f', -1, 64),
 		"--seed", strconv.FormatUint(c.seed+uint64(round), 10),
 		// Round 1 of a load with reads writes every key first; later rounds
 		// read what it wrote (and what earlier rounds updated).
-		"--preload=" + strconv.FormatBool(round == 0 && ratio > 0)}
+		"--preload=" + strconv.FormatBool(round == 0 && ratio > 0 && !t.preloaded)}
 	if len(t.pids) > 0 {
 		ps := make([]string, len(t.pids))
 		for i, p := range t.pids {
@@ -415,14 +457,9 @@ func measure(ctx context.Context, bin string, c config, t *target, round int) (s
 	if t.protocol == "http" {
 		args = append(args, "--r", "2", "--w", "2")
 	}
-	cmd := exec.CommandContext(rctx, bin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	stdout, runErr := cmd.Output()
-	var rep benchReport
-	if err := json.Unmarshal(stdout, &rep); err != nil || len(rep.Rounds) != 1 {
-		return summary{}, fmt.Errorf("dynago bench: %v (output not a one-round report: %v)\n%s", runErr, err, strings.TrimSpace(stderr.String()))
+	rep, runErr := runBench(rctx, bin, args)
+	if rep == nil {
+		return summary{}, runErr
 	}
 	s := rep.Rounds[0]
 	t.rounds = append(t.rounds, s)
@@ -447,6 +484,23 @@ func measure(ctx context.Context, bin string, c config, t *target, round int) (s
 		return s, errors.New(msg)
 	}
 	return s, nil
+}
+
+// runBench runs the built `dynago bench` with args (which include --json
+// and --rounds 1) and decodes its report. It returns a nil report when the
+// output is not a one-round report, and with a report the bench's own
+// error (it exits 1 when a request failed).
+func runBench(ctx context.Context, bin string, args []string) (*benchReport, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, runErr := cmd.Output()
+	var rep benchReport
+	if err := json.Unmarshal(stdout, &rep); err != nil || len(rep.Rounds) != 1 {
+		return nil, fmt.Errorf("dynago bench: %v (output not a one-round report: %v)\n%s", runErr, err, strings.TrimSpace(stderr.String()))
+	}
+	return &rep, runErr
 }
 
 // siblingsKind is dynago bench's error kind for a RESP GET of a key with

@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMedian(t *testing.T) {
@@ -59,6 +60,35 @@ func TestRespFlag(t *testing.T) {
 	} {
 		if got := respFlag.MatchString(help); got != want {
 			t.Errorf("respFlag on %q: %v, want %v", help, got, want)
+		}
+	}
+}
+
+func TestVmRSS(t *testing.T) {
+	kb, err := vmRSS("Name:\tdynago\nVmPeak:\t  900 kB\nVmRSS:\t   24576 kB\nThreads:\t9\n")
+	if err != nil || kb != 24576 {
+		t.Fatalf("vmRSS = %d, %v; want 24576", kb, err)
+	}
+	if _, err := vmRSS("Name:\tdynago\n"); err == nil {
+		t.Fatal("no VmRSS line: no error")
+	}
+}
+
+func TestWriteScaleTable(t *testing.T) {
+	c := config{rounds: 1, duration: time.Second, concurrency: 8, valueSize: 100, readRatio: 0.5, seed: 1, scaleKeys: []int{100, 1_000_000, 5_000_000}}
+	small := &target{name: "small", keys: 100, rounds: []summary{{Throughput: 1000, CPUSec: 1, CPUPerOp: 200}}}
+	large := &target{name: "large", keys: 5_000_000, rounds: []summary{{Throughput: 700, CPUSec: 1, CPUPerOp: 250}}}
+	stages := []stage{{cluster: "large", keys: 1_000_000, rate: 5000, rssMB: []float64{350, 420, 390}}}
+	var b strings.Builder
+	writeScaleTable(&b, c, []float64{20, 24, 22}, stages, []*target{small, large})
+	for _, want := range []string{
+		"| throughput at 5000000 keys per node vs at 100 | 0.70x | ≥ 0.8x | no |",
+		"| idle agent RSS (largest) | 24 MB | ≤ 80 MB | yes |",
+		"| RSS per node at 1000000 keys (largest agent) | 420 MB | ≤ 400 MB | no |",
+		"| large | 1000000 | 5000 |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("missing %q in\n%s", want, b.String())
 		}
 	}
 }

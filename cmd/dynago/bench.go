@@ -55,6 +55,7 @@ func benchCommand() *cli.Command {
 			// On when there are reads: without it the first round's reads
 			// measure the cheaper not-found path instead of reading values.
 			// Off for write-only loads, where it would only cost time.
+			&cli.IntFlag{Name: "preload-from", Value: 0, Usage: "with --preload, write only keys `N`..--keys-1 (grow a key space preloaded before, in stages; 0: every key)"},
 			&cli.BoolFlag{Name: "preload", Value: true, Usage: "write every key once before the measured rounds and report keys/s (default: on when the load has reads, so reads hit written keys; off for write-only loads unless given)"},
 			&cli.StringFlag{Name: "r", Value: d.R, Usage: "read quorum `R` sent as ?r= (empty: the node's default; 2: a majority of N=3; http only)"},
 			&cli.StringFlag{Name: "w", Value: d.W, Usage: "write quorum `W` sent as ?w= (empty: the node's default; 2: a majority of N=3; http only)"},
@@ -213,7 +214,11 @@ func runBench(c *cli.Context) error {
 		}
 		pids = append(pids, p)
 	}
-	plan := bench.Plan{Config: cfg, Rounds: rounds, Preload: preload,
+	from := c.Int("preload-from")
+	if from < 0 || from >= cfg.Keys {
+		return usagef(c, "--preload-from must be in 0..%d (below --keys)", cfg.Keys-1)
+	}
+	plan := bench.Plan{Config: cfg, Rounds: rounds, Preload: preload, PreloadFrom: from,
 		Targets: []bench.Target{{Name: "dynago", URLs: urls, PIDs: pids}}}
 	if c.Bool("reference") {
 		ref, err := bench.StartReference()

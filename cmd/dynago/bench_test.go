@@ -126,13 +126,15 @@ func TestBenchWorkloadPresets(t *testing.T) {
 		ratio    float64
 		workload string
 		preload  bool
+		keys     int64 // keys the preload writes, if any (default 20)
 	}{
-		{"A", []string{"--workload", "a"}, 0.5, "a", true},
-		{"B", []string{"--workload", "B"}, 0.95, "b", true},
-		{"C", []string{"--workload", "c"}, 1, "c", true},
-		{"explicit ratio wins", []string{"--workload", "c", "--read-ratio", "0.25"}, 0.25, "", true},
-		{"write only: no preload", []string{"--read-ratio", "0"}, 0, "", false},
-		{"write only, preload asked", []string{"--read-ratio", "0", "--preload"}, 0, "", true},
+		{"A", []string{"--workload", "a"}, 0.5, "a", true, 0},
+		{"B", []string{"--workload", "B"}, 0.95, "b", true, 0},
+		{"C", []string{"--workload", "c"}, 1, "c", true, 0},
+		{"explicit ratio wins", []string{"--workload", "c", "--read-ratio", "0.25"}, 0.25, "", true, 0},
+		{"write only: no preload", []string{"--read-ratio", "0"}, 0, "", false, 0},
+		{"write only, preload asked", []string{"--read-ratio", "0", "--preload"}, 0, "", true, 0},
+		{"preload from key 15", []string{"--preload-from", "15"}, 0.5, "", true, 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"bench", "--addr", f.URL(), "--duration", "50ms", "--rounds", "1",
@@ -159,13 +161,20 @@ func TestBenchWorkloadPresets(t *testing.T) {
 			if rep.Config.ReadRatio != tc.ratio || rep.Config.Workload != tc.workload || rep.Config.Preload != tc.preload || rep.Config.Protocol != "http" {
 				t.Errorf("config %+v, want ratio %v workload %q preload %v", rep.Config, tc.ratio, tc.workload, tc.preload)
 			}
-			if p, ok := rep.Preload["dynago"]; ok != tc.preload || (ok && (p.Keys != 20 || p.Rate <= 0)) {
-				t.Errorf("preload %+v (present %v), want %v with 20 keys", p, ok, tc.preload)
+			keys := tc.keys
+			if keys == 0 {
+				keys = 20
+			}
+			if p, ok := rep.Preload["dynago"]; ok != tc.preload || (ok && (p.Keys != keys || p.Rate <= 0)) {
+				t.Errorf("preload %+v (present %v), want %v with %d keys", p, ok, tc.preload, keys)
 			}
 		})
 	}
 	if res := runCLI(t, "", "bench", "--addr", f.URL(), "--workload", "d"); res.code != 2 || !strings.Contains(res.stderr, "want a, b or c") {
 		t.Errorf("--workload d: %s", res)
+	}
+	if res := runCLI(t, "", "bench", "--addr", f.URL(), "--keys", "20", "--preload-from", "20"); res.code != 2 || !strings.Contains(res.stderr, "--preload-from must be in 0..19") {
+		t.Errorf("--preload-from 20 of 20 keys: %s", res)
 	}
 }
 

@@ -86,6 +86,9 @@ type Plan struct {
 	// Preload writes every key of every target once before the first
 	// round (see Preload).
 	Preload bool `json:"-"`
+	// PreloadFrom is the first key the preload writes (0: every key): a
+	// key space preloaded before can grow in stages.
+	PreloadFrom int `json:"-"`
 	// Live, if not nil, is called about once a second during each preload
 	// and round, from a goroutine of RunRounds.
 	Live func(Live) `json:"-"`
@@ -206,6 +209,7 @@ func RunRounds(ctx context.Context, p Plan, cl *Clients, progress func(Round)) (
 		rep.Preload = map[string]PreloadSummary{}
 		for ti, t := range p.Targets {
 			var next atomic.Int64
+			next.Store(int64(p.PreloadFrom))
 			res, err := run(ctx, p.config(t, 0), cl, spaces[ti], &next, live(t.Name, "preload"))
 			if err != nil {
 				return rep, err
