@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -71,8 +72,8 @@ func readFrame(r io.Reader) (frame, error) {
 		return frame{}, fmt.Errorf("rpc: short frame (%d bytes)", n)
 	}
 	f := frame{kind: hdr[4], id: binary.BigEndian.Uint64(hdr[5:13])}
-	rest := make([]byte, int(n)-(1+8))
-	if _, err := io.ReadFull(r, rest); err != nil {
+	rest, err := readN(r, int(n)-(1+8))
+	if err != nil {
 		return frame{}, err
 	}
 	switch f.kind {
@@ -89,6 +90,37 @@ func readFrame(r io.Reader) (frame, error) {
 		return frame{}, fmt.Errorf("rpc: unknown frame kind %d", f.kind)
 	}
 	return f, nil
+}
+
+// eagerFrameBytes is the most readN allocates before the bytes arrive:
+// a frame up to this size (almost every frame) is read into one buffer of
+// its claimed length; a larger one into a buffer that doubles as its bytes
+// arrive, so a peer that claims 64 MiB and sends nothing costs 64 KiB, not
+// 64 MiB.
+const eagerFrameBytes = 64 << 10
+
+// readN reads exactly n bytes from r, allocating as they arrive (see
+// eagerFrameBytes).
+func readN(r io.Reader, n int) ([]byte, error) {
+	if n <= eagerFrameBytes {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	b := make([]byte, 0, eagerFrameBytes)
+	for len(b) < n {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, min(cap(b), n-len(b))) // double, up to n
+		}
+		m := min(cap(b), n) - len(b)
+		if _, err := io.ReadFull(r, b[len(b):len(b)+m]); err != nil {
+			return nil, err
+		}
+		b = b[:len(b)+m]
+	}
+	return b, nil
 }
 
 // appendFrame encodes f.
@@ -156,6 +188,20 @@ type clientConn struct {
 	// that times out with nothing heard from the peer for as long resets
 	// the connection (see Call).
 	lastRead atomic.Int64
+	// closed is set when this side closes the connection (abort, Close):
+	// new calls dial a fresh one at once rather than queue on this one
+	// before its reader has noticed.
+	closed atomic.Bool
+}
+
+// usable reports whether new calls may use cc.
+func (cc *clientConn) usable() bool {
+	select {
+	case <-cc.done:
+		return false
+	default:
+		return !cc.closed.Load()
+	}
 }
 
 // DialFunc opens a connection to addr, honouring ctx's deadline. The
@@ -195,13 +241,11 @@ func (c *Client) conn(ctx context.Context) (*clientConn, error) {
 			return nil, ErrClosed
 		}
 		if cc := c.mu.conn; cc != nil {
-			select {
-			case <-cc.done:
-				c.mu.conn = nil
-			default:
+			if cc.usable() {
 				c.mu.Unlock()
 				return cc, nil
 			}
+			c.mu.conn = nil
 		}
 		if wait := c.mu.dialing; wait != nil {
 			c.mu.Unlock()
@@ -260,6 +304,7 @@ func (cc *clientConn) readLoop() {
 		}
 	}
 	cc.c.Close()
+	cc.w.close()
 	cc.mu.Lock()
 	cc.err = err
 	for id, ch := range cc.pending {
@@ -296,7 +341,7 @@ func (c *Client) Call(ctx context.Context, method uint8, payload []byte) ([]byte
 	}
 	ch := make(chan frame, 1)
 	cc.mu.Lock()
-	if cc.err != nil || cc.pending == nil {
+	if cc.err != nil || cc.pending == nil || cc.closed.Load() {
 		cc.mu.Unlock()
 		return nil, fmt.Errorf("%w: %s: connection lost before sending", ErrNotSent, c.addr)
 	}
@@ -304,9 +349,10 @@ func (c *Client) Call(ctx context.Context, method uint8, payload []byte) ([]byte
 	cc.mu.Unlock()
 
 	if err := cc.w.write(hdr, payload, time.Now().Add(timeout)); err != nil {
-		cc.c.Close() // the reader fails and releases every pending call
+		// The writer had stopped (the connection failed): this frame was
+		// never queued.
 		cc.forget(id)
-		return nil, fmt.Errorf("rpc: send to %s: %w", c.addr, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrNotSent, c.addr, err)
 	}
 
 	select {
@@ -347,6 +393,7 @@ func (c *Client) Call(ctx context.Context, method uint8, payload []byte) ([]byte
 func (cc *clientConn) abort() {
 	// Any connection that can reset (TCP, memnet): discard what is queued
 	// so a timed-out request cannot land later.
+	cc.closed.Store(true)
 	if lc, ok := cc.c.(interface{ SetLinger(sec int) error }); ok {
 		_ = lc.SetLinger(0)
 	}
@@ -507,6 +554,7 @@ func (s *Server) serveConn(c net.Conn) {
 	}()
 	r := bufio.NewReaderSize(c, 32<<10)
 	w := newFrameWriter(c)
+	defer w.close() // after the handlers have queued their answers
 	sem := make(chan struct{}, MaxInflightPerConn)
 	var reqs sync.WaitGroup
 	defer reqs.Wait()
@@ -577,24 +625,45 @@ func (s *Server) Close() error {
 }
 
 // frameWriter writes whole frames to one connection for any number of
-// goroutines, and coalesces them: a writer that sees others waiting to
-// write leaves its frame in the buffer for the last of them to flush, so a
-// burst of calls (or of answers) on one connection costs one write
-// syscall instead of one each, without a writer goroutine or a timer. No
-// frame waits for a later one that may not come: the writer that finds
-// nobody behind it flushes, under the same lock, everything buffered.
+// goroutines through one writer goroutine per connection: a frame is put
+// on the connection's queue, and the writer takes everything queued, writes
+// it into its buffer and flushes once. Frames queued while it is in a write
+// syscall (or waits to be scheduled, on a busy machine) go out together in
+// the next flush, so a burst of calls (or of answers) on one connection
+// costs one write syscall instead of one each. No frame waits for a later
+// one that may not come: the writer flushes whenever its queue is empty.
+//
+// The payload of a queued frame is referenced until it is written: a
+// caller must not change it after write returns.
 type frameWriter struct {
-	c       net.Conn
-	waiting atomic.Int32 // writers that have announced themselves and not written yet
-	mu      sync.Mutex   // serialises writes to w
-	w       *bufio.Writer
+	c    net.Conn
+	wake chan struct{} // buffered 1: something was queued
+	stop chan struct{} // closed by close: drain, then exit
+	done chan struct{} // closed when the writer has exited
+	once sync.Once
+
+	mu struct {
+		sync.Mutex
+		q   []outFrame
+		err error // the write error that ended the writer; later writes fail with it
+	}
 	// frames and flushes count what went out (frames per flush shows the
 	// coalescing; BenchmarkCallParallel reports it).
 	frames, flushes atomic.Uint64
 }
 
+type outFrame struct {
+	hdr, payload []byte
+	deadline     time.Time
+}
+
+// errWriterClosed fails a frame queued after the writer stopped.
+var errWriterClosed = errors.New("rpc: connection writer closed")
+
 func newFrameWriter(c net.Conn) *frameWriter {
-	return &frameWriter{c: c, w: bufio.NewWriterSize(c, 32<<10)}
+	fw := &frameWriter{c: c, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go fw.loop()
+	return fw
 }
 
 // writeFrame is write of f, encoded.
@@ -606,28 +675,88 @@ func (fw *frameWriter) writeFrame(f frame, deadline time.Time) error {
 	return fw.write(hdr, f.payload, deadline)
 }
 
-// write buffers one encoded frame and flushes unless another writer is
-// waiting; deadline bounds the write (and the flush, if this writer does
-// it). An error leaves the connection unusable: the caller closes it, and
-// the frames other writers buffered fail with it (their calls see the
-// connection lost, as they would on any write error).
-//
-// The frame is its encoded header and its payload, written one after the
-// other into the connection's buffer: the payload is never copied into a
-// frame of its own first.
+// write queues one encoded frame (its header and its payload, never copied
+// into a frame of their own) for the writer; deadline bounds the write of
+// the batch it goes out in. It fails only if the writer already stopped
+// (a write error, or close): a frame queued is written unless the
+// connection fails, and then the caller learns it as it would on any
+// connection loss (the reader fails and releases every pending call).
 func (fw *frameWriter) write(hdr, payload []byte, deadline time.Time) error {
-	fw.waiting.Add(1)
 	fw.mu.Lock()
-	defer fw.mu.Unlock()
-	_ = fw.c.SetWriteDeadline(deadline)
-	_, err := fw.w.Write(hdr)
-	if err == nil {
-		_, err = fw.w.Write(payload)
-	}
-	fw.frames.Add(1)
-	if fw.waiting.Add(-1) > 0 || err != nil {
+	if err := fw.mu.err; err != nil {
+		fw.mu.Unlock()
 		return err
 	}
-	fw.flushes.Add(1)
-	return fw.w.Flush()
+	fw.mu.q = append(fw.mu.q, outFrame{hdr: hdr, payload: payload, deadline: deadline})
+	fw.mu.Unlock()
+	select {
+	case fw.wake <- struct{}{}:
+	default: // already woken: the writer will see this frame
+	}
+	return nil
+}
+
+// close stops the writer once it has written what is queued (bounded by
+// the frames' deadlines), and waits for it. Idempotent.
+func (fw *frameWriter) close() {
+	fw.once.Do(func() { close(fw.stop) })
+	<-fw.done
+}
+
+// loop is the writer goroutine: it drains the queue into the buffer and
+// flushes once per batch. A write error closes the connection (its reader
+// then fails every pending call) and fails every later write.
+func (fw *frameWriter) loop() {
+	defer close(fw.done)
+	w := bufio.NewWriterSize(fw.c, 32<<10)
+	var batch []outFrame
+	for {
+		stopping := false
+		select {
+		case <-fw.wake:
+		case <-fw.stop:
+			stopping = true
+		}
+		fw.mu.Lock()
+		batch, fw.mu.q = fw.mu.q, batch[:0]
+		if stopping {
+			fw.mu.err = errWriterClosed
+		}
+		fw.mu.Unlock()
+		if len(batch) > 0 {
+			var dl time.Time
+			for _, f := range batch {
+				if f.deadline.After(dl) {
+					dl = f.deadline
+				}
+			}
+			_ = fw.c.SetWriteDeadline(dl)
+			var err error
+			for _, f := range batch {
+				if _, err = w.Write(f.hdr); err != nil {
+					break
+				}
+				if _, err = w.Write(f.payload); err != nil {
+					break
+				}
+			}
+			fw.frames.Add(uint64(len(batch)))
+			fw.flushes.Add(1)
+			if err == nil {
+				err = w.Flush()
+			}
+			clear(batch) // drop the payloads
+			if err != nil {
+				fw.mu.Lock()
+				fw.mu.err = err
+				fw.mu.q = nil
+				fw.mu.Unlock()
+				fw.c.Close()
+				return
+			}
+		}
+		if stopping {
+			return
+		}
+	}
 }

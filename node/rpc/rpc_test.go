@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"slices"
@@ -230,27 +232,27 @@ func BenchmarkCall(b *testing.B) {
 	}
 }
 
-// Frames written while another writer flushes are coalesced: the writers
-// queued behind a flush go out in one more flush, all of them.
+// Frames queued while the writer flushes are coalesced: everything queued
+// behind a flush goes out in one more flush.
 func TestFrameWriterCoalesces(t *testing.T) {
 	c1, c2 := net.Pipe()
 	defer c1.Close()
 	defer c2.Close()
 	fw := newFrameWriter(c1)
+	defer fw.close()
 	frameOf := func(i int) frame { return frame{kind: kindOK, id: uint64(i), payload: []byte{byte(i)}} }
-	errs := make(chan error, 4)
-	// The first writer's flush blocks on the pipe until it is read, with
-	// the lock held.
-	go func() { errs <- fw.writeFrame(frameOf(1), time.Now().Add(time.Minute)) }()
+	// The first frame's flush blocks on the pipe until it is read.
+	if err := fw.writeFrame(frameOf(1), time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
 	for fw.flushes.Load() < 1 { // counted just before the flush starts
 		runtime.Gosched()
 	}
 	// Three more queue behind it.
 	for i := 2; i <= 4; i++ {
-		go func() { errs <- fw.writeFrame(frameOf(i), time.Now().Add(time.Minute)) }()
-	}
-	for fw.waiting.Load() < 3 {
-		runtime.Gosched()
+		if err := fw.writeFrame(frameOf(i), time.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	r := bufio.NewReader(c2)
 	var got []uint64
@@ -261,18 +263,48 @@ func TestFrameWriterCoalesces(t *testing.T) {
 		}
 		got = append(got, f.id)
 	}
-	// The first frame first; the queued ones in the order they took the
-	// lock.
-	if slices.Sort(got[1:]); !slices.Equal(got, []uint64{1, 2, 3, 4}) {
+	if !slices.Equal(got, []uint64{1, 2, 3, 4}) {
 		t.Fatalf("frames arrived as %v", got)
-	}
-	for range 4 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
 	}
 	if got := fw.flushes.Load(); got != 2 {
 		t.Fatalf("4 frames took %d flushes, want 2 (the first, then the three queued behind it)", got)
+	}
+}
+
+// A write error stops the writer, closes the connection and fails later
+// writes; close drains what was queued before it returns.
+func TestFrameWriterFailsAndDrains(t *testing.T) {
+	c1, c2 := net.Pipe()
+	fw := newFrameWriter(c1)
+	// Drain: frames queued before close are written.
+	go func() {
+		for range 3 {
+			_ = fw.writeFrame(frame{kind: kindOK, id: 7}, time.Now().Add(time.Minute))
+		}
+		fw.close()
+	}()
+	r := bufio.NewReader(c2)
+	for i := range 3 {
+		if f, err := readFrame(r); err != nil || f.id != 7 {
+			t.Fatalf("frame %d: %+v, %v", i, f, err)
+		}
+	}
+	<-fw.done
+	if err := fw.writeFrame(frame{kind: kindOK, id: 8}, time.Now().Add(time.Minute)); !errors.Is(err, errWriterClosed) {
+		t.Fatalf("write after close: %v, want errWriterClosed", err)
+	}
+	c1.Close()
+	c2.Close()
+
+	// Fail: the peer is gone; the writer stops with the error.
+	c1, c2 = net.Pipe()
+	c2.Close()
+	fw = newFrameWriter(c1)
+	defer fw.close()
+	_ = fw.writeFrame(frame{kind: kindOK, id: 1}, time.Now().Add(time.Minute))
+	<-fw.done
+	if err := fw.writeFrame(frame{kind: kindOK, id: 2}, time.Now().Add(time.Minute)); err == nil {
+		t.Fatal("write after a failed write succeeded")
 	}
 }
 
@@ -400,5 +432,39 @@ func TestStalledServerDropsQueuedRequests(t *testing.T) {
 	}
 	if at := s.stalledAt.Load(); at == 0 {
 		t.Fatal("the heartbeat did not record the pause")
+	}
+}
+
+// A frame header that claims a large length allocates as the bytes
+// arrive, not the claimed length up front: a peer that claims 60 MiB and
+// sends 1 KiB costs this node about eagerFrameBytes.
+func TestFrameClaimNotAllocatedUpFront(t *testing.T) {
+	const claim = 60 << 20
+	hdr := binary.BigEndian.AppendUint32(nil, claim)
+	hdr = append(hdr, kindOK)
+	hdr = binary.BigEndian.AppendUint64(hdr, 1)
+	in := append(hdr, make([]byte, 1024)...)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := readFrame(bytes.NewReader(in))
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("truncated frame: %v, want io.ErrUnexpectedEOF", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 4*eagerFrameBytes {
+		t.Fatalf("a 60 MiB claim with 1 KiB sent allocated %d bytes, want at most %d", got, 4*eagerFrameBytes)
+	}
+	// Frames that do arrive whole, small and large, read back intact.
+	for _, n := range []int{0, 10, eagerFrameBytes, eagerFrameBytes + 1, 3*eagerFrameBytes + 7} {
+		p := bytes.Repeat([]byte{7}, n)
+		b, err := appendFrame(nil, frame{kind: kindOK, id: 9, payload: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := readFrame(bytes.NewReader(b))
+		if err != nil || !bytes.Equal(f.payload, p) {
+			t.Fatalf("%d-byte frame: %v (payload %d bytes)", n, err, len(f.payload))
+		}
 	}
 }
