@@ -289,8 +289,11 @@ type summary struct {
 type benchReport struct {
 	Rounds  []summary `json:"rounds"`
 	Preload map[string]struct {
-		Rate   float64 `json:"keys_per_s"`
-		Errors int64   `json:"errors"`
+		Keys    int64             `json:"keys"`
+		Rate    float64           `json:"keys_per_s"`
+		Errors  int64             `json:"errors"`
+		Kinds   map[string]int64  `json:"error_kinds"`
+		Samples map[string]string `json:"error_samples"`
 	} `json:"preload"`
 }
 

@@ -40,7 +40,14 @@ type stage struct {
 	elapsed   time.Duration
 	rssMB     []float64 // per agent, after settleBeforeRSS
 	diskBytes int64     // the cluster's data dirs, after the stage
+	errors    int64     // failed preload writes
+	kinds     map[string]int64
 }
+
+// maxPreloadErrors is the fraction of a stage's writes that may fail
+// before the run stops: 1%, far above the few timeouts a loaded machine
+// causes, far below a broken cluster.
+const maxPreloadErrors = 0.01
 
 func runScale(ctx context.Context, c config, out io.Writer) (err error) {
 	if len(c.scaleKeys) != 3 || c.scaleKeys[0] >= c.scaleKeys[1] || c.scaleKeys[1] >= c.scaleKeys[2] {
@@ -100,10 +107,18 @@ func runScale(ctx context.Context, c config, out io.Writer) (err error) {
 			return err
 		}
 		p, ok := rep.Preload["dynago"]
-		if !ok || p.Errors > 0 {
-			return fmt.Errorf("preload of %s to %d keys: %d errors (%v)", name, to, p.Errors, err)
+		if !ok || p.Rate <= 0 {
+			return fmt.Errorf("preload of %s to %d keys: no preload in the report (%v)", name, to, err)
 		}
-		st := stage{cluster: name, keys: to, rate: p.Rate, elapsed: time.Duration(float64(to-from) / p.Rate * float64(time.Second))}
+		// A few failed writes (timeouts on a loaded machine) leave a few
+		// keys unwritten, which reads then find missing (an OK answer for
+		// a write never acknowledged): the stage still measures its key
+		// space. More than maxPreloadErrors is a broken run.
+		if float64(p.Errors) > maxPreloadErrors*float64(to-from) {
+			return fmt.Errorf("preload of %s to %d keys: %d errors: %v (%v)", name, to, p.Errors, p.Kinds, p.Samples)
+		}
+		st := stage{cluster: name, keys: to, rate: p.Rate, errors: p.Errors, kinds: p.Kinds,
+			elapsed: time.Duration(float64(to-from) / p.Rate * float64(time.Second))}
 		if err := sleepCtx(ctx, settle); err != nil {
 			return err
 		}
@@ -111,7 +126,7 @@ func runScale(ctx context.Context, c config, out io.Writer) (err error) {
 			return err
 		}
 		st.diskBytes = dirBytes(dir, name)
-		logf("%s at %d keys: preload %.0f keys/s, RSS %v MB, disk %.0f MB", name, to, st.rate, st.rssMB, float64(st.diskBytes)/1e6)
+		logf("%s at %d keys: preload %.0f keys/s (%d failed writes %v), RSS %v MB, disk %.0f MB", name, to, st.rate, st.errors, st.kinds, st.rssMB, float64(st.diskBytes)/1e6)
 		stages = append(stages, st)
 		return nil
 	}
@@ -223,11 +238,11 @@ func writeScaleTable(w io.Writer, c config, idle []float64, stages []stage, targ
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nscale: 3 agents per cluster, N3 R2 W2, --sync=false, RESP, %d clients, %d B values, %.0f%% reads, %d round(s) x %s, seed %d\n\n",
 		c.concurrency, c.valueSize, c.readRatio*100, c.rounds, c.duration, c.seed)
-	fmt.Fprintln(&b, "| cluster | keys per node | preload keys/s | preload time | RSS per agent (MB) | disk, 3 agents |")
-	fmt.Fprintln(&b, "|---|---:|---:|---:|---|---:|")
-	fmt.Fprintf(&b, "| large, idle | 0 | — | — | %s | — |\n", mbList(idle))
+	fmt.Fprintln(&b, "| cluster | keys per node | preload keys/s | preload time | failed writes | RSS per agent (MB) | disk, 3 agents |")
+	fmt.Fprintln(&b, "|---|---:|---:|---:|---:|---|---:|")
+	fmt.Fprintf(&b, "| large, idle | 0 | — | — | — | %s | — |\n", mbList(idle))
 	for _, s := range stages {
-		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %.0f MB |\n", s.cluster, s.keys, s.rate, s.elapsed.Round(time.Second), mbList(s.rssMB), float64(s.diskBytes)/1e6)
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %d | %s | %.0f MB |\n", s.cluster, s.keys, s.rate, s.elapsed.Round(time.Second), s.errors, mbList(s.rssMB), float64(s.diskBytes)/1e6)
 	}
 	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "| target | req/s | p50 | p99 | p99.9 | agent CPU per op |")
