@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -53,6 +56,7 @@ func agentCommand() *cli.Command {
 			&cli.BoolFlag{Name: "hinted-handoff", Value: true, Usage: "sloppy quorum with hinted handoff (false: requests use primaries only and no hints are kept; anti-entropy repairs what a down replica missed)"},
 			&cli.StringFlag{Name: "read-fanout", Value: d.ReadFanout, Usage: "`MODE`: all (ask every replica: read repair sees them all; Dynamo, Riak) or quorum (ask only R of them, this node first, and one more when one fails or is slower than --speculative-retry: less work per read; Cassandra)"},
 			&cli.DurationFlag{Name: "speculative-retry", Value: d.SpeculativeRetry, Usage: "with --read-fanout quorum: ask one more replica when those asked have not answered after `D` (a LAN replica read takes well under 1 ms)"},
+			&cli.StringFlag{Name: "memory-limit", Usage: "soft limit on the process's Go memory, e.g. `256MiB` (Go's GOMEMLIMIT: the collector works harder near it and returns freed pages sooner; a node with 1M keys measured 380 MB RSS with 256MiB against 467 MB without). Empty: no limit beyond GOMEMLIMIT, since a limit below the live heap makes the collector spend up to half the CPU"},
 			&cli.BoolFlag{Name: "pprof", Usage: "serve Go's profiler under /debug/pprof/ on --http (off: a profile exposes memory and costs CPU; admin-only once authentication exists)"},
 			&cli.BoolFlag{Name: "aae", Value: true, Usage: "run Merkle-tree anti-entropy exchanges (false: trees are kept but replicas are not compared; tombstones are never reaped)"},
 			&cli.DurationFlag{Name: "aae-interval", Value: d.AAE.Interval, Usage: "how often to compare trees with each peer, e.g. `10s` (one small message per peer when in sync)"},
@@ -100,6 +104,9 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 	cfg.Name = c.String("name")
 	if cfg.Name == "" {
 		return node.Config{}, usagef(c, "--name is required (or DYNAGO_NAME)")
+	}
+	if _, err := memoryLimit(c); err != nil {
+		return node.Config{}, err
 	}
 	cfg.DataDir = c.String("data-dir")
 	cfg.HTTPAddr = c.String("http")
@@ -206,6 +213,10 @@ func runAgent(c *cli.Context) error {
 		return err
 	}
 	log := cfg.Logger.With("node", cfg.Name)
+	if limit, _ := memoryLimit(c); limit > 0 {
+		debug.SetMemoryLimit(limit)
+		log.Info("memory limit set", "bytes", limit)
+	}
 	opts, err := storeFromFlags(c, log)
 	if err != nil {
 		return err
@@ -230,6 +241,42 @@ func runAgent(c *cli.Context) error {
 		return runExit(err, log)
 	}
 	return runExit(<-errc, log)
+}
+
+// memoryLimit is --memory-limit in bytes (0: not set).
+func memoryLimit(c *cli.Context) (int64, error) {
+	s := c.String("memory-limit")
+	if s == "" {
+		return 0, nil
+	}
+	n, err := parseBytes(s)
+	if err != nil || n < 32<<20 {
+		return 0, usagef(c, "--memory-limit %q: want a size of at least 32MiB, e.g. 256MiB or 1GiB", s)
+	}
+	return n, nil
+}
+
+// parseBytes parses a size: a whole number with an optional unit B, KiB,
+// MiB, GiB (powers of 1024) or KB, MB, GB (powers of 1000).
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	i := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = s[:i], strings.TrimSpace(s[i:])
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %q: %w", s, err)
+	}
+	mult := map[string]int64{"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "KB": 1e3, "MB": 1e6, "GB": 1e9}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("size %q: unknown unit %q", s, unit)
+	}
+	if n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("size %q: too large", s)
+	}
+	return n * mult, nil
 }
 
 // runExit turns the end of node.Run into the agent's result: a shutdown

@@ -230,3 +230,30 @@ func TestConfigFromFlagsUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestParseBytes(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{{"0", 0}, {"512", 512}, {"256MiB", 256 << 20}, {"1GiB", 1 << 30}, {"3 KiB", 3 << 10}, {"2GB", 2e9}, {"10B", 10}} {
+		if got, err := parseBytes(tc.in); err != nil || got != tc.want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "MiB", "1.5GiB", "-1", "12 parsecs", "9999999999999GiB"} {
+		if got, err := parseBytes(bad); err == nil {
+			t.Errorf("parseBytes(%q) = %d, want an error", bad, got)
+		}
+	}
+}
+
+func TestMemoryLimitFlag(t *testing.T) {
+	for _, bad := range []string{"lots", "1MiB"} {
+		if _, res := agentConfig(t, "--name", "a", "--memory-limit", bad); res.code != 2 || !strings.Contains(res.stderr, "--memory-limit") {
+			t.Errorf("--memory-limit %s: %s", bad, res)
+		}
+	}
+	if _, res := agentConfig(t, "--name", "a", "--memory-limit", "256MiB"); res.code != 0 {
+		t.Errorf("--memory-limit 256MiB: %s", res)
+	}
+}
