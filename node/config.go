@@ -106,8 +106,8 @@ type Config struct {
 	SpeculativeRetry time.Duration
 	// Pprof serves Go's profiler under /debug/pprof/ on the HTTP API.
 	// Off by default (zero value): a profile shows keys and values in
-	// memory and costs CPU while it runs; it moves behind the admin role
-	// once the API has authentication.
+	// memory and costs CPU while it runs. With authentication on (Auth)
+	// it needs the admin role.
 	Pprof bool
 
 	// Auth turns client authentication on (httpauth.go, respauth.go):

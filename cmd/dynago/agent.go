@@ -53,7 +53,7 @@ func agentCommand() *cli.Command {
 			&cli.BoolFlag{Name: "hinted-handoff", Value: true, Usage: "sloppy quorum with hinted handoff (false: requests use primaries only and no hints are kept; anti-entropy repairs what a down replica missed)"},
 			&cli.StringFlag{Name: "read-fanout", Value: d.ReadFanout, Usage: "`MODE`: all (ask every replica: read repair sees them all; Dynamo, Riak) or quorum (ask only R of them, this node first, and one more when one fails or is slower than --speculative-retry: less work per read; Cassandra)"},
 			&cli.DurationFlag{Name: "speculative-retry", Value: d.SpeculativeRetry, Usage: "with --read-fanout quorum: ask one more replica when those asked have not answered after `D` (a LAN replica read takes well under 1 ms)"},
-			&cli.BoolFlag{Name: "pprof", Usage: "serve Go's profiler under /debug/pprof/ on --http (off: a profile exposes memory and costs CPU; admin-only once authentication exists)"},
+			&cli.BoolFlag{Name: "pprof", Usage: "serve Go's profiler under /debug/pprof/ on --http (off: a profile exposes memory and costs CPU; with --token-file, admin tokens only)"},
 			&cli.BoolFlag{Name: "aae", Value: true, Usage: "run Merkle-tree anti-entropy exchanges (false: trees are kept but replicas are not compared; tombstones are never reaped)"},
 			&cli.DurationFlag{Name: "aae-interval", Value: d.AAE.Interval, Usage: "how often to compare trees with each peer, e.g. `10s` (one small message per peer when in sync)"},
 			&cli.IntFlag{Name: "aae-concurrency", Value: d.AAE.Concurrency, Usage: "anti-entropy exchanges at a time (`N`; one per core on a 2-core node)"},
