@@ -27,6 +27,7 @@ type Client struct {
 	nodes    []string // normalized base URLs
 	hc       *http.Client
 	attempts int
+	token    string // WithToken
 	// cur is the index in nodes of the node key requests go to first: the
 	// last one that answered.
 	cur atomic.Int64
@@ -38,6 +39,11 @@ type Option func(*Client)
 // WithHTTPClient makes the client send its requests with hc (its timeout,
 // transport, TLS). The default is http.DefaultClient.
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
+
+// WithToken makes the client send token as "Authorization: Bearer
+// <token>" with every request, for nodes that require authentication
+// (their token file maps it to a role). Empty sends none.
+func WithToken(token string) Option { return func(c *Client) { c.token = token } }
 
 // WithUpdateAttempts sets how many writes Update makes at most before it
 // returns ErrConflict (DefaultUpdateAttempts; n < 1 means 1).
@@ -174,6 +180,9 @@ func (c *Client) once(ctx context.Context, node string, r request) (*http.Respon
 	}
 	for k, vs := range r.header {
 		req.Header[k] = vs
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

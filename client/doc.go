@@ -13,7 +13,8 @@
 //     the status, message, code, every detail of the body, and the
 //     X-Dynago-Report header. It matches (errors.Is) the sentinel its
 //     status means: ErrNotFound (a read of a key with no live value),
-//     ErrBadRequest (400), ErrUnavailable (definite: nothing happened) or
+//     ErrBadRequest (400), ErrUnauthorized (401: WithToken), ErrForbidden
+//     (403: the token's role), ErrUnavailable (definite: nothing happened) or
 //     ErrIndeterminate (a write that may have been stored).
 //   - A write is never sent twice: key requests fail over to the next node
 //     of the list only when the node gave no answer, and a write only when

@@ -46,12 +46,19 @@ var (
 	// last write is stored (as one of the siblings); Update again, or
 	// leave it to the next reader.
 	ErrConflict = errors.New("client: update conflict: concurrent writes kept making siblings")
+	// ErrUnauthorized: the node requires a token and got none or one it
+	// does not know (401). Nothing happened; give a token (WithToken).
+	ErrUnauthorized = errors.New("client: unauthorized: the node needs a valid token")
+	// ErrForbidden: the token's role does not allow the request (403):
+	// read only reads keys, write also writes them, admin does cluster
+	// and debug calls. Nothing happened.
+	ErrForbidden = errors.New("client: forbidden: the token's role does not allow this")
 )
 
 // Error is an answer with a failure status (4xx or 5xx). It carries
 // everything the node said, so a caller can show it in full, and matches
 // the sentinel its status means (errors.Is): ErrNotFound, ErrBadRequest,
-// ErrUnavailable or ErrIndeterminate.
+// ErrUnauthorized, ErrForbidden, ErrUnavailable or ErrIndeterminate.
 type Error struct {
 	// Node is the base URL of the node that answered.
 	Node string
@@ -160,6 +167,10 @@ func kindOf(o op, e *Error) error {
 	switch {
 	case st == http.StatusBadRequest:
 		return ErrBadRequest
+	case st == http.StatusUnauthorized:
+		return ErrUnauthorized
+	case st == http.StatusForbidden:
+		return ErrForbidden
 	case o == opRead && st == http.StatusNotFound:
 		return ErrNotFound
 	case o == opWrite && st >= 500:

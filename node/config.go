@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/dynago/dynago/hintedhandoff"
+	"github.com/dynago/dynago/node/auth"
 	"github.com/dynago/dynago/quorum"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
@@ -104,9 +106,24 @@ type Config struct {
 	SpeculativeRetry time.Duration
 	// Pprof serves Go's profiler under /debug/pprof/ on the HTTP API.
 	// Off by default (zero value): a profile shows keys and values in
-	// memory and costs CPU while it runs; it moves behind the admin role
-	// once the API has authentication.
+	// memory and costs CPU while it runs. With authentication on (Auth)
+	// it needs the admin role.
 	Pprof bool
+
+	// Auth turns client authentication on (httpauth.go, respauth.go):
+	// HTTP requests need a bearer token and RESP connections AUTH, whose
+	// role must allow what they ask. nil (the zero value) leaves it off,
+	// so loopback demos and tests need no credentials.
+	Auth *auth.Authenticator
+	// AuthPrincipal, when set, is asked first who made an HTTP request
+	// (a verified TLS client certificate's subject, say); false falls
+	// back to the bearer token. Setting it turns authentication on.
+	AuthPrincipal func(*http.Request) (auth.Principal, bool)
+	// MetricsAuth makes GET /metrics need the admin role once
+	// authentication is on; false (the zero value) leaves it open, so a
+	// Prometheus scraper needs no token (it shows counts, never keys or
+	// values).
+	MetricsAuth bool
 	// TestClock enables POST /debug/clock, which skews this node's clock
 	// (fault tests; libfaketime does not reach Go's clock).
 	TestClock bool

@@ -41,10 +41,12 @@
 //	transferService transfer.go     partition pulls and the stale reclaimer (stale.go)
 //	leaver          leave.go        the leave (decommission) and its progress
 //	httpAPI         http.go         routes, handlers, debug views; httperr.go is the only place
-//	                                an error becomes an HTTP status
+//	                                an error becomes an HTTP status; httpauth.go checks credentials
+//	                                and roles (node/auth) before any route and writes the audit log
 //	respAPI         resp.go         the Redis protocol (RESP2, on redcon): commands, pipelining;
 //	                respargs.go     argument decoding, respframe.go the framing guard before redcon,
-//	                resperr.go      the only place an error becomes a RESP error reply
+//	                resperr.go      the only place an error becomes a RESP error reply,
+//	                respauth.go     AUTH and each command's role
 //
 // Hint delivery is node/internal/handoff's Service, gossip is
 // node/internal/gossip's, the membership CRDT and plan math are

@@ -113,7 +113,7 @@ func (h *httpAPI) routes() http.Handler {
 			writeError(w, badRequest("bad_key", "the key has an empty, '.' or '..' path segment, which a URL path can't carry; use another key"))
 			return
 		}
-		h.recoverHTTP(mux).ServeHTTP(w, r)
+		h.recoverHTTP(h.authorize(mux)).ServeHTTP(w, r)
 	})
 }
 

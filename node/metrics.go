@@ -63,6 +63,11 @@ type metrics struct {
 	// claimRounds counts completed passes of the claim loop, claimant or
 	// not (tests wait on it to show that something was not claimed).
 	claimRounds prometheus.Counter
+	// authRefused counts requests refused for their credentials, by API
+	// (http, resp) and reason: unauthenticated (no or a bad token: 401,
+	// NOAUTH, WRONGPASS) or forbidden (a role that does not allow it:
+	// 403, NOPERM).
+	authRefused *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -177,6 +182,10 @@ func newMetrics() *metrics {
 		Name: "dynago_resp_connections", Help: "RESP client connections open.",
 	})
 	m.reg.MustRegister(m.respCommands, m.respConns)
+	m.authRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dynago_auth_refused_total", Help: "Requests refused for their credentials, by api (http, resp) and reason (unauthenticated: none or a bad token; forbidden: the role does not allow it).",
+	}, []string{"api", "reason"})
+	m.reg.MustRegister(m.authRefused)
 	m.reg.MustRegister(m.claimRounds)
 	m.reg.MustRegister(m.dotConflicts, m.panics, m.hintsTooOld, m.storageFailed, m.tableMismatches)
 	m.reg.MustRegister(m.transferKeys, m.transferBytes, m.transferPartitions, m.transferPending, m.staleDropped, m.stalePushed)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tidwall/redcon"
 
+	"github.com/dynago/dynago/node/auth"
 	"github.com/dynago/dynago/node/internal/wire"
 	"github.com/dynago/dynago/vclock"
 )
@@ -61,6 +62,10 @@ type respAPI struct {
 type respConn struct {
 	id   int64
 	name string
+	// principal is who the connection authenticated as (AUTH, HELLO
+	// AUTH), when authed; see respauth.go.
+	principal auth.Principal
+	authed    bool
 }
 
 // respFanout bounds the coordinated reads one MGET, EXISTS or DEL runs at
@@ -196,6 +201,10 @@ type respCommand struct {
 	first, last int
 	run         func(r *respAPI, conn redcon.Conn, args [][]byte) error
 	kv          bool // reads or writes data: its latency paces anti-entropy
+	// role is what a connection must have authenticated as to run it
+	// when authentication is on (respauth.go); RoleNone: also before
+	// AUTH (AUTH, HELLO, PING, QUIT).
+	role auth.Role
 }
 
 // respCommands is every command dynago serves, in COMMAND's order.
@@ -203,23 +212,24 @@ var respCommands []respCommand
 
 func init() {
 	respCommands = []respCommand{
-		{name: "get", arity: 2, first: 1, last: 1, run: (*respAPI).cmdGet, kv: true},
-		{name: "set", arity: -3, first: 1, last: 1, run: (*respAPI).cmdSet, kv: true},
-		{name: "del", arity: -2, first: 1, last: -1, run: (*respAPI).cmdDel, kv: true},
-		{name: "exists", arity: -2, first: 1, last: -1, run: (*respAPI).cmdExists, kv: true},
-		{name: "mget", arity: -2, first: 1, last: -1, run: (*respAPI).cmdMGet, kv: true},
-		{name: "mset", arity: -3, first: 1, last: -1, run: (*respAPI).cmdMSet, kv: true},
-		{name: "dynago.get", arity: -2, first: 1, last: 1, run: (*respAPI).cmdDynagoGet, kv: true},
-		{name: "dynago.put", arity: -3, first: 1, last: 1, run: (*respAPI).cmdDynagoPut, kv: true},
-		{name: "ping", arity: -1, run: (*respAPI).cmdPing},
-		{name: "echo", arity: 2, run: (*respAPI).cmdEcho},
-		{name: "quit", arity: -1, run: (*respAPI).cmdQuit},
-		{name: "hello", arity: -1, run: (*respAPI).cmdHello},
-		{name: "info", arity: -1, run: (*respAPI).cmdInfo},
-		{name: "command", arity: -1, run: (*respAPI).cmdCommand},
-		{name: "client", arity: -2, run: (*respAPI).cmdClient},
-		{name: "config", arity: -2, run: (*respAPI).cmdConfig},
-		{name: "select", arity: 2, run: (*respAPI).cmdSelect},
+		{name: "get", arity: 2, first: 1, last: 1, run: (*respAPI).cmdGet, kv: true, role: auth.RoleRead},
+		{name: "set", arity: -3, first: 1, last: 1, run: (*respAPI).cmdSet, kv: true, role: auth.RoleWrite},
+		{name: "del", arity: -2, first: 1, last: -1, run: (*respAPI).cmdDel, kv: true, role: auth.RoleWrite},
+		{name: "exists", arity: -2, first: 1, last: -1, run: (*respAPI).cmdExists, kv: true, role: auth.RoleRead},
+		{name: "mget", arity: -2, first: 1, last: -1, run: (*respAPI).cmdMGet, kv: true, role: auth.RoleRead},
+		{name: "mset", arity: -3, first: 1, last: -1, run: (*respAPI).cmdMSet, kv: true, role: auth.RoleWrite},
+		{name: "dynago.get", arity: -2, first: 1, last: 1, run: (*respAPI).cmdDynagoGet, kv: true, role: auth.RoleRead},
+		{name: "dynago.put", arity: -3, first: 1, last: 1, run: (*respAPI).cmdDynagoPut, kv: true, role: auth.RoleWrite},
+		{name: "ping", arity: -1, run: (*respAPI).cmdPing, role: auth.RoleNone},
+		{name: "echo", arity: 2, run: (*respAPI).cmdEcho, role: auth.RoleRead},
+		{name: "quit", arity: -1, run: (*respAPI).cmdQuit, role: auth.RoleNone},
+		{name: "hello", arity: -1, run: (*respAPI).cmdHello, role: auth.RoleNone},
+		{name: "info", arity: -1, run: (*respAPI).cmdInfo, role: auth.RoleRead},
+		{name: "command", arity: -1, run: (*respAPI).cmdCommand, role: auth.RoleRead},
+		{name: "client", arity: -2, run: (*respAPI).cmdClient, role: auth.RoleRead},
+		{name: "config", arity: -2, run: (*respAPI).cmdConfig, role: auth.RoleRead},
+		{name: "select", arity: 2, run: (*respAPI).cmdSelect, role: auth.RoleRead},
+		{name: "auth", arity: -2, run: (*respAPI).cmdAuth, role: auth.RoleNone},
 	}
 }
 
@@ -255,8 +265,9 @@ func (r *respAPI) serveCommand(conn redcon.Conn, cmd redcon.Command) {
 				outcome = "ERR"
 			}
 		}()
-		var err error
+		err := r.authorize(conn, c, name) // NOAUTH, NOPERM (respauth.go)
 		switch {
+		case err != nil:
 		case c == nil:
 			err = errRESPUnknown(cmd.Args)
 		case (c.arity > 0 && len(cmd.Args) != c.arity) || (c.arity < 0 && len(cmd.Args) < -c.arity):
@@ -574,8 +585,11 @@ func (r *respAPI) cmdQuit(conn redcon.Conn, args [][]byte) error {
 
 // cmdHello answers HELLO [2 [AUTH u p] [SETNAME name]] as Redis does in
 // RESP2; HELLO 3 is refused with NOPROTO, on which clients (go-redis,
-// redis-py, Jedis) fall back to RESP2.
+// redis-py, Jedis) fall back to RESP2 (and AUTH). With authentication
+// on, HELLO needs AUTH unless the connection has authenticated.
 func (r *respAPI) cmdHello(conn redcon.Conn, args [][]byte) error {
+	var creds [][]byte
+	setName, name := false, ""
 	if len(args) > 1 {
 		v, err := strconv.Atoi(string(args[1]))
 		if err != nil {
@@ -587,17 +601,27 @@ func (r *respAPI) cmdHello(conn redcon.Conn, args [][]byte) error {
 		for i := 2; i < len(args); i++ {
 			switch strings.ToUpper(string(args[i])) {
 			case "AUTH":
-				return respErrf("ERR AUTH is not supported: dynago has no authentication yet")
+				if i+2 >= len(args) {
+					return errRESPSyntax
+				}
+				creds = args[i+1 : i+3]
+				i += 2
 			case "SETNAME":
 				if i+1 >= len(args) {
 					return errRESPSyntax
 				}
 				i++
-				conn.Context().(*respConn).name = string(args[i])
+				setName, name = true, string(args[i])
 			default:
 				return errRESPSyntax
 			}
 		}
+	}
+	if err := r.helloAuth(conn, creds); err != nil {
+		return err
+	}
+	if setName {
+		conn.Context().(*respConn).name = name
 	}
 	rc := conn.Context().(*respConn)
 	conn.WriteArray(14)

@@ -77,7 +77,7 @@ func respErrorReply(err error) string {
 func respErrorPrefix(reply string) string {
 	prefix, _, _ := strings.Cut(reply, " ")
 	switch prefix {
-	case "ERR", respPrefixUnavailable, respPrefixIndeterminate, "SIBLINGS", "NOPROTO":
+	case "ERR", respPrefixUnavailable, respPrefixIndeterminate, "SIBLINGS", "NOPROTO", "NOAUTH", "WRONGPASS", "NOPERM":
 		return prefix
 	}
 	return "other"

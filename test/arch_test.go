@@ -52,7 +52,7 @@ func TestImportRule(t *testing.T) {
 		// The in-memory network for simulations: memberlist's types and
 		// the standard library, nothing of the module.
 		"node/memnet": {},
-		"node":        {allowed: []string{"antientropy", "hintedhandoff", "node/api", "node/internal/gossip", "node/internal/handoff", "node/internal/membership", "node/internal/wire", "node/rpc", "quorum", "ring", "storage", "vclock"}},
+		"node":        {allowed: []string{"antientropy", "hintedhandoff", "node/api", "node/auth", "node/internal/gossip", "node/internal/handoff", "node/internal/membership", "node/internal/wire", "node/rpc", "quorum", "ring", "storage", "vclock"}},
 		// The membership CRDT, ownership tables, claim and plan math: pure
 		// (node owns the goroutine that holds the state and does the I/O).
 		// Plans are computed as the HTTP contract's types (node/api, data
@@ -73,6 +73,10 @@ func TestImportRule(t *testing.T) {
 		// The HTTP contract's types: the server, the CLI and the Go client
 		// share them, so they depend on nothing but the standard library.
 		"node/api": {stdOnly: true},
+		// Client authentication: the token file's parser and table
+		// (pure) and the Authenticator that reloads it (os only); the
+		// standard library alone.
+		"node/auth": {stdOnly: true},
 		// The public Go client speaks the HTTP contract only: never node.
 		"client":                    {allowed: []string{"node/api"}, stdOnly: true},
 		"cmd/dynago/internal/bench": {allowed: []string{"node/api"}},
@@ -80,7 +84,7 @@ func TestImportRule(t *testing.T) {
 		// its bench) and redis-server as processes; only the API's names.
 		"bench/compare":            {allowed: []string{"node/api"}},
 		"cmd/dynago/internal/demo": {allowed: []string{"client", "node", "storage/badger"}, badger: true},
-		"cmd/dynago":               {allowed: []string{"client", "cmd/dynago/internal/bench", "cmd/dynago/internal/demo", "node", "node/api", "storage/badger"}, badger: true},
+		"cmd/dynago":               {allowed: []string{"client", "cmd/dynago/internal/bench", "cmd/dynago/internal/demo", "node", "node/api", "node/auth", "storage/badger"}, badger: true},
 		// The fault suite drives real processes over HTTP: it imports no
 		// server package.
 		"test/jepsen/history": {},

@@ -92,7 +92,8 @@ type agent struct {
 	http, rpc, gossip string
 	dataDir, logPath  string
 	join              string
-	resp              string // --resp IP:PORT, or "" (off)
+	resp              string   // --resp IP:PORT, or "" (off)
+	extra             []string // more agent flags
 	cmd               *exec.Cmd
 	exited            chan struct{}
 	exitErr           error
@@ -122,6 +123,7 @@ func (a *agent) start(t *testing.T) {
 	if a.resp != "" {
 		args = append(args, "--resp", a.resp)
 	}
+	args = append(args, a.extra...)
 	logf, err := os.OpenFile(a.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)

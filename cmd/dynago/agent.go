@@ -57,7 +57,7 @@ func agentCommand() *cli.Command {
 			&cli.StringFlag{Name: "read-fanout", Value: d.ReadFanout, Usage: "`MODE`: all (ask every replica: read repair sees them all; Dynamo, Riak) or quorum (ask only R of them, this node first, and one more when one fails or is slower than --speculative-retry: less work per read; Cassandra)"},
 			&cli.DurationFlag{Name: "speculative-retry", Value: d.SpeculativeRetry, Usage: "with --read-fanout quorum: ask one more replica when those asked have not answered after `D` (a LAN replica read takes well under 1 ms)"},
 			&cli.StringFlag{Name: "memory-limit", Usage: "soft limit on the process's Go memory, e.g. `256MiB` (Go's GOMEMLIMIT: the collector works harder near it and returns freed pages sooner; a node with 1M keys measured 380 MB RSS with 256MiB against 467 MB without). Empty: no limit beyond GOMEMLIMIT, since a limit below the live heap makes the collector spend up to half the CPU"},
-			&cli.BoolFlag{Name: "pprof", Usage: "serve Go's profiler under /debug/pprof/ on --http (off: a profile exposes memory and costs CPU; admin-only once authentication exists)"},
+			&cli.BoolFlag{Name: "pprof", Usage: "serve Go's profiler under /debug/pprof/ on --http (off: a profile exposes memory and costs CPU; with --token-file, admin tokens only)"},
 			&cli.BoolFlag{Name: "aae", Value: true, Usage: "run Merkle-tree anti-entropy exchanges (false: trees are kept but replicas are not compared; tombstones are never reaped)"},
 			&cli.DurationFlag{Name: "aae-interval", Value: d.AAE.Interval, Usage: "how often to compare trees with each peer, e.g. `10s` (one small message per peer when in sync)"},
 			&cli.IntFlag{Name: "aae-concurrency", Value: d.AAE.Concurrency, Usage: "anti-entropy exchanges at a time (`N`; one per core on a 2-core node)"},
@@ -70,6 +70,8 @@ func agentCommand() *cli.Command {
 			&cli.DurationFlag{Name: "max-timeout", Value: d.MaxRequestTimeout, Usage: "longest `TIMEOUT` a client may ask for (Riak's 60 s default); it also bounds how late a write's replication can land, which the tombstone reaper waits out"},
 			&cli.BoolFlag{Name: "test-faults", Hidden: true, Usage: "enable POST /debug/faults, which makes this node drop membership pushes (fault tests only)"},
 			&cli.BoolFlag{Name: "test-clock", Usage: "enable POST /debug/clock to skew this node's clock (fault tests only; off: no client can move the clock)"},
+			&cli.StringFlag{Name: "token-file", Usage: "`FILE` of hashed client tokens and their roles (`dynago token create`): HTTP needs a bearer token and RESP AUTH; reloaded on SIGHUP (empty: no authentication, for loopback demos and tests)"},
+			&cli.BoolFlag{Name: "metrics-auth", Usage: "with --token-file, GET /metrics needs an admin token (off: open, so a Prometheus scraper needs none; it shows counts, never keys or values)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "`LEVEL`: debug, info, warn or error (info: startup and membership changes, not every request)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "`FORMAT`: text or json (text for people; json for log shippers)"},
 		},
@@ -188,6 +190,15 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 		return node.Config{}, usagef(c, "%v", err)
 	}
 	cfg.Logger = log // node adds its own "node" attribute
+	if f := c.String("token-file"); f != "" {
+		if cfg.Auth, err = openTokenFile(f, log); err != nil {
+			return node.Config{}, usagef(c, "--token-file: %v", err)
+		}
+	}
+	cfg.MetricsAuth = c.Bool("metrics-auth")
+	if cfg.MetricsAuth && cfg.Auth == nil {
+		return node.Config{}, usagef(c, "--metrics-auth needs --token-file (without it nothing needs a token)")
+	}
 	if err := cfg.Validate(); err != nil {
 		return node.Config{}, usagef(c, "%v", err)
 	}
@@ -231,6 +242,10 @@ func runAgent(c *cli.Context) error {
 	n, err := node.New(cfg, st, nil)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
+	}
+	if cfg.Auth != nil {
+		defer watchSIGHUP(cfg.Auth, log)()
+		log.Info("client authentication on", "token_file", cfg.Auth.Path(), "tokens", cfg.Auth.Tokens(), "metrics_auth", cfg.MetricsAuth)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- n.Run(c.Context) }()

@@ -34,6 +34,7 @@ func clientFlags() []cli.Flag {
 		&cli.StringFlag{Name: "addr", Value: defaultAddr, Usage: "`URL` of the node to talk to; for get, put and delete any node will do (where agent and demo n1 listen)"},
 		&cli.BoolFlag{Name: "json", Usage: "print the server's JSON instead of human-readable output (for scripts)"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print the X-Dynago-Report consistency header to stderr"},
+		&cli.StringFlag{Name: "token", Usage: "bearer `TOKEN` for a node started with --token-file (`dynago token create` makes one; empty: none, as nodes without authentication need); prefer DYNAGO_TOKEN, which stays out of the process list"},
 	}
 }
 
@@ -49,7 +50,7 @@ func adminTimeoutFlag() cli.Flag {
 
 // newClient returns a client for --addr whose HTTP timeout is d.
 func newClient(c *cli.Context, d time.Duration) (*client.Client, error) {
-	cl, err := client.New([]string{c.String("addr")}, client.WithHTTPClient(&http.Client{Timeout: d}))
+	cl, err := client.New([]string{c.String("addr")}, client.WithHTTPClient(&http.Client{Timeout: d}), client.WithToken(c.String("token")))
 	if err != nil {
 		return nil, usagef(c, "--addr: %v", err)
 	}
@@ -115,6 +116,12 @@ func requestFailed(c *cli.Context, what string, err error) error {
 		report(c, se.Report)
 		if c.Bool("json") && json.Valid(se.Body) {
 			writeJSON(c, se.Body)
+		}
+		switch se.Status {
+		case http.StatusUnauthorized:
+			return fmt.Errorf("%s: %w\nthe node requires a token: set --token or DYNAGO_TOKEN (an operator makes one with `dynago token create`)", what, err)
+		case http.StatusForbidden:
+			return fmt.Errorf("%s: %w\nthe token's role does not allow this (read: get; write: also put and delete; admin: cluster and debug commands): set --token or DYNAGO_TOKEN to a token with that role", what, err)
 		}
 		if se.Status == http.StatusServiceUnavailable && (se.Method == http.MethodPut || se.Method == http.MethodDelete) {
 			return fmt.Errorf("%s: %w\nthe write is indeterminate: it may be stored on some replicas and may appear later", what, err)
