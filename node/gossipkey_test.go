@@ -201,6 +201,7 @@ func TestGossipKeyRotation(t *testing.T) {
 	if got := nodes[2].node.gossip.Keyring().GetKeys(); len(got) != 1 || !bytes.Equal(got[0], k2) {
 		t.Fatalf("restarted with keys %x, want only the rotated one", got)
 	}
+	waitMembers(t, nodes, 3) // it rejoined with the rotated key
 	whole("after a restart")
 }
 
