@@ -257,3 +257,45 @@ func TestNameTakeoverRefused(t *testing.T) {
 		t.Fatalf("get: %d %s", resp.status, resp.body)
 	}
 }
+
+// The name of a removed node is bound as well: memberlist would let a
+// left member's name move to another address at once, but the name-takeover
+// rule refuses it, and the removed record keeps n3's addresses.
+func TestNameTakeoverOfRemovedNodeRefused(t *testing.T) {
+	nodes := startCluster(t, clusterOpts{n: 3})
+	real3 := nodes[2].cfg
+	nodes[2].stop()
+	waitFor(t, "n3 down", 10*time.Second, func() (bool, string) { return !nodes[0].node.peers.Alive("n3"), "" })
+	if r := nodes[0].do("POST", "/cluster/remove", []byte(`{"node":"n3"}`), nil); r.status != 200 {
+		t.Fatalf("remove: %d %s", r.status, r.body)
+	}
+	waitFor(t, "n3 removed everywhere", 10*time.Second, func() (bool, string) {
+		for _, tn := range nodes[:2] {
+			if st := tn.node.members.clusterView().Members["n3"].Status; st != membership.StatusRemoved {
+				return false, tn.cfg.Name + " has n3 " + st
+			}
+		}
+		return true, ""
+	})
+
+	cfg := testConfig(t, "n3", true) // other addresses
+	cfg.Join = []string{nodes[1].cfg.GossipAddr}
+	impostor, err := New(cfg, openTestStore(t, cfg), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := impostor.Run(ctx); !errors.Is(err, membership.ErrNameTaken) {
+		t.Fatalf("the impostor's Run ended with %v, want ErrNameTaken", err)
+	}
+	for _, tn := range nodes[:2] {
+		r := tn.node.members.clusterView().Members["n3"]
+		if r.Gossip != real3.GossipAddr || r.RPC != real3.RPCAddr || r.Status != membership.StatusRemoved {
+			t.Fatalf("%s has n3 %+v, want it removed at %s", tn.cfg.Name, r, real3.GossipAddr)
+		}
+		if tn.node.peers.Alive("n3") {
+			t.Fatalf("%s sees n3 alive", tn.cfg.Name)
+		}
+	}
+}
