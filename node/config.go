@@ -137,6 +137,24 @@ type Config struct {
 	// Gossip tunes the failure detector.
 	Gossip GossipConfig
 
+	// GossipKey is the gossip encryption key: 16, 24 or 32 bytes select
+	// AES-128, -192 or -256-GCM (memberlist's keyring), and a node without
+	// it can neither read this cluster's gossip nor be heard. Empty: off
+	// (loopback demos and tests); the agent requires it off loopback.
+	GossipKey []byte
+	// GossipKeyringFile keeps the installed gossip keys (keyring.go), the
+	// primary first, mode 0600: keys installed and made primary by a
+	// rotation (POST /cluster/keyring) survive a restart. When it exists
+	// it wins over GossipKey, which is then only added to it. Empty: the
+	// keyring lives in memory only.
+	GossipKeyringFile string
+	// ClusterLabel is memberlist's label: every gossip packet and stream
+	// carries it (authenticated with GossipKey), and a node with another
+	// label is ignored, so two clusters that share a network (and even a
+	// key) never merge. Empty: no label, which is what nodes before
+	// labels send.
+	ClusterLabel string
+
 	// Logger receives the node's logs; nil uses slog.Default().
 	Logger *slog.Logger
 	// Clock is where the node reads time; nil is SystemClock. A simulation
@@ -477,6 +495,12 @@ func (c Config) Validate() error {
 	}
 	if c.Gossip.SuspicionMult < 1 || c.Gossip.ProbeTimeout <= 0 || c.Gossip.ProbeInterval <= 0 {
 		bad("gossip timings must be positive")
+	}
+	if err := checkGossipKey(c.GossipKey); len(c.GossipKey) > 0 && err != nil {
+		bad("gossip key: %w", err)
+	}
+	if len(c.ClusterLabel) > 255 {
+		bad("cluster label is %d bytes, at most 255 (memberlist's limit)", len(c.ClusterLabel))
 	}
 	return errors.Join(errs...)
 }

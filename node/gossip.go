@@ -25,6 +25,10 @@ func (n *Node) newPeers() *gossip.Peers {
 // newGossip creates (binds) the node's gossip member and records the
 // gossip address it advertises.
 func (n *Node) newGossip() (*gossip.Member, error) {
+	keys, err := gossipKeys(n.cfg, n.log)
+	if err != nil {
+		return nil, err
+	}
 	g, err := gossip.New(gossip.Config{
 		Name: n.cfg.Name,
 		Addr: n.cfg.GossipAddr,
@@ -36,6 +40,11 @@ func (n *Node) newGossip() (*gossip.Member, error) {
 		ProbeTimeout:   n.cfg.Gossip.ProbeTimeout,
 		SuspicionMult:  n.cfg.Gossip.SuspicionMult,
 		GossipInterval: n.cfg.Gossip.GossipInterval,
+		Keys:           keys,
+		Label:          n.cfg.ClusterLabel,
+		// The name-takeover rule: a name is bound to the gossip address
+		// of its record (membership.State.Bound).
+		Known: func(name string) string { return n.members.clusterView().Members[name].Gossip },
 	}, gossip.Deps{
 		Transport: n.tr,
 		State:     gossipState{n},

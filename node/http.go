@@ -63,6 +63,7 @@ type httpAPI struct {
 	bgCtx   context.Context
 	leaving *leaver
 	net     *peering
+	keys    *gossipKeyring // the gossip encryption keyring (keyring.go)
 }
 
 // routes is the HTTP API.
@@ -79,6 +80,8 @@ func (h *httpAPI) routes() http.Handler {
 	mux.HandleFunc("POST /cluster/join", h.handleJoin)
 	mux.HandleFunc("POST /cluster/leave", h.handleLeave)
 	mux.HandleFunc("POST /cluster/remove", h.handleRemove)
+	mux.HandleFunc("GET "+api.PathKeyring, h.handleKeyring)
+	mux.HandleFunc("POST "+api.PathKeyring, h.handleKeyring)
 	mux.HandleFunc("GET /cluster/plan", h.handlePlan)
 	mux.HandleFunc("POST /cluster/stage", h.handleStage)
 	mux.HandleFunc("POST /cluster/commit", h.handleCommit)
@@ -576,6 +579,10 @@ func (h *httpAPI) handleJoin(w http.ResponseWriter, r *http.Request) {
 		}
 		if errors.Is(err, membership.ErrClusterMismatch) {
 			writeError(w, &apiError{Status: http.StatusConflict, Code: "cluster_mismatch", Message: err.Error()})
+			return
+		}
+		if errors.Is(err, membership.ErrNameTaken) {
+			writeError(w, &apiError{Status: http.StatusConflict, Code: "name_taken", Message: err.Error()})
 			return
 		}
 		writeError(w, errUnavailable("join_failed", err.Error()))

@@ -27,7 +27,9 @@ var ErrClosed = errors.New("node: closed")
 // HTTP API. Create it with New and serve with Run.
 type Node struct {
 	recoverer
-	cfg   Config
+	cfg Config
+	// keys is the gossip encryption keyring's changes (keyring.go).
+	keys  *gossipKeyring
 	log   *slog.Logger
 	store storage.Store
 	// inc is this node's incarnation (record.go, boot.go), published whole
@@ -248,6 +250,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	}
 	cleanup = append(cleanup, func() { n.gossip.Shutdown() })
 	n.members.gossip = n.gossip
+	n.keys = &gossipKeyring{g: n.gossip, file: n.cfg.GossipKeyringFile}
 	n.members.claimSelf()
 	// Alone, there is no later run of this node for the cluster to know.
 	n.inc.Store(&incarnation{Epoch: inc, Verified: n.members.aloneInCluster()})
@@ -263,6 +266,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		recoverer: n.recoverer, members: n.members, cfg: &n.cfg, clock: n.clock, rep: n.rep, coord: n.coord, ae: n.ae,
 		peers: n.peers, gossip: n.gossip, hints: n.hints, handoff: n.handoff, aae: n.aae,
 		xfer: &n.xfer, ring: &n.members.ring, faults: &n.faults, ready: n.ready, bgCtx: n.bgCtx, leaving: n.leaving, net: n.net,
+		keys: n.keys,
 	}
 	if n.respLn != nil {
 		n.resp = newRESP(n.recoverer, &n.cfg, n.clock, n.coord, n.aae, n.respLn)
@@ -367,7 +371,7 @@ func (n *Node) run(ctx context.Context) error {
 	var runErr error
 	graceCtx := context.Background()
 	if err := n.gossip.Join(n.cfg.Join); err != nil {
-		if errors.Is(err, membership.ErrClusterMismatch) {
+		if errors.Is(err, membership.ErrClusterMismatch) || errors.Is(err, membership.ErrNameTaken) {
 			runErr = err
 		} else {
 			n.log.Warn("join failed; retrying in the background", "seeds", n.cfg.Join, "err", err)
@@ -595,11 +599,22 @@ func recordMap(recs []membership.Record) map[string]membership.Record {
 // and hold; any may be empty) and reports whether anything changed.
 func (m *members) mergeState(in membership.State) bool {
 	recs, table := in.Records(), in.Table
+	// The name-takeover rule (membership.State.Bound): a record of a known
+	// name from other addresses is refused; one of this node's own name
+	// means the sender's cluster binds this name to another process, and
+	// nothing of its state is taken.
+	recs, taken := m.unbound(m.clusterView(), recs, true)
+	if taken {
+		return false
+	}
 	for _, r := range recs {
 		m.checkOwnRecord(r)
 	}
 	var changed, tableChanged, holdChanged bool
 	after, _ := m.updateCluster(func(c membership.State) (membership.State, bool) {
+		if recs, taken = m.unbound(c, recs, false); taken {
+			return c, false
+		}
 		merged, ch := c.Merge(recs...)
 		merged, tch := merged.MergeTable(table)
 		merged, hch := merged.MergeHold(in.Hold)
@@ -628,6 +643,27 @@ func (m *members) mergeState(in membership.State) bool {
 		m.log.Warn("this node was removed from the ring by another node")
 	}
 	return true
+}
+
+// unbound returns recs without the records c refuses by the name-takeover
+// rule (membership.State.Bound), logging each refusal if log, and whether
+// one of them was of this node's own name.
+func (m *members) unbound(c membership.State, recs []membership.Record, log bool) ([]membership.Record, bool) {
+	var ok []membership.Record
+	for _, r := range recs {
+		if !c.Bound(r) {
+			ok = append(ok, r)
+			continue
+		}
+		if log {
+			m.log.Warn("refusing a member record: its name is bound to other addresses",
+				"err", membership.ErrNameTaken, "name", r.Name, "gossip", r.Gossip, "rpc", r.RPC, "bound", c.Members[r.Name].Gossip)
+		}
+		if r.Name == m.cfg.Name {
+			return nil, true
+		}
+	}
+	return ok, false
 }
 
 // clusterSnapshot returns a copy of the membership state that the caller

@@ -60,6 +60,8 @@ func (n *Node) serveMethod(ctx context.Context, method uint8, payload []byte) ([
 		return n.transfers.serveTransfer(ctx, req)
 	case wire.MethodState:
 		return nil, n.members.receiveState(payload)
+	case wire.MethodKeyring:
+		return n.keys.serve(payload)
 	case wire.MethodStatePull:
 		return n.members.clusterSnapshot().Marshal(), nil
 	case wire.MethodAAERoots, wire.MethodAAEChildren, wire.MethodAAEEntries, wire.MethodAAEFetch:

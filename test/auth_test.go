@@ -61,7 +61,7 @@ func TestProcessTokensAndRoles(t *testing.T) {
 		t.Fatal("the token file holds a token")
 	}
 	a := newAgent(t, "n1", "")
-	a.extra = []string{"--in-memory", "--data-dir", "", "--n", "1", "--r", "1", "--w", "1", "--token-file", file}
+	a.flags = []string{"--in-memory", "--data-dir", "", "--n", "1", "--r", "1", "--w", "1", "--token-file", file}
 	a.start(t)
 	addr := []string{"--addr", a.url()}
 	run := func(env []string, args ...string) (string, int) {

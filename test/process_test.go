@@ -93,7 +93,7 @@ type agent struct {
 	dataDir, logPath  string
 	join              string
 	resp              string   // --resp IP:PORT, or "" (off)
-	extra             []string // more agent flags
+	flags             []string // more agent flags (e.g. --gossip-key, --token-file)
 	cmd               *exec.Cmd
 	exited            chan struct{}
 	exitErr           error
@@ -116,6 +116,13 @@ func (a *agent) url() string { return "http://" + a.http }
 
 func (a *agent) start(t *testing.T) {
 	t.Helper()
+	a.launch(t)
+	a.waitHealthy(t)
+}
+
+// launch starts the process without waiting for it to be healthy.
+func (a *agent) launch(t *testing.T) {
+	t.Helper()
 	args := []string{"agent", "--name", a.name, "--data-dir", a.dataDir, "--http", a.http, "--rpc", a.rpc, "--gossip", a.gossip}
 	if a.join != "" {
 		args = append(args, "--join", a.join)
@@ -123,7 +130,7 @@ func (a *agent) start(t *testing.T) {
 	if a.resp != "" {
 		args = append(args, "--resp", a.resp)
 	}
-	args = append(args, a.extra...)
+	args = append(args, a.flags...)
 	logf, err := os.OpenFile(a.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +147,12 @@ func (a *agent) start(t *testing.T) {
 		close(a.exited)
 	}()
 	t.Cleanup(func() { a.kill() })
+}
+
+// waitHealthy waits until the agent answers GET /health with 200; the
+// test fails if it exits first.
+func (a *agent) waitHealthy(t *testing.T) {
+	t.Helper()
 	poll(t, a.name+" to be healthy", 20*time.Second, 50*time.Millisecond, func() (bool, string) {
 		resp, err := http.Get(a.url() + "/health")
 		if err == nil {

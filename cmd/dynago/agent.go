@@ -27,7 +27,7 @@ func agentCommand() *cli.Command {
 			"Outbound connections to peers originate from the hosts of --gossip and --rpc. --join lists gossip\n" +
 			"addresses of existing members; without it the node starts a new cluster (or rejoins the one recorded\n" +
 			"in --data-dir). --n and --partitions are fixed when the cluster is created. Logs go to stderr.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "name", Usage: "unique, stable node `NAME` (required: a restarted node must keep its name to rejoin as itself)"},
 			&cli.StringFlag{Name: "data-dir", Usage: "`DIR` for the node's badger data (required unless --in-memory: an empty value is a mistake, not a mode)"},
 			&cli.BoolFlag{Name: "in-memory", Usage: "keep data in memory only, lost when the agent exits (tests and experiments; excludes --data-dir)"},
@@ -74,7 +74,7 @@ func agentCommand() *cli.Command {
 			&cli.BoolFlag{Name: "metrics-auth", Usage: "with --token-file, GET /metrics needs an admin token (off: open, so a Prometheus scraper needs none; it shows counts, never keys or values)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "`LEVEL`: debug, info, warn or error (info: startup and membership changes, not every request)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "`FORMAT`: text or json (text for people; json for log shippers)"},
-		},
+		}, gossipKeyFlags()...),
 		Action: runAgent,
 	}
 }
@@ -121,6 +121,9 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 		}
 	}
 	cfg.Zone = c.String("zone")
+	if err := gossipKeyFromFlags(c, &cfg); err != nil {
+		return node.Config{}, err
+	}
 	cfg.Ring.N = c.Int("n")
 	cfg.Ring.Partitions = c.Int("partitions")
 	cfg.Quorum.N = cfg.Ring.N

@@ -115,6 +115,7 @@ func newApp() *cli.App {
 			joinCommand(),
 			leaveCommand(),
 			removeCommand(),
+			keyringCommand(),
 			benchCommand(),
 			tokenCommand(),
 		},

@@ -122,11 +122,27 @@ func (d aliveDelegate) NotifyAlive(p *memberlist.Node) error { return d.check.pe
 type checker struct {
 	name          string
 	partitions, n int
+	// addr is this node's gossip address ("": not checked).
+	addr string
+	// known is Config.Known (nil: no name binding).
+	known func(name string) string
 }
 
 func (c checker) peer(p *memberlist.Node) error {
 	if p.Name == c.name {
+		// This node's name at another address: the cluster binds the
+		// name to another process (the name-takeover rule).
+		if c.addr != "" && p.Address() != c.addr {
+			return fmt.Errorf("%w: the cluster knows %s at gossip address %s, not this node's %s",
+				membership.ErrNameTaken, p.Name, p.Address(), c.addr)
+		}
 		return nil
+	}
+	if c.known != nil {
+		if bound := c.known(p.Name); bound != "" && bound != p.Address() {
+			return fmt.Errorf("%w: %s is bound to gossip address %s, refusing it from %s",
+				membership.ErrNameTaken, p.Name, bound, p.Address())
+		}
 	}
 	var m Meta
 	if err := json.Unmarshal(p.Meta, &m); err != nil {

@@ -34,6 +34,15 @@
 //     configuration is never merged; Join reports a refusal as
 //     membership.ErrClusterMismatch although memberlist flattens it to
 //     text (the one match by text).
+//   - With Config.Keys, every packet and stream is encrypted and
+//     authenticated (memberlist's keyring, verified both ways); with
+//     Config.Label, one without this label is dropped.
+//   - A name is never taken over (the name-takeover rule): memberlist
+//     never lets another address reclaim a dead member's name
+//     (DeadNodeReclaimTime 0), a member claiming a name Config.Known binds
+//     to another gossip address is refused, and so is a peer list naming
+//     this node at another address; Join reports that as
+//     membership.ErrNameTaken (matched by text, like the mismatch).
 //   - Every broadcast record is sent: recordBroadcast never invalidates
 //     another (memberlist v0.7.0's queue bug, TestQueuedRecordsAllSent).
 //   - The liveness table is replaced whole on each event and never

@@ -33,6 +33,18 @@ type Config struct {
 	ProbeTimeout   time.Duration
 	SuspicionMult  int
 	GossipInterval time.Duration
+	// Keys are the gossip encryption keys (AES-GCM, 16, 24 or 32 bytes
+	// each), the primary first: it encrypts, every key decrypts. None:
+	// gossip is neither encrypted nor authenticated.
+	Keys [][]byte
+	// Label is memberlist's label: it prefixes every packet and stream
+	// (with Keys, it is authenticated data), and packets without it or
+	// with another are dropped. Empty: no label.
+	Label string
+	// Known returns the gossip address the membership binds name to ("":
+	// none). A memberlist member claiming a bound name from another
+	// address is refused (the name-takeover rule). Nil: no binding.
+	Known func(name string) string
 }
 
 // Transport binds a memberlist transport at addr (port 0 picks one) and
@@ -80,6 +92,8 @@ type Member struct {
 	mlp   atomic.Pointer[memberlist.Memberlist]
 	bcast *memberlist.TransmitLimitedQueue
 	addr  string
+	// keyring is memberlist's (nil: gossip not encrypted).
+	keyring *memberlist.Keyring
 }
 
 // New binds and creates the node's memberlist. It does not join anyone
@@ -108,10 +122,24 @@ func New(cfg Config, deps Deps) (*Member, error) {
 	mc.ProbeTimeout = cfg.ProbeTimeout
 	mc.SuspicionMult = cfg.SuspicionMult
 	mc.GossipInterval = cfg.GossipInterval
-	// A restarted node keeps its name and ports; let it reclaim its entry
-	// even if peers still hold it as dead.
-	mc.DeadNodeReclaimTime = time.Second
-	check := checker{name: cfg.Name, partitions: cfg.Meta.Partitions, n: cfg.Meta.N}
+	// A dead node's name is never reclaimed from another address (0 is
+	// "never" in memberlist v0.7.0): a restarted node keeps its name and
+	// addresses, so it needs no reclaim, and another process must not take
+	// a down node's name (the name-takeover rule, doc.go).
+	mc.DeadNodeReclaimTime = 0
+	if len(cfg.Keys) > 0 {
+		kr, err := memberlist.NewKeyring(cfg.Keys, cfg.Keys[0])
+		if err != nil {
+			mt.Shutdown()
+			return nil, fmt.Errorf("node: gossip keyring: %w", err)
+		}
+		mc.Keyring, m.keyring = kr, kr
+		// Both directions must be encrypted (memberlist's defaults, kept
+		// explicit): an unencrypted packet is dropped.
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	}
+	mc.Label = cfg.Label
+	check := checker{name: cfg.Name, partitions: cfg.Meta.Partitions, n: cfg.Meta.N, addr: addr, known: cfg.Known}
 	mc.Delegate = &delegate{m: m, meta: cfg.Meta, state: deps.State, check: check, log: deps.Log, recovered: deps.Recovered}
 	mc.Events = &events{self: cfg.Name, peers: deps.Peers}
 	mc.Merge = mergeDelegate{check}
@@ -135,6 +163,10 @@ func (m *Member) numNodes() int {
 	return 1
 }
 
+// Keyring is memberlist's gossip encryption keyring (safe for concurrent
+// use), nil when gossip is not encrypted (Config.Keys).
+func (m *Member) Keyring() *memberlist.Keyring { return m.keyring }
+
 // Addr is the "host:port" this member advertises.
 func (m *Member) Addr() string { return m.addr }
 
@@ -156,7 +188,9 @@ func (m *Member) Queued() int { return m.bcast.NumQueued() }
 
 // Join joins the gossip cluster through seeds (none: nothing to do). It
 // blocks while memberlist contacts them. A configuration mismatch is
-// returned wrapped in membership.ErrClusterMismatch.
+// returned wrapped in membership.ErrClusterMismatch, a refusal of this
+// node's name from its addresses (the name-takeover rule) wrapped in
+// membership.ErrNameTaken.
 func (m *Member) Join(seeds []string) error {
 	if len(seeds) == 0 {
 		return nil
@@ -167,8 +201,10 @@ func (m *Member) Join(seeds []string) error {
 		// (NotifyMerge, membership.CheckCompatible) reaches us through memberlist,
 		// which flattens it ("failed to join %s: %v" in Join), so
 		// errors.Is can't find membership.ErrClusterMismatch in err.
-		if strings.Contains(err.Error(), membership.ErrClusterMismatch.Error()) {
-			return fmt.Errorf("%w: %v", membership.ErrClusterMismatch, err)
+		for _, refusal := range []error{membership.ErrClusterMismatch, membership.ErrNameTaken} {
+			if strings.Contains(err.Error(), refusal.Error()) {
+				return fmt.Errorf("%w: %v", refusal, err)
+			}
 		}
 		return fmt.Errorf("node: join %v: %w", seeds, err)
 	}

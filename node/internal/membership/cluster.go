@@ -465,3 +465,24 @@ func mustJSON(v any) []byte {
 	}
 	return b
 }
+
+// ErrNameTaken is wrapped when a record or a gossip member claims a known
+// member's name from other addresses (the name-takeover rule, Bound).
+var ErrNameTaken = errors.New("node: member name bound to other addresses")
+
+// Bound reports whether c binds r's name to other addresses than r's: c
+// knows a record of that name, both have addresses, and their gossip, RPC
+// or HTTP address differ. Such a record is refused from the network
+// (node's mergeState): a name is bound to the addresses it was first
+// known at, whatever its status (down, left, removed) or version, so
+// another process can't take it over by claiming the name (until mutual
+// TLS proves a node's name, the addresses are the only tie between a name
+// and its process). A node that moves to other addresses joins under a
+// new name.
+func (c State) Bound(r Record) bool {
+	old, ok := c.Members[r.Name]
+	if !ok || old.Gossip == "" || r.Gossip == "" {
+		return false
+	}
+	return old.Gossip != r.Gossip || old.RPC != r.RPC || old.HTTP != r.HTTP
+}

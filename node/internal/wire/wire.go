@@ -58,6 +58,10 @@ const (
 	// (the JSON of MethodState), for a node whose call was refused for
 	// another table (node/view.go).
 	MethodStatePull uint8 = 11
+	// MethodKeyring lists or changes the receiver's gossip encryption
+	// keyring (a rotation across the cluster, node/keyring.go). Request:
+	// KeyringRequest. Response: KeyringResponse, the keys after the change.
+	MethodKeyring uint8 = 12
 )
 
 const wireV1 = 1
