@@ -66,6 +66,9 @@ type Node struct {
 	tr     Transport
 	gossip *gossip.Member
 
+	// adm counts client requests and body bytes in flight (limits.go).
+	adm *admission
+
 	rpcLn   net.Listener
 	httpLn  net.Listener
 	respLn  net.Listener
@@ -141,6 +144,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.leaveCtx, n.leaveCancel = context.WithCancel(context.Background())
 	n.peers = n.newPeers()
 	n.metrics = newMetrics()
+	n.adm = newAdmission(cfg.Limits)
 	n.recoverer = recoverer{log: n.log, metrics: n.metrics}
 
 	var cleanup []func()
@@ -227,11 +231,13 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: rpc listen: %w", err)
 	}
 	cleanup = append(cleanup, func() { n.rpcLn.Close() })
+	n.rpcLn = n.limitConns(n.rpcLn, "rpc")
 	n.cfg.RPCAddr = n.rpcLn.Addr().String()
 	if n.httpLn, err = n.tr.Listen(cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("node: http listen: %w", err)
 	}
 	cleanup = append(cleanup, func() { n.httpLn.Close() })
+	n.httpLn = n.limitConns(n.httpLn, "http")
 	n.cfg.HTTPAddr = n.httpLn.Addr().String()
 	if cfg.RESPAddr != "" {
 		if n.respLn, err = n.tr.Listen(cfg.RESPAddr); err != nil {
@@ -266,6 +272,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	}
 	if n.respLn != nil {
 		n.resp = newRESP(n.recoverer, &n.cfg, n.clock, n.coord, n.aae, n.respLn)
+		n.resp.adm = n.adm
 	}
 	n.rpcSrv = rpc.NewServer(func(ctx context.Context, method uint8, payload []byte) (resp []byte, err error) {
 		err = n.safely(fmt.Sprintf("rpc method %d", method), func() error {
@@ -275,9 +282,15 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		return resp, err
 	}, n.log.With("component", "rpc"))
 	n.httpSrv = &http.Server{
-		Handler:           n.admit(n.web.routes()),
-		BaseContext:       func(net.Listener) context.Context { return n.httpCtx },
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:     n.admit(n.shed(n.web.routes())),
+		BaseContext: func(net.Listener) context.Context { return n.httpCtx },
+		// Limits (LimitsConfig): a client can't hold a connection or a
+		// handler longer than these by sending slowly.
+		ReadHeaderTimeout: cfg.Limits.ReadHeaderTimeout,
+		ReadTimeout:       cfg.Limits.ReadTimeout,
+		WriteTimeout:      cfg.Limits.WriteTimeout,
+		IdleTimeout:       cfg.Limits.IdleTimeout,
+		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(n.log.With("component", "http").Handler(), slog.LevelWarn),
 	}
 	n.log.Info("node created", "incarnation", inc, "http", n.cfg.HTTPAddr, "resp", n.cfg.RESPAddr, "rpc", n.cfg.RPCAddr,

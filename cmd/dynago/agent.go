@@ -24,7 +24,7 @@ func agentCommand() *cli.Command {
 			"Outbound connections to peers originate from the hosts of --gossip and --rpc. --join lists gossip\n" +
 			"addresses of existing members; without it the node starts a new cluster (or rejoins the one recorded\n" +
 			"in --data-dir). --n and --partitions are fixed when the cluster is created. Logs go to stderr.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "name", Usage: "unique, stable node `NAME` (required: a restarted node must keep its name to rejoin as itself)"},
 			&cli.StringFlag{Name: "data-dir", Usage: "`DIR` for the node's badger data (required unless --in-memory: an empty value is a mistake, not a mode)"},
 			&cli.BoolFlag{Name: "in-memory", Usage: "keep data in memory only, lost when the agent exits (tests and experiments; excludes --data-dir)"},
@@ -68,7 +68,7 @@ func agentCommand() *cli.Command {
 			&cli.BoolFlag{Name: "test-clock", Usage: "enable POST /debug/clock to skew this node's clock (fault tests only; off: no client can move the clock)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "`LEVEL`: debug, info, warn or error (info: startup and membership changes, not every request)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "`FORMAT`: text or json (text for people; json for log shippers)"},
-		},
+		}, limitFlags(d)...),
 		Action: runAgent,
 	}
 }
@@ -132,6 +132,9 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 	cfg.Hints.MaxAge = c.Duration("hint-max-age")
 	if cfg.Hints.Rate <= 0 || cfg.Hints.MaxBytesPerTarget <= 0 || cfg.Hints.MaxAge <= 0 {
 		return node.Config{}, usagef(c, "--handoff-rate, --hint-max-bytes and --hint-max-age must be positive")
+	}
+	if err := limitsFromFlags(c, &cfg); err != nil {
+		return node.Config{}, err
 	}
 	cfg.TestClock = c.Bool("test-clock")
 	cfg.TestFaults = c.Bool("test-faults")
