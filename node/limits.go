@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Load shedding (Config.Limits). A node refuses work it can't take
@@ -27,6 +28,11 @@ const retryAfterSeconds = 1
 // admin requests: a few hundred bytes; 1 MiB leaves room for a long
 // node list and none for a flood).
 const maxAdminBodyBytes = 1 << 20
+
+// logFloodInterval is how often a repeated log line of one cause is
+// written (node/internal/logflood): a flood costs one line per cause per
+// 10 s, and the count of the rest comes with the next.
+const logFloodInterval = 10 * time.Second
 
 // admission counts the client requests and the body bytes in flight.
 // Safe for concurrent use; never blocks.
@@ -187,6 +193,6 @@ func (c *limitConn) Close() error {
 func (n *Node) limitConns(ln net.Listener, name string) net.Listener {
 	return newLimitListener(ln, n.cfg.Limits.MaxConns, func(c net.Conn) {
 		n.metrics.shed.WithLabelValues("conns").Inc()
-		n.log.Warn("connection refused: at the connection limit", "listener", name, "remote", c.RemoteAddr(), "limit", n.cfg.Limits.MaxConns)
+		n.quietLog.Warn("connection refused: at the connection limit", "listener", name, "remote", c.RemoteAddr(), "limit", n.cfg.Limits.MaxConns)
 	})
 }

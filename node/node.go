@@ -14,6 +14,7 @@ import (
 	"github.com/dynago/dynago/hintedhandoff"
 	"github.com/dynago/dynago/node/internal/gossip"
 	"github.com/dynago/dynago/node/internal/handoff"
+	"github.com/dynago/dynago/node/internal/logflood"
 	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/node/rpc"
 	"github.com/dynago/dynago/ring"
@@ -66,6 +67,10 @@ type Node struct {
 	tr     Transport
 	gossip *gossip.Member
 
+	// quietLog is n.log with repeated lines rate-limited (limits.go),
+	// for what a remote party can make the node log: memberlist's lines,
+	// connection errors of the HTTP and RPC servers.
+	quietLog *slog.Logger
 	// adm counts client requests and body bytes in flight (limits.go).
 	adm *admission
 
@@ -168,6 +173,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		return nil, err
 	}
 	n.clock = n.rep.clock
+	n.quietLog = slog.New(logflood.New(n.log.Handler(), logFloodInterval, n.clock.Steady))
 	inc, err := n.rep.loadIncarnation(ctx)
 	if err != nil {
 		return nil, err
@@ -224,7 +230,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.tr = tr
 	if n.tr == nil {
 		host, _, _ := net.SplitHostPort(cfg.RPCAddr)
-		n.tr = TCP(host, gossip.Logger(n.log))
+		n.tr = TCP(host, gossip.Logger(n.quietLog))
 	}
 	n.net.tr = n.tr
 	if n.rpcLn, err = n.tr.Listen(cfg.RPCAddr); err != nil {
@@ -280,7 +286,9 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 			return err
 		})
 		return resp, err
-	}, n.log.With("component", "rpc"))
+	}, n.quietLog.With("component", "rpc"))
+	n.rpcSrv.SetLimits(rpc.ServerLimits{FrameTimeout: cfg.Limits.RPCFrameTimeout, IdleTimeout: cfg.Limits.RPCIdleTimeout,
+		MaxConnsPerIP: cfg.Limits.MaxConnsPerPeer})
 	n.httpSrv = &http.Server{
 		Handler:     n.admit(n.shed(n.web.routes())),
 		BaseContext: func(net.Listener) context.Context { return n.httpCtx },
@@ -291,7 +299,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		WriteTimeout:      cfg.Limits.WriteTimeout,
 		IdleTimeout:       cfg.Limits.IdleTimeout,
 		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(n.log.With("component", "http").Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(n.quietLog.With("component", "http").Handler(), slog.LevelWarn),
 	}
 	n.log.Info("node created", "incarnation", inc, "http", n.cfg.HTTPAddr, "resp", n.cfg.RESPAddr, "rpc", n.cfg.RPCAddr,
 		"gossip", n.cfg.GossipAddr, "data_dir", cfg.DataDir)
