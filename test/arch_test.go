@@ -62,7 +62,7 @@ func TestImportRule(t *testing.T) {
 		// node. It uses time for time.Duration only (TestPureSources
 		// forbids clock reads, timers and goroutines), so it is not
 		// marked pure; its tables' identity is membership's TableID.
-		"node/internal/wire": {allowed: []string{"antientropy", "node/internal/membership", "vclock"}},
+		"node/internal/wire": {allowed: []string{"antientropy", "node/internal/membership", "storage", "vclock"}},
 		// Hint delivery, the first of node's services: the hint store and
 		// the messages it sends; the node reaches it through interfaces.
 		"node/internal/handoff": {allowed: []string{"hintedhandoff", "node/internal/wire", "ring"}},
@@ -168,7 +168,7 @@ func TestPureSources(t *testing.T) {
 	}{
 		{"antientropy", []string{"math/bits", "github.com/cespare/xxhash/v2"}},
 		{"hintedhandoff", []string{"context", "sync", module + "/ring", module + "/storage", module + "/vclock"}},
-		{"node/internal/wire", []string{"context", module + "/antientropy", module + "/node/internal/membership", module + "/vclock"}},
+		{"node/internal/wire", []string{"context", module + "/antientropy", module + "/node/internal/membership", module + "/storage", module + "/vclock"}},
 	}
 	forbiddenTime := map[string]bool{
 		"Now": true, "Since": true, "Until": true, "Sleep": true, "After": true,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	bdg "github.com/dgraph-io/badger/v4"
 
@@ -307,6 +308,9 @@ func (s *Store) failure() error {
 func (s *Store) fail(op string, err error) error {
 	later := fmt.Errorf("%w: badger: the store failed earlier (%s: %v); close and reopen it", storage.ErrNotDurable, op, err)
 	s.failed.CompareAndSwap(nil, &later)
+	if errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w: %w: badger: %s: %v", storage.ErrNotDurable, storage.ErrNoSpace, op, err)
+	}
 	return fmt.Errorf("%w: badger: %s: %v", storage.ErrNotDurable, op, err)
 }
 
