@@ -189,6 +189,9 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		clients: map[string]*rpc.Client{},
 	}
 	n.members.net = n.net
+	if err := n.members.checkIdentity(ctx); err != nil {
+		return nil, err
+	}
 	if err := n.members.loadBoot(ctx); err != nil {
 		return nil, err
 	}

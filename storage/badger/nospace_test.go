@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -27,5 +30,50 @@ func TestCommitNoSpace(t *testing.T) {
 	}
 	if errors.Is(err, syscall.ENOSPC) {
 		t.Errorf("%v wraps the engine's error; it must carry only its message", err)
+	}
+}
+
+func TestOpenRefusesForeignDir(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		files   []string
+		foreign bool
+	}{
+		{"empty", nil, false},
+		{"lost+found and dotfiles", []string{"lost+found/", ".keep"}, false},
+		{"someone's files", []string{"notes.txt", "photos/"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range tc.files {
+				p := filepath.Join(dir, f)
+				if strings.HasSuffix(f, "/") {
+					if err := os.Mkdir(p, 0o755); err != nil {
+						t.Fatal(err)
+					}
+				} else if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st, err := Open(Options{Dir: dir})
+			if err == nil {
+				st.Close()
+			}
+			if got := errors.Is(err, ErrForeignDir); got != tc.foreign {
+				t.Fatalf("Open: %v; foreign %v, want %v", err, got, tc.foreign)
+			}
+			if !tc.foreign && err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	// A store reopens: its MANIFEST is there.
+	dir := t.TempDir()
+	for range 2 {
+		st, err := Open(Options{Dir: dir})
+		if err != nil {
+			t.Fatalf("reopen a store: %v", err)
+		}
+		st.Close()
 	}
 }
