@@ -154,6 +154,9 @@ type Config struct {
 	// key) never merge. Empty: no label, which is what nodes before
 	// labels send.
 	ClusterLabel string
+	// Limits bounds connections, requests in flight and request bodies
+	// (limits.go).
+	Limits LimitsConfig
 
 	// Logger receives the node's logs; nil uses slog.Default().
 	Logger *slog.Logger
@@ -332,7 +335,15 @@ func DefaultConfig() Config {
 		Hints:            hintedhandoff.DefaultConfig(),
 		HandoffInterval:  DefaultHandoffInterval,
 		Gossip:           DefaultGossipConfig(),
-		TransferRate:     DefaultTransferRate,
+		// WriteTimeout stays zero: it follows MaxRequestTimeout (withDefaults).
+		Limits: LimitsConfig{
+			MaxConns: DefaultMaxConns, MaxConnsPerPeer: DefaultMaxConnsPerPeer,
+			MaxInflight: DefaultMaxInflight, MaxInflightBodyBytes: DefaultMaxInflightBodyBytes,
+			ReadHeaderTimeout: DefaultReadHeaderTimeout, ReadTimeout: DefaultReadTimeout,
+			IdleTimeout: DefaultIdleTimeout, MaxHeaderBytes: DefaultMaxHeaderBytes,
+			RPCFrameTimeout: DefaultRPCFrameTimeout, RPCIdleTimeout: DefaultRPCIdleTimeout,
+		},
+		TransferRate: DefaultTransferRate,
 		AAE: AAEConfig{
 			Interval:        DefaultAAEInterval,
 			Concurrency:     DefaultAAEConcurrency,
@@ -431,6 +442,7 @@ func (c Config) withDefaults() Config {
 	if c.Gossip.GossipInterval == 0 {
 		c.Gossip.GossipInterval = d.Gossip.GossipInterval
 	}
+	c.Limits = c.Limits.withDefaults(c)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -493,6 +505,7 @@ func (c Config) Validate() error {
 	if c.RequestTimeout < 0 || c.MaxRequestTimeout < c.RequestTimeout {
 		bad("request timeout must be positive and at most the max request timeout")
 	}
+	errs = append(errs, c.Limits.validate(c)...)
 	if c.Gossip.SuspicionMult < 1 || c.Gossip.ProbeTimeout <= 0 || c.Gossip.ProbeInterval <= 0 {
 		bad("gossip timings must be positive")
 	}
@@ -545,3 +558,149 @@ func (c Config) hintCallTimeout() time.Duration { return 2 * c.RequestTimeout }
 // staleWait covers requests coordinated under the previous placement: a
 // few request timeouts.
 func (c Config) staleWait() time.Duration { return 3 * c.RequestTimeout }
+
+// LimitsConfig bounds what clients and peers can make a node hold: open
+// connections, requests in flight, request bodies in memory, and how long
+// a connection may take to send a request or sit idle. Each limit, when
+// hit, is an error the caller sees (a closed connection, 413, 431, 503
+// with Retry-After, RESP -BUSY) and a counter an operator sees
+// (dynago_shed_total). Zero fields take the defaults below.
+type LimitsConfig struct {
+	// MaxConns bounds the connections open at once on the HTTP and on the
+	// RPC listener (each); one past it is closed at once. RESP has its own
+	// (Config.MaxRESPConns).
+	MaxConns int
+	// MaxConnsPerPeer bounds the RPC connections one remote IP address
+	// holds open at once.
+	MaxConnsPerPeer int
+	// MaxInflight bounds the client requests (HTTP, and RESP data
+	// commands) a node serves at once; one past it is answered at once
+	// with 503 + Retry-After (RESP: -BUSY) instead of being queued.
+	// /health and /metrics are not counted.
+	MaxInflight int
+	// MaxInflightBodyBytes bounds the request body bytes a node holds in
+	// memory at once (by Content-Length, or MaxValueBytes for a body of
+	// unknown length); a request past it is answered 503 before its body
+	// is read. At least MaxValueBytes.
+	MaxInflightBodyBytes int64
+	// ReadHeaderTimeout bounds how long an HTTP client may take to send a
+	// request's headers, ReadTimeout the whole request with its body,
+	// WriteTimeout the request and its answer (zero: MaxRequestTimeout
+	// plus ReadTimeout, so no request that may run is cut), IdleTimeout how
+	// long a keep-alive connection may wait for its next request.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	// MaxHeaderBytes bounds an HTTP request's headers (431 past it).
+	MaxHeaderBytes int
+	// RPCFrameTimeout bounds how long a peer may take to send the rest of
+	// an RPC frame once its first byte arrived; RPCIdleTimeout how long an
+	// RPC connection with no request in flight stays open without one.
+	RPCFrameTimeout time.Duration
+	RPCIdleTimeout  time.Duration
+}
+
+// Limit defaults, each with the reason it has this value.
+const (
+	// DefaultMaxConns: 4096 connections is many times what client pools
+	// and a cluster's peers open, and at a few KB of buffers each (plus
+	// bodies, bounded apart) stays far inside a node's memory; it sits
+	// below common file descriptor limits once raised (systemd's 512k),
+	// so the node refuses before the kernel does.
+	DefaultMaxConns = 4096
+	// DefaultMaxConnsPerPeer: a peer's client holds one connection to us
+	// (two while it reconnects); 64 leaves room for several nodes behind
+	// one address (tests, NAT) while one host can't take every slot.
+	DefaultMaxConnsPerPeer = 64
+	// DefaultMaxInflight: a node here serves ~5,000 requests/s at a p99
+	// near 45 ms; by Little's law 512 requests in flight are already
+	// ~100 ms of queue, and past that a fast 503 (the client retries or
+	// goes elsewhere) beats a queue that pushes every request's p99 to
+	// seconds (1,500 concurrent writers measured 1.2 s).
+	DefaultMaxInflight = 512
+	// DefaultMaxInflightBodyBytes: 64 MiB of bodies is 16 max-size values
+	// or 64k 1 KB ones being received at once, far more than the
+	// concurrency above needs for typical values, and keeps 200 stalled
+	// 4 MiB uploads from costing a gigabyte.
+	DefaultMaxInflightBodyBytes = 64 << 20
+	// DefaultReadHeaderTimeout: headers are a few hundred bytes; 10 s
+	// rides out a congested link and cuts a slowloris off.
+	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultReadTimeout: 30 s reads a 4 MiB value at ~140 KB/s, slower
+	// than any link a client of a datacenter store is on.
+	DefaultReadTimeout = 30 * time.Second
+	// DefaultIdleTimeout is nginx's keepalive_timeout order (75 s) rounded
+	// up: pools reuse connections, idle ones don't pile up.
+	DefaultIdleTimeout = 2 * time.Minute
+	// DefaultMaxHeaderBytes: our headers (a causal context, a report) are
+	// at most a few KB; 64 KiB is nginx's largest header buffers x2, a
+	// sixteenth of Go's default.
+	DefaultMaxHeaderBytes = 64 << 10
+	// DefaultRPCFrameTimeout: a frame is at most 64 MiB (rpc.MaxFrameBytes),
+	// which arrives in 30 s at ~2 MB/s; a peer that pauses mid-frame
+	// longer than that is gone or hostile.
+	DefaultRPCFrameTimeout = 30 * time.Second
+	// DefaultRPCIdleTimeout: a live peer calls far more often (anti-entropy
+	// compares roots every 10 s, gossip-driven work continually), so an
+	// RPC connection quiet for 5 minutes is one no peer uses.
+	DefaultRPCIdleTimeout = 5 * time.Minute
+)
+
+// withDefaults fills l's zero fields; writeTimeout follows the request
+// timeouts of c.
+func (l LimitsConfig) withDefaults(c Config) LimitsConfig {
+	if l.MaxConns == 0 {
+		l.MaxConns = DefaultMaxConns
+	}
+	if l.MaxConnsPerPeer == 0 {
+		l.MaxConnsPerPeer = DefaultMaxConnsPerPeer
+	}
+	if l.MaxInflight == 0 {
+		l.MaxInflight = DefaultMaxInflight
+	}
+	if l.MaxInflightBodyBytes == 0 {
+		l.MaxInflightBodyBytes = max(DefaultMaxInflightBodyBytes, int64(c.MaxValueBytes))
+	}
+	if l.ReadHeaderTimeout == 0 {
+		l.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if l.ReadTimeout == 0 {
+		l.ReadTimeout = DefaultReadTimeout
+	}
+	if l.WriteTimeout == 0 {
+		l.WriteTimeout = c.MaxRequestTimeout + l.ReadTimeout
+	}
+	if l.IdleTimeout == 0 {
+		l.IdleTimeout = DefaultIdleTimeout
+	}
+	if l.MaxHeaderBytes == 0 {
+		l.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if l.RPCFrameTimeout == 0 {
+		l.RPCFrameTimeout = DefaultRPCFrameTimeout
+	}
+	if l.RPCIdleTimeout == 0 {
+		l.RPCIdleTimeout = DefaultRPCIdleTimeout
+	}
+	return l
+}
+
+// validate reports the problems of l (defaults applied) against c.
+func (l LimitsConfig) validate(c Config) []error {
+	var errs []error
+	if l.MaxConns < 1 || l.MaxConnsPerPeer < 1 || l.MaxInflight < 1 || l.MaxHeaderBytes < 1 {
+		errs = append(errs, errors.New("node: connection, in-flight and header limits must be positive"))
+	}
+	if l.MaxInflightBodyBytes < int64(c.MaxValueBytes) {
+		errs = append(errs, fmt.Errorf("node: max in-flight body bytes %d is below the max value bytes %d (no such value could be written)",
+			l.MaxInflightBodyBytes, c.MaxValueBytes))
+	}
+	if l.ReadHeaderTimeout < 0 || l.ReadTimeout < 0 || l.IdleTimeout < 0 || l.RPCFrameTimeout < 0 || l.RPCIdleTimeout < 0 {
+		errs = append(errs, errors.New("node: timeouts must not be negative"))
+	}
+	if l.WriteTimeout <= c.MaxRequestTimeout {
+		errs = append(errs, fmt.Errorf("node: the HTTP write timeout %v must be longer than the max request timeout %v", l.WriteTimeout, c.MaxRequestTimeout))
+	}
+	return errs
+}

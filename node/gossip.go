@@ -50,6 +50,7 @@ func (n *Node) newGossip() (*gossip.Member, error) {
 		State:     gossipState{n},
 		Peers:     n.peers,
 		Log:       n.log,
+		NetLog:    n.quietLog,
 		Recovered: func(where string, v any) { _ = n.recovered(where, v) },
 	})
 	if err != nil {

@@ -396,13 +396,10 @@ func (h *httpAPI) parseWrite(w http.ResponseWriter, r *http.Request, del bool) (
 	}
 	var value []byte
 	if !del {
-		body := http.MaxBytesReader(w, r.Body, int64(h.cfg.MaxValueBytes))
-		v, err := io.ReadAll(body)
+		v, err := readValue(w, r, h.cfg.MaxValueBytes)
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return req, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "value_too_large",
-					Message: fmt.Sprintf("the value is larger than the limit of %d bytes", h.cfg.MaxValueBytes)}
+			if tooLarge(err) {
+				return req, valueTooLarge(h.cfg.MaxValueBytes)
 			}
 			return req, badRequest("bad_body", "reading the body: %v", err)
 		}
@@ -523,7 +520,11 @@ func (h *httpAPI) handleRing(w http.ResponseWriter, r *http.Request) {
 
 func (h *httpAPI) handleJoin(w http.ResponseWriter, r *http.Request) {
 	var body api.JoinRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil {
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil { // r.Body is capped (shed)
+		if tooLarge(err) {
+			writeError(w, bodyTooLarge(maxAdminBodyBytes))
+			return
+		}
 		writeError(w, badRequest("bad_body", "want {\"seeds\": [\"host:port\", ...]}: %v", err))
 		return
 	}
@@ -603,7 +604,10 @@ func (h *httpAPI) handleLeave(w http.ResponseWriter, r *http.Request) {
 
 func (h *httpAPI) handleRemove(w http.ResponseWriter, r *http.Request) {
 	var body api.RemoveRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil || body.Node == "" {
+	if err := json.NewDecoder(r.Body).Decode(&body); tooLarge(err) { // r.Body is capped (shed)
+		writeError(w, bodyTooLarge(maxAdminBodyBytes))
+		return
+	} else if err != nil || body.Node == "" {
 		writeError(w, badRequest("bad_body", "want {\"node\": \"name\"}"))
 		return
 	}
@@ -655,4 +659,19 @@ func (h *httpAPI) handleHealth(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, errUnavailable("starting", "the node is starting"))
 	}
+}
+
+// readValue reads a PUT's body of at most limit bytes: into one buffer of
+// its Content-Length when it has one (shed reserved that much), so a
+// value costs its size and not the doublings of io.ReadAll.
+func readValue(w http.ResponseWriter, r *http.Request, limit int) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, int64(limit))
+	if r.ContentLength < 0 || r.ContentLength > int64(limit) {
+		return io.ReadAll(body)
+	}
+	v := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(body, v); err != nil {
+		return nil, err
+	}
+	return v, nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/dynago/dynago/node/api"
+	"github.com/dynago/dynago/storage"
 )
 
 // apiError is an error of the HTTP layer itself (a bad request, a route
@@ -75,6 +76,10 @@ func errorResponse(err error) (int, api.Error) {
 			return http.StatusRequestEntityTooLarge, api.Error{Code: "state_too_large", Message: le.message()}
 		}
 		return http.StatusConflict, api.Error{Code: "too_many_siblings", Message: le.message()}
+	case errors.As(err, &wfe) && errors.Is(wfe, storage.ErrNoSpace):
+		// The coordinator's disk is full: nothing was written, reads go on,
+		// and writes succeed again once space returns (RFC 4918's 507).
+		return http.StatusInsufficientStorage, api.Error{Code: "disk_full", Message: wfe.message()}
 	case errors.As(err, &wfe):
 		return http.StatusServiceUnavailable, api.Error{Code: "write_failed", Message: wfe.message()}
 	}

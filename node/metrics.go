@@ -60,6 +60,9 @@ type metrics struct {
 	// respConns is the RESP connections open now.
 	respCommands *prometheus.CounterVec
 	respConns    prometheus.Gauge
+	// shed counts requests and connections refused by a limit
+	// (limits.go), by reason.
+	shed *prometheus.CounterVec
 	// claimRounds counts completed passes of the claim loop, claimant or
 	// not (tests wait on it to show that something was not claimed).
 	claimRounds prometheus.Counter
@@ -186,6 +189,10 @@ func newMetrics() *metrics {
 		Name: "dynago_auth_refused_total", Help: "Requests refused for their credentials, by api (http, resp) and reason (unauthenticated: none or a bad token; forbidden: the role does not allow it).",
 	}, []string{"api", "reason"})
 	m.reg.MustRegister(m.authRefused)
+	m.shed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dynago_shed_total", Help: "Requests and connections refused by a limit, by reason (requests, body_bytes, body_too_large, conns, resp_busy).",
+	}, []string{"reason"})
+	m.reg.MustRegister(m.shed)
 	m.reg.MustRegister(m.claimRounds)
 	m.reg.MustRegister(m.dotConflicts, m.panics, m.hintsTooOld, m.storageFailed, m.tableMismatches)
 	m.reg.MustRegister(m.transferKeys, m.transferBytes, m.transferPartitions, m.transferPending, m.staleDropped, m.stalePushed)

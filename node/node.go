@@ -14,6 +14,7 @@ import (
 	"github.com/dynago/dynago/hintedhandoff"
 	"github.com/dynago/dynago/node/internal/gossip"
 	"github.com/dynago/dynago/node/internal/handoff"
+	"github.com/dynago/dynago/node/internal/logflood"
 	"github.com/dynago/dynago/node/internal/membership"
 	"github.com/dynago/dynago/node/rpc"
 	"github.com/dynago/dynago/ring"
@@ -67,6 +68,13 @@ type Node struct {
 
 	tr     Transport
 	gossip *gossip.Member
+
+	// quietLog is n.log with repeated lines rate-limited (limits.go),
+	// for what a remote party can make the node log: memberlist's lines,
+	// connection errors of the HTTP and RPC servers.
+	quietLog *slog.Logger
+	// adm counts client requests and body bytes in flight (limits.go).
+	adm *admission
 
 	rpcLn   net.Listener
 	httpLn  net.Listener
@@ -143,6 +151,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.leaveCtx, n.leaveCancel = context.WithCancel(context.Background())
 	n.peers = n.newPeers()
 	n.metrics = newMetrics()
+	n.adm = newAdmission(cfg.Limits)
 	n.recoverer = recoverer{log: n.log, metrics: n.metrics}
 
 	var cleanup []func()
@@ -166,6 +175,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		return nil, err
 	}
 	n.clock = n.rep.clock
+	n.quietLog = slog.New(logflood.New(n.log.Handler(), logFloodInterval, n.clock.Steady))
 	inc, err := n.rep.loadIncarnation(ctx)
 	if err != nil {
 		return nil, err
@@ -181,6 +191,9 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		clients: map[string]*rpc.Client{},
 	}
 	n.members.net = n.net
+	if err := n.members.checkIdentity(ctx); err != nil {
+		return nil, err
+	}
 	if err := n.members.loadBoot(ctx); err != nil {
 		return nil, err
 	}
@@ -222,18 +235,20 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.tr = tr
 	if n.tr == nil {
 		host, _, _ := net.SplitHostPort(cfg.RPCAddr)
-		n.tr = TCP(host, gossip.Logger(n.log))
+		n.tr = TCP(host, gossip.Logger(n.quietLog))
 	}
 	n.net.tr = n.tr
 	if n.rpcLn, err = n.tr.Listen(cfg.RPCAddr); err != nil {
 		return nil, fmt.Errorf("node: rpc listen: %w", err)
 	}
 	cleanup = append(cleanup, func() { n.rpcLn.Close() })
+	n.rpcLn = n.limitConns(n.rpcLn, "rpc")
 	n.cfg.RPCAddr = n.rpcLn.Addr().String()
 	if n.httpLn, err = n.tr.Listen(cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("node: http listen: %w", err)
 	}
 	cleanup = append(cleanup, func() { n.httpLn.Close() })
+	n.httpLn = n.limitConns(n.httpLn, "http")
 	n.cfg.HTTPAddr = n.httpLn.Addr().String()
 	if cfg.RESPAddr != "" {
 		if n.respLn, err = n.tr.Listen(cfg.RESPAddr); err != nil {
@@ -270,6 +285,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	}
 	if n.respLn != nil {
 		n.resp = newRESP(n.recoverer, &n.cfg, n.clock, n.coord, n.aae, n.respLn)
+		n.resp.adm = n.adm
 	}
 	n.rpcSrv = rpc.NewServer(func(ctx context.Context, method uint8, payload []byte) (resp []byte, err error) {
 		err = n.safely(fmt.Sprintf("rpc method %d", method), func() error {
@@ -277,12 +293,20 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 			return err
 		})
 		return resp, err
-	}, n.log.With("component", "rpc"))
+	}, n.quietLog.With("component", "rpc"))
+	n.rpcSrv.SetLimits(rpc.ServerLimits{FrameTimeout: cfg.Limits.RPCFrameTimeout, IdleTimeout: cfg.Limits.RPCIdleTimeout,
+		MaxConnsPerIP: cfg.Limits.MaxConnsPerPeer})
 	n.httpSrv = &http.Server{
-		Handler:           n.admit(n.web.routes()),
-		BaseContext:       func(net.Listener) context.Context { return n.httpCtx },
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(n.log.With("component", "http").Handler(), slog.LevelWarn),
+		Handler:     n.admit(n.shed(n.web.routes())),
+		BaseContext: func(net.Listener) context.Context { return n.httpCtx },
+		// Limits (LimitsConfig): a client can't hold a connection or a
+		// handler longer than these by sending slowly.
+		ReadHeaderTimeout: cfg.Limits.ReadHeaderTimeout,
+		ReadTimeout:       cfg.Limits.ReadTimeout,
+		WriteTimeout:      cfg.Limits.WriteTimeout,
+		IdleTimeout:       cfg.Limits.IdleTimeout,
+		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(n.quietLog.With("component", "http").Handler(), slog.LevelWarn),
 	}
 	n.log.Info("node created", "incarnation", inc, "http", n.cfg.HTTPAddr, "resp", n.cfg.RESPAddr, "rpc", n.cfg.RPCAddr,
 		"gossip", n.cfg.GossipAddr, "data_dir", cfg.DataDir)

@@ -41,6 +41,9 @@ type respAPI struct {
 	clock *clock
 	coord *coordinator
 	aae   *aaeState
+	// adm is the node's admission (limits.go): data commands past its
+	// in-flight limit are answered -BUSY.
+	adm *admission
 
 	// ctx is every command's context: cancelled when the shutdown grace
 	// runs out.
@@ -272,6 +275,14 @@ func (r *respAPI) serveCommand(conn redcon.Conn, cmd redcon.Command) {
 			err = errRESPUnknown(cmd.Args)
 		case (c.arity > 0 && len(cmd.Args) != c.arity) || (c.arity < 0 && len(cmd.Args) < -c.arity):
 			err = errRESPArity(c.name)
+		case c.kv && r.adm != nil:
+			if ok, why := r.adm.enter(0); !ok {
+				r.metrics.shed.WithLabelValues("resp_busy").Inc()
+				err = errRESPBusy(why)
+				break
+			}
+			defer r.adm.leave(0)
+			err = c.run(r, conn, cmd.Args)
 		default:
 			err = c.run(r, conn, cmd.Args)
 		}

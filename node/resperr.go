@@ -35,7 +35,16 @@ var errRESPSyntax = &respError{Msg: "ERR syntax error"}
 const (
 	respPrefixUnavailable   = "UNAVAILABLE"
 	respPrefixIndeterminate = "INDETERMINATE"
+	// respPrefixBusy is a data command refused at the node's in-flight
+	// limit (Config.Limits.MaxInflight): nothing was done; retry later
+	// or elsewhere. HTTP answers such a request 503 + Retry-After.
+	respPrefixBusy = "BUSY"
 )
+
+// errRESPBusy is the reply to a data command shed by the node's limits.
+func errRESPBusy(what string) error {
+	return respErrf("%s this node is at its limit of %s in flight; retry later or use another node", respPrefixBusy, what)
+}
 
 // respErrorReply turns err into the text of a RESP error reply (without
 // the leading '-'): the only place an error becomes a RESP error, as
@@ -77,7 +86,7 @@ func respErrorReply(err error) string {
 func respErrorPrefix(reply string) string {
 	prefix, _, _ := strings.Cut(reply, " ")
 	switch prefix {
-	case "ERR", respPrefixUnavailable, respPrefixIndeterminate, "SIBLINGS", "NOPROTO", "NOAUTH", "WRONGPASS", "NOPERM":
+	case "ERR", respPrefixUnavailable, respPrefixIndeterminate, "SIBLINGS", "NOPROTO", "NOAUTH", "WRONGPASS", "NOPERM", respPrefixBusy:
 		return prefix
 	}
 	return "other"

@@ -35,6 +35,12 @@ var (
 	// error's message carries the panic value and a trimmed stack. Nothing of
 	// that Update was written and the store keeps working.
 	ErrPanic = errors.New("storage: update function panicked")
+	// ErrNoSpace, wrapped in an Update error, means the device is full
+	// (ENOSPC). An implementation whose failed write may have left part of
+	// itself behind wraps ErrNotDurable too (fail-stop, as above); one that
+	// wrote nothing keeps working, and writes succeed again once space
+	// returns. Callers report it to clients as such (HTTP 507).
+	ErrNoSpace = errors.New("storage: no space left on device")
 )
 
 // MaxKeySize is the largest key a Store accepts, in bytes. It is badger's

@@ -52,7 +52,7 @@ func TestImportRule(t *testing.T) {
 		// The in-memory network for simulations: memberlist's types and
 		// the standard library, nothing of the module.
 		"node/memnet": {},
-		"node":        {allowed: []string{"antientropy", "hintedhandoff", "node/api", "node/auth", "node/internal/gossip", "node/internal/handoff", "node/internal/membership", "node/internal/wire", "node/rpc", "quorum", "ring", "storage", "vclock"}},
+		"node":        {allowed: []string{"antientropy", "hintedhandoff", "node/api", "node/auth", "node/internal/gossip", "node/internal/handoff", "node/internal/logflood", "node/internal/membership", "node/internal/wire", "node/rpc", "quorum", "ring", "storage", "vclock"}},
 		// The membership CRDT, ownership tables, claim and plan math: pure
 		// (node owns the goroutine that holds the state and does the I/O).
 		// Plans are computed as the HTTP contract's types (node/api, data
@@ -62,7 +62,7 @@ func TestImportRule(t *testing.T) {
 		// node. It uses time for time.Duration only (TestPureSources
 		// forbids clock reads, timers and goroutines), so it is not
 		// marked pure; its tables' identity is membership's TableID.
-		"node/internal/wire": {allowed: []string{"antientropy", "node/internal/membership", "vclock"}},
+		"node/internal/wire": {allowed: []string{"antientropy", "node/internal/membership", "storage", "vclock"}},
 		// Hint delivery, the first of node's services: the hint store and
 		// the messages it sends; the node reaches it through interfaces.
 		"node/internal/handoff": {allowed: []string{"hintedhandoff", "node/internal/wire", "ring"}},
@@ -70,6 +70,9 @@ func TestImportRule(t *testing.T) {
 		// the membership's records and state (decoded, checked, handed to
 		// node through an interface), nothing else of the module.
 		"node/internal/gossip": {allowed: []string{"node/internal/membership"}},
+		// Rate-limits repeated log lines (a slog.Handler): the standard
+		// library only; the clock comes from its caller.
+		"node/internal/logflood": {stdOnly: true},
 		// The HTTP contract's types: the server, the CLI and the Go client
 		// share them, so they depend on nothing but the standard library.
 		"node/api": {stdOnly: true},
@@ -169,7 +172,7 @@ func TestPureSources(t *testing.T) {
 	}{
 		{"antientropy", []string{"math/bits", "github.com/cespare/xxhash/v2"}},
 		{"hintedhandoff", []string{"context", "sync", module + "/ring", module + "/storage", module + "/vclock"}},
-		{"node/internal/wire", []string{"context", module + "/antientropy", module + "/node/internal/membership", module + "/vclock"}},
+		{"node/internal/wire", []string{"context", module + "/antientropy", module + "/node/internal/membership", module + "/storage", module + "/vclock"}},
 	}
 	forbiddenTime := map[string]bool{
 		"Now": true, "Since": true, "Until": true, "Sleep": true, "After": true,
@@ -228,7 +231,7 @@ func TestNodeWallClock(t *testing.T) {
 		"node/rpc/rpc.go Client.conn":              "caps a dial at the call's deadline",
 		"node/rpc/rpc.go clientConn.readLoop":      "when the peer was last heard from; only makes a timed-out call reset its connection sooner",
 		"node/rpc/rpc.go Client.Call":              "the call's deadline and write deadline; a timeout fails the call (never stores anything)",
-		"node/rpc/rpc.go Server.serveConn":         "a write deadline for an answer",
+		"node/rpc/rpc.go Server.serveConn":         "a write deadline for an answer, read deadlines for an idle connection and a stalled frame (they only close connections)",
 		"node/rpc/rpc.go Server.heartbeat":         "notices that the process was paused (monotonic gaps), to drop requests queued meanwhile",
 		"node/rpc/rpc.go Server.stalled":           "the same guard, read per request; it only refuses work",
 	}

@@ -74,7 +74,7 @@ func agentCommand() *cli.Command {
 			&cli.BoolFlag{Name: "metrics-auth", Usage: "with --token-file, GET /metrics needs an admin token (off: open, so a Prometheus scraper needs none; it shows counts, never keys or values)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "`LEVEL`: debug, info, warn or error (info: startup and membership changes, not every request)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "`FORMAT`: text or json (text for people; json for log shippers)"},
-		}, gossipKeyFlags()...),
+		}, append(gossipKeyFlags(), limitFlags(d)...)...),
 		Action: runAgent,
 	}
 }
@@ -144,6 +144,9 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 	cfg.Hints.MaxAge = c.Duration("hint-max-age")
 	if cfg.Hints.Rate <= 0 || cfg.Hints.MaxBytesPerTarget <= 0 || cfg.Hints.MaxAge <= 0 {
 		return node.Config{}, usagef(c, "--handoff-rate, --hint-max-bytes and --hint-max-age must be positive")
+	}
+	if err := limitsFromFlags(c, &cfg); err != nil {
+		return node.Config{}, err
 	}
 	cfg.TestClock = c.Bool("test-clock")
 	cfg.TestFaults = c.Bool("test-faults")

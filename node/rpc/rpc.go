@@ -428,10 +428,13 @@ type Server struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
+	limits ServerLimits
+
 	mu struct {
 		sync.Mutex
 		lns    []net.Listener
 		conns  map[net.Conn]struct{}
+		perIP  map[string]int // connections open per remote IP (limits.MaxConnsPerIP)
 		closed bool
 	}
 
@@ -491,6 +494,33 @@ func (s *Server) stalled() bool {
 // so one peer can't make this node spawn unbounded goroutines.
 const MaxInflightPerConn = 512
 
+// ServerLimits bound what a peer can make a Server hold. Zero fields are
+// no limit.
+type ServerLimits struct {
+	// FrameTimeout bounds how long the rest of a frame may take to arrive
+	// once its first byte has: a peer that stalls mid-frame has its
+	// connection closed.
+	FrameTimeout time.Duration
+	// IdleTimeout closes a connection that has no request in flight and
+	// sends none for this long (a client reconnects when it next calls).
+	IdleTimeout time.Duration
+	// MaxConnsPerIP bounds the connections one remote IP address holds
+	// open; one past it is closed as soon as it is accepted.
+	MaxConnsPerIP int
+}
+
+// SetLimits sets the server's limits; call it before Serve.
+func (s *Server) SetLimits(l ServerLimits) { s.limits = l }
+
+// remoteIP is the address a connection's per-IP limit counts it under.
+func remoteIP(c net.Conn) string {
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return c.RemoteAddr().String()
+	}
+	return host
+}
+
 // NewServer returns a server that calls h for each request.
 func NewServer(h Handler, log *slog.Logger) *Server {
 	if log == nil {
@@ -499,6 +529,7 @@ func NewServer(h Handler, log *slog.Logger) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{handler: h, log: log, ctx: ctx, cancel: cancel}
 	s.mu.conns = make(map[net.Conn]struct{})
+	s.mu.perIP = make(map[string]int)
 	return s
 }
 
@@ -537,6 +568,14 @@ func (s *Server) Serve(ln net.Listener) error {
 			c.Close()
 			return ErrClosed
 		}
+		ip := remoteIP(c)
+		if max := s.limits.MaxConnsPerIP; max > 0 && s.mu.perIP[ip] >= max {
+			s.mu.Unlock()
+			c.Close()
+			s.log.Warn("rpc: connection refused: too many from one address", "remote", ip, "limit", max)
+			continue
+		}
+		s.mu.perIP[ip]++
 		s.mu.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
@@ -550,6 +589,10 @@ func (s *Server) serveConn(c net.Conn) {
 		c.Close()
 		s.mu.Lock()
 		delete(s.mu.conns, c)
+		ip := remoteIP(c)
+		if s.mu.perIP[ip]--; s.mu.perIP[ip] <= 0 {
+			delete(s.mu.perIP, ip)
+		}
 		s.mu.Unlock()
 	}()
 	r := bufio.NewReaderSize(c, 32<<10)
@@ -558,8 +601,32 @@ func (s *Server) serveConn(c net.Conn) {
 	sem := make(chan struct{}, MaxInflightPerConn)
 	var reqs sync.WaitGroup
 	defer reqs.Wait()
+	// await waits for the first byte of the next frame, at most
+	// IdleTimeout while no request of this connection is in flight.
+	await := func() error {
+		for {
+			var dl time.Time
+			if s.limits.IdleTimeout > 0 {
+				dl = time.Now().Add(s.limits.IdleTimeout)
+			}
+			_ = c.SetReadDeadline(dl)
+			_, err := r.Peek(1)
+			var ne net.Error
+			if err != nil && errors.As(err, &ne) && ne.Timeout() && len(sem) > 0 {
+				continue // not idle: answers are still to come
+			}
+			return err
+		}
+	}
 	for {
-		f, err := readFrame(r)
+		err := await()
+		if err == nil && s.limits.FrameTimeout > 0 {
+			_ = c.SetReadDeadline(time.Now().Add(s.limits.FrameTimeout))
+		}
+		var f frame
+		if err == nil {
+			f, err = readFrame(r)
+		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.log.Debug("rpc: connection ended", "remote", c.RemoteAddr(), "err", err)

@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	bdg "github.com/dgraph-io/badger/v4"
 
@@ -104,6 +107,11 @@ func Open(opts Options) (*Store, error) {
 		// Conflict detection off: one writer goroutine serializes Updates,
 		// so it would only cost memory (read-set fingerprints per txn).
 		WithDetectConflicts(false)
+	if !opts.InMemory {
+		if err := checkForeignDir(opts.Dir); err != nil {
+			return nil, err
+		}
+	}
 	db, err := bdg.Open(bo)
 	if err != nil {
 		where := opts.Dir
@@ -307,6 +315,9 @@ func (s *Store) failure() error {
 func (s *Store) fail(op string, err error) error {
 	later := fmt.Errorf("%w: badger: the store failed earlier (%s: %v); close and reopen it", storage.ErrNotDurable, op, err)
 	s.failed.CompareAndSwap(nil, &later)
+	if errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w: %w: badger: %s: %v", storage.ErrNotDurable, storage.ErrNoSpace, op, err)
+	}
 	return fmt.Errorf("%w: badger: %s: %v", storage.ErrNotDurable, op, err)
 }
 
@@ -401,4 +412,34 @@ func translate(op string, err error) error {
 		return err
 	}
 	return fmt.Errorf("badger: %s: %v", op, err)
+}
+
+// ErrForeignDir is wrapped by Open's error for a directory that holds
+// files but no badger store: opening it would create a new, empty store
+// among someone else's files (a wrong --data-dir), and the node would
+// serve nothing of what it had.
+var ErrForeignDir = errors.New("badger: the directory holds files but no store")
+
+// checkForeignDir refuses a non-empty dir without badger's MANIFEST.
+// lost+found (a mount point's root) and dotfiles don't count.
+func checkForeignDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil // missing: badger creates it; unreadable: badger says why
+	}
+	var foreign []string
+	for _, e := range entries {
+		switch name := e.Name(); {
+		case name == "MANIFEST":
+			return nil
+		case name == "lost+found" || strings.HasPrefix(name, "."):
+		default:
+			foreign = append(foreign, name)
+		}
+	}
+	if len(foreign) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s has %d entries (%s, ...) and no MANIFEST; refusing to create a store there (wrong data dir?)",
+		ErrForeignDir, dir, len(foreign), foreign[0])
 }

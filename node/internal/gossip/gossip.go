@@ -78,6 +78,10 @@ type Deps struct {
 	// Log receives the member's lines; memberlist's own go to it too,
 	// tagged component=memberlist.
 	Log *slog.Logger
+	// NetLog, when set, receives memberlist's own lines instead of Log:
+	// a flood-limited logger, since a remote party can make memberlist
+	// log one line per packet (junk UDP).
+	NetLog *slog.Logger
 	// Recovered is given a panic recovered in a delegate, and where.
 	Recovered func(where string, v any)
 }
@@ -118,6 +122,9 @@ func New(cfg Config, deps Deps) (*Member, error) {
 	mc.AdvertisePort = port
 	mc.Transport = mt
 	mc.Logger = Logger(deps.Log)
+	if deps.NetLog != nil {
+		mc.Logger = Logger(deps.NetLog)
+	}
 	mc.ProbeInterval = cfg.ProbeInterval
 	mc.ProbeTimeout = cfg.ProbeTimeout
 	mc.SuspicionMult = cfg.SuspicionMult

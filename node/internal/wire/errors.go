@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/dynago/dynago/storage"
 	"github.com/dynago/dynago/vclock"
 )
 
@@ -85,7 +86,7 @@ type Cause struct {
 
 // sentinels are the errors a cause keeps across the wire, by index (0 is
 // none). The index is the wire format: append only.
-var sentinels = [...]error{nil, vclock.ErrCounterExhausted, context.DeadlineExceeded, context.Canceled}
+var sentinels = [...]error{nil, vclock.ErrCounterExhausted, context.DeadlineExceeded, context.Canceled, storage.ErrNoSpace}
 
 // Sentinels returns the errors a cause keeps across the wire: errors.Is
 // finds each of them in a decoded cause that wrapped it.
