@@ -52,7 +52,10 @@ func TestImportRule(t *testing.T) {
 		// The in-memory network for simulations: memberlist's types and
 		// the standard library, nothing of the module.
 		"node/memnet": {},
-		"node":        {allowed: []string{"antientropy", "hintedhandoff", "node/api", "node/internal/gossip", "node/internal/handoff", "node/internal/membership", "node/internal/wire", "node/rpc", "quorum", "ring", "storage", "vclock"}},
+		// Certificates and TLS configurations: the standard library only,
+		// so cmd/dynago, node and tests all build on it.
+		"node/security": {stdOnly: true},
+		"node":          {allowed: []string{"antientropy", "hintedhandoff", "node/api", "node/internal/gossip", "node/internal/handoff", "node/internal/membership", "node/internal/wire", "node/rpc", "quorum", "ring", "storage", "vclock"}},
 		// The membership CRDT, ownership tables, claim and plan math: pure
 		// (node owns the goroutine that holds the state and does the I/O).
 		// Plans are computed as the HTTP contract's types (node/api, data
