@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,19 @@ type Option func(*Client)
 // WithHTTPClient makes the client send its requests with hc (its timeout,
 // transport, TLS). The default is http.DefaultClient.
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
+
+// WithTLS makes the client speak to https:// nodes with cfg: the CA it
+// trusts (RootCAs) and the certificate it presents to a node that requires
+// one (Certificates). It replaces the HTTP client with one whose transport
+// is http.DefaultTransport's settings with cfg; a later WithHTTPClient
+// overrides it.
+func WithTLS(cfg *tls.Config) Option {
+	return func(c *Client) {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = cfg
+		c.hc = &http.Client{Transport: tr}
+	}
+}
 
 // WithUpdateAttempts sets how many writes Update makes at most before it
 // returns ErrConflict (DefaultUpdateAttempts; n < 1 means 1).

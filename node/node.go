@@ -228,17 +228,20 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	}
 	cleanup = append(cleanup, func() { n.rpcLn.Close() })
 	n.cfg.RPCAddr = n.rpcLn.Addr().String()
+	n.rpcLn = n.cfg.internodeListener(n.rpcLn) // tls.go
 	if n.httpLn, err = n.tr.Listen(cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("node: http listen: %w", err)
 	}
 	cleanup = append(cleanup, func() { n.httpLn.Close() })
 	n.cfg.HTTPAddr = n.httpLn.Addr().String()
+	n.httpLn = n.cfg.clientListener(n.httpLn)
 	if cfg.RESPAddr != "" {
 		if n.respLn, err = n.tr.Listen(cfg.RESPAddr); err != nil {
 			return nil, fmt.Errorf("node: resp listen: %w", err)
 		}
 		cleanup = append(cleanup, func() { n.respLn.Close() })
 		n.cfg.RESPAddr = n.respLn.Addr().String()
+		n.respLn = n.cfg.clientListener(n.respLn)
 	}
 
 	// memberlist binds first: with port 0 it decides the gossip address
@@ -274,6 +277,9 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		})
 		return resp, err
 	}, n.log.With("component", "rpc"))
+	if n.cfg.TLS.Internode != nil {
+		n.rpcSrv.Handshake = n.rpcHandshake // tls.go
+	}
 	n.httpSrv = &http.Server{
 		Handler:           n.admit(n.web.routes()),
 		BaseContext:       func(net.Listener) context.Context { return n.httpCtx },
@@ -478,7 +484,7 @@ func (p *peering) client(addr string) *rpc.Client {
 	defer p.clientsMu.Unlock()
 	c, ok := p.clients[addr]
 	if !ok {
-		c = rpc.NewClient(addr, p.tr.Dial, p.log.With("component", "rpc"))
+		c = rpc.NewClient(addr, p.dial(), p.log.With("component", "rpc"))
 		p.clients[addr] = c
 	}
 	return c
