@@ -55,7 +55,7 @@ func TestImportRule(t *testing.T) {
 		// Certificates and TLS configurations: the standard library only,
 		// so cmd/dynago, node and tests all build on it.
 		"node/security": {stdOnly: true},
-		"node":          {allowed: []string{"antientropy", "hintedhandoff", "node/api", "node/internal/gossip", "node/internal/handoff", "node/internal/membership", "node/internal/wire", "node/rpc", "quorum", "ring", "storage", "vclock"}},
+		"node":          {allowed: []string{"antientropy", "hintedhandoff", "node/api", "node/internal/gossip", "node/internal/handoff", "node/internal/membership", "node/internal/wire", "node/rpc", "node/security", "quorum", "ring", "storage", "vclock"}},
 		// The membership CRDT, ownership tables, claim and plan math: pure
 		// (node owns the goroutine that holds the state and does the I/O).
 		// Plans are computed as the HTTP contract's types (node/api, data
@@ -83,7 +83,7 @@ func TestImportRule(t *testing.T) {
 		// its bench) and redis-server as processes; only the API's names.
 		"bench/compare":            {allowed: []string{"node/api"}},
 		"cmd/dynago/internal/demo": {allowed: []string{"client", "node", "storage/badger"}, badger: true},
-		"cmd/dynago":               {allowed: []string{"client", "cmd/dynago/internal/bench", "cmd/dynago/internal/demo", "node", "node/api", "storage/badger"}, badger: true},
+		"cmd/dynago":               {allowed: []string{"client", "cmd/dynago/internal/bench", "cmd/dynago/internal/demo", "node", "node/api", "node/security", "storage/badger"}, badger: true},
 		// The fault suite drives real processes over HTTP: it imports no
 		// server package.
 		"test/jepsen/history": {},

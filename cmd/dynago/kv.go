@@ -17,6 +17,7 @@ import (
 
 	"github.com/dynago/dynago/client"
 	"github.com/dynago/dynago/node/api"
+	"github.com/dynago/dynago/node/security"
 )
 
 // defaultAddr is where client commands look for a node: the HTTP address
@@ -34,6 +35,10 @@ func clientFlags() []cli.Flag {
 		&cli.StringFlag{Name: "addr", Value: defaultAddr, Usage: "`URL` of the node to talk to; for get, put and delete any node will do (where agent and demo n1 listen)"},
 		&cli.BoolFlag{Name: "json", Usage: "print the server's JSON instead of human-readable output (for scripts)"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print the X-Dynago-Report consistency header to stderr"},
+		// TLS (an https:// --addr): node/security.ClientConfig.
+		&cli.StringFlag{Name: "ca-cert", Usage: "PEM `FILE` of the CA to trust for an https:// --addr (empty: the system's roots)"},
+		&cli.StringFlag{Name: "client-cert", Usage: "PEM `FILE` of the client certificate to present to a node that requires one (with --client-key; empty: none)"},
+		&cli.StringFlag{Name: "client-key", Usage: "PEM `FILE` of --client-cert's key"},
 	}
 }
 
@@ -49,7 +54,17 @@ func adminTimeoutFlag() cli.Flag {
 
 // newClient returns a client for --addr whose HTTP timeout is d.
 func newClient(c *cli.Context, d time.Duration) (*client.Client, error) {
-	cl, err := client.New([]string{c.String("addr")}, client.WithHTTPClient(&http.Client{Timeout: d}))
+	hc := &http.Client{Timeout: d}
+	if c.String("ca-cert") != "" || c.String("client-cert") != "" || c.String("client-key") != "" {
+		tc, err := security.ClientConfig(c.String("ca-cert"), c.String("client-cert"), c.String("client-key"))
+		if err != nil {
+			return nil, usagef(c, "%v", err)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tc
+		hc.Transport = tr
+	}
+	cl, err := client.New([]string{c.String("addr")}, client.WithHTTPClient(hc))
 	if err != nil {
 		return nil, usagef(c, "--addr: %v", err)
 	}

@@ -116,6 +116,7 @@ func newApp() *cli.App {
 			leaveCommand(),
 			removeCommand(),
 			benchCommand(),
+			certCommand(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
