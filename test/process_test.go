@@ -93,9 +93,13 @@ type agent struct {
 	dataDir, logPath  string
 	join              string
 	resp              string // --resp IP:PORT, or "" (off)
-	cmd               *exec.Cmd
-	exited            chan struct{}
-	exitErr           error
+	// extra are more agent flags; hc, when set, is how the test reaches a
+	// node serving HTTPS (tls_test.go).
+	extra   []string
+	hc      *http.Client
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	exitErr error
 }
 
 func newAgent(t *testing.T, name, join string) *agent {
@@ -111,7 +115,12 @@ func newAgent(t *testing.T, name, join string) *agent {
 	}
 }
 
-func (a *agent) url() string { return "http://" + a.http }
+func (a *agent) url() string {
+	if a.hc != nil {
+		return "https://" + a.http
+	}
+	return "http://" + a.http
+}
 
 func (a *agent) start(t *testing.T) {
 	t.Helper()
@@ -122,6 +131,7 @@ func (a *agent) start(t *testing.T) {
 	if a.resp != "" {
 		args = append(args, "--resp", a.resp)
 	}
+	args = append(args, a.extra...)
 	logf, err := os.OpenFile(a.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +149,11 @@ func (a *agent) start(t *testing.T) {
 	}()
 	t.Cleanup(func() { a.kill() })
 	poll(t, a.name+" to be healthy", 20*time.Second, 50*time.Millisecond, func() (bool, string) {
-		resp, err := http.Get(a.url() + "/health")
+		hc := http.DefaultClient
+		if a.hc != nil {
+			hc = a.hc
+		}
+		resp, err := hc.Get(a.url() + "/health")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
