@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,6 +45,19 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc
 // <token>" with every request, for nodes that require authentication
 // (their token file maps it to a role). Empty sends none.
 func WithToken(token string) Option { return func(c *Client) { c.token = token } }
+
+// WithTLS makes the client speak to https:// nodes with cfg: the CA it
+// trusts (RootCAs) and the certificate it presents to a node that requires
+// one (Certificates). It replaces the HTTP client with one whose transport
+// is http.DefaultTransport's settings with cfg; a later WithHTTPClient
+// overrides it.
+func WithTLS(cfg *tls.Config) Option {
+	return func(c *Client) {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = cfg
+		c.hc = &http.Client{Transport: tr}
+	}
+}
 
 // WithUpdateAttempts sets how many writes Update makes at most before it
 // returns ErrConflict (DefaultUpdateAttempts; n < 1 means 1).

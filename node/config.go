@@ -157,6 +157,9 @@ type Config struct {
 	// Limits bounds connections, requests in flight and request bodies
 	// (limits.go).
 	Limits LimitsConfig
+	// TLS secures the client-facing servers and the internode RPC
+	// (tls.go); its zero value is plain TCP, as before.
+	TLS TLSConfig
 
 	// Logger receives the node's logs; nil uses slog.Default().
 	Logger *slog.Logger
@@ -476,6 +479,9 @@ func (c Config) Validate() error {
 		if net.ParseIP(host) == nil {
 			bad("%s address %q: host must be an IP address (it is bound and advertised exactly)", a.flag, a.addr)
 		}
+	}
+	if in := c.TLS.Internode; in != nil && !in.Names(c.Name) {
+		bad("the node certificate is for %q, not for this node (%q)", in.Name(), c.Name)
 	}
 	for _, err := range []error{c.Ring.Validate(), c.Quorum.Validate(), c.Hints.Validate()} {
 		if err != nil {

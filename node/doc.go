@@ -47,6 +47,10 @@
 //	                respargs.go     argument decoding, respframe.go the framing guard before redcon,
 //	                resperr.go      the only place an error becomes a RESP error reply,
 //	                respauth.go     AUTH and each command's role
+//	(TLS)           tls.go          Config.TLS: HTTPS/RESP listeners, internode mutual TLS (the
+//	                                RPC dialer checks the member it dials; the RPC server's
+//	                                handshake puts the peer's name in each request's context),
+//	                                and what a request must match of its peer's certificate
 //
 // Hint delivery is node/internal/handoff's Service, gossip is
 // node/internal/gossip's, the membership CRDT and plan math are

@@ -30,6 +30,7 @@ type testNode struct {
 	cancel context.CancelFunc
 	done   chan error
 	url    string
+	hc     *http.Client // nil: httpClient; set for a node serving HTTPS (tls_test.go)
 }
 
 type clusterOpts struct {
@@ -90,6 +91,9 @@ func startNode(t testing.TB, cfg Config) *testNode {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tn := &testNode{t: t, cfg: n.cfg, node: n, cancel: cancel, done: make(chan error, 1), url: "http://" + n.HTTPAddr()}
+	if cfg.TLS.Client != nil {
+		tn.url, tn.hc = "https://"+n.HTTPAddr(), harnessHTTPS(cfg.TLS.Client)
+	}
 	go func() { tn.done <- n.Run(ctx) }()
 	select {
 	case <-n.Ready():
@@ -286,7 +290,11 @@ func (tn *testNode) do(method, path string, body []byte, hdr map[string]string) 
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := httpClient.Do(req)
+	hc := httpClient
+	if tn.hc != nil {
+		hc = tn.hc
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		tn.t.Fatalf("%s %s: %v", method, path, err)
 	}

@@ -244,18 +244,21 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	cleanup = append(cleanup, func() { n.rpcLn.Close() })
 	n.rpcLn = n.limitConns(n.rpcLn, "rpc")
 	n.cfg.RPCAddr = n.rpcLn.Addr().String()
+	n.rpcLn = n.cfg.internodeListener(n.rpcLn) // tls.go
 	if n.httpLn, err = n.tr.Listen(cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("node: http listen: %w", err)
 	}
 	cleanup = append(cleanup, func() { n.httpLn.Close() })
 	n.httpLn = n.limitConns(n.httpLn, "http")
 	n.cfg.HTTPAddr = n.httpLn.Addr().String()
+	n.httpLn = n.cfg.clientListener(n.httpLn)
 	if cfg.RESPAddr != "" {
 		if n.respLn, err = n.tr.Listen(cfg.RESPAddr); err != nil {
 			return nil, fmt.Errorf("node: resp listen: %w", err)
 		}
 		cleanup = append(cleanup, func() { n.respLn.Close() })
 		n.cfg.RESPAddr = n.respLn.Addr().String()
+		n.respLn = n.cfg.clientListener(n.respLn)
 	}
 
 	// memberlist binds first: with port 0 it decides the gossip address
@@ -296,6 +299,9 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	}, n.quietLog.With("component", "rpc"))
 	n.rpcSrv.SetLimits(rpc.ServerLimits{FrameTimeout: cfg.Limits.RPCFrameTimeout, IdleTimeout: cfg.Limits.RPCIdleTimeout,
 		MaxConnsPerIP: cfg.Limits.MaxConnsPerPeer})
+	if n.cfg.TLS.Internode != nil {
+		n.rpcSrv.Handshake = n.rpcHandshake // tls.go
+	}
 	n.httpSrv = &http.Server{
 		Handler:     n.admit(n.shed(n.web.routes())),
 		BaseContext: func(net.Listener) context.Context { return n.httpCtx },
@@ -506,7 +512,7 @@ func (p *peering) client(addr string) *rpc.Client {
 	defer p.clientsMu.Unlock()
 	c, ok := p.clients[addr]
 	if !ok {
-		c = rpc.NewClient(addr, p.tr.Dial, p.log.With("component", "rpc"))
+		c = rpc.NewClient(addr, p.dial(), p.log.With("component", "rpc"))
 		p.clients[addr] = c
 	}
 	return c

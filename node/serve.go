@@ -51,6 +51,9 @@ func (n *Node) serveMethod(ctx context.Context, method uint8, payload []byte) ([
 		if err != nil {
 			return nil, err
 		}
+		if err := checkSender(ctx, req.From); err != nil { // tls.go
+			return nil, err
+		}
 		return nil, n.rep.receiveHandoff(ctx, req)
 	case wire.MethodTransfer:
 		req, err := wire.UnmarshalTransferRequest(payload)
@@ -59,6 +62,9 @@ func (n *Node) serveMethod(ctx context.Context, method uint8, payload []byte) ([
 		}
 		return n.transfers.serveTransfer(ctx, req)
 	case wire.MethodState:
+		if err := n.checkStatePush(ctx, payload); err != nil { // tls.go
+			return nil, err
+		}
 		return nil, n.members.receiveState(payload)
 	case wire.MethodKeyring:
 		return n.keys.serve(payload)

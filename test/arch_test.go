@@ -52,7 +52,10 @@ func TestImportRule(t *testing.T) {
 		// The in-memory network for simulations: memberlist's types and
 		// the standard library, nothing of the module.
 		"node/memnet": {},
-		"node":        {allowed: []string{"antientropy", "hintedhandoff", "node/api", "node/auth", "node/internal/gossip", "node/internal/handoff", "node/internal/logflood", "node/internal/membership", "node/internal/wire", "node/rpc", "quorum", "ring", "storage", "vclock"}},
+		// Certificates and TLS configurations: the standard library only,
+		// so cmd/dynago, node and tests all build on it.
+		"node/security": {stdOnly: true},
+		"node":          {allowed: []string{"antientropy", "hintedhandoff", "node/api", "node/auth", "node/internal/gossip", "node/internal/handoff", "node/internal/logflood", "node/internal/membership", "node/internal/wire", "node/rpc", "node/security", "quorum", "ring", "storage", "vclock"}},
 		// The membership CRDT, ownership tables, claim and plan math: pure
 		// (node owns the goroutine that holds the state and does the I/O).
 		// Plans are computed as the HTTP contract's types (node/api, data
@@ -87,7 +90,7 @@ func TestImportRule(t *testing.T) {
 		// its bench) and redis-server as processes; only the API's names.
 		"bench/compare":            {allowed: []string{"node/api"}},
 		"cmd/dynago/internal/demo": {allowed: []string{"client", "node", "storage/badger"}, badger: true},
-		"cmd/dynago":               {allowed: []string{"client", "cmd/dynago/internal/bench", "cmd/dynago/internal/demo", "node", "node/api", "node/auth", "storage/badger"}, badger: true},
+		"cmd/dynago":               {allowed: []string{"client", "cmd/dynago/internal/bench", "cmd/dynago/internal/demo", "node", "node/api", "node/auth", "node/security", "storage/badger"}, badger: true},
 		// The fault suite drives real processes over HTTP: it imports no
 		// server package.
 		"test/jepsen/history": {},

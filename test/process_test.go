@@ -94,9 +94,12 @@ type agent struct {
 	join              string
 	resp              string   // --resp IP:PORT, or "" (off)
 	flags             []string // more agent flags (e.g. --gossip-key, --token-file)
-	cmd               *exec.Cmd
-	exited            chan struct{}
-	exitErr           error
+	// hc, when set, is how the test reaches a node serving HTTPS
+	// (tls_test.go).
+	hc      *http.Client
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	exitErr error
 }
 
 func newAgent(t *testing.T, name, join string) *agent {
@@ -112,7 +115,12 @@ func newAgent(t *testing.T, name, join string) *agent {
 	}
 }
 
-func (a *agent) url() string { return "http://" + a.http }
+func (a *agent) url() string {
+	if a.hc != nil {
+		return "https://" + a.http
+	}
+	return "http://" + a.http
+}
 
 func (a *agent) start(t *testing.T) {
 	t.Helper()
@@ -154,7 +162,11 @@ func (a *agent) launch(t *testing.T) {
 func (a *agent) waitHealthy(t *testing.T) {
 	t.Helper()
 	poll(t, a.name+" to be healthy", 20*time.Second, 50*time.Millisecond, func() (bool, string) {
-		resp, err := http.Get(a.url() + "/health")
+		hc := http.DefaultClient
+		if a.hc != nil {
+			hc = a.hc
+		}
+		resp, err := hc.Get(a.url() + "/health")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/dynago/dynago/node"
+	"github.com/dynago/dynago/node/security"
 	"github.com/dynago/dynago/storage/badger"
 )
 
@@ -34,6 +35,13 @@ func agentCommand() *cli.Command {
 			&cli.StringFlag{Name: "http", Value: "127.0.0.1:8080", Usage: "HTTP API `IP:PORT` (loopback: nothing is exposed beyond this machine unless asked)"},
 			&cli.StringFlag{Name: "resp", Usage: "Redis protocol (RESP2) `IP:PORT`: GET, SET (a blind overwrite), DEL, MGET, DYNAGO.GET/PUT (contexts); see README (empty: off, so no port opens unasked)"},
 			&cli.StringFlag{Name: "rpc", Value: "127.0.0.1:8081", Usage: "internode RPC `IP:PORT` (next to --http, so a node's ports are easy to find)"},
+			// TLS (README, Security): empty means plain TCP, as before.
+			&cli.StringFlag{Name: "tls-cert", Usage: "PEM `FILE` of the certificate the HTTP API and --resp serve TLS with (with --tls-key; empty: plain HTTP/RESP)"},
+			&cli.StringFlag{Name: "tls-key", Usage: "PEM `FILE` of --tls-cert's key"},
+			&cli.StringFlag{Name: "tls-client-ca", Usage: "PEM `FILE` of the CA whose client certificates HTTPS/RESP clients must present (empty: clients are not asked for one)"},
+			&cli.StringFlag{Name: "cluster-ca", Usage: "PEM `FILE` of the cluster CA: with --node-cert/--node-key, internode RPC is mutual TLS trusting only it (empty: plain RPC)"},
+			&cli.StringFlag{Name: "node-cert", Usage: "PEM `FILE` of this node's certificate (`dynago cert create-node NAME`; it must name --name)"},
+			&cli.StringFlag{Name: "node-key", Usage: "PEM `FILE` of --node-cert's key"},
 			&cli.StringFlag{Name: "gossip", Value: "127.0.0.1:7946", Usage: "gossip (memberlist) `IP:PORT`, TCP and UDP (memberlist's standard port)"},
 			&cli.StringSliceFlag{Name: "join", Usage: "gossip `HOST:PORT,...` of existing members (none: start a new cluster or rejoin the one in --data-dir)"},
 			&cli.StringFlag{Name: "zone", Usage: "failure `ZONE`; preference lists span distinct zones first (empty: no zone awareness)"},
@@ -191,6 +199,11 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 	if cfg.Quorum.PR < 0 || cfg.Quorum.PW < 0 {
 		return node.Config{}, usagef(c, "--pr and --pw must not be negative")
 	}
+	tlsCfg, err := tlsFromFlags(c)
+	if err != nil {
+		return node.Config{}, err
+	}
+	cfg.TLS = tlsCfg
 	log, err := newLogger(c.String("log-level"), c.String("log-format"), c.App.ErrWriter)
 	if err != nil {
 		return node.Config{}, usagef(c, "%v", err)
@@ -309,4 +322,35 @@ func runExit(err error, log *slog.Logger) error {
 	}
 	log.Info("stopped cleanly")
 	return nil
+}
+
+// tlsFromFlags loads the agent's TLS files (node/security). Every error
+// is bad usage: a half-given pair, an unreadable or wrong file.
+func tlsFromFlags(c *cli.Context) (node.TLSConfig, error) {
+	var t node.TLSConfig
+	cert, key, clientCA := c.String("tls-cert"), c.String("tls-key"), c.String("tls-client-ca")
+	switch {
+	case (cert == "") != (key == ""):
+		return t, usagef(c, "--tls-cert and --tls-key go together")
+	case cert == "" && clientCA != "":
+		return t, usagef(c, "--tls-client-ca needs --tls-cert and --tls-key (client certificates are checked in the TLS handshake)")
+	case cert != "":
+		sc, err := security.ServerConfig(cert, key, clientCA)
+		if err != nil {
+			return t, usagef(c, "%v", err)
+		}
+		t.Client = sc
+	}
+	ca, ncert, nkey := c.String("cluster-ca"), c.String("node-cert"), c.String("node-key")
+	if ca != "" || ncert != "" || nkey != "" {
+		if ca == "" || ncert == "" || nkey == "" {
+			return t, usagef(c, "--cluster-ca, --node-cert and --node-key go together")
+		}
+		in, err := security.LoadInternode(ca, ncert, nkey)
+		if err != nil {
+			return t, usagef(c, "%v", err)
+		}
+		t.Internode = in
+	}
+	return t, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dynago/dynago/client"
 	"github.com/dynago/dynago/node/api"
+	"github.com/dynago/dynago/node/security"
 )
 
 // defaultAddr is where client commands look for a node: the HTTP address
@@ -35,6 +36,10 @@ func clientFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "json", Usage: "print the server's JSON instead of human-readable output (for scripts)"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print the X-Dynago-Report consistency header to stderr"},
 		&cli.StringFlag{Name: "token", Usage: "bearer `TOKEN` for a node started with --token-file (`dynago token create` makes one; empty: none, as nodes without authentication need); prefer DYNAGO_TOKEN, which stays out of the process list"},
+		// TLS (an https:// --addr): node/security.ClientConfig.
+		&cli.StringFlag{Name: "ca-cert", Usage: "PEM `FILE` of the CA to trust for an https:// --addr (empty: the system's roots)"},
+		&cli.StringFlag{Name: "client-cert", Usage: "PEM `FILE` of the client certificate to present to a node that requires one (with --client-key; empty: none)"},
+		&cli.StringFlag{Name: "client-key", Usage: "PEM `FILE` of --client-cert's key"},
 	}
 }
 
@@ -50,7 +55,17 @@ func adminTimeoutFlag() cli.Flag {
 
 // newClient returns a client for --addr whose HTTP timeout is d.
 func newClient(c *cli.Context, d time.Duration) (*client.Client, error) {
-	cl, err := client.New([]string{c.String("addr")}, client.WithHTTPClient(&http.Client{Timeout: d}), client.WithToken(c.String("token")))
+	hc := &http.Client{Timeout: d}
+	if c.String("ca-cert") != "" || c.String("client-cert") != "" || c.String("client-key") != "" {
+		tc, err := security.ClientConfig(c.String("ca-cert"), c.String("client-cert"), c.String("client-key"))
+		if err != nil {
+			return nil, usagef(c, "%v", err)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tc
+		hc.Transport = tr
+	}
+	cl, err := client.New([]string{c.String("addr")}, client.WithHTTPClient(hc), client.WithToken(c.String("token")))
 	if err != nil {
 		return nil, usagef(c, "--addr: %v", err)
 	}

@@ -118,6 +118,7 @@ func newApp() *cli.App {
 			keyringCommand(),
 			benchCommand(),
 			tokenCommand(),
+			certCommand(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {

@@ -422,6 +422,14 @@ func (c *Client) Close() error {
 
 // Server accepts connections and serves requests with a Handler.
 type Server struct {
+	// Handshake, if set, runs first on each accepted connection, in the
+	// connection's goroutine, and returns the context the connection's
+	// requests' handlers derive from (node uses it for the TLS handshake
+	// and the peer's verified name). An error closes the connection
+	// before any of it is read. Set it before Serve; it must honour ctx
+	// (cancelled by Close) and return.
+	Handshake func(ctx context.Context, c net.Conn) (context.Context, error)
+
 	handler Handler
 	log     *slog.Logger
 	ctx     context.Context
@@ -595,6 +603,14 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		s.mu.Unlock()
 	}()
+	ctx := s.ctx
+	if s.Handshake != nil {
+		hctx, err := s.Handshake(s.ctx, c)
+		if err != nil {
+			return // refused: not one byte is read or answered
+		}
+		ctx = hctx
+	}
 	r := bufio.NewReaderSize(c, 32<<10)
 	w := newFrameWriter(c)
 	defer w.close() // after the handlers have queued their answers
@@ -650,7 +666,7 @@ func (s *Server) serveConn(c net.Conn) {
 		go func() {
 			defer reqs.Done()
 			defer func() { <-sem }()
-			ctx, cancel := context.WithTimeout(s.ctx, time.Duration(f.timeout)*time.Millisecond)
+			ctx, cancel := context.WithTimeout(ctx, time.Duration(f.timeout)*time.Millisecond)
 			out, herr := s.handler(ctx, f.method, f.payload)
 			cancel()
 			resp := frame{kind: kindOK, id: f.id, payload: out}
