@@ -157,6 +157,11 @@ type Config struct {
 	// Limits bounds connections, requests in flight and request bodies
 	// (limits.go).
 	Limits LimitsConfig
+	// Insecure lets a node listen beyond loopback without every protection
+	// (secure.go); it then says so loudly, at start and on /health. False:
+	// such a configuration fails Validate.
+	Insecure bool
+
 	// TLS secures the client-facing servers and the internode RPC
 	// (tls.go); its zero value is plain TCP, as before.
 	TLS TLSConfig
@@ -479,6 +484,9 @@ func (c Config) Validate() error {
 		if net.ParseIP(host) == nil {
 			bad("%s address %q: host must be an IP address (it is bound and advertised exactly)", a.flag, a.addr)
 		}
+	}
+	if msg := c.checkExposure(); msg != "" {
+		bad("%s", msg)
 	}
 	if in := c.TLS.Internode; in != nil && !in.Names(c.Name) {
 		bad("the node certificate is for %q, not for this node (%q)", in.Name(), c.Name)

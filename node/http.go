@@ -655,7 +655,11 @@ func (h *httpAPI) handleHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	select {
 	case <-h.ready:
-		writeJSON(w, http.StatusOK, api.Health{Status: api.StatusOK})
+		hl := api.Health{Status: api.StatusOK}
+		if h.cfg.Insecure && len(h.cfg.securityGaps()) > 0 {
+			hl.Insecure, hl.Warning = true, insecureBanner
+		}
+		writeJSON(w, http.StatusOK, hl)
 	default:
 		writeError(w, errUnavailable("starting", "the node is starting"))
 	}

@@ -153,6 +153,9 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.metrics = newMetrics()
 	n.adm = newAdmission(cfg.Limits)
 	n.recoverer = recoverer{log: n.log, metrics: n.metrics}
+	if gaps := cfg.securityGaps(); cfg.Insecure && len(gaps) > 0 {
+		n.log.Error("!!!!!!!! "+insecureBanner+" !!!!!!!!", "missing", gaps, "exposed", cfg.exposedAddrs())
+	}
 
 	var cleanup []func()
 	defer func() {

@@ -64,6 +64,7 @@ func agentCommand() *cli.Command {
 			&cli.BoolFlag{Name: "hinted-handoff", Value: true, Usage: "sloppy quorum with hinted handoff (false: requests use primaries only and no hints are kept; anti-entropy repairs what a down replica missed)"},
 			&cli.StringFlag{Name: "read-fanout", Value: d.ReadFanout, Usage: "`MODE`: all (ask every replica: read repair sees them all; Dynamo, Riak) or quorum (ask only R of them, this node first, and one more when one fails or is slower than --speculative-retry: less work per read; Cassandra)"},
 			&cli.DurationFlag{Name: "speculative-retry", Value: d.SpeculativeRetry, Usage: "with --read-fanout quorum: ask one more replica when those asked have not answered after `D` (a LAN replica read takes well under 1 ms)"},
+			&cli.BoolFlag{Name: "insecure", Usage: "allow listening beyond loopback without TLS, internode mutual TLS, a gossip key and client authentication, with a loud warning at start and on /health (off: such a node refuses to start; on loopback nothing is required)"},
 			&cli.StringFlag{Name: "memory-limit", Usage: "soft limit on the process's Go memory, e.g. `256MiB` (Go's GOMEMLIMIT: the collector works harder near it and returns freed pages sooner; a node with 1M keys measured 380 MB RSS with 256MiB against 467 MB without). Empty: no limit beyond GOMEMLIMIT, since a limit below the live heap makes the collector spend up to half the CPU"},
 			&cli.BoolFlag{Name: "pprof", Usage: "serve Go's profiler under /debug/pprof/ on --http (off: a profile exposes memory and costs CPU; with --token-file, admin tokens only)"},
 			&cli.BoolFlag{Name: "aae", Value: true, Usage: "run Merkle-tree anti-entropy exchanges (false: trees are kept but replicas are not compared; tombstones are never reaped)"},
@@ -118,6 +119,7 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 	if _, err := memoryLimit(c); err != nil {
 		return node.Config{}, err
 	}
+	cfg.Insecure = c.Bool("insecure")
 	cfg.DataDir = c.String("data-dir")
 	cfg.HTTPAddr = c.String("http")
 	cfg.RESPAddr = c.String("resp")

@@ -214,6 +214,8 @@ func TestConfigFromFlagsUsageErrors(t *testing.T) {
 		{"bad env int", []string{"--name", "a"}, map[string]string{"DYNAGO_N": "three"}, `"DYNAGO_N"`},
 		{"bad env bool", []string{"--name", "a"}, map[string]string{"DYNAGO_SYNC": "maybe"}, `"DYNAGO_SYNC"`},
 		{"unknown flag", []string{"--name", "a", "--replicas", "3"}, nil, "flag provided but not defined"},
+		{"beyond loopback without security", []string{"--name", "a", "--http", "192.0.2.1:8080"}, nil, "needs TLS for the HTTP API"},
+		{"0.0.0.0 gossip without a key", []string{"--name", "a", "--gossip", "0.0.0.0:7946"}, nil, "a gossip key (--gossip-key)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -255,5 +257,15 @@ func TestMemoryLimitFlag(t *testing.T) {
 	}
 	if _, res := agentConfig(t, "--name", "a", "--memory-limit", "256MiB"); res.code != 0 {
 		t.Errorf("--memory-limit 256MiB: %s", res)
+	}
+}
+
+// --insecure lets a node listen beyond loopback without the protections
+// (node.Config.Insecure; the banner is node's, TestInsecureBanner).
+// agentConfig only parses: nothing is bound.
+func TestInsecureFlag(t *testing.T) {
+	cfg, res := agentConfig(t, "--name", "a", "--http", "192.0.2.1:8080", "--insecure")
+	if res.code != 0 || !cfg.Insecure {
+		t.Fatalf("--insecure: exit %d, Insecure %v\n%s", res.code, cfg.Insecure, res)
 	}
 }

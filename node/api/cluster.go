@@ -69,6 +69,11 @@ const StatusOK = "ok"
 // Error (codes "starting", "storage_failed").
 type Health struct {
 	Status string `json:"status"`
+	// Insecure is set, with Warning, on a node started with --insecure
+	// that lacks some protection (TLS, internode mutual TLS, a gossip key,
+	// client authentication): anyone who reaches its ports can use it.
+	Insecure bool   `json:"insecure,omitempty"`
+	Warning  string `json:"warning,omitempty"`
 }
 
 // Plan operations: the changes GET /cluster/plan can plan, each the query
