@@ -28,11 +28,11 @@ func (c Config) exposedAddrs() []string {
 			continue
 		}
 		host, _, err := net.SplitHostPort(a)
-		if err != nil {
-			out = append(out, a) // Validate reports the address itself
-			continue
+		ip := net.ParseIP(host)
+		if err != nil || ip == nil {
+			continue // not an IP address: Validate reports it as such
 		}
-		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		if !ip.IsLoopback() {
 			out = append(out, a)
 		}
 	}
