@@ -55,6 +55,7 @@ func benchCommand() *cli.Command {
 			// On when there are reads: without it the first round's reads
 			// measure the cheaper not-found path instead of reading values.
 			// Off for write-only loads, where it would only cost time.
+			&cli.StringFlag{Name: "token", Usage: "bearer `TOKEN` for nodes started with --token-file: sent with every HTTP request and with AUTH over RESP (needs the write role; empty: none); prefer DYNAGO_TOKEN, which stays out of the process list"},
 			&cli.IntFlag{Name: "preload-from", Value: 0, Usage: "with --preload, write only keys `N`..--keys-1 (grow a key space preloaded before, in stages; 0: every key)"},
 			&cli.BoolFlag{Name: "preload", Value: true, Usage: "write every key once before the measured rounds and report keys/s (default: on when the load has reads, so reads hit written keys; off for write-only loads unless given)"},
 			&cli.StringFlag{Name: "r", Value: d.R, Usage: "read quorum `R` sent as ?r= (empty: the node's default; 2: a majority of N=3; http only)"},
@@ -237,6 +238,7 @@ func runBench(c *cli.Context) error {
 	cl := &bench.Clients{
 		HTTP:    &http.Client{Transport: bench.NewTransport(cfg.Concurrency), Timeout: c.Duration("timeout")},
 		Timeout: c.Duration("timeout"),
+		Token:   c.String("token"),
 	}
 	defer func() {
 		if err := cl.Close(); err != nil {

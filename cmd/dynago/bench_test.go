@@ -6,11 +6,15 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/tidwall/redcon"
+
+	"github.com/dynago/dynago/node"
+	"github.com/dynago/dynago/node/auth"
 )
 
 func TestBenchAgainstNodeAndReference(t *testing.T) {
@@ -257,5 +261,43 @@ func TestBenchRESPProgressAndCPU(t *testing.T) {
 		if res := runCLI(t, "", append([]string{"bench"}, args...)...); res.code != 2 {
 			t.Errorf("%v: exit %d, want 2 (usage)\n%s", args, res.code, res)
 		}
+	}
+}
+
+// bench --token authenticates against a node started with a token file,
+// over HTTP (bearer) and RESP (AUTH); without it every request is refused.
+func TestBenchToken(t *testing.T) {
+	table, err := auth.Parse([]byte(auth.Line("bench-token", auth.RoleWrite, "bench") + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	respAddr := ln.Addr().String()
+	ln.Close()
+	f := newKVNode(t, func(c *node.Config) {
+		c.Auth = auth.New(table)
+		c.RESPAddr = respAddr
+	})
+	base := []string{"bench", "--duration", "50ms", "--rounds", "1", "--concurrency", "2", "--keys", "20", "--seed", "3", "--json"}
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"http", []string{"--addr", f.URL(), "--r", "1", "--w", "1"}},
+		{"resp", []string{"--protocol", "resp", "--addr", respAddr}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(append(slices.Clone(base), tc.args...), "--token", "bench-token")
+			if res := runCLI(t, "", args...); res.code != 0 {
+				t.Fatalf("with the token: %s", res)
+			}
+			res := runCLI(t, "", append(slices.Clone(base), tc.args...)...)
+			if res.code != 1 || (!strings.Contains(res.stdout, "401") && !strings.Contains(res.stdout, "NOAUTH")) {
+				t.Fatalf("without the token: exit %d, want 1 with 401/NOAUTH errors\n%s", res.code, res)
+			}
+		})
 	}
 }

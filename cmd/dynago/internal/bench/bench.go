@@ -150,6 +150,9 @@ type Clients struct {
 	// Timeout bounds each RESP request's dial, write and read; zero means
 	// 10 s (longer than a dynago node's 5 s request timeout).
 	Timeout time.Duration
+	// Token, if set, goes with every request: "Authorization: Bearer" over
+	// HTTP, AUTH on each RESP connection (nodes started with --token-file).
+	Token string
 
 	mu struct {
 		sync.Mutex
@@ -174,7 +177,8 @@ func (c *Clients) resp(addr string, poolSize int) *redis.Client {
 	}
 	rc := redis.NewClient(&redis.Options{
 		Addr:     addr,
-		Protocol: 2, // RESP2: what every server speaks; no HELLO 3 on connect
+		Password: c.Token, // AUTH on connect when set
+		Protocol: 2,       // RESP2: what every server speaks; no HELLO 3 on connect
 		// No CLIENT SETINFO and no maintenance notifications on connect:
 		// a connection costs one TCP handshake and nothing else.
 		DisableIdentity:          true,
@@ -272,6 +276,7 @@ type worker struct {
 	id    int
 	cfg   *Config
 	hc    *http.Client
+	token string          // bearer token for HTTP requests, if any
 	rc    []*redis.Client // per cfg.URLs entry, RESP only
 	ks    *Keyspace
 	keys  []string // escaped key paths (HTTP) or key names (RESP), shared read-only
@@ -333,7 +338,7 @@ func run(ctx context.Context, cfg Config, cl *Clients, ks *Keyspace, next *atomi
 	ws := make([]*worker, cfg.Concurrency)
 	for i := range ws {
 		ws[i] = &worker{
-			id: i, cfg: &cfg, hc: cl.HTTP, rc: rcs, ks: ks, keys: keys,
+			id: i, cfg: &cfg, hc: cl.HTTP, token: cl.Token, rc: rcs, ks: ks, keys: keys,
 			rng:   rand.New(rand.NewPCG(cfg.Seed, uint64(i))),
 			value: make([]byte, cfg.ValueSize),
 			hist:  hdrhistogram.New(histMinMicros, histMaxMicros, histSigFigs),
@@ -457,6 +462,13 @@ func (w *worker) write(ctx context.Context, t, key int) {
 	}
 }
 
+// authorize adds the bearer token, if any, to an HTTP request.
+func (w *worker) authorize(req *http.Request) {
+	if w.token != "" {
+		req.Header.Set("Authorization", "Bearer "+w.token)
+	}
+}
+
 // record counts one finished request.
 func (w *worker) record(isRead bool, lat time.Duration, errKind, errMsg string) {
 	w.res.Requests++
@@ -549,6 +561,7 @@ func (w *worker) httpRead(ctx context.Context, base string, key int) {
 	if err != nil {
 		panic(fmt.Sprintf("bench: building a request for a validated URL: %v", err))
 	}
+	w.authorize(req)
 	start := time.Now()
 	resp, err := w.hc.Do(req)
 	var body []byte
@@ -594,6 +607,7 @@ func (w *worker) httpWrite(ctx context.Context, base string, key int) {
 	if err != nil {
 		panic(fmt.Sprintf("bench: building a request for a validated URL: %v", err))
 	}
+	w.authorize(req)
 	req.Header.Set("Content-Type", "application/octet-stream")
 	if c := w.ks.ctx[key].Load(); c != nil {
 		req.Header.Set(headerContext, *c)
