@@ -95,7 +95,7 @@ func TestImportRule(t *testing.T) {
 		// server package.
 		"test/jepsen/history": {},
 		"test/jepsen/checker": {allowed: []string{"test/jepsen/history"}},
-		"test/jepsen":         {allowed: []string{"test/jepsen/checker", "test/jepsen/history", "vclock"}},
+		"test/jepsen":         {allowed: []string{"node/security", "test/jepsen/checker", "test/jepsen/history", "vclock"}},
 		// The deterministic cluster simulator: whole nodes in one process
 		// on memnet and memory stores, driven through the public client and
 		// judged by the fault suite's checkers. Never badger.

@@ -47,6 +47,10 @@ type ClusterConfig struct {
 	// AgentArgs are extra agent flags a scenario needs (e.g.
 	// "--hinted-handoff=false"), appended after the harness's own.
 	AgentArgs []string
+	// Secure runs the cluster with internode mutual TLS and an encrypted
+	// gossip (a CA, node certificates and a gossip key made per run, under
+	// Dir/pki; pki.go). Clients still speak plain HTTP on loopback.
+	Secure bool
 	// Logf receives progress lines.
 	Logf func(format string, args ...any)
 }
@@ -126,6 +130,7 @@ type Cluster struct {
 	by    map[string]*Node
 	FW    *Firewall
 	api   *http.Client
+	pki   *pki // credentials of a Secure cluster, else nil
 }
 
 // NewCluster lays out (but does not start) the nodes.
@@ -148,6 +153,18 @@ func NewCluster(cfg ClusterConfig) (*Cluster, error) {
 		return nil, err
 	}
 	c.FW = NewFirewall(cfg.Namespace, cfg.OutsideNS, ips)
+	if cfg.Secure {
+		// Every name layout can give (AddNode may add up to n9).
+		var names []string
+		for i := 1; i <= 9; i++ {
+			names = append(names, c.layout(i).Name)
+		}
+		p, err := newPKI(cfg.Dir, names)
+		if err != nil {
+			return nil, err
+		}
+		c.pki = p
+	}
 	return c, nil
 }
 
@@ -214,6 +231,9 @@ func (c *Cluster) Start(ctx context.Context, n *Node, join []string) error {
 		"--partitions", strconv.Itoa(c.cfg.Partitions), "--sync=true",
 		"--read-repair", c.cfg.ReadRepair, "--test-clock",
 		"--timeout", c.cfg.Timeout.String(), "--log-level", c.cfg.LogLevel}
+	if c.pki != nil {
+		args = append(args, c.pki.args(n)...)
+	}
 	args = append(args, c.cfg.AgentArgs...)
 	if len(join) > 0 {
 		args = append(args, "--join", strings.Join(join, ","))

@@ -73,6 +73,8 @@ type ConfigSummary struct {
 	ReadRepair                         string
 	Timeout                            string
 	AgentArgs                          []string `json:",omitempty"`
+	// Secure: internode mutual TLS and an encrypted gossip (ClusterConfig.Secure).
+	Secure bool `json:",omitempty"`
 }
 
 // Verdict compares a checker's result with what the scenario requires.
@@ -103,7 +105,7 @@ func newResults(sc Scenario, spec RunSpec, cfg ClusterConfig) *Results {
 		res.Nemesis = sc.Nemesis.String()
 	}
 	res.Config = ConfigSummary{Nodes: cfg.Nodes, N: cfg.N, R: cfg.R, W: cfg.W, PR: cfg.PR, PW: cfg.PW,
-		Partitions: cfg.Partitions, ReadRepair: cfg.ReadRepair, Timeout: cfg.Timeout.String(), AgentArgs: cfg.AgentArgs}
+		Partitions: cfg.Partitions, ReadRepair: cfg.ReadRepair, Timeout: cfg.Timeout.String(), AgentArgs: cfg.AgentArgs, Secure: cfg.Secure}
 	return res
 }
 
@@ -277,6 +279,9 @@ func (res *Results) Markdown() string {
 			c.Nodes, 10+c.Nodes, c.N, c.R, c.W, c.PR, c.PW, c.Partitions, c.ReadRepair, c.Timeout)
 		if len(c.AgentArgs) > 0 {
 			fmt.Fprintf(&b, " Agent flags: `%s`.", strings.Join(c.AgentArgs, " "))
+		}
+		if c.Secure {
+			b.WriteString(" Security on: internode mutual TLS (a CA and node certificates made for this run) and an encrypted gossip (a random key).")
 		}
 		b.WriteString("\n\n")
 		if len(res.Workloads) > 0 {

@@ -233,7 +233,8 @@ var Scenarios = []Scenario{
 	},
 	{
 		Name: "S4", Title: "crashes",
-		Injects:   "SIGKILL one random node every 15 s, restart it on the same data dir 5 s later",
+		Injects:   "SIGKILL one random node every 15 s, restart it on the same data dir 5 s later; security on (internode mutual TLS and an encrypted gossip, credentials made per run)",
+		Cluster:   func(c *ClusterConfig) { c.Secure = true },
 		Asserts:   "every checker valid: no acknowledged write lost (P1 and P2 claimed for the strict-quorum register)",
 		Workloads: mixed(),
 		Nemesis:   Periodic{Fault: FaultCrash, Start: 5 * time.Second, Every: 15 * time.Second, Down: 5 * time.Second},
