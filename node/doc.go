@@ -51,6 +51,11 @@
 //	                                RPC dialer checks the member it dials; the RPC server's
 //	                                handshake puts the peer's name in each request's context),
 //	                                and what a request must match of its peer's certificate
+//	(security)      secure.go       the secure-by-default rule (Validate) and the --insecure banner
+//	(limits)        limits.go       admission: connection caps, in-flight requests and body bytes
+//	                                (503 overloaded / RESP BUSY), HTTP server timeouts
+//	(identity)      identity.go     the node name recorded in its store (a foreign data dir is refused)
+//	(gossip keys)   keyring.go      the gossip keyring and its file; http_keyring.go the rotation route
 //
 // Hint delivery is node/internal/handoff's Service, gossip is
 // node/internal/gossip's, the membership CRDT and plan math are
