@@ -297,24 +297,42 @@ type benchReport struct {
 	} `json:"preload"`
 }
 
+// workspace is a run's temp dir and the processes it starts; done stops
+// them by PID and removes the dir (unless --keep-logs), joining any
+// error into *err.
+type workspace struct {
+	dir string
+	ps  *procs
+}
+
+func newWorkspace(prefix string) (*workspace, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, err
+	}
+	return &workspace{dir: dir, ps: &procs{}}, nil
+}
+
+func (w *workspace) done(c config, out io.Writer, err *error) {
+	w.ps.stopAll()
+	if c.keepLogs {
+		fmt.Fprintf(out, "logs kept in %s\n", w.dir)
+		return
+	}
+	if rerr := os.RemoveAll(w.dir); rerr != nil {
+		*err = errors.Join(*err, rerr)
+	}
+}
+
+func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, "compare: "+format+"\n", args...) }
+
 func run(ctx context.Context, c config, out io.Writer) (err error) {
-	dir, err := os.MkdirTemp("", "dynago-compare-")
+	w, err := newWorkspace("dynago-compare-")
 	if err != nil {
 		return err
 	}
-	ps := &procs{}
-	defer func() {
-		ps.stopAll()
-		if c.keepLogs {
-			fmt.Fprintf(out, "logs kept in %s\n", dir)
-			return
-		}
-		if rerr := os.RemoveAll(dir); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
-	}()
-	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "compare: "+format+"\n", args...) }
-
+	defer w.done(c, out, &err)
+	dir, ps := w.dir, w.ps
 	bin, err := buildDynago(ctx, c, dir)
 	if err != nil {
 		return err

@@ -53,22 +53,12 @@ func runScale(ctx context.Context, c config, out io.Writer) (err error) {
 	if len(c.scaleKeys) != 3 || c.scaleKeys[0] >= c.scaleKeys[1] || c.scaleKeys[1] >= c.scaleKeys[2] {
 		return fmt.Errorf("--scale-keys wants three growing sizes, got %v", c.scaleKeys)
 	}
-	dir, err := os.MkdirTemp("", "dynago-scale-")
+	w, err := newWorkspace("dynago-scale-")
 	if err != nil {
 		return err
 	}
-	ps := &procs{}
-	defer func() {
-		ps.stopAll()
-		if c.keepLogs {
-			fmt.Fprintf(out, "logs kept in %s\n", dir)
-			return
-		}
-		if rerr := os.RemoveAll(dir); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
-	}()
-	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "compare: "+format+"\n", args...) }
+	defer w.done(c, out, &err)
+	dir, ps := w.dir, w.ps
 	bin, err := buildDynago(ctx, c, dir)
 	if err != nil {
 		return err
