@@ -12,9 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -87,6 +89,29 @@ type process struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
+	// signalled is set before the harness sends SIGKILL or SIGTERM: an
+	// exit without it is one the harness did not cause (Cluster.Exits).
+	signalled atomic.Bool
+}
+
+// Exit is an agent process that ended without the harness asking it to
+// (no SIGKILL or SIGTERM sent by Kill, Terminate or Close).
+type Exit struct {
+	Node string `json:"node"`
+	PID  int    `json:"pid"`
+	// At is when the harness saw the exit; Err is the process's status.
+	At  time.Time `json:"at"`
+	Err string    `json:"err"`
+}
+
+// PID returns the node's running process's PID.
+func (n *Node) PID() (int, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.runningLocked() {
+		return 0, false
+	}
+	return n.mu.proc.cmd.Process.Pid, true
 }
 
 // URL is the node's HTTP base URL.
@@ -131,6 +156,19 @@ type Cluster struct {
 	FW    *Firewall
 	api   *http.Client
 	pki   *pki // credentials of a Secure cluster, else nil
+
+	exits struct {
+		sync.Mutex
+		list []Exit
+	}
+}
+
+// Exits returns the agent exits the harness did not cause, in order: a
+// crash, or a node that left and exited by itself (S19's leaver).
+func (c *Cluster) Exits() []Exit {
+	c.exits.Lock()
+	defer c.exits.Unlock()
+	return slices.Clone(c.exits.list)
 }
 
 // NewCluster lays out (but does not start) the nodes.
@@ -254,16 +292,29 @@ func (c *Cluster) Start(ctx context.Context, n *Node, join []string) error {
 		n.mu.Unlock()
 		return fmt.Errorf("jepsen: start %s: %w", n.Name, err)
 	}
+	p := c.trackLocked(n, cmd, logf)
+	n.mu.Unlock()
+	return c.waitHealthy(ctx, n, p, 30*time.Second)
+}
+
+// trackLocked makes a started process n's (n.mu held) and waits for it in
+// a goroutine of its own: when it exits, it is logged to logw, which is
+// then closed, and kept in Exits unless the harness signalled it.
+func (c *Cluster) trackLocked(n *Node, cmd *exec.Cmd, logw io.WriteCloser) *process {
 	p := &process{cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
-		fmt.Fprintf(logf, "=== jepsen: %s (pid %d) exited at %s: %v\n", n.Name, cmd.Process.Pid, time.Now().Format(time.RFC3339Nano), p.err)
-		logf.Close()
+		fmt.Fprintf(logw, "=== jepsen: %s (pid %d) exited at %s: %v\n", n.Name, cmd.Process.Pid, time.Now().Format(time.RFC3339Nano), p.err)
+		if !p.signalled.Load() {
+			c.exits.Lock()
+			c.exits.list = append(c.exits.list, Exit{Node: n.Name, PID: cmd.Process.Pid, At: time.Now(), Err: fmt.Sprint(p.err)})
+			c.exits.Unlock()
+		}
+		logw.Close()
 		close(p.done)
 	}()
 	n.mu.proc, n.mu.paused = p, false
-	n.mu.Unlock()
-	return c.waitHealthy(ctx, n, p, 30*time.Second)
+	return p
 }
 
 func (c *Cluster) waitHealthy(ctx context.Context, n *Node, p *process, within time.Duration) error {
@@ -299,6 +350,9 @@ func (n *Node) signal(sig syscall.Signal) (*process, error) {
 		return nil, fmt.Errorf("jepsen: %s is not running", n.Name)
 	}
 	p := n.mu.proc
+	if sig == syscall.SIGKILL || sig == syscall.SIGTERM {
+		p.signalled.Store(true)
+	}
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		return nil, fmt.Errorf("jepsen: signal %v to %s: %w", sig, n.Name, err)
 	}

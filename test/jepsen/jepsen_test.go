@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,7 +22,7 @@ import (
 )
 
 var (
-	scenariosFlag = flag.String("scenarios", "", `comma-separated scenarios to run, or "all" (default: the CI smoke set `+strings.Join(jepsen.SmokeSet(), ",")+`, with shortened durations)`)
+	scenariosFlag = flag.String("scenarios", "", `comma-separated scenarios to run, or "all" (every one but the soak, which runs only when named; default: the CI smoke set `+strings.Join(jepsen.SmokeSet(), ",")+`, with shortened durations)`)
 	durationFlag  = flag.Duration("duration", 0, "workload length of every selected scenario (default: the scenario's own; shortened in the smoke set)")
 	seedFlag      = flag.Int64("seed", 0, "seed of the nemesis schedules and the clients' choices (0: time-based; printed)")
 )
@@ -109,7 +110,9 @@ func selection(flagValue string) (names []string, smoke bool, err error) {
 		return jepsen.SmokeSet(), true, nil
 	case "all":
 		for _, s := range jepsen.Scenarios {
-			names = append(names, s.Name)
+			if !s.OnlyByName { // the soak runs only when named
+				names = append(names, s.Name)
+			}
 		}
 		return names, false, nil
 	}
@@ -309,5 +312,21 @@ func (l *lineLogger) flush() {
 	if l.buf.Len() > 0 {
 		l.t.Log(l.buf.String())
 		l.buf.Reset()
+	}
+}
+
+// -scenarios=all runs every scenario but the soak, which runs when named.
+func TestHarnessSelection(t *testing.T) {
+	all, smoke, err := selection("all")
+	if err != nil || smoke || len(all) == 0 || slices.Contains(all, "soak") {
+		t.Fatalf("all = %v, %v, %v: want every scenario but soak", all, smoke, err)
+	}
+	named, _, err := selection("S4,soak")
+	if err != nil || !slices.Equal(named, []string{"S4", "soak"}) {
+		t.Fatalf("S4,soak = %v, %v", named, err)
+	}
+	def, smoke, _ := selection("")
+	if !smoke || slices.Contains(def, "soak") {
+		t.Fatalf("default = %v (smoke %v)", def, smoke)
 	}
 }

@@ -145,12 +145,18 @@ type Periodic struct {
 	// SameNode hits one node, drawn once, every time (e.g. amnesia of one
 	// node: wiping several would lose data legitimately).
 	SameNode bool
+	// Rotate hits the nodes in turn, from one drawn once (the soak: every
+	// node is killed and restarted in its turn).
+	Rotate bool
 }
 
 func (p Periodic) String() string {
 	who := "one random node"
-	if p.SameNode {
+	switch {
+	case p.SameNode:
 		who = "one node (drawn once)"
+	case p.Rotate:
+		who = "the nodes in turn"
 	}
 	return fmt.Sprintf("%s %s every %s for %s from %s", p.Fault, who, p.Every, p.Down, p.Start)
 }
@@ -158,10 +164,14 @@ func (p Periodic) String() string {
 // Plan implements Generator.
 func (p Periodic) Plan(rng *rand.Rand, nodes []string, length time.Duration) []Event {
 	var out []Event
-	fixed := nodes[rng.IntN(len(nodes))]
-	for t := p.Start; t+p.Down <= length; t += p.Every {
+	first := rng.IntN(len(nodes))
+	fixed := nodes[first]
+	for i, t := 0, p.Start; t+p.Down <= length; i, t = i+1, t+p.Every {
 		n := fixed
-		if !p.SameNode {
+		switch {
+		case p.Rotate:
+			n = nodes[(first+i)%len(nodes)]
+		case !p.SameNode:
 			n = nodes[rng.IntN(len(nodes))]
 		}
 		start := Event{At: t, Fault: p.Fault, Phase: "start", Nodes: []string{n}}

@@ -58,6 +58,8 @@ type Results struct {
 	MerkleDivergent  []checker.RootDisagreement `json:"merkle_divergent,omitempty"`
 	// AAE is every node's anti-entropy totals after convergence.
 	AAE *AAEReport `json:"aae,omitempty"`
+	// Soak is the soak's load, memory and exit figures (soak.go).
+	Soak *SoakReport `json:"soak,omitempty"`
 
 	Checkers []checker.Result `json:"checkers"`
 	Verdicts []Verdict        `json:"verdicts"`
@@ -336,6 +338,9 @@ func (res *Results) Markdown() string {
 			res.Throughput, 100*res.Availability, 100*res.AvailabilityFaulted, 100*res.AvailabilityCalm, res.Converged, res.ConvergeSeconds, res.HintsLeft)
 	}
 	res.aaeMarkdown(&b)
+	if res.Soak != nil {
+		res.Soak.markdown(&b)
+	}
 	if len(res.Problems) > 0 {
 		b.WriteString("\n## Problems\n\n")
 		for _, p := range res.Problems {

@@ -41,9 +41,17 @@ type Run struct {
 	Rec  *history.Recorder
 	Nem  *Nemesis
 	Logf func(format string, args ...any)
+	// Soak, set by the soak's script (soak.go), is copied into the
+	// results with its problems.
+	Soak *SoakReport
 
 	started time.Time
+	stop    <-chan struct{} // closed when the workload's time is up
 }
+
+// Stopping is closed when the workload's time is up: a script that runs
+// for the whole workload (the soak's load) ends then.
+func (r *Run) Stopping() <-chan struct{} { return r.stop }
 
 // Phase timings and bounds.
 const (
@@ -108,6 +116,7 @@ func Execute(ctx context.Context, spec RunSpec, logw io.Writer) (*Results, error
 	res.WorkloadStart = rec.Now()
 	wl.Start(wctx)
 	stopNem := make(chan struct{})
+	r.stop = stopNem
 	var bg sync.WaitGroup
 	bg.Go(func() { r.Nem.Run(wctx, wstart, events, stopNem) })
 	var scriptErr error
@@ -133,6 +142,10 @@ func Execute(ctx context.Context, spec RunSpec, logw io.Writer) (*Results, error
 	}
 	if scriptErr != nil {
 		res.Problems = append(res.Problems, "script: "+scriptErr.Error())
+	}
+	if r.Soak != nil {
+		res.Soak = r.Soak
+		res.Problems = append(res.Problems, r.Soak.Problems...)
 	}
 
 	// Heal, quiet, converge.

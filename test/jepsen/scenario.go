@@ -121,6 +121,9 @@ type Scenario struct {
 	ReportOnly []string
 	// MinOK is the least number of OK client ops for the run to count.
 	MinOK int
+	// OnlyByName keeps the scenario out of the smoke set and out of
+	// -scenarios=all: it runs only when named (the 10-minute soak).
+	OnlyByName bool
 }
 
 // Expected is the verdict a checker must give.
@@ -326,6 +329,7 @@ var Scenarios = []Scenario{
 	s18(),
 	s19(),
 	s20(),
+	soak(),
 	{
 		Name: "bridge", Title: "partial partitions (extra)",
 		Injects:   "bridge or majorities-ring partitions, 10 s on / 10 s off (memberlist's indirect probes keep most nodes alive in most views, so requests across a cut time out)",

@@ -1,0 +1,636 @@
+package jepsen
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dynago/dynago/test/jepsen/history"
+)
+
+// The bounded soak (issue 13): measure what the cluster completes with a
+// closed loop, then offer twice that open-loop for the rest of the run while
+// a node is SIGKILLed and restarted every minute, in turn. Judged: no agent
+// exits but those the nemesis killed; every agent's RSS stays under a
+// bound; every request succeeds or gets a clear error; and, from the
+// recorded set workload that runs alongside, no acknowledged write is lost.
+// It runs only when named: `-scenarios=soak` (OnlyByName).
+
+// Soak tunables, each with its reason.
+const (
+	// soakCapacityWindow is the closed-loop measurement: long enough for
+	// a few thousand requests and the agents' caches to warm, short next
+	// to the run.
+	soakCapacityWindow = 10 * time.Second
+	// soakCapacityWorkers is the closed loop's concurrency: 16 per node
+	// keeps every agent's CPU busy on two cores without queueing near the
+	// node's in-flight limit (512), which would measure the shedding.
+	soakCapacityWorkers = 16
+	// soakOverload is the offered rate as a multiple of the capacity (the
+	// issue's "twice the node's capacity").
+	soakOverload = 2.0
+	// soakInflightPerNode bounds the generator's requests in flight to one
+	// node: above the node's admission limit (DefaultMaxInflight 512), so
+	// it is the node that sheds, and a bound on the generator's goroutines
+	// and connections (a due request past it is counted, not sent).
+	soakInflightPerNode = 768
+	// soakKeys is the load's key space: enough keys that writes rarely
+	// collide, few enough that the data set (and a restarted node's
+	// catch-up) stays small.
+	soakKeys = 2048
+	// soakClientTimeout bounds a load request end to end: the server gives
+	// up after soakServerTimeout (a forwarded write one second later), so
+	// a request still unanswered at 5 s got no answer at all.
+	soakClientTimeout  = 5 * time.Second
+	soakServerTimeout  = 2 * time.Second
+	soakRSSEvery       = 2 * time.Second // the issue's "every few seconds"
+	soakKilledGrace    = 2 * time.Second // a reset seen just after the restart answered /health
+	soakMaxTransport   = 200_000         // transport errors kept for judging (a bound on memory)
+	soakMaxUnclearKept = 20              // examples of unclear answers in the report
+)
+
+// SoakRSSBoundBytes is the most any agent's resident set may reach during
+// the soak. Measured: the 10-minute run's peak was under 200 MiB (README,
+// "Soak"); 512 MiB leaves headroom for a slower machine's longer queues
+// while still catching a leak at twice capacity over ten minutes.
+const SoakRSSBoundBytes = 512 << 20
+
+// clearCodes are the error codes a loaded or faulted cluster may answer
+// with: each says what happened and what to do.
+var clearCodes = map[string]bool{
+	"overloaded":          true, // shed at admission (Retry-After required)
+	"unavailable":         true, // refused up front: too few replicas alive
+	"write_indeterminate": true, // started, missed W acks in time
+	"read_quorum_not_met": true, // missed R answers in time
+	"write_failed":        true, // the coordinator's own write failed
+	"too_many_siblings":   true, // concurrent blind writes piled up on one key
+}
+
+func soak() Scenario {
+	return Scenario{
+		Name: "soak", Title: "bounded soak: twice capacity, a node SIGKILLed and restarted every minute",
+		OnlyByName: true,
+		Injects: fmt.Sprintf("measure the cluster's closed-loop capacity for %s, then offer %.0fx that rate open-loop (GET and PUT of %d keys, at most %d requests in flight per node) for the rest of the run; "+
+			"from 30 s on SIGKILL one node every minute, the nodes in turn, and restart it on its data dir 10 s later; a set workload (sloppy quorum) runs alongside, recorded", soakCapacityWindow, soakOverload, soakKeys, soakInflightPerNode),
+		Asserts: fmt.Sprintf("no agent exits except those the nemesis killed; every agent's RSS (VmRSS, every %s) under %d MiB; every load request gets 2xx or a JSON error with a known code (overloaded with Retry-After, unavailable, write_indeterminate, read_quorum_not_met, write_failed, too_many_siblings), a refused or reset connection only from the node being killed; set lost = 0, durable, convergence",
+			soakRSSEvery, SoakRSSBoundBytes>>20),
+		Workloads: []WorkloadSpec{setW(4, 4, Params{})},
+		Nemesis:   Periodic{Fault: FaultCrash, Start: 30 * time.Second, Every: time.Minute, Down: 10 * time.Second, Rotate: true},
+		Script:    soakScript,
+		Checkers:  []string{CheckP0, CheckDurable, CheckSet, CheckConvergence},
+		// Hints of the load's writes for the last node killed drain after
+		// heal; they are many more than any other scenario's.
+		ConvergeWithin: 2 * time.Minute,
+		Duration:       10 * time.Minute, MinOK: 100,
+	}
+}
+
+// SoakReport is the soak's part of results.json (the RSS samples go to
+// soak-rss.json).
+type SoakReport struct {
+	CapacityWorkers  int                `json:"capacity_workers"`
+	CapacitySeconds  float64            `json:"capacity_seconds"`
+	CapacityOpsPerS  float64            `json:"capacity_ok_per_s"`
+	OfferedOpsPerS   float64            `json:"offered_per_s"`
+	OverloadSeconds  float64            `json:"overload_seconds"`
+	InflightPerNode  int                `json:"inflight_per_node"`
+	Offered          int64              `json:"offered"`
+	NotSent          int64              `json:"not_sent_generator_full"`
+	Sent             int64              `json:"sent"`
+	OverloadOKPerS   float64            `json:"overload_ok_per_s"`
+	PeakInflight     int64              `json:"peak_inflight"`
+	Outcomes         map[string]int64   `json:"outcomes"`
+	Unclear          []string           `json:"unclear_examples,omitempty"`
+	KilledNodeErrors int64              `json:"killed_node_connection_errors"`
+	Kills            int                `json:"kills"`
+	UnexpectedExits  []Exit             `json:"unexpected_exits,omitempty"`
+	RSSBoundMiB      float64            `json:"rss_bound_mib"`
+	PeakRSSMiB       map[string]float64 `json:"peak_rss_mib"`
+	// RSSByMinute is the largest RSS of any agent in each minute.
+	RSSByMinute []float64 `json:"rss_by_minute_mib"`
+	RSSSamples  int       `json:"rss_samples"`
+	Problems    []string  `json:"problems,omitempty"`
+}
+
+// RSSSample is one agent's resident set at one moment.
+type RSSSample struct {
+	At    float64 `json:"at_s"` // seconds from the workload start
+	Node  string  `json:"node"`
+	PID   int     `json:"pid"`
+	Bytes int64   `json:"bytes"`
+}
+
+// soakScript runs the soak's load, sampler and judgement for the
+// workload's length (Run.Stopping).
+func soakScript(ctx context.Context, r *Run) error {
+	s := newSoakLoad(r.C.Nodes, r.Rec, r.Spec.Seed)
+	defer s.close()
+	rep := &SoakReport{CapacityWorkers: soakCapacityWorkers * len(r.C.Nodes), InflightPerNode: soakInflightPerNode,
+		RSSBoundMiB: float64(SoakRSSBoundBytes) / (1 << 20)}
+	r.Soak = rep
+	start := time.Now()
+	end := start.Add(r.Spec.Duration)
+	stop := make(chan struct{})
+	go func() {
+		select {
+		case <-r.Stopping():
+		case <-ctx.Done():
+		case <-time.After(time.Until(end)):
+		}
+		close(stop)
+	}()
+
+	var samples []RSSSample
+	var sampler sync.WaitGroup
+	sampler.Go(func() { samples = sampleRSS(r.C, start, stop) })
+
+	// Closed loop: what the cluster completes.
+	window := min(soakCapacityWindow, r.Spec.Duration/4)
+	capOK, capSecs := s.closedLoop(ctx, rep.CapacityWorkers, window, stop)
+	rep.CapacitySeconds = capSecs
+	if capSecs > 0 {
+		rep.CapacityOpsPerS = float64(capOK) / capSecs
+	}
+	r.Logf("soak: capacity %.0f ok/s (%d workers, %.1fs)", rep.CapacityOpsPerS, rep.CapacityWorkers, capSecs)
+	if rep.CapacityOpsPerS < 1 {
+		rep.Problems = append(rep.Problems, "soak: the closed loop completed nothing: no capacity to overload")
+	} else {
+		// Open loop at twice that until the end.
+		rep.OfferedOpsPerS = soakOverload * rep.CapacityOpsPerS
+		t0 := time.Now()
+		okBefore := s.count("ok")
+		st := openLoop(ctx, rep.OfferedOpsPerS, stop, s.try)
+		s.wait()
+		rep.OverloadSeconds = time.Since(t0).Seconds()
+		rep.Offered, rep.NotSent, rep.Sent = st.offered, st.notSent, st.offered-st.notSent
+		rep.OverloadOKPerS = float64(s.count("ok")-okBefore) / rep.OverloadSeconds
+		r.Logf("soak: offered %.0f/s for %.0fs: %d due, %d sent, %d not sent (generator full), %.0f ok/s",
+			rep.OfferedOpsPerS, rep.OverloadSeconds, st.offered, rep.Sent, st.notSent, rep.OverloadOKPerS)
+	}
+	<-stop
+	sampler.Wait()
+	rep.PeakInflight = s.peak.Load()
+
+	// Judge.
+	rep.Outcomes = s.outcomes()
+	rep.Unclear = s.unclearExamples()
+	if n := rep.Outcomes["unclear"]; n > 0 {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("soak: %d load requests got no clear answer (first: %s)", n, strings.Join(rep.Unclear[:min(3, len(rep.Unclear))], "; ")))
+	}
+	windows := KillWindows(r.Rec.Ops())
+	rep.Kills = len(windows)
+	killed, bad := s.judgeTransport(windows, int64(soakKilledGrace))
+	rep.KilledNodeErrors = killed
+	rep.Outcomes["connection_error_killed_node"] = killed
+	if len(bad) > 0 {
+		rep.Outcomes["connection_error_other"] = int64(len(bad))
+		rep.Problems = append(rep.Problems, fmt.Sprintf("soak: %d connection errors from nodes that were not being killed (first: %s)", len(bad), bad[0]))
+	}
+	if s.transportDropped.Load() > 0 {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("soak: %d connection errors past the %d kept could not be judged", s.transportDropped.Load(), soakMaxTransport))
+	}
+	rep.UnexpectedExits = r.C.Exits()
+	for _, e := range rep.UnexpectedExits {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("soak: %s (pid %d) exited without being killed: %s (see nodes/%s.log)", e.Node, e.PID, e.Err, e.Node))
+	}
+	rep.PeakRSSMiB, rep.RSSByMinute = summarizeRSS(samples)
+	rep.RSSSamples = len(samples)
+	for _, smp := range samples {
+		if smp.Bytes > SoakRSSBoundBytes {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("soak: %s (pid %d) had %d MiB resident at %.0fs, over the bound of %d MiB", smp.Node, smp.PID, smp.Bytes>>20, smp.At, SoakRSSBoundBytes>>20))
+			break
+		}
+	}
+	if len(samples) == 0 {
+		rep.Problems = append(rep.Problems, "soak: no RSS sample was taken")
+	}
+	writeJSON(filepath.Join(r.Spec.Dir, "soak-rss.json"), samples)
+	r.Logf("soak: %d kills, peak RSS %v MiB, outcomes %v, %d problems", rep.Kills, rep.PeakRSSMiB, rep.Outcomes, len(rep.Problems))
+	return nil
+}
+
+// loadStats is what openLoop did.
+type loadStats struct{ offered, notSent int64 }
+
+// openLoop offers rate requests a second until stop is closed: every tick
+// it calls try for each request due by then (rate × elapsed, minus those
+// already offered), whatever became of the earlier ones. try returns false
+// when it could not send (its in-flight bound), and the request counts as
+// not sent: the rate offered never depends on the answers.
+func openLoop(ctx context.Context, rate float64, stop <-chan struct{}, try func(seq int64) bool) loadStats {
+	const tick = 5 * time.Millisecond // 200 batches a second: smooth enough at thousands/s
+	var st loadStats
+	t0 := time.Now()
+	tk := time.NewTicker(tick)
+	defer tk.Stop()
+	for {
+		select {
+		case <-stop:
+			return st
+		case <-ctx.Done():
+			return st
+		case <-tk.C:
+		}
+		due := int64(rate * time.Since(t0).Seconds())
+		for ; st.offered < due; st.offered++ {
+			if !try(st.offered) {
+				st.notSent++
+			}
+		}
+	}
+}
+
+// soakLoad sends the soak's unrecorded load: too many requests for the
+// history (MaxHistory), so each answer is only classified and counted;
+// connection errors keep their node and times for judging against the
+// kills.
+type soakLoad struct {
+	nodes []*Node
+	hcs   []*http.Client
+	slots []chan struct{} // per node, soakInflightPerNode
+	rec   *history.Recorder
+	seed  int64
+
+	inflight, peak atomic.Int64
+	reqs           sync.WaitGroup
+
+	ctxs sync.Map // key -> the last context read or written: writes supersede what they saw
+
+	mu struct {
+		sync.Mutex
+		counts    map[string]int64
+		unclear   []string
+		transport []transportError
+	}
+	transportDropped atomic.Int64
+}
+
+// transportError is a request that got no HTTP answer: history times.
+type transportError struct {
+	node       string
+	sent, done int64
+	err        string
+}
+
+func newSoakLoad(nodes []*Node, rec *history.Recorder, seed int64) *soakLoad {
+	s := &soakLoad{nodes: slices.Clone(nodes), rec: rec, seed: seed}
+	s.mu.counts = map[string]int64{}
+	for range nodes {
+		tr := &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
+			MaxConnsPerHost:     soakInflightPerNode,
+			MaxIdleConnsPerHost: soakInflightPerNode,
+			IdleConnTimeout:     30 * time.Second,
+		}
+		s.hcs = append(s.hcs, &http.Client{Timeout: soakClientTimeout, Transport: tr})
+		s.slots = append(s.slots, make(chan struct{}, soakInflightPerNode))
+	}
+	return s
+}
+
+func (s *soakLoad) close() {
+	s.wait()
+	for _, hc := range s.hcs {
+		hc.CloseIdleConnections()
+	}
+}
+
+func (s *soakLoad) wait() { s.reqs.Wait() }
+
+// try sends request seq (its node, key and kind follow from seq and the
+// seed) in a goroutine of its own, unless that node's slots are full.
+func (s *soakLoad) try(seq int64) bool {
+	i := int(seq % int64(len(s.nodes)))
+	select {
+	case s.slots[i] <- struct{}{}:
+	default:
+		return false
+	}
+	s.reqs.Go(func() {
+		defer func() { <-s.slots[i] }()
+		rng := rand.New(rand.NewPCG(uint64(s.seed), uint64(seq)))
+		s.do(context.Background(), i, rng, seq)
+	})
+	return true
+}
+
+// closedLoop runs workers that each send their next request when the last
+// is answered, for window (or until stop), and returns the OK answers and
+// the seconds it ran.
+func (s *soakLoad) closedLoop(ctx context.Context, workers int, window time.Duration, stop <-chan struct{}) (int64, float64) {
+	before := s.count("ok")
+	t0 := time.Now()
+	end := t0.Add(window)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(s.seed), uint64(1<<40+w)))
+			for seq := int64(0); time.Now().Before(end); seq++ {
+				select {
+				case <-stop:
+					return
+				case <-ctx.Done():
+					return
+				default:
+				}
+				s.do(ctx, w%len(s.nodes), rng, seq)
+			}
+		})
+	}
+	wg.Wait()
+	return s.count("ok") - before, time.Since(t0).Seconds()
+}
+
+// do sends one load request to node i, half reads, half writes with the
+// key's last known context, and classifies the answer.
+func (s *soakLoad) do(ctx context.Context, i int, rng *rand.Rand, seq int64) {
+	if n := s.inflight.Add(1); n > s.peak.Load() {
+		s.peak.Store(n) // approximate under races; a report figure only
+	}
+	defer s.inflight.Add(-1)
+	key := fmt.Sprintf("load-%d", rng.IntN(soakKeys))
+	q := url.Values{"timeout": {strconv.Itoa(int(soakServerTimeout / time.Millisecond))}}
+	u := s.nodes[i].URL() + "/kv/" + url.PathEscape(key) + "?" + q.Encode()
+	var req *http.Request
+	if rng.IntN(2) == 0 {
+		req, _ = http.NewRequestWithContext(ctx, "GET", u, nil)
+		req.Header.Set("Accept", "application/json")
+	} else {
+		val := fmt.Sprintf("soak-%d-%d-%016x", seq, i, rng.Uint64())
+		req, _ = http.NewRequestWithContext(ctx, "PUT", u, strings.NewReader(val))
+		if c, ok := s.ctxs.Load(key); ok {
+			req.Header.Set("X-Dynago-Context", c.(string))
+		}
+	}
+	sent := s.rec.Now()
+	resp, err := s.hcs[i].Do(req)
+	if err != nil {
+		s.transport(s.nodes[i].Name, sent, err)
+		return
+	}
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if rerr != nil {
+		s.transport(s.nodes[i].Name, sent, rerr)
+		return
+	}
+	if c := resp.Header.Get("X-Dynago-Context"); c != "" && resp.StatusCode < 300 {
+		s.ctxs.Store(key, c)
+	}
+	class, detail := ClassifyAnswer(resp.StatusCode, resp.Header, body)
+	s.note(class, fmt.Sprintf("%s %s %s: %s", s.nodes[i].Name, req.Method, key, detail))
+}
+
+// ClassifyAnswer sorts an HTTP answer of the soak's load: "ok" (2xx, a
+// read's 300 or 404), a known error code (clearCodes; overloaded only with
+// Retry-After), or "unclear" with what was wrong.
+func ClassifyAnswer(status int, h http.Header, body []byte) (class, detail string) {
+	if status >= 200 && status < 300 || status == http.StatusMultipleChoices || status == http.StatusNotFound {
+		return "ok", ""
+	}
+	var e struct {
+		Code  string `json:"code"`
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(body, &e); err != nil || e.Code == "" || e.Error == "" {
+		return "unclear", fmt.Sprintf("%d without a JSON error body: %.100q", status, bytes.TrimSpace(body))
+	}
+	if !clearCodes[e.Code] {
+		return "unclear", fmt.Sprintf("%d %s: %s", status, e.Code, e.Error)
+	}
+	if e.Code == "overloaded" && h.Get("Retry-After") == "" {
+		return "unclear", fmt.Sprintf("%d overloaded without Retry-After", status)
+	}
+	return e.Code, ""
+}
+
+func (s *soakLoad) note(class, detail string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.counts[class]++
+	if class == "unclear" && len(s.mu.unclear) < soakMaxUnclearKept {
+		s.mu.unclear = append(s.mu.unclear, detail)
+	}
+}
+
+// transport keeps a request that got no answer: a refused or reset
+// connection is judged against the kills later; a timeout is never clear.
+func (s *soakLoad) transport(node string, sent int64, err error) {
+	done := s.rec.Now()
+	if isTimeout(err) {
+		s.note("unclear", fmt.Sprintf("%s: no answer within %s: %v", node, soakClientTimeout, err))
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.mu.transport) >= soakMaxTransport {
+		s.transportDropped.Add(1)
+		return
+	}
+	s.mu.transport = append(s.mu.transport, transportError{node: node, sent: sent, done: done, err: err.Error()})
+}
+
+// isTimeout: the client's or the dialer's deadline passed (no answer, no
+// refusal).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded)
+}
+
+func (s *soakLoad) count(class string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.counts[class]
+}
+
+func (s *soakLoad) outcomes() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.mu.counts)
+}
+
+func (s *soakLoad) unclearExamples() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.mu.unclear)
+}
+
+// judgeTransport counts the connection errors from a node while it was
+// being killed or down (from its kill until grace after its restart
+// answered), and describes the others.
+func (s *soakLoad) judgeTransport(windows []KillWindow, grace int64) (killed int64, bad []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, te := range s.mu.transport {
+		if DuringKill(windows, te.node, te.sent, te.done, grace) {
+			killed++
+			continue
+		}
+		bad = append(bad, fmt.Sprintf("%s at %.1fs: %s", te.node, float64(te.done)/1e9, te.err))
+	}
+	return killed, bad
+}
+
+// KillWindow is one crash of a node: from the SIGKILL's invoke until its
+// restart completed (history times; To is math.MaxInt64 while down).
+type KillWindow struct {
+	Node     string
+	From, To int64
+}
+
+// KillWindows pairs the history's crash starts with their restarts. A
+// node still down has an open window.
+func KillWindows(ops []history.Op) []KillWindow {
+	var out []KillWindow
+	open := map[string]int{}
+	for _, op := range ops {
+		if op.Process != history.NemesisProcess || op.Fault != FaultCrash || len(op.Nodes) != 1 {
+			continue
+		}
+		node := op.Nodes[0]
+		switch {
+		case op.Phase == "start" && op.Type == history.Invoke:
+			open[node] = len(out)
+			out = append(out, KillWindow{Node: node, From: op.Time, To: 1<<63 - 1})
+		case op.Phase == "stop" && op.Type != history.Invoke:
+			if i, ok := open[node]; ok {
+				out[i].To = op.Time
+				delete(open, node)
+			}
+		}
+	}
+	return out
+}
+
+// DuringKill reports whether a request to node that was sent at sent and
+// ended at done overlapped one of node's kill windows (extended by grace
+// after the restart).
+func DuringKill(windows []KillWindow, node string, sent, done, grace int64) bool {
+	for _, w := range windows {
+		to := w.To
+		if to < 1<<63-1-grace {
+			to += grace
+		}
+		if w.Node == node && done >= w.From && sent <= to {
+			return true
+		}
+	}
+	return false
+}
+
+// sampleRSS reads every running agent's VmRSS every soakRSSEvery until
+// stop is closed.
+func sampleRSS(c *Cluster, start time.Time, stop <-chan struct{}) []RSSSample {
+	var out []RSSSample
+	tk := time.NewTicker(soakRSSEvery)
+	defer tk.Stop()
+	for {
+		for _, n := range c.Nodes {
+			pid, ok := n.PID()
+			if !ok {
+				continue
+			}
+			b, err := ProcRSS(pid)
+			if err != nil {
+				continue // it exited between the two reads
+			}
+			out = append(out, RSSSample{At: time.Since(start).Seconds(), Node: n.Name, PID: pid, Bytes: b})
+		}
+		select {
+		case <-stop:
+			return out
+		case <-tk.C:
+		}
+	}
+}
+
+// ProcRSS returns a process's resident set size (VmRSS in
+// /proc/PID/status).
+func ProcRSS(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return ParseVmRSS(f)
+}
+
+// ParseVmRSS finds the VmRSS line of a /proc/PID/status ("VmRSS:  1234 kB").
+func ParseVmRSS(r io.Reader) (int64, error) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, fmt.Errorf("jepsen: VmRSS line %q", sc.Text())
+		}
+		kb, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil || kb < 0 {
+			return 0, fmt.Errorf("jepsen: VmRSS line %q", sc.Text())
+		}
+		return kb << 10, nil
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, errors.New("jepsen: no VmRSS line (a kernel thread or a zombie)")
+}
+
+// summarizeRSS gives each node's peak and the largest RSS of any node in
+// each minute, in MiB.
+func summarizeRSS(samples []RSSSample) (map[string]float64, []float64) {
+	peak := map[string]float64{}
+	var byMinute []float64
+	for _, s := range samples {
+		mib := float64(s.Bytes) / (1 << 20)
+		peak[s.Node] = max(peak[s.Node], mib)
+		m := int(s.At / 60)
+		for len(byMinute) <= m {
+			byMinute = append(byMinute, 0)
+		}
+		byMinute[m] = max(byMinute[m], mib)
+	}
+	return peak, byMinute
+}
+
+func (rep *SoakReport) markdown(b *strings.Builder) {
+	b.WriteString("\n## Soak\n\n")
+	fmt.Fprintf(b, "Capacity: %.0f OK requests/s (closed loop, %d workers, %.1f s). Offered %.0f/s open-loop for %.0f s: %d due, %d sent, %d not sent (the generator's %d in flight per node were busy); %.0f OK/s; peak %d requests in flight.\n\n",
+		rep.CapacityOpsPerS, rep.CapacityWorkers, rep.CapacitySeconds, rep.OfferedOpsPerS, rep.OverloadSeconds, rep.Offered, rep.Sent, rep.NotSent, rep.InflightPerNode, rep.OverloadOKPerS, rep.PeakInflight)
+	b.WriteString("| answer | requests |\n|---|---|\n")
+	for _, k := range slices.Sorted(maps.Keys(rep.Outcomes)) {
+		fmt.Fprintf(b, "| %s | %d |\n", k, rep.Outcomes[k])
+	}
+	fmt.Fprintf(b, "\nKills: %d. Unexpected exits: %d. RSS bound %.0f MiB; peak per node (MiB):", rep.Kills, len(rep.UnexpectedExits), rep.RSSBoundMiB)
+	for _, n := range slices.Sorted(maps.Keys(rep.PeakRSSMiB)) {
+		fmt.Fprintf(b, " %s %.0f", n, rep.PeakRSSMiB[n])
+	}
+	b.WriteString("; largest per minute:")
+	for _, m := range rep.RSSByMinute {
+		fmt.Fprintf(b, " %.0f", m)
+	}
+	fmt.Fprintf(b, " (%d samples, soak-rss.json).\n", rep.RSSSamples)
+	for _, u := range rep.Unclear {
+		fmt.Fprintf(b, "- unclear: %s\n", u)
+	}
+}
