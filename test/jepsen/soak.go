@@ -105,17 +105,22 @@ func soak() Scenario {
 // SoakReport is the soak's part of results.json (the RSS samples go to
 // soak-rss.json).
 type SoakReport struct {
-	CapacityWorkers  int                `json:"capacity_workers"`
-	CapacitySeconds  float64            `json:"capacity_seconds"`
-	CapacityOpsPerS  float64            `json:"capacity_ok_per_s"`
-	OfferedOpsPerS   float64            `json:"offered_per_s"`
-	OverloadSeconds  float64            `json:"overload_seconds"`
-	InflightPerNode  int                `json:"inflight_per_node"`
-	Offered          int64              `json:"offered"`
-	NotSent          int64              `json:"not_sent_generator_full"`
-	Sent             int64              `json:"sent"`
-	OverloadOKPerS   float64            `json:"overload_ok_per_s"`
-	PeakInflight     int64              `json:"peak_inflight"`
+	CapacityWorkers int     `json:"capacity_workers"`
+	CapacitySeconds float64 `json:"capacity_seconds"`
+	CapacityOpsPerS float64 `json:"capacity_ok_per_s"`
+	OfferedOpsPerS  float64 `json:"offered_per_s"`
+	OverloadSeconds float64 `json:"overload_seconds"`
+	InflightPerNode int     `json:"inflight_per_node"`
+	Offered         int64   `json:"offered"`
+	NotSent         int64   `json:"not_sent_generator_full"`
+	Sent            int64   `json:"sent"`
+	OverloadOKPerS  float64 `json:"overload_ok_per_s"`
+	PeakInflight    int64   `json:"peak_inflight"`
+	// Late counts requests that ended (answer, error or client timeout)
+	// after the server timeout plus a second; MaxLatencyS is the longest
+	// any took.
+	Late             int64              `json:"late"`
+	MaxLatencyS      float64            `json:"max_latency_s"`
 	Outcomes         map[string]int64   `json:"outcomes"`
 	Unclear          []string           `json:"unclear_examples,omitempty"`
 	KilledNodeErrors int64              `json:"killed_node_connection_errors"`
@@ -187,6 +192,7 @@ func soakScript(ctx context.Context, r *Run) error {
 	<-stop
 	sampler.Wait()
 	rep.PeakInflight = s.peak.Load()
+	rep.Late, rep.MaxLatencyS = s.late.Load(), time.Duration(s.maxLatency.Load()).Seconds()
 
 	// Judge.
 	rep.Outcomes = s.outcomes()
@@ -222,7 +228,7 @@ func soakScript(ctx context.Context, r *Run) error {
 		rep.Problems = append(rep.Problems, "soak: no RSS sample was taken")
 	}
 	writeJSON(filepath.Join(r.Spec.Dir, "soak-rss.json"), samples)
-	r.Logf("soak: %d kills, peak RSS %v MiB, outcomes %v, %d problems", rep.Kills, rep.PeakRSSMiB, rep.Outcomes, len(rep.Problems))
+	r.Logf("soak: %d kills, peak RSS %v MiB, outcomes %v, %d late (max %.1fs), %d problems", rep.Kills, rep.PeakRSSMiB, rep.Outcomes, rep.Late, rep.MaxLatencyS, len(rep.Problems))
 	return nil
 }
 
@@ -280,6 +286,26 @@ type soakLoad struct {
 		transport []transportError
 	}
 	transportDropped atomic.Int64
+	// late counts answers (or errors) that came after the request's
+	// server timeout plus a forward's second; maxLatency is the longest.
+	late, maxLatency atomic.Int64
+}
+
+// soakLate is when an answer is late: the server's timeout plus the
+// second a forwarded write may add (DESIGN.md: 503 once the timeout
+// passes).
+const soakLate = soakServerTimeout + time.Second
+
+func (s *soakLoad) latency(d time.Duration) {
+	if d > soakLate {
+		s.late.Add(1)
+	}
+	for {
+		m := s.maxLatency.Load()
+		if int64(d) <= m || s.maxLatency.CompareAndSwap(m, int64(d)) {
+			return
+		}
+	}
 }
 
 // transportError is a request that got no HTTP answer: history times.
@@ -380,6 +406,7 @@ func (s *soakLoad) do(ctx context.Context, i int, rng *rand.Rand, seq int64) {
 		}
 	}
 	sent := s.rec.Now()
+	defer func() { s.latency(time.Duration(s.rec.Now() - sent)) }()
 	resp, err := s.hcs[i].Do(req)
 	if err != nil {
 		s.transport(s.nodes[i].Name, sent, err)
@@ -615,8 +642,8 @@ func summarizeRSS(samples []RSSSample) (map[string]float64, []float64) {
 
 func (rep *SoakReport) markdown(b *strings.Builder) {
 	b.WriteString("\n## Soak\n\n")
-	fmt.Fprintf(b, "Capacity: %.0f OK requests/s (closed loop, %d workers, %.1f s). Offered %.0f/s open-loop for %.0f s: %d due, %d sent, %d not sent (the generator's %d in flight per node were busy); %.0f OK/s; peak %d requests in flight.\n\n",
-		rep.CapacityOpsPerS, rep.CapacityWorkers, rep.CapacitySeconds, rep.OfferedOpsPerS, rep.OverloadSeconds, rep.Offered, rep.Sent, rep.NotSent, rep.InflightPerNode, rep.OverloadOKPerS, rep.PeakInflight)
+	fmt.Fprintf(b, "Capacity: %.0f OK requests/s (closed loop, %d workers, %.1f s). Offered %.0f/s open-loop for %.0f s: %d due, %d sent, %d not sent (the generator's %d in flight per node were busy); %.0f OK/s; peak %d requests in flight; %d requests ended later than %s (the longest %.1f s).\n\n",
+		rep.CapacityOpsPerS, rep.CapacityWorkers, rep.CapacitySeconds, rep.OfferedOpsPerS, rep.OverloadSeconds, rep.Offered, rep.Sent, rep.NotSent, rep.InflightPerNode, rep.OverloadOKPerS, rep.PeakInflight, rep.Late, soakLate, rep.MaxLatencyS)
 	b.WriteString("| answer | requests |\n|---|---|\n")
 	for _, k := range slices.Sorted(maps.Keys(rep.Outcomes)) {
 		fmt.Fprintf(b, "| %s | %d |\n", k, rep.Outcomes[k])
