@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -205,6 +207,33 @@ func TestGossipKeyRotation(t *testing.T) {
 	whole("after a restart")
 }
 
+// takeoversRefused is dynago_name_takeover_refused_total on tn's /metrics
+// (it must be there from the start, at zero).
+func takeoversRefused(t *testing.T, tn *testNode) float64 {
+	t.Helper()
+	r := tn.do("GET", "/metrics", nil, nil)
+	for line := range strings.Lines(string(r.body)) {
+		if v, ok := strings.CutPrefix(line, "dynago_name_takeover_refused_total "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("%s: %q", tn.cfg.Name, line)
+			}
+			return f
+		}
+	}
+	t.Fatalf("%s: /metrics (%d) lacks dynago_name_takeover_refused_total", tn.cfg.Name, r.status)
+	return 0
+}
+
+// refusedSum is takeoversRefused over nodes.
+func refusedSum(t *testing.T, nodes []*testNode) float64 {
+	var sum float64
+	for _, tn := range nodes {
+		sum += takeoversRefused(t, tn)
+	}
+	return sum
+}
+
 // A different process can't take over the name of a node that is down:
 // an agent named n3 at other addresses is refused (its Run ends with
 // membership.ErrNameTaken), the cluster keeps n3's addresses, and the real
@@ -213,6 +242,9 @@ func TestNameTakeoverRefused(t *testing.T) {
 	nodes := startCluster(t, clusterOpts{n: 3})
 	if resp := nodes[0].put("k", "v", "", "w=3"); resp.status != 204 {
 		t.Fatalf("put: %d %s", resp.status, resp.body)
+	}
+	if got := refusedSum(t, nodes); got != 0 {
+		t.Fatalf("%v name takeovers refused before any was tried", got)
 	}
 	real3 := nodes[2].cfg
 	nodes[2].stop()
@@ -236,6 +268,11 @@ func TestNameTakeoverRefused(t *testing.T) {
 			}
 		}
 		return "none"
+	}
+	// Counted where it was refused (the impostor's join is refused by the
+	// node it contacted).
+	if got := refusedSum(t, nodes[:2]); got < 1 {
+		t.Fatalf("dynago_name_takeover_refused_total sums to %v on n1 and n2 after the impostor was refused", got)
 	}
 	want := real3.GossipAddr + " " + real3.RPCAddr + " " + real3.HTTPAddr
 	for _, tn := range nodes[:2] {
@@ -278,6 +315,7 @@ func TestNameTakeoverOfRemovedNodeRefused(t *testing.T) {
 		return true, ""
 	})
 
+	before := refusedSum(t, nodes[:2])
 	cfg := testConfig(t, "n3", true) // other addresses
 	cfg.Join = []string{nodes[1].cfg.GossipAddr}
 	impostor, err := New(cfg, openTestStore(t, cfg), nil)
@@ -288,6 +326,9 @@ func TestNameTakeoverOfRemovedNodeRefused(t *testing.T) {
 	defer cancel()
 	if err := impostor.Run(ctx); !errors.Is(err, membership.ErrNameTaken) {
 		t.Fatalf("the impostor's Run ended with %v, want ErrNameTaken", err)
+	}
+	if got := refusedSum(t, nodes[:2]); got <= before {
+		t.Fatalf("dynago_name_takeover_refused_total on n1 and n2 stayed at %v after the impostor was refused", got)
 	}
 	for _, tn := range nodes[:2] {
 		r := tn.node.members.clusterView().Members["n3"]

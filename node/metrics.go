@@ -63,6 +63,10 @@ type metrics struct {
 	// shed counts requests and connections refused by a limit
 	// (limits.go), by reason.
 	shed *prometheus.CounterVec
+	// nameTakeoverRefused counts refusals by the name-takeover rule: a
+	// gossip member or a member record claiming a known node's name from
+	// other addresses.
+	nameTakeoverRefused prometheus.Counter
 	// claimRounds counts completed passes of the claim loop, claimant or
 	// not (tests wait on it to show that something was not claimed).
 	claimRounds prometheus.Counter
@@ -193,6 +197,10 @@ func newMetrics() *metrics {
 		Name: "dynago_shed_total", Help: "Requests and connections refused by a limit, by reason (requests, body_bytes, body_too_large, conns, resp_busy).",
 	}, []string{"reason"})
 	m.reg.MustRegister(m.shed)
+	m.nameTakeoverRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_name_takeover_refused_total", Help: "Refusals by the name-takeover rule: a gossip member or a member record claiming a known node's name (down or removed included) from other addresses.",
+	})
+	m.reg.MustRegister(m.nameTakeoverRefused)
 	m.reg.MustRegister(m.claimRounds)
 	m.reg.MustRegister(m.dotConflicts, m.panics, m.hintsTooOld, m.storageFailed, m.tableMismatches)
 	m.reg.MustRegister(m.transferKeys, m.transferBytes, m.transferPartitions, m.transferPending, m.staleDropped, m.stalePushed)

@@ -689,6 +689,7 @@ func (m *members) unbound(c membership.State, recs []membership.Record, log bool
 			continue
 		}
 		if log {
+			m.metrics.nameTakeoverRefused.Inc()
 			m.log.Warn("refusing a member record: its name is bound to other addresses",
 				"err", membership.ErrNameTaken, "name", r.Name, "gossip", r.Gossip, "rpc", r.RPC, "bound", c.Members[r.Name].Gossip)
 		}

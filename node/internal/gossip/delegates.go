@@ -126,6 +126,16 @@ type checker struct {
 	addr string
 	// known is Config.Known (nil: no name binding).
 	known func(name string) string
+	// refused is Deps.NameRefused (nil: not counted).
+	refused func()
+}
+
+// nameTaken counts a refusal by the name-takeover rule and returns it.
+func (c checker) nameTaken(err error) error {
+	if c.refused != nil {
+		c.refused()
+	}
+	return err
 }
 
 func (c checker) peer(p *memberlist.Node) error {
@@ -133,15 +143,15 @@ func (c checker) peer(p *memberlist.Node) error {
 		// This node's name at another address: the cluster binds the
 		// name to another process (the name-takeover rule).
 		if c.addr != "" && p.Address() != c.addr {
-			return fmt.Errorf("%w: the cluster knows %s at gossip address %s, not this node's %s",
-				membership.ErrNameTaken, p.Name, p.Address(), c.addr)
+			return c.nameTaken(fmt.Errorf("%w: the cluster knows %s at gossip address %s, not this node's %s",
+				membership.ErrNameTaken, p.Name, p.Address(), c.addr))
 		}
 		return nil
 	}
 	if c.known != nil {
 		if bound := c.known(p.Name); bound != "" && bound != p.Address() {
-			return fmt.Errorf("%w: %s is bound to gossip address %s, refusing it from %s",
-				membership.ErrNameTaken, p.Name, bound, p.Address())
+			return c.nameTaken(fmt.Errorf("%w: %s is bound to gossip address %s, refusing it from %s",
+				membership.ErrNameTaken, p.Name, bound, p.Address()))
 		}
 	}
 	var m Meta

@@ -84,6 +84,10 @@ type Deps struct {
 	NetLog *slog.Logger
 	// Recovered is given a panic recovered in a delegate, and where.
 	Recovered func(where string, v any)
+	// NameRefused, if set, is called once for each member the
+	// name-takeover rule refuses (the node counts them). It must not
+	// block.
+	NameRefused func()
 }
 
 // Member is this node's member of the gossip cluster: its memberlist and
@@ -146,7 +150,7 @@ func New(cfg Config, deps Deps) (*Member, error) {
 		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
 	}
 	mc.Label = cfg.Label
-	check := checker{name: cfg.Name, partitions: cfg.Meta.Partitions, n: cfg.Meta.N, addr: addr, known: cfg.Known}
+	check := checker{name: cfg.Name, partitions: cfg.Meta.Partitions, n: cfg.Meta.N, addr: addr, known: cfg.Known, refused: deps.NameRefused}
 	mc.Delegate = &delegate{m: m, meta: cfg.Meta, state: deps.State, check: check, log: deps.Log, recovered: deps.Recovered}
 	mc.Events = &events{self: cfg.Name, peers: deps.Peers}
 	mc.Merge = mergeDelegate{check}

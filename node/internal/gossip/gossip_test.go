@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -116,6 +117,46 @@ func TestMismatchedPeerRefused(t *testing.T) {
 	}
 	if err := (aliveDelegate{c}).NotifyAlive(&memberlist.Node{Name: "a", Meta: []byte("{")}); err != nil {
 		t.Fatalf("this node refused: %v", err)
+	}
+}
+
+// The name-takeover rule: a peer claiming a known name, or this node's
+// own, from other addresses is refused with membership.ErrNameTaken, and
+// each refusal is reported to NameRefused once; the bound addresses pass.
+func TestNameTakeoverCounted(t *testing.T) {
+	refused := 0
+	c := checker{name: "a", partitions: 64, n: 3, addr: "10.0.0.1:7946", refused: func() { refused++ },
+		known: func(name string) string {
+			if name == "b" {
+				return "10.0.0.2:7946"
+			}
+			return ""
+		}}
+	at := func(name, ip string) *memberlist.Node {
+		n := node(t, name, Meta{Partitions: 64, N: 3})
+		n.Addr, n.Port = net.ParseIP(ip), 7946
+		return n
+	}
+	for _, ok := range []*memberlist.Node{at("b", "10.0.0.2"), at("a", "10.0.0.1"), at("c", "10.0.0.9")} {
+		if err := (aliveDelegate{c}).NotifyAlive(ok); err != nil {
+			t.Fatalf("%s at %s refused: %v", ok.Name, ok.Address(), err)
+		}
+	}
+	if refused != 0 {
+		t.Fatalf("%d refusals counted for accepted peers", refused)
+	}
+	if err := (aliveDelegate{c}).NotifyAlive(at("b", "10.0.0.3")); !errors.Is(err, membership.ErrNameTaken) {
+		t.Fatalf("b from another address: %v, want ErrNameTaken", err)
+	}
+	if err := (mergeDelegate{c}).NotifyMerge([]*memberlist.Node{at("a", "10.0.0.4")}); !errors.Is(err, membership.ErrNameTaken) {
+		t.Fatalf("this node's name from another address: %v, want ErrNameTaken", err)
+	}
+	if refused != 2 {
+		t.Fatalf("%d refusals counted, want 2", refused)
+	}
+	c.refused = nil // no counter: still refused
+	if err := (aliveDelegate{c}).NotifyAlive(at("b", "10.0.0.3")); !errors.Is(err, membership.ErrNameTaken) {
+		t.Fatalf("without a counter: %v", err)
 	}
 }
 
