@@ -67,9 +67,10 @@ const (
 )
 
 // SoakRSSBoundBytes is the most any agent's resident set may reach during
-// the soak. Measured: the 10-minute run's peak was under 200 MiB (README,
-// "Soak"); 512 MiB leaves headroom for a slower machine's longer queues
-// while still catching a leak at twice capacity over ten minutes.
+// the soak. Measured: the 10-minute run's peak was 230 MiB, reached by
+// minute 5 and not passed after (README, "Soak"); 512 MiB leaves twice
+// that for a faster machine's larger queues while still catching a leak
+// at twice capacity over ten minutes.
 const SoakRSSBoundBytes = 512 << 20
 
 // clearCodes are the error codes a loaded or faulted cluster may answer
@@ -119,8 +120,10 @@ type SoakReport struct {
 	// Late counts requests that ended (answer, error or client timeout)
 	// after the server timeout plus a second; MaxLatencyS is the longest
 	// any took.
-	Late             int64              `json:"late"`
-	MaxLatencyS      float64            `json:"max_latency_s"`
+	Late        int64   `json:"late"`
+	MaxLatencyS float64 `json:"max_latency_s"`
+	// GeneratorLagS is the open loop's longest tick delay (loadStats.maxLag).
+	GeneratorLagS    float64            `json:"generator_lag_s"`
 	Outcomes         map[string]int64   `json:"outcomes"`
 	Unclear          []string           `json:"unclear_examples,omitempty"`
 	KilledNodeErrors int64              `json:"killed_node_connection_errors"`
@@ -185,6 +188,7 @@ func soakScript(ctx context.Context, r *Run) error {
 		s.wait()
 		rep.OverloadSeconds = time.Since(t0).Seconds()
 		rep.Offered, rep.NotSent, rep.Sent = st.offered, st.notSent, st.offered-st.notSent
+		rep.GeneratorLagS = st.maxLag.Seconds()
 		rep.OverloadOKPerS = float64(s.count("ok")-okBefore) / rep.OverloadSeconds
 		r.Logf("soak: offered %.0f/s for %.0fs: %d due, %d sent, %d not sent (generator full), %.0f ok/s",
 			rep.OfferedOpsPerS, rep.OverloadSeconds, st.offered, rep.Sent, st.notSent, rep.OverloadOKPerS)
@@ -197,8 +201,16 @@ func soakScript(ctx context.Context, r *Run) error {
 	// Judge.
 	rep.Outcomes = s.outcomes()
 	rep.Unclear = s.unclearExamples()
-	if n := rep.Outcomes["unclear"]; n > 0 {
-		rep.Problems = append(rep.Problems, fmt.Sprintf("soak: %d load requests got no clear answer (first: %s)", n, strings.Join(rep.Unclear[:min(3, len(rep.Unclear))], "; ")))
+	var unclear []string
+	var nUnclear int64
+	for _, k := range slices.Sorted(maps.Keys(rep.Outcomes)) {
+		if strings.HasPrefix(k, "unclear") {
+			nUnclear += rep.Outcomes[k]
+			unclear = append(unclear, fmt.Sprintf("%s %d", k, rep.Outcomes[k]))
+		}
+	}
+	if nUnclear > 0 {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("soak: %d load requests got no clear answer (%s; first: %s)", nUnclear, strings.Join(unclear, ", "), strings.Join(rep.Unclear[:min(3, len(rep.Unclear))], "; ")))
 	}
 	windows := KillWindows(r.Rec.Ops())
 	rep.Kills = len(windows)
@@ -232,8 +244,13 @@ func soakScript(ctx context.Context, r *Run) error {
 	return nil
 }
 
-// loadStats is what openLoop did.
-type loadStats struct{ offered, notSent int64 }
+// loadStats is what openLoop did. maxLag is the longest a tick came after
+// the one before beyond its period: the generator's own starvation (on a
+// loaded machine the load's goroutines wait for a CPU too).
+type loadStats struct {
+	offered, notSent int64
+	maxLag           time.Duration
+}
 
 // openLoop offers rate requests a second until stop is closed: every tick
 // it calls try for each request due by then (rate × elapsed, minus those
@@ -244,6 +261,7 @@ func openLoop(ctx context.Context, rate float64, stop <-chan struct{}, try func(
 	const tick = 5 * time.Millisecond // 200 batches a second: smooth enough at thousands/s
 	var st loadStats
 	t0 := time.Now()
+	last := t0
 	tk := time.NewTicker(tick)
 	defer tk.Stop()
 	for {
@@ -254,6 +272,9 @@ func openLoop(ctx context.Context, rate float64, stop <-chan struct{}, try func(
 			return st
 		case <-tk.C:
 		}
+		now := time.Now()
+		st.maxLag = max(st.maxLag, now.Sub(last)-tick)
+		last = now
 		due := int64(rate * time.Since(t0).Seconds())
 		for ; st.offered < due; st.offered++ {
 			if !try(st.offered) {
@@ -427,7 +448,7 @@ func (s *soakLoad) do(ctx context.Context, i int, rng *rand.Rand, seq int64) {
 
 // ClassifyAnswer sorts an HTTP answer of the soak's load: "ok" (2xx, a
 // read's 300 or 404), a known error code (clearCodes; overloaded only with
-// Retry-After), or "unclear" with what was wrong.
+// Retry-After), or "unclear_answer" with what was wrong.
 func ClassifyAnswer(status int, h http.Header, body []byte) (class, detail string) {
 	if status >= 200 && status < 300 || status == http.StatusMultipleChoices || status == http.StatusNotFound {
 		return "ok", ""
@@ -437,13 +458,13 @@ func ClassifyAnswer(status int, h http.Header, body []byte) (class, detail strin
 		Error string `json:"error"`
 	}
 	if err := json.Unmarshal(body, &e); err != nil || e.Code == "" || e.Error == "" {
-		return "unclear", fmt.Sprintf("%d without a JSON error body: %.100q", status, bytes.TrimSpace(body))
+		return "unclear_answer", fmt.Sprintf("%d without a JSON error body: %.100q", status, bytes.TrimSpace(body))
 	}
 	if !clearCodes[e.Code] {
-		return "unclear", fmt.Sprintf("%d %s: %s", status, e.Code, e.Error)
+		return "unclear_answer", fmt.Sprintf("%d %s: %s", status, e.Code, e.Error)
 	}
 	if e.Code == "overloaded" && h.Get("Retry-After") == "" {
-		return "unclear", fmt.Sprintf("%d overloaded without Retry-After", status)
+		return "unclear_answer", fmt.Sprintf("%d overloaded without Retry-After", status)
 	}
 	return e.Code, ""
 }
@@ -452,7 +473,7 @@ func (s *soakLoad) note(class, detail string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mu.counts[class]++
-	if class == "unclear" && len(s.mu.unclear) < soakMaxUnclearKept {
+	if strings.HasPrefix(class, "unclear") && len(s.mu.unclear) < soakMaxUnclearKept {
 		s.mu.unclear = append(s.mu.unclear, detail)
 	}
 }
@@ -462,7 +483,14 @@ func (s *soakLoad) note(class, detail string) {
 func (s *soakLoad) transport(node string, sent int64, err error) {
 	done := s.rec.Now()
 	if isTimeout(err) {
-		s.note("unclear", fmt.Sprintf("%s: no answer within %s: %v", node, soakClientTimeout, err))
+		// A connect that timed out (the node's accept queue full) is told
+		// apart from a request sent and never answered.
+		class := "unclear_no_answer"
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			class = "unclear_dial_timeout"
+		}
+		s.note(class, fmt.Sprintf("%s: no answer within %s: %v", node, soakClientTimeout, err))
 		return
 	}
 	s.mu.Lock()
@@ -642,8 +670,8 @@ func summarizeRSS(samples []RSSSample) (map[string]float64, []float64) {
 
 func (rep *SoakReport) markdown(b *strings.Builder) {
 	b.WriteString("\n## Soak\n\n")
-	fmt.Fprintf(b, "Capacity: %.0f OK requests/s (closed loop, %d workers, %.1f s). Offered %.0f/s open-loop for %.0f s: %d due, %d sent, %d not sent (the generator's %d in flight per node were busy); %.0f OK/s; peak %d requests in flight; %d requests ended later than %s (the longest %.1f s).\n\n",
-		rep.CapacityOpsPerS, rep.CapacityWorkers, rep.CapacitySeconds, rep.OfferedOpsPerS, rep.OverloadSeconds, rep.Offered, rep.Sent, rep.NotSent, rep.InflightPerNode, rep.OverloadOKPerS, rep.PeakInflight, rep.Late, soakLate, rep.MaxLatencyS)
+	fmt.Fprintf(b, "Capacity: %.0f OK requests/s (closed loop, %d workers, %.1f s). Offered %.0f/s open-loop for %.0f s: %d due, %d sent, %d not sent (the generator's %d in flight per node were busy); %.0f OK/s; peak %d requests in flight; %d requests ended later than %s (the longest %.1f s); the generator's longest tick delay %.1f s.\n\n",
+		rep.CapacityOpsPerS, rep.CapacityWorkers, rep.CapacitySeconds, rep.OfferedOpsPerS, rep.OverloadSeconds, rep.Offered, rep.Sent, rep.NotSent, rep.InflightPerNode, rep.OverloadOKPerS, rep.PeakInflight, rep.Late, soakLate, rep.MaxLatencyS, rep.GeneratorLagS)
 	b.WriteString("| answer | requests |\n|---|---|\n")
 	for _, k := range slices.Sorted(maps.Keys(rep.Outcomes)) {
 		fmt.Fprintf(b, "| %s | %d |\n", k, rep.Outcomes[k])

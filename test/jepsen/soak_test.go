@@ -67,13 +67,13 @@ func TestHarnessClassifyAnswer(t *testing.T) {
 		{"read siblings", 300, nil, `{}`, "ok"},
 		{"read not found", 404, nil, `{}`, "ok"},
 		{"shed with Retry-After", 503, retry, `{"error":"at its limit","code":"overloaded"}`, "overloaded"},
-		{"shed without Retry-After", 503, nil, `{"error":"at its limit","code":"overloaded"}`, "unclear"},
+		{"shed without Retry-After", 503, nil, `{"error":"at its limit","code":"overloaded"}`, "unclear_answer"},
 		{"indeterminate", 503, nil, `{"error":"missed","code":"write_indeterminate"}`, "write_indeterminate"},
 		{"read quorum", 503, nil, `{"error":"missed","code":"read_quorum_not_met"}`, "read_quorum_not_met"},
 		{"unavailable", 503, nil, `{"error":"down","code":"unavailable"}`, "unavailable"},
-		{"internal", 500, nil, `{"error":"boom","code":"internal"}`, "unclear"},
-		{"plain text", 502, nil, "Bad Gateway", "unclear"},
-		{"code without message", 503, nil, `{"code":"unavailable"}`, "unclear"},
+		{"internal", 500, nil, `{"error":"boom","code":"internal"}`, "unclear_answer"},
+		{"plain text", 502, nil, "Bad Gateway", "unclear_answer"},
+		{"code without message", 503, nil, `{"code":"unavailable"}`, "unclear_answer"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -159,6 +159,9 @@ func TestHarnessOpenLoop(t *testing.T) {
 			sent = append(sent, seq)
 			return true
 		})
+		if st.maxLag != 0 {
+			t.Fatalf("tick delay %s on a fake clock", st.maxLag)
+		}
 		if st.offered < 1990 || st.offered > 2000 {
 			t.Fatalf("offered %d in 2 s at 1000/s", st.offered)
 		}
