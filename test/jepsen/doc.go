@@ -63,6 +63,7 @@
 //	sudo go test ./test/jepsen -run TestJepsen -v                     # the CI smoke set
 //	sudo go test ./test/jepsen -run TestJepsen -v -timeout 60m -scenarios=all
 //	sudo go test ./test/jepsen -run TestJepsen -v -scenarios=S2,S4 -duration=5m -seed=42
+//	sudo go test ./test/jepsen -run 'TestJepsen$' -v -scenarios=soak -timeout 20m  # the 10-minute soak (soak.go), named only
 //	DYNAGO_JEPSEN_OUT=/tmp/runs ... ; DYNAGO_JEPSEN_AGENT_LOG=debug ...
 //
 // See README.md in this directory for the scenarios and what each checker
