@@ -640,7 +640,8 @@ func ParseVmRSS(r io.Reader) (int64, error) {
 			return 0, fmt.Errorf("jepsen: VmRSS line %q", sc.Text())
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil || kb < 0 {
+		if err != nil || kb < 0 || kb > 1<<53 { // 8 ZiB: past it, bytes overflow
+
 			return 0, fmt.Errorf("jepsen: VmRSS line %q", sc.Text())
 		}
 		return kb << 10, nil

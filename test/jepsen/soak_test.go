@@ -216,3 +216,42 @@ func TestHarnessExits(t *testing.T) {
 		t.Fatal("a killed node still has a PID")
 	}
 }
+
+// ClassifyAnswer reads whatever a node (or anything on its port) sends:
+// it never panics, and names only "ok", a known code or unclear_answer.
+func FuzzClassifyAnswer(f *testing.F) {
+	f.Add(503, `{"error":"at its limit","code":"overloaded"}`, "1")
+	f.Add(503, `{"error":"x","code":"write_indeterminate"}`, "")
+	f.Add(500, `{"error":"boom","code":"internal"}`, "")
+	f.Add(204, "", "")
+	f.Add(502, "Bad Gateway", "")
+	f.Add(400, `{"code":`, "")
+	f.Fuzz(func(t *testing.T, status int, body, retry string) {
+		h := http.Header{}
+		if retry != "" {
+			h.Set("Retry-After", retry)
+		}
+		class, _ := ClassifyAnswer(status, h, []byte(body))
+		if class != "ok" && class != "unclear_answer" && !clearCodes[class] {
+			t.Fatalf("ClassifyAnswer(%d, %q) = %q", status, body, class)
+		}
+		if class == "overloaded" && retry == "" {
+			t.Fatal("overloaded without Retry-After counted as clear")
+		}
+	})
+}
+
+// ParseVmRSS reads a /proc file: it never panics and never returns a
+// negative size.
+func FuzzParseVmRSS(f *testing.F) {
+	f.Add("Name:\tdynago\nVmRSS:\t  123456 kB\n")
+	f.Add("VmRSS:\t12 MB\n")
+	f.Add("VmRSS:\t-5 kB\n")
+	f.Add("VmRSS:\t99999999999999999999 kB\n")
+	f.Add("VmRSS:\t9007199254740993 kB\n") // 2^53+1 kB: bytes would overflow int64
+	f.Fuzz(func(t *testing.T, s string) {
+		if b, err := ParseVmRSS(strings.NewReader(s)); err == nil && b < 0 {
+			t.Fatalf("ParseVmRSS(%q) = %d", s, b)
+		}
+	})
+}
