@@ -640,8 +640,7 @@ func ParseVmRSS(r io.Reader) (int64, error) {
 			return 0, fmt.Errorf("jepsen: VmRSS line %q", sc.Text())
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil || kb < 0 || kb > 1<<53 { // 8 ZiB: past it, bytes overflow
-
+		if err != nil || kb < 0 || kb > 1<<53 { // 2^53 kB is 8 EiB: past it, bytes overflow int64
 			return 0, fmt.Errorf("jepsen: VmRSS line %q", sc.Text())
 		}
 		return kb << 10, nil
