@@ -143,7 +143,7 @@ func TestLoneAgentSaysWhy(t *testing.T) {
 	a.start(t)
 	out, code := cli(t, "put", "--addr", a.url(), "k", "v")
 	if code != 1 || !strings.Contains(out, "1 of 3 replicas available; start more nodes or run with --n 1") ||
-		!strings.Contains(out, "nothing was written") || strings.Contains(out, "indeterminate") {
+		!strings.Contains(out, "nothing was written") || !strings.Contains(out, "(definite)") || strings.Contains(out, "the write is indeterminate") {
 		t.Errorf("put to a lone agent: exit %d\n%s\nwant exit 1, the replica count and the way out, and a definite failure", code, out)
 	}
 
