@@ -148,7 +148,7 @@ func TestLoneAgentSaysWhy(t *testing.T) {
 	}
 
 	one := newAgent(t, "solo", "")
-	one.flags = []string{"--n", "1", "--r", "1", "--w", "1"}
+	one.flags = []string{"--n", "1"} // as the message and the README say: R and W follow
 	one.start(t)
 	if out, code := cli(t, "put", "--addr", one.url(), "k", "v"); code != 0 {
 		t.Fatalf("put to a one-node store (--n 1): exit %d\n%s", code, out)

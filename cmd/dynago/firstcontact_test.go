@@ -186,3 +186,19 @@ func TestClientGivesUpNearTheNodesTimeout(t *testing.T) {
 		t.Errorf("after %v: %s\nwant exit 1 after about %v saying the node did not answer in time", took, res, want)
 	}
 }
+
+// TestOneNodeStoreFlags: `dynago agent --n 1` alone is a one-node store
+// (the way out a lone node's 503 names): the default R and W follow N
+// down; an R or W given explicitly is still checked.
+func TestOneNodeStoreFlags(t *testing.T) {
+	cfg, res := agentConfig(t, "--name", "n1", "--in-memory", "--n", "1")
+	if res.code != 0 || cfg.Ring.N != 1 || cfg.Quorum.R != 1 || cfg.Quorum.W != 1 {
+		t.Errorf("--n 1: N=%d R=%d W=%d\n%s", cfg.Ring.N, cfg.Quorum.R, cfg.Quorum.W, res)
+	}
+	if cfg, res := agentConfig(t, "--name", "n1", "--in-memory"); res.code != 0 || cfg.Quorum.R != 2 || cfg.Quorum.W != 2 {
+		t.Errorf("defaults: R=%d W=%d\n%s", cfg.Quorum.R, cfg.Quorum.W, res)
+	}
+	if _, res := agentConfig(t, "--name", "n1", "--in-memory", "--n", "1", "--w", "2"); res.code != 2 {
+		t.Errorf("--n 1 --w 2: %s, want bad usage", res)
+	}
+}
