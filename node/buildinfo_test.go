@@ -64,7 +64,7 @@ func TestLoneNodeSaysWhy(t *testing.T) {
 	}
 }
 
-// TestShortRingOnlyWhenSmall: a cluster with N members whose replicas are
+// TestShortRingMessage: a cluster with N members whose replicas are
 // down keeps the plain message: "start more nodes" would be wrong there.
 func TestShortRingMessage(t *testing.T) {
 	ue := &UnavailableError{Op: opWrite, Reason: ReasonTooFewAlive, Need: 2, Alive: []string{"n1"}, Down: []string{"n2", "n3"}}
