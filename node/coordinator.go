@@ -198,8 +198,21 @@ func (c *coordinator) checkAvailable(op string, need, needPrimary int, targets [
 	if len(alive) >= need && alivePrimaries >= needPrimary {
 		return nil
 	}
-	return &UnavailableError{Op: op, Reason: ReasonTooFewAlive, Need: need, NeedPrimary: needPrimary,
+	ue := &UnavailableError{Op: op, Reason: ReasonTooFewAlive, Need: need, NeedPrimary: needPrimary,
 		Alive: alive, AlivePrimaries: alivePrimaries, Down: down}
+	shortRing(ue, c.ring.Load(), c.cfg.Ring.N)
+	return ue
+}
+
+// shortRing marks ue (ReasonTooFewAlive) with the ring's size when the
+// ring has fewer members than n replicas per key, so its message says
+// that more nodes (or a smaller N) are needed rather than that some are
+// down.
+func shortRing(ue *UnavailableError, r *ring.Ring, n int) {
+	if ue.Reason != ReasonTooFewAlive || r == nil || r.Len() >= n {
+		return
+	}
+	ue.Members, ue.N = r.Len(), n
 }
 
 // read coordinates a read: fan out to every replica in parallel, answer

@@ -87,6 +87,13 @@ type UnavailableError struct {
 	// Err is the last failure to reach a coordinator (ReasonNoCoordinator),
 	// or nil.
 	Err error
+	// Members and N are set (ReasonTooFewAlive) when the ring has fewer
+	// members than N, the replicas a key should have: the request can't
+	// be met however healthy the nodes are, and the message says so and
+	// what to do (a node started alone with the default N=3). Zero
+	// otherwise. They are presentation only and do not cross the wire;
+	// the HTTP layer sets them again from its own ring (shortRing).
+	Members, N int
 }
 
 func (e *UnavailableError) message() string {
@@ -103,7 +110,13 @@ func (e *UnavailableError) message() string {
 	if e.Op == opRead {
 		what = "nothing was read"
 	}
-	return fmt.Sprintf("%s needs %d replicas (%d of them primaries) but only %d are alive (%d primaries: %v; down: %v); %s",
+	short := ""
+	if e.N > 0 && e.Members < e.N {
+		// The one thing a user who started one node needs to read first.
+		short = fmt.Sprintf("%d of %d replicas available; start more nodes or run with --n %d (the cluster has %d member(s), fewer than N=%d): ",
+			len(e.Alive), e.N, max(e.Members, 1), e.Members, e.N)
+	}
+	return short + fmt.Sprintf("%s needs %d replicas (%d of them primaries) but only %d are alive (%d primaries: %v; down: %v); %s",
 		e.Op, e.Need, e.NeedPrimary, len(e.Alive), e.AlivePrimaries, e.Alive, e.Down, what)
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dynago/dynago/hintedhandoff"
+	"github.com/dynago/dynago/internal/buildinfo"
 	"github.com/dynago/dynago/node/api"
 	"github.com/dynago/dynago/node/internal/gossip"
 	"github.com/dynago/dynago/node/internal/handoff"
@@ -306,7 +307,7 @@ func (h *httpAPI) handleGet(w http.ResponseWriter, r *http.Request) {
 	live := out.State.Live()
 	w.Header().Set(headerReport, fmt.Sprintf("r=%d pr=%d replies=%d siblings=%d repaired=%d asked=%d", rq, pr, out.Replies, len(live), out.Stale, out.Asked))
 	if out.Err != nil {
-		writeError(w, out.Err)
+		writeError(w, h.explain(out.Err))
 		return
 	}
 	if !out.State.IsZero() {
@@ -360,7 +361,7 @@ func (h *httpAPI) handleWrite(w http.ResponseWriter, r *http.Request, del bool) 
 	w.Header().Set(headerReport, fmt.Sprintf("w=%d pw=%d acks=%d primaries=%d fallbacks=%d coordinator=%s",
 		out.W, out.PW, len(out.Acked), out.Primaries, out.Fallbacks, out.Coordinator))
 	if out.Err != nil {
-		writeError(w, out.Err)
+		writeError(w, h.explain(out.Err))
 		return
 	}
 	if req.ReturnBody {
@@ -655,7 +656,8 @@ func (h *httpAPI) handleHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	select {
 	case <-h.ready:
-		hl := api.Health{Status: api.StatusOK}
+		b := buildinfo.Get()
+		hl := api.Health{Status: api.StatusOK, Version: b.Version, Commit: b.Commit, GoVersion: b.GoVersion}
 		if h.cfg.Insecure && len(h.cfg.securityGaps()) > 0 {
 			hl.Insecure, hl.Warning = true, insecureBanner
 		}
@@ -663,6 +665,18 @@ func (h *httpAPI) handleHealth(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, errUnavailable("starting", "the node is starting"))
 	}
+}
+
+// explain adds what this node knows to a coordination error before it is
+// answered: a refusal that came back from another coordinator lacks the
+// ring's size (it does not cross the wire), which says when the cluster
+// is smaller than N.
+func (h *httpAPI) explain(err error) error {
+	var ue *UnavailableError
+	if errors.As(err, &ue) && ue.N == 0 {
+		shortRing(ue, h.ring.Load(), h.cfg.Ring.N)
+	}
+	return err
 }
 
 // readValue reads a PUT's body of at most limit bytes: into one buffer of

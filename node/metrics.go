@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dynago/dynago/hintedhandoff"
+	"github.com/dynago/dynago/internal/buildinfo"
 	"github.com/dynago/dynago/node/internal/gossip"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
@@ -208,6 +209,16 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(m.hintsQueued, m.hintsBytes, m.hintsLag, m.hintsDelivered, m.hintsExpired, m.hintsRefused)
 	m.reg.MustRegister(m.requests, m.latency, m.readRepairs, m.rpcErrors, m.membersUp, m.owned, m.ringSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The build, as Prometheus exporters give theirs: a constant 1 whose
+	// labels say which build runs, so a query can tell a mixed-version
+	// cluster apart.
+	b := buildinfo.Get()
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "dynago_build_info", Help: "Always 1; the labels say which build of dynago the node runs (as `dynago version`).",
+		ConstLabels: prometheus.Labels{"version": b.Version, "commit": b.Commit, "go_version": b.GoVersion},
+	})
+	buildInfo.Set(1)
+	m.reg.MustRegister(buildInfo)
 	return m
 }
 

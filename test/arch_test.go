@@ -55,7 +55,7 @@ func TestImportRule(t *testing.T) {
 		// Certificates and TLS configurations: the standard library only,
 		// so cmd/dynago, node and tests all build on it.
 		"node/security": {stdOnly: true},
-		"node":          {allowed: []string{"antientropy", "hintedhandoff", "node/api", "node/auth", "node/internal/gossip", "node/internal/handoff", "node/internal/logflood", "node/internal/membership", "node/internal/wire", "node/rpc", "node/security", "quorum", "ring", "storage", "vclock"}},
+		"node":          {allowed: []string{"antientropy", "hintedhandoff", "internal/buildinfo", "node/api", "node/auth", "node/internal/gossip", "node/internal/handoff", "node/internal/logflood", "node/internal/membership", "node/internal/wire", "node/rpc", "node/security", "quorum", "ring", "storage", "vclock"}},
 		// The membership CRDT, ownership tables, claim and plan math: pure
 		// (node owns the goroutine that holds the state and does the I/O).
 		// Plans are computed as the HTTP contract's types (node/api, data
@@ -76,6 +76,9 @@ func TestImportRule(t *testing.T) {
 		// Rate-limits repeated log lines (a slog.Handler): the standard
 		// library only; the clock comes from its caller.
 		"node/internal/logflood": {stdOnly: true},
+		// Which build is running (runtime/debug's build info and a
+		// linker-set version): the CLI and node both show it.
+		"internal/buildinfo": {stdOnly: true},
 		// The HTTP contract's types: the server, the CLI and the Go client
 		// share them, so they depend on nothing but the standard library.
 		"node/api": {stdOnly: true},
@@ -90,7 +93,7 @@ func TestImportRule(t *testing.T) {
 		// its bench) and redis-server as processes; only the API's names.
 		"bench/compare":            {allowed: []string{"node/api"}},
 		"cmd/dynago/internal/demo": {allowed: []string{"client", "node", "storage/badger"}, badger: true},
-		"cmd/dynago":               {allowed: []string{"client", "cmd/dynago/internal/bench", "cmd/dynago/internal/demo", "node", "node/api", "node/auth", "node/security", "storage/badger"}, badger: true},
+		"cmd/dynago":               {allowed: []string{"client", "cmd/dynago/internal/bench", "cmd/dynago/internal/demo", "internal/buildinfo", "node", "node/api", "node/auth", "node/security", "storage/badger"}, badger: true},
 		// The fault suite drives real processes over HTTP: it imports no
 		// server package.
 		"test/jepsen/history": {},

@@ -119,9 +119,12 @@ func aaeCommand() *cli.Command {
 			"tombstones, reaped, rate factor, foreground p99), then a row per partition it holds a tree for (keys,\n" +
 			"depth, root, tree age, tombstones) and under it a row per peer: when they last compared trees, the\n" +
 			"result, and the keys compared, differences, keys repaired and bytes sent by that exchange.\n" +
-			"--partition P shows only partition P; --json prints the whole body as the node sent it.",
+			"By default it prints a summary (the totals, the trees, the last exchanges' results and their errors);\n" +
+			"--partitions prints the table of every partition, --partition P only partition P's rows;\n" +
+			"--json prints the whole body as the node sent it.",
 		Flags: append(clientFlags(), adminTimeoutFlag(),
-			&cli.IntFlag{Name: "partition", DefaultText: "all", Usage: "show only partition `P` (human output; --json prints the whole body)"},
+			&cli.BoolFlag{Name: "partitions", Usage: "print every partition's tree and its last exchange with each peer, not only the summary (a node holds up to Q partitions: 256 rows by default)"},
+			&cli.IntFlag{Name: "partition", DefaultText: "all", Usage: "show only partition `P`'s rows (human output; --json prints the whole body)"},
 		),
 		Action: func(c *cli.Context) error {
 			only := -1 // every partition
@@ -136,16 +139,17 @@ func aaeCommand() *cli.Command {
 				return res, err
 			}
 			return adminRead(c, "aae", fetch, func() error {
-				return printAAE(c.App.Writer, a, only, time.Now())
+				return printAAE(c.App.Writer, a, only, c.Bool("partitions"), time.Now())
 			})
 		},
 	}
 }
 
 // printAAE writes the human form of GET /debug/aae: a summary line, the
-// totals, then each partition (only that one if only >= 0) with its peers
-// indented under it. Ages are relative to now.
-func printAAE(w io.Writer, a *api.AAE, only int, now time.Time) error {
+// totals, then, with table, each partition (only that one if only >= 0)
+// with its peers indented under it, else a summary of the trees and
+// exchanges (aaeSummary). Ages are relative to now.
+func printAAE(w io.Writer, a *api.AAE, only int, table bool, now time.Time) error {
 	state := "on"
 	if !a.Enabled {
 		state = "OFF"
@@ -157,6 +161,10 @@ func printAAE(w io.Writer, a *api.AAE, only int, now time.Time) error {
 		"tombstones %d  reaped %d  rate factor %.2f  foreground p99 %.1fms\n",
 		t.Exchanges, t.ExchangeErrors, t.Differences, t.KeysRepaired, t.BytesSent,
 		t.Tombstones, t.TombstonesReaped, a.RateFactor, a.ForegroundP99Millis)
+	if only < 0 && !table {
+		aaeSummary(w, a, now)
+		return nil
+	}
 	parts := a.Partitions
 	if only >= 0 {
 		parts = nil
@@ -208,6 +216,79 @@ func printAAE(w io.Writer, a *api.AAE, only int, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// aaeSummary writes what a node's per-partition anti-entropy state adds
+// up to: trees held, the results of the last exchange of every partition
+// with every peer (and the oldest of them), and the first few errors.
+func aaeSummary(w io.Writer, a *api.AAE, now time.Time) {
+	if len(a.Partitions) == 0 {
+		fmt.Fprintf(w, "%s holds no trees\n", a.Node)
+		return
+	}
+	var keys, tombstones int64
+	results := map[string]int{}
+	peers := map[string]bool{}
+	var oldest time.Time
+	var errs []string
+	for _, p := range a.Partitions {
+		keys += int64(p.Keys)
+		tombstones += int64(p.Tombstones)
+		for _, pe := range p.Peers {
+			peers[pe.Peer] = true
+			at, ok, err := pe.LastExchangeTime()
+			switch {
+			case err != nil || !ok:
+				results["never"]++
+				continue
+			case oldest.IsZero() || at.Before(oldest):
+				oldest = at
+			}
+			r := pe.Result
+			if r == "" {
+				r = "-"
+			}
+			results[r]++
+			if pe.Error != "" {
+				errs = append(errs, fmt.Sprintf("partition %d with %s: %s", p.Partition, pe.Peer, pe.Error))
+			}
+		}
+	}
+	ps := strings.Join(sortedKeys(peers), ", ")
+	if ps == "" {
+		ps = "none"
+	}
+	fmt.Fprintf(w, "trees: %d partitions, %d keys, %d tombstones; peers: %s\n", len(a.Partitions), keys, tombstones, ps)
+	var rs []string
+	for _, r := range sortedKeys(results) {
+		rs = append(rs, fmt.Sprintf("%d %s", results[r], r))
+	}
+	if len(rs) == 0 {
+		rs = []string{"none"}
+	}
+	last := "last exchanges (partition x peer): " + strings.Join(rs, ", ")
+	if !oldest.IsZero() {
+		last += "; oldest " + age(now.Sub(oldest)) + " ago"
+	}
+	fmt.Fprintln(w, last)
+	const shown = 3
+	for i, e := range errs {
+		if i == shown {
+			fmt.Fprintf(w, "  ... and %d more errors\n", len(errs)-shown)
+			break
+		}
+		fmt.Fprintf(w, "  error: %s\n", e)
+	}
+	fmt.Fprintln(w, "every partition: dynago aae --partitions (one: --partition P)")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }
 
 // align lays out header and rows (cells separated by tabs) as a table and

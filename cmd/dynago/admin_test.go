@@ -208,9 +208,28 @@ func TestHints(t *testing.T) {
 	}
 }
 
-func TestAAE(t *testing.T) {
+// TestAAESummary: without --partitions, aae prints the totals and what
+// the partitions add up to, not a row per partition (issue 14).
+func TestAAESummary(t *testing.T) {
 	f := newAPIServer(t)
 	res := runCLI(t, "", "aae", "--addr", f.URL())
+	if res.code != 0 {
+		t.Fatal(res)
+	}
+	want := "n1: anti-entropy on, exchanges every 10s, tombstone grace 1h0m\n" +
+		"totals: exchanges 12  errors 1  differences 7  keys repaired 6  bytes sent 4096  tombstones 3  reaped 2  rate factor 0.50  foreground p99 12.5ms\n" +
+		"trees: 2 partitions, 127 keys, 3 tombstones; peers: n2, n3\n" +
+		"last exchanges (partition x peer): 1 error, 1 never, 1 repaired; oldest 2h0m ago\n" +
+		"  error: partition 3 with n2: dial tcp 127.0.0.1:8083: connection refused\n" +
+		"every partition: dynago aae --partitions (one: --partition P)\n"
+	if res.stdout != want {
+		t.Errorf("got\n%s\nwant\n%s", res.stdout, want)
+	}
+}
+
+func TestAAE(t *testing.T) {
+	f := newAPIServer(t)
+	res := runCLI(t, "", "aae", "--partitions", "--addr", f.URL())
 	if res.code != 0 {
 		t.Fatal(res)
 	}
@@ -382,7 +401,7 @@ func TestAAEFailure(t *testing.T) {
 func TestPrintAAEEmpty(t *testing.T) {
 	var b strings.Builder
 	a := &api.AAE{Node: "n2", IntervalSecs: 0.5, TombstoneGraceSecs: 90000}
-	if err := printAAE(&b, a, -1, time.Time{}); err != nil {
+	if err := printAAE(&b, a, -1, true, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	want := "n2: anti-entropy OFF, exchanges every 0s, tombstone grace 1d1h\n" +
@@ -1052,7 +1071,8 @@ func TestAdminAgainstNode(t *testing.T) {
 		{args: []string{"ring"}, wantStdout: []string{"partitions: 8  n: 1  nodes: 1", "n1    8        100.0%  8"}},
 		{args: []string{"ring", "--table"}, wantStdout: []string{"PARTITION  PREFERENCE LIST", "\n7          n1\n"}},
 		{args: []string{"hints"}, wantStdout: []string{"n1 holds 0 hints\n"}},
-		{args: []string{"aae"}, wantStdout: []string{"n1: anti-entropy on, exchanges every 10s", "PARTITION  KEYS  DEPTH  ROOT"}},
+		{args: []string{"aae"}, wantStdout: []string{"n1: anti-entropy on, exchanges every 10s", "trees: 8 partitions, 1 keys, 0 tombstones; peers: none\n", "last exchanges (partition x peer): none\n"}},
+		{args: []string{"aae", "--partitions"}, wantStdout: []string{"n1: anti-entropy on, exchanges every 10s", "PARTITION  KEYS  DEPTH  ROOT"}},
 		{args: []string{"transfers"}, wantStdout: []string{"n1: valid, partitions ready 8, pending 0", "n1 is pulling no partitions"}},
 		{args: []string{"plan", "--join", "n2", "--zone", "z"}, wantStdout: []string{"plan: join n2 in zone z", "n2    z     0 -> 4"}},
 		{args: []string{"plan", "--leave", "n9"}, wantCode: 1, wantStderr: "404 Not Found: n9 is not in the ring (code unknown_node)"},

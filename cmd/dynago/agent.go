@@ -46,8 +46,8 @@ func agentCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "join", Usage: "gossip `HOST:PORT,...` of existing members (none: start a new cluster or rejoin the one in --data-dir)"},
 			&cli.StringFlag{Name: "zone", Usage: "failure `ZONE`; preference lists span distinct zones first (empty: no zone awareness)"},
 			&cli.IntFlag{Name: "n", Value: d.Ring.N, Usage: "`N` replicas per key, fixed at cluster creation (Dynamo's typical N=3)"},
-			&cli.IntFlag{Name: "r", Value: d.Quorum.R, Usage: "default read quorum `R` (R+W>N: a read sees the last acknowledged write)"},
-			&cli.IntFlag{Name: "w", Value: d.Quorum.W, Usage: "default write quorum `W` (a majority of N=3 survives one node down)"},
+			&cli.IntFlag{Name: "r", Value: d.Quorum.R, Usage: "default read quorum `R` (R+W>N: a read sees the last acknowledged write; unset, at most --n)"},
+			&cli.IntFlag{Name: "w", Value: d.Quorum.W, Usage: "default write quorum `W` (a majority of N=3 survives one node down; unset, at most --n)"},
 			&cli.IntFlag{Name: "pr", Value: d.Quorum.PR, Usage: "default `PR`: primary replies a read requires (0: fallbacks count, sloppy quorum, Dynamo §4.6)"},
 			&cli.IntFlag{Name: "pw", Value: d.Quorum.PW, Usage: "default `PW`: primary acks a write requires (0: fallbacks count, sloppy quorum, Dynamo §4.6)"},
 			&cli.IntFlag{Name: "partitions", Value: d.Ring.Partitions, Usage: "ring partitions `Q`, a power of two fixed at cluster creation (Riak's default; 4 per node up to 64 nodes)"},
@@ -139,6 +139,15 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 	cfg.Quorum.N = cfg.Ring.N
 	cfg.Quorum.R = c.Int("r")
 	cfg.Quorum.W = c.Int("w")
+	// Defaults, not choices: with --n below them (a one-node store is
+	// --n 1) they follow N, so the store the 503 of a lone node points
+	// to starts with just --n.
+	if !c.IsSet("r") {
+		cfg.Quorum.R = min(cfg.Quorum.R, cfg.Ring.N)
+	}
+	if !c.IsSet("w") {
+		cfg.Quorum.W = min(cfg.Quorum.W, cfg.Ring.N)
+	}
 	cfg.Quorum.PR = c.Int("pr")
 	cfg.Quorum.PW = c.Int("pw")
 	cfg.MaxValueBytes = c.Int("max-value-bytes")

@@ -66,7 +66,7 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "rounds", Value: 3, Usage: "`K` interleaved rounds per target; medians are reported (DESIGN.md §8: at least three)"},
 			&cli.BoolFlag{Name: "demo", Usage: "start the 3-node demo cluster (ports 8080-8085, 7946-7948) in this process and load it instead of --addr (http only)"},
 			&cli.BoolFlag{Name: "sync", Value: true, Usage: "with --demo: fsync every replica write before acknowledging it (like an agent)"},
-			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "per-request timeout, e.g. `10s`; a request that takes longer is an error (longer than the node's 5 s default)"},
+			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, EnvVars: []string{clientTimeoutEnv}, Usage: "per-request timeout, e.g. `10s`; a request that takes longer is an error (longer than the node's 5 s default)"},
 			&cli.Uint64Flag{Name: "seed", Usage: "`SEED` of the key, operation and value choices (0: from the clock; always printed, so a run can be repeated)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON (for scripts); no progress line"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress line and no per-round lines on stderr; only the report"},

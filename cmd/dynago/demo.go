@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -90,13 +92,42 @@ func printDemo(c *cli.Context, cl *demo.Cluster) {
 	}
 	urls := cl.URLs()
 	first, last := urls[0], urls[len(urls)-1]
-	fmt.Fprintf(w, "\ntry:\n")
+	self, note := selfCommand()
+	fmt.Fprintf(w, "\ntry (in another terminal):\n")
 	fmt.Fprintf(w, "  curl -i -X PUT --data-binary hello %s/kv/greeting\n", first)
 	fmt.Fprintf(w, "  curl -i %s/kv/greeting\n", last)
-	fmt.Fprintf(w, "  dynago put --addr %s greeting hello\n", first)
-	fmt.Fprintf(w, "  dynago get --addr %s greeting\n", last)
-	fmt.Fprintf(w, "  dynago members --addr %s\n", first)
-	fmt.Fprintf(w, "  dynago ring --addr %s\n", first)
-	fmt.Fprintf(w, "  dynago bench --addr %s --duration 5s --rounds 1\n", strings.Join(urls, ","))
+	fmt.Fprintf(w, "  %s put --addr %s greeting hello\n", self, first)
+	fmt.Fprintf(w, "  %s get --addr %s greeting\n", self, last)
+	fmt.Fprintf(w, "  %s members --addr %s\n", self, first)
+	fmt.Fprintf(w, "  %s ring --addr %s\n", self, first)
+	fmt.Fprintf(w, "  %s bench --addr %s --duration 2s --rounds 1\n", self, strings.Join(urls, ","))
+	if note != "" {
+		fmt.Fprintf(w, "\n%s\n", note)
+	}
 	fmt.Fprintf(w, "\npress Ctrl-C to stop\n")
+}
+
+// selfCommand is how the printed examples run this binary: "dynago" when
+// that name on PATH is this very binary, else this binary's absolute path
+// (under `go run ./cmd/dynago demo` it is a temporary build that lives as
+// long as the demo, and there may be no dynago on PATH at all), with a
+// note saying how to get a dynago of one's own.
+func selfCommand() (cmd, note string) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "dynago", ""
+	}
+	if p, err := exec.LookPath("dynago"); err == nil && sameFile(p, exe) {
+		return "dynago", ""
+	}
+	return shellQuote(exe), "(that path is this demo's own dynago binary; `go install ./cmd/dynago` puts one on your PATH, in $(go env GOPATH)/bin)"
+}
+
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }

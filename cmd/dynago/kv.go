@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/dynago/dynago/client"
+	"github.com/dynago/dynago/node"
 	"github.com/dynago/dynago/node/api"
 	"github.com/dynago/dynago/node/security"
 )
@@ -24,10 +26,25 @@ import (
 // `dynago agent` and `dynago demo` (node n1) use by default.
 const defaultAddr = "http://127.0.0.1:8080"
 
-// maxServerTimeout is node.DefaultMaxRequestTimeout: a node never works on
-// a request longer, so a client waiting a little beyond it sees the
-// server's answer rather than its own timeout.
-const maxServerTimeout = 60 * time.Second
+// The client's wait for a get, put or delete: the server-side timeout it
+// asks for (--timeout), or the node's default when it asks for none, plus
+// a margin, so the node's own answer (a 503 naming the replicas that did
+// not answer) arrives before the client gives up, and a node that does
+// not answer at all is reported within seconds, not after the longest
+// timeout a node allows.
+const (
+	// defaultServerTimeout is node.DefaultRequestTimeout, what a node
+	// uses when a request names no timeout.
+	defaultServerTimeout = node.DefaultRequestTimeout
+	// clientMargin covers a forward to the key's coordinator and the
+	// answer's trip back on a loaded machine.
+	clientMargin = 5 * time.Second
+)
+
+// clientTimeoutEnv is the variable every client command's --timeout
+// reads: not the agent's DYNAGO_TIMEOUT, so an environment set up for an
+// agent does not change how long the CLI waits, and the other way round.
+const clientTimeoutEnv = "DYNAGO_CLIENT_TIMEOUT"
 
 // clientFlags are the flags every client command has.
 func clientFlags() []cli.Flag {
@@ -45,12 +62,13 @@ func clientFlags() []cli.Flag {
 
 // kvTimeoutFlag is --timeout of get, put and delete.
 func kvTimeoutFlag() cli.Flag {
-	return &cli.DurationFlag{Name: "timeout", Usage: "server-side request timeout, e.g. `2s`, sent as ?timeout= in ms (0: the node's own --timeout)"}
+	return &cli.DurationFlag{Name: "timeout", EnvVars: []string{clientTimeoutEnv},
+		Usage: "server-side request timeout, e.g. `2s`, sent as ?timeout= in ms; the CLI waits 5s longer for the answer (0: the node's own --timeout, and the CLI waits 5s past the agent's default 5s)"}
 }
 
 // adminTimeoutFlag is --timeout of the cluster commands.
 func adminTimeoutFlag() cli.Flag {
-	return &cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "how long to wait for the node's answer, e.g. `30s` (joins and removals gossip before answering)"}
+	return &cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, EnvVars: []string{clientTimeoutEnv}, Usage: "how long to wait for the node's answer, e.g. `30s` (joins and removals gossip before answering)"}
 }
 
 // newClient returns a client for --addr whose HTTP timeout is d.
@@ -76,9 +94,9 @@ func newClient(c *cli.Context, d time.Duration) (*client.Client, error) {
 // server-side timeout, so the server's 503 arrives before our own timeout.
 func kvHTTPTimeout(server time.Duration) time.Duration {
 	if server <= 0 {
-		server = maxServerTimeout
+		server = defaultServerTimeout
 	}
-	return server + 5*time.Second
+	return server + clientMargin
 }
 
 // quorumParam checks an r/w/pr/pw value: empty (node default), one,
@@ -124,25 +142,128 @@ func report(c *cli.Context, r string) {
 }
 
 // requestFailed reports a failed request: the report header (verbose), the
-// server's JSON body on stdout in --json mode, and an error for exit 1.
+// server's JSON body on stdout in --json mode, and the error, which says
+// what the failure means for the data: a write refused before anything
+// was written (definite: retrying is safe) is told from one that may have
+// been stored (indeterminate). A request the node refused as malformed
+// (400) is bad usage (exit 2), as the same mistake caught before sending
+// is; an answer from something that is not a dynago node is notDynago.
 func requestFailed(c *cli.Context, what string, err error) error {
+	if nd := checkDynago(c, nil, err); nd != nil {
+		return nd
+	}
 	var se *client.Error
 	if errors.As(err, &se) {
 		report(c, se.Report)
-		if c.Bool("json") && json.Valid(se.Body) {
+		if c.Bool("json") && len(se.Body) > 0 && json.Valid(se.Body) {
 			writeJSON(c, se.Body)
+			err = &shownAsJSON{err}
 		}
-		switch se.Status {
-		case http.StatusUnauthorized:
+		switch {
+		case se.Status == http.StatusBadRequest && isErrorShape(se.Body):
+			return &usageError{cmd: commandName(c), err: fmt.Errorf("%s: %w\nthe node refused the request as malformed (a parameter, the key or the context): nothing happened", what, err)}
+		case se.Status == http.StatusUnauthorized:
 			return fmt.Errorf("%s: %w\nthe node requires a token: set --token or DYNAGO_TOKEN (an operator makes one with `dynago token create`)", what, err)
-		case http.StatusForbidden:
+		case se.Status == http.StatusForbidden:
 			return fmt.Errorf("%s: %w\nthe token's role does not allow this (read: get; write: also put and delete; admin: cluster and debug commands): set --token or DYNAGO_TOKEN to a token with that role", what, err)
 		}
-		if se.Status == http.StatusServiceUnavailable && (se.Method == http.MethodPut || se.Method == http.MethodDelete) {
-			return fmt.Errorf("%s: %w\nthe write is indeterminate: it may be stored on some replicas and may appear later", what, err)
+	}
+	isWrite := se != nil && (se.Method == http.MethodPut || se.Method == http.MethodDelete)
+	switch {
+	case isWrite && errors.Is(err, client.ErrUnavailable):
+		return fmt.Errorf("%s: %w\nthe write failed before anything was written (definite): retrying is safe", what, err)
+	case errors.Is(err, client.ErrIndeterminate):
+		if timedOut(err) {
+			return fmt.Errorf("%s: %w\nno answer within %s (--timeout, or the node's default %s, plus %s); the write is indeterminate: it may be stored on some replicas and may appear later",
+				what, err, kvHTTPTimeout(c.Duration("timeout")), defaultServerTimeout, clientMargin)
 		}
+		return fmt.Errorf("%s: %w\nthe write is indeterminate: it may be stored on some replicas and may appear later", what, err)
+	case timedOut(err):
+		return fmt.Errorf("%s: %w\nthe node did not answer in time (raise --timeout or %s)", what, err, clientTimeoutEnv)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// timedOut reports whether err is the client's own timeout (no answer in
+// time), not an answer.
+func timedOut(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &te) && te.Timeout())
+}
+
+// shownAsJSON is an error whose JSON form --json already printed (the
+// node's own body), so jsonOutcomes does not print another.
+type shownAsJSON struct{ error }
+
+func (e *shownAsJSON) Unwrap() error { return e.error }
+
+// notDynago is an answer from something that is not a dynago node: every
+// answer a node gives carries X-Dynago-Report, and its errors are the
+// contract's JSON. Exit code 3, so a script tells a wrong --addr from a
+// key that is not there.
+type notDynago struct {
+	addr   string
+	status int
+	body   string
+}
+
+func (e *notDynago) Error() string {
+	return fmt.Sprintf("%s is not a dynago node: it answered %d %s without dynago's X-Dynago-Report header (body: %q); check --addr or DYNAGO_ADDR",
+		e.addr, e.status, http.StatusText(e.status), e.body)
+}
+
+// checkDynago returns a *notDynago when the answer (res on success, or
+// err's *client.Error) did not come from a dynago node, else nil.
+func checkDynago(c *cli.Context, res *client.Response, err error) error {
+	var status int
+	var body []byte
+	var se *client.Error
+	switch {
+	case res != nil && err == nil:
+		if res.Report != "" {
+			return nil
+		}
+		status, body = res.Status, res.Body
+	case errors.As(err, &se):
+		if se.Report != "" || isErrorShape(se.Body) || goServerError(se.Status, se.Body) {
+			return nil
+		}
+		status, body = se.Status, se.Body
+	default:
+		return nil
+	}
+	b := string(body)
+	if len(b) > 80 {
+		b = b[:80] + "..."
+	}
+	return &notDynago{addr: c.String("addr"), status: status, body: b}
+}
+
+func responseOf(res *client.Result) *client.Response {
+	if res == nil {
+		return nil
+	}
+	return &res.Response
+}
+
+// isErrorShape reports whether body is the contract's error JSON:
+// {"error": "...", "code": "..."} (an answer a node gave before its routes,
+// e.g. a 503 overloaded, has no report header but this body).
+func isErrorShape(body []byte) bool {
+	var e struct {
+		Error *string `json:"error"`
+		Code  *string `json:"code"`
+	}
+	return json.Unmarshal(body, &e) == nil && e.Error != nil && e.Code != nil
+}
+
+// goServerError reports whether body is one net/http's server writes
+// itself before any handler runs ("431 Request Header Fields Too Large"):
+// a dynago node answers those too.
+func goServerError(status int, body []byte) bool {
+	return strings.HasPrefix(string(body), strconv.Itoa(status)+" "+http.StatusText(status)) ||
+		// A node serving HTTPS, asked over plain HTTP (crypto/tls's answer).
+		strings.HasPrefix(string(body), "Client sent an HTTP request to an HTTPS server")
 }
 
 // writeJSON prints a JSON document on its own line.
@@ -203,17 +324,21 @@ func doGet(c *cli.Context) error {
 	}
 	asJSON := p.AcceptJSON
 	res, err := cl.Get(c.Context, key, &p)
+	if nd := checkDynago(c, responseOf(res), err); nd != nil {
+		return nd
+	}
 	var notFound *client.Error
 	switch {
 	case errors.Is(err, client.ErrNotFound) && errors.As(err, &notFound):
 		// An outcome, not a failed request: the key has no live value.
 		report(c, notFound.Report)
 		if asJSON {
-			if len(notFound.Body) > 0 {
+			if len(notFound.Body) > 0 && json.Valid(notFound.Body) {
 				writeJSON(c, notFound.Body)
 			} else if err := marshalJSON(c, getOutput(false, notFound.Context, nil)); err != nil {
 				return err
 			}
+			return &shownAsJSON{fmt.Errorf("get %s: %w", key, errNotFound)}
 		} else if notFound.Context != "" {
 			fmt.Fprintf(c.App.ErrWriter, "context: %s\n", notFound.Context)
 		}
@@ -295,8 +420,10 @@ func putCommand() *cli.Command {
 		ArgsUsage: "KEY [VALUE|-]",
 		Description: "Writes VALUE under KEY; with VALUE '-' or absent, the value is read from stdin. Pass the context of\n" +
 			"the read you are updating with --context: without it the write is blind and becomes a sibling of any\n" +
-			"value it did not see. Prints the new context. A 503 means the write is indeterminate: it may be stored\n" +
-			"on some replicas and may appear later.",
+			"value it did not see. Prints the new context. A failed write says which of two kinds it is: \"definite\"\n" +
+			"(503 unavailable: too few replicas were alive, so nothing was written; retrying is safe) or\n" +
+			"\"indeterminate\" (503 write_indeterminate, or no answer in time: it may be stored on some replicas and\n" +
+			"may appear later; read before retrying a write that must not apply twice). Both exit 1.",
 		Flags: append(clientFlags(),
 			&cli.StringFlag{Name: "w", Usage: "`W` acks to wait for: 1..N, one, quorum or all (empty: the node's --w)"},
 			&cli.StringFlag{Name: "pw", Usage: "`PW`: how many acks must come from primary replicas (empty: the node's --pw)"},
@@ -344,6 +471,9 @@ func doPut(c *cli.Context) error {
 	res, err := cl.Put(c.Context, key, value, &p)
 	if err != nil {
 		return requestFailed(c, "put "+key, err)
+	}
+	if nd := checkDynago(c, res, nil); nd != nil {
+		return nd
 	}
 	report(c, res.Report)
 	return writeResult(c, res, "stored")
@@ -409,6 +539,9 @@ func doDelete(c *cli.Context) error {
 	p.Context = c.String("context")
 	if p.Context == "" {
 		res, err := cl.Get(c.Context, key, &client.ReadOptions{R: r, Timeout: p.Timeout})
+		if nd := checkDynago(c, responseOf(res), err); nd != nil {
+			return nd
+		}
 		var notFound *client.Error
 		switch {
 		case errors.Is(err, client.ErrNotFound) && errors.As(err, &notFound):
@@ -426,6 +559,9 @@ func doDelete(c *cli.Context) error {
 	res, err := cl.Delete(c.Context, key, &p)
 	if err != nil {
 		return requestFailed(c, "delete "+key, err)
+	}
+	if nd := checkDynago(c, res, nil); nd != nil {
+		return nd
 	}
 	report(c, res.Report)
 	return writeResult(c, res, "deleted")

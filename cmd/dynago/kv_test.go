@@ -519,7 +519,9 @@ func TestDelete(t *testing.T) {
 		f := newKVNode(t, nil)
 		f.put("k", "v")
 		res := runCLI(t, "", "delete", "--addr", f.URL(), "--context", "ctx-1", "k")
-		if res.code != 1 || !strings.Contains(res.stderr, "400 Bad Request: X-Dynago-Context: ") || !strings.Contains(res.stderr, "bad_context") {
+		// A malformed context is bad usage, found by the node (issue 14:
+		// the same mistake exits 2 wherever it is caught).
+		if res.code != 2 || !strings.Contains(res.stderr, "400 Bad Request: X-Dynago-Context: ") || !strings.Contains(res.stderr, "bad_context") {
 			t.Fatal(res)
 		}
 		if vs, _ := f.state("k"); !slices.Equal(vs, []string{"v"}) {
@@ -647,6 +649,10 @@ func TestEveryFlagReadsItsEnv(t *testing.T) {
 		for _, fl := range cmd.Flags {
 			name := fl.Names()[0]
 			want := envName(name)
+			if name == "timeout" && hasFlag(cmd, "addr") {
+				// A client's wait, apart from the agent's DYNAGO_TIMEOUT.
+				want = clientTimeoutEnv
+			}
 			ev, ok := fl.(interface{ GetEnvVars() []string })
 			if !ok {
 				t.Fatalf("%s --%s: no GetEnvVars", cmd.Name, name)

@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/dynago/dynago/client"
+	"github.com/dynago/dynago/internal/buildinfo"
 )
 
 func main() {
@@ -48,11 +52,16 @@ func commandName(c *cli.Context) string {
 // This is the only place that decides exit codes.
 func exitCode(err error) int {
 	var ue *usageError
+	var nd *notDynago
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &ue):
 		return 2
+	case errors.As(err, &nd):
+		// --addr answered, but not as dynago (a web server, a proxy's
+		// error page): not "not found", which a script would believe.
+		return 3
 	default:
 		// A failed request, a node that could not start, an interrupted
 		// run: the command was used correctly but did not succeed.
@@ -92,7 +101,8 @@ func newApp() *cli.App {
 		Usage: "a Dynamo-style leaderless replicated key-value store",
 		Description: "Run a node with 'dynago agent', a local 3-node cluster with 'dynago demo', and talk to any node\n" +
 			"with the client commands. Every flag also reads DYNAGO_<FLAG> (e.g. --data-dir: DYNAGO_DATA_DIR).\n" +
-			"Flags go before arguments. Exit codes: 0 success, 1 failed request, 2 bad usage.",
+			"Flags go before arguments. Exit codes: 0 success, 1 failed request, 2 bad usage (including a request\n" +
+			"the node refused as malformed, 400), 3 --addr answered but is not a dynago node.",
 		HideVersion:    true,
 		Reader:         os.Stdin,
 		Writer:         os.Stdout,
@@ -119,8 +129,19 @@ func newApp() *cli.App {
 			benchCommand(),
 			tokenCommand(),
 			certCommand(),
+			versionCommand(),
 		},
+		// --version: urfave's own flag would also take -v, which the client
+		// commands use for --verbose.
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "version", Usage: "print the version, commit and Go version (as 'dynago version')"}},
 		Action: func(c *cli.Context) error {
+			if c.Bool("version") {
+				if c.NArg() > 0 {
+					return usagef(c, "--version takes no arguments")
+				}
+				printVersion(c, buildinfo.Get())
+				return nil
+			}
 			if c.NArg() > 0 {
 				return usagef(c, "unknown command %q", c.Args().First())
 			}
@@ -132,6 +153,9 @@ func newApp() *cli.App {
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = onUsageError
 		cmd.Flags = withEnv(cmd.Flags)
+		if hasFlag(cmd, "json") && cmd.Action != nil {
+			cmd.Action = jsonOutcomes(cmd.Action)
+		}
 	}
 	return app
 }
@@ -147,11 +171,16 @@ func envName(flag string) string {
 	return "DYNAGO_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
-// withEnv sets EnvVars on every flag from its name, so no flag can forget.
+// withEnv sets EnvVars on every flag from its name, so no flag can forget,
+// unless the flag names its variable itself (the client commands'
+// --timeout reads DYNAGO_CLIENT_TIMEOUT, not the agent's DYNAGO_TIMEOUT).
 func withEnv(flags []cli.Flag) []cli.Flag {
 	for _, f := range flags {
 		name := f.Names()[0]
 		env := []string{envName(name)}
+		if ev, ok := f.(interface{ GetEnvVars() []string }); ok && len(ev.GetEnvVars()) > 0 {
+			continue
+		}
 		switch f := f.(type) {
 		case *cli.StringFlag:
 			f.EnvVars = env
@@ -174,6 +203,58 @@ func withEnv(flags []cli.Flag) []cli.Flag {
 		}
 	}
 	return flags
+}
+
+func hasFlag(cmd *cli.Command, name string) bool {
+	for _, f := range cmd.Flags {
+		if slices.Contains(f.Names(), name) {
+			return true
+		}
+	}
+	return false
+}
+
+// jsonOutcomes makes a command with --json print JSON for every outcome:
+// when it fails without having printed the node's own JSON (no answer, a
+// key not found, bad usage found after the flags were read, not a dynago
+// node), it prints {"error", "code", "exit"} on stdout; the message goes
+// to stderr as always.
+func jsonOutcomes(action cli.ActionFunc) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		err := action(c)
+		var shown *shownAsJSON
+		if err == nil || !c.Bool("json") || errors.As(err, &shown) {
+			return err
+		}
+		out := struct {
+			Error string `json:"error"`
+			Code  string `json:"code"`
+			Exit  int    `json:"exit"`
+		}{err.Error(), outcomeCode(err), exitCode(err)}
+		if jerr := marshalJSON(c, out); jerr != nil {
+			return errors.Join(err, jerr)
+		}
+		return err
+	}
+}
+
+// outcomeCode is the "code" of a failure's JSON when the node gave none.
+func outcomeCode(err error) string {
+	var ue *usageError
+	var nd *notDynago
+	switch {
+	case errors.As(err, &ue):
+		return "bad_usage"
+	case errors.As(err, &nd):
+		return "not_dynago"
+	case errors.Is(err, errNotFound):
+		return "not_found"
+	case errors.Is(err, client.ErrIndeterminate):
+		return "indeterminate"
+	case errors.Is(err, client.ErrNoResponse):
+		return "no_response"
+	}
+	return "failed"
 }
 
 // positional checks c's positional arguments: at least min, at most max

@@ -74,6 +74,13 @@ type Health struct {
 	// client authentication): anyone who reaches its ports can use it.
 	Insecure bool   `json:"insecure,omitempty"`
 	Warning  string `json:"warning,omitempty"`
+	// Version, Commit and GoVersion say which build the node runs (as
+	// `dynago version` does): the release or module version ("dev" for a
+	// build from a clone), the VCS revision ("unknown" without one) and
+	// the Go toolchain.
+	Version   string `json:"version,omitempty"`
+	Commit    string `json:"commit,omitempty"`
+	GoVersion string `json:"go_version,omitempty"`
 }
 
 // Plan operations: the changes GET /cluster/plan can plan, each the query
