@@ -375,10 +375,13 @@ async function pageStaging(main) {
       sec.append(table(['Node', '#Before', '#After', '#Gains', '#Loses'], p.nodes.map(n => el('tr', {}, td(n.node), num(n.partitions_before), num(n.partitions_after), num(n.gain.length), num(n.lose.length))), 'plan'));
       for (const w of p.warnings || []) sec.append(el('div', {class: 'notice'}, w));
     }
-    sec.append(el('p', {},
-      action('Stage', 'hold joins, leaves and removes until a commit', () => confirm('Stage cluster changes?') && post('/cluster/stage')), ' ',
-      action('Commit', 'place every pending change now', () => confirm('Commit ' + p.pending.length + ' pending changes?') && post('/cluster/commit'))));
   }
+  // Offered to everyone, enabled for admins only: a reader sees what an
+  // admin could do here.
+  const pending = plan.ok ? plan.body.pending.length : 0;
+  sec.append(el('p', {},
+    action('Stage', 'hold joins, leaves and removes until a commit', () => confirm('Stage cluster changes?') && post('/cluster/stage')), ' ',
+    action('Commit', 'place every pending change now', () => confirm('Commit ' + pending + ' pending changes?') && post('/cluster/commit'))));
   if (members.ok) {
     main.append(el('h2', {}, 'Members'));
     main.append(el('section', {}, table(['Node', 'State', 'Liveness', 'Action'], members.body.map(m => el('tr', {'data-node': m.name},
