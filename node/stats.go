@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -189,5 +188,5 @@ func (s *statsHistory) snapshot() []api.StatsSample {
 func (h *httpAPI) handleStatsHistory(w http.ResponseWriter, r *http.Request) {
 	s := h.stats
 	writeJSON(w, http.StatusOK, api.StatsHistory{Node: h.cfg.Name, IntervalSecs: s.interval.Seconds(),
-		WindowSecs: math.Round(float64(s.keep) * s.interval.Seconds()), Samples: s.snapshot()})
+		WindowSecs: float64(s.keep) * s.interval.Seconds(), Samples: s.snapshot()})
 }

@@ -72,7 +72,7 @@ func apiCall(t *testing.T, method, url, token, body string) (int, string) {
 // real headless Chromium against three real agents with tokens, checks
 // what each page shows and saves a screenshot of it:
 //   - admin (token in the link's fragment): the overview lists the three
-//     nodes alive with their partitions, the ring page their ownership,
+//     nodes alive with their partitions and disk sizes, the ring page their ownership,
 //     repair the anti-entropy table, metrics a chart of the puts the test
 //     made, the key inspector both siblings of a key on every replica,
 //     and staged changes enabled buttons that stage and commit;
@@ -86,7 +86,7 @@ func TestProcessConsole(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "tokens")
 	admin := createToken(t, file, "admin", "ops")
 	read := createToken(t, file, "read", "dash")
-	flags := []string{"--in-memory", "--data-dir", "", "--partitions", "16", "--token-file", file}
+	flags := []string{"--partitions", "16", "--token-file", file}
 	n1 := newAgent(t, "n1", "")
 	n1.flags = flags
 	n1.start(t)
@@ -207,9 +207,10 @@ func TestProcessConsole(t *testing.T) {
 	html := page(ctx, "#overview", "1-overview")
 	for _, n := range []string{"n1", "n2", "n3"} {
 		// Q=16, N=3, three nodes: each holds a replica of all 16.
-		row := regexp.MustCompile(`<tr data-node="` + n + `"><td>` + n + `</td><td>valid</td><td class="ok">alive</td>.*?<td class="num">16</td>`)
+		// Its disk size comes from the node itself (GET /cluster/nodes).
+		row := regexp.MustCompile(`<tr data-node="` + n + `"><td>` + n + `</td><td>valid</td><td class="ok">alive</td>.*?<td class="num">16</td><td class="num">\d+</td><td class="num">[0-9.]+ (B|KiB|MiB)</td>`)
 		if !row.MatchString(html) {
-			t.Fatalf("overview: no row showing %s valid, alive, holding 16 partitions:\n%s", n, html)
+			t.Fatalf("overview: no row showing %s valid, alive, holding 16 partitions, with its disk size:\n%s", n, html)
 		}
 	}
 	must("overview", html, `id="nodes-count">3<`)

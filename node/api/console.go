@@ -1,5 +1,7 @@
 package api
 
+import "encoding/json"
+
 // Paths of the web console (node/ui) and the routes it adds.
 const (
 	// PathConsole is where every node serves its web console.
@@ -91,4 +93,28 @@ type KeyReplica struct {
 	// included (Deleted).
 	ContextToken string    `json:"context_token"`
 	Versions     []Version `json:"versions"`
+}
+
+// PathNodes is GET /cluster/nodes: Nodes.
+const PathNodes = "/cluster/nodes"
+
+// Nodes is GET /cluster/nodes: the status of this node and of every
+// other member gossip lists alive, each asked over RPC (this node
+// first, then by name). The console's overview reads version and disk
+// from it.
+type Nodes struct {
+	Nodes []NodeStatus `json:"nodes"`
+}
+
+// NodeStatus is one node's status in Nodes.
+type NodeStatus struct {
+	Node string `json:"node"`
+	// Health is the node's own GET /health answer as it gave it (status,
+	// and whatever else /health reports, such as a version).
+	Health json.RawMessage `json:"health,omitempty"`
+	// DiskBytes estimates the bytes the node's store holds (index and
+	// value log); absent when the store can't tell (in memory).
+	DiskBytes *int64 `json:"disk_bytes,omitempty"`
+	// Error says why the node could not be asked (then only Node is set).
+	Error string `json:"error,omitempty"`
 }

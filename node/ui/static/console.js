@@ -144,15 +144,15 @@ async function pageOverview(main) {
     el('div', {class: 'card'}, el('div', {class: 'muted'}, 'Alive'), el('div', {class: 'big ' + (alive === ms.length ? 'ok' : 'bad')}, alive + ' / ' + ms.length)),
     el('div', {class: 'card'}, el('div', {class: 'muted'}, 'Partitions'), el('div', {class: 'big'}, ring.ok ? String(ring.body.partitions) : '—')),
     el('div', {class: 'card'}, el('div', {class: 'muted'}, 'Replicas (N)'), el('div', {class: 'big'}, ring.ok ? String(ring.body.n) : '—')));
-  // Version and disk come from each node's status when the node reports
-  // them (GET /cluster/nodes); the node serving this page reports its own
-  // version in /health.
+  // Version and disk come from each node's status (GET /cluster/nodes:
+  // its own /health answer and its store's size); a dash when a node
+  // does not report one.
   const status = await api('/cluster/nodes');
   const byName = {};
   if (status.ok && Array.isArray(status.body.nodes)) for (const s of status.body.nodes) byName[s.node] = s;
   const rows = ms.map(m => {
     const s = byName[m.name] || {};
-    let version = s.version;
+    let version = s.health && s.health.version;
     if (!version && me && m.name === me.node && health.ok) version = health.body.version;
     return el('tr', {'data-node': m.name},
       td(m.name), td(m.state),
