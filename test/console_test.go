@@ -225,7 +225,8 @@ func TestProcessConsole(t *testing.T) {
 	must("repair", html, "n1 holds 0 hints", "No hint backlog", `id="aae"`, "Tombstones")
 
 	html = page(ctx, "#metrics", "4-metrics")
-	must("metrics", html, `data-series="put"`, `data-series="put p99"`, `<tr data-op="put">`)
+	// The 3 puts of the test, all through n1.
+	must("metrics", html, `data-series="put"`, `data-series="put p99"`, `<tr data-op="put"><td>put</td><td class="num">3</td>`)
 
 	html = page(ctx, "#key/conflict", "5-key-conflict")
 	must("key inspector", html, `id="siblings"`, ">left<", ">right<", "2 siblings", `id="preflist"`)

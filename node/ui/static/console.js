@@ -272,7 +272,7 @@ function chart(title, unit, series, t0, t1) {
   for (let i = 0; i <= 4; i++) {
     const v = maxV * i / 4;
     s.append(svg('line', {x1: L, x2: W - 10, y1: y(v), y2: y(v), stroke: '#e3e6ea'}));
-    s.append(svg('text', {x: L - 6, y: y(v) + 4, 'text-anchor': 'end'}, (v < 10 ? v.toFixed(1) : Math.round(v)) + unit));
+    s.append(svg('text', {x: L - 6, y: y(v) + 4, 'text-anchor': 'end'}, (v < 1 ? v.toFixed(2) : v < 10 ? v.toFixed(1) : Math.round(v)) + unit));
   }
   s.append(svg('text', {x: L, y: H - 4}, new Date(t0).toLocaleTimeString()));
   s.append(svg('text', {x: W - 10, y: H - 4, 'text-anchor': 'end'}, new Date(t1).toLocaleTimeString()));
@@ -304,12 +304,17 @@ async function pageMetrics(main) {
     points: h.samples.map((s, j) => [ts[j], s.ops[op] ? f(s.ops[op]) : 0])}));
   main.append(chart('Rate (requests/s)', '', ser(o => o.rate, ''), t0, t1));
   main.append(chart('Latency (ms): p50 solid, p99 dashed', '', ser(o => o.p50_ms, ' p50').concat(ser(o => o.p99_ms, ' p99', '5,4')), t0, t1));
-  const last = h.samples[h.samples.length - 1];
-  main.append(el('section', {}, el('h2', {}, 'Last sample (' + last.time + ')'),
-    table(['Operation', '#Requests', '#Rate/s', '#p50 ms', '#p99 ms', '#5xx'], ops.map(op => {
-      const o = last.ops[op] || {count: 0, rate: 0, p50_ms: 0, p99_ms: 0, errors: 0};
-      return el('tr', {'data-op': op}, td(op), num(o.count), num(o.rate.toFixed(2)), num(o.p50_ms.toFixed(2)), num(o.p99_ms.toFixed(2)), num(o.errors));
-    }), 'last-sample')));
+  // The whole window in one row per operation: the requests, their
+  // average rate, and the worst p50 and p99 of any sample.
+  const secs = h.samples.reduce((a, s) => a + s.seconds, 0);
+  main.append(el('section', {}, el('h2', {}, 'Over the ' + h.samples.length + ' samples (' + Math.round(secs) + ' s)'),
+    table(['Operation', '#Requests', '#Average rate/s', '#Worst p50 ms', '#Worst p99 ms', '#5xx'], ops.map(op => {
+      const os = h.samples.map(s => s.ops[op]).filter(o => o);
+      const n = os.reduce((a, o) => a + o.count, 0);
+      return el('tr', {'data-op': op}, td(op), num(n), num((secs > 0 ? n / secs : 0).toFixed(2)),
+        num(Math.max(0, ...os.map(o => o.p50_ms)).toFixed(2)), num(Math.max(0, ...os.map(o => o.p99_ms)).toFixed(2)),
+        num(os.reduce((a, o) => a + o.errors, 0)));
+    }), 'window-totals')));
 }
 
 async function pageKey(main, key) {
