@@ -57,7 +57,7 @@ func (s *statsHistory) Run(ctx context.Context) error {
 		case <-tick.C:
 		}
 		cur, now := s.read(), s.clock.Steady()
-		s.add(sampleOf(prev, cur, now.Sub(at), s.clock.Now()))
+		s.add(sampleOf(prev, cur, now.Sub(at), s.clock.wallOf(now))) // dated for display only
 		prev, at = cur, now
 	}
 }
