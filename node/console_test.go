@@ -230,3 +230,14 @@ func FuzzDecodeNodeStatus(f *testing.F) {
 		}
 	})
 }
+
+// TestStatsHistoryMetricsAuth: --metrics-auth closes /metrics/history
+// to all but admins, as it does /metrics.
+func TestStatsHistoryMetricsAuth(t *testing.T) {
+	n, _ := authNode(t, func(c *Config) { c.MetricsAuth = true })
+	for tok, want := range map[string]int{"": 401, tokRead: 403, tokAdmin: 200} {
+		if r := n.do("GET", "/metrics/history", nil, bearer(tok)); r.status != want {
+			t.Fatalf("GET /metrics/history with %q: %d, want %d", tok, r.status, want)
+		}
+	}
+}
