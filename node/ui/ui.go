@@ -32,9 +32,9 @@ func Handler() http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
-		// A node upgrade changes the files: the browser revalidates
-		// (FileServer answers 304 by modification time... which embed
-		// lacks, so it refetches: a few tens of KB).
+		// Embedded files carry no modification time, so nothing lets a
+		// browser keep a stale copy: it fetches the few tens of KB again,
+		// and a node upgraded in place serves its new console at once.
 		h.Set("Cache-Control", "no-cache")
 		fsrv.ServeHTTP(w, r)
 	})
