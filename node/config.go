@@ -124,6 +124,12 @@ type Config struct {
 	// Prometheus scraper needs no token (it shows counts, never keys or
 	// values).
 	MetricsAuth bool
+	// StatsInterval is how often the node samples its request rates and
+	// latency quantiles for the console's chart (GET /metrics/history,
+	// stats.go); StatsWindow is how far back the samples go. Zero means
+	// the defaults (DefaultStatsInterval, DefaultStatsWindow).
+	StatsInterval time.Duration
+	StatsWindow   time.Duration
 	// TestClock enables POST /debug/clock, which skews this node's clock
 	// (fault tests; libfaketime does not reach Go's clock).
 	TestClock bool
@@ -302,6 +308,14 @@ const (
 	// DefaultGCInterval follows badger's advice to run value-log GC
 	// periodically; every 5 minutes keeps vlog growth bounded at little cost.
 	DefaultGCInterval = 5 * time.Minute
+	// DefaultStatsInterval samples request rates every 5 s: fine enough to
+	// show a burst on the console's chart, coarse enough that a sample of
+	// a lightly loaded node still holds requests for its quantiles.
+	DefaultStatsInterval = 5 * time.Second
+	// DefaultStatsWindow keeps the last 10 minutes (120 samples at 5 s, a
+	// few KB): "the last minutes" of the console, while a longer history
+	// is Prometheus's job (GET /metrics).
+	DefaultStatsWindow = 10 * time.Minute
 )
 
 // DefaultGossipConfig is tuned for 3 to 5 nodes sharing a 2-core machine:
@@ -340,6 +354,8 @@ func DefaultConfig() Config {
 		// on those reads only.
 		SpeculativeRetry: 5 * time.Millisecond,
 		GCInterval:       DefaultGCInterval,
+		StatsInterval:    DefaultStatsInterval,
+		StatsWindow:      DefaultStatsWindow,
 		Hints:            hintedhandoff.DefaultConfig(),
 		HandoffInterval:  DefaultHandoffInterval,
 		Gossip:           DefaultGossipConfig(),
@@ -412,6 +428,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HandoffInterval == 0 {
 		c.HandoffInterval = d.HandoffInterval
+	}
+	if c.StatsInterval == 0 {
+		c.StatsInterval = d.StatsInterval
+	}
+	if c.StatsWindow == 0 {
+		c.StatsWindow = d.StatsWindow
 	}
 	c.Hints = c.Hints.WithDefaults()
 	if c.TransferRate == 0 {
@@ -508,6 +530,9 @@ func (c Config) Validate() error {
 	}
 	if c.SpeculativeRetry < 0 {
 		bad("speculative retry %v: must not be negative", c.SpeculativeRetry)
+	}
+	if c.StatsInterval < 0 || c.StatsWindow < c.StatsInterval {
+		bad("stats interval %v and window %v: want a positive interval no longer than the window", c.StatsInterval, c.StatsWindow)
 	}
 	if c.AAE.Interval < 0 || c.AAE.Concurrency < 1 || c.AAE.KeysPerSec < 1 || c.AAE.BytesPerSec < 1 ||
 		c.AAE.P99Target < 0 || c.AAE.RebuildInterval < 0 || c.AAE.TombstoneGrace < 0 {

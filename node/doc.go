@@ -56,6 +56,9 @@
 //	                                (503 overloaded / RESP BUSY), HTTP server timeouts
 //	(identity)      identity.go     the node name recorded in its store (a foreign data dir is refused)
 //	(gossip keys)   keyring.go      the gossip keyring and its file; http_keyring.go the rotation route
+//	(console)       console.go      the web console (node/ui) at /ui/ and the routes it reads that the
+//	                                API lacked: /auth/whoami, /cluster/nodes (MethodStatus), /debug/replicas;
+//	                stats.go        /metrics/history: the request-rate and latency samples and their loop
 //
 // Hint delivery is node/internal/handoff's Service, gossip is
 // node/internal/gossip's, the membership CRDT and plan math are
@@ -93,7 +96,7 @@
 // Every goroutine has an owner that waits for it:
 //
 //   - Run's group: the HTTP, RESP and RPC servers' accept loops, rejoinLoop,
-//     gcLoop, and each service's Run: members (persistLoop, claimLoop),
+//     gcLoop, statsLoop (stats.go), and each service's Run: members (persistLoop, claimLoop),
 //     antiEntropy (aaeLoop, and the exchange rounds it awaits; holdsLoop),
 //     transferService (transferLoop), the handoff service. Each Run
 //     supervises its loops (a panic is logged, counted and the loop
@@ -132,7 +135,7 @@
 //	  → partTree.mu (the tree and its bookkeeping)
 //
 // Every other mutex is a leaf: it is never held while taking another or
-// calling out (aaeState.mu, latencyWindow.mu, leaver.mu,
+// calling out (aaeState.mu, latencyWindow.mu, statsHistory.mu, leaver.mu,
 // transferState.mu, viewState.mu and syncMu, gossip.Peers' (its callback
 // only wakes loops and sets a gauge), peering.clientsMu, tasks.mu, the rpc
 // client's and server's). Functions that must be called with a lock held

@@ -65,6 +65,7 @@ type httpAPI struct {
 	leaving *leaver
 	net     *peering
 	keys    *gossipKeyring // the gossip encryption keyring (keyring.go)
+	stats   *statsHistory  // recent request rates and latencies (stats.go)
 }
 
 // routes is the HTTP API.
@@ -103,6 +104,7 @@ func (h *httpAPI) routes() http.Handler {
 	mux.HandleFunc("POST /debug/faults", h.handleFaults)
 	mux.HandleFunc("GET /health", h.handleHealth)
 	mux.Handle("GET /metrics", h.metrics.handler())
+	h.consoleRoutes(mux) // console.go
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Code: "no_route", Message: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
 	})
@@ -125,7 +127,7 @@ func (h *httpAPI) routes() http.Handler {
 // would clean (an empty, "." or ".." segment), so the key it names can't
 // be reached as written.
 func uncleanKeyPath(p string) bool {
-	for _, prefix := range []string{"/kv/", "/debug/replica/", "/debug/preflist/"} {
+	for _, prefix := range []string{"/kv/", "/debug/replica/", "/debug/preflist/", api.PathReplicas} {
 		if key, ok := strings.CutPrefix(p, prefix); ok && key != "" {
 			clean := path.Clean(p)
 			if strings.HasSuffix(p, "/") && !strings.HasSuffix(clean, "/") {

@@ -19,6 +19,20 @@ var routeRoles = map[string]auth.Role{
 	"/kv/{key...}":        auth.RoleRead, // another method: answered 405
 	"GET /health":         auth.RoleNone, // load balancers and probes carry no token
 	"GET /metrics":        auth.RoleNone, // Config.MetricsAuth: admin
+	// The web console (console.go): its files are open, like /health,
+	// so a browser without a token gets the sign-in prompt; the data it
+	// shows comes from the routes above and below, with their roles.
+	"GET /ui/":             auth.RoleNone,
+	"GET /ui":              auth.RoleNone,
+	"GET /auth/whoami":     auth.RoleRead, // any valid token learns its own role
+	"GET /metrics/history": auth.RoleNone, // /metrics' figures, sampled: its rule (metricsRoute)
+}
+
+// metricsRoute reports whether pattern serves the node's metrics, open
+// unless Config.MetricsAuth makes them admin's (and then not audited:
+// scrapers poll them).
+func metricsRoute(pattern string) bool {
+	return pattern == "GET /metrics" || pattern == "GET /metrics/history"
 }
 
 // authOn reports whether requests need credentials (Config.Auth,
@@ -27,7 +41,7 @@ func (h *httpAPI) authOn() bool { return h.cfg.Auth != nil || h.cfg.AuthPrincipa
 
 // roleFor is the role a request to the route of pattern needs.
 func (h *httpAPI) roleFor(pattern string) auth.Role {
-	if pattern == "GET /metrics" && h.cfg.MetricsAuth {
+	if metricsRoute(pattern) && h.cfg.MetricsAuth {
 		return auth.RoleAdmin
 	}
 	if r, ok := routeRoles[pattern]; ok {
@@ -116,13 +130,13 @@ func (h *httpAPI) authorize(mux *http.ServeMux) http.Handler {
 			h.metrics.authRefused.WithLabelValues("http", reason).Inc()
 			h.log.Warn("request refused", "status", refused.Status, "principal", p.Name, "role", p.Role.String(),
 				"method", r.Method, "route", routeName(pattern, r), "remote", r.RemoteAddr)
-			if need == auth.RoleAdmin && pattern != "GET /metrics" {
+			if need == auth.RoleAdmin && !metricsRoute(pattern) {
 				h.auditLine(r, pattern, p, refused.Status)
 			}
 			writeError(w, refused)
 			return
 		}
-		if need == auth.RoleAdmin && pattern != "GET /metrics" {
+		if need == auth.RoleAdmin && !metricsRoute(pattern) {
 			h.audit(mux, w, r, pattern, p)
 			return
 		}

@@ -53,6 +53,9 @@ type Node struct {
 	transfers *transferService
 	// web serves the HTTP API (http.go).
 	web *httpAPI
+	// stats samples request rates and latencies for the console
+	// (stats.go).
+	stats *statsHistory
 	// resp serves the Redis protocol (resp.go); nil when Config.RESPAddr
 	// is empty.
 	resp *respAPI
@@ -283,8 +286,9 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		ae: n.ae, peers: n.peers, net: n.net, gossip: n.gossip, handoff: n.handoff, transfers: n.transfers,
 		bgCtx: n.bgCtx, task: &n.leaveTask, ctx: n.leaveCtx, left: n.left, leftOnce: &n.leftOnce,
 	}
+	n.stats = newStatsHistory(n.recoverer, n.clock, &n.cfg)
 	n.web = &httpAPI{
-		recoverer: n.recoverer, members: n.members, cfg: &n.cfg, clock: n.clock, rep: n.rep, coord: n.coord, ae: n.ae,
+		stats: n.stats, recoverer: n.recoverer, members: n.members, cfg: &n.cfg, clock: n.clock, rep: n.rep, coord: n.coord, ae: n.ae,
 		peers: n.peers, gossip: n.gossip, hints: n.hints, handoff: n.handoff, aae: n.aae,
 		xfer: &n.xfer, ring: &n.members.ring, faults: &n.faults, ready: n.ready, bgCtx: n.bgCtx, leaving: n.leaving, net: n.net,
 		keys: n.keys,
@@ -426,6 +430,7 @@ func (n *Node) run(ctx context.Context) error {
 		wg.Go(func() { _ = n.members.Run(n.bgCtx) })
 		wg.Go(func() { _ = n.ae.Run(n.bgCtx) })
 		wg.Go(func() { _ = n.transfers.Run(n.bgCtx) })
+		wg.Go(n.supervise(n.bgCtx, "statsLoop", func() { _ = n.stats.Run(n.bgCtx) }))
 		resume := n.members.clusterView().Members[n.cfg.Name].Status == membership.StatusLeaving
 		if resume {
 			n.log.Info("resuming the leave this node had started")

@@ -68,6 +68,8 @@ func (n *Node) serveMethod(ctx context.Context, method uint8, payload []byte) ([
 		return nil, n.members.receiveState(payload)
 	case wire.MethodKeyring:
 		return n.keys.serve(payload)
+	case wire.MethodStatus:
+		return n.web.nodeStatus(ctx), nil // console.go
 	case wire.MethodStatePull:
 		return n.members.clusterSnapshot().Marshal(), nil
 	case wire.MethodAAERoots, wire.MethodAAEChildren, wire.MethodAAEEntries, wire.MethodAAEFetch:

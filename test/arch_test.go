@@ -55,7 +55,11 @@ func TestImportRule(t *testing.T) {
 		// Certificates and TLS configurations: the standard library only,
 		// so cmd/dynago, node and tests all build on it.
 		"node/security": {stdOnly: true},
-		"node":          {allowed: []string{"antientropy", "hintedhandoff", "internal/buildinfo", "node/api", "node/auth", "node/internal/gossip", "node/internal/handoff", "node/internal/logflood", "node/internal/membership", "node/internal/wire", "node/rpc", "node/security", "quorum", "ring", "storage", "vclock"}},
+		"node":          {allowed: []string{"antientropy", "hintedhandoff", "internal/buildinfo", "node/api", "node/auth", "node/internal/gossip", "node/internal/handoff", "node/internal/logflood", "node/internal/membership", "node/internal/wire", "node/rpc", "node/security", "node/ui", "quorum", "ring", "storage", "vclock"}},
+		// The web console's embedded files and their handler: the
+		// standard library only (its data comes from the API, in the
+		// browser).
+		"node/ui": {stdOnly: true},
 		// The membership CRDT, ownership tables, claim and plan math: pure
 		// (node owns the goroutine that holds the state and does the I/O).
 		// Plans are computed as the HTTP contract's types (node/api, data

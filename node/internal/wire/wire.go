@@ -62,6 +62,11 @@ const (
 	// keyring (a rotation across the cluster, node/keyring.go). Request:
 	// KeyringRequest. Response: KeyringResponse, the keys after the change.
 	MethodKeyring uint8 = 12
+	// MethodStatus returns the receiver's status for the web console
+	// (GET /cluster/nodes): the JSON of node/api's NodeStatus (its own
+	// /health answer, its store's size). Request: empty. Not checked: it
+	// reads nothing of the data.
+	MethodStatus uint8 = 13
 )
 
 const wireV1 = 1
