@@ -55,7 +55,7 @@ func TestImportRule(t *testing.T) {
 		// Certificates and TLS configurations: the standard library only,
 		// so cmd/dynago, node and tests all build on it.
 		"node/security": {stdOnly: true},
-		"node":          {allowed: []string{"antientropy", "hintedhandoff", "node/api", "node/auth", "node/internal/gossip", "node/internal/handoff", "node/internal/logflood", "node/internal/membership", "node/internal/wire", "node/rpc", "node/security", "quorum", "ring", "storage", "vclock"}},
+		"node":          {allowed: []string{"antientropy", "hintedhandoff", "node/api", "node/auth", "node/backup", "node/internal/gossip", "node/internal/handoff", "node/internal/logflood", "node/internal/membership", "node/internal/wire", "node/rpc", "node/security", "quorum", "ring", "storage", "vclock"}},
 		// The membership CRDT, ownership tables, claim and plan math: pure
 		// (node owns the goroutine that holds the state and does the I/O).
 		// Plans are computed as the HTTP contract's types (node/api, data
@@ -79,6 +79,10 @@ func TestImportRule(t *testing.T) {
 		// The HTTP contract's types: the server, the CLI and the Go client
 		// share them, so they depend on nothing but the standard library.
 		"node/api": {stdOnly: true},
+		// The backup file format (framing and checksums): the node's
+		// backup and restore routes and the CLI share it, so the standard
+		// library only.
+		"node/backup": {stdOnly: true, pure: true},
 		// Client authentication: the token file's parser and table
 		// (pure) and the Authenticator that reloads it (os only); the
 		// standard library alone.
@@ -90,7 +94,7 @@ func TestImportRule(t *testing.T) {
 		// its bench) and redis-server as processes; only the API's names.
 		"bench/compare":            {allowed: []string{"node/api"}},
 		"cmd/dynago/internal/demo": {allowed: []string{"client", "node", "storage/badger"}, badger: true},
-		"cmd/dynago":               {allowed: []string{"client", "cmd/dynago/internal/bench", "cmd/dynago/internal/demo", "node", "node/api", "node/auth", "node/security", "storage/badger"}, badger: true},
+		"cmd/dynago":               {allowed: []string{"client", "cmd/dynago/internal/bench", "cmd/dynago/internal/demo", "node", "node/api", "node/auth", "node/backup", "node/security", "storage/badger", "vclock"}, badger: true},
 		// The fault suite drives real processes over HTTP: it imports no
 		// server package.
 		"test/jepsen/history": {},
