@@ -119,6 +119,8 @@ func newApp() *cli.App {
 			benchCommand(),
 			tokenCommand(),
 			certCommand(),
+			backupCommand(),
+			restoreCommand(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {

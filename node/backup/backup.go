@@ -205,11 +205,18 @@ func (br *Reader) Bytes() uint64 { return br.bytes }
 func (br *Reader) full(b []byte, what string) error {
 	if _, err := io.ReadFull(br.r, b); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("%w: the input ends inside %s (record %d)", ErrTruncated, what, br.records+1)
+			return br.truncated(what)
 		}
 		return fmt.Errorf("backup: read: %w", err)
 	}
 	return nil
+}
+
+func (br *Reader) truncated(what string) error {
+	if what == "the header" || what == "the trailer" {
+		return fmt.Errorf("%w: the input ends inside %s, after %d records", ErrTruncated, what, br.records)
+	}
+	return fmt.Errorf("%w: the input ends inside %s (record %d)", ErrTruncated, what, br.records+1)
 }
 
 // read reads n bytes without allocating them up front (n comes from the
@@ -219,7 +226,7 @@ func (br *Reader) read(n int, what string) ([]byte, error) {
 	m, err := io.CopyN(&buf, br.r, int64(n))
 	if m < int64(n) {
 		if err == nil || errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%w: the input ends inside %s (record %d)", ErrTruncated, what, br.records+1)
+			return nil, br.truncated(what)
 		}
 		return nil, fmt.Errorf("backup: read: %w", err)
 	}
@@ -244,7 +251,7 @@ func (br *Reader) next() (Record, error) {
 		return Record{}, io.EOF
 	}
 	var tag [1]byte
-	if err := br.full(tag[:], "a frame tag"); err != nil {
+	if err := br.full(tag[:], "the trailer"); err != nil { // no tag: the trailer is missing
 		return Record{}, err
 	}
 	switch tag[0] {
