@@ -286,7 +286,7 @@ func runRestore(c *cli.Context) error {
 		return err
 	}
 	file, dir := args[0], c.String("data-dir")
-	if dir != "" && c.IsSet("addr") {
+	if dir != "" && c.IsSet("addr") && os.Getenv(envName("addr")) == "" { // DYNAGO_ADDR alone: --data-dir wins
 		return usagef(c, "--addr and --data-dir exclude each other: restore into a running cluster or into a stopped node's data dir")
 	}
 	if w := c.String("w"); w != "" && dir != "" {
