@@ -60,12 +60,13 @@ func (h *httpAPI) handleBackup(w http.ResponseWriter, r *http.Request) {
 			want[p] = true
 		}
 	}
-	// A backup takes as long as the data takes to send: no write deadline
-	// (the client's disconnect ends it through r.Context()).
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	// A backup takes as long as the data takes to send, so the server's
+	// write deadline is replaced by one per chunk: a client that stops
+	// reading for backupStallTimeout ends the stream (and releases the
+	// store snapshot) instead of holding it forever.
 	w.Header().Set("Content-Type", api.ContentTypeBackup)
 	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 256<<10)
+	bw := bufio.NewWriterSize(&deadlineWriter{w: w, rc: http.NewResponseController(w), now: h.cfg.Clock.Now}, 256<<10)
 	enc, err := backup.NewWriter(bw, backup.Header{Scope: "node", Nodes: []string{h.cfg.Name}, Partitions: q, N: h.cfg.Ring.N})
 	if err == nil {
 		err = h.rep.store.Scan(r.Context(), []byte{storage.PrefixData}, []byte{storage.PrefixData + 1}, func(k, v []byte) error {
@@ -97,6 +98,23 @@ func (h *httpAPI) handleBackup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.Info("backup streamed", "records", enc.Records(), "bytes", enc.Bytes(), "remote", r.RemoteAddr)
+}
+
+// backupStallTimeout is how long a backup stream waits for its client to
+// take the next chunk: far longer than any live client needs for 256 KiB,
+// short enough that a vanished one releases its snapshot soon.
+const backupStallTimeout = time.Minute
+
+// deadlineWriter sets a write deadline before each write of a stream.
+type deadlineWriter struct {
+	w   io.Writer
+	rc  *http.ResponseController
+	now func() time.Time
+}
+
+func (d *deadlineWriter) Write(b []byte) (int, error) {
+	_ = d.rc.SetWriteDeadline(d.now().Add(backupStallTimeout))
+	return d.w.Write(b)
 }
 
 // restoreRecord is one verified record of a restore batch.

@@ -235,6 +235,7 @@ func TestNodeWallClock(t *testing.T) {
 		"node/replica.go replica.loadClock":        "bridges the downtime across a restart; a clock behind the checkpoint is detected and treated as the longest downtime (documented dependency)",
 		"node/replica.go replica.checkpointClock":  "saves the wall time beside the steady time for the next restart's bridge",
 		"node/clock.go httpAPI.handleClock":        "GET/POST /debug/clock shows the (skewed) wall clock",
+		"node/backupapi.go httpAPI.handleBackup":   "a write deadline per chunk of a backup stream (it only ends a stalled stream)",
 		"node/rpc/rpc.go Client.conn":              "caps a dial at the call's deadline",
 		"node/rpc/rpc.go clientConn.readLoop":      "when the peer was last heard from; only makes a timed-out call reset its connection sooner",
 		"node/rpc/rpc.go Client.Call":              "the call's deadline and write deadline; a timeout fails the call (never stores anything)",

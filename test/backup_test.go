@@ -119,7 +119,9 @@ func metricValue(t *testing.T, a *agent, sample string) string {
 // by the node's route, with nothing written.
 func TestProcessBackupRestoreCluster(t *testing.T) {
 	hc := &http.Client{Timeout: 10 * time.Second}
+	t0 := time.Now()
 	old := startCluster(t, "n1", "n2", "n3")
+	t.Logf("cluster up: %v", time.Since(t0).Round(time.Millisecond))
 	want := map[string][]string{} // key → sibling values; nil: deleted
 	for i := range 150 {
 		key, val := fmt.Sprintf("k%03d", i), fmt.Sprintf("v%03d", i)
@@ -148,6 +150,7 @@ func TestProcessBackupRestoreCluster(t *testing.T) {
 		}
 	}
 
+	t.Logf("loaded: %v", time.Since(t0).Round(time.Millisecond))
 	dir := t.TempDir()
 	file := filepath.Join(dir, "cluster.bak")
 	start := time.Now()
@@ -184,7 +187,9 @@ func TestProcessBackupRestoreCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	t.Logf("old cluster checked and wiped: %v", time.Since(t0).Round(time.Millisecond))
 	fresh := startCluster(t, "n1", "n2", "n3")
+	t.Logf("new cluster up: %v", time.Since(t0).Round(time.Millisecond))
 
 	// A truncated and a corrupted copy are refused by the CLI (exit 1, a
 	// clear message) and by the route (400 bad_backup), nothing written.
