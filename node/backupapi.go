@@ -125,30 +125,39 @@ type restoreRecord struct {
 
 // readRestoreBatch reads and checks a whole batch before anything of it
 // is written: framing and checksums (node/backup), key lengths, and that
-// every state decodes.
-func readRestoreBatch(body io.Reader, maxKey int) ([]restoreRecord, error) {
+// every state decodes. keep is called with each record (nil: check only).
+func readRestoreBatch(body io.Reader, maxKey int, keep func(restoreRecord)) (backup.Header, uint64, error) {
 	br, err := backup.NewReader(body)
 	if err != nil {
-		return nil, err
+		return backup.Header{}, 0, err
 	}
-	var out []restoreRecord
 	for {
 		rec, err := br.Next()
 		if errors.Is(err, io.EOF) {
-			return out, nil
+			return br.Header(), br.Records(), nil
 		}
 		if err != nil {
-			return nil, err
+			return br.Header(), br.Records(), err
 		}
 		if len(rec.Key) > maxKey {
-			return nil, fmt.Errorf("record %d: key of %d bytes, more than %d", br.Records(), len(rec.Key), maxKey)
+			return br.Header(), br.Records(), fmt.Errorf("%w: record %d: key of %d bytes, more than %d", backup.ErrCorrupt, br.Records(), len(rec.Key), maxKey)
 		}
 		var st vclock.State
 		if err := st.UnmarshalBinary(rec.State); err != nil {
-			return nil, fmt.Errorf("record %d (key %q): %w", br.Records(), rec.Key, err)
+			return br.Header(), br.Records(), fmt.Errorf("%w: record %d (key %q): %w", backup.ErrCorrupt, br.Records(), rec.Key, err)
 		}
-		out = append(out, restoreRecord{key: rec.Key, st: st})
+		if keep != nil {
+			keep(restoreRecord{key: rec.Key, st: st})
+		}
 	}
+}
+
+// CheckBackup reads a whole backup and checks everything a restore would
+// refuse: framing and checksums, key lengths (at most the default
+// Config's MaxKeyBytes) and that every state decodes. dynago restore calls
+// it before sending anything.
+func CheckBackup(r io.Reader) (backup.Header, uint64, error) {
+	return readRestoreBatch(r, DefaultConfig().MaxKeyBytes, nil)
 }
 
 // handleRestore merges a batch of backup records into their keys'
@@ -164,7 +173,8 @@ func (h *httpAPI) handleRestore(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	recs, err := readRestoreBatch(r.Body, h.cfg.MaxKeyBytes) // r.Body is capped (shed)
+	var recs []restoreRecord
+	_, _, err := readRestoreBatch(r.Body, h.cfg.MaxKeyBytes, func(rr restoreRecord) { recs = append(recs, rr) }) // r.Body is capped (shed)
 	if err != nil {
 		if tooLarge(err) {
 			writeError(w, bodyTooLarge(maxRestoreBodyBytes))
@@ -299,7 +309,7 @@ func RestoreDataDir(ctx context.Context, st storage.Store, partitions int, src f
 	if err != nil {
 		return stats, err
 	}
-	_, _, err = backup.Verify(rc)
+	_, _, err = CheckBackup(rc)
 	rc.Close()
 	if err != nil {
 		return stats, err

@@ -297,7 +297,7 @@ func runRestore(c *cli.Context) error {
 		return fmt.Errorf("restore: %w", err)
 	}
 	defer f.Close()
-	h, n, err := backup.Verify(f)
+	h, n, err := node.CheckBackup(f)
 	if err != nil {
 		return fmt.Errorf("restore: %s is not a usable backup, nothing was written: %w", file, err)
 	}

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dynago/dynago/node/backup"
 )
 
 // Bad usage of backup and restore exits 2 and sends nothing; a file that
@@ -14,6 +17,19 @@ func TestBackupRestoreUsage(t *testing.T) {
 	dir := t.TempDir()
 	junk := filepath.Join(dir, "junk.bak")
 	if err := os.WriteFile(junk, []byte("not a backup at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Framing and checksums intact, but the state is not a replica state
+	// (a backup written by something else): refused before sending.
+	badState := filepath.Join(dir, "badstate.bak")
+	var buf bytes.Buffer
+	w, err := backup.NewWriter(&buf, backup.Header{Scope: "node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Write(backup.Record{Key: []byte("k"), State: []byte{0xff, 0x00}})
+	_ = w.Close()
+	if err := os.WriteFile(badState, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -30,6 +46,8 @@ func TestBackupRestoreUsage(t *testing.T) {
 		{"restore --w with --data-dir", []string{"restore", "--w", "2", "--data-dir", dir, junk}, 2, "--w applies"},
 		{"restore a missing file", []string{"restore", filepath.Join(dir, "nope.bak")}, 1, "no such file"},
 		{"restore junk", []string{"restore", junk}, 1, "not a usable backup, nothing was written: backup: not a dynago backup"},
+		{"restore a bad state", []string{"restore", badState}, 1, "not a usable backup, nothing was written: backup: corrupt: record 1 (key \"k\")"},
+		{"restore a bad state into a data dir", []string{"restore", "--data-dir", dir, badState}, 1, "backup: corrupt: record 1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
