@@ -25,8 +25,8 @@ import (
 )
 
 // restoreBatchBytes is the payload a restore batch carries at most (one
-// larger record goes alone): well under a node's 1 MiB-per-request habit
-// for admin bodies, many keys per round trip.
+// larger record goes alone): many keys per round trip, and little for the
+// node to hold in memory per batch (it reads a batch whole to check it).
 const restoreBatchBytes = 1 << 20
 
 // progressEvery is how often backup and restore print progress.
@@ -87,7 +87,7 @@ func newProgress(c *cli.Context, what string) *progress {
 }
 
 func (p *progress) show(records, bytes uint64, final bool) {
-	if !final && time.Since(p.last) < progressEvery || final && records == p.printed && !p.last.IsZero() && records > 0 {
+	if !final && time.Since(p.last) < progressEvery || final && records == p.printed && records > 0 {
 		return
 	}
 	p.last, p.printed = time.Now(), records
