@@ -55,6 +55,9 @@
 //	(limits)        limits.go       admission: connection caps, in-flight requests and body bytes
 //	                                (503 overloaded / RESP BUSY), HTTP server timeouts
 //	(identity)      identity.go     the node name recorded in its store (a foreign data dir is refused)
+//	(backup)        backupapi.go    GET /admin/backup (one store snapshot, node/backup's format),
+//	                                POST /admin/restore (a checked batch merged into each key's replicas
+//	                                as read repair does), RestoreDataDir (a stopped node's store)
 //	(gossip keys)   keyring.go      the gossip keyring and its file; http_keyring.go the rotation route
 //	(console)       console.go      the web console (node/ui) at /ui/ and the routes it reads that the
 //	                                API lacked: /auth/whoami, /cluster/nodes (MethodStatus), /debug/replicas;

@@ -94,6 +94,8 @@ func (h *httpAPI) routes() http.Handler {
 	mux.HandleFunc("GET /debug/clock", h.handleClock)
 	mux.HandleFunc("POST /debug/clock", h.handleClock)
 	mux.HandleFunc("GET /debug/faults", h.handleFaults)
+	mux.HandleFunc("GET "+api.PathBackup, h.handleBackup)    // admin (httpauth.go: unlisted)
+	mux.HandleFunc("POST "+api.PathRestore, h.handleRestore) // admin (httpauth.go: unlisted)
 	if h.cfg.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)

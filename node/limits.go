@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dynago/dynago/node/api"
 )
 
 // Load shedding (Config.Limits). A node refuses work it can't take
@@ -98,6 +100,9 @@ func (n *Node) shed(h http.Handler) http.Handler {
 		limit, tooBig := int64(maxAdminBodyBytes), bodyTooLarge(maxAdminBodyBytes)
 		if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/kv/") {
 			limit, tooBig = int64(n.cfg.MaxValueBytes), valueTooLarge(n.cfg.MaxValueBytes)
+		}
+		if r.Method == http.MethodPost && r.URL.Path == api.PathRestore {
+			limit, tooBig = maxRestoreBodyBytes, bodyTooLarge(maxRestoreBodyBytes) // backupapi.go
 		}
 		if r.ContentLength > limit {
 			n.metrics.shed.WithLabelValues("body_too_large").Inc()

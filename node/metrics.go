@@ -76,6 +76,11 @@ type metrics struct {
 	// NOAUTH, WRONGPASS) or forbidden (a role that does not allow it:
 	// 403, NOPERM).
 	authRefused *prometheus.CounterVec
+
+	// backupRecords and restoreRecords count backup.go's records: streamed
+	// out, and merged in (restored, failed, or refused with their batch).
+	backupRecords  prometheus.Counter
+	restoreRecords *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -92,6 +97,12 @@ func newMetrics() *metrics {
 		readRepairs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dynago_read_repairs_total", Help: "Stale replicas repaired after a read.",
 		}),
+		backupRecords: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dynago_backup_records_total", Help: "Records (keys) streamed out by GET /admin/backup.",
+		}),
+		restoreRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dynago_restore_records_total", Help: "Records of POST /admin/restore batches: restored (stored by w replicas), failed (retry), refused (the batch did not verify; nothing written).",
+		}, []string{"outcome"}),
 		rpcErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dynago_rpc_errors_total", Help: "Failed internode calls by method.",
 		}, []string{"method"}),
@@ -207,6 +218,7 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(m.transferKeys, m.transferBytes, m.transferPartitions, m.transferPending, m.staleDropped, m.stalePushed)
 	m.reg.MustRegister(m.aaeExchanges, m.aaeDifferences, m.aaeRepaired, m.aaeBytes, m.aaeFactor, m.aaeTreeDrift, m.tombstonesReaped, m.tombstones)
 	m.reg.MustRegister(m.hintsQueued, m.hintsBytes, m.hintsLag, m.hintsDelivered, m.hintsExpired, m.hintsRefused)
+	m.reg.MustRegister(m.backupRecords, m.restoreRecords)
 	m.reg.MustRegister(m.requests, m.latency, m.readRepairs, m.rpcErrors, m.membersUp, m.owned, m.ringSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// The build, as Prometheus exporters give theirs: a constant 1 whose

@@ -55,7 +55,7 @@ func TestImportRule(t *testing.T) {
 		// Certificates and TLS configurations: the standard library only,
 		// so cmd/dynago, node and tests all build on it.
 		"node/security": {stdOnly: true},
-		"node":          {allowed: []string{"antientropy", "hintedhandoff", "internal/buildinfo", "node/api", "node/auth", "node/internal/gossip", "node/internal/handoff", "node/internal/logflood", "node/internal/membership", "node/internal/wire", "node/rpc", "node/security", "node/ui", "quorum", "ring", "storage", "vclock"}},
+		"node":          {allowed: []string{"antientropy", "hintedhandoff", "internal/buildinfo", "node/api", "node/auth", "node/backup", "node/internal/gossip", "node/internal/handoff", "node/internal/logflood", "node/internal/membership", "node/internal/wire", "node/rpc", "node/security", "node/ui", "quorum", "ring", "storage", "vclock"}},
 		// The web console's embedded files and their handler: the
 		// standard library only (its data comes from the API, in the
 		// browser).
@@ -86,6 +86,10 @@ func TestImportRule(t *testing.T) {
 		// The HTTP contract's types: the server, the CLI and the Go client
 		// share them, so they depend on nothing but the standard library.
 		"node/api": {stdOnly: true},
+		// The backup file format (framing and checksums): the node's
+		// backup and restore routes and the CLI share it, so the standard
+		// library only.
+		"node/backup": {stdOnly: true, pure: true},
 		// Client authentication: the token file's parser and table
 		// (pure) and the Authenticator that reloads it (os only); the
 		// standard library alone.
@@ -97,7 +101,7 @@ func TestImportRule(t *testing.T) {
 		// its bench) and redis-server as processes; only the API's names.
 		"bench/compare":            {allowed: []string{"node/api"}},
 		"cmd/dynago/internal/demo": {allowed: []string{"client", "node", "storage/badger"}, badger: true},
-		"cmd/dynago":               {allowed: []string{"client", "cmd/dynago/internal/bench", "cmd/dynago/internal/demo", "internal/buildinfo", "node", "node/api", "node/auth", "node/security", "storage/badger"}, badger: true},
+		"cmd/dynago":               {allowed: []string{"client", "cmd/dynago/internal/bench", "cmd/dynago/internal/demo", "internal/buildinfo", "node", "node/api", "node/auth", "node/backup", "node/security", "storage/badger"}, badger: true},
 		// The fault suite drives real processes over HTTP: it imports no
 		// server package.
 		"test/jepsen/history": {},
@@ -238,6 +242,7 @@ func TestNodeWallClock(t *testing.T) {
 		"node/replica.go replica.loadClock":        "bridges the downtime across a restart; a clock behind the checkpoint is detected and treated as the longest downtime (documented dependency)",
 		"node/replica.go replica.checkpointClock":  "saves the wall time beside the steady time for the next restart's bridge",
 		"node/clock.go httpAPI.handleClock":        "GET/POST /debug/clock shows the (skewed) wall clock",
+		"node/backupapi.go httpAPI.handleBackup":   "a write deadline per chunk of a backup stream (it only ends a stalled stream)",
 		"node/rpc/rpc.go Client.conn":              "caps a dial at the call's deadline",
 		"node/rpc/rpc.go clientConn.readLoop":      "when the peer was last heard from; only makes a timed-out call reset its connection sooner",
 		"node/rpc/rpc.go Client.Call":              "the call's deadline and write deadline; a timeout fails the call (never stores anything)",

@@ -6,6 +6,10 @@
 // version` (internal/buildinfo), sending --token or
 // DYNAGO_TOKEN as a bearer token, and `dynago token create`, which makes
 // client tokens for an agent's --token-file (reloaded on SIGHUP).
+// `dynago backup` and `dynago restore` (backup.go) move backups in
+// node/backup's format: over HTTP streams of their own (package client
+// reads whole answers), or, with restore --data-dir, into a stopped
+// node's store opened as the agent opens it (node.RestoreDataDir).
 //
 // What it must not do: hold protocol logic (agent only maps flags to a
 // node.Config and runs node; client commands only speak the HTTP contract

@@ -73,6 +73,20 @@ func adminTimeoutFlag() cli.Flag {
 
 // newClient returns a client for --addr whose HTTP timeout is d.
 func newClient(c *cli.Context, d time.Duration) (*client.Client, error) {
+	hc, err := httpClient(c, d)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := client.New([]string{c.String("addr")}, client.WithHTTPClient(hc), client.WithToken(c.String("token")))
+	if err != nil {
+		return nil, usagef(c, "--addr: %v", err)
+	}
+	return cl, nil
+}
+
+// httpClient returns the HTTP client of --ca-cert, --client-cert and
+// --client-key whose timeout is d (0: none).
+func httpClient(c *cli.Context, d time.Duration) (*http.Client, error) {
 	hc := &http.Client{Timeout: d}
 	if c.String("ca-cert") != "" || c.String("client-cert") != "" || c.String("client-key") != "" {
 		tc, err := security.ClientConfig(c.String("ca-cert"), c.String("client-cert"), c.String("client-key"))
@@ -83,11 +97,7 @@ func newClient(c *cli.Context, d time.Duration) (*client.Client, error) {
 		tr.TLSClientConfig = tc
 		hc.Transport = tr
 	}
-	cl, err := client.New([]string{c.String("addr")}, client.WithHTTPClient(hc), client.WithToken(c.String("token")))
-	if err != nil {
-		return nil, usagef(c, "--addr: %v", err)
-	}
-	return cl, nil
+	return hc, nil
 }
 
 // kvHTTPTimeout is how long a get/put/delete waits: a little more than the

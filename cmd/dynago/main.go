@@ -130,6 +130,8 @@ func newApp() *cli.App {
 			tokenCommand(),
 			certCommand(),
 			versionCommand(),
+			backupCommand(),
+			restoreCommand(),
 		},
 		// --version: urfave's own flag would also take -v, which the client
 		// commands use for --verbose.
