@@ -204,7 +204,10 @@ type DiskSpace struct {
 	// Reserve is the free space the store keeps for itself: below it,
 	// Updates that would store data are refused with ErrNoSpace.
 	Reserve int64
-	// Full reports Free < Reserve: data writes are being refused.
+	// Full reports that data writes are being refused: since a write
+	// did not fit above the reserve or Free fell below it, and until
+	// Free is back above it with some margin (an implementation's
+	// choice, so the state does not flap).
 	Full bool
 }
 

@@ -106,6 +106,14 @@ func TestReserveRefusesThenRecovers(t *testing.T) {
 	if _, err := st.Get(ctx, []byte("d-big")); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("the refused write is there: Get = %v", err)
 	}
+	// Full now: a small write that would fit is refused too, until the
+	// free space is back a quarter of the reserve above it.
+	if err := st.Update(ctx, []byte("d-small"), setTo("x")); !errors.Is(err, storage.ErrNoSpace) {
+		t.Fatalf("a small Update once full = %v, want ErrNoSpace", err)
+	}
+	if ds, err := st.DiskSpace(); err != nil || !ds.Full {
+		t.Fatalf("DiskSpace once a write was refused = %+v, %v; want full", ds, err)
+	}
 
 	free.Store(reserve - 1) // below the reserve
 	if err := st.Update(ctx, data, setTo("during")); !errors.Is(err, storage.ErrNoSpace) {
@@ -127,7 +135,11 @@ func TestReserveRefusesThenRecovers(t *testing.T) {
 		t.Fatalf("Sync below the reserve: %v", err)
 	}
 
-	free.Store(reserve + 64<<10) // space returns
+	free.Store(reserve + reserve/4 - 1) // some space returns, not enough
+	if err := st.Update(ctx, data, setTo("after")); !errors.Is(err, storage.ErrNoSpace) {
+		t.Fatalf("Update just below the resume mark = %v, want ErrNoSpace", err)
+	}
+	free.Store(reserve + reserve/4) // space returns
 	if err := st.Update(ctx, data, setTo("after")); err != nil {
 		t.Fatalf("Update once space returned: %v", err)
 	}

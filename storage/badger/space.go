@@ -23,6 +23,13 @@ const entryOverhead = 64
 // the room badger's own work (memtable flushes, compactions, value-log GC)
 // needs meanwhile.
 //
+// Once a write is refused, or the free space is found below the reserve,
+// the guard refuses every data write (full) until the free space is back
+// above the reserve by a quarter of it (resumeAt): so a disk that is full
+// stays full for writes small and large, and the state does not flap
+// with each write that fits or not (Elasticsearch's flood stage clears
+// the same way, below a lower watermark).
+//
 // Exempt: deletes (small, and how space comes back) and the node's
 // metadata keys (storage.PrefixMeta: a few small keys, written rarely,
 // without which a node can neither start nor keep its clock).
@@ -34,7 +41,23 @@ type spaceGuard struct {
 	statfs func(dir string) (int64, error)
 
 	free atomic.Int64 // the last measure (bytes), or -1 before the first
-	full atomic.Bool  // the last measure was below the reserve
+	full atomic.Bool  // refusing data writes (see above)
+}
+
+// resumeAt is the free space at which a full guard accepts writes again.
+func (g *spaceGuard) resumeAt() int64 { return g.reserve + g.reserve/4 }
+
+// setFull enters or leaves the full state, logging the change.
+func (g *spaceGuard) setFull(full bool, free int64) {
+	if g.full.Swap(full) == full || g.log == nil {
+		return
+	}
+	if full {
+		g.log.Error("disk at its free space reserve: refusing writes until space is freed (reads go on)",
+			"dir", g.dir, "free_bytes", free, "reserve_bytes", g.reserve, "resume_at_bytes", g.resumeAt())
+	} else {
+		g.log.Info("disk above its free space reserve again: writes resume", "dir", g.dir, "free_bytes", free, "reserve_bytes", g.reserve)
+	}
 }
 
 func newSpaceGuard(dir string, reserve int64, log *slog.Logger) *spaceGuard {
@@ -43,22 +66,19 @@ func newSpaceGuard(dir string, reserve int64, log *slog.Logger) *spaceGuard {
 	return g
 }
 
-// measure reads the free space now, records it, and logs when the store
-// starts or stops refusing writes.
+// measure reads the free space now, records it, and enters the full
+// state below the reserve or leaves it at resumeAt.
 func (g *spaceGuard) measure() (int64, error) {
 	free, err := g.statfs(g.dir)
 	if err != nil {
 		return 0, err
 	}
 	g.free.Store(free)
-	full := free < g.reserve
-	if g.full.Swap(full) != full && g.log != nil {
-		if full {
-			g.log.Error("disk below the free space reserve: refusing writes until space is freed (reads go on)",
-				"dir", g.dir, "free_bytes", free, "reserve_bytes", g.reserve)
-		} else {
-			g.log.Info("disk above the free space reserve again: writes resume", "dir", g.dir, "free_bytes", free, "reserve_bytes", g.reserve)
-		}
+	switch {
+	case free < g.reserve:
+		g.setFull(true, free)
+	case free >= g.resumeAt():
+		g.setFull(false, free)
 	}
 	return free, nil
 }
@@ -81,7 +101,8 @@ func (g *spaceGuard) take(budget *int64, key, value []byte) error {
 		return nil
 	}
 	need := int64(len(key)+len(value)) + entryOverhead
-	if need > *budget {
+	if g.full.Load() || need > *budget {
+		g.setFull(true, g.free.Load())
 		return fmt.Errorf("%w: badger: %s has %d bytes free and keeps %d in reserve (--disk-reserve); nothing was written; writes resume once space is freed",
 			storage.ErrNoSpace, g.dir, g.free.Load(), g.reserve)
 	}
@@ -99,5 +120,5 @@ func (s *Store) DiskSpace() (storage.DiskSpace, error) {
 	if err != nil {
 		return storage.DiskSpace{}, fmt.Errorf("badger: statfs %s: %v", s.dir, err)
 	}
-	return storage.DiskSpace{Free: free, Reserve: s.space.reserve, Full: free < s.space.reserve}, nil
+	return storage.DiskSpace{Free: free, Reserve: s.space.reserve, Full: s.space.full.Load()}, nil
 }
