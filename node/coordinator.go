@@ -422,6 +422,7 @@ func (c *coordinator) coordinateWrite(ctx context.Context, req wire.WriteRequest
 		return out
 	case refusedForSpace(localErr) && out.State.IsZero():
 		// This node's disk is full: the write was sent nowhere.
+		c.metrics.diskRefused.Inc()
 		out.Err = &QuorumError{Op: opWrite, Need: req.W, NeedPrimary: req.PW,
 			Failed: []string{c.cfg.Name}, DiskFull: []string{c.cfg.Name}, Definite: true}
 		return out
@@ -458,6 +459,7 @@ func (c *coordinator) coordinateWrite(ctx context.Context, req wire.WriteRequest
 	stored, unsure := localErr == nil, false
 	diskFull := map[ring.NodeID]bool{}
 	if refusedForSpace(localErr) {
+		c.metrics.diskRefused.Inc()
 		diskFull[ring.NodeID(c.cfg.Name)] = true
 	} else if localErr != nil {
 		unsure = true

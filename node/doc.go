@@ -55,6 +55,7 @@
 //	(limits)        limits.go       admission: connection caps, in-flight requests and body bytes
 //	                                (503 overloaded / RESP BUSY), HTTP server timeouts
 //	(identity)      identity.go     the node name recorded in its store (a foreign data dir is refused)
+//	(disk full)     diskfull.go     how a full disk is reported: replicas' refusals, 507, /health
 //	(gossip keys)   keyring.go      the gossip keyring and its file; http_keyring.go the rotation route
 //
 // Hint delivery is node/internal/handoff's Service, gossip is

@@ -54,6 +54,7 @@ type metrics struct {
 	dotConflicts    prometheus.Counter
 	hintsTooOld     prometheus.Counter
 	storageFailed   prometheus.Gauge
+	diskRefused     prometheus.Counter
 	tableMismatches prometheus.Counter
 	panics          *prometheus.CounterVec
 	// respCommands counts RESP commands by name and outcome ("ok", or
@@ -173,6 +174,10 @@ func newMetrics() *metrics {
 	m.storageFailed = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "dynago_storage_failed", Help: "1 once a write failed to reach stable storage: the node refuses writes until restarted.",
 	})
+	m.diskRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_disk_refused_writes_total", Help: "Writes this node's store refused because its disk is at the free space reserve (as coordinator or replica; 507 disk_full).",
+	})
+	m.reg.MustRegister(m.diskRefused)
 	m.tableMismatches = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "dynago_rpc_table_mismatches_total", Help: "Internode calls a peer refused because its ownership table was not this node's (the two then sync).",
 	})

@@ -41,6 +41,7 @@ func (n *Node) serveMethod(ctx context.Context, method uint8, payload []byte) ([
 		}
 		if err := n.coord.applyAs(ctx, req.Key, req.State, req.Owner); refusedForSpace(err) {
 			// A refusal the coordinator reports (507), not an error text.
+			n.metrics.diskRefused.Inc()
 			return []byte{wire.ApplyNoSpace}, nil
 		} else if err != nil {
 			return nil, err

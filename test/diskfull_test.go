@@ -249,8 +249,9 @@ func TestProcessDiskFull(t *testing.T) {
 		h.Disk.ReserveBytes != reserveMiB<<20 || h.Disk.FreeBytes >= h.Disk.ReserveBytes+marginBytes || !strings.Contains(h.Warning, "writes are refused") {
 		t.Fatalf("/health with the disk full: %d %+v %+v", status, h, h.Disk)
 	}
-	if m := kvDo(t, "GET", n1.url()+"/metrics", nil); !strings.Contains(string(m.body), "\ndynago_disk_full 1\n") {
-		t.Fatalf("/metrics with the disk full has no dynago_disk_full 1:\n%s", grepLines(string(m.body), "dynago_disk"))
+	if m := kvDo(t, "GET", n1.url()+"/metrics", nil); !strings.Contains(string(m.body), "\ndynago_disk_full 1\n") ||
+		strings.Contains(string(m.body), "\ndynago_disk_refused_writes_total 0\n") {
+		t.Fatalf("/metrics with the disk full: want dynago_disk_full 1 and refused writes counted:\n%s", grepLines(string(m.body), "dynago_disk"))
 	}
 
 	// Space returns: writes succeed again, nothing restarted.
