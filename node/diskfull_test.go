@@ -148,3 +148,27 @@ func TestReplicaDiskFullIs507(t *testing.T) {
 		t.Fatalf("GET r=3 after: %d %q", r.status, r.body)
 	}
 }
+
+// A disk-full failure's RESP reply says so in its prefix when nothing was
+// stored (DISKFULL), and keeps INDETERMINATE, with the cause first, when
+// a replica stored it; the prefix is a label of its own in the metrics.
+func TestRESPDiskFullReply(t *testing.T) {
+	for _, tc := range []struct {
+		err    error
+		prefix string
+	}{
+		{&QuorumError{Op: opWrite, Need: 2, Failed: []string{"n1"}, DiskFull: []string{"n1"}, Definite: true}, "DISKFULL disk full on [n1] "},
+		{&QuorumError{Op: opWrite, Need: 2, Got: 1, Acked: []string{"n1"}, Failed: []string{"n2", "n3"}, DiskFull: []string{"n2", "n3"}},
+			"INDETERMINATE disk full on [n2 n3] "},
+		{&WriteFailedError{Err: errDiskFull}, "DISKFULL the coordinator could not store the write: "},
+		{&WriteFailedError{Err: fmt.Errorf("injected")}, "UNAVAILABLE "},
+	} {
+		reply := respErrorReply(fmt.Errorf("wrapped: %w", tc.err))
+		if !strings.HasPrefix(reply, tc.prefix) {
+			t.Errorf("%v replies %q, want the prefix %q", tc.err, reply, tc.prefix)
+		}
+		if want, _, _ := strings.Cut(tc.prefix, " "); respErrorPrefix(reply) != want {
+			t.Errorf("the metrics label of %q is %q, want %q", reply, respErrorPrefix(reply), want)
+		}
+	}
+}
