@@ -64,7 +64,7 @@ func fillDisk(t *testing.T, disk string) string {
 	if err := syscall.Statfs(disk, &st); err != nil {
 		t.Fatal(err)
 	}
-	free := int64(st.Bavail) * st.Bsize
+	free := int64(st.Bavail) * int64(st.Bsize)
 	size := free - reserveMiB<<20 - marginBytes
 	if size <= 0 {
 		t.Fatalf("%s has only %d bytes free", disk, free)

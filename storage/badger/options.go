@@ -89,10 +89,11 @@ func DefaultOptions() Options {
 		BaseTableSize: 1 * mib,
 		// 256 MiB: about twice what badger writes on its own once writes
 		// are refused: filling its value-log file (64 MiB) and memtable logs
-		// (2 × 8 MiB), flushing memtables to L0 tables and compacting (new
-		// tables are written before the old are deleted); its logs are
-		// mmapped sparse files, so running out there is SIGBUS, not an
-		// error. Raise it for stores whose compactions rewrite more.
+		// (2 files, each mapped at 16 MiB), flushing memtables to L0 tables
+		// and compacting (new tables are written before the old are
+		// deleted); its logs are mmapped sparse files, so running out there
+		// is SIGBUS, not an error. Raise it for stores whose compactions
+		// rewrite more.
 		DiskReserve: 256 * mib,
 	}
 }
