@@ -172,7 +172,11 @@ func TestErrorKinds(t *testing.T) {
 		write     bool
 		want, not []error
 	}{
-		{"definite write 503", 503, definite, true, []error{ErrUnavailable}, []error{ErrIndeterminate, ErrNotFound, ErrBadRequest}},
+		{"definite write 503", 503, definite, true, []error{ErrUnavailable}, []error{ErrIndeterminate, ErrNotFound, ErrBadRequest, ErrDiskFull}},
+		{"definite disk full 507", 507, api.Error{Message: "disk full on [n1]", Code: "disk_full", Indeterminate: api.Ptr(false), DiskFull: []string{"n1"}}, true,
+			[]error{ErrDiskFull, ErrUnavailable}, []error{ErrIndeterminate}},
+		{"indeterminate disk full 507", 507, api.Error{Message: "disk full on [n2 n3]", Code: "disk_full", Indeterminate: api.Ptr(true), Acks: api.Ptr(1),
+			Acked: []string{"n1"}, DiskFull: []string{"n2", "n3"}}, true, []error{ErrDiskFull, ErrIndeterminate}, []error{ErrUnavailable}},
 		{"indeterminate write 503", 503, indeterminate, true, []error{ErrIndeterminate}, []error{ErrUnavailable}},
 		{"write 503 without details", 503, api.Error{Message: "m", Code: "write_failed"}, true, []error{ErrIndeterminate}, []error{ErrUnavailable}},
 		{"write 500", 500, api.Error{Message: "panic", Code: "internal"}, true, []error{ErrIndeterminate}, []error{ErrUnavailable}},

@@ -53,12 +53,19 @@ var (
 	// read only reads keys, write also writes them, admin does cluster
 	// and debug calls. Nothing happened.
 	ErrForbidden = errors.New("client: forbidden: the token's role does not allow this")
+	// ErrDiskFull: a write refused because replicas' disks are full
+	// (507 disk_full; Details.DiskFull names them). It is matched
+	// together with ErrUnavailable (nothing was written) or
+	// ErrIndeterminate (another replica stored it). Writes succeed again
+	// once the operator frees space; reads go on meanwhile.
+	ErrDiskFull = errors.New("client: disk full")
 )
 
 // Error is an answer with a failure status (4xx or 5xx). It carries
 // everything the node said, so a caller can show it in full, and matches
 // the sentinel its status means (errors.Is): ErrNotFound, ErrBadRequest,
-// ErrUnauthorized, ErrForbidden, ErrUnavailable or ErrIndeterminate.
+// ErrUnauthorized, ErrForbidden, ErrUnavailable or ErrIndeterminate, and
+// ErrDiskFull too for a 507.
 type Error struct {
 	// Node is the base URL of the node that answered.
 	Node string
@@ -110,8 +117,14 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Is reports whether target is the sentinel e's status means.
-func (e *Error) Is(target error) bool { return e.kind != nil && target == e.kind }
+// Is reports whether target is the sentinel e's status means, or
+// ErrDiskFull for a 507.
+func (e *Error) Is(target error) bool {
+	if target == ErrDiskFull {
+		return e.Status == http.StatusInsufficientStorage
+	}
+	return e.kind != nil && target == e.kind
+}
 
 // op is what a request does, which decides failover and what its
 // failures mean.

@@ -17,6 +17,7 @@ import (
 	"github.com/dynago/dynago/node/rpc"
 	"github.com/dynago/dynago/quorum"
 	"github.com/dynago/dynago/ring"
+	"github.com/dynago/dynago/storage"
 	"github.com/dynago/dynago/vclock"
 )
 
@@ -167,7 +168,14 @@ func (c *coordinator) applyReplica(ctx context.Context, id membership.TableID, t
 		c.metrics.rpcErrors.WithLabelValues("apply").Inc()
 		return false, err
 	}
-	return len(resp) == 1 && resp[0] == 1, nil
+	ans, err := wire.UnmarshalApplyResponse(resp)
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("node: apply on %s: %w", t.ID, err)
+	case ans == wire.ApplyNoSpace:
+		return false, fmt.Errorf("node: %s refused the write: %w", t.ID, storage.ErrNoSpace)
+	}
+	return ans == wire.ApplyCounted, nil
 }
 
 // countsAsAck reports whether this node's copy of a write of key counts
@@ -425,6 +433,12 @@ func (c *coordinator) coordinateWrite(ctx context.Context, req wire.WriteRequest
 	case errors.As(localErr, &limit):
 		out.Err = limit
 		return out
+	case refusedForSpace(localErr) && out.State.IsZero():
+		// This node's disk is full: the write was sent nowhere.
+		c.metrics.diskRefused.Inc()
+		out.Err = &QuorumError{Op: opWrite, Need: req.W, NeedPrimary: req.PW,
+			Failed: []string{c.cfg.Name}, DiskFull: []string{c.cfg.Name}, Definite: true}
+		return out
 	case localErr != nil && out.State.IsZero():
 		c.log.Error("local write failed", "err", localErr)
 		out.Err = &WriteFailedError{Err: localErr}
@@ -452,6 +466,17 @@ func (c *coordinator) coordinateWrite(ctx context.Context, req wire.WriteRequest
 		count bool // stored, and counts toward W (a ready primary or a fallback)
 	}
 	acks := make(chan ack, len(targets))
+	// Where the write may be: stored says some replica stored it (counted
+	// or not), unsure that one failed in a way that may have stored it;
+	// diskFull holds the replicas that refused it for their disks.
+	stored, unsure := localErr == nil, false
+	diskFull := map[ring.NodeID]bool{}
+	if refusedForSpace(localErr) {
+		c.metrics.diskRefused.Inc()
+		diskFull[ring.NodeID(c.cfg.Name)] = true
+	} else if localErr != nil {
+		unsure = true
+	}
 	sent := 0
 	for _, t := range targets {
 		if string(t.ID) == c.cfg.Name {
@@ -482,6 +507,14 @@ wait:
 		select {
 		case a := <-acks:
 			received++
+			switch {
+			case a.err == nil:
+				stored = true
+			case refusedForSpace(a.err):
+				diskFull[a.id] = true
+			case !errors.Is(a.err, rpc.ErrNotSent):
+				unsure = true
+			}
 			if a.err != nil {
 				c.log.Debug("replica write failed", "replica", a.id, "err", a.err)
 			}
@@ -500,10 +533,24 @@ wait:
 	out.Acked, out.Failed, out.Pending = names(tr.Acked()), names(tr.Failed()), names(tr.Pending())
 	out.Primaries, out.Fallbacks = okp, ok-okp
 	if tr.Outcome() != quorum.Succeeded {
-		out.Err = &QuorumError{Op: opWrite, Need: req.W, NeedPrimary: req.PW, Got: ok, GotPrimary: okp,
+		qe := &QuorumError{Op: opWrite, Need: req.W, NeedPrimary: req.PW, Got: ok, GotPrimary: okp,
 			Acked: out.Acked, Failed: out.Failed, Pending: out.Pending}
+		for _, t := range targets {
+			if diskFull[t.ID] {
+				qe.DiskFull = append(qe.DiskFull, string(t.ID))
+			}
+		}
+		qe.Definite = len(qe.DiskFull) > 0 && !stored && !unsure && len(out.Pending) == 0
+		out.Err = qe
 	}
 	return out
+}
+
+// refusedForSpace reports whether a replica's write failed because its
+// disk is full and left nothing behind (a refusal at the reserve, not a
+// failed commit): the write is certainly not stored there.
+func refusedForSpace(err error) bool {
+	return errors.Is(err, storage.ErrNoSpace) && !errors.Is(err, storage.ErrNotDurable)
 }
 
 // writePrimary stores a new write in this primary's data under the key's

@@ -58,6 +58,7 @@
 //	(backup)        backupapi.go    GET /admin/backup (one store snapshot, node/backup's format),
 //	                                POST /admin/restore (a checked batch merged into each key's replicas
 //	                                as read repair does), RestoreDataDir (a stopped node's store)
+//	(disk full)     diskfull.go     how a full disk is reported: replicas' refusals, 507, /health
 //	(gossip keys)   keyring.go      the gossip keyring and its file; http_keyring.go the rotation route
 //	(console)       console.go      the web console (node/ui) at /ui/ and the routes it reads that the
 //	                                API lacked: /auth/whoami, /cluster/nodes (MethodStatus), /debug/replicas;

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/dynago/dynago/node/internal/wire"
+	"github.com/dynago/dynago/storage"
 	"github.com/dynago/dynago/vclock"
 )
 
@@ -141,6 +142,14 @@ type QuorumError struct {
 	// writes only): the coordinator the write was forwarded to did not
 	// answer, or answered what could not be decoded.
 	Err error
+	// DiskFull names the targets (among Failed) whose disks refused the
+	// write for lack of space (storage.ErrNoSpace; diskfull.go). Such an
+	// error matches storage.ErrNoSpace.
+	DiskFull []string
+	// Definite says the write is stored nowhere: no target stored it or
+	// may still, each was down, never reached, or refused it for its
+	// disk. Such a write's error does not match ErrIndeterminate.
+	Definite bool
 }
 
 func (e *QuorumError) message() string {
@@ -149,14 +158,28 @@ func (e *QuorumError) message() string {
 		return fmt.Sprintf("%v; the %s is indeterminate", e.Err, e.Op)
 	case e.Op == opRead:
 		return fmt.Sprintf("read quorum not met: %d of r=%d replies (%d of pr=%d from primaries)", e.Got, e.Need, e.GotPrimary, e.NeedPrimary)
+	case len(e.DiskFull) > 0 && e.Definite:
+		return fmt.Sprintf("disk full on %v (free space below the reserve): write quorum not met: %d of w=%d acks; nothing was written; writes succeed again once space is freed",
+			e.DiskFull, e.Got, e.Need)
+	case len(e.DiskFull) > 0:
+		return fmt.Sprintf("disk full on %v (free space below the reserve): write quorum not met: %d of w=%d acks (%d of pw=%d from primaries); the write is indeterminate: it is stored on %v and may appear later",
+			e.DiskFull, e.Got, e.Need, e.GotPrimary, e.NeedPrimary, e.Acked)
 	}
 	return fmt.Sprintf("write quorum not met: %d of w=%d acks (%d of pw=%d from primaries); the write is indeterminate: it is stored on %v and may appear later",
 		e.Got, e.Need, e.GotPrimary, e.NeedPrimary, e.Acked)
 }
 
-func (e *QuorumError) Error() string        { return "node: " + e.message() }
-func (e *QuorumError) Unwrap() error        { return e.Err }
-func (e *QuorumError) Is(target error) bool { return target == ErrIndeterminate && e.Op == opWrite }
+func (e *QuorumError) Error() string { return "node: " + e.message() }
+func (e *QuorumError) Unwrap() error { return e.Err }
+func (e *QuorumError) Is(target error) bool {
+	switch target {
+	case ErrIndeterminate:
+		return e.Op == opWrite && !e.Definite
+	case storage.ErrNoSpace:
+		return len(e.DiskFull) > 0
+	}
+	return false
+}
 
 // ContextError is a write refused for its client context; nothing was
 // written. Either the context claims counters of the key's owner actor
@@ -234,9 +257,13 @@ func errorToWire(err error) (*wire.Error, error) {
 		if !ok {
 			return nil, fmt.Errorf("node: can't encode %#v", e)
 		}
-		return &wire.Error{Kind: wire.KindQuorum, Op: op,
+		kind := wire.KindQuorum
+		if len(e.DiskFull) > 0 || e.Definite {
+			kind = wire.KindQuorumDiskFull
+		}
+		return &wire.Error{Kind: kind, Op: op,
 			Need: e.Need, NeedPrimary: e.NeedPrimary, Got: e.Got, GotPrimary: e.GotPrimary,
-			Acked: e.Acked, Failed: e.Failed, Pending: e.Pending,
+			Acked: e.Acked, Failed: e.Failed, Pending: e.Pending, DiskFull: e.DiskFull, Definite: e.Definite,
 			Cause: wire.CauseOf(e.Err)}, nil
 	case *ContextError:
 		return &wire.Error{Kind: wire.KindContext, Actor: e.Actor, Claim: e.Claim, Have: e.Have,
@@ -274,10 +301,10 @@ func errorFromWire(e *wire.Error) error {
 			Need: e.Need, NeedPrimary: e.NeedPrimary,
 			Alive: e.Alive, AlivePrimaries: e.AlivePrimaries, Down: e.Down,
 			Err: e.Cause.Err()}
-	case wire.KindQuorum:
+	case wire.KindQuorum, wire.KindQuorumDiskFull:
 		return &QuorumError{Op: opFromWire(e.Op),
 			Need: e.Need, NeedPrimary: e.NeedPrimary, Got: e.Got, GotPrimary: e.GotPrimary,
-			Acked: e.Acked, Failed: e.Failed, Pending: e.Pending,
+			Acked: e.Acked, Failed: e.Failed, Pending: e.Pending, DiskFull: e.DiskFull, Definite: e.Definite,
 			Err: e.Cause.Err()}
 	case wire.KindContext:
 		return &ContextError{Actor: e.Actor, Claim: e.Claim, Have: e.Have, Err: e.Cause.Err()}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/dynago/dynago/node/internal/wire"
+	"github.com/dynago/dynago/storage"
 	"github.com/dynago/dynago/vclock"
 )
 
@@ -33,6 +34,10 @@ func wireErrors() []error {
 		&LimitError{Err: ErrStateTooLarge, Limit: maxStateBytes},
 		&WriteFailedError{Err: errors.New("injected: commit failed")},
 		&WriteFailedError{Err: fmt.Errorf("deadline: %w", context.Canceled)},
+		&QuorumError{Op: opWrite, Need: 2, Got: 1, GotPrimary: 1,
+			Acked: []string{"n1"}, Failed: []string{"n2", "n3"}, DiskFull: []string{"n2", "n3"}},
+		&QuorumError{Op: opWrite, Need: 3, NeedPrimary: 1,
+			Failed: []string{"n1", "n2", "n3"}, DiskFull: []string{"n2", "n3"}, Definite: true},
 	}
 }
 
@@ -63,7 +68,7 @@ func TestWireErrorsRoundTrip(t *testing.T) {
 				t.Fatalf("%v: errors.Is(%v) changed on the wire", e, s)
 			}
 		}
-		for _, s := range []error{ErrUnavailable, ErrIndeterminate, ErrBadContext, ErrTooManySiblings, ErrStateTooLarge} {
+		for _, s := range []error{ErrUnavailable, ErrIndeterminate, ErrBadContext, ErrTooManySiblings, ErrStateTooLarge, storage.ErrNoSpace} {
 			if errors.Is(e, s) != errors.Is(got.Err, s) {
 				t.Fatalf("%v: errors.Is(%v) changed on the wire", e, s)
 			}
@@ -130,6 +135,9 @@ var goldenWireErrors = []string{
 	"0204028080801803010000034151410002000000000000",
 	"02050117696e6a65637465643a20636f6d6d6974206661696c656403010000034151410002000000000000",
 	"0205041a646561646c696e653a20636f6e746578742063616e63656c656403010000034151410002000000000000",
+	// Added with disk-full reporting (wire.KindQuorumDiskFull).
+	"0206020200010101026e3102026e32026e33000002026e32026e330003010000034151410002000000000000",
+	"020602030100000003026e31026e32026e33000102026e32026e330003010000034151410002000000000000",
 }
 
 func TestWireErrorsGolden(t *testing.T) {

@@ -662,9 +662,18 @@ func (h *httpAPI) handleHealth(w http.ResponseWriter, r *http.Request) {
 	case <-h.ready:
 		b := buildinfo.Get()
 		hl := api.Health{Status: api.StatusOK, Version: b.Version, Commit: b.Commit, GoVersion: b.GoVersion}
+		var warnings []string
 		if h.cfg.Insecure && len(h.cfg.securityGaps()) > 0 {
-			hl.Insecure, hl.Warning = true, insecureBanner
+			hl.Insecure = true
+			warnings = append(warnings, insecureBanner)
 		}
+		if ds, ok := h.rep.diskSpace(); ok {
+			hl.Disk = &api.DiskHealth{FreeBytes: ds.Free, ReserveBytes: ds.Reserve, Full: ds.Full}
+			if ds.Full {
+				warnings = append(warnings, diskFullWarning)
+			}
+		}
+		hl.Warning = strings.Join(warnings, "; ")
 		writeJSON(w, http.StatusOK, hl)
 	default:
 		writeError(w, errUnavailable("starting", "the node is starting"))

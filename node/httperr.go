@@ -60,6 +60,12 @@ func errorResponse(err error) (int, api.Error) {
 			body.Alive, body.Down = nonNil(ue.Alive), nonNil(ue.Down)
 		}
 		return http.StatusServiceUnavailable, body
+	case errors.As(err, &qe) && qe.Op == opWrite && len(qe.DiskFull) > 0:
+		// Replicas' disks are full (RFC 4918's 507): nothing was written
+		// there; indeterminate only if another replica stored it.
+		return http.StatusInsufficientStorage, api.Error{Code: "disk_full", Message: qe.message(),
+			Indeterminate: api.Ptr(!qe.Definite), W: api.Ptr(qe.Need), PW: api.Ptr(qe.NeedPrimary), Acks: api.Ptr(len(qe.Acked)),
+			Acked: nonNil(qe.Acked), Failed: nonNil(qe.Failed), Pending: nonNil(qe.Pending), DiskFull: qe.DiskFull}
 	case errors.As(err, &qe):
 		if qe.Op == opRead {
 			return http.StatusServiceUnavailable, api.Error{Code: "read_quorum_not_met", Message: qe.message(),
@@ -79,7 +85,7 @@ func errorResponse(err error) (int, api.Error) {
 	case errors.As(err, &wfe) && errors.Is(wfe, storage.ErrNoSpace):
 		// The coordinator's disk is full: nothing was written, reads go on,
 		// and writes succeed again once space returns (RFC 4918's 507).
-		return http.StatusInsufficientStorage, api.Error{Code: "disk_full", Message: wfe.message()}
+		return http.StatusInsufficientStorage, api.Error{Code: "disk_full", Message: wfe.message(), Indeterminate: api.Ptr(false)}
 	case errors.As(err, &wfe):
 		return http.StatusServiceUnavailable, api.Error{Code: "write_failed", Message: wfe.message()}
 	}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -54,6 +55,7 @@ type metrics struct {
 	dotConflicts    prometheus.Counter
 	hintsTooOld     prometheus.Counter
 	storageFailed   prometheus.Gauge
+	diskRefused     prometheus.Counter
 	tableMismatches prometheus.Counter
 	panics          *prometheus.CounterVec
 	// respCommands counts RESP commands by name and outcome ("ok", or
@@ -188,6 +190,10 @@ func newMetrics() *metrics {
 	m.storageFailed = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "dynago_storage_failed", Help: "1 once a write failed to reach stable storage: the node refuses writes until restarted.",
 	})
+	m.diskRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_disk_refused_writes_total", Help: "Writes this node's store refused because its disk is at the free space reserve (as coordinator or replica; 507 disk_full).",
+	})
+	m.reg.MustRegister(m.diskRefused)
 	m.tableMismatches = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "dynago_rpc_table_mismatches_total", Help: "Internode calls a peer refused because its ownership table was not this node's (the two then sync).",
 	})
@@ -245,6 +251,37 @@ func (m *metrics) watchCommits(c storage.Committer) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "dynago_store_commits_total", Help: "Store commits, each one write-ahead-log sync when the store syncs: writes per commit is the group commit's effect.",
 		}, func() float64 { return float64(c.CommitStats().Commits) }),
+	)
+}
+
+// watchDisk exports the free space of the store's filesystem, measured at
+// each scrape (a statfs): the bytes free, the reserve below which data
+// writes are refused, and whether they are.
+func (m *metrics) watchDisk(d storage.DiskReporter) {
+	space := func(f func(storage.DiskSpace) float64) func() float64 {
+		return func() float64 {
+			ds, err := d.DiskSpace()
+			if err != nil {
+				return math.NaN()
+			}
+			return f(ds)
+		}
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "dynago_disk_free_bytes", Help: "Bytes free on the data directory's filesystem (statfs f_bavail).",
+		}, space(func(ds storage.DiskSpace) float64 { return float64(ds.Free) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "dynago_disk_reserve_bytes", Help: "Free space the store keeps: below it, writes are refused with 507 disk_full (--disk-reserve).",
+		}, space(func(ds storage.DiskSpace) float64 { return float64(ds.Reserve) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "dynago_disk_full", Help: "1 while the data directory's free space is below the reserve: writes are refused (507), reads go on.",
+		}, space(func(ds storage.DiskSpace) float64 {
+			if ds.Full {
+				return 1
+			}
+			return 0
+		})),
 	)
 }
 

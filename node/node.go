@@ -174,6 +174,11 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	if c, ok := st.(storage.Committer); ok {
 		n.metrics.watchCommits(c)
 	}
+	if d, ok := st.(storage.DiskReporter); ok {
+		if _, err := d.DiskSpace(); err == nil { // in memory: no disk
+			n.metrics.watchDisk(d)
+		}
+	}
 	n.aae = newAAE(cfg)
 	n.rep = &replica{recoverer: n.recoverer, cfg: &n.cfg, store: st, clock: n.clock, aae: n.aae, xfer: &n.xfer} // clock: loadClock
 	ctx := context.Background()

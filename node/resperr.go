@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/dynago/dynago/storage"
 )
 
 // respError is an error of the RESP layer itself (wrong arity, unknown
@@ -39,6 +41,13 @@ const (
 	// limit (Config.Limits.MaxInflight): nothing was done; retry later
 	// or elsewhere. HTTP answers such a request 503 + Retry-After.
 	respPrefixBusy = "BUSY"
+	// respPrefixDiskFull is a write refused for a full disk (below its
+	// free space reserve) on the replicas the message names, and stored
+	// nowhere (definite; HTTP 507 disk_full). Redis itself says MISCONF
+	// when it can't persist and OOM when it is out of memory; DISKFULL
+	// names the cause. A disk-full write that some replica did store is
+	// INDETERMINATE, its message starting "disk full on ...".
+	respPrefixDiskFull = "DISKFULL"
 )
 
 // errRESPBusy is the reply to a data command shed by the node's limits.
@@ -64,6 +73,8 @@ func respErrorReply(err error) string {
 		return re.Msg
 	case errors.As(err, &ue):
 		return respPrefixUnavailable + " " + ue.message()
+	case errors.As(err, &qe) && len(qe.DiskFull) > 0 && !errors.Is(qe, ErrIndeterminate):
+		return respPrefixDiskFull + " " + qe.message()
 	case errors.As(err, &qe):
 		if errors.Is(qe, ErrIndeterminate) {
 			return respPrefixIndeterminate + " " + qe.message()
@@ -74,6 +85,8 @@ func respErrorReply(err error) string {
 		return "ERR bad context: " + ce.message()
 	case errors.As(err, &le):
 		return "ERR " + le.message()
+	case errors.As(err, &wfe) && errors.Is(wfe, storage.ErrNoSpace):
+		return respPrefixDiskFull + " " + wfe.message()
 	case errors.As(err, &wfe):
 		// The new version was sent nowhere: definite.
 		return respPrefixUnavailable + " " + wfe.message()
@@ -86,7 +99,7 @@ func respErrorReply(err error) string {
 func respErrorPrefix(reply string) string {
 	prefix, _, _ := strings.Cut(reply, " ")
 	switch prefix {
-	case "ERR", respPrefixUnavailable, respPrefixIndeterminate, "SIBLINGS", "NOPROTO", "NOAUTH", "WRONGPASS", "NOPERM", respPrefixBusy:
+	case "ERR", respPrefixUnavailable, respPrefixIndeterminate, "SIBLINGS", "NOPROTO", "NOAUTH", "WRONGPASS", "NOPERM", respPrefixBusy, respPrefixDiskFull:
 		return prefix
 	}
 	return "other"

@@ -39,13 +39,17 @@ func (n *Node) serveMethod(ctx context.Context, method uint8, payload []byte) ([
 		if len(req.Key) == 0 || len(req.Key) > n.cfg.MaxKeyBytes {
 			return nil, fmt.Errorf("node: bad key length %d", len(req.Key))
 		}
-		if err := n.coord.applyAs(ctx, req.Key, req.State, req.Owner); err != nil {
+		if err := n.coord.applyAs(ctx, req.Key, req.State, req.Owner); refusedForSpace(err) {
+			// A refusal the coordinator reports (507), not an error text.
+			n.metrics.diskRefused.Inc()
+			return []byte{wire.ApplyNoSpace}, nil
+		} else if err != nil {
 			return nil, err
 		}
 		if n.coord.countsAsAck(req.Key, req.Owner) {
-			return []byte{1}, nil
+			return []byte{wire.ApplyCounted}, nil
 		}
-		return []byte{0}, nil
+		return []byte{wire.ApplyStored}, nil
 	case wire.MethodHandoff:
 		req, err := wire.UnmarshalHandoff(payload)
 		if err != nil {

@@ -36,10 +36,13 @@ var (
 	// that Update was written and the store keeps working.
 	ErrPanic = errors.New("storage: update function panicked")
 	// ErrNoSpace, wrapped in an Update error, means the device is full
-	// (ENOSPC). An implementation whose failed write may have left part of
-	// itself behind wraps ErrNotDurable too (fail-stop, as above); one that
-	// wrote nothing keeps working, and writes succeed again once space
-	// returns. Callers report it to clients as such (HTTP 507).
+	// (ENOSPC), or that the Update was refused because the store's disk
+	// has less free space than its reserve (DiskReporter). An
+	// implementation whose failed write may have left part of itself
+	// behind wraps ErrNotDurable too (fail-stop, as above); one that wrote
+	// nothing (a refusal at the reserve always) keeps working, and writes
+	// succeed again once space returns. Callers report it to clients as
+	// such (HTTP 507).
 	ErrNoSpace = errors.New("storage: no space left on device")
 )
 
@@ -192,4 +195,26 @@ type Syncer interface {
 // vlog the bytes held by a separate value log. Both are estimates.
 type Sizer interface {
 	Size() (lsm, vlog int64)
+}
+
+// DiskSpace is the state of the filesystem a store keeps its files on.
+type DiskSpace struct {
+	// Free is the bytes an unprivileged writer may still use there.
+	Free int64
+	// Reserve is the free space the store keeps for itself: below it,
+	// Updates that would store data are refused with ErrNoSpace.
+	Reserve int64
+	// Full reports that data writes are being refused: since a write
+	// did not fit above the reserve or Free fell below it, and until
+	// Free is back above it with some margin (an implementation's
+	// choice, so the state does not flap).
+	Full bool
+}
+
+// DiskReporter is implemented by stores on a filesystem that keep a free
+// space reserve (badger); node exports its numbers as metrics and on
+// /health. DiskSpace measures now (a statfs, cheap); it is safe for
+// concurrent use.
+type DiskReporter interface {
+	DiskSpace() (DiskSpace, error)
 }

@@ -51,6 +51,7 @@ func agentCommand() *cli.Command {
 			&cli.IntFlag{Name: "pr", Value: d.Quorum.PR, Usage: "default `PR`: primary replies a read requires (0: fallbacks count, sloppy quorum, Dynamo §4.6)"},
 			&cli.IntFlag{Name: "pw", Value: d.Quorum.PW, Usage: "default `PW`: primary acks a write requires (0: fallbacks count, sloppy quorum, Dynamo §4.6)"},
 			&cli.IntFlag{Name: "partitions", Value: d.Ring.Partitions, Usage: "ring partitions `Q`, a power of two fixed at cluster creation (Riak's default; 4 per node up to 64 nodes)"},
+			&cli.StringFlag{Name: "disk-reserve", Usage: "free space to keep on --data-dir's filesystem, e.g. `256MiB`: below it writes are refused with 507 disk_full (reads go on) and resume by themselves once space is freed. Empty: 256MiB, about twice what badger writes on its own meanwhile (a value-log file, memtable logs, compactions; running out inside its mmapped files is SIGBUS, not an error). 0: no reserve"},
 			&cli.BoolFlag{Name: "sync", Value: true, Usage: "fsync every replica write before acknowledging it (acknowledged means on disk, DESIGN.md §4)"},
 			&cli.IntFlag{Name: "max-value-bytes", Value: d.MaxValueBytes, Usage: "largest value in `BYTES` (413 beyond): documents fit, one value never stalls a 2-core node"},
 			&cli.IntFlag{Name: "max-siblings", Value: d.MaxSiblings, Usage: "`SIBLINGS` per key before writes are refused with 409 (past this a client is not resolving)"},
@@ -245,7 +246,28 @@ func storeFromFlags(c *cli.Context, log *slog.Logger) (badger.Options, error) {
 	case dir != "" && mem:
 		return badger.Options{}, usagef(c, "--data-dir and --in-memory exclude each other")
 	}
-	return badger.Options{Dir: dir, InMemory: mem, NoSync: !c.Bool("sync"), Logger: log.With("component", "badger")}, nil
+	reserve, err := diskReserve(c)
+	if err != nil {
+		return badger.Options{}, err
+	}
+	return badger.Options{Dir: dir, InMemory: mem, NoSync: !c.Bool("sync"), DiskReserve: reserve, Logger: log.With("component", "badger")}, nil
+}
+
+// diskReserve is --disk-reserve as badger.Options.DiskReserve: 0 (the
+// default) when empty, -1 (none) for 0.
+func diskReserve(c *cli.Context) (int64, error) {
+	s := c.String("disk-reserve")
+	if s == "" {
+		return 0, nil
+	}
+	n, err := parseBytes(s)
+	if err != nil || n < 0 {
+		return 0, usagef(c, "--disk-reserve %q: want a size, e.g. 256MiB or 1GiB (0: no reserve)", s)
+	}
+	if n == 0 {
+		return -1, nil
+	}
+	return n, nil
 }
 
 func runAgent(c *cli.Context) error {

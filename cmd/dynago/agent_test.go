@@ -71,6 +71,10 @@ func TestStoreFromFlags(t *testing.T) {
 		{name: "no data dir", code: 2, wantErr: "--data-dir is required"},
 		{name: "empty data dir", args: []string{"--data-dir", ""}, code: 2, wantErr: "--data-dir is required"},
 		{name: "both", args: []string{"--data-dir", "/d", "--in-memory"}, code: 2, wantErr: "exclude each other"},
+		{name: "disk reserve", args: []string{"--data-dir", "/d", "--disk-reserve", "64MiB"}, want: badger.Options{Dir: "/d", DiskReserve: 64 << 20}},
+		{name: "disk reserve by environment", env: map[string]string{"DYNAGO_DATA_DIR": "/e", "DYNAGO_DISK_RESERVE": "1GiB"}, want: badger.Options{Dir: "/e", DiskReserve: 1 << 30}},
+		{name: "no disk reserve", args: []string{"--data-dir", "/d", "--disk-reserve", "0"}, want: badger.Options{Dir: "/d", DiskReserve: -1}},
+		{name: "bad disk reserve", args: []string{"--data-dir", "/d", "--disk-reserve", "lots"}, code: 2, wantErr: "--disk-reserve"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, res := agentStore(t, tc.env, tc.args...)

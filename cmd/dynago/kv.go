@@ -177,6 +177,17 @@ func requestFailed(c *cli.Context, what string, err error) error {
 		case se.Status == http.StatusForbidden:
 			return fmt.Errorf("%s: %w\nthe token's role does not allow this (read: get; write: also put and delete; admin: cluster and debug commands): set --token or DYNAGO_TOKEN to a token with that role", what, err)
 		}
+		if errors.Is(err, client.ErrDiskFull) {
+			outcome := "nothing was written"
+			if errors.Is(err, client.ErrIndeterminate) {
+				outcome = "the write is indeterminate: it is stored on some replicas and may appear later"
+			}
+			full := "the node's disk is"
+			if len(se.Details.DiskFull) > 0 {
+				full = "the disks of " + strings.Join(se.Details.DiskFull, ", ") + " are"
+			}
+			return fmt.Errorf("%s: %w\n%s full (below the free space reserve, --disk-reserve): %s; writes succeed again once space is freed (reads go on)", what, err, full, outcome)
+		}
 	}
 	isWrite := se != nil && (se.Method == http.MethodPut || se.Method == http.MethodDelete)
 	switch {

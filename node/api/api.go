@@ -90,9 +90,11 @@ type Error struct {
 	// "write_indeterminate", "read_quorum_not_met", "not_found".
 	Code string `json:"code"`
 
-	// Indeterminate is set on a 503 of a write: false when nothing was
-	// written (code "unavailable"), true when the write may be stored on
-	// some replicas and may appear later (code "write_indeterminate").
+	// Indeterminate is set on a 503 or 507 of a write: false when
+	// nothing was written (code "unavailable", or "disk_full" when no
+	// replica stored it), true when the write may be stored on some
+	// replicas and may appear later (code "write_indeterminate", or
+	// "disk_full" with acks).
 	Indeterminate *bool `json:"indeterminate,omitempty"`
 	// W and PW are the write's quorum sizes, Acks how many replicas
 	// acknowledged it (a write's 503).
@@ -115,6 +117,10 @@ type Error struct {
 	// "unavailable": nothing was read or written).
 	Alive []string `json:"alive,omitzero"`
 	Down  []string `json:"down,omitzero"`
+	// DiskFull names the replicas whose disks refused the write for
+	// lack of space (code "disk_full", status 507); Indeterminate says
+	// whether another replica stored it.
+	DiskFull []string `json:"disk_full,omitzero"`
 }
 
 // Error returns the message, so an *Error is an error.

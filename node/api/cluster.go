@@ -81,6 +81,19 @@ type Health struct {
 	Version   string `json:"version,omitempty"`
 	Commit    string `json:"commit,omitempty"`
 	GoVersion string `json:"go_version,omitempty"`
+	// Disk is the filesystem of the node's data directory (absent when
+	// the store has none, e.g. in memory). While Disk.Full, Warning says
+	// so: writes are refused with 507 disk_full, reads go on.
+	Disk *DiskHealth `json:"disk,omitempty"`
+}
+
+// DiskHealth is the free space of a node's data directory: writes are
+// refused while FreeBytes is below ReserveBytes (Full), and resume by
+// themselves once space is freed.
+type DiskHealth struct {
+	FreeBytes    int64 `json:"free_bytes"`
+	ReserveBytes int64 `json:"reserve_bytes"`
+	Full         bool  `json:"full"`
 }
 
 // Plan operations: the changes GET /cluster/plan can plan, each the query

@@ -36,6 +36,10 @@ type Store struct {
 	inMemory bool
 	maxValue int
 
+	// space refuses data writes near a full disk (space.go); nil in
+	// memory.
+	space *spaceGuard
+
 	// updates feeds the single writer goroutine (writeLoop), which group-
 	// commits them; stopWriter stops it and writerDone says it stopped.
 	updates    chan *update
@@ -70,6 +74,8 @@ var (
 	_ storage.GCer   = (*Store)(nil)
 	_ storage.Syncer = (*Store)(nil)
 	_ storage.Sizer  = (*Store)(nil)
+
+	_ storage.DiskReporter = (*Store)(nil)
 )
 
 // Open opens (creating if needed) the database described by opts. It fails
@@ -131,6 +137,8 @@ func Open(opts Options) (*Store, error) {
 	}
 	if opts.InMemory {
 		s.maxValue = inMemoryMaxValue
+	} else {
+		s.space = newSpaceGuard(opts.Dir, opts.DiskReserve, opts.Logger)
 	}
 	s.updates = make(chan *update, maxBatch)
 	s.stopWriter = make(chan struct{})

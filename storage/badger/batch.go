@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	bdg "github.com/dgraph-io/badger/v4"
 
@@ -105,6 +106,11 @@ func (s *Store) writeLoop() {
 // the store during the batch; the writer then commits nothing more.
 func (s *Store) commitBatch(batch []*update) {
 	results := make([]error, len(batch))
+	// budget is the bytes this batch may write before the disk reserve.
+	budget := int64(math.MaxInt64)
+	if s.space != nil {
+		budget = s.space.budget()
+	}
 	var inTxn []int // updates whose write is in txn
 	txn := s.db.NewTransaction(true)
 	commit := func() {
@@ -143,12 +149,12 @@ func (s *Store) commitBatch(batch []*update) {
 			results[i] = err
 			continue
 		}
-		wrote, err := s.apply(txn, o)
+		wrote, err := s.apply(txn, o, &budget)
 		if errors.Is(err, bdg.ErrTxnTooBig) {
 			commit()
 			txn = s.db.NewTransaction(true)
 			if err = s.failure(); err == nil {
-				wrote, err = s.apply(txn, o)
+				wrote, err = s.apply(txn, o, &budget)
 			}
 		}
 		results[i] = err
@@ -171,7 +177,9 @@ func (s *Store) commitBatch(batch []*update) {
 
 // apply runs one update inside txn and reports whether it wrote anything.
 // ErrTxnTooBig is returned as is, so commitBatch can start a new transaction.
-func (s *Store) apply(txn *bdg.Txn, o *update) (bool, error) {
+// A value write is charged to budget, the bytes left above the disk
+// reserve, and refused with storage.ErrNoSpace when it does not fit.
+func (s *Store) apply(txn *bdg.Txn, o *update, budget *int64) (bool, error) {
 	var old []byte
 	found := false
 	item, err := txn.Get(o.key)
@@ -200,6 +208,11 @@ func (s *Store) apply(txn *bdg.Txn, o *update) (bool, error) {
 		return false, err
 	case len(nv) > s.maxValue:
 		return false, fmt.Errorf("badger: update: value of %d bytes exceeds this store's limit of %d bytes", len(nv), s.maxValue)
+	case s.space != nil:
+		if err := s.space.take(budget, o.key, nv); err != nil {
+			return false, err
+		}
+		fallthrough
 	default:
 		// fn's result may be reused by its caller once Update returns,
 		// which is after the commit; until then the transaction holds it.

@@ -6,8 +6,8 @@
 // Open returns a Store backed by one badger database in Options.Dir (or in
 // memory with Options.InMemory). Options carries badger tuning with defaults
 // sized for several nodes sharing one 2-core machine, each with its reason.
-// Store also implements storage.GCer (value-log GC), storage.Syncer and
-// storage.Sizer.
+// Store also implements storage.GCer (value-log GC), storage.Syncer,
+// storage.Sizer and storage.DiskReporter.
 //
 // # What it must not import or do
 //
@@ -39,6 +39,14 @@
 //     error), Sync and RunGC returns storage.ErrNotDurable at once, until
 //     the store is closed and reopened; Get and Scan keep working. A failed
 //     Sync fails the store the same way.
+//   - A full disk is refused, not met (space.go): before each batch the
+//     writer measures the free space of Dir's filesystem, and a value write
+//     that would take it below Options.DiskReserve fails with
+//     storage.ErrNoSpace, nothing written and the store still working;
+//     from then on every data write is refused until the free space is
+//     back at the reserve plus a quarter, when writes resume by themselves.
+//     Deletes and metadata keys (storage.PrefixMeta) are exempt. Store
+//     implements storage.DiskReporter.
 //   - A panic in an Update fn is recovered on the writer goroutine: that
 //     Update returns storage.ErrPanic and writes nothing, the other Updates
 //     of its batch commit, and the writer keeps serving.

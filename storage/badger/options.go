@@ -18,6 +18,13 @@ type Options struct {
 	// SyncWrites off): faster, but a crash may lose acknowledged writes.
 	// The zero value syncs, so a store opened without thought is durable.
 	NoSync bool
+	// DiskReserve is the free space, in bytes, kept on the filesystem of
+	// Dir: an Update that would store data past it is refused with
+	// storage.ErrNoSpace and nothing written (deletes and metadata keys
+	// are exempt; see space.go), and writes resume by themselves once
+	// space is freed. Zero means the default; a negative value turns the
+	// refusal off (free space is still measured). Ignored InMemory.
+	DiskReserve int64
 	// Logger receives badger's log lines: errors at Error, warnings at Warn,
 	// info at Debug (badger is chatty), debug at Debug-4. nil discards them.
 	Logger *slog.Logger
@@ -80,6 +87,14 @@ func DefaultOptions() Options {
 		// 1 MiB: tables sized to the small memtables, so each compaction is
 		// short.
 		BaseTableSize: 1 * mib,
+		// 256 MiB: about twice what badger writes on its own once writes
+		// are refused: filling its value-log file (64 MiB) and memtable logs
+		// (2 files, each mapped at 16 MiB), flushing memtables to L0 tables
+		// and compacting (new tables are written before the old are
+		// deleted); its logs are mmapped sparse files, so running out there
+		// is SIGBUS, not an error. Raise it for stores whose compactions
+		// rewrite more.
+		DiskReserve: 256 * mib,
 	}
 }
 
@@ -96,6 +111,7 @@ func (o Options) withDefaults() Options {
 	setDefault(&o.NumGoroutines, d.NumGoroutines)
 	setDefault(&o.ValueLogFileSize, d.ValueLogFileSize)
 	setDefault(&o.BaseTableSize, d.BaseTableSize)
+	setDefault(&o.DiskReserve, d.DiskReserve)
 	return o
 }
 

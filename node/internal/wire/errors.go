@@ -20,7 +20,16 @@ const (
 	KindContext                          // *ContextError
 	KindLimit                            // *LimitError
 	KindWriteFailed                      // *WriteFailedError
+	// KindQuorumDiskFull is a write's *QuorumError that names replicas
+	// whose disks refused it (DiskFull) or that is definite (Definite):
+	// KindQuorum's fields, then those two. A kind of its own, so a node
+	// that does not know it refuses only these errors, and every other
+	// quorum error still reads as before.
+	KindQuorumDiskFull
 )
+
+// maxKind is the largest ErrorKind.
+const maxKind = KindQuorumDiskFull
 
 // Op is a request kind on the wire (an error's Op).
 type Op uint8
@@ -65,6 +74,10 @@ type Error struct {
 	// (KindQuorum).
 	Got, GotPrimary        int
 	Acked, Failed, Pending []string
+	// DiskFull names the replicas that refused a write for a full disk,
+	// and Definite says nothing was stored anywhere (KindQuorumDiskFull).
+	DiskFull []string
+	Definite bool
 	// Actor, Claim and Have are a refused context's claim (KindContext).
 	Actor       vclock.Actor
 	Claim, Have uint64
@@ -151,14 +164,22 @@ func (b wbuf) failure(e *Error) (wbuf, error) {
 			uvarint(uint64(e.Need)).uvarint(uint64(e.NeedPrimary)).
 			strs(e.Alive).uvarint(uint64(e.AlivePrimaries)).strs(e.Down)
 		return b.cause(e.Cause), nil
-	case KindQuorum:
-		if !e.Op.valid() {
+	case KindQuorum, KindQuorumDiskFull:
+		full := len(e.DiskFull) > 0 || e.Definite
+		if !e.Op.valid() || full != (e.Kind == KindQuorumDiskFull) {
 			return bad()
 		}
-		b = b.uvarint(uint64(KindQuorum)).uvarint(uint64(e.Op)).
+		b = b.uvarint(uint64(e.Kind)).uvarint(uint64(e.Op)).
 			uvarint(uint64(e.Need)).uvarint(uint64(e.NeedPrimary)).
 			uvarint(uint64(e.Got)).uvarint(uint64(e.GotPrimary)).
 			strs(e.Acked).strs(e.Failed).strs(e.Pending)
+		if full {
+			definite := uint64(0)
+			if e.Definite {
+				definite = 1
+			}
+			b = b.uvarint(definite).strs(e.DiskFull)
+		}
 		return b.cause(e.Cause), nil
 	case KindContext:
 		b = b.uvarint(uint64(KindContext)).str(e.Actor.Node).uvarint(e.Actor.Epoch).uvarint(e.Claim).uvarint(e.Have)
@@ -198,7 +219,7 @@ func (r *rbuf) op() Op {
 
 // failure reads what wbuf.failure wrote.
 func (r *rbuf) failure() *Error {
-	switch kind := ErrorKind(r.int(int(KindWriteFailed))); kind {
+	switch kind := ErrorKind(r.int(int(maxKind))); kind {
 	case 0:
 		return nil
 	case KindUnavailable:
@@ -210,11 +231,18 @@ func (r *rbuf) failure() *Error {
 		e.Alive, e.AlivePrimaries, e.Down = r.strs(), r.int(maxWireCount), r.strs()
 		e.Cause = r.cause()
 		return e
-	case KindQuorum:
+	case KindQuorum, KindQuorumDiskFull:
 		e := &Error{Kind: kind, Op: r.op()}
 		e.Need, e.NeedPrimary = r.int(maxWireCount), r.int(maxWireCount)
 		e.Got, e.GotPrimary = r.int(maxWireCount), r.int(maxWireCount)
 		e.Acked, e.Failed, e.Pending = r.strs(), r.strs(), r.strs()
+		if kind == KindQuorumDiskFull {
+			e.Definite = r.int(1) == 1
+			e.DiskFull = r.strs()
+			if r.err == nil && !e.Definite && len(e.DiskFull) == 0 {
+				r.fail("disk-full quorum error with neither")
+			}
+		}
 		e.Cause = r.cause()
 		return e
 	case KindContext:

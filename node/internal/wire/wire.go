@@ -21,7 +21,8 @@ const (
 	MethodRead uint8 = 1
 	// MethodApply merges a state into the replica's stored state of a key
 	// (into a hint for Owner when the receiver is a fallback) and answers
-	// once that is durable. Request: ApplyRequest.
+	// once that is durable. Request: ApplyRequest. Response: one byte,
+	// ApplyStored, ApplyCounted or ApplyNoSpace (UnmarshalApplyResponse).
 	MethodApply uint8 = 2
 	// MethodCoordinate asks a replica to coordinate a client write.
 	// Request: WriteRequest. Response: WriteOutcome (format version 2: a
@@ -735,4 +736,27 @@ func UnmarshalWriteOutcome(p []byte) (WriteOutcome, error) {
 	}
 	m.Context = ctx
 	return m, nil
+}
+
+// MethodApply's answers: one byte, no version (it never had one; a value
+// is never reused for another meaning).
+const (
+	// ApplyStored: stored durably, but it does not count toward a write
+	// quorum (a primary not yet ready for the key's partition).
+	ApplyStored byte = 0
+	// ApplyCounted: stored durably, and it counts.
+	ApplyCounted byte = 1
+	// ApplyNoSpace: refused, nothing stored: the replica's disk is below
+	// its free space reserve (storage.ErrNoSpace). A refusal, not an
+	// error text, so the coordinator can tell it from others and report
+	// it (HTTP 507); a node from before it answered an error.
+	ApplyNoSpace byte = 2
+)
+
+// UnmarshalApplyResponse decodes MethodApply's answer.
+func UnmarshalApplyResponse(p []byte) (byte, error) {
+	if len(p) != 1 || p[0] > ApplyNoSpace {
+		return 0, fmt.Errorf("%w: apply answer %x", ErrMalformed, p)
+	}
+	return p[0], nil
 }

@@ -157,6 +157,10 @@ func wireErrors() []*Error {
 		{Kind: KindLimit, Exceeded: LimitState, Limit: 48 << 20},
 		{Kind: KindWriteFailed, Cause: CauseOf(errors.New("injected: commit failed"))},
 		{Kind: KindWriteFailed, Cause: CauseOf(fmt.Errorf("deadline: %w", context.Canceled))},
+		{Kind: KindQuorumDiskFull, Op: OpWrite, Need: 2, Got: 1, GotPrimary: 1,
+			Acked: []string{"n1"}, Failed: []string{"n2", "n3"}, DiskFull: []string{"n2", "n3"}},
+		{Kind: KindQuorumDiskFull, Op: OpWrite, Need: 3, NeedPrimary: 1,
+			Failed: []string{"n1", "n2", "n3"}, DiskFull: []string{"n2", "n3"}, Definite: true},
 	}
 }
 
@@ -203,7 +207,10 @@ func TestWireErrorsRoundTrip(t *testing.T) {
 		{Kind: KindLimit},
 		{Kind: KindWriteFailed},
 		{Kind: KindWriteFailed, Cause: &Cause{Text: "x", Sentinel: 99}},
-		{Kind: KindWriteFailed + 1},
+		{Kind: maxKind + 1},
+		{Kind: KindQuorumDiskFull, Op: OpWrite},                                 // neither disk full nor definite
+		{Kind: KindQuorum, Op: OpWrite, DiskFull: []string{"n2"}},               // needs KindQuorumDiskFull
+		{Kind: KindQuorum, Op: OpWrite, Definite: true, Failed: []string{"n2"}}, // the same
 	} {
 		if _, err := (WriteOutcome{Err: e}).Marshal(); err == nil {
 			t.Fatalf("%+v was encoded", e)
@@ -348,6 +355,35 @@ func FuzzUnmarshalTransfer(f *testing.F) {
 					t.Fatalf("decoded state does not re-encode: %v", err)
 				}
 			}
+		}
+	})
+}
+
+// MethodApply's answer is one byte of three; anything else is refused.
+func TestApplyResponse(t *testing.T) {
+	for _, b := range []byte{ApplyStored, ApplyCounted, ApplyNoSpace} {
+		if got, err := UnmarshalApplyResponse([]byte{b}); err != nil || got != b {
+			t.Fatalf("UnmarshalApplyResponse(%d) = %d, %v", b, got, err)
+		}
+	}
+	for _, in := range [][]byte{nil, {}, {3}, {0xff}, {1, 1}} {
+		if _, err := UnmarshalApplyResponse(in); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("UnmarshalApplyResponse(%x) = %v, want ErrMalformed", in, err)
+		}
+	}
+}
+
+func FuzzUnmarshalApplyResponse(f *testing.F) {
+	for _, in := range [][]byte{{ApplyStored}, {ApplyCounted}, {ApplyNoSpace}, {3}, {}, {1, 2}} {
+		f.Add(in)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		b, err := UnmarshalApplyResponse(in)
+		if err != nil {
+			return
+		}
+		if len(in) != 1 || in[0] != b || b > ApplyNoSpace {
+			t.Fatalf("UnmarshalApplyResponse(%x) accepted %d", in, b)
 		}
 	})
 }
