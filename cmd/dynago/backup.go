@@ -67,7 +67,7 @@ func restoreCommand() *cli.Command {
 			&cli.StringFlag{Name: "data-dir", Usage: "restore into the stopped node whose data dir is `DIR` instead of --addr"},
 			&cli.IntFlag{Name: "partitions", Value: node.DefaultConfig().Ring.Partitions, Usage: "with --data-dir: the ring's partitions `Q` (as the agent's --partitions; a data dir that joined a cluster records its own)"},
 			&cli.StringFlag{Name: "w", Usage: "replicas that must store each key (1..N, one, quorum, all; empty: the node's --w)"},
-			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, Usage: "how long one batch may take, e.g. `5m`"},
+			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, EnvVars: []string{clientTimeoutEnv}, Usage: "how long one batch may take, e.g. `5m`"},
 		),
 		Action: runRestore,
 	}
