@@ -151,6 +151,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.leaveCtx, n.leaveCancel = context.WithCancel(context.Background())
 	n.peers = n.newPeers()
 	n.metrics = newMetrics()
+	n.metrics.preset(&cfg)
 	n.adm = newAdmission(cfg.Limits)
 	n.recoverer = recoverer{log: n.log, metrics: n.metrics}
 	if gaps := cfg.securityGaps(); cfg.Insecure && len(gaps) > 0 {
@@ -170,6 +171,9 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	cleanup = append(cleanup, func() { n.store.Close() })
 	if c, ok := st.(storage.Committer); ok {
 		n.metrics.watchCommits(c)
+	}
+	if s, ok := st.(storage.SpaceReporter); ok {
+		n.metrics.watchDisk(s)
 	}
 	n.aae = newAAE(cfg)
 	n.rep = &replica{recoverer: n.recoverer, cfg: &n.cfg, store: st, clock: n.clock, aae: n.aae, xfer: &n.xfer} // clock: loadClock

@@ -127,6 +127,21 @@ type Committer interface {
 	CommitStats() CommitStats
 }
 
+// DiskSpace is the filesystem a store keeps its data on: the bytes free
+// to unprivileged users (Avail) and its size (Total).
+type DiskSpace struct {
+	Avail, Total uint64
+}
+
+// SpaceReporter is implemented by stores that live on a filesystem
+// (badger on a directory); node exports its numbers as metrics, so an
+// alert can fire before writes fail with ErrNoSpace. It may block on a
+// statfs call and is safe for concurrent use; an in-memory store does
+// not implement it (or reports ok=false).
+type SpaceReporter interface {
+	DiskSpace() (space DiskSpace, ok bool)
+}
+
 // Store is a replica's local ordered byte store.
 //
 // All methods are safe for concurrent use and may block on disk I/O. Slices

@@ -338,3 +338,19 @@ func TestCommitStats(t *testing.T) {
 	}
 	t.Logf("%d updates in %d commits", s.Updates, s.Commits)
 }
+
+// DiskSpace reports the filesystem of the store's directory (what the
+// disk-filling alert watches); an in-memory store has none.
+func TestDiskSpace(t *testing.T) {
+	dir := t.TempDir()
+	st := open(t, badger.Options{Dir: dir})
+	var _ storage.SpaceReporter = st
+	sp, ok := st.DiskSpace()
+	if !ok || sp.Total == 0 || sp.Avail > sp.Total {
+		t.Fatalf("DiskSpace of %s = %+v, %v; want a filesystem with 0 <= avail <= total > 0", dir, sp, ok)
+	}
+	mem := open(t, badger.Options{InMemory: true})
+	if sp, ok := mem.DiskSpace(); ok {
+		t.Fatalf("in-memory store: DiskSpace = %+v, true; want ok=false", sp)
+	}
+}
