@@ -105,6 +105,7 @@ func newApp() *cli.App {
 			putCommand(),
 			deleteCommand(),
 			membersCommand(),
+			healthCommand(),
 			hintsCommand(),
 			aaeCommand(),
 			transfersCommand(),
