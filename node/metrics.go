@@ -106,6 +106,10 @@ var (
 	presetRPCMethods = []string{"read", "apply", "coordinate", "handoff", "transfer", "aae_roots", "aae"}
 	presetAAEResults = []string{"equal", "repaired", "error"}
 	presetShed       = []string{"requests", "body_bytes", "body_too_large", "conns", "resp_busy"}
+	presetRESP       = []string{"get", "set", "del", "mget"}
+	// The supervised loops (panics.go); a handler's panic is labelled
+	// with its request and appears when it happens.
+	presetPanics = []string{"aaeLoop", "holdsLoop", "persistLoop", "claimLoop", "rejoinLoop", "gcLoop", "handoffLoop", "transferLoop"}
 )
 
 func newMetrics() *metrics {
@@ -307,6 +311,12 @@ func (m *metrics) preset(cfg *Config) {
 	}
 	for _, v := range presetShed {
 		m.shed.WithLabelValues(v)
+	}
+	for _, v := range presetRESP {
+		m.respCommands.WithLabelValues(v, "ok")
+	}
+	for _, v := range presetPanics {
+		m.panics.WithLabelValues(v)
 	}
 	for _, api := range []string{"http", "resp"} {
 		for _, reason := range []string{"unauthenticated", "forbidden"} {

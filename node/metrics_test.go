@@ -32,6 +32,8 @@ func TestMetricsPreset(t *testing.T) {
 		`dynago_config_limit{limit="hint_max_age_seconds"} 10800`,
 		`dynago_write_siblings_count 0`,
 		`dynago_write_siblings_near_cap_total 0`,
+		`dynago_resp_commands_total{command="set",outcome="ok"} 0`,
+		`dynago_panics_total{where="aaeLoop"} 0`,
 	} {
 		if !strings.Contains(scrape(t, m), want+"\n") {
 			t.Errorf("a fresh registry lacks %s", want)
