@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,7 +84,44 @@ type metrics struct {
 	// out, and merged in (restored, failed, or refused with their batch).
 	backupRecords  prometheus.Counter
 	restoreRecords *prometheus.CounterVec
+	// siblings is the versions (siblings and tombstones) in each state a
+	// coordinator writes; siblingsNearCap counts the writes whose state
+	// held at least siblingsNearCapShare of MaxSiblings (the alert's
+	// trigger: a client that stopped resolving).
+	siblings        prometheus.Histogram
+	siblingsNearCap prometheus.Counter
+	// limits exports the configuration the alerts compare against (the
+	// sibling cap, the hint window and byte cap, the p99 target), so a
+	// rule follows a node's flags instead of repeating them.
+	limits *prometheus.GaugeVec
+
+	// hintPeers is the ring's other members, whose hint series setHints
+	// keeps at zero when nothing is held for them.
+	hintPeers atomic.Pointer[[]string]
 }
+
+// siblingsNearCapShare is the share of the sibling cap past which a write
+// counts in dynago_write_siblings_near_cap_total: 80% leaves a client room
+// to resolve before writes are refused with 409.
+const siblingsNearCapShare = 0.8
+
+// Label values that exist from the start (preset): a counter that first
+// appears at 1 has no increase in Prometheus's eyes, so an alert on its
+// first event would never fire, and a dashboard would show no line.
+var (
+	presetRequests = map[string][]string{
+		"get":    {"200", "300", "404", "503"},
+		"put":    {"200", "204", "409", "503", "507"},
+		"delete": {"204", "503", "507"},
+	}
+	presetRPCMethods = []string{"read", "apply", "coordinate", "handoff", "transfer", "aae_roots", "aae"}
+	presetAAEResults = []string{"equal", "repaired", "error"}
+	presetShed       = []string{"requests", "body_bytes", "body_too_large", "conns", "resp_busy"}
+	presetRESP       = []string{"get", "set", "del", "mget"}
+	// The supervised loops (panics.go); a handler's panic is labelled
+	// with its request and appears when it happens.
+	presetPanics = []string{"aaeLoop", "holdsLoop", "persistLoop", "claimLoop", "rejoinLoop", "gcLoop", "handoffLoop", "transferLoop"}
+)
 
 func newMetrics() *metrics {
 	m := &metrics{
@@ -211,6 +249,18 @@ func newMetrics() *metrics {
 		Name: "dynago_auth_refused_total", Help: "Requests refused for their credentials, by api (http, resp) and reason (unauthenticated: none or a bad token; forbidden: the role does not allow it).",
 	}, []string{"api", "reason"})
 	m.reg.MustRegister(m.authRefused)
+	m.siblings = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "dynago_write_siblings", Help: "Versions (siblings and tombstones) in the state of each write this node coordinated.",
+		// 1 is the healthy case; the top buckets straddle the default cap (100).
+		Buckets: []float64{1, 2, 3, 5, 10, 20, 50, 80, 100, 200},
+	})
+	m.siblingsNearCap = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_write_siblings_near_cap_total", Help: "Writes whose state held at least 80% of --max-siblings versions (past the cap writes are refused with 409).",
+	})
+	m.limits = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "dynago_config_limit", Help: "This node's configured limits, for alert rules: max_siblings, hint_max_age_seconds, hint_max_bytes (per target), p99_target_seconds.",
+	}, []string{"limit"})
+	m.reg.MustRegister(m.siblings, m.siblingsNearCap, m.limits)
 	m.shed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dynago_shed_total", Help: "Requests and connections refused by a limit, by reason (requests, body_bytes, body_too_large, conns, resp_busy).",
 	}, []string{"reason"})
@@ -282,7 +332,53 @@ func (m *metrics) watchDisk(d storage.DiskReporter) {
 			}
 			return 0
 		})),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "dynago_disk_size_bytes", Help: "Size in bytes of the data directory's filesystem (0 when unknown).",
+		}, space(func(ds storage.DiskSpace) float64 { return float64(ds.Total) })),
 	)
+}
+
+// preset makes the labelled series alerts and dashboards use exist at
+// zero before their first event, and sets the limits gauges from cfg.
+func (m *metrics) preset(cfg *Config) {
+	for op, outcomes := range presetRequests {
+		for _, o := range outcomes {
+			m.requests.WithLabelValues(op, o)
+			m.latency.WithLabelValues(op, o)
+		}
+	}
+	for _, v := range presetRPCMethods {
+		m.rpcErrors.WithLabelValues(v)
+	}
+	for _, v := range presetAAEResults {
+		m.aaeExchanges.WithLabelValues(v)
+	}
+	for _, v := range presetShed {
+		m.shed.WithLabelValues(v)
+	}
+	for _, v := range presetRESP {
+		m.respCommands.WithLabelValues(v, "ok")
+	}
+	for _, v := range presetPanics {
+		m.panics.WithLabelValues(v)
+	}
+	for _, api := range []string{"http", "resp"} {
+		for _, reason := range []string{"unauthenticated", "forbidden"} {
+			m.authRefused.WithLabelValues(api, reason)
+		}
+	}
+	m.limits.WithLabelValues("max_siblings").Set(float64(cfg.MaxSiblings))
+	m.limits.WithLabelValues("hint_max_age_seconds").Set(cfg.Hints.MaxAge.Seconds())
+	m.limits.WithLabelValues("hint_max_bytes").Set(float64(cfg.Hints.MaxBytesPerTarget))
+	m.limits.WithLabelValues("p99_target_seconds").Set(cfg.AAE.P99Target.Seconds())
+}
+
+// observeSiblings records the versions in a state a coordinator writes.
+func (m *metrics) observeSiblings(versions, maxSiblings int) {
+	m.siblings.Observe(float64(versions))
+	if float64(versions) >= siblingsNearCapShare*float64(maxSiblings) {
+		m.siblingsNearCap.Inc()
+	}
 }
 
 func (m *metrics) handler() http.Handler {
@@ -311,6 +407,18 @@ func (m *metrics) setAlive(peers map[string]gossip.Peer) {
 func (m *metrics) setRing(r *ring.Ring, self string) {
 	m.ringSize.Set(float64(r.Len()))
 	m.owned.Set(float64(len(r.PartitionsOf(ring.NodeID(self)))))
+	var peers []string
+	for _, mb := range r.Members() {
+		if id := string(mb.ID); id != self {
+			peers = append(peers, id)
+			// Add(0) creates the series at zero and leaves a held
+			// count alone.
+			m.hintsQueued.WithLabelValues(id).Add(0)
+			m.hintsBytes.WithLabelValues(id).Add(0)
+			m.hintsLag.WithLabelValues(id).Add(0)
+		}
+	}
+	m.hintPeers.Store(&peers)
 }
 
 func (m *metrics) setHints(stats map[ring.NodeID]hintedhandoff.TargetStats, now time.Time) {
@@ -325,5 +433,16 @@ func (m *metrics) setHints(stats map[ring.NodeID]hintedhandoff.TargetStats, now 
 			lag = s.Lag(now).Seconds()
 		}
 		m.hintsLag.WithLabelValues(string(id)).Set(lag)
+	}
+	// The ring's other members stay at zero (a series that vanished and
+	// came back at a large value would hide its rise from rate()).
+	if peers := m.hintPeers.Load(); peers != nil {
+		for _, id := range *peers {
+			if _, held := stats[ring.NodeID(id)]; !held {
+				m.hintsQueued.WithLabelValues(id).Set(0)
+				m.hintsBytes.WithLabelValues(id).Set(0)
+				m.hintsLag.WithLabelValues(id).Set(0)
+			}
+		}
 	}
 }

@@ -154,6 +154,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.leaveCtx, n.leaveCancel = context.WithCancel(context.Background())
 	n.peers = n.newPeers()
 	n.metrics = newMetrics()
+	n.metrics.preset(&cfg)
 	n.adm = newAdmission(cfg.Limits)
 	n.recoverer = recoverer{log: n.log, metrics: n.metrics}
 	if gaps := cfg.securityGaps(); cfg.Insecure && len(gaps) > 0 {

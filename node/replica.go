@@ -360,6 +360,7 @@ func (r *replica) mergeLocal(ctx context.Context, key []byte, in vclock.State, r
 // checkState enforces the sibling and size limits on a coordinator's new
 // state and returns its encoding.
 func (r *replica) checkState(st vclock.State) ([]byte, error) {
+	r.metrics.observeSiblings(len(st.Versions), r.cfg.MaxSiblings)
 	if len(st.Versions) > r.cfg.MaxSiblings {
 		return nil, &LimitError{Err: ErrTooManySiblings, Limit: r.cfg.MaxSiblings}
 	}

@@ -209,6 +209,9 @@ type DiskSpace struct {
 	// Free is back above it with some margin (an implementation's
 	// choice, so the state does not flap).
 	Full bool
+	// Total is the filesystem's size (0 when unknown), for the share of
+	// it that is free (deploy/prometheus/alerts.yml's disk alerts).
+	Total int64
 }
 
 // DiskReporter is implemented by stores on a filesystem that keep a free

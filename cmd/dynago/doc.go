@@ -2,8 +2,9 @@
 // cluster in one process (`dynago demo`), a load generator (`dynago bench`)
 // and client commands that talk to any node over the HTTP API (get, put,
 // delete, members, ring, join, leave (which follows the handoff to its end),
-// remove, hints, aae, transfers; docs/http-api.md, docs/cli.md), `dynago
-// version` (internal/buildinfo), sending --token or
+// remove, hints, aae, transfers, health (a container's health check);
+// docs/http-api.md, docs/cli.md), `dynago version` (internal/buildinfo),
+// sending --token or
 // DYNAGO_TOKEN as a bearer token, and `dynago token create`, which makes
 // client tokens for an agent's --token-file (reloaded on SIGHUP).
 // `dynago backup` and `dynago restore` (backup.go) move backups in

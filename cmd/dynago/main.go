@@ -115,6 +115,7 @@ func newApp() *cli.App {
 			putCommand(),
 			deleteCommand(),
 			membersCommand(),
+			healthCommand(),
 			hintsCommand(),
 			aaeCommand(),
 			transfersCommand(),

@@ -338,3 +338,19 @@ func TestCommitStats(t *testing.T) {
 	}
 	t.Logf("%d updates in %d commits", s.Updates, s.Commits)
 }
+
+// DiskSpace reports the filesystem of the store's directory (what the
+// disk-filling alert watches); an in-memory store has none.
+func TestDiskSpace(t *testing.T) {
+	dir := t.TempDir()
+	st := open(t, badger.Options{Dir: dir})
+	var _ storage.DiskReporter = st
+	sp, err := st.DiskSpace()
+	if err != nil || sp.Total == 0 || sp.Free < 0 || sp.Free > sp.Total {
+		t.Fatalf("DiskSpace of %s = %+v, %v; want a filesystem with 0 <= free <= total > 0", dir, sp, err)
+	}
+	mem := open(t, badger.Options{InMemory: true})
+	if sp, err := mem.DiskSpace(); err == nil {
+		t.Fatalf("in-memory store: DiskSpace = %+v, nil; want an error", sp)
+	}
+}

@@ -120,5 +120,6 @@ func (s *Store) DiskSpace() (storage.DiskSpace, error) {
 	if err != nil {
 		return storage.DiskSpace{}, fmt.Errorf("badger: statfs %s: %v", s.dir, err)
 	}
-	return storage.DiskSpace{Free: free, Reserve: s.space.reserve, Full: s.space.full.Load()}, nil
+	total, _ := statfsTotal(s.dir) // 0, unknown, on an error: only a share in alerts uses it
+	return storage.DiskSpace{Free: free, Reserve: s.space.reserve, Full: s.space.full.Load(), Total: total}, nil
 }
