@@ -20,7 +20,7 @@ func healthCommand() *cli.Command {
 			"127.0.0.1), else " + defaultAddr + ". Prints the status, and the warning of an --insecure node.\n" +
 			"Over https, --ca-cert (DYNAGO_CA_CERT) must trust the agent's certificate for that address.",
 		Flags: append(clientFlags(),
-			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "how long to wait for the answer, e.g. `5s` (a ready node answers at once; Docker's default check timeout is 30s)"},
+			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, EnvVars: []string{clientTimeoutEnv}, Usage: "how long to wait for the answer, e.g. `5s` (a ready node answers at once; Docker's default check timeout is 30s)"},
 			// The agent's own flags, read from its environment (DYNAGO_HTTP,
 			// DYNAGO_TLS_CERT) so a container's check needs no arguments.
 			&cli.StringFlag{Name: "http", Usage: "without --addr: the agent's --http `IP:PORT` to ask (DYNAGO_HTTP, as the agent reads it; 0.0.0.0 is asked on 127.0.0.1)"},
