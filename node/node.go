@@ -118,6 +118,10 @@ type Node struct {
 	leftOnce sync.Once
 
 	runOnce sync.Once
+
+	// bound holds the addresses the listeners are bound at; cfg's are the
+	// advertised ones (advertise.go). Set in New.
+	bound struct{ http, rpc, gossip string }
 }
 
 // New creates a node on st and tr (nil: TCP from the host of
@@ -237,8 +241,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 
 	n.tr = tr
 	if n.tr == nil {
-		host, _, _ := net.SplitHostPort(cfg.RPCAddr)
-		n.tr = TCP(host, gossip.Logger(n.quietLog))
+		n.tr = TCP(dialFromIP(cfg.RPCAddr), gossip.Logger(n.quietLog))
 	}
 	n.net.tr = n.tr
 	if n.rpcLn, err = n.tr.Listen(cfg.RPCAddr); err != nil {
@@ -246,14 +249,20 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	}
 	cleanup = append(cleanup, func() { n.rpcLn.Close() })
 	n.rpcLn = n.limitConns(n.rpcLn, "rpc")
-	n.cfg.RPCAddr = n.rpcLn.Addr().String()
+	n.bound.rpc = n.rpcLn.Addr().String()
+	if n.cfg.RPCAddr, err = advertised(n.bound.rpc, cfg.AdvertiseRPC, cfg.Advertise); err != nil {
+		return nil, fmt.Errorf("node: rpc address: %w", err)
+	}
 	n.rpcLn = n.cfg.internodeListener(n.rpcLn) // tls.go
 	if n.httpLn, err = n.tr.Listen(cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("node: http listen: %w", err)
 	}
 	cleanup = append(cleanup, func() { n.httpLn.Close() })
 	n.httpLn = n.limitConns(n.httpLn, "http")
-	n.cfg.HTTPAddr = n.httpLn.Addr().String()
+	n.bound.http = n.httpLn.Addr().String()
+	if n.cfg.HTTPAddr, err = advertised(n.bound.http, cfg.AdvertiseHTTP, cfg.Advertise); err != nil {
+		return nil, fmt.Errorf("node: http address: %w", err)
+	}
 	n.httpLn = n.cfg.clientListener(n.httpLn)
 	if cfg.RESPAddr != "" {
 		if n.respLn, err = n.tr.Listen(cfg.RESPAddr); err != nil {
@@ -318,7 +327,8 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		ErrorLog:          slog.NewLogLogger(n.quietLog.With("component", "http").Handler(), slog.LevelWarn),
 	}
 	n.log.Info("node created", "incarnation", inc, "http", n.cfg.HTTPAddr, "resp", n.cfg.RESPAddr, "rpc", n.cfg.RPCAddr,
-		"gossip", n.cfg.GossipAddr, "data_dir", cfg.DataDir)
+		"gossip", n.cfg.GossipAddr, "bound_http", n.bound.http, "bound_rpc", n.bound.rpc, "bound_gossip", n.bound.gossip,
+		"data_dir", cfg.DataDir)
 	return n, nil
 }
 
@@ -328,17 +338,24 @@ func (n *Node) Name() string { return n.cfg.Name }
 // Ready is closed once the node serves requests.
 func (n *Node) Ready() <-chan struct{} { return n.ready }
 
-// HTTPAddr is the address the HTTP API listens on.
+// HTTPAddr is the address the HTTP API advertises (where it listens,
+// unless Config advertises another; BoundAddrs has those).
 func (n *Node) HTTPAddr() string { return n.cfg.HTTPAddr }
+
+// BoundAddrs are the addresses the HTTP API, the RPC server and gossip
+// listen on (the advertised ones are HTTPAddr, RPCAddr, GossipAddr).
+func (n *Node) BoundAddrs() (http, rpc, gossip string) {
+	return n.bound.http, n.bound.rpc, n.bound.gossip
+}
 
 // RESPAddr is the address the Redis protocol front end listens on, or
 // "" when it is off (Config.RESPAddr).
 func (n *Node) RESPAddr() string { return n.cfg.RESPAddr }
 
-// RPCAddr is the address the internode RPC listens on.
+// RPCAddr is the address the internode RPC advertises.
 func (n *Node) RPCAddr() string { return n.cfg.RPCAddr }
 
-// GossipAddr is the address gossip listens on.
+// GossipAddr is the address gossip advertises.
 func (n *Node) GossipAddr() string { return n.cfg.GossipAddr }
 
 // Ring returns the current ring. It is immutable.

@@ -104,6 +104,13 @@ type mergeDelegate struct{ check checker }
 
 func (d mergeDelegate) NotifyMerge(peers []*memberlist.Node) error {
 	for _, p := range peers {
+		if p.Name == d.check.name && d.check.rebind {
+			// A cluster that still lists this node at its old address
+			// (Config.Rebind): memberlist's merge ignores that entry or
+			// refutes it, and the cluster admits the new address once the
+			// node proved its name (rebind.go).
+			continue
+		}
 		if err := d.check.peer(p); err != nil {
 			return err
 		}
@@ -126,6 +133,8 @@ type checker struct {
 	addr string
 	// known is Config.Known (nil: no name binding).
 	known func(name string) string
+	// rebind is Config.Rebind.
+	rebind bool
 }
 
 func (c checker) peer(p *memberlist.Node) error {
