@@ -55,6 +55,8 @@
 //	(limits)        limits.go       admission: connection caps, in-flight requests and body bytes
 //	                                (503 overloaded / RESP BUSY), HTTP server timeouts
 //	(identity)      identity.go     the node name recorded in its store (a foreign data dir is refused)
+//	(addresses)     advertise.go    bind vs advertised addresses, host names; rebind.go: a node
+//	                                that moved proves its name over mutual TLS to keep it
 //	(gossip keys)   keyring.go      the gossip keyring and its file; http_keyring.go the rotation route
 //
 // Hint delivery is node/internal/handoff's Service, gossip is

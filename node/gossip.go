@@ -53,7 +53,10 @@ func (n *Node) newGossip() (*gossip.Member, error) {
 		SuspicionMult:  n.cfg.Gossip.SuspicionMult,
 		GossipInterval: n.cfg.Gossip.GossipInterval,
 		Keys:           keys,
-		Label:          n.cfg.ClusterLabel,
+		// Internode mutual TLS proves who holds a name, so a name may
+		// move to new addresses once proved (rebind.go).
+		Rebind: n.cfg.TLS.Internode != nil,
+		Label:  n.cfg.ClusterLabel,
 		// The name-takeover rule: a name is bound to the gossip address
 		// of its record (membership.State.Bound).
 		Known: func(name string) string { return n.members.clusterView().Members[name].Gossip },

@@ -281,6 +281,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	cleanup = append(cleanup, func() { n.gossip.Shutdown() })
 	n.members.gossip = n.gossip
 	n.keys = &gossipKeyring{g: n.gossip, file: n.cfg.GossipKeyringFile}
+	n.members.noteMove() // rebind.go
 	n.members.claimSelf()
 	// Alone, there is no later run of this node for the cluster to know.
 	n.inc.Store(&incarnation{Epoch: inc, Verified: n.members.aloneInCluster()})
@@ -420,6 +421,9 @@ func (n *Node) run(ctx context.Context) error {
 
 	var runErr error
 	graceCtx := context.Background()
+	// A node that moved proves its name to the members before gossip
+	// meets them at its new address (rebind.go).
+	n.members.announceMove(n.bgCtx)
 	if err := n.gossip.Join(n.cfg.Join); err != nil {
 		if errors.Is(err, membership.ErrClusterMismatch) || errors.Is(err, membership.ErrNameTaken) {
 			runErr = err
@@ -647,13 +651,19 @@ func recordMap(recs []membership.Record) map[string]membership.Record {
 
 // mergeState merges another view of the membership (records, owner table
 // and hold; any may be empty) and reports whether anything changed.
-func (m *members) mergeState(in membership.State) bool {
+func (m *members) mergeState(in membership.State) bool { return m.mergeStateFrom(in, "") }
+
+// mergeStateFrom is mergeState of a state sent by the node whose
+// certificate names proven ("": no proof): that node's own record is
+// taken even at other addresses than its name is bound to (rebind.go).
+func (m *members) mergeStateFrom(in membership.State, proven string) bool {
 	recs, table := in.Records(), in.Table
 	// The name-takeover rule (membership.State.Bound): a record of a known
-	// name from other addresses is refused; one of this node's own name
-	// means the sender's cluster binds this name to another process, and
-	// nothing of its state is taken.
-	recs, taken := m.unbound(m.clusterView(), recs, true)
+	// name from other addresses is refused, unless its own node sent it
+	// over mutual TLS (proven); one of this node's own name means the
+	// sender's cluster binds this name to another process, and nothing of
+	// its state is taken.
+	recs, taken := m.unbound(m.clusterView(), recs, true, proven)
 	if taken {
 		return false
 	}
@@ -662,7 +672,7 @@ func (m *members) mergeState(in membership.State) bool {
 	}
 	var changed, tableChanged, holdChanged bool
 	after, _ := m.updateCluster(func(c membership.State) (membership.State, bool) {
-		if recs, taken = m.unbound(c, recs, false); taken {
+		if recs, taken = m.unbound(c, recs, false, proven); taken {
 			return c, false
 		}
 		merged, ch := c.Merge(recs...)
@@ -697,11 +707,21 @@ func (m *members) mergeState(in membership.State) bool {
 
 // unbound returns recs without the records c refuses by the name-takeover
 // rule (membership.State.Bound), logging each refusal if log, and whether
-// one of them was of this node's own name.
-func (m *members) unbound(c membership.State, recs []membership.Record, log bool) ([]membership.Record, bool) {
+// one of them was of this node's own name. The record of proven (the
+// sender, proved by its certificate; never this node) is not refused.
+func (m *members) unbound(c membership.State, recs []membership.Record, log bool, proven string) ([]membership.Record, bool) {
 	var ok []membership.Record
 	for _, r := range recs {
 		if !c.Bound(r) {
+			ok = append(ok, r)
+			continue
+		}
+		if proven != "" && r.Name == proven && proven != m.cfg.Name {
+			if log {
+				old := c.Members[r.Name]
+				m.log.Info("a member moved: its certificate proves its name", "name", r.Name,
+					"old_gossip", old.Gossip, "gossip", r.Gossip, "old_rpc", old.RPC, "rpc", r.RPC, "http", r.HTTP)
+			}
 			ok = append(ok, r)
 			continue
 		}
@@ -805,6 +825,7 @@ func (n *Node) rejoinLoop() {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {
+		n.members.announceMove(n.bgCtx) // members down when it moved (rebind.go)
 		var seeds []string
 		if n.gossip.NumMembers() <= 1 {
 			seeds = append(seeds, n.cfg.Join...)

@@ -2,8 +2,10 @@ package gossip
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/hashicorp/memberlist"
 
@@ -135,14 +137,25 @@ type checker struct {
 	known func(name string) string
 	// rebind is Config.Rebind.
 	rebind bool
+	// refusals counts the name-takeover refusals (Member.NameRefusals).
+	refusals *atomic.Uint64
 }
 
 func (c checker) peer(p *memberlist.Node) error {
+	err := c.check(p)
+	if errors.Is(err, membership.ErrNameTaken) && c.refusals != nil {
+		c.refusals.Add(1)
+	}
+	return err
+}
+
+func (c checker) check(p *memberlist.Node) error {
 	if p.Name == c.name {
 		// This node's name at another address: the cluster binds the
 		// name to another process (the name-takeover rule).
 		if c.addr != "" && p.Address() != c.addr {
-			return fmt.Errorf("%w: the cluster knows %s at gossip address %s, not this node's %s",
+			return fmt.Errorf("%w: the cluster knows %s at gossip address %s, not this node's %s "+
+				"(a name moves to new addresses only with internode mutual TLS, which proves it: restart the node at its old addresses, or turn mutual TLS on)",
 				membership.ErrNameTaken, p.Name, p.Address(), c.addr)
 		}
 		return nil

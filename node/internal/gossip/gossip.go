@@ -108,6 +108,9 @@ type Member struct {
 	addr  string
 	// bound is where the transport listens (addr is advertised).
 	bound string
+	// refusals counts the gossip members and merges refused by the
+	// name-takeover rule.
+	refusals atomic.Uint64
 	// keyring is memberlist's (nil: gossip not encrypted).
 	keyring *memberlist.Keyring
 }
@@ -180,7 +183,7 @@ func New(cfg Config, deps Deps) (*Member, error) {
 		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
 	}
 	mc.Label = cfg.Label
-	check := checker{name: cfg.Name, partitions: cfg.Meta.Partitions, n: cfg.Meta.N, addr: addr, known: cfg.Known, rebind: cfg.Rebind}
+	check := checker{name: cfg.Name, partitions: cfg.Meta.Partitions, n: cfg.Meta.N, addr: addr, known: cfg.Known, rebind: cfg.Rebind, refusals: &m.refusals}
 	mc.Delegate = &delegate{m: m, meta: cfg.Meta, state: deps.State, check: check, log: deps.Log, recovered: deps.Recovered}
 	mc.Events = &events{self: cfg.Name, peers: deps.Peers}
 	mc.Merge = mergeDelegate{check}
@@ -210,6 +213,10 @@ func (m *Member) Keyring() *memberlist.Keyring { return m.keyring }
 
 // Addr is the "host:port" this member advertises.
 func (m *Member) Addr() string { return m.addr }
+
+// NameRefusals is how many gossip members and merges this member refused
+// by the name-takeover rule since it started.
+func (m *Member) NameRefusals() uint64 { return m.refusals.Load() }
 
 // BoundAddr is the "host:port" this member's transport listens on.
 func (m *Member) BoundAddr() string { return m.bound }
