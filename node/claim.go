@@ -107,13 +107,14 @@ func (m *members) pushState(ctx context.Context) (sent, merged int) {
 	return sent, int(ok.Load())
 }
 
-// receiveState merges a pushed membership (wire.MethodState).
-func (m *members) receiveState(payload []byte) error {
+// receiveState merges a pushed membership (wire.MethodState) from the
+// node whose certificate names proven ("": plain RPC, no proof).
+func (m *members) receiveState(payload []byte, proven string) error {
 	c, err := m.decodeState(payload, "pushing membership")
 	if err != nil {
 		return err
 	}
-	m.mergeState(m.faultFilter(c))
+	m.mergeStateFrom(m.faultFilter(c), proven)
 	return nil
 }
 

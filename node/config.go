@@ -29,13 +29,29 @@ type Config struct {
 	// errors only: the caller opens the store (New) and decides where it
 	// lives; node never opens a file itself.
 	DataDir string
-	// HTTPAddr, RPCAddr and GossipAddr are host:port addresses the node
-	// binds and advertises exactly. Outbound connections to peers are dialed
-	// from the host of RPCAddr / GossipAddr, so source-address firewall
-	// rules in fault tests see the right node.
+	// HTTPAddr, RPCAddr and GossipAddr are the host:port addresses the
+	// node binds (the host an IP, a host name, or 0.0.0.0, [::] or empty
+	// for every interface). Peers are told to dial the advertised ones
+	// (below, advertise.go); after New these fields hold what is
+	// advertised. Outbound connections to peers are dialed from the host
+	// of RPCAddr / GossipAddr when it is one IP, so source-address
+	// firewall rules in fault tests see the right node.
 	HTTPAddr   string
 	RPCAddr    string
 	GossipAddr string
+	// Advertise is the host (an IP or a host name) peers dial for every
+	// address without an Advertise* of its own, with the port each
+	// listener bound. Empty (the zero value): the bound addresses are
+	// advertised, which a bind on every interface can't be (Validate).
+	Advertise string
+	// AdvertiseHTTP, AdvertiseRPC and AdvertiseGossip override Advertise
+	// for one address ("host:port"; port 0: the bound port), e.g. behind a
+	// NAT that maps ports. The gossip address is resolved to an IP at
+	// start (memberlist gossips IPs); RPC and HTTP are kept as given, so a
+	// host name is resolved at each dial (a pod's DNS name outlives its IP).
+	AdvertiseHTTP   string
+	AdvertiseRPC    string
+	AdvertiseGossip string
 	// RESPAddr is the host:port the Redis-protocol front end (resp.go)
 	// listens on; empty (the zero value) leaves it off, so a node opens no
 	// port its operator did not ask for.
@@ -495,16 +511,30 @@ func (c Config) Validate() error {
 	if c.RESPAddr != "" {
 		addrs = append(addrs, struct{ flag, addr string }{"resp", c.RESPAddr})
 	}
+	// Port 0 is allowed (tests): the node then advertises the port it
+	// got, but a restart gets another one and rejoins as itself only with
+	// internode mutual TLS (rebind.go).
 	for _, a := range addrs {
-		host, _, err := net.SplitHostPort(a.addr)
-		if err != nil {
+		if err := checkBindAddr(a.addr); err != nil {
 			bad("%s address %q: %w", a.flag, a.addr, err)
+		}
+	}
+	if c.Advertise != "" {
+		if err := checkAdvertiseHost(c.Advertise); err != nil {
+			bad("advertise host %q: %w", c.Advertise, err)
+		}
+	}
+	for _, a := range []struct{ flag, bind, own string }{
+		{"http", c.HTTPAddr, c.AdvertiseHTTP}, {"rpc", c.RPCAddr, c.AdvertiseRPC}, {"gossip", c.GossipAddr, c.AdvertiseGossip},
+	} {
+		if a.own != "" {
+			if err := checkAdvertiseAddr(a.own); err != nil {
+				bad("advertise-%s address %q: %w", a.flag, a.own, err)
+			}
 			continue
 		}
-		// Port 0 is allowed (tests): the node then advertises the port it
-		// got, but a restart gets another one and cannot rejoin as itself.
-		if net.ParseIP(host) == nil {
-			bad("%s address %q: host must be an IP address (it is bound and advertised exactly)", a.flag, a.addr)
+		if host, _, err := net.SplitHostPort(a.bind); err == nil && c.Advertise == "" && unspecifiedHost(host) {
+			bad("%s address %q binds every interface: say what peers dial with an advertise address (--advertise or --advertise-%s)", a.flag, a.bind, a.flag)
 		}
 	}
 	if msg := c.checkExposure(); msg != "" {

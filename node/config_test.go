@@ -9,7 +9,7 @@ import (
 
 // Validate reports every problem at once, not just the first.
 func TestValidateJoinsEveryProblem(t *testing.T) {
-	c := Config{HTTPAddr: "nohost", RPCAddr: "127.0.0.1:0", GossipAddr: "localhost:1", ReadRepair: "sometimes", RequestTimeout: time.Minute, MaxRequestTimeout: time.Second}
+	c := Config{HTTPAddr: "nohost", RPCAddr: "127.0.0.1:0", GossipAddr: "bad host:1", ReadRepair: "sometimes", RequestTimeout: time.Minute, MaxRequestTimeout: time.Second}
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("invalid config accepted")
@@ -18,7 +18,7 @@ func TestValidateJoinsEveryProblem(t *testing.T) {
 	if !errors.As(err, &joined) {
 		t.Fatalf("want a joined error, got %T %v", err, err)
 	}
-	for _, want := range []string{"a name is required", `http address "nohost"`, `gossip address "localhost:1"`, `read repair "sometimes"`, "request timeout"} {
+	for _, want := range []string{"a name is required", `http address "nohost"`, `gossip address "bad host:1"`, `read repair "sometimes"`, "request timeout"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}

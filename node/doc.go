@@ -59,6 +59,8 @@
 //	                                POST /admin/restore (a checked batch merged into each key's replicas
 //	                                as read repair does), RestoreDataDir (a stopped node's store)
 //	(disk full)     diskfull.go     how a full disk is reported: replicas' refusals, 507, /health
+//	(addresses)     advertise.go    bind vs advertised addresses, host names; rebind.go: a node
+//	                                that moved proves its name over mutual TLS to keep it
 //	(gossip keys)   keyring.go      the gossip keyring and its file; http_keyring.go the rotation route
 //	(console)       console.go      the web console (node/ui) at /ui/ and the routes it reads that the
 //	                                API lacked: /auth/whoami, /cluster/nodes (MethodStatus), /debug/replicas;

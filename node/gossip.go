@@ -1,6 +1,9 @@
 package node
 
 import (
+	"context"
+	"time"
+
 	"github.com/dynago/dynago/node/internal/gossip"
 	"github.com/dynago/dynago/node/internal/membership"
 )
@@ -32,6 +35,15 @@ func (n *Node) newGossip() (*gossip.Member, error) {
 	g, err := gossip.New(gossip.Config{
 		Name: n.cfg.Name,
 		Addr: n.cfg.GossipAddr,
+		Advertise: func(bound string) (string, error) {
+			a, err := advertised(bound, n.cfg.AdvertiseGossip, n.cfg.Advertise)
+			if err != nil {
+				return "", err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+			defer cancel()
+			return resolveIPAddr(ctx, a)
+		},
 		Meta: gossip.Meta{
 			RPC: n.cfg.RPCAddr, HTTP: n.HTTPAddr(), Zone: n.cfg.Zone,
 			Partitions: n.cfg.Ring.Partitions, N: n.cfg.Ring.N,
@@ -41,7 +53,10 @@ func (n *Node) newGossip() (*gossip.Member, error) {
 		SuspicionMult:  n.cfg.Gossip.SuspicionMult,
 		GossipInterval: n.cfg.Gossip.GossipInterval,
 		Keys:           keys,
-		Label:          n.cfg.ClusterLabel,
+		// Internode mutual TLS proves who holds a name, so a name may
+		// move to new addresses once proved (rebind.go).
+		Rebind: n.cfg.TLS.Internode != nil,
+		Label:  n.cfg.ClusterLabel,
 		// The name-takeover rule: a name is bound to the gossip address
 		// of its record (membership.State.Bound).
 		Known: func(name string) string { return n.members.clusterView().Members[name].Gossip },
@@ -57,9 +72,15 @@ func (n *Node) newGossip() (*gossip.Member, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.bound.gossip = g.BoundAddr()
 	n.cfg.GossipAddr = g.Addr()
 	return g, nil
 }
+
+// resolveTimeout bounds resolving the advertised gossip host at start: a
+// resolver answers in milliseconds, and one that does not within 10 s is
+// broken, which the operator should hear about rather than wait on.
+const resolveTimeout = 10 * time.Second
 
 // gossipState is the node's membership as gossip sees it.
 type gossipState struct{ n *Node }

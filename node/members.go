@@ -52,6 +52,8 @@ type members struct {
 	persist chan struct{}
 	// claimWake is signalled when the membership changed (claim.go).
 	claimWake chan struct{}
+	// move is this node's rebinding to new addresses (rebind.go).
+	move moveState
 }
 
 // memberNet is what members needs of the node's RPC clients.

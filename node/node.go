@@ -121,6 +121,10 @@ type Node struct {
 	leftOnce sync.Once
 
 	runOnce sync.Once
+
+	// bound holds the addresses the listeners are bound at; cfg's are the
+	// advertised ones (advertise.go). Set in New.
+	bound struct{ http, rpc, gossip string }
 }
 
 // New creates a node on st and tr (nil: TCP from the host of
@@ -246,8 +250,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 
 	n.tr = tr
 	if n.tr == nil {
-		host, _, _ := net.SplitHostPort(cfg.RPCAddr)
-		n.tr = TCP(host, gossip.Logger(n.quietLog))
+		n.tr = TCP(dialFromIP(cfg.RPCAddr), gossip.Logger(n.quietLog))
 	}
 	n.net.tr = n.tr
 	if n.rpcLn, err = n.tr.Listen(cfg.RPCAddr); err != nil {
@@ -255,14 +258,20 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	}
 	cleanup = append(cleanup, func() { n.rpcLn.Close() })
 	n.rpcLn = n.limitConns(n.rpcLn, "rpc")
-	n.cfg.RPCAddr = n.rpcLn.Addr().String()
+	n.bound.rpc = n.rpcLn.Addr().String()
+	if n.cfg.RPCAddr, err = advertised(n.bound.rpc, cfg.AdvertiseRPC, cfg.Advertise); err != nil {
+		return nil, fmt.Errorf("node: rpc address: %w", err)
+	}
 	n.rpcLn = n.cfg.internodeListener(n.rpcLn) // tls.go
 	if n.httpLn, err = n.tr.Listen(cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("node: http listen: %w", err)
 	}
 	cleanup = append(cleanup, func() { n.httpLn.Close() })
 	n.httpLn = n.limitConns(n.httpLn, "http")
-	n.cfg.HTTPAddr = n.httpLn.Addr().String()
+	n.bound.http = n.httpLn.Addr().String()
+	if n.cfg.HTTPAddr, err = advertised(n.bound.http, cfg.AdvertiseHTTP, cfg.Advertise); err != nil {
+		return nil, fmt.Errorf("node: http address: %w", err)
+	}
 	n.httpLn = n.cfg.clientListener(n.httpLn)
 	if cfg.RESPAddr != "" {
 		if n.respLn, err = n.tr.Listen(cfg.RESPAddr); err != nil {
@@ -281,6 +290,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	cleanup = append(cleanup, func() { n.gossip.Shutdown() })
 	n.members.gossip = n.gossip
 	n.keys = &gossipKeyring{g: n.gossip, file: n.cfg.GossipKeyringFile}
+	n.members.noteMove() // rebind.go
 	n.members.claimSelf()
 	// Alone, there is no later run of this node for the cluster to know.
 	n.inc.Store(&incarnation{Epoch: inc, Verified: n.members.aloneInCluster()})
@@ -328,7 +338,8 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		ErrorLog:          slog.NewLogLogger(n.quietLog.With("component", "http").Handler(), slog.LevelWarn),
 	}
 	n.log.Info("node created", "incarnation", inc, "http", n.cfg.HTTPAddr, "resp", n.cfg.RESPAddr, "rpc", n.cfg.RPCAddr,
-		"gossip", n.cfg.GossipAddr, "data_dir", cfg.DataDir)
+		"gossip", n.cfg.GossipAddr, "bound_http", n.bound.http, "bound_rpc", n.bound.rpc, "bound_gossip", n.bound.gossip,
+		"data_dir", cfg.DataDir)
 	return n, nil
 }
 
@@ -338,17 +349,24 @@ func (n *Node) Name() string { return n.cfg.Name }
 // Ready is closed once the node serves requests.
 func (n *Node) Ready() <-chan struct{} { return n.ready }
 
-// HTTPAddr is the address the HTTP API listens on.
+// HTTPAddr is the address the HTTP API advertises (where it listens,
+// unless Config advertises another; BoundAddrs has those).
 func (n *Node) HTTPAddr() string { return n.cfg.HTTPAddr }
+
+// BoundAddrs are the addresses the HTTP API, the RPC server and gossip
+// listen on (the advertised ones are HTTPAddr, RPCAddr, GossipAddr).
+func (n *Node) BoundAddrs() (http, rpc, gossip string) {
+	return n.bound.http, n.bound.rpc, n.bound.gossip
+}
 
 // RESPAddr is the address the Redis protocol front end listens on, or
 // "" when it is off (Config.RESPAddr).
 func (n *Node) RESPAddr() string { return n.cfg.RESPAddr }
 
-// RPCAddr is the address the internode RPC listens on.
+// RPCAddr is the address the internode RPC advertises.
 func (n *Node) RPCAddr() string { return n.cfg.RPCAddr }
 
-// GossipAddr is the address gossip listens on.
+// GossipAddr is the address gossip advertises.
 func (n *Node) GossipAddr() string { return n.cfg.GossipAddr }
 
 // Ring returns the current ring. It is immutable.
@@ -413,6 +431,9 @@ func (n *Node) run(ctx context.Context) error {
 
 	var runErr error
 	graceCtx := context.Background()
+	// A node that moved proves its name to the members before gossip
+	// meets them at its new address (rebind.go).
+	n.members.announceMove(n.bgCtx)
 	if err := n.gossip.Join(n.cfg.Join); err != nil {
 		if errors.Is(err, membership.ErrClusterMismatch) || errors.Is(err, membership.ErrNameTaken) {
 			runErr = err
@@ -641,13 +662,19 @@ func recordMap(recs []membership.Record) map[string]membership.Record {
 
 // mergeState merges another view of the membership (records, owner table
 // and hold; any may be empty) and reports whether anything changed.
-func (m *members) mergeState(in membership.State) bool {
+func (m *members) mergeState(in membership.State) bool { return m.mergeStateFrom(in, "") }
+
+// mergeStateFrom is mergeState of a state sent by the node whose
+// certificate names proven ("": no proof): that node's own record is
+// taken even at other addresses than its name is bound to (rebind.go).
+func (m *members) mergeStateFrom(in membership.State, proven string) bool {
 	recs, table := in.Records(), in.Table
 	// The name-takeover rule (membership.State.Bound): a record of a known
-	// name from other addresses is refused; one of this node's own name
-	// means the sender's cluster binds this name to another process, and
-	// nothing of its state is taken.
-	recs, taken := m.unbound(m.clusterView(), recs, true)
+	// name from other addresses is refused, unless its own node sent it
+	// over mutual TLS (proven); one of this node's own name means the
+	// sender's cluster binds this name to another process, and nothing of
+	// its state is taken.
+	recs, taken := m.unbound(m.clusterView(), recs, true, proven)
 	if taken {
 		return false
 	}
@@ -656,7 +683,7 @@ func (m *members) mergeState(in membership.State) bool {
 	}
 	var changed, tableChanged, holdChanged bool
 	after, _ := m.updateCluster(func(c membership.State) (membership.State, bool) {
-		if recs, taken = m.unbound(c, recs, false); taken {
+		if recs, taken = m.unbound(c, recs, false, proven); taken {
 			return c, false
 		}
 		merged, ch := c.Merge(recs...)
@@ -691,11 +718,21 @@ func (m *members) mergeState(in membership.State) bool {
 
 // unbound returns recs without the records c refuses by the name-takeover
 // rule (membership.State.Bound), logging each refusal if log, and whether
-// one of them was of this node's own name.
-func (m *members) unbound(c membership.State, recs []membership.Record, log bool) ([]membership.Record, bool) {
+// one of them was of this node's own name. The record of proven (the
+// sender, proved by its certificate; never this node) is not refused.
+func (m *members) unbound(c membership.State, recs []membership.Record, log bool, proven string) ([]membership.Record, bool) {
 	var ok []membership.Record
 	for _, r := range recs {
 		if !c.Bound(r) {
+			ok = append(ok, r)
+			continue
+		}
+		if proven != "" && r.Name == proven && proven != m.cfg.Name {
+			if log {
+				old := c.Members[r.Name]
+				m.log.Info("a member moved: its certificate proves its name", "name", r.Name,
+					"old_gossip", old.Gossip, "gossip", r.Gossip, "old_rpc", old.RPC, "rpc", r.RPC, "http", r.HTTP)
+			}
 			ok = append(ok, r)
 			continue
 		}
@@ -800,6 +837,7 @@ func (n *Node) rejoinLoop() {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {
+		n.members.announceMove(n.bgCtx) // members down when it moved (rebind.go)
 		var seeds []string
 		if n.gossip.NumMembers() <= 1 {
 			seeds = append(seeds, n.cfg.Join...)

@@ -538,14 +538,14 @@ func TestTestFaults(t *testing.T) {
 	next := *c.Table
 	next.Version = before + 5
 	c.Table = &next
-	if err := nodes[1].node.members.receiveState(c.Marshal()); err != nil {
+	if err := nodes[1].node.members.receiveState(c.Marshal(), ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := nodes[1].node.members.clusterSnapshot().Table.Version; got != before {
 		t.Fatalf("a dropped push changed the table: version %d, want %d", got, before)
 	}
 	nodes[1].do("POST", "/debug/faults", []byte(`{"drop_tables": false}`), nil)
-	if err := nodes[1].node.members.receiveState(c.Marshal()); err != nil {
+	if err := nodes[1].node.members.receiveState(c.Marshal(), ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := nodes[1].node.members.clusterSnapshot().Table.Version; got != before+5 {

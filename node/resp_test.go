@@ -428,10 +428,19 @@ func TestRESPConfig(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	c.RESPAddr = "localhost:6379"
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `resp address "localhost:6379"`) {
-		t.Fatalf("a RESP address with a host name: %v", err)
+	c.RESPAddr = "bad host:6379"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `resp address "bad host:6379"`) {
+		t.Fatalf("a RESP address with a bad host: %v", err)
 	}
+	// A host name is fine since issue 14 (bound as given; RESP is not
+	// advertised, so every interface needs no advertise address either).
+	for _, a := range []string{"localhost:6379", "0.0.0.0:6379"} {
+		c.RESPAddr, c.Insecure = a, true
+		if err := c.Validate(); err != nil {
+			t.Fatalf("RESP at %s: %v", a, err)
+		}
+	}
+	c.Insecure = false
 	c.RESPAddr, c.MaxRESPConns = "127.0.0.1:0", -1
 	if err := c.Validate(); err == nil {
 		t.Fatal("a negative MaxRESPConns was accepted")

@@ -28,13 +28,16 @@ func (c Config) exposedAddrs() []string {
 			continue
 		}
 		host, _, err := net.SplitHostPort(a)
-		ip := net.ParseIP(host)
-		if err != nil || ip == nil {
-			continue // not an IP address: Validate reports it as such
+		if err != nil || checkBindAddr(a) != nil {
+			continue // Validate reports it as such
 		}
-		if !ip.IsLoopback() {
-			out = append(out, a)
+		// Every interface (empty, 0.0.0.0, [::]) is beyond loopback; so is
+		// a host name other than localhost (it is not resolved here, and
+		// may resolve to anything).
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() || strings.EqualFold(host, "localhost") {
+			continue
 		}
+		out = append(out, a)
 	}
 	return out
 }

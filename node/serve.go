@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/dynago/dynago/node/internal/wire"
+	"github.com/dynago/dynago/node/security"
 )
 
 // serveRPC is the internode request handler. Checked methods (view.go)
@@ -69,7 +70,8 @@ func (n *Node) serveMethod(ctx context.Context, method uint8, payload []byte) ([
 		if err := n.checkStatePush(ctx, payload); err != nil { // tls.go
 			return nil, err
 		}
-		return nil, n.members.receiveState(payload)
+		peer, _ := security.Peer(ctx) // mutual TLS: the caller's certificate names it (rebind.go)
+		return nil, n.members.receiveState(payload, peer)
 	case wire.MethodKeyring:
 		return n.keys.serve(payload)
 	case wire.MethodStatus:

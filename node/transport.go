@@ -48,9 +48,18 @@ func (t tcpTransport) Dial(ctx context.Context, addr string) (net.Conn, error) {
 }
 
 func (t tcpTransport) Gossip(addr string) (memberlist.Transport, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	defer cancel()
+	addr, err := resolveIPAddr(ctx, addr) // memberlist binds IPs only
+	if err != nil {
+		return nil, "", fmt.Errorf("gossip address: %w", err)
+	}
 	host, port, err := splitHostPort(addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("gossip address: %w", err)
+	}
+	if host == "" {
+		host = "0.0.0.0" // every interface, as for the TCP listeners
 	}
 	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{host}, BindPort: port, Logger: t.log})
 	if err != nil {

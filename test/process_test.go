@@ -94,6 +94,10 @@ type agent struct {
 	join              string
 	resp              string   // --resp IP:PORT, or "" (off)
 	flags             []string // more agent flags (e.g. --gossip-key, --token-file)
+	// config, when set, is the agent's only flag: --config FILE, which
+	// holds its name, data dir and addresses (http, rpc, gossip are then
+	// what the test dials: the advertised addresses).
+	config string
 	// hc, when set, is how the test reaches a node serving HTTPS
 	// (tls_test.go).
 	hc      *http.Client
@@ -132,6 +136,9 @@ func (a *agent) start(t *testing.T) {
 func (a *agent) launch(t *testing.T) {
 	t.Helper()
 	args := []string{"agent", "--name", a.name, "--data-dir", a.dataDir, "--http", a.http, "--rpc", a.rpc, "--gossip", a.gossip}
+	if a.config != "" { // everything is in the file (network_test.go)
+		args = []string{"agent", "--config", a.config}
+	}
 	if a.join != "" {
 		args = append(args, "--join", a.join)
 	}

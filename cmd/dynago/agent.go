@@ -32,9 +32,15 @@ func agentCommand() *cli.Command {
 			&cli.StringFlag{Name: "name", Usage: "unique, stable node `NAME` (required: a restarted node must keep its name to rejoin as itself)"},
 			&cli.StringFlag{Name: "data-dir", Usage: "`DIR` for the node's badger data (required unless --in-memory: an empty value is a mistake, not a mode)"},
 			&cli.BoolFlag{Name: "in-memory", Usage: "keep data in memory only, lost when the agent exits (tests and experiments; excludes --data-dir)"},
-			&cli.StringFlag{Name: "http", Value: "127.0.0.1:8080", Usage: "HTTP API `IP:PORT` (loopback: nothing is exposed beyond this machine unless asked)"},
+			&cli.StringFlag{Name: "config", Usage: "TOML `FILE` of agent settings, keys named as these flags (`http = \"0.0.0.0:8080\"`); flags and DYNAGO_* variables override it (empty: flags, variables and defaults only)"},
+			&cli.BoolFlag{Name: "print-config", Usage: "print the effective configuration (flags > DYNAGO_* > --config file > defaults) as TOML, secrets redacted, and exit"},
+			&cli.StringFlag{Name: "http", Value: "127.0.0.1:8080", Usage: "HTTP API bind `HOST:PORT`; 0.0.0.0 or [::] binds every interface and needs --advertise (loopback: nothing is exposed beyond this machine unless asked)"},
+			&cli.StringFlag{Name: "advertise", Usage: "`HOST` (IP or DNS name) peers and clients dial for --http, --rpc and --gossip, with the ports they bind (empty: the bound addresses; a bind on every interface needs one)"},
+			&cli.StringFlag{Name: "advertise-http", Usage: "`HOST:PORT` advertised for the HTTP API instead of --advertise's (a NAT that maps ports; port 0: the bound port)"},
+			&cli.StringFlag{Name: "advertise-rpc", Usage: "`HOST:PORT` peers dial for internode RPC instead of --advertise's (a DNS name is resolved at each dial: it follows a pod to a new IP)"},
+			&cli.StringFlag{Name: "advertise-gossip", Usage: "`HOST:PORT` peers gossip with instead of --advertise's, TCP and UDP (a name is resolved once at start: memberlist gossips IPs)"},
 			&cli.StringFlag{Name: "resp", Usage: "Redis protocol (RESP2) `IP:PORT`: GET, SET (a blind overwrite), DEL, MGET, DYNAGO.GET/PUT (contexts); see README (empty: off, so no port opens unasked)"},
-			&cli.StringFlag{Name: "rpc", Value: "127.0.0.1:8081", Usage: "internode RPC `IP:PORT` (next to --http, so a node's ports are easy to find)"},
+			&cli.StringFlag{Name: "rpc", Value: "127.0.0.1:8081", Usage: "internode RPC bind `HOST:PORT` (next to --http, so a node's ports are easy to find)"},
 			// TLS (README, Security): empty means plain TCP, as before.
 			&cli.StringFlag{Name: "tls-cert", Usage: "PEM `FILE` of the certificate the HTTP API and --resp serve TLS with (with --tls-key; empty: plain HTTP/RESP)"},
 			&cli.StringFlag{Name: "tls-key", Usage: "PEM `FILE` of --tls-cert's key"},
@@ -42,7 +48,7 @@ func agentCommand() *cli.Command {
 			&cli.StringFlag{Name: "cluster-ca", Usage: "PEM `FILE` of the cluster CA: with --node-cert/--node-key, internode RPC is mutual TLS trusting only it (empty: plain RPC)"},
 			&cli.StringFlag{Name: "node-cert", Usage: "PEM `FILE` of this node's certificate (`dynago cert create-node NAME`; it must name --name)"},
 			&cli.StringFlag{Name: "node-key", Usage: "PEM `FILE` of --node-cert's key"},
-			&cli.StringFlag{Name: "gossip", Value: "127.0.0.1:7946", Usage: "gossip (memberlist) `IP:PORT`, TCP and UDP (memberlist's standard port)"},
+			&cli.StringFlag{Name: "gossip", Value: "127.0.0.1:7946", Usage: "gossip (memberlist) bind `HOST:PORT`, TCP and UDP (memberlist's standard port)"},
 			&cli.StringSliceFlag{Name: "join", Usage: "gossip `HOST:PORT,...` of existing members (none: start a new cluster or rejoin the one in --data-dir)"},
 			&cli.StringFlag{Name: "zone", Usage: "failure `ZONE`; preference lists span distinct zones first (empty: no zone awareness)"},
 			&cli.IntFlag{Name: "n", Value: d.Ring.N, Usage: "`N` replicas per key, fixed at cluster creation (Dynamo's typical N=3)"},
@@ -126,6 +132,10 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 	cfg.RESPAddr = c.String("resp")
 	cfg.RPCAddr = c.String("rpc")
 	cfg.GossipAddr = c.String("gossip")
+	cfg.Advertise = c.String("advertise")
+	cfg.AdvertiseHTTP = c.String("advertise-http")
+	cfg.AdvertiseRPC = c.String("advertise-rpc")
+	cfg.AdvertiseGossip = c.String("advertise-gossip")
 	for _, j := range c.StringSlice("join") {
 		if j = strings.TrimSpace(j); j != "" {
 			cfg.Join = append(cfg.Join, j)
@@ -271,6 +281,12 @@ func diskReserve(c *cli.Context) (int64, error) {
 }
 
 func runAgent(c *cli.Context) error {
+	if err := loadConfigFile(c); err != nil {
+		return err
+	}
+	if c.Bool("print-config") {
+		return printConfig(c, c.App.Writer)
+	}
 	cfg, err := configFromFlags(c)
 	if err != nil {
 		return err
@@ -303,7 +319,7 @@ func runAgent(c *cli.Context) error {
 	go func() { errc <- n.Run(c.Context) }()
 	select {
 	case <-n.Ready():
-		log.Info("agent ready", "http", n.HTTPAddr(), "resp", n.RESPAddr(), "rpc", cfg.RPCAddr, "gossip", cfg.GossipAddr, "join", cfg.Join)
+		log.Info("agent ready", "http", n.HTTPAddr(), "resp", n.RESPAddr(), "rpc", n.RPCAddr(), "gossip", n.GossipAddr(), "join", cfg.Join)
 	case err := <-errc:
 		return runExit(err, log)
 	}

@@ -2,8 +2,10 @@ package gossip
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/hashicorp/memberlist"
 
@@ -104,6 +106,13 @@ type mergeDelegate struct{ check checker }
 
 func (d mergeDelegate) NotifyMerge(peers []*memberlist.Node) error {
 	for _, p := range peers {
+		if p.Name == d.check.name && d.check.rebind {
+			// A cluster that still lists this node at its old address
+			// (Config.Rebind): memberlist's merge ignores that entry or
+			// refutes it, and the cluster admits the new address once the
+			// node proved its name (rebind.go).
+			continue
+		}
 		if err := d.check.peer(p); err != nil {
 			return err
 		}
@@ -128,30 +137,40 @@ type checker struct {
 	known func(name string) string
 	// refused is Deps.NameRefused (nil: not counted).
 	refused func()
+	// rebind is Config.Rebind.
+	rebind bool
+	// refusals counts the name-takeover refusals (Member.NameRefusals).
+	refusals *atomic.Uint64
 }
 
-// nameTaken counts a refusal by the name-takeover rule and returns it.
-func (c checker) nameTaken(err error) error {
-	if c.refused != nil {
-		c.refused()
+func (c checker) peer(p *memberlist.Node) error {
+	err := c.check(p)
+	if errors.Is(err, membership.ErrNameTaken) {
+		if c.refusals != nil {
+			c.refusals.Add(1)
+		}
+		if c.refused != nil {
+			c.refused()
+		}
 	}
 	return err
 }
 
-func (c checker) peer(p *memberlist.Node) error {
+func (c checker) check(p *memberlist.Node) error {
 	if p.Name == c.name {
 		// This node's name at another address: the cluster binds the
 		// name to another process (the name-takeover rule).
 		if c.addr != "" && p.Address() != c.addr {
-			return c.nameTaken(fmt.Errorf("%w: the cluster knows %s at gossip address %s, not this node's %s",
-				membership.ErrNameTaken, p.Name, p.Address(), c.addr))
+			return fmt.Errorf("%w: the cluster knows %s at gossip address %s, not this node's %s "+
+				"(a name moves to new addresses only with internode mutual TLS, which proves it: restart the node at its old addresses, or turn mutual TLS on)",
+				membership.ErrNameTaken, p.Name, p.Address(), c.addr)
 		}
 		return nil
 	}
 	if c.known != nil {
 		if bound := c.known(p.Name); bound != "" && bound != p.Address() {
-			return c.nameTaken(fmt.Errorf("%w: %s is bound to gossip address %s, refusing it from %s",
-				membership.ErrNameTaken, p.Name, bound, p.Address()))
+			return fmt.Errorf("%w: %s is bound to gossip address %s, refusing it from %s",
+				membership.ErrNameTaken, p.Name, bound, p.Address())
 		}
 	}
 	var m Meta

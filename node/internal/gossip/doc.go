@@ -43,6 +43,11 @@
 //     to another gossip address is refused, and so is a peer list naming
 //     this node at another address; Join reports that as
 //     membership.ErrNameTaken (matched by text, like the mismatch).
+//     With Config.Rebind (internode mutual TLS proves names), a dead
+//     member's name may move, but only to the address Known binds it to
+//     (the alive delegate runs before memberlist's address check), and a
+//     cluster listing this node at its old address is joined.
+//     NameRefusals counts the refusals.
 //   - Every broadcast record is sent: recordBroadcast never invalidates
 //     another (memberlist v0.7.0's queue bug, TestQueuedRecordsAllSent).
 //   - The liveness table is replaced whole on each event and never

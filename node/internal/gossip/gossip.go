@@ -24,6 +24,16 @@ type Config struct {
 	Name string
 	// Addr is where to bind gossip ("host:port"; port 0 picks one).
 	Addr string
+	// Advertise maps the address the transport bound ("ip:port") to the
+	// one peers are told to dial, an "ip:port" (memberlist gossips IPs).
+	// Nil: the bound address is advertised.
+	Advertise func(bound string) (string, error)
+	// Rebind lets a member's name move to other addresses, because
+	// internode mutual TLS proves who holds a name (node's rebind.go):
+	// memberlist may then move a dead member's name to the address Known
+	// gives it, and this node accepts a cluster that still lists its own
+	// name at its old address. False: a name never moves.
+	Rebind bool
 	// Meta is what this node gossips about itself; its Partitions and N
 	// are also the ring configuration a peer must share.
 	Meta Meta
@@ -100,6 +110,11 @@ type Member struct {
 	mlp   atomic.Pointer[memberlist.Memberlist]
 	bcast *memberlist.TransmitLimitedQueue
 	addr  string
+	// bound is where the transport listens (addr is advertised).
+	bound string
+	// refusals counts the gossip members and merges refused by the
+	// name-takeover rule.
+	refusals atomic.Uint64
 	// keyring is memberlist's (nil: gossip not encrypted).
 	keyring *memberlist.Keyring
 }
@@ -108,20 +123,35 @@ type Member struct {
 // (Join does). The error texts are node's: "node: gossip listen on ...",
 // "node: gossip address: ..." and "node: start gossip: ...".
 func New(cfg Config, deps Deps) (*Member, error) {
-	mt, addr, err := deps.Transport.Gossip(cfg.Addr)
+	mt, bound, err := deps.Transport.Gossip(cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("node: gossip listen on %s: %w", cfg.Addr, err)
 	}
-	host, port, err := splitHostPort(addr)
+	addr := bound
+	if cfg.Advertise != nil {
+		if addr, err = cfg.Advertise(bound); err != nil {
+			mt.Shutdown()
+			return nil, fmt.Errorf("node: gossip address: %w", err)
+		}
+	}
+	bhost, bport, err := splitHostPort(bound)
 	if err != nil {
 		mt.Shutdown()
 		return nil, fmt.Errorf("node: gossip address: %w", err)
 	}
-	m := &Member{cfg: cfg, addr: addr}
+	host, port, err := splitHostPort(addr)
+	if err == nil && net.ParseIP(host) == nil {
+		err = fmt.Errorf("advertised gossip host %q is not an IP address", host)
+	}
+	if err != nil {
+		mt.Shutdown()
+		return nil, fmt.Errorf("node: gossip address: %w", err)
+	}
+	m := &Member{cfg: cfg, addr: addr, bound: bound}
 	mc := Profile(host)
 	mc.Name = cfg.Name
-	mc.BindAddr = host
-	mc.BindPort = port
+	mc.BindAddr = bhost
+	mc.BindPort = bport
 	mc.AdvertiseAddr = host
 	mc.AdvertisePort = port
 	mc.Transport = mt
@@ -138,6 +168,13 @@ func New(cfg Config, deps Deps) (*Member, error) {
 	// addresses, so it needs no reclaim, and another process must not take
 	// a down node's name (the name-takeover rule, doc.go).
 	mc.DeadNodeReclaimTime = 0
+	if cfg.Rebind {
+		// A proven name may move (Config.Rebind): memberlist lets a dead
+		// member's name take a new address at once, and the alive
+		// delegate's Known check, which runs first, admits only the
+		// address the membership record binds it to.
+		mc.DeadNodeReclaimTime = time.Nanosecond
+	}
 	if len(cfg.Keys) > 0 {
 		kr, err := memberlist.NewKeyring(cfg.Keys, cfg.Keys[0])
 		if err != nil {
@@ -150,7 +187,7 @@ func New(cfg Config, deps Deps) (*Member, error) {
 		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
 	}
 	mc.Label = cfg.Label
-	check := checker{name: cfg.Name, partitions: cfg.Meta.Partitions, n: cfg.Meta.N, addr: addr, known: cfg.Known, refused: deps.NameRefused}
+	check := checker{name: cfg.Name, partitions: cfg.Meta.Partitions, n: cfg.Meta.N, addr: addr, known: cfg.Known, refused: deps.NameRefused, rebind: cfg.Rebind, refusals: &m.refusals}
 	mc.Delegate = &delegate{m: m, meta: cfg.Meta, state: deps.State, check: check, log: deps.Log, recovered: deps.Recovered}
 	mc.Events = &events{self: cfg.Name, peers: deps.Peers}
 	mc.Merge = mergeDelegate{check}
@@ -180,6 +217,13 @@ func (m *Member) Keyring() *memberlist.Keyring { return m.keyring }
 
 // Addr is the "host:port" this member advertises.
 func (m *Member) Addr() string { return m.addr }
+
+// NameRefusals is how many gossip members and merges this member refused
+// by the name-takeover rule since it started.
+func (m *Member) NameRefusals() uint64 { return m.refusals.Load() }
+
+// BoundAddr is the "host:port" this member's transport listens on.
+func (m *Member) BoundAddr() string { return m.bound }
 
 // NumMembers is how many members memberlist knows, this node included.
 func (m *Member) NumMembers() int { return m.ml.NumMembers() }
