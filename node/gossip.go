@@ -35,6 +35,7 @@ func (n *Node) newGossip() (*gossip.Member, error) {
 		Meta: gossip.Meta{
 			RPC: n.cfg.RPCAddr, HTTP: n.HTTPAddr(), Zone: n.cfg.Zone,
 			Partitions: n.cfg.Ring.Partitions, N: n.cfg.Ring.N,
+			ProtoMin: n.cfg.protocols().Min, ProtoMax: n.cfg.protocols().Max, Version: softwareVersion(),
 		},
 		ProbeInterval:  n.cfg.Gossip.ProbeInterval,
 		ProbeTimeout:   n.cfg.Gossip.ProbeTimeout,

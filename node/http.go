@@ -502,8 +502,16 @@ func (h *httpAPI) handleMembers(w http.ResponseWriter, r *http.Request) {
 		if !membership.InRing(rec.Status) {
 			continue
 		}
-		out = append(out, memberJSON{Name: rec.Name, Gossip: rec.Gossip, RPC: rec.RPC, HTTP: rec.HTTP,
-			Zone: rec.Zone, State: rec.Status, Alive: h.peers.Alive(rec.Name)})
+		m := memberJSON{Name: rec.Name, Gossip: rec.Gossip, RPC: rec.RPC, HTTP: rec.HTTP,
+			Zone: rec.Zone, State: rec.Status, Alive: h.peers.Alive(rec.Name)}
+		if rec.Name == h.cfg.Name {
+			v := h.cfg.versionsJSON()
+			m.Protocol, m.Version = &v.Protocol, v.Software
+		} else if p, ok := h.peers.Get(rec.Name); ok && p.Alive {
+			proto, compatible := h.cfg.peerProtocol(p.Meta) // versions.go
+			m.Protocol, m.Version, m.Incompatible = &proto, p.Meta.Version, !compatible
+		}
+		out = append(out, m)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -655,7 +663,7 @@ func (h *httpAPI) handleHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	select {
 	case <-h.ready:
-		hl := api.Health{Status: api.StatusOK}
+		hl := api.Health{Status: api.StatusOK, Versions: h.cfg.versionsJSON()}
 		if h.cfg.Insecure && len(h.cfg.securityGaps()) > 0 {
 			hl.Insecure, hl.Warning = true, insecureBanner
 		}

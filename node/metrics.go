@@ -71,6 +71,9 @@ type metrics struct {
 	// NOAUTH, WRONGPASS) or forbidden (a role that does not allow it:
 	// 403, NOPERM).
 	authRefused *prometheus.CounterVec
+	// protocolRefused counts internode connections refused for their
+	// protocol version, by side (versions.go).
+	protocolRefused *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {

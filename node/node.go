@@ -151,6 +151,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.leaveCtx, n.leaveCancel = context.WithCancel(context.Background())
 	n.peers = n.newPeers()
 	n.metrics = newMetrics()
+	n.metrics.versionMetrics(&cfg)
 	n.adm = newAdmission(cfg.Limits)
 	n.recoverer = recoverer{log: n.log, metrics: n.metrics}
 	if gaps := cfg.securityGaps(); cfg.Insecure && len(gaps) > 0 {
@@ -168,12 +169,15 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 
 	n.store = st
 	cleanup = append(cleanup, func() { n.store.Close() })
+	ctx := context.Background()
+	if err := n.checkDataFormat(ctx); err != nil { // versions.go
+		return nil, err
+	}
 	if c, ok := st.(storage.Committer); ok {
 		n.metrics.watchCommits(c)
 	}
 	n.aae = newAAE(cfg)
 	n.rep = &replica{recoverer: n.recoverer, cfg: &n.cfg, store: st, clock: n.clock, aae: n.aae, xfer: &n.xfer} // clock: loadClock
-	ctx := context.Background()
 	if err := n.rep.loadClock(ctx); err != nil {
 		return nil, err
 	}
@@ -191,7 +195,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	}
 	n.net = &peering{
 		recoverer: n.recoverer, cfg: &n.cfg, clock: n.clock, members: n.members, peers: n.peers,
-		clients: map[string]*rpc.Client{},
+		clients: map[string]*rpc.Client{}, refused: n.protocolRefused("client"),
 	}
 	n.members.net = n.net
 	if err := n.members.checkIdentity(ctx); err != nil {
@@ -303,8 +307,10 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.rpcSrv.SetLimits(rpc.ServerLimits{FrameTimeout: cfg.Limits.RPCFrameTimeout, IdleTimeout: cfg.Limits.RPCIdleTimeout,
 		MaxConnsPerIP: cfg.Limits.MaxConnsPerPeer})
 	if n.cfg.TLS.Internode != nil {
-		n.rpcSrv.Handshake = n.rpcHandshake // tls.go
+		n.rpcSrv.Handshake = n.rpcHandshake // tls.go; the hello follows it, inside TLS
 	}
+	n.rpcSrv.SetHello(n.cfg.hello()) // versions.go
+	n.rpcSrv.OnRefused = n.protocolRefused("server")
 	n.httpSrv = &http.Server{
 		Handler:     n.admit(n.shed(n.web.routes())),
 		BaseContext: func(net.Listener) context.Context { return n.httpCtx },
@@ -516,6 +522,8 @@ func (p *peering) client(addr string) *rpc.Client {
 	c, ok := p.clients[addr]
 	if !ok {
 		c = rpc.NewClient(addr, p.dial(), p.log.With("component", "rpc"))
+		c.SetHello(p.cfg.hello())
+		c.OnRefused = p.refused
 		p.clients[addr] = c
 	}
 	return c

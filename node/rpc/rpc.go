@@ -168,6 +168,10 @@ type Client struct {
 	log  *slog.Logger
 	// self is what this side says in its hello (SetHello).
 	self Hello
+	// OnRefused, if set, is called when a connection is refused for its
+	// protocol version, by the peer or by this client (node counts and
+	// logs it). Set it before the first Call; it must not block.
+	OnRefused func(*ProtocolError)
 
 	mu struct {
 		sync.Mutex
@@ -328,6 +332,10 @@ func (c *Client) open(ctx context.Context) (net.Conn, uint8, error) {
 	if !errors.Is(err, errNoHello) || c.self.Min > ProtocolLegacy {
 		if errors.Is(err, errNoHello) {
 			err = &ProtocolError{Local: c.self.Versions, Remote: Versions{ProtocolLegacy, ProtocolLegacy}, Addr: c.addr}
+		}
+		var pe *ProtocolError
+		if c.OnRefused != nil && errors.As(err, &pe) {
+			c.OnRefused(pe)
 		}
 		return nil, 0, err
 	}

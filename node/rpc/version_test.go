@@ -57,6 +57,8 @@ func TestProtocolNegotiation(t *testing.T) {
 
 			c := NewClient(ln.Addr().String(), TCPDial("127.0.0.1"), nil)
 			c.SetHello(Hello{Versions: tc.client, Name: "client", Software: "test"})
+			var clientRefused atomic.Int64
+			c.OnRefused = func(*ProtocolError) { clientRefused.Add(1) }
 			defer c.Close()
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 			defer cancel()
@@ -81,8 +83,8 @@ func TestProtocolNegotiation(t *testing.T) {
 			if !errors.As(err, &pe) && !errors.As(err, &re) {
 				t.Fatalf("error %v is neither a ProtocolError nor the server's refusal", err)
 			}
-			if pe != nil && !errors.Is(err, ErrProtocol) {
-				t.Fatalf("%v does not wrap ErrProtocol", err)
+			if pe != nil && (!errors.Is(err, ErrProtocol) || clientRefused.Load() != 1) {
+				t.Fatalf("%v: wraps ErrProtocol: %v; client refusals counted %d, want 1", err, errors.Is(err, ErrProtocol), clientRefused.Load())
 			}
 			if got := refused.Load(); (got > 0) != tc.serverRefuses {
 				t.Fatalf("server refusals counted: %d, want refusals: %v", got, tc.serverRefuses)

@@ -146,7 +146,8 @@ func New(cfg Config, deps Deps) (*Member, error) {
 		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
 	}
 	mc.Label = cfg.Label
-	check := checker{name: cfg.Name, partitions: cfg.Meta.Partitions, n: cfg.Meta.N, addr: addr, known: cfg.Known}
+	check := checker{name: cfg.Name, partitions: cfg.Meta.Partitions, n: cfg.Meta.N, addr: addr, known: cfg.Known,
+		protoMin: cfg.Meta.ProtoMin, protoMax: cfg.Meta.ProtoMax}
 	mc.Delegate = &delegate{m: m, meta: cfg.Meta, state: deps.State, check: check, log: deps.Log, recovered: deps.Recovered}
 	mc.Events = &events{self: cfg.Name, peers: deps.Peers}
 	mc.Merge = mergeDelegate{check}
