@@ -74,6 +74,8 @@ type metrics struct {
 	// protocolRefused counts internode connections refused for their
 	// protocol version, by side (versions.go).
 	protocolRefused *prometheus.CounterVec
+	// rpcConns counts internode connections by side and protocol version.
+	rpcConns *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {

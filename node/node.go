@@ -195,7 +195,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	}
 	n.net = &peering{
 		recoverer: n.recoverer, cfg: &n.cfg, clock: n.clock, members: n.members, peers: n.peers,
-		clients: map[string]*rpc.Client{}, refused: n.protocolRefused("client"),
+		clients: map[string]*rpc.Client{}, refused: n.protocolRefused("client"), connected: n.protocolConnected("client"),
 	}
 	n.members.net = n.net
 	if err := n.members.checkIdentity(ctx); err != nil {
@@ -311,6 +311,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	}
 	n.rpcSrv.SetHello(n.cfg.hello()) // versions.go
 	n.rpcSrv.OnRefused = n.protocolRefused("server")
+	n.rpcSrv.OnConnect = n.protocolConnected("server")
 	n.httpSrv = &http.Server{
 		Handler:     n.admit(n.shed(n.web.routes())),
 		BaseContext: func(net.Listener) context.Context { return n.httpCtx },
@@ -523,7 +524,7 @@ func (p *peering) client(addr string) *rpc.Client {
 	if !ok {
 		c = rpc.NewClient(addr, p.dial(), p.log.With("component", "rpc"))
 		c.SetHello(p.cfg.hello())
-		c.OnRefused = p.refused
+		c.OnRefused, c.OnConnect = p.refused, p.connected
 		p.clients[addr] = c
 	}
 	return c

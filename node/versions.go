@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -98,7 +99,7 @@ func softwareVersion() string {
 	if !ok {
 		return "unknown"
 	}
-	v := bi.Main.Version
+	v := strings.Trim(bi.Main.Version, "()") // "(devel)": a build outside a released module
 	for _, s := range bi.Settings {
 		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
 			v += "+" + s.Value[:12]
@@ -136,8 +137,20 @@ func (n *Node) protocolRefused(side string) func(*rpc.ProtocolError) {
 	}
 }
 
-// versionMetrics registers the refusal counter and the build's versions.
+// protocolConnected counts an internode connection by the protocol version
+// it speaks.
+func (n *Node) protocolConnected(side string) func(uint8) {
+	return func(proto uint8) { n.metrics.rpcConns.WithLabelValues(side, strconv.Itoa(int(proto))).Inc() }
+}
+
+// versionMetrics registers the refusal and connection counters and the
+// build's versions.
 func (m *metrics) versionMetrics(c *Config) {
+	m.rpcConns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dynago_rpc_connections_total",
+		Help: "Internode connections opened, by side (server: accepted; client: dialed) and the protocol version they speak (during a rolling upgrade, 1 with nodes of the previous release).",
+	}, []string{"side", "protocol"})
+	m.reg.MustRegister(m.rpcConns)
 	m.protocolRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dynago_protocol_refused_total",
 		Help: "Internode connections refused because the two nodes speak no common protocol version, by side (server: a peer dialed this node; client: this node dialed it).",

@@ -172,6 +172,10 @@ type Client struct {
 	// protocol version, by the peer or by this client (node counts and
 	// logs it). Set it before the first Call; it must not block.
 	OnRefused func(*ProtocolError)
+	// OnConnect, if set, is called with the protocol version of each
+	// connection the client opens. Set it before the first Call; it must
+	// not block.
+	OnConnect func(proto uint8)
 
 	mu struct {
 		sync.Mutex
@@ -291,6 +295,9 @@ func (c *Client) conn(ctx context.Context) (*clientConn, error) {
 		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		nc, proto, err := c.open(dctx)
 		cancel()
+		if err == nil && c.OnConnect != nil {
+			c.OnConnect(proto)
+		}
 		c.mu.Lock()
 		c.mu.dialing = nil
 		close(wait)
@@ -496,6 +503,10 @@ type Server struct {
 	// connection closes (node counts and logs it). Set it before Serve;
 	// it must not block.
 	OnRefused func(*ProtocolError)
+	// OnConnect, if set, is called with the protocol version of each
+	// connection accepted, once agreed. Set it before Serve; it must not
+	// block.
+	OnConnect func(proto uint8)
 
 	// self is what the server says in its hello answers (SetHello).
 	self    Hello
@@ -734,6 +745,9 @@ func (s *Server) serveConn(c net.Conn) {
 				return
 			}
 			ctx = context.WithValue(ctx, protocolKey{}, proto)
+			if s.OnConnect != nil {
+				s.OnConnect(proto)
+			}
 			if f.kind == kindHello {
 				continue
 			}

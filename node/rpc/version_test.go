@@ -48,7 +48,12 @@ func TestProtocolNegotiation(t *testing.T) {
 			}
 			s := NewServer(protoEcho, nil)
 			s.SetHello(Hello{Versions: tc.server, Name: "srv", Software: "test"})
-			var refused atomic.Int64
+			var refused, serverConns atomic.Int64
+			s.OnConnect = func(p uint8) {
+				if p == tc.want {
+					serverConns.Add(1)
+				}
+			}
 			var refusedErr atomic.Pointer[ProtocolError]
 			s.OnRefused = func(e *ProtocolError) { refused.Add(1); refusedErr.Store(e) }
 			done := make(chan struct{})
@@ -57,8 +62,13 @@ func TestProtocolNegotiation(t *testing.T) {
 
 			c := NewClient(ln.Addr().String(), TCPDial("127.0.0.1"), nil)
 			c.SetHello(Hello{Versions: tc.client, Name: "client", Software: "test"})
-			var clientRefused atomic.Int64
+			var clientRefused, clientConns atomic.Int64
 			c.OnRefused = func(*ProtocolError) { clientRefused.Add(1) }
+			c.OnConnect = func(p uint8) {
+				if p == tc.want {
+					clientConns.Add(1)
+				}
+			}
 			defer c.Close()
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 			defer cancel()
@@ -67,8 +77,8 @@ func TestProtocolNegotiation(t *testing.T) {
 				if err != nil || !bytes.Equal(out, []byte{tc.want}) || c.Protocol() != tc.want {
 					t.Fatalf("got %v, %v, client's connection at %d; want version %d", out, err, c.Protocol(), tc.want)
 				}
-				if refused.Load() != 0 {
-					t.Fatalf("the server counted %d refusals", refused.Load())
+				if refused.Load() != 0 || serverConns.Load() != 1 || clientConns.Load() != 1 {
+					t.Fatalf("the server counted %d refusals, %d connections at %d; the client %d", refused.Load(), serverConns.Load(), tc.want, clientConns.Load())
 				}
 				return
 			}
