@@ -68,6 +68,9 @@ type Node struct {
 
 	tr     Transport
 	gossip *gossip.Member
+	// incompatible is the peers gossip refused for their protocol
+	// versions (versions.go).
+	incompatible *incompatiblePeers
 
 	// quietLog is n.log with repeated lines rate-limited (limits.go),
 	// for what a remote party can make the node log: memberlist's lines,
@@ -150,6 +153,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.httpCtx, n.httpCancel = context.WithCancel(context.Background())
 	n.leaveCtx, n.leaveCancel = context.WithCancel(context.Background())
 	n.peers = n.newPeers()
+	n.incompatible = &incompatiblePeers{}
 	n.metrics = newMetrics()
 	n.metrics.versionMetrics(&cfg)
 	n.adm = newAdmission(cfg.Limits)
@@ -291,7 +295,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		recoverer: n.recoverer, members: n.members, cfg: &n.cfg, clock: n.clock, rep: n.rep, coord: n.coord, ae: n.ae,
 		peers: n.peers, gossip: n.gossip, hints: n.hints, handoff: n.handoff, aae: n.aae,
 		xfer: &n.xfer, ring: &n.members.ring, faults: &n.faults, ready: n.ready, bgCtx: n.bgCtx, leaving: n.leaving, net: n.net,
-		keys: n.keys,
+		keys: n.keys, incompatible: n.incompatible,
 	}
 	if n.respLn != nil {
 		n.resp = newRESP(n.recoverer, &n.cfg, n.clock, n.coord, n.aae, n.respLn)

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -179,4 +180,35 @@ func (c *Config) peerProtocol(m gossip.Meta) (api.Protocol, bool) {
 		v = rpc.Versions{Min: rpc.ProtocolLegacy, Max: rpc.ProtocolLegacy}
 	}
 	return api.Protocol{Min: int(v.Min), Max: int(v.Max)}, rpc.Common(c.protocols(), v) != 0
+}
+
+// incompatiblePeers is the peers gossip refused because they speak no
+// protocol version this node does, with the metadata they gossiped, for
+// /cluster/members (a refused peer is never alive, so the liveness table
+// has nothing of it). Safe for concurrent use; mu is a leaf.
+type incompatiblePeers struct {
+	mu    sync.Mutex
+	peers map[string]gossip.Meta // guarded by mu
+}
+
+// refused is gossip's Deps.Incompatible: it records the peer and counts
+// the refusal (memberlist logs it, rate-limited by the node's NetLog).
+func (p *incompatiblePeers) refused(m *metrics) func(string, gossip.Meta) {
+	return func(name string, meta gossip.Meta) {
+		m.protocolRefused.WithLabelValues("gossip").Inc()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.peers == nil {
+			p.peers = map[string]gossip.Meta{}
+		}
+		p.peers[name] = meta
+	}
+}
+
+// get is what a refused peer last gossiped.
+func (p *incompatiblePeers) get(name string) (gossip.Meta, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m, ok := p.peers[name]
+	return m, ok
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dynago/dynago/node/api"
+	"github.com/dynago/dynago/node/internal/gossip"
 	"github.com/dynago/dynago/node/rpc"
 	"github.com/dynago/dynago/storage"
 )
@@ -148,6 +149,24 @@ func TestVersionsShown(t *testing.T) {
 		if r := n.put("k"+strconv.Itoa(i), "v", "", "w=2"); r.status != 204 {
 			t.Fatalf("PUT via %s: %d %s", n.cfg.Name, r.status, r.body)
 		}
+	}
+
+	// n2 comes back speaking versions n1 does not: gossip refuses it
+	// (node/internal/gossip's TestIncompatibleProtocolRefused), and n1
+	// lists it as incompatible with what it gossiped, and counts it.
+	n2.stop()
+	n1.node.incompatible.refused(n1.node.metrics)("n2", gossip.Meta{ProtoMin: 5, ProtoMax: 6, Version: "v9"})
+	waitFor(t, "n2 shown incompatible", 10*time.Second, func() (bool, string) {
+		for _, m := range n1.members() {
+			if m.Name == "n2" {
+				return !m.Alive && m.Incompatible && m.Protocol != nil && *m.Protocol == (api.Protocol{Min: 5, Max: 6}) && m.Version == "v9",
+					string(n1.do("GET", "/cluster/members", nil, nil).body)
+			}
+		}
+		return false, "no n2"
+	})
+	if m := string(n1.do("GET", "/metrics", nil, nil).body); !strings.Contains(m, `dynago_protocol_refused_total{side="gossip"} 1`) {
+		t.Fatalf("refusal not counted:\n%s", grepLines(m, "refused"))
 	}
 }
 

@@ -130,6 +130,8 @@ type checker struct {
 	// protoMin and protoMax are the internode protocol versions this node
 	// speaks (0: not checked).
 	protoMin, protoMax uint8
+	// incompatible is Deps.Incompatible (nil: not told).
+	incompatible func(name string, m Meta)
 }
 
 // ErrProtocol is wrapped by the refusal of a peer that gossips no
@@ -149,6 +151,9 @@ func (c checker) protocol(name string, m Meta) error {
 	}
 	if max(lo, c.protoMin) <= min(hi, c.protoMax) {
 		return nil
+	}
+	if c.incompatible != nil {
+		c.incompatible(name, m)
 	}
 	return fmt.Errorf("%w: %s (dynago %q) speaks internode protocol %d..%d, this node speaks %d..%d; "+
 		"a release speaks its own protocol and the previous release's, so upgrade one release at a time (README, Upgrades)",

@@ -209,7 +209,9 @@ func TestPeerEvents(t *testing.T) {
 // node's is refused with ErrProtocol and a message naming both ranges; a
 // peer that gossips none (a release before versioning) speaks protocol 1.
 func TestIncompatibleProtocolRefused(t *testing.T) {
-	c := checker{name: "a", partitions: 64, n: 3, protoMin: 1, protoMax: 2}
+	var told []string
+	c := checker{name: "a", partitions: 64, n: 3, protoMin: 1, protoMax: 2,
+		incompatible: func(name string, m Meta) { told = append(told, fmt.Sprintf("%s %d..%d", name, m.ProtoMin, m.ProtoMax)) }}
 	for _, tc := range []struct {
 		name string
 		meta Meta
@@ -227,6 +229,9 @@ func TestIncompatibleProtocolRefused(t *testing.T) {
 		if !tc.ok && (!errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "speaks internode protocol 5..6, this node speaks 1..2")) {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
+	}
+	if len(told) != 1 || told[0] != "b 5..6" {
+		t.Fatalf("Deps.Incompatible told %q, want the one refused peer", told)
 	}
 	c.protoMin, c.protoMax = 2, 2
 	if err := (aliveDelegate{c}).NotifyAlive(node(t, "b", Meta{Partitions: 64, N: 3})); !errors.Is(err, ErrProtocol) {
