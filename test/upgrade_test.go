@@ -72,7 +72,7 @@ func healthVersions(t *testing.T, a *agent) (min, max, format int) {
 	var h struct {
 		Versions struct {
 			Protocol   struct{ Min, Max int } `json:"protocol"`
-			DataFormat int                   `json:"data_format"`
+			DataFormat int                    `json:"data_format"`
 		} `json:"versions"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
