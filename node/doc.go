@@ -55,6 +55,9 @@
 //	(limits)        limits.go       admission: connection caps, in-flight requests and body bytes
 //	                                (503 overloaded / RESP BUSY), HTTP server timeouts
 //	(identity)      identity.go     the node name recorded in its store (a foreign data dir is refused)
+//	(versions)      versions.go     the data format recorded in its store (a newer one is refused),
+//	                                the internode protocol range (rpc's hello), refusal counts and
+//	                                the versions /health, /cluster/members and /metrics show
 //	(gossip keys)   keyring.go      the gossip keyring and its file; http_keyring.go the rotation route
 //
 // Hint delivery is node/internal/handoff's Service, gossip is
