@@ -168,24 +168,38 @@ func (w *upgradeWriter) waitAcks(t *testing.T, what string, n int) {
 //
 // Then a connection that says it speaks only versions 200..201 is
 // refused with the message, and counted.
+//
+// With DYNAGO_UPGRADE_FROM=PATH, the old nodes run the dynago binary at
+// PATH (built from an older commit: `git worktree add /tmp/old COMMIT &&
+// (cd /tmp/old && go build -o /tmp/dynago-old ./cmd/dynago)`) instead of
+// this tree's at --protocol-version 1.
 func TestProcessRollingUpgrade(t *testing.T) {
-	old := []string{"--protocol-version", "1"}
+	oldBin := os.Getenv("DYNAGO_UPGRADE_FROM")
+	old := func(a *agent) {
+		if oldBin != "" {
+			a.bin = oldBin
+			return
+		}
+		a.flags = []string{"--protocol-version", "1"}
+	}
 	n1 := newAgent(t, "n1", "")
-	n1.flags = old
+	old(n1)
 	n1.start(t)
 	n2 := newAgent(t, "n2", n1.gossip)
 	n3 := newAgent(t, "n3", n1.gossip)
 	agents := []*agent{n1, n2, n3}
 	for _, a := range agents[1:] {
-		a.flags = old
+		old(a)
 		a.start(t)
 	}
 	for _, a := range agents {
 		waitAlive(t, a.url(), 3)
-		if _, max, format := healthVersions(t, a); max != 1 || format != 1 {
+		_, max, format := healthVersions(t, a)
+		if oldBin == "" && (max != 1 || format != 1) || oldBin != "" && (max != 0 || format != 0) {
 			t.Fatalf("%s before the upgrade: protocol max %d, format %d", a.name, max, format)
 		}
 	}
+	t.Logf("3 old nodes up (binary %q)", oldBin)
 
 	w := &upgradeWriter{agents: agents, acked: map[string]string{}}
 	ctx, cancel := context.WithCancel(t.Context())
@@ -200,7 +214,7 @@ func TestProcessRollingUpgrade(t *testing.T) {
 		w.down.Store(&name)
 		a.stop(t)
 		w.waitAcks(t, a.name+" down: writes through the other two", w.acks()+20)
-		a.flags = nil // the new release: every protocol version it speaks
+		a.flags, a.bin = nil, "" // the new release: every protocol version it speaks
 		a.start(t)
 		w.down.Store(nil)
 		for _, b := range agents {
