@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"syscall"
 	"time"
 )
@@ -179,7 +180,8 @@ func parseHello(p []byte) (h Hello, rest []byte, err error) {
 
 func parseStr(p []byte) (string, []byte, error) {
 	n, k := binary.Uvarint(p)
-	if k <= 0 || n > uint64(len(p)-k) {
+	// The shortest encoding only, so what decodes re-encodes the same.
+	if k <= 0 || k != len(binary.AppendUvarint(nil, n)) || n > uint64(len(p)-k) {
 		return "", nil, fmt.Errorf("%w: bad string", errBadHello)
 	}
 	return string(p[k : k+int(n)]), p[k+int(n):], nil
@@ -223,7 +225,8 @@ var errNoHello = errors.New("rpc: the peer closed the connection at the hello")
 // connection's reader starts at the first response.
 func (c *Client) hello(ctx context.Context, nc net.Conn) (uint8, *Hello, error) {
 	dl := time.Now().Add(helloTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+	d, fromCtx := ctx.Deadline()
+	if fromCtx = fromCtx && d.Before(dl); fromCtx {
 		dl = d
 	}
 	_ = nc.SetDeadline(dl)
@@ -237,8 +240,12 @@ func (c *Client) hello(ctx context.Context, nc net.Conn) (uint8, *Hello, error) 
 	}
 	f, err := readFrame(nc)
 	if err != nil {
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			return 0, nil, fmt.Errorf("rpc: no hello answer: %w", ctx.Err())
+		case fromCtx && errors.Is(err, os.ErrDeadlineExceeded):
+			// The caller's deadline, a moment before its context noticed.
+			return 0, nil, fmt.Errorf("rpc: no hello answer: %w", context.DeadlineExceeded)
 		}
 		return 0, nil, closedAtHello(err)
 	}
