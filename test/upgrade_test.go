@@ -225,7 +225,28 @@ func TestProcessRollingUpgrade(t *testing.T) {
 		}
 		w.waitAcks(t, a.name+" upgraded: writes", w.acks()+50)
 		if i < len(agents)-1 {
-			// Mixed: the upgraded node dialed an old one over protocol 1.
+			// Mixed, and `dynago members` shows it: this node speaks up
+			// to 2, the next (old) one up to 1.
+			next := agents[i+1]
+			poll(t, "mixed versions in `dynago members`", 30*time.Second, 100*time.Millisecond, func() (bool, string) {
+				out, code := cli(t, "members", "--addr", next.url(), "--json")
+				var ms []struct {
+					Name     string
+					Protocol *struct{ Min, Max int }
+				}
+				if code != 0 || json.Unmarshal([]byte(out), &ms) != nil {
+					return false, out
+				}
+				maxOf := map[string]int{}
+				for _, m := range ms {
+					if m.Protocol != nil {
+						maxOf[m.Name] = m.Protocol.Max
+					}
+				}
+				// A release before versioning gossips no range: shown as 1.
+				return maxOf[a.name] == 2 && maxOf[next.name] == 1, out
+			})
+			// The upgraded node dialed an old one over protocol 1.
 			poll(t, a.name+" dialing an old node over protocol 1", 30*time.Second, 100*time.Millisecond, func() (bool, string) {
 				v := metric(t, a, `dynago_rpc_connections_total{protocol="1",side="client"}`)
 				return v > 0, fmt.Sprintf("%v connections", v)

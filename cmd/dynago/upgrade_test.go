@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dynago/dynago/node"
+	"github.com/dynago/dynago/node/api"
 	"github.com/dynago/dynago/storage"
 	"github.com/dynago/dynago/storage/badger"
 )
@@ -62,5 +63,23 @@ func TestProtocolVersionFlag(t *testing.T) {
 	t.Setenv("DYNAGO_PROTOCOL_VERSION", "1")
 	if cfg, res := agentConfig(t, base...); res.code != 0 || cfg.ProtocolVersion != 1 {
 		t.Fatalf("DYNAGO_PROTOCOL_VERSION=1: %d, %s", cfg.ProtocolVersion, res)
+	}
+}
+
+// `dynago members`' PROTOCOL column: a range, one version, unknown, and
+// a member the node can't talk to.
+func TestProtocolColumn(t *testing.T) {
+	for _, tc := range []struct {
+		m    api.Member
+		want string
+	}{
+		{api.Member{Protocol: &api.Protocol{Min: 1, Max: 2}}, "1..2"},
+		{api.Member{Protocol: &api.Protocol{Min: 1, Max: 1}}, "1"},
+		{api.Member{}, "-"},
+		{api.Member{Protocol: &api.Protocol{Min: 5, Max: 6}, Incompatible: true}, "5..6 INCOMPATIBLE"},
+	} {
+		if got := protocolColumn(tc.m); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.m, got, tc.want)
+		}
 	}
 }
