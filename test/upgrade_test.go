@@ -225,11 +225,11 @@ func TestProcessRollingUpgrade(t *testing.T) {
 		}
 		w.waitAcks(t, a.name+" upgraded: writes", w.acks()+50)
 		if i < len(agents)-1 {
-			// Mixed, and `dynago members` shows it: this node speaks up
-			// to 2, the next (old) one up to 1.
+			// Mixed, and `dynago members` on the upgraded node shows it:
+			// it speaks up to 2, the next (old) one up to 1.
 			next := agents[i+1]
 			poll(t, "mixed versions in `dynago members`", 30*time.Second, 100*time.Millisecond, func() (bool, string) {
-				out, code := cli(t, "members", "--addr", next.url(), "--json")
+				out, code := cli(t, "members", "--addr", a.url(), "--json")
 				var ms []struct {
 					Name     string
 					Protocol *struct{ Min, Max int }
