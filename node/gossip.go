@@ -47,12 +47,13 @@ func (n *Node) newGossip() (*gossip.Member, error) {
 		// of its record (membership.State.Bound).
 		Known: func(name string) string { return n.members.clusterView().Members[name].Gossip },
 	}, gossip.Deps{
-		Transport:    n.tr,
-		State:        gossipState{n},
-		Peers:        n.peers,
-		Log:          n.log,
-		NetLog:       n.quietLog,
-		Recovered:    func(where string, v any) { _ = n.recovered(where, v) },
+		Transport: n.tr,
+		State:     gossipState{n},
+		Peers:     n.peers,
+		Log:       n.log,
+		NetLog:    n.quietLog,
+		Recovered: func(where string, v any) { _ = n.recovered(where, v) },
+
 		Incompatible: n.incompatible.refused(n.metrics), // versions.go
 	})
 	if err != nil {

@@ -45,28 +45,29 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // leave loop and the staging push, through cluster.
 type httpAPI struct {
 	recoverer
+	members *members // the membership and the placement
+	cfg     *Config  // the node's (its addresses are set in New, before any goroutine)
+	clock   *clock
+	rep     *replica
+	coord   *coordinator
+	ae      *antiEntropy
+	peers   *gossip.Peers
+	gossip  *gossip.Member
+	hints   *hintedhandoff.Store
+	handoff *handoff.Service
+	aae     *aaeState
+	xfer    *transferState
+	ring    *atomic.Pointer[ring.Ring]
+	faults  *faults
+	ready   <-chan struct{}
+	bgCtx   context.Context
+	leaving *leaver
+	net     *peering
+	keys    *gossipKeyring // the gossip encryption keyring (keyring.go)
+
 	// incompatible is the peers gossip refused for their protocol
 	// versions (versions.go).
 	incompatible *incompatiblePeers
-	members      *members // the membership and the placement
-	cfg          *Config  // the node's (its addresses are set in New, before any goroutine)
-	clock        *clock
-	rep          *replica
-	coord        *coordinator
-	ae           *antiEntropy
-	peers        *gossip.Peers
-	gossip       *gossip.Member
-	hints        *hintedhandoff.Store
-	handoff      *handoff.Service
-	aae          *aaeState
-	xfer         *transferState
-	ring         *atomic.Pointer[ring.Ring]
-	faults       *faults
-	ready        <-chan struct{}
-	bgCtx        context.Context
-	leaving      *leaver
-	net          *peering
-	keys         *gossipKeyring // the gossip encryption keyring (keyring.go)
 }
 
 // routes is the HTTP API.
