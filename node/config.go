@@ -10,6 +10,7 @@ import (
 
 	"github.com/dynago/dynago/hintedhandoff"
 	"github.com/dynago/dynago/node/auth"
+	"github.com/dynago/dynago/node/rpc"
 	"github.com/dynago/dynago/quorum"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
@@ -183,6 +184,13 @@ type Config struct {
 	// (secure.go); it then says so loudly, at start and on /health. False:
 	// such a configuration fails Validate.
 	Insecure bool
+	// ProtocolVersion, when set, is the highest internode protocol version
+	// the node speaks (node/rpc: 1, the legacy protocol of releases before
+	// versioning, up to rpc.MaxProtocol). Zero: every version this build
+	// speaks, since peers then agree on the newest they share; pinning
+	// is for tests and for holding a cluster at the old protocol during
+	// an upgrade (README, Upgrades).
+	ProtocolVersion uint8
 
 	// TLS secures the client-facing servers and the internode RPC
 	// (tls.go); its zero value is plain TCP, as before.
@@ -580,6 +588,9 @@ func (c Config) Validate() error {
 	}
 	if err := checkGossipKey(c.GossipKey); len(c.GossipKey) > 0 && err != nil {
 		bad("gossip key: %w", err)
+	}
+	if p := c.ProtocolVersion; p != 0 && (p < rpc.MinProtocol || p > rpc.MaxProtocol) {
+		bad("protocol version %d: this build speaks %d to %d", p, rpc.MinProtocol, rpc.MaxProtocol)
 	}
 	if len(c.ClusterLabel) > 255 {
 		bad("cluster label is %d bytes, at most 255 (memberlist's limit)", len(c.ClusterLabel))

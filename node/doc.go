@@ -61,6 +61,9 @@
 //	(disk full)     diskfull.go     how a full disk is reported: replicas' refusals, 507, /health
 //	(addresses)     advertise.go    bind vs advertised addresses, host names; rebind.go: a node
 //	                                that moved proves its name over mutual TLS to keep it
+//	(versions)      versions.go     the data format recorded in its store (a newer one is refused),
+//	                                the internode protocol range (rpc's hello), refusal counts and
+//	                                the versions /health, /cluster/members and /metrics show
 //	(gossip keys)   keyring.go      the gossip keyring and its file; http_keyring.go the rotation route
 //	(console)       console.go      the web console (node/ui) at /ui/ and the routes it reads that the
 //	                                API lacked: /auth/whoami, /cluster/nodes (MethodStatus), /debug/replicas;

@@ -47,6 +47,7 @@ func (n *Node) newGossip() (*gossip.Member, error) {
 		Meta: gossip.Meta{
 			RPC: n.cfg.RPCAddr, HTTP: n.HTTPAddr(), Zone: n.cfg.Zone,
 			Partitions: n.cfg.Ring.Partitions, N: n.cfg.Ring.N,
+			ProtoMin: n.cfg.protocols().Min, ProtoMax: n.cfg.protocols().Max, Version: softwareVersion(),
 		},
 		ProbeInterval:  n.cfg.Gossip.ProbeInterval,
 		ProbeTimeout:   n.cfg.Gossip.ProbeTimeout,
@@ -61,13 +62,14 @@ func (n *Node) newGossip() (*gossip.Member, error) {
 		// of its record (membership.State.Bound).
 		Known: func(name string) string { return n.members.clusterView().Members[name].Gossip },
 	}, gossip.Deps{
-		Transport:   n.tr,
-		State:       gossipState{n},
-		Peers:       n.peers,
-		Log:         n.log,
-		NetLog:      n.quietLog,
-		Recovered:   func(where string, v any) { _ = n.recovered(where, v) },
-		NameRefused: n.metrics.nameTakeoverRefused.Inc,
+		Transport:    n.tr,
+		State:        gossipState{n},
+		Peers:        n.peers,
+		Log:          n.log,
+		NetLog:       n.quietLog,
+		Recovered:    func(where string, v any) { _ = n.recovered(where, v) },
+		NameRefused:  n.metrics.nameTakeoverRefused.Inc,
+		Incompatible: n.incompatible.refused(n.metrics), // versions.go
 	})
 	if err != nil {
 		return nil, err

@@ -66,6 +66,10 @@ type httpAPI struct {
 	net     *peering
 	keys    *gossipKeyring // the gossip encryption keyring (keyring.go)
 	stats   *statsHistory  // recent request rates and latencies (stats.go)
+
+	// incompatible is the peers gossip refused for their protocol
+	// versions (versions.go).
+	incompatible *incompatiblePeers
 }
 
 // routes is the HTTP API.
@@ -507,8 +511,20 @@ func (h *httpAPI) handleMembers(w http.ResponseWriter, r *http.Request) {
 		if !membership.InRing(rec.Status) {
 			continue
 		}
-		out = append(out, memberJSON{Name: rec.Name, Gossip: rec.Gossip, RPC: rec.RPC, HTTP: rec.HTTP,
-			Zone: rec.Zone, State: rec.Status, Alive: h.peers.Alive(rec.Name)})
+		m := memberJSON{Name: rec.Name, Gossip: rec.Gossip, RPC: rec.RPC, HTTP: rec.HTTP,
+			Zone: rec.Zone, State: rec.Status, Alive: h.peers.Alive(rec.Name)}
+		if rec.Name == h.cfg.Name {
+			v := h.cfg.versionsJSON()
+			m.Protocol, m.Version = &v.Protocol, v.Software
+		} else if p, ok := h.peers.Get(rec.Name); ok && p.Alive {
+			proto, compatible := h.cfg.peerProtocol(p.Meta) // versions.go
+			m.Protocol, m.Version, m.Incompatible = &proto, p.Meta.Version, !compatible
+		} else if meta, ok := h.incompatible.get(rec.Name); ok {
+			// Refused by gossip, so never alive: what it last said.
+			proto, _ := h.cfg.peerProtocol(meta)
+			m.Protocol, m.Version, m.Incompatible = &proto, meta.Version, true
+		}
+		out = append(out, m)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -661,7 +677,7 @@ func (h *httpAPI) handleHealth(w http.ResponseWriter, r *http.Request) {
 	select {
 	case <-h.ready:
 		b := buildinfo.Get()
-		hl := api.Health{Status: api.StatusOK, Version: b.Version, Commit: b.Commit, GoVersion: b.GoVersion}
+		hl := api.Health{Status: api.StatusOK, Version: b.Version, Commit: b.Commit, GoVersion: b.GoVersion, Versions: h.cfg.versionsJSON()}
 		var warnings []string
 		if h.cfg.Insecure && len(h.cfg.securityGaps()) > 0 {
 			hl.Insecure = true

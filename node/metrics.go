@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dynago/dynago/hintedhandoff"
-	"github.com/dynago/dynago/internal/buildinfo"
 	"github.com/dynago/dynago/node/internal/gossip"
 	"github.com/dynago/dynago/ring"
 	"github.com/dynago/dynago/storage"
@@ -98,6 +97,11 @@ type metrics struct {
 	// hintPeers is the ring's other members, whose hint series setHints
 	// keeps at zero when nothing is held for them.
 	hintPeers atomic.Pointer[[]string]
+	// protocolRefused counts internode connections refused for their
+	// protocol version, by side (versions.go).
+	protocolRefused *prometheus.CounterVec
+	// rpcConns counts internode connections by side and protocol version.
+	rpcConns *prometheus.CounterVec
 }
 
 // siblingsNearCapShare is the share of the sibling cap past which a write
@@ -277,16 +281,6 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(m.backupRecords, m.restoreRecords)
 	m.reg.MustRegister(m.requests, m.latency, m.readRepairs, m.rpcErrors, m.membersUp, m.owned, m.ringSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	// The build, as Prometheus exporters give theirs: a constant 1 whose
-	// labels say which build runs, so a query can tell a mixed-version
-	// cluster apart.
-	b := buildinfo.Get()
-	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "dynago_build_info", Help: "Always 1; the labels say which build of dynago the node runs (as `dynago version`).",
-		ConstLabels: prometheus.Labels{"version": b.Version, "commit": b.Commit, "go_version": b.GoVersion},
-	})
-	buildInfo.Set(1)
-	m.reg.MustRegister(buildInfo)
 	return m
 }
 

@@ -71,6 +71,9 @@ type Node struct {
 
 	tr     Transport
 	gossip *gossip.Member
+	// incompatible is the peers gossip refused for their protocol
+	// versions (versions.go).
+	incompatible *incompatiblePeers
 
 	// quietLog is n.log with repeated lines rate-limited (limits.go),
 	// for what a remote party can make the node log: memberlist's lines,
@@ -157,8 +160,10 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.httpCtx, n.httpCancel = context.WithCancel(context.Background())
 	n.leaveCtx, n.leaveCancel = context.WithCancel(context.Background())
 	n.peers = n.newPeers()
+	n.incompatible = &incompatiblePeers{}
 	n.metrics = newMetrics()
 	n.metrics.preset(&cfg)
+	n.metrics.versionMetrics(&cfg)
 	n.adm = newAdmission(cfg.Limits)
 	n.recoverer = recoverer{log: n.log, metrics: n.metrics}
 	if gaps := cfg.securityGaps(); cfg.Insecure && len(gaps) > 0 {
@@ -176,6 +181,10 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 
 	n.store = st
 	cleanup = append(cleanup, func() { n.store.Close() })
+	ctx := context.Background()
+	if err := n.checkDataFormat(ctx); err != nil { // versions.go
+		return nil, err
+	}
 	if c, ok := st.(storage.Committer); ok {
 		n.metrics.watchCommits(c)
 	}
@@ -186,7 +195,6 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	}
 	n.aae = newAAE(cfg)
 	n.rep = &replica{recoverer: n.recoverer, cfg: &n.cfg, store: st, clock: n.clock, aae: n.aae, xfer: &n.xfer} // clock: loadClock
-	ctx := context.Background()
 	if err := n.rep.loadClock(ctx); err != nil {
 		return nil, err
 	}
@@ -204,7 +212,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	}
 	n.net = &peering{
 		recoverer: n.recoverer, cfg: &n.cfg, clock: n.clock, members: n.members, peers: n.peers,
-		clients: map[string]*rpc.Client{},
+		clients: map[string]*rpc.Client{}, refused: n.protocolRefused("client"), connected: n.protocolConnected("client"),
 	}
 	n.members.net = n.net
 	if err := n.members.checkIdentity(ctx); err != nil {
@@ -307,7 +315,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		stats: n.stats, recoverer: n.recoverer, members: n.members, cfg: &n.cfg, clock: n.clock, rep: n.rep, coord: n.coord, ae: n.ae,
 		peers: n.peers, gossip: n.gossip, hints: n.hints, handoff: n.handoff, aae: n.aae,
 		xfer: &n.xfer, ring: &n.members.ring, faults: &n.faults, ready: n.ready, bgCtx: n.bgCtx, leaving: n.leaving, net: n.net,
-		keys: n.keys,
+		keys: n.keys, incompatible: n.incompatible,
 	}
 	if n.respLn != nil {
 		n.resp = newRESP(n.recoverer, &n.cfg, n.clock, n.coord, n.aae, n.respLn)
@@ -323,8 +331,11 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.rpcSrv.SetLimits(rpc.ServerLimits{FrameTimeout: cfg.Limits.RPCFrameTimeout, IdleTimeout: cfg.Limits.RPCIdleTimeout,
 		MaxConnsPerIP: cfg.Limits.MaxConnsPerPeer})
 	if n.cfg.TLS.Internode != nil {
-		n.rpcSrv.Handshake = n.rpcHandshake // tls.go
+		n.rpcSrv.Handshake = n.rpcHandshake // tls.go; the hello follows it, inside TLS
 	}
+	n.rpcSrv.SetHello(n.cfg.hello()) // versions.go
+	n.rpcSrv.OnRefused = n.protocolRefused("server")
+	n.rpcSrv.OnConnect = n.protocolConnected("server")
 	n.httpSrv = &http.Server{
 		Handler:     n.admit(n.shed(n.web.routes())),
 		BaseContext: func(net.Listener) context.Context { return n.httpCtx },
@@ -548,6 +559,8 @@ func (p *peering) client(addr string) *rpc.Client {
 	c, ok := p.clients[addr]
 	if !ok {
 		c = rpc.NewClient(addr, p.dial(), p.log.With("component", "rpc"))
+		c.SetHello(p.cfg.hello())
+		c.OnRefused, c.OnConnect = p.refused, p.connected
 		p.clients[addr] = c
 	}
 	return c

@@ -124,6 +124,12 @@ type peering struct {
 	// tr is the node's transport (set in New once it is chosen).
 	tr Transport
 
+	// refused counts and logs a connection refused for its protocol
+	// version (versions.go).
+	refused func(*rpc.ProtocolError)
+	// connected counts a connection by its protocol version.
+	connected func(uint8)
+
 	clientsMu sync.Mutex
 	clients   map[string]*rpc.Client // by RPC address; guarded by clientsMu
 }

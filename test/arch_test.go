@@ -249,6 +249,8 @@ func TestNodeWallClock(t *testing.T) {
 		"node/rpc/rpc.go Server.serveConn":         "a write deadline for an answer, read deadlines for an idle connection and a stalled frame (they only close connections)",
 		"node/rpc/rpc.go Server.heartbeat":         "notices that the process was paused (monotonic gaps), to drop requests queued meanwhile",
 		"node/rpc/rpc.go Server.stalled":           "the same guard, read per request; it only refuses work",
+		"node/rpc/version.go Client.hello":         "the deadline of a connection's hello (it only fails the dial)",
+		"node/rpc/version.go Server.accept":        "write deadlines for a hello answer or a refusal (they only close connections)",
 	}
 	used := map[string]bool{}
 	for _, dir := range nodeDirs(t) {

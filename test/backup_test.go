@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -266,17 +265,6 @@ func incarnations(t *testing.T, a *agent) []string {
 		out = append(out, m[1])
 	}
 	return out
-}
-
-// stop SIGTERMs the agent (a clean shutdown) and waits for it.
-func (a *agent) stop(t *testing.T) {
-	t.Helper()
-	_ = a.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-a.exited:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("%s: no exit after SIGTERM", a.name)
-	}
 }
 
 // dynago restore --data-dir merges a backup into a stopped node's store:

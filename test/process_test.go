@@ -98,6 +98,7 @@ type agent struct {
 	// holds its name, data dir and addresses (http, rpc, gossip are then
 	// what the test dials: the advertised addresses).
 	config string
+	bin    string // the dynago binary to run ("": this tree's, dynagoBinary)
 	// hc, when set, is how the test reaches a node serving HTTPS
 	// (tls_test.go).
 	hc      *http.Client
@@ -150,7 +151,11 @@ func (a *agent) launch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.cmd = exec.Command(dynagoBinary(t), args...)
+	bin := a.bin
+	if bin == "" {
+		bin = dynagoBinary(t)
+	}
+	a.cmd = exec.Command(bin, args...)
 	a.cmd.Stdout, a.cmd.Stderr = logf, logf
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -44,10 +45,11 @@ func adminRead(c *cli.Context, what string, fetch func(*client.Client) (*client.
 
 func membersCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "members",
-		Usage:       "list the cluster's members as the node sees them",
-		Description: "Prints GET /cluster/members as a table: name, ring state (joining, valid, leaving), liveness, zone, addresses.",
-		Flags:       append(clientFlags(), adminTimeoutFlag()),
+		Name:  "members",
+		Usage: "list the cluster's members as the node sees them",
+		Description: "Prints GET /cluster/members as a table: name, ring state (joining, valid, leaving), liveness, zone, addresses,\n" +
+			"and the internode protocol versions each alive member speaks (README, Upgrades; INCOMPATIBLE: none this node speaks).",
+		Flags: append(clientFlags(), adminTimeoutFlag()),
 		Action: func(c *cli.Context) error {
 			var ms []api.Member
 			fetch := func(cl *client.Client) (res *client.Response, err error) {
@@ -56,7 +58,7 @@ func membersCommand() *cli.Command {
 			}
 			return adminRead(c, "members", fetch, func() error {
 				tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tSTATE\tALIVE\tZONE\tHTTP\tRPC\tGOSSIP")
+				fmt.Fprintln(tw, "NAME\tSTATE\tALIVE\tZONE\tHTTP\tRPC\tGOSSIP\tPROTOCOL")
 				for _, m := range ms {
 					zone := m.Zone
 					if zone == "" {
@@ -66,12 +68,29 @@ func membersCommand() *cli.Command {
 					if !m.Alive {
 						alive = "DOWN"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.State, alive, zone, m.HTTP, m.RPC, m.Gossip)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.State, alive, zone, m.HTTP, m.RPC, m.Gossip, protocolColumn(m))
 				}
 				return tw.Flush()
 			})
 		},
 	}
+}
+
+// protocolColumn is a member's protocol versions as `dynago members`
+// shows them: "1..2", "-" when unknown (not alive), and INCOMPATIBLE when
+// the answering node speaks none of them.
+func protocolColumn(m api.Member) string {
+	if m.Protocol == nil {
+		return "-"
+	}
+	s := strconv.Itoa(m.Protocol.Min)
+	if m.Protocol.Max != m.Protocol.Min {
+		s += ".." + strconv.Itoa(m.Protocol.Max)
+	}
+	if m.Incompatible {
+		s += " INCOMPATIBLE"
+	}
+	return s
 }
 
 func hintsCommand() *cli.Command {

@@ -28,9 +28,9 @@ func TestMembers(t *testing.T) {
 		t.Fatalf("want header + 2 rows:\n%s", res.stdout)
 	}
 	for i, want := range [][]string{
-		{"NAME", "STATE", "ALIVE", "ZONE", "HTTP", "RPC", "GOSSIP"},
-		{"n1", "valid", "alive", "-", "127.0.0.1:8080", "127.0.0.1:8081", "127.0.0.1:7946"},
-		{"n2", "leaving", "DOWN", "z2", "127.0.0.1:8082", "127.0.0.1:8083", "127.0.0.1:7947"},
+		{"NAME", "STATE", "ALIVE", "ZONE", "HTTP", "RPC", "GOSSIP", "PROTOCOL"},
+		{"n1", "valid", "alive", "-", "127.0.0.1:8080", "127.0.0.1:8081", "127.0.0.1:7946", "1..2"},
+		{"n2", "leaving", "DOWN", "z2", "127.0.0.1:8082", "127.0.0.1:8083", "127.0.0.1:7947", "-"},
 	} {
 		if got := strings.Fields(lines[i]); !slices.Equal(got, want) {
 			t.Errorf("line %d: %q, want %q", i, got, want)

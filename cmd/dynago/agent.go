@@ -85,6 +85,7 @@ func agentCommand() *cli.Command {
 			&cli.BoolFlag{Name: "tombstone-reap-unconfirmed", Hidden: true, Usage: "UNSAFE, fault-suite control only: reap tombstones on age alone, without replica confirmation"},
 			&cli.DurationFlag{Name: "max-timeout", Value: d.MaxRequestTimeout, Usage: "longest `TIMEOUT` a client may ask for (Riak's 60 s default); it also bounds how late a write's replication can land, which the tombstone reaper waits out"},
 			&cli.BoolFlag{Name: "test-faults", Hidden: true, Usage: "enable POST /debug/faults, which makes this node drop membership pushes (fault tests only)"},
+			&cli.IntFlag{Name: "protocol-version", Hidden: true, Usage: "highest internode protocol `VERSION` to speak: 1 is the protocol of releases before versioning (0: the newest this build speaks, so peers agree on the newest they share; set it to hold a node at the previous release's protocol, and in upgrade tests; README, Upgrades)"},
 			&cli.BoolFlag{Name: "test-clock", Usage: "enable POST /debug/clock to skew this node's clock (fault tests only; off: no client can move the clock)"},
 			&cli.StringFlag{Name: "token-file", Usage: "`FILE` of hashed client tokens and their roles (`dynago token create`): HTTP needs a bearer token and RESP AUTH; reloaded on SIGHUP (empty: no authentication, for loopback demos and tests)"},
 			&cli.BoolFlag{Name: "metrics-auth", Usage: "with --token-file, GET /metrics needs an admin token (off: open, so a Prometheus scraper needs none; it shows counts, never keys or values)"},
@@ -178,6 +179,11 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 	if err := limitsFromFlags(c, &cfg); err != nil {
 		return node.Config{}, err
 	}
+	proto := c.Int("protocol-version")
+	if proto < 0 || proto > 255 {
+		return node.Config{}, usagef(c, "--protocol-version %d: want a protocol version this build speaks (README, Upgrades)", proto)
+	}
+	cfg.ProtocolVersion = uint8(proto) // Validate checks the range this build speaks
 	cfg.TestClock = c.Bool("test-clock")
 	cfg.TestFaults = c.Bool("test-faults")
 	if cfg.MaxRequestTimeout = c.Duration("max-timeout"); cfg.MaxRequestTimeout < cfg.RequestTimeout {

@@ -172,7 +172,7 @@ func (s *apiServer) dropLocked(w http.ResponseWriter) {
 }
 
 var fixtureMembers = []api.Member{
-	{Name: "n1", Gossip: "127.0.0.1:7946", RPC: "127.0.0.1:8081", HTTP: "127.0.0.1:8080", Zone: "", State: "valid", Alive: true},
+	{Name: "n1", Gossip: "127.0.0.1:7946", RPC: "127.0.0.1:8081", HTTP: "127.0.0.1:8080", Zone: "", State: "valid", Alive: true, Protocol: &api.Protocol{Min: 1, Max: 2}},
 	{Name: "n2", Gossip: "127.0.0.1:7947", RPC: "127.0.0.1:8083", HTTP: "127.0.0.1:8082", Zone: "z2", State: "leaving", Alive: false},
 }
 

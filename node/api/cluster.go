@@ -11,6 +11,30 @@ type Member struct {
 	// State is "joining", "valid" or "leaving".
 	State string `json:"state"`
 	Alive bool   `json:"alive"`
+	// Protocol is the internode protocol versions the member speaks, as
+	// it gossips them (a member of a release before versioning gossips
+	// none: the legacy protocol, 1); nil while it is not alive.
+	Protocol *Protocol `json:"protocol,omitempty"`
+	// Version is the member's software version, as it gossips it.
+	Version string `json:"version,omitempty"`
+	// Incompatible is set when the member speaks no protocol version this
+	// node does: they refuse each other's connections (README, Upgrades).
+	Incompatible bool `json:"incompatible,omitempty"`
+}
+
+// Protocol is a range of internode protocol versions, both ends included.
+type Protocol struct {
+	Min int `json:"min"`
+	Max int `json:"max"`
+}
+
+// Versions is what a node runs: its software version, the internode
+// protocol versions it speaks and the data format it writes (README,
+// Upgrades).
+type Versions struct {
+	Software   string   `json:"software"`
+	Protocol   Protocol `json:"protocol"`
+	DataFormat int      `json:"data_format"`
 }
 
 // Preflist is one partition's preference list (its primaries, in order)
@@ -85,6 +109,9 @@ type Health struct {
 	// the store has none, e.g. in memory). While Disk.Full, Warning says
 	// so: writes are refused with 507 disk_full, reads go on.
 	Disk *DiskHealth `json:"disk,omitempty"`
+	// Versions is the node's software version, protocol range and data
+	// format.
+	Versions *Versions `json:"versions,omitempty"`
 }
 
 // DiskHealth is the free space of a node's data directory: writes are

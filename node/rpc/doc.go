@@ -28,13 +28,27 @@
 //   - Every goroutine started here is owned by a Client or Server and is
 //     waited for by its Close.
 //
-// # Frame format (version 1, big-endian)
+// # Frame format (big-endian)
 //
 //	uint32 length of the rest
-//	uint8  kind: 1 request, 2 response ok, 3 response error
-//	uint64 request id
+//	uint8  kind: 1 request, 2 response ok, 3 response error, 4 hello, 5 hello answer
+//	uint64 request id (0 in hellos)
 //	request:  uint8 method, uint32 timeout ms, payload
 //	response: payload (an error response's payload is the message)
+//
+// # Protocol versions (version.go)
+//
+// Protocol 1 is the frames above without a hello (releases before
+// versioning). Protocol 2 starts each connection with a hello: the client
+// says which versions it speaks, and the server answers with the highest
+// common one, or refuses the connection with a message naming both ranges
+// (Server.OnRefused counts it). A server takes a connection that starts
+// with a request as protocol 1; a client whose hello the peer answers by
+// closing the connection (a release before protocol 2) dials again
+// without one. Each handler's context carries its connection's version
+// (Protocol), so a payload's encoding can follow the peer's release. With
+// internode TLS the hello runs inside the TLS session, after the
+// certificates were checked. TestHelloGolden pins the bytes.
 //
 // # Use
 //

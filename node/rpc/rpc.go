@@ -84,7 +84,7 @@ func readFrame(r io.Reader) (frame, error) {
 		f.method = rest[0]
 		f.timeout = binary.BigEndian.Uint32(rest[1:5])
 		f.payload = rest[5:]
-	case kindOK, kindError:
+	case kindOK, kindError, kindHello, kindHelloAnswer:
 		f.payload = rest
 	default:
 		return frame{}, fmt.Errorf("rpc: unknown frame kind %d", f.kind)
@@ -166,6 +166,16 @@ type Client struct {
 	addr string
 	dial DialFunc
 	log  *slog.Logger
+	// self is what this side says in its hello (SetHello).
+	self Hello
+	// OnRefused, if set, is called when a connection is refused for its
+	// protocol version, by the peer or by this client (node counts and
+	// logs it). Set it before the first Call; it must not block.
+	OnRefused func(*ProtocolError)
+	// OnConnect, if set, is called with the protocol version of each
+	// connection the client opens. Set it before the first Call; it must
+	// not block.
+	OnConnect func(proto uint8)
 
 	mu struct {
 		sync.Mutex
@@ -192,6 +202,8 @@ type clientConn struct {
 	// new calls dial a fresh one at once rather than queue on this one
 	// before its reader has noticed.
 	closed atomic.Bool
+	// proto is the protocol version the connection speaks.
+	proto uint8
 }
 
 // usable reports whether new calls may use cc.
@@ -226,7 +238,27 @@ func NewClient(addr string, dial DialFunc, log *slog.Logger) *Client {
 	if dial == nil {
 		dial = TCPDial("")
 	}
-	return &Client{addr: addr, dial: dial, log: log}
+	return &Client{addr: addr, dial: dial, log: log, self: Hello{Versions: Versions{}.withDefaults()}}
+}
+
+// SetHello sets what the client says in its hello: the versions it speaks
+// (zero ends: this build's) and its node name and software version. Call
+// it before the first Call. A client whose range has no ProtocolHello
+// sends no hello (a node pinned to the legacy protocol).
+func (c *Client) SetHello(h Hello) {
+	h.Versions = h.Versions.withDefaults()
+	c.self = h
+}
+
+// Protocol is the protocol version of the client's live connection, or 0
+// without one.
+func (c *Client) Protocol() uint8 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cc := c.mu.conn; cc != nil && cc.usable() {
+		return cc.proto
+	}
+	return 0
 }
 
 // Addr is the peer's address.
@@ -261,8 +293,11 @@ func (c *Client) conn(ctx context.Context) (*clientConn, error) {
 		c.mu.Unlock()
 
 		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		nc, err := c.dial(dctx, c.addr)
+		nc, proto, err := c.open(dctx)
 		cancel()
+		if err == nil && c.OnConnect != nil {
+			c.OnConnect(proto)
+		}
 		c.mu.Lock()
 		c.mu.dialing = nil
 		close(wait)
@@ -275,13 +310,47 @@ func (c *Client) conn(ctx context.Context) (*clientConn, error) {
 			nc.Close()
 			return nil, ErrClosed
 		}
-		cc := &clientConn{c: nc, w: newFrameWriter(nc), pending: make(map[uint64]chan frame), done: make(chan struct{})}
+		cc := &clientConn{c: nc, w: newFrameWriter(nc), pending: make(map[uint64]chan frame), done: make(chan struct{}), proto: proto}
 		cc.lastRead.Store(time.Now().UnixNano())
 		c.mu.conn = cc
 		c.mu.Unlock()
 		go cc.readLoop()
 		return cc, nil
 	}
+}
+
+// open dials the peer and agrees on a protocol version: with a hello when
+// the client speaks ProtocolHello, and again without one, as the legacy
+// protocol, when the peer closed the connection at the hello (a release
+// before ProtocolHello) and the client speaks the legacy protocol too.
+func (c *Client) open(ctx context.Context) (net.Conn, uint8, error) {
+	nc, err := c.dial(ctx, c.addr)
+	if err != nil {
+		return nil, 0, err
+	}
+	if c.self.Max < ProtocolHello {
+		return nc, ProtocolLegacy, nil
+	}
+	proto, _, err := c.hello(ctx, nc)
+	if err == nil {
+		return nc, proto, nil
+	}
+	nc.Close()
+	if !errors.Is(err, errNoHello) || c.self.Min > ProtocolLegacy {
+		if errors.Is(err, errNoHello) {
+			err = &ProtocolError{Local: c.self.Versions, Remote: Versions{ProtocolLegacy, ProtocolLegacy}, Addr: c.addr}
+		}
+		var pe *ProtocolError
+		if c.OnRefused != nil && errors.As(err, &pe) {
+			c.OnRefused(pe)
+		}
+		return nil, 0, err
+	}
+	c.log.Debug("rpc: the peer speaks the legacy protocol; dialing again without a hello", "peer", c.addr)
+	if nc, err = c.dial(ctx, c.addr); err != nil {
+		return nil, 0, err
+	}
+	return nc, ProtocolLegacy, nil
 }
 
 // readLoop delivers responses until the connection fails.
@@ -429,7 +498,18 @@ type Server struct {
 	// before any of it is read. Set it before Serve; it must honour ctx
 	// (cancelled by Close) and return.
 	Handshake func(ctx context.Context, c net.Conn) (context.Context, error)
+	// OnRefused, if set, is called for each connection refused because
+	// its peer speaks no protocol version this server does, before the
+	// connection closes (node counts and logs it). Set it before Serve;
+	// it must not block.
+	OnRefused func(*ProtocolError)
+	// OnConnect, if set, is called with the protocol version of each
+	// connection accepted, once agreed. Set it before Serve; it must not
+	// block.
+	OnConnect func(proto uint8)
 
+	// self is what the server says in its hello answers (SetHello).
+	self    Hello
 	handler Handler
 	log     *slog.Logger
 	ctx     context.Context
@@ -517,6 +597,15 @@ type ServerLimits struct {
 	MaxConnsPerIP int
 }
 
+// SetHello sets the versions the server speaks (zero ends: this build's)
+// and the name and software version its hello answers give. Call it
+// before Serve. A server whose range has no ProtocolHello closes a
+// connection that starts with a hello, as releases before it do.
+func (s *Server) SetHello(h Hello) {
+	h.Versions = h.Versions.withDefaults()
+	s.self = h
+}
+
 // SetLimits sets the server's limits; call it before Serve.
 func (s *Server) SetLimits(l ServerLimits) { s.limits = l }
 
@@ -535,7 +624,7 @@ func NewServer(h Handler, log *slog.Logger) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{handler: h, log: log, ctx: ctx, cancel: cancel}
+	s := &Server{handler: h, log: log, ctx: ctx, cancel: cancel, self: Hello{Versions: Versions{}.withDefaults()}}
 	s.mu.conns = make(map[net.Conn]struct{})
 	s.mu.perIP = make(map[string]int)
 	return s
@@ -617,6 +706,7 @@ func (s *Server) serveConn(c net.Conn) {
 	sem := make(chan struct{}, MaxInflightPerConn)
 	var reqs sync.WaitGroup
 	defer reqs.Wait()
+	var proto uint8 // agreed at the first frame (accept)
 	// await waits for the first byte of the next frame, at most
 	// IdleTimeout while no request of this connection is in flight.
 	await := func() error {
@@ -648,6 +738,19 @@ func (s *Server) serveConn(c net.Conn) {
 				s.log.Debug("rpc: connection ended", "remote", c.RemoteAddr(), "err", err)
 			}
 			return
+		}
+		if proto == 0 {
+			var ok bool
+			if proto, ok = s.accept(c, w, f); !ok {
+				return
+			}
+			ctx = context.WithValue(ctx, protocolKey{}, proto)
+			if s.OnConnect != nil {
+				s.OnConnect(proto)
+			}
+			if f.kind == kindHello {
+				continue
+			}
 		}
 		if f.kind != kindRequest {
 			s.log.Warn("rpc: unexpected frame from client", "remote", c.RemoteAddr(), "kind", f.kind)

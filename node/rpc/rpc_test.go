@@ -351,6 +351,9 @@ func TestSilentPeerConnectionReset(t *testing.T) {
 		}
 	}()
 	c := NewClient(ln.Addr().String(), nil, nil)
+	// The legacy protocol: no hello, which the silent peer would leave
+	// unanswered, so the request goes out on the connection at once.
+	c.SetHello(Hello{Versions: Versions{ProtocolLegacy, ProtocolLegacy}})
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	_, err = c.Call(ctx, 1, []byte("late write"))

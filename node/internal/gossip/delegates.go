@@ -141,6 +141,37 @@ type checker struct {
 	rebind bool
 	// refusals counts the name-takeover refusals (Member.NameRefusals).
 	refusals *atomic.Uint64
+	// protoMin and protoMax are the internode protocol versions this node
+	// speaks (0: not checked).
+	protoMin, protoMax uint8
+	// incompatible is Deps.Incompatible (nil: not told).
+	incompatible func(name string, m Meta)
+}
+
+// ErrProtocol is wrapped by the refusal of a peer that gossips no
+// internode protocol version this node speaks.
+var ErrProtocol = errors.New("gossip: no common internode protocol version")
+
+// protocol refuses a peer whose gossiped protocol range shares no version
+// with this node's; a peer that gossips none runs a release before
+// versioning, which speaks protocol 1.
+func (c checker) protocol(name string, m Meta) error {
+	if c.protoMin == 0 || c.protoMax == 0 {
+		return nil
+	}
+	lo, hi := m.ProtoMin, m.ProtoMax
+	if lo == 0 || hi == 0 {
+		lo, hi = 1, 1
+	}
+	if max(lo, c.protoMin) <= min(hi, c.protoMax) {
+		return nil
+	}
+	if c.incompatible != nil {
+		c.incompatible(name, m)
+	}
+	return fmt.Errorf("%w: %s (dynago %q) speaks internode protocol %d..%d, this node speaks %d..%d; "+
+		"a release speaks its own protocol and the previous release's, so upgrade one release at a time (README, Upgrades)",
+		ErrProtocol, name, m.Version, lo, hi, c.protoMin, c.protoMax)
 }
 
 func (c checker) peer(p *memberlist.Node) error {
@@ -176,6 +207,9 @@ func (c checker) check(p *memberlist.Node) error {
 	var m Meta
 	if err := json.Unmarshal(p.Meta, &m); err != nil {
 		return fmt.Errorf("node: peer %s sent unreadable metadata: %w", p.Name, err)
+	}
+	if err := c.protocol(p.Name, m); err != nil {
+		return err
 	}
 	return membership.CheckCompatible(c.partitions, c.n, m.Partitions, m.N, p.Name)
 }

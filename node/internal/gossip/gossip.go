@@ -98,6 +98,10 @@ type Deps struct {
 	// name-takeover rule refuses (the node counts them). It must not
 	// block.
 	NameRefused func()
+	// Incompatible, if set, is told of each peer refused because it
+	// gossips no internode protocol version this node speaks, with its
+	// metadata. Called from memberlist's goroutines: it must not block.
+	Incompatible func(name string, m Meta)
 }
 
 // Member is this node's member of the gossip cluster: its memberlist and
@@ -187,7 +191,8 @@ func New(cfg Config, deps Deps) (*Member, error) {
 		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
 	}
 	mc.Label = cfg.Label
-	check := checker{name: cfg.Name, partitions: cfg.Meta.Partitions, n: cfg.Meta.N, addr: addr, known: cfg.Known, refused: deps.NameRefused, rebind: cfg.Rebind, refusals: &m.refusals}
+	check := checker{name: cfg.Name, partitions: cfg.Meta.Partitions, n: cfg.Meta.N, addr: addr, known: cfg.Known, refused: deps.NameRefused, rebind: cfg.Rebind, refusals: &m.refusals,
+		protoMin: cfg.Meta.ProtoMin, protoMax: cfg.Meta.ProtoMax, incompatible: deps.Incompatible}
 	mc.Delegate = &delegate{m: m, meta: cfg.Meta, state: deps.State, check: check, log: deps.Log, recovered: deps.Recovered}
 	mc.Events = &events{self: cfg.Name, peers: deps.Peers}
 	mc.Merge = mergeDelegate{check}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -242,5 +243,39 @@ func TestPeerEvents(t *testing.T) {
 	}
 	if len(seen) != 2 || !seen[0].Alive || seen[1].Alive {
 		t.Fatalf("owner told %+v, want b up then down", seen)
+	}
+}
+
+// A peer that gossips a protocol range sharing no version with this
+// node's is refused with ErrProtocol and a message naming both ranges; a
+// peer that gossips none (a release before versioning) speaks protocol 1.
+func TestIncompatibleProtocolRefused(t *testing.T) {
+	var told []string
+	c := checker{name: "a", partitions: 64, n: 3, protoMin: 1, protoMax: 2,
+		incompatible: func(name string, m Meta) { told = append(told, fmt.Sprintf("%s %d..%d", name, m.ProtoMin, m.ProtoMax)) }}
+	for _, tc := range []struct {
+		name string
+		meta Meta
+		ok   bool
+	}{
+		{"same", Meta{Partitions: 64, N: 3, ProtoMin: 1, ProtoMax: 2}, true},
+		{"next release", Meta{Partitions: 64, N: 3, ProtoMin: 2, ProtoMax: 3}, true},
+		{"before versioning", Meta{Partitions: 64, N: 3}, true},
+		{"far ahead", Meta{Partitions: 64, N: 3, ProtoMin: 5, ProtoMax: 6, Version: "v9"}, false},
+	} {
+		err := (aliveDelegate{c}).NotifyAlive(node(t, "b", tc.meta))
+		if tc.ok != (err == nil) {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !tc.ok && (!errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "speaks internode protocol 5..6, this node speaks 1..2")) {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+	}
+	if len(told) != 1 || told[0] != "b 5..6" {
+		t.Fatalf("Deps.Incompatible told %q, want the one refused peer", told)
+	}
+	c.protoMin, c.protoMax = 2, 2
+	if err := (aliveDelegate{c}).NotifyAlive(node(t, "b", Meta{Partitions: 64, N: 3})); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("a node without protocol 1 accepted a peer from before versioning: %v", err)
 	}
 }

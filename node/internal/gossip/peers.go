@@ -13,6 +13,12 @@ type Meta struct {
 	Zone       string `json:"zone,omitempty"`
 	Partitions int    `json:"q"`
 	N          int    `json:"n"`
+	// ProtoMin and ProtoMax are the internode protocol versions the node
+	// speaks, and Version its software version (README, Upgrades). A
+	// node of a release before versioning gossips none of them.
+	ProtoMin uint8  `json:"pmin,omitempty"`
+	ProtoMax uint8  `json:"pmax,omitempty"`
+	Version  string `json:"ver,omitempty"`
 }
 
 // Peer is what this node knows of another node's liveness.
