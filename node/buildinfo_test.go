@@ -29,7 +29,7 @@ func TestBuildInfoShown(t *testing.T) {
 	}
 
 	m := tn.do("GET", "/metrics", nil, nil)
-	line := fmt.Sprintf(`dynago_build_info{commit=%q,go_version=%q,version=%q} 1`, want.Commit, want.GoVersion, want.Version)
+	line := fmt.Sprintf(`dynago_build_info{commit=%q,data_format="%d",go_version=%q,protocol_max="2",protocol_min="1",version=%q} 1`, want.Commit, DataFormat, want.GoVersion, want.Version)
 	if m.status != http.StatusOK || !strings.Contains(string(m.body), line) {
 		t.Errorf("/metrics lacks %s", line)
 	}

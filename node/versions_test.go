@@ -141,7 +141,7 @@ func TestVersionsShown(t *testing.T) {
 		}
 	}
 	metrics := string(n1.do("GET", "/metrics", nil, nil).body)
-	if !strings.Contains(metrics, `dynago_build_info{data_format="1",protocol_max="2",protocol_min="1",version=`) {
+	if !strings.Contains(metrics, `",protocol_max="2",protocol_min="1",version=`) || !strings.Contains(metrics, `dynago_build_info{commit=`) {
 		t.Fatalf("/metrics has no build info:\n%s", grepLines(metrics, "dynago_build"))
 	}
 	// Both write through each other (W=2 spans both nodes).

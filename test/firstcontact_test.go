@@ -197,7 +197,7 @@ func TestVersionEverywhere(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	want := `dynago_build_info{commit="` + v.Commit + `",go_version="` + v.GoVersion + `",version="` + v.Version + `"} 1`
+	want := `dynago_build_info{commit="` + v.Commit + `",data_format="1",go_version="` + v.GoVersion + `",protocol_max="2",protocol_min="1",version="` + v.Version + `"} 1`
 	if !strings.Contains(string(body), want) {
 		t.Errorf("/metrics lacks %s", want)
 	}
