@@ -44,6 +44,17 @@ func TestStatsHistory(t *testing.T) {
 		c.StatsInterval, c.StatsWindow = 50*time.Millisecond, 10*time.Second
 	}})
 	n := nodes[0]
+	// The sampler counts what happens after its first reading: a request
+	// before it is in no sample's difference. Once a sample exists, that
+	// reading was taken.
+	waitFor(t, "the sampler's first sample", 10*time.Second, func() (bool, string) {
+		r := n.do("GET", "/metrics/history", nil, nil)
+		var h api.StatsHistory
+		if err := json.Unmarshal(r.body, &h); err != nil {
+			t.Fatalf("%d %s: %v", r.status, r.body, err)
+		}
+		return len(h.Samples) > 0, string(r.body)
+	})
 	for i := range 5 {
 		if r := n.put(fmt.Sprintf("k%d", i), "v", ""); r.status != 204 {
 			t.Fatalf("put: %d %s", r.status, r.body)
