@@ -73,7 +73,7 @@ func TestDemoExamplesRunAsPrinted(t *testing.T) {
 
 	var out strings.Builder
 	var examples []string
-	inTry := false
+	inTry, console := false, ""
 	timeout := time.After(60 * time.Second)
 	for ready := false; !ready; {
 		select {
@@ -89,6 +89,9 @@ func TestDemoExamplesRunAsPrinted(t *testing.T) {
 				examples = append(examples, strings.TrimSpace(l))
 			case inTry:
 				inTry = false
+			}
+			if u, ok := strings.CutPrefix(l, "web console: "); ok {
+				console = u
 			}
 			ready = strings.Contains(l, "Ctrl-C")
 		case <-timeout:
@@ -118,6 +121,18 @@ func TestDemoExamplesRunAsPrinted(t *testing.T) {
 		}
 		if strings.HasPrefix(ex, "curl -i ") && !strings.Contains(ex, "PUT") && !strings.Contains(string(b), "hello") {
 			t.Errorf("example %q did not read the value the previous one wrote:\n%s", ex, b)
+		}
+	}
+	// The console URL the demo prints serves the console.
+	if console == "" {
+		t.Errorf("the demo printed no web console URL:\n%s", out.String())
+	} else if resp, err := http.Get(console); err != nil {
+		t.Errorf("GET %s: %v", console, err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "dynago") {
+			t.Errorf("GET %s: %d %.200s", console, resp.StatusCode, b)
 		}
 	}
 	_ = cmd.Process.Signal(syscall.SIGINT)

@@ -101,6 +101,7 @@ func printDemo(c *cli.Context, cl *demo.Cluster) {
 	fmt.Fprintf(w, "  %s members --addr %s\n", self, first)
 	fmt.Fprintf(w, "  %s ring --addr %s\n", self, first)
 	fmt.Fprintf(w, "  %s bench --addr %s --duration 2s --rounds 1\n", self, strings.Join(urls, ","))
+	fmt.Fprintf(w, "\nweb console: %s/ui/\n", first)
 	if note != "" {
 		fmt.Fprintf(w, "\n%s\n", note)
 	}
