@@ -253,7 +253,7 @@ func (c *Client) getJSON(ctx context.Context, path string, q url.Values, v any) 
 		return nil, fmt.Errorf("client: GET %s: %d answer, want 200", path, res.Status)
 	}
 	if err := json.Unmarshal(res.Body, v); err != nil {
-		return nil, fmt.Errorf("client: GET %s: response is not the contract's JSON: %w", path, err)
+		return nil, &DecodeError{Op: "GET " + path, Response: res, Err: err}
 	}
 	return res, nil
 }
@@ -276,7 +276,7 @@ func (c *Client) postJSON(ctx context.Context, path string, in, out any) (*Respo
 	}
 	if len(res.Body) > 0 {
 		if err := json.Unmarshal(res.Body, out); err != nil {
-			return res, fmt.Errorf("client: POST %s: response is not the contract's JSON: %w", path, err)
+			return res, &DecodeError{Op: "POST " + path, Response: res, Err: err}
 		}
 	}
 	return res, nil

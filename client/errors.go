@@ -230,3 +230,19 @@ func notSent(err error) bool {
 	var de *net.DNSError
 	return errors.As(err, &de)
 }
+
+// DecodeError is a successful answer to an admin request whose body is not
+// the contract's JSON: from a dynago node of another release, or from a
+// server that is not dynago at all (then Response.Report is empty: dynago
+// sets its report header on every answer).
+type DecodeError struct {
+	Op       string // the request, e.g. "GET /cluster/members"
+	Response *Response
+	Err      error // the JSON decoder's error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("client: %s: response is not the contract's JSON: %v", e.Op, e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }

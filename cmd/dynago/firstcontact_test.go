@@ -130,6 +130,10 @@ func TestNotDynago(t *testing.T) {
 		{notFound, []string{"members"}},
 		{anything, []string{"get", "k"}},
 		{anything, []string{"put", "k", "v"}},
+		// A 200 that is not the contract's JSON, to admin commands.
+		{anything, []string{"members"}},
+		{anything, []string{"ring"}},
+		{anything, []string{"hints"}},
 	} {
 		res := runCLI(t, "", append([]string{tc.args[0], "--addr", tc.srv.URL}, tc.args[1:]...)...)
 		if res.code != 3 || !strings.Contains(res.stderr, "is not a dynago node") || strings.Contains(res.stderr, ": not found") || res.stdout != "" {

@@ -239,7 +239,14 @@ func checkDynago(c *cli.Context, res *client.Response, err error) error {
 	var status int
 	var body []byte
 	var se *client.Error
+	var de *client.DecodeError
 	switch {
+	case errors.As(err, &de) && de.Response != nil:
+		// A 2xx answer to an admin request that is not the contract's JSON.
+		if de.Response.Report != "" {
+			return nil
+		}
+		status, body = de.Response.Status, de.Response.Body
 	case res != nil && err == nil:
 		if res.Report != "" {
 			return nil
