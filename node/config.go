@@ -387,6 +387,7 @@ func DefaultConfig() Config {
 		Limits: LimitsConfig{
 			MaxConns: DefaultMaxConns, MaxConnsPerPeer: DefaultMaxConnsPerPeer,
 			MaxInflight: DefaultMaxInflight, MaxInflightBodyBytes: DefaultMaxInflightBodyBytes,
+			InflightLatencyTarget: DefaultInflightLatencyTarget, MinInflight: DefaultMinInflight,
 			ReadHeaderTimeout: DefaultReadHeaderTimeout, ReadTimeout: DefaultReadTimeout,
 			IdleTimeout: DefaultIdleTimeout, MaxHeaderBytes: DefaultMaxHeaderBytes,
 			RPCFrameTimeout: DefaultRPCFrameTimeout, RPCIdleTimeout: DefaultRPCIdleTimeout,
@@ -658,6 +659,17 @@ type LimitsConfig struct {
 	// with 503 + Retry-After (RESP: -BUSY) instead of being queued.
 	// /health and /metrics are not counted.
 	MaxInflight int
+	// InflightLatencyTarget makes the in-flight limit adaptive: while the
+	// requests a node serves take longer than this on average (they are
+	// waiting for a CPU, a disk or each other: a queue), the limit
+	// shrinks toward MinInflight, and it grows back toward MaxInflight
+	// while they are fast and the limit is what holds them back. So past
+	// its capacity a node answers the excess with a fast 503 instead of
+	// admitting more than it can answer before their timeouts. Negative:
+	// off (MaxInflight is the limit).
+	InflightLatencyTarget time.Duration
+	// MinInflight is the floor of the adaptive limit.
+	MinInflight int
 	// MaxInflightBodyBytes bounds the request body bytes a node holds in
 	// memory at once (by Content-Length, or MaxValueBytes for a body of
 	// unknown length); a request past it is answered 503 before its body
@@ -699,6 +711,15 @@ const (
 	// goes elsewhere) beats a queue that pushes every request's p99 to
 	// seconds (1,500 concurrent writers measured 1.2 s).
 	DefaultMaxInflight = 512
+	// DefaultInflightLatencyTarget: a served request takes 1-10 ms here
+	// on average (p99 ~45 ms at capacity); an average of 100 ms means
+	// requests mostly wait in a queue, and it is a fiftieth of the 5 s
+	// request timeout, so what is admitted is answered in time.
+	DefaultInflightLatencyTarget = 100 * time.Millisecond
+	// DefaultMinInflight: a request spends most of its time waiting for
+	// replicas' answers, so 16 at once still keep two cores busy, and a
+	// node never sheds everything because of a few slow requests.
+	DefaultMinInflight = 16
 	// DefaultMaxInflightBodyBytes: 64 MiB of bodies is 16 max-size values
 	// or 64k 1 KB ones being received at once, far more than the
 	// concurrency above needs for typical values, and keeps 200 stalled
@@ -739,6 +760,13 @@ func (l LimitsConfig) withDefaults(c Config) LimitsConfig {
 	if l.MaxInflight == 0 {
 		l.MaxInflight = DefaultMaxInflight
 	}
+	if l.InflightLatencyTarget == 0 {
+		l.InflightLatencyTarget = DefaultInflightLatencyTarget
+	}
+	if l.MinInflight == 0 {
+		l.MinInflight = DefaultMinInflight
+	}
+	l.MinInflight = min(l.MinInflight, l.MaxInflight) // a small MaxInflight is the floor too
 	if l.MaxInflightBodyBytes == 0 {
 		l.MaxInflightBodyBytes = max(DefaultMaxInflightBodyBytes, int64(c.MaxValueBytes))
 	}
@@ -771,6 +799,9 @@ func (l LimitsConfig) validate(c Config) []error {
 	var errs []error
 	if l.MaxConns < 1 || l.MaxConnsPerPeer < 1 || l.MaxInflight < 1 || l.MaxHeaderBytes < 1 {
 		errs = append(errs, errors.New("node: connection, in-flight and header limits must be positive"))
+	}
+	if l.MinInflight < 1 {
+		errs = append(errs, fmt.Errorf("node: min in-flight %d must be positive", l.MinInflight))
 	}
 	if l.MaxInflightBodyBytes < int64(c.MaxValueBytes) {
 		errs = append(errs, fmt.Errorf("node: max in-flight body bytes %d is below the max value bytes %d (no such value could be written)",

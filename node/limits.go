@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -39,22 +40,37 @@ const logFloodInterval = 10 * time.Second
 // admission counts the client requests and the body bytes in flight.
 // Safe for concurrent use; never blocks.
 type admission struct {
-	maxReqs  int64
+	maxReqs  int64 // the limit when it is not adaptive
 	maxBytes int64
 	reqs     atomic.Int64
 	bytes    atomic.Int64
+	// limit is the request limit now: maxReqs, or the adaptive limit's
+	// latest value (aimd).
+	limit atomic.Int64
+	aimd  *aimdLimit // nil: the limit is maxReqs
+	// elapsed reads the node's monotonic clock (Clock.Elapsed), for the
+	// latencies the adaptive limit follows.
+	elapsed func() time.Duration
 }
 
-func newAdmission(l LimitsConfig) *admission {
-	return &admission{maxReqs: int64(l.MaxInflight), maxBytes: l.MaxInflightBodyBytes}
+func newAdmission(l LimitsConfig, elapsed func() time.Duration) *admission {
+	a := &admission{maxReqs: int64(l.MaxInflight), maxBytes: l.MaxInflightBodyBytes, elapsed: elapsed}
+	a.limit.Store(a.maxReqs)
+	if l.InflightLatencyTarget > 0 && elapsed != nil {
+		a.aimd = &aimdLimit{limit: float64(l.MaxInflight), min: float64(l.MinInflight), max: float64(l.MaxInflight), target: l.InflightLatencyTarget}
+	}
+	return a
 }
 
 // enter admits one request with a body of up to body bytes, or reports
 // which limit refused it ("requests" or "body_bytes"). An admitted
 // request must call leave(body).
 func (a *admission) enter(body int64) (bool, string) {
-	if a.reqs.Add(1) > a.maxReqs {
+	if a.reqs.Add(1) > a.limit.Load() {
 		a.reqs.Add(-1)
+		if a.aimd != nil {
+			a.aimd.refused()
+		}
 		return false, "requests"
 	}
 	if body > 0 && a.bytes.Add(body) > a.maxBytes {
@@ -70,6 +86,95 @@ func (a *admission) leave(body int64) {
 		a.bytes.Add(-body)
 	}
 	a.reqs.Add(-1)
+}
+
+// now is the time a served request's latency is measured from (0 when
+// the limit is not adaptive: nothing is measured).
+func (a *admission) now() time.Duration {
+	if a.aimd == nil {
+		return 0
+	}
+	return a.elapsed()
+}
+
+// served records the latency of a request served since start (a now
+// reading): the adaptive limit's input.
+func (a *admission) served(start time.Duration) {
+	if a.aimd == nil {
+		return
+	}
+	if l, changed := a.aimd.observe(a.elapsed() - start); changed {
+		a.limit.Store(l)
+	}
+}
+
+// aimdLimit is the adaptive in-flight limit (LimitsConfig's
+// InflightLatencyTarget): additive increase, multiplicative decrease on
+// the mean latency of each window of served requests, as TCP's congestion
+// window follows loss (and Netflix's concurrency-limits follow latency).
+// A mean above the target is a queue: the limit drops by a quarter. A
+// mean below half the target while requests were refused (the limit is
+// what held them back) grows it by a tenth. Otherwise it stays.
+type aimdLimit struct {
+	mu       sync.Mutex
+	limit    float64
+	min, max float64
+	target   time.Duration
+	n        int           // requests served in this window
+	sum      time.Duration // and their latencies
+	shed     bool          // a request was refused by the limit in this window
+}
+
+// aimdWindow is the requests a window averages over: enough that one
+// slow request doesn't move the limit, few enough that a node at a few
+// hundred requests/s reacts within a tenth of a second.
+const aimdWindow = 32
+
+func (l *aimdLimit) refused() {
+	l.mu.Lock()
+	l.shed = true
+	l.mu.Unlock()
+}
+
+// observe adds one served request's latency and, at the end of a window,
+// returns the new limit and whether it changed.
+func (l *aimdLimit) observe(lat time.Duration) (int64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n++
+	l.sum += lat
+	if l.n < aimdWindow {
+		return 0, false
+	}
+	mean, shed := l.sum/time.Duration(l.n), l.shed
+	l.n, l.sum, l.shed = 0, 0, false
+	old := l.limit
+	switch {
+	case mean > l.target:
+		l.limit = max(l.min, l.limit*0.75)
+	case shed && mean < l.target/2:
+		l.limit = min(l.max, l.limit+max(1, l.limit/10))
+	}
+	return int64(l.limit), int64(l.limit) != int64(old)
+}
+
+// timedBody notes when a request's body has been read to its end: a
+// served request's latency is counted from then (*start), and only for a
+// request whose body was read whole (read).
+type timedBody struct {
+	io.ReadCloser
+	start *time.Duration
+	now   func() time.Duration
+	read  bool
+}
+
+func (b *timedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.read {
+		b.read = true
+		*b.start = b.now()
+	}
+	return n, err
 }
 
 // errOverloaded is the answer to a shed request.
@@ -125,8 +230,20 @@ func (n *Node) shed(h http.Handler) http.Handler {
 			return
 		}
 		defer n.adm.leave(body)
+		// The latency the adaptive limit follows is the node's own work:
+		// from admission, or from the end of the body for a request that
+		// sends one (a slow uploader is not the node being slow).
+		start := n.adm.now()
 		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			tb := &timedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), start: &start, now: n.adm.now}
+			r.Body = tb
+			defer func() {
+				if tb.read {
+					n.adm.served(start)
+				}
+			}()
+		} else {
+			defer n.adm.served(start)
 		}
 		h.ServeHTTP(w, r)
 	})

@@ -9,12 +9,16 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/dynago/dynago/node/api"
+	"github.com/dynago/dynago/storage"
+	"github.com/dynago/dynago/storage/faulty"
 )
 
 // oneNode starts a node alone in its cluster (N=1) with its limits
@@ -272,4 +276,145 @@ wait:
 	if r := tn.do("GET", "/health", nil, nil); r.status != http.StatusOK {
 		t.Fatalf("/health after the uploads: %d %s", r.status, r.body)
 	}
+}
+
+// TestAIMDLimit: the adaptive limit falls by a quarter for each window
+// whose mean latency is over the target, down to its floor; grows by a
+// tenth (at least 1) for each fast window in which the limit refused a
+// request, up to MaxInflight; and stays where it is otherwise.
+func TestAIMDLimit(t *testing.T) {
+	l := &aimdLimit{limit: 100, min: 10, max: 100, target: 100 * time.Millisecond}
+	window := func(lat time.Duration, shed bool) int64 {
+		t.Helper()
+		if shed {
+			l.refused()
+		}
+		var got int64
+		for i := range aimdWindow {
+			v, _ := l.observe(lat)
+			if i == aimdWindow-1 {
+				got = v
+			}
+		}
+		return got
+	}
+	if got := window(200*time.Millisecond, false); got != 75 {
+		t.Fatalf("after a slow window: %d, want 75", got)
+	}
+	for range 20 {
+		window(time.Second, true)
+	}
+	if got := window(time.Second, true); got != 10 {
+		t.Fatalf("after slow windows: %d, want the floor 10", got)
+	}
+	if got := window(80*time.Millisecond, true); got != 10 {
+		t.Fatalf("a window under the target but over half of it: %d, want 10 (unchanged)", got)
+	}
+	if got := window(time.Millisecond, false); got != 10 {
+		t.Fatalf("a fast window that refused nothing: %d, want 10 (unchanged)", got)
+	}
+	if got := window(time.Millisecond, true); got != 11 {
+		t.Fatalf("a fast window that refused: %d, want 11", got)
+	}
+	for range 100 {
+		window(time.Millisecond, true)
+	}
+	if got := window(time.Millisecond, true); got != 100 {
+		t.Fatalf("after fast windows: %d, want the ceiling 100", got)
+	}
+}
+
+// TestHTTPInflightLimitAdapts: while the node's store is slow (each
+// write 50 ms, one at a time: a disk at its limit), the served requests' mean latency
+// is over the target and the in-flight limit falls to its floor, so past
+// a few requests the node answers 503 overloaded at once instead of
+// admitting what it can't serve in time; once the store is fast again,
+// the limit grows back while requests are being refused. Without the
+// adaptive limit all 64 requests would be admitted and each would wait.
+func TestHTTPInflightLimitAdapts(t *testing.T) {
+	var slow atomic.Bool
+	slow.Store(true)
+	tn := oneNode(t, func(c *Config) {
+		c.Limits.MaxInflight, c.Limits.MinInflight = 64, 4
+		c.Limits.InflightLatencyTarget = 40 * time.Millisecond
+		c.test.wrap = func(st storage.Store) storage.Store {
+			fs := faulty.New(st)
+			fs.Inject(func(op faulty.Op, key []byte) error {
+				if op == faulty.OpUpdate && slow.Load() {
+					time.Sleep(50 * time.Millisecond)
+				}
+				return nil
+			})
+			return fs
+		}
+	})
+	limit := func() float64 {
+		t.Helper()
+		r := tn.do("GET", "/metrics", nil, nil)
+		for line := range strings.Lines(string(r.body)) {
+			if v, ok := strings.CutPrefix(line, "dynago_inflight_limit "); ok {
+				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err != nil {
+					t.Fatalf("%q", line)
+				}
+				return f
+			}
+		}
+		t.Fatalf("/metrics (%d) lacks dynago_inflight_limit", r.status)
+		return 0
+	}
+	if got := limit(); got != 64 {
+		t.Fatalf("limit at start %v, want MaxInflight 64", got)
+	}
+	// Writers, each writing its own keys until told to stop.
+	load := func(writers int, stop <-chan struct{}) (overloaded *atomic.Int64, wg *sync.WaitGroup) {
+		overloaded, wg = new(atomic.Int64), new(sync.WaitGroup)
+		for w := range writers {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					r := tn.put(fmt.Sprintf("w%d-%d", w, i), "v", "")
+					switch {
+					case r.status == http.StatusServiceUnavailable && r.header.Get("Retry-After") != "":
+						overloaded.Add(1)
+					case r.status == http.StatusServiceUnavailable:
+						// Admitted before the limit fell and timed out
+						// in the store's queue: what the limit prevents.
+					case r.status != http.StatusNoContent:
+						t.Errorf("PUT: %d %s", r.status, r.body)
+						return
+					}
+				}
+			})
+		}
+		return overloaded, wg
+	}
+	stop := make(chan struct{})
+	overloaded, wg := load(64, stop)
+	waitFor(t, "the limit at its floor", 60*time.Second, func() (bool, string) {
+		got := limit()
+		return got == 4, fmt.Sprintf("limit %v", got)
+	})
+	waitFor(t, "requests past the limit refused", 30*time.Second, func() (bool, string) {
+		return overloaded.Load() > 0, "none refused yet"
+	})
+	if r := tn.do("GET", "/health", nil, nil); r.status != http.StatusOK {
+		t.Fatalf("/health while shedding: %d %s", r.status, r.body)
+	}
+	close(stop)
+	wg.Wait()
+	// The store is fast again, and 8 writers are more than the floor.
+	slow.Store(false)
+	stop = make(chan struct{})
+	_, wg = load(8, stop)
+	waitFor(t, "the limit growing back", 60*time.Second, func() (bool, string) {
+		got := limit()
+		return got >= 8, fmt.Sprintf("limit %v", got)
+	})
+	close(stop)
+	wg.Wait()
 }

@@ -284,6 +284,17 @@ func newMetrics() *metrics {
 	return m
 }
 
+// watchAdmission exports the in-flight request limit now (limits.go):
+// MaxInflight, or the adaptive limit's value.
+func (m *metrics) watchAdmission(a *admission) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dynago_inflight_limit", Help: "Client requests this node admits at once now: --max-inflight, or lower while served requests average more than --inflight-latency-target (adaptive).",
+	}, func() float64 { return float64(a.limit.Load()) }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dynago_inflight_requests", Help: "Client requests in flight now (HTTP, and RESP data commands).",
+	}, func() float64 { return float64(a.reqs.Load()) }))
+}
+
 // watchCommits exports a group-committing store's counts (writes and the
 // commits, each a sync, that made them durable): their ratio is how many
 // writes shared an fsync.

@@ -164,7 +164,8 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.metrics = newMetrics()
 	n.metrics.preset(&cfg)
 	n.metrics.versionMetrics(&cfg)
-	n.adm = newAdmission(cfg.Limits)
+	n.adm = newAdmission(cfg.Limits, cfg.Clock.Elapsed)
+	n.metrics.watchAdmission(n.adm)
 	n.recoverer = recoverer{log: n.log, metrics: n.metrics}
 	if gaps := cfg.securityGaps(); cfg.Insecure && len(gaps) > 0 {
 		n.log.Error("!!!!!!!! "+insecureBanner+" !!!!!!!!", "missing", gaps, "exposed", cfg.exposedAddrs())

@@ -282,7 +282,9 @@ func (r *respAPI) serveCommand(conn redcon.Conn, cmd redcon.Command) {
 				break
 			}
 			defer r.adm.leave(0)
+			start := r.adm.now()
 			err = c.run(r, conn, cmd.Args)
+			r.adm.served(start)
 		default:
 			err = c.run(r, conn, cmd.Args)
 		}

@@ -15,6 +15,8 @@ func limitFlags(d node.Config) []cli.Flag {
 		&cli.IntFlag{Name: "max-conns", Value: l.MaxConns, Usage: "`CONNS` open at once on the HTTP and on the RPC listener, each; more are closed at once (many times what client pools and peers open)"},
 		&cli.IntFlag{Name: "max-conns-per-peer", Value: l.MaxConnsPerPeer, Usage: "RPC `CONNS` one remote IP may hold open (a peer uses one; room for several nodes behind one address)"},
 		&cli.IntFlag{Name: "max-inflight", Value: l.MaxInflight, Usage: "client `REQUESTS` (HTTP, RESP data commands) served at once; more get 503 + Retry-After or -BUSY at once, not a queue (~100 ms of work at this node's throughput)"},
+		&cli.DurationFlag{Name: "inflight-latency-target", Value: l.InflightLatencyTarget, Usage: "mean `LATENCY` of served requests above which the in-flight limit shrinks toward --min-inflight (a queue: a fiftieth of the 5 s timeout), growing back to --max-inflight while they are fast; 0: off, the limit is --max-inflight"},
+		&cli.IntFlag{Name: "min-inflight", Value: l.MinInflight, Usage: "floor of the adaptive in-flight limit in `REQUESTS` (requests mostly wait on replicas: 16 keep two cores busy)"},
 		&cli.Int64Flag{Name: "max-inflight-body-bytes", Value: l.MaxInflightBodyBytes, Usage: "request body `BYTES` held in memory at once; more get 503 before their body is read (16 max-size values; at least --max-value-bytes)"},
 		&cli.DurationFlag{Name: "http-read-header-timeout", Value: l.ReadHeaderTimeout, Usage: "`TIMEOUT` for a client to send a request's headers (cuts slowloris off; headers are a few hundred bytes)"},
 		&cli.DurationFlag{Name: "http-read-timeout", Value: l.ReadTimeout, Usage: "`TIMEOUT` for a client to send a whole request (30 s reads a 4 MiB value at ~140 KB/s)"},
@@ -35,6 +37,7 @@ func limitsFromFlags(c *cli.Context, cfg *node.Config) error {
 		MaxConnsPerPeer:      c.Int("max-conns-per-peer"),
 		MaxInflight:          c.Int("max-inflight"),
 		MaxInflightBodyBytes: c.Int64("max-inflight-body-bytes"),
+		MinInflight:          c.Int("min-inflight"),
 		ReadHeaderTimeout:    c.Duration("http-read-header-timeout"),
 		ReadTimeout:          c.Duration("http-read-timeout"),
 		WriteTimeout:         c.Duration("http-write-timeout"),
@@ -43,10 +46,21 @@ func limitsFromFlags(c *cli.Context, cfg *node.Config) error {
 		RPCFrameTimeout:      c.Duration("rpc-frame-timeout"),
 		RPCIdleTimeout:       c.Duration("rpc-idle-timeout"),
 	}
-	for _, f := range []string{"max-conns", "max-conns-per-peer", "max-inflight", "http-max-header-bytes"} {
+	switch t := c.Duration("inflight-latency-target"); {
+	case t < 0:
+		return usagef(c, "--inflight-latency-target must not be negative (0 turns the adaptive limit off)")
+	case t == 0:
+		cfg.Limits.InflightLatencyTarget = -1 // off: node reads a negative target as off, zero as its default
+	default:
+		cfg.Limits.InflightLatencyTarget = t
+	}
+	for _, f := range []string{"max-conns", "max-conns-per-peer", "max-inflight", "min-inflight", "http-max-header-bytes"} {
 		if c.Int(f) <= 0 {
 			return usagef(c, "--%s must be positive, got %d", f, c.Int(f))
 		}
+	}
+	if c.IsSet("min-inflight") && c.Int("min-inflight") > c.Int("max-inflight") {
+		return usagef(c, "--min-inflight %d is above --max-inflight %d", c.Int("min-inflight"), c.Int("max-inflight"))
 	}
 	if c.Int64("max-inflight-body-bytes") <= 0 {
 		return usagef(c, "--max-inflight-body-bytes must be positive")
