@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -416,6 +417,10 @@ func signatureOf(r history.Replica) string {
 	return strings.Join(vs, " ")
 }
 
+// finalReadRetries bounds the re-reads of a final read refused as
+// unavailable (finalReadsAt): a flapping view gets this many heals.
+const finalReadRetries = 3
+
 // finalReads reads every key through every node, once at each R in rs.
 func (r *Run) finalReads(ctx context.Context, keys [][2]string, rs []int) {
 	for _, n := range rs {
@@ -434,6 +439,19 @@ func (r *Run) finalReadsAt(ctx context.Context, keys [][2]string, n int) {
 			op.Params = c.spec.Params.read().Encode()
 			inv := r.Rec.Append(op)
 			res, out := c.kv.Get(ctx, k[0], c.spec.Params)
+			// A definite 503 unavailable says this node's gossip sees too
+			// few replicas alive: a suspicion raised during a partition
+			// whose refutation was lost can still time out after the heal
+			// (memberlist marks the peer dead, then it refutes and is
+			// back). Final reads judge the replicas' values, not that
+			// transient: wait until every node sees every node alive and
+			// read again (bounded), so only a lasting refusal counts.
+			for try := 0; try < finalReadRetries && out.Status == http.StatusServiceUnavailable && out.Code == "unavailable"; try++ {
+				if err := r.C.WaitAllAlive(ctx, healWithin); err != nil {
+					break
+				}
+				res, out = c.kv.Get(ctx, k[0], c.spec.Params)
+			}
 			comp := inv.Completion(out.Type)
 			comp.Report, comp.Error = out.Report, out.Error()
 			if out.Type == history.OK {
