@@ -27,6 +27,13 @@ import (
 // refusal has drained by then.
 const retryAfterSeconds = 1
 
+// shedDiscardBytes is the largest body of a shed request whose
+// connection is kept: net/http reads and discards up to 256 KiB of an
+// unread body to reuse a keep-alive connection. Closing it instead makes
+// every shed client dial again, and under overload those dials fill the
+// listener's accept queue (the soak's dial timeouts, all on shed PUTs).
+const shedDiscardBytes = 256 << 10
+
 // maxAdminBodyBytes bounds the body of every route but PUT /kv (JSON
 // admin requests: a few hundred bytes; 1 MiB leaves room for a long
 // node list and none for a flood).
@@ -223,8 +230,8 @@ func (n *Node) shed(h http.Handler) http.Handler {
 		if !ok {
 			n.metrics.shed.WithLabelValues(why).Inc()
 			w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
-			if body > 0 {
-				w.Header().Set("Connection", "close") // don't read the body we refused
+			if body > shedDiscardBytes {
+				w.Header().Set("Connection", "close") // don't read the large body we refused
 			}
 			writeError(w, errOverloaded(why))
 			return

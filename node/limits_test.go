@@ -170,11 +170,34 @@ func TestHTTPOverloadSheds(t *testing.T) {
 	if code := r.json(t)["code"]; code != "overloaded" {
 		t.Fatalf("code %v, want overloaded", code)
 	}
+	// A small refused body is discarded and the connection kept: closing
+	// it would make every shed client dial again, into a full accept
+	// queue. The same connection then serves /health.
+	raw := rawConn(t, tn)
+	br := bufio.NewReader(raw)
+	if _, err := fmt.Fprintf(raw, "PUT /kv/k HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nv"); err != nil {
+		t.Fatal(err)
+	}
+	shedResp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, shedResp.Body)
+	shedResp.Body.Close()
+	if shedResp.StatusCode != http.StatusServiceUnavailable || shedResp.Close {
+		t.Fatalf("raw PUT past the limit: %d, close=%v; want 503 on a kept connection", shedResp.StatusCode, shedResp.Close)
+	}
+	if _, err := fmt.Fprintf(raw, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if hr, err := http.ReadResponse(br, nil); err != nil || hr.StatusCode != http.StatusOK {
+		t.Fatalf("/health on the shed request's connection: %v %v", hr, err)
+	}
 	if r := tn.do("GET", "/health", nil, nil); r.status != http.StatusOK {
 		t.Fatalf("/health while overloaded: %d %s", r.status, r.body)
 	}
 	// RESP data commands share the limit.
-	err := tn.redis().Get(t.Context(), "k").Err()
+	err = tn.redis().Get(t.Context(), "k").Err()
 	if err == nil || !strings.HasPrefix(err.Error(), "BUSY ") {
 		t.Fatalf("RESP GET past the limit: %v, want a BUSY error", err)
 	}
