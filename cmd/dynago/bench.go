@@ -285,10 +285,17 @@ func runBench(c *cli.Context) error {
 	} else if err := rep.WriteText(c.App.Writer); err != nil {
 		return err
 	}
+	failed := rep.Err()
 	if runErr != nil {
-		return fmt.Errorf("bench: %w (the report covers the rounds that ran)", runErr)
+		failed = fmt.Errorf("bench: %w (the report covers the rounds that ran)", runErr)
 	}
-	return rep.Err()
+	if failed != nil && c.Bool("json") {
+		// The report is the one JSON document on stdout (its errors
+		// table says what failed): a second one would break a script
+		// that decodes it (bench/compare does).
+		return &shownAsJSON{failed}
+	}
+	return failed
 }
 
 // serveReference serves the reference map server on addr until the

@@ -118,6 +118,14 @@ func TestBenchReportsFailures(t *testing.T) {
 	if !strings.Contains(res.stderr, "requests failed") {
 		t.Errorf("stderr lacks the failure summary\n%s", res)
 	}
+	// With --json the report is the only document on stdout (a script
+	// decodes it whole), and the exit code still says requests failed.
+	res = runCLI(t, "", "bench", "--addr", f.URL(), "--duration", "100ms", "--rounds", "1", "--concurrency", "2", "--keys", "1", "--seed", "7",
+		"--r", "2", "--w", "2", "--json")
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(res.stdout), &rep); res.code != 1 || err != nil || rep["errors"] == nil {
+		t.Fatalf("--json with failed requests: exit %d, decode %v; want exit 1 and one JSON report\n%s", res.code, err, res)
+	}
 }
 
 // TestBenchWorkloadPresets: --workload sets the read ratio unless
