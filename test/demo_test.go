@@ -16,26 +16,7 @@ func TestDemoServesAndStops(t *testing.T) {
 	bin := dynagoBinary(t)
 	// Ports away from the defaults so a developer's running demo doesn't clash.
 	cmd := exec.Command(bin, "demo", "--base-port", "18180", "--gossip-base-port", "18946", "--sync=false")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		io.Copy(io.Discard, stdout)
-		exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	lines, exited := startDemo(t, cmd)
 
 	var out strings.Builder
 	ready := false
@@ -75,4 +56,31 @@ func TestDemoServesAndStops(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("demo did not stop after Ctrl-C")
 	}
+}
+
+// startDemo starts a `dynago demo` command, killed at cleanup: its output
+// (stdout and stderr) line by line, closed when it ends, then its exit.
+func startDemo(t *testing.T, cmd *exec.Cmd) (<-chan string, <-chan error) {
+	t.Helper()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		_, _ = io.Copy(io.Discard, stdout)
+		exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return lines, exited
 }

@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bufio"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -50,26 +49,7 @@ func TestDemoExamplesRunAsPrinted(t *testing.T) {
 	}
 	cmd := exec.Command(bin, "demo", "--base-port", itoa(base), "--gossip-base-port", itoa(gossip), "--sync=false")
 	cmd.Env = env
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		_, _ = io.Copy(io.Discard, stdout)
-		exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	lines, exited := startDemo(t, cmd)
 
 	var out strings.Builder
 	var examples []string
