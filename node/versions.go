@@ -44,12 +44,17 @@ var ErrDataFormat = errors.New("node: unsupported data directory format")
 
 // parseDataFormat decodes metaFormat's value.
 func parseDataFormat(b []byte) (int, error) {
+	// Only the canonical decimal form (what checkDataFormat writes):
+	// strconv.Atoi alone would take "+1" too.
 	if len(b) == 0 || len(b) > 9 || b[0] == '0' {
 		return 0, fmt.Errorf("node: data format %q is not a version number", b)
 	}
-	v, err := strconv.Atoi(string(b))
-	if err != nil || v < 1 {
-		return 0, fmt.Errorf("node: data format %q is not a version number", b)
+	v := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("node: data format %q is not a version number", b)
+		}
+		v = v*10 + int(c-'0')
 	}
 	return v, nil
 }

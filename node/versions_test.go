@@ -88,7 +88,7 @@ func TestDataFormat(t *testing.T) {
 // FuzzParseDataFormat: the data format record's decoder never panics, and
 // accepts only what it would write for some version.
 func FuzzParseDataFormat(f *testing.F) {
-	for _, s := range []string{"1", "2", "0", "01", "-1", "999999999", "1000000000", "x", ""} {
+	for _, s := range []string{"1", "2", "0", "01", "-1", "999999999", "1000000000", "x", "", "+1"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
