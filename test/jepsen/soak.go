@@ -134,7 +134,20 @@ type SoakReport struct {
 	// RSSByMinute is the largest RSS of any agent in each minute.
 	RSSByMinute []float64 `json:"rss_by_minute_mib"`
 	RSSSamples  int       `json:"rss_samples"`
-	Problems    []string  `json:"problems,omitempty"`
+	// PeakAnonMiB and AnonByMinute are the same for RssAnon: the heap,
+	// stacks and other private memory, without the file pages (badger's
+	// mmapped tables and value log) that VmRSS also counts and the kernel
+	// drops when memory is short. A leak shows here.
+	PeakAnonMiB  map[string]float64 `json:"peak_anon_mib"`
+	AnonByMinute []float64          `json:"anon_by_minute_mib"`
+	// TCP is how the machine's TCP counters (/proc/net/netstat, TcpExt)
+	// moved over the run: ListenOverflows and ListenDrops count connects
+	// a listener's full accept queue dropped, TCPSynRetrans the SYNs
+	// clients had to send again. Zero overflows with dial timeouts means
+	// the connects were not refused by an agent but timed out in a
+	// starved generator.
+	TCP      map[string]int64 `json:"tcp_counters"`
+	Problems []string         `json:"problems,omitempty"`
 }
 
 // RSSSample is one agent's resident set at one moment.
@@ -143,6 +156,7 @@ type RSSSample struct {
 	Node  string  `json:"node"`
 	PID   int     `json:"pid"`
 	Bytes int64   `json:"bytes"`
+	Anon  int64   `json:"anon_bytes"`
 }
 
 // soakScript runs the soak's load, sampler and judgement for the
@@ -165,6 +179,7 @@ func soakScript(ctx context.Context, r *Run) error {
 		close(stop)
 	}()
 
+	tcp0, tcpErr := readTCPExt()
 	var samples []RSSSample
 	var sampler sync.WaitGroup
 	sampler.Go(func() { samples = sampleRSS(r.C, start, stop) })
@@ -196,6 +211,14 @@ func soakScript(ctx context.Context, r *Run) error {
 	<-stop
 	sampler.Wait()
 	rep.PeakInflight = s.peak.Load()
+	if tcp1, err := readTCPExt(); err == nil && tcpErr == nil {
+		rep.TCP = map[string]int64{}
+		for _, k := range soakTCPCounters {
+			rep.TCP[k] = tcp1[k] - tcp0[k]
+		}
+	} else {
+		r.Logf("soak: TCP counters: %v", errors.Join(tcpErr, err))
+	}
 	rep.Late, rep.MaxLatencyS = s.late.Load(), time.Duration(s.maxLatency.Load()).Seconds()
 
 	// Judge.
@@ -228,7 +251,8 @@ func soakScript(ctx context.Context, r *Run) error {
 	for _, e := range rep.UnexpectedExits {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("soak: %s (pid %d) exited without being killed: %s (see nodes/%s.log)", e.Node, e.PID, e.Err, e.Node))
 	}
-	rep.PeakRSSMiB, rep.RSSByMinute = summarizeRSS(samples)
+	rep.PeakRSSMiB, rep.RSSByMinute = summarizeRSS(samples, func(s RSSSample) int64 { return s.Bytes })
+	rep.PeakAnonMiB, rep.AnonByMinute = summarizeRSS(samples, func(s RSSSample) int64 { return s.Anon })
 	rep.RSSSamples = len(samples)
 	for _, smp := range samples {
 		if smp.Bytes > SoakRSSBoundBytes {
@@ -240,7 +264,7 @@ func soakScript(ctx context.Context, r *Run) error {
 		rep.Problems = append(rep.Problems, "soak: no RSS sample was taken")
 	}
 	writeJSON(filepath.Join(r.Spec.Dir, "soak-rss.json"), samples)
-	r.Logf("soak: %d kills, peak RSS %v MiB, outcomes %v, %d late (max %.1fs), %d problems", rep.Kills, rep.PeakRSSMiB, rep.Outcomes, rep.Late, rep.MaxLatencyS, len(rep.Problems))
+	r.Logf("soak: %d kills, peak RSS %v MiB (anon %v), outcomes %v, %d late (max %.1fs), TCP %v, %d problems", rep.Kills, rep.PeakRSSMiB, rep.PeakAnonMiB, rep.Outcomes, rep.Late, rep.MaxLatencyS, rep.TCP, len(rep.Problems))
 	return nil
 }
 
@@ -602,11 +626,11 @@ func sampleRSS(c *Cluster, start time.Time, stop <-chan struct{}) []RSSSample {
 			if !ok {
 				continue
 			}
-			b, err := ProcRSS(pid)
+			b, anon, err := ProcMem(pid)
 			if err != nil {
 				continue // it exited between the two reads
 			}
-			out = append(out, RSSSample{At: time.Since(start).Seconds(), Node: n.Name, PID: pid, Bytes: b})
+			out = append(out, RSSSample{At: time.Since(start).Seconds(), Node: n.Name, PID: pid, Bytes: b, Anon: anon})
 		}
 		select {
 		case <-stop:
@@ -616,48 +640,100 @@ func sampleRSS(c *Cluster, start time.Time, stop <-chan struct{}) []RSSSample {
 	}
 }
 
-// ProcRSS returns a process's resident set size (VmRSS in
-// /proc/PID/status).
-func ProcRSS(pid int) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+// ProcMem returns a process's resident set size and its anonymous part
+// (VmRSS and RssAnon in /proc/PID/status).
+func ProcMem(pid int) (rss, anon int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	defer f.Close()
-	return ParseVmRSS(f)
+	if rss, err = ParseStatusKB(bytes.NewReader(b), "VmRSS"); err != nil {
+		return 0, 0, err
+	}
+	if anon, err = ParseStatusKB(bytes.NewReader(b), "RssAnon"); err != nil {
+		return 0, 0, err
+	}
+	return rss, anon, nil
 }
 
 // ParseVmRSS finds the VmRSS line of a /proc/PID/status ("VmRSS:  1234 kB").
-func ParseVmRSS(r io.Reader) (int64, error) {
+func ParseVmRSS(r io.Reader) (int64, error) { return ParseStatusKB(r, "VmRSS") }
+
+// ParseStatusKB finds field's line of a /proc/PID/status ("VmRSS:  1234
+// kB") and returns its bytes.
+func ParseStatusKB(r io.Reader, field string) (int64, error) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:")
+		rest, ok := strings.CutPrefix(sc.Text(), field+":")
 		if !ok {
 			continue
 		}
 		f := strings.Fields(rest)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("jepsen: VmRSS line %q", sc.Text())
+			return 0, fmt.Errorf("jepsen: %s line %q", field, sc.Text())
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil || kb < 0 || kb > 1<<53 { // 2^53 kB is 8 EiB: past it, bytes overflow int64
-			return 0, fmt.Errorf("jepsen: VmRSS line %q", sc.Text())
+			return 0, fmt.Errorf("jepsen: %s line %q", field, sc.Text())
 		}
 		return kb << 10, nil
 	}
 	if err := sc.Err(); err != nil {
 		return 0, err
 	}
-	return 0, errors.New("jepsen: no VmRSS line (a kernel thread or a zombie)")
+	return 0, fmt.Errorf("jepsen: no %s line (a kernel thread or a zombie)", field)
+}
+
+// soakTCPCounters are the TcpExt counters the soak reports (SoakReport.TCP).
+var soakTCPCounters = []string{"ListenOverflows", "ListenDrops", "TCPReqQFullDrop", "TCPSynRetrans"}
+
+// readTCPExt reads the TcpExt counters of the test's network namespace,
+// the agents' too (they listen on loopback beside it).
+func readTCPExt() (map[string]int64, error) {
+	b, err := os.ReadFile("/proc/net/netstat")
+	if err != nil {
+		return nil, err
+	}
+	return ParseNetstat(b, "TcpExt")
+}
+
+// ParseNetstat reads one group of /proc/net/netstat (or /proc/net/snmp):
+// a line of names and a line of values, each starting "Group:".
+func ParseNetstat(b []byte, group string) (map[string]int64, error) {
+	var names []string
+	for line := range strings.Lines(string(b)) {
+		rest, ok := strings.CutPrefix(strings.TrimRight(line, "\n"), group+":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if names == nil {
+			names = f
+			continue
+		}
+		if len(f) != len(names) {
+			return nil, fmt.Errorf("jepsen: %s: %d names, %d values", group, len(names), len(f))
+		}
+		out := make(map[string]int64, len(f))
+		for i, v := range f {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("jepsen: %s %s: %w", group, names[i], err)
+			}
+			out[names[i]] = n
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("jepsen: no %s names and values", group)
 }
 
 // summarizeRSS gives each node's peak and the largest RSS of any node in
 // each minute, in MiB.
-func summarizeRSS(samples []RSSSample) (map[string]float64, []float64) {
+func summarizeRSS(samples []RSSSample, of func(RSSSample) int64) (map[string]float64, []float64) {
 	peak := map[string]float64{}
 	var byMinute []float64
 	for _, s := range samples {
-		mib := float64(s.Bytes) / (1 << 20)
+		mib := float64(of(s)) / (1 << 20)
 		peak[s.Node] = max(peak[s.Node], mib)
 		m := int(s.At / 60)
 		for len(byMinute) <= m {
@@ -684,7 +760,23 @@ func (rep *SoakReport) markdown(b *strings.Builder) {
 	for _, m := range rep.RSSByMinute {
 		fmt.Fprintf(b, " %.0f", m)
 	}
-	fmt.Fprintf(b, " (%d samples, soak-rss.json).\n", rep.RSSSamples)
+	fmt.Fprintf(b, " (%d samples, soak-rss.json).", rep.RSSSamples)
+	b.WriteString(" Anonymous (RssAnon) peak per node (MiB):")
+	for _, n := range slices.Sorted(maps.Keys(rep.PeakAnonMiB)) {
+		fmt.Fprintf(b, " %s %.0f", n, rep.PeakAnonMiB[n])
+	}
+	b.WriteString("; largest per minute:")
+	for _, m := range rep.AnonByMinute {
+		fmt.Fprintf(b, " %.0f", m)
+	}
+	b.WriteString(".\n")
+	if rep.TCP != nil {
+		b.WriteString("\nTCP counters over the run (TcpExt):")
+		for _, k := range soakTCPCounters {
+			fmt.Fprintf(b, " %s %d", k, rep.TCP[k])
+		}
+		b.WriteString(".\n")
+	}
 	for _, u := range rep.Unclear {
 		fmt.Fprintf(b, "- unclear: %s\n", u)
 	}

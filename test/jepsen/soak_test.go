@@ -135,9 +135,35 @@ func TestHarnessParseVmRSS(t *testing.T) {
 			t.Errorf("ParseVmRSS(%q) accepted", bad)
 		}
 	}
-	self, err := ProcRSS(os.Getpid())
-	if err != nil || self < 1<<20 {
-		t.Fatalf("ProcRSS(self) = %d, %v: a Go test binary has more than 1 MiB resident", self, err)
+	self, anon, err := ProcMem(os.Getpid())
+	if err != nil || self < 1<<20 || anon < 1<<20 || anon > self {
+		t.Fatalf("ProcMem(self) = %d, %d, %v: a Go test binary has more than 1 MiB resident, most of it anonymous", self, anon, err)
+	}
+}
+
+func TestHarnessParseNetstat(t *testing.T) {
+	in := "TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 1 22 333\nIpExt: InNoRoutes\nIpExt: 4\n"
+	got, err := ParseNetstat([]byte(in), "TcpExt")
+	if err != nil || got["ListenOverflows"] != 22 || got["ListenDrops"] != 333 || len(got) != 3 {
+		t.Fatalf("ParseNetstat(TcpExt) = %v, %v", got, err)
+	}
+	if got, err := ParseNetstat([]byte(in), "IpExt"); err != nil || got["InNoRoutes"] != 4 {
+		t.Fatalf("ParseNetstat(IpExt) = %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "TcpExt: A B\n", "TcpExt: A B\nTcpExt: 1\n", "TcpExt: A\nTcpExt: x\n"} {
+		if got, err := ParseNetstat([]byte(bad), "TcpExt"); err == nil {
+			t.Errorf("ParseNetstat(%q) = %v, want an error", bad, got)
+		}
+	}
+	// The machine's own file parses and has the counters the soak reports.
+	m, err := readTCPExt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range soakTCPCounters {
+		if _, ok := m[k]; !ok {
+			t.Errorf("/proc/net/netstat has no TcpExt %s", k)
+		}
 	}
 }
 
