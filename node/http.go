@@ -154,7 +154,7 @@ func (h *httpAPI) recoverHTTP(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				err := h.recovered("http "+r.Method+" "+r.URL.Path, v)
+				err := h.recoveredAs("http", "http "+r.Method+" "+r.URL.Path, v)
 				writeError(w, &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: err.Error()})
 			}
 		}()

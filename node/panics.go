@@ -43,8 +43,15 @@ func (g *recoverer) supervise(ctx context.Context, where string, loop func()) fu
 }
 
 // recovered logs and counts a recovered panic and returns it as an error.
-func (g *recoverer) recovered(where string, v any) error {
-	g.metrics.panics.WithLabelValues(where).Inc()
+// where is a fixed name (a loop, a service): it is the metric's label.
+func (g *recoverer) recovered(where string, v any) error { return g.recoveredAs(where, where, v) }
+
+// recoveredAs is recovered for a panic whose where names what a client
+// sent (an HTTP path, a command): label, from a fixed set, is what the
+// metric counts it under, so a client cannot grow the metric's series;
+// where, logged and returned, says exactly what it was.
+func (g *recoverer) recoveredAs(label, where string, v any) error {
+	g.metrics.panics.WithLabelValues(label).Inc()
 	g.log.Error("BUG: recovered from a panic; please report it", "where", where, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 	return fmt.Errorf("node: %s: recovered from a panic: %v", where, v)
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -45,12 +46,22 @@ func TestPanicsRecovered(t *testing.T) {
 	}
 
 	h := n.web.recoverHTTP(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("handler bug") }))
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
-	if rec.Code != 500 || !strings.Contains(rec.Body.String(), `"code":"internal"`) {
-		t.Fatalf("panicking handler answered %d %s", rec.Code, rec.Body)
+	// Panics on many paths and methods: each answered 500 naming its
+	// request, all counted under one series (a client's paths must not
+	// grow the metric).
+	before := testutil.CollectAndCount(n.metrics.panics)
+	for i, method := range []string{"GET", "PUT", "FROB"} {
+		rec := httptest.NewRecorder()
+		path := fmt.Sprintf("/kv/key-%d", i)
+		h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+		if rec.Code != 500 || !strings.Contains(rec.Body.String(), `"code":"internal"`) || !strings.Contains(rec.Body.String(), method+" "+path) {
+			t.Fatalf("panicking handler answered %d %s", rec.Code, rec.Body)
+		}
 	}
-	if got := testutil.ToFloat64(n.metrics.panics.WithLabelValues("http GET /x")); got != 1 {
-		t.Fatalf("panics{http} = %v", got)
+	if got := testutil.ToFloat64(n.metrics.panics.WithLabelValues("http")); got != 3 {
+		t.Fatalf("panics{http} = %v, want 3", got)
+	}
+	if got := testutil.CollectAndCount(n.metrics.panics); got != before+1 {
+		t.Fatalf("3 HTTP panics on 3 paths made %d series of dynago_panics_total, want 1", got-before)
 	}
 }

@@ -262,7 +262,11 @@ func (r *respAPI) serveCommand(conn redcon.Conn, cmd redcon.Command) {
 	func() {
 		defer func() {
 			if v := recover(); v != nil {
-				err := r.recovered("resp "+name, v)
+				label := "resp unknown" // a command name from no fixed set
+				if c != nil {
+					label = "resp " + c.name
+				}
+				err := r.recoveredAs(label, "resp "+name, v)
 				conn.WriteError(respErrorReply(err))
 				conn.Close()
 				outcome = "ERR"
