@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"github.com/urfave/cli/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -643,9 +644,24 @@ func TestEnvParams(t *testing.T) {
 	}
 }
 
+// Every flag of every command and subcommand (keyring list, cert
+// create-ca, ...) reads DYNAGO_<FLAG>.
 func TestEveryFlagReadsItsEnv(t *testing.T) {
 	app := newApp()
-	for _, cmd := range app.Commands {
+	var all []*cli.Command
+	var walk func(prefix string, cmds []*cli.Command)
+	walk = func(prefix string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			all = append(all, c)
+			walk(prefix+c.Name+" ", c.Subcommands)
+		}
+	}
+	walk("", app.Commands)
+	subs := 0
+	for _, cmd := range all {
+		if len(cmd.Subcommands) > 0 {
+			subs++
+		}
 		for _, fl := range cmd.Flags {
 			name := fl.Names()[0]
 			want := envName(name)
@@ -665,7 +681,22 @@ func TestEveryFlagReadsItsEnv(t *testing.T) {
 			}
 		}
 	}
+	if subs < 3 {
+		t.Errorf("%d commands with subcommands, want keyring, cert and token at least", subs)
+	}
 	if got := envName("data-dir"); got != "DYNAGO_DATA_DIR" {
 		t.Errorf("envName(data-dir) = %q", got)
+	}
+}
+
+// A subcommand's flag reads its variable through the real CLI: keyring
+// list finds its node from DYNAGO_ADDR.
+func TestSubcommandReadsEnv(t *testing.T) {
+	f := newAPIServer(t)
+	t.Setenv("DYNAGO_ADDR", f.URL())
+	runCLI(t, "", "keyring", "list")
+	reqs := f.requests()
+	if len(reqs) == 0 || reqs[0].RawPath != "/cluster/keyring" {
+		t.Fatalf("keyring list with DYNAGO_ADDR sent %v, want GET /cluster/keyring to the fake node", reqs)
 	}
 }

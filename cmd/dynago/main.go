@@ -154,13 +154,22 @@ func newApp() *cli.App {
 	}
 	app.OnUsageError = onUsageError
 	for _, cmd := range app.Commands {
-		cmd.OnUsageError = onUsageError
-		cmd.Flags = withEnv(cmd.Flags)
-		if hasFlag(cmd, "json") && cmd.Action != nil {
-			cmd.Action = jsonOutcomes(cmd.Action)
-		}
+		prepare(cmd)
 	}
 	return app
+}
+
+// prepare gives cmd and its subcommands (keyring list, cert create-ca, ...)
+// the same usage errors, DYNAGO_* variables and JSON outcomes.
+func prepare(cmd *cli.Command) {
+	cmd.OnUsageError = onUsageError
+	cmd.Flags = withEnv(cmd.Flags)
+	if hasFlag(cmd, "json") && cmd.Action != nil {
+		cmd.Action = jsonOutcomes(cmd.Action)
+	}
+	for _, sub := range cmd.Subcommands {
+		prepare(sub)
+	}
 }
 
 // onUsageError turns a flag parsing failure (unknown flag, bad value, bad
