@@ -146,8 +146,18 @@ type SoakReport struct {
 	// clients had to send again. Zero overflows with dial timeouts means
 	// the connects were not refused by an agent but timed out in a
 	// starved generator.
-	TCP      map[string]int64 `json:"tcp_counters"`
-	Problems []string         `json:"problems,omitempty"`
+	TCP map[string]int64 `json:"tcp_counters"`
+	// TCPChanged is every TcpExt and Tcp counter that moved over the run
+	// (the reasons the kernel counts a dropped or retried connect are
+	// many; this names the one that moved).
+	TCPChanged map[string]int64 `json:"tcp_counters_changed,omitempty"`
+	// DialTimeouts are the connects that timed out, each judged against
+	// the kill windows (a node being killed or restarted, plus the
+	// grace), with up to soakMaxUnclearKept of the others described.
+	DialTimeoutsKilled int64    `json:"dial_timeouts_killed_node"`
+	DialTimeoutsOther  int64    `json:"dial_timeouts_other"`
+	DialTimeoutsSeen   []string `json:"dial_timeouts_other_examples,omitempty"`
+	Problems           []string `json:"problems,omitempty"`
 }
 
 // RSSSample is one agent's resident set at one moment.
@@ -179,7 +189,7 @@ func soakScript(ctx context.Context, r *Run) error {
 		close(stop)
 	}()
 
-	tcp0, tcpErr := readTCPExt()
+	tcp0, tcpErr := readTCPCounters()
 	var samples []RSSSample
 	var sampler sync.WaitGroup
 	sampler.Go(func() { samples = sampleRSS(r.C, start, stop) })
@@ -211,10 +221,15 @@ func soakScript(ctx context.Context, r *Run) error {
 	<-stop
 	sampler.Wait()
 	rep.PeakInflight = s.peak.Load()
-	if tcp1, err := readTCPExt(); err == nil && tcpErr == nil {
-		rep.TCP = map[string]int64{}
+	if tcp1, err := readTCPCounters(); err == nil && tcpErr == nil {
+		rep.TCP, rep.TCPChanged = map[string]int64{}, map[string]int64{}
 		for _, k := range soakTCPCounters {
-			rep.TCP[k] = tcp1[k] - tcp0[k]
+			rep.TCP[k] = tcp1["TcpExt."+k] - tcp0["TcpExt."+k]
+		}
+		for k, v := range tcp1 {
+			if d := v - tcp0[k]; d != 0 {
+				rep.TCPChanged[k] = d
+			}
 		}
 	} else {
 		r.Logf("soak: TCP counters: %v", errors.Join(tcpErr, err))
@@ -237,6 +252,9 @@ func soakScript(ctx context.Context, r *Run) error {
 	}
 	windows := KillWindows(r.Rec.Ops())
 	rep.Kills = len(windows)
+	rep.DialTimeoutsKilled, rep.DialTimeoutsSeen = s.judgeDialTimeouts(windows, int64(soakKilledGrace))
+	rep.DialTimeoutsOther = int64(len(rep.DialTimeoutsSeen))
+	rep.DialTimeoutsSeen = rep.DialTimeoutsSeen[:min(len(rep.DialTimeoutsSeen), soakMaxUnclearKept)]
 	killed, bad := s.judgeTransport(windows, int64(soakKilledGrace))
 	rep.KilledNodeErrors = killed
 	rep.Outcomes["connection_error_killed_node"] = killed
@@ -329,6 +347,7 @@ type soakLoad struct {
 		counts    map[string]int64
 		unclear   []string
 		transport []transportError
+		dials     []transportError // connects that timed out
 	}
 	transportDropped atomic.Int64
 	// late counts answers (or errors) that came after the request's
@@ -513,6 +532,11 @@ func (s *soakLoad) transport(node string, sent int64, err error) {
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
 			class = "unclear_dial_timeout"
+			s.mu.Lock()
+			if len(s.mu.dials) < soakMaxTransport {
+				s.mu.dials = append(s.mu.dials, transportError{node: node, sent: sent, done: done, err: err.Error()})
+			}
+			s.mu.Unlock()
 		}
 		s.note(class, fmt.Sprintf("%s: no answer within %s: %v", node, soakClientTimeout, err))
 		return
@@ -565,6 +589,21 @@ func (s *soakLoad) judgeTransport(windows []KillWindow, grace int64) (killed int
 		bad = append(bad, fmt.Sprintf("%s at %.1fs: %s", te.node, float64(te.done)/1e9, te.err))
 	}
 	return killed, bad
+}
+
+// judgeDialTimeouts counts the connects that timed out while their node
+// was being killed or restarted (plus grace) and describes the others.
+func (s *soakLoad) judgeDialTimeouts(windows []KillWindow, grace int64) (killed int64, other []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, te := range s.mu.dials {
+		if DuringKill(windows, te.node, te.sent, te.done, grace) {
+			killed++
+			continue
+		}
+		other = append(other, fmt.Sprintf("%s at %.1fs", te.node, float64(te.done)/1e9))
+	}
+	return killed, other
 }
 
 // KillWindow is one crash of a node: from the SIGKILL's invoke until its
@@ -687,14 +726,26 @@ func ParseStatusKB(r io.Reader, field string) (int64, error) {
 // soakTCPCounters are the TcpExt counters the soak reports (SoakReport.TCP).
 var soakTCPCounters = []string{"ListenOverflows", "ListenDrops", "TCPReqQFullDrop", "TCPSynRetrans"}
 
-// readTCPExt reads the TcpExt counters of the test's network namespace,
-// the agents' too (they listen on loopback beside it).
-func readTCPExt() (map[string]int64, error) {
-	b, err := os.ReadFile("/proc/net/netstat")
-	if err != nil {
-		return nil, err
+// readTCPCounters reads the TcpExt (/proc/net/netstat) and Tcp
+// (/proc/net/snmp) counters of the test's network namespace, the agents'
+// too (they listen on loopback beside it), as "TcpExt.Name" and
+// "Tcp.Name".
+func readTCPCounters() (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, f := range []struct{ file, group string }{{"/proc/net/netstat", "TcpExt"}, {"/proc/net/snmp", "Tcp"}} {
+		b, err := os.ReadFile(f.file)
+		if err != nil {
+			return nil, err
+		}
+		m, err := ParseNetstat(b, f.group)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range m {
+			out[f.group+"."+k] = v
+		}
 	}
-	return ParseNetstat(b, "TcpExt")
+	return out, nil
 }
 
 // ParseNetstat reads one group of /proc/net/netstat (or /proc/net/snmp):
@@ -775,7 +826,11 @@ func (rep *SoakReport) markdown(b *strings.Builder) {
 		for _, k := range soakTCPCounters {
 			fmt.Fprintf(b, " %s %d", k, rep.TCP[k])
 		}
-		b.WriteString(".\n")
+		fmt.Fprintf(b, ". Every counter that moved: %v.\n", rep.TCPChanged)
+	}
+	if rep.DialTimeoutsKilled+rep.DialTimeoutsOther > 0 {
+		fmt.Fprintf(b, "\nConnects that timed out: %d while their node was killed or restarting, %d otherwise (%s).\n",
+			rep.DialTimeoutsKilled, rep.DialTimeoutsOther, strings.Join(rep.DialTimeoutsSeen, ", "))
 	}
 	for _, u := range rep.Unclear {
 		fmt.Fprintf(b, "- unclear: %s\n", u)

@@ -156,12 +156,15 @@ func TestHarnessParseNetstat(t *testing.T) {
 		}
 	}
 	// The machine's own file parses and has the counters the soak reports.
-	m, err := readTCPExt()
+	m, err := readTCPCounters()
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, ok := m["Tcp.ActiveOpens"]; !ok {
+		t.Error("/proc/net/snmp has no Tcp ActiveOpens")
+	}
 	for _, k := range soakTCPCounters {
-		if _, ok := m[k]; !ok {
+		if _, ok := m["TcpExt."+k]; !ok {
 			t.Errorf("/proc/net/netstat has no TcpExt %s", k)
 		}
 	}
