@@ -34,6 +34,7 @@ func (m *members) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(m.supervise(ctx, "persistLoop", func() { m.persistLoop(ctx) }))
 	wg.Go(m.supervise(ctx, "claimLoop", func() { m.claimLoop(ctx) }))
+	wg.Go(m.supervise(ctx, "proveLoop", func() { m.proveLoop(ctx) }))
 	wg.Wait()
 	return ctx.Err()
 }

@@ -89,8 +89,8 @@ type gossipState struct{ n *Node }
 
 func (g gossipState) LocalState() []byte { return g.n.members.clusterSnapshot().Marshal() }
 func (g gossipState) MergeRecords(recs ...membership.Record) {
-	g.n.members.mergeState(membership.State{Members: recordMap(recs)})
+	g.n.members.mergeGossip(membership.State{Members: recordMap(recs)}) // prove.go
 }
 func (g gossipState) MergeState(c membership.State) {
-	g.n.members.mergeState(g.n.members.faultFilter(c))
+	g.n.members.mergeGossip(g.n.members.faultFilter(c))
 }

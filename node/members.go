@@ -1,6 +1,8 @@
 package node
 
 import (
+	"context"
+	"log/slog"
 	"sync/atomic"
 
 	"github.com/dynago/dynago/node/internal/gossip"
@@ -54,10 +56,16 @@ type members struct {
 	claimWake chan struct{}
 	// move is this node's rebinding to new addresses (rebind.go).
 	move moveState
+	// proofs are the gossiped names waiting to be proved (prove.go).
+	proofs proofs
+
+	clock    *clock
+	quietLog *slog.Logger // log lines a peer can cause, rate-limited
 }
 
 // memberNet is what members needs of the node's RPC clients.
 type memberNet interface {
 	client(addr string) *rpc.Client
 	rpcAddrOf(name string) (string, bool)
+	pullAs(ctx context.Context, name, addr string) ([]byte, error)
 }

@@ -70,6 +70,9 @@ type metrics struct {
 	// gossip member or a member record claiming a known node's name from
 	// other addresses.
 	nameTakeoverRefused prometheus.Counter
+	// membersUnproved counts gossiped records of new names whose proof
+	// failed (prove.go).
+	membersUnproved prometheus.Counter
 	// claimRounds counts completed passes of the claim loop, claimant or
 	// not (tests wait on it to show that something was not claimed).
 	claimRounds prometheus.Counter
@@ -273,6 +276,10 @@ func newMetrics() *metrics {
 		Name: "dynago_name_takeover_refused_total", Help: "Refusals by the name-takeover rule: a gossip member or a member record claiming a known node's name (down or removed included) from other addresses.",
 	})
 	m.reg.MustRegister(m.nameTakeoverRefused)
+	m.membersUnproved = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dynago_members_unproved_total", Help: "Gossiped member records refused because the name could not be proved by a node certificate of the cluster CA at the record's RPC address (internode mutual TLS on; a retry counts again).",
+	})
+	m.reg.MustRegister(m.membersUnproved)
 	m.reg.MustRegister(m.claimRounds)
 	m.reg.MustRegister(m.dotConflicts, m.panics, m.hintsTooOld, m.storageFailed, m.tableMismatches)
 	m.reg.MustRegister(m.transferKeys, m.transferBytes, m.transferPartitions, m.transferPending, m.staleDropped, m.stalePushed)

@@ -210,6 +210,8 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		recoverer: n.recoverer, cfg: &n.cfg, store: st, rep: n.rep, peers: n.peers, inc: &n.inc,
 		faults: &n.faults, freshJoin: &n.freshJoin,
 		persist: make(chan struct{}, 1), claimWake: make(chan struct{}, 1),
+		proofs: proofs{queue: make(chan proofTarget, proveQueue)},
+		clock:  n.clock, quietLog: n.quietLog,
 	}
 	n.net = &peering{
 		recoverer: n.recoverer, cfg: &n.cfg, clock: n.clock, members: n.members, peers: n.peers,

@@ -44,7 +44,8 @@ const handshakeTimeout = 5 * time.Second
 //     node a fallback holds a hint for, not the sender).
 //
 // Gossip (memberlist) is not TLS: a membership change it brings is not
-// bound to a certificate.
+// bound to a certificate, so a name gossip brings that this node does not
+// know is proved over mutual TLS before its record is merged (prove.go).
 
 // errPeerIdentity is wrapped by a refusal of a request whose content does
 // not match the node its peer's certificate names.
@@ -94,16 +95,7 @@ func (p *peering) dial() rpc.DialFunc {
 		if !ok {
 			return nil, fmt.Errorf("node: no known node at rpc address %s to check its certificate against", addr)
 		}
-		raw, err := p.tr.Dial(ctx, addr)
-		if err != nil {
-			return nil, err
-		}
-		c := tls.Client(raw, in.Client(name))
-		if err := c.HandshakeContext(ctx); err != nil {
-			raw.Close()
-			return nil, fmt.Errorf("node: tls to %s at %s: %w", name, addr, err)
-		}
-		return c, nil
+		return p.tlsDial(ctx, name, addr, in.Client(name)) // prove.go
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,7 +18,8 @@ import (
 // TestProcessTLSCluster: three agent processes with certificates made by
 // `dynago cert`, internode mutual TLS and HTTPS with client certificates
 // required. The CLI writes and reads over https://; plain http:// fails;
-// a raw frame to an RPC port gets nothing but a TLS alert.
+// a raw frame to an RPC port gets nothing but a TLS alert; an agent
+// without a node certificate that joins by gossip is never a member.
 func TestProcessTLSCluster(t *testing.T) {
 	dir := t.TempDir()
 	p := func(f string) string { return filepath.Join(dir, f) }
@@ -105,5 +107,33 @@ func TestProcessTLSCluster(t *testing.T) {
 	got, err := io.ReadAll(c)
 	if len(got) > 7 || len(got) > 0 && got[0] != 0x15 { // 0x15: a TLS alert record
 		t.Fatalf("a raw frame got %d bytes back (%x), err %v", len(got), got, err)
+	}
+
+	// A stock agent without a node certificate joins n1's gossip port (the
+	// attack of issue 13: this cluster has no gossip key): its name is
+	// never proved, so it is not a member. Wait on n1's count of failed
+	// proofs (a proof is retried every 2 s while gossip brings the record
+	// again), then look.
+	x := newAgent(t, "x1", agents[0].gossip)
+	x.start(t)
+	poll(t, "n1 refused x1's name twice", 30*time.Second, 200*time.Millisecond, func() (bool, string) {
+		v := metric(t, agents[0], "dynago_members_unproved_total")
+		return v >= 2, fmt.Sprintf("dynago_members_unproved_total %v", v)
+	})
+	for _, a := range agents {
+		out, code := cli(t, append([]string{"members", "--addr", a.url(), "--json"}, tlsArgs...)...)
+		var ms []member
+		if code != 0 || json.Unmarshal([]byte(out), &ms) != nil {
+			t.Fatalf("members at %s: %d %s", a.name, code, out)
+		}
+		if len(ms) != 3 || strings.Contains(out, `"x1"`) {
+			t.Errorf("%s lists %d members, want n1..n3 and not x1: %s", a.name, len(ms), out)
+		}
+	}
+	// Nor does any owner table place it: its own view of the ring (it
+	// merged the cluster's table from gossip) names only n1..n3.
+	out, code = cli(t, "ring", "--addr", x.url())
+	if code != 0 || strings.Contains(out, "x1") || !strings.Contains(out, "n1") {
+		t.Errorf("x1's ring: %d %s", code, out)
 	}
 }

@@ -42,7 +42,11 @@ func (a *agent) stop(t *testing.T) {
 // in Prometheus' order, alphabetical), 0 if it is absent.
 func metric(t *testing.T, a *agent, series string) float64 {
 	t.Helper()
-	resp, err := http.Get(a.url() + "/metrics")
+	hc := http.DefaultClient
+	if a.hc != nil {
+		hc = a.hc // HTTPS (tls_test.go)
+	}
+	resp, err := hc.Get(a.url() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,6 +68,17 @@ func (ps *Peers) Get(name string) (Peer, bool) {
 	return p, ok
 }
 
+// All returns what gossip knows of every other node, alive or not. The
+// slice is the caller's; it never blocks.
+func (ps *Peers) All() []Peer {
+	t := *ps.table.Load()
+	out := make([]Peer, 0, len(t))
+	for _, p := range t {
+		out = append(out, p)
+	}
+	return out
+}
+
 // set records a memberlist event. It runs on memberlist's goroutine.
 func (ps *Peers) set(p Peer) {
 	ps.mu.Lock()
