@@ -455,6 +455,12 @@ func (n *Node) run(ctx context.Context) error {
 			n.log.Warn("join failed; retrying in the background", "seeds", n.cfg.Join, "err", err)
 		}
 	}
+	if runErr == nil && len(n.cfg.Join) > 0 {
+		// With internode mutual TLS, gossip's membership is merged only
+		// once proved (prove.go): prove the nodes joined by now, so this
+		// node starts with the cluster's membership and table.
+		n.members.proveJoined(n.bgCtx)
+	}
 	if runErr == nil {
 		// The first node of a new cluster claims its table before it says
 		// it is ready: otherwise a request made at once meets table version

@@ -14,63 +14,77 @@ import (
 	"github.com/dynago/dynago/node/rpc"
 )
 
-// Proving a new member's name (internode mutual TLS on).
+// Membership from gossip, with internode mutual TLS on.
 //
-// Gossip proves nothing about who wrote a membership record: every member
+// Gossip proves nothing about who wrote what it carries: every member
 // holds the gossip key, and without one anyone who reaches a gossip port
-// can gossip. So with internode mutual TLS on, a record of a name this
-// node does not know yet is not merged from gossip. The name is proved
-// first: this node dials the RPC address the record advertises, checks
-// that the certificate there is the cluster CA's and names that node
-// (security.Internode.Client), and pulls its membership; only the proved
-// node's own record is merged (mergeStateFrom's proven), so an agent
-// without the cluster's certificate is never seen as a member, is never
-// placed, and gets no data, even if it has the gossip key (issue 13).
-// Records of names already known go on merging from gossip as before
-// (the name-takeover rule binds them to their addresses), and a member's
-// membership push over mutual TLS (wire.MethodState) is already proved.
-//
-// A table that places a name this node does not know waits until the name
-// is proved: the next push/pull brings it again.
+// can gossip. So with internode mutual TLS on, gossip is only a hint for
+// what a certificate cannot vouch for:
+//   - A record of a name this node does not know is not merged. The name
+//     is proved first: this node dials the RPC address the record (or the
+//     gossip metadata) advertises, checks that the certificate there is
+//     the cluster CA's and names that node (security.Internode.Client),
+//     and pulls its membership, which it merges as that node's (the same
+//     trust as that node's own push, wire.MethodState). An agent without
+//     the cluster's certificate is never seen as a member, never placed,
+//     and gets no data, even with the gossip key (issue 13).
+//   - An ownership table or a staging hold newer than this node's is not
+//     taken from gossip either: it is pulled over mutual TLS from a known
+//     member (the table's claimant first), so a forged table is never
+//     adopted.
+//   - Records of names already known go on merging from gossip (status
+//     and address changes; the name-takeover rule binds them to their
+//     addresses): forging those takes the gossip key.
+// A node that joins with seeds proves the members gossip showed it before
+// it says it is ready (proveJoined), so it starts with the cluster's
+// membership and table, as a node without TLS does.
 
 // Proof tunables, each with its reason.
 const (
-	// proveRetry is the first wait before a name whose proof failed is
-	// tried again, doubling up to proveMaxBackoff while gossip still sees
-	// it alive: a joining node's gossip may reach us a moment before its
-	// RPC listener answers, and a stranger that stays costs one dial per
-	// interval (and one count of dynago_members_unproved_total).
+	// proveRetry is the first wait before a proof that failed is tried
+	// again, doubling up to proveMaxBackoff while gossip still sees the
+	// name alive: a stranger that stays costs one dial per interval (and
+	// one count of dynago_members_unproved_total).
 	proveRetry      = 2 * time.Second
 	proveMaxBackoff = 30 * time.Second
-	// proveQueue bounds the names waiting for a proof; beyond it a name
-	// waits for the next scan.
+	// pullGap is the least time between two pulls from one member that
+	// gossip's newer table or hold asked for: a table spreads by gossip
+	// to every node within a round, and one pull brings it.
+	pullGap = 500 * time.Millisecond
+	// proveQueue bounds the proofs and pulls waiting; beyond it one waits
+	// for the next gossip or scan.
 	proveQueue = 64
 	// proveConcurrent bounds the proofs in flight: each is one TLS dial
 	// and one small RPC, so a flood of invented names costs at most this
 	// many connections at once.
 	proveConcurrent = 4
-	// proveTimeout bounds one proof: a node on the same network completes
-	// a handshake and a state pull in milliseconds.
+	// proveTimeout bounds one proof or pull: a node on the same network
+	// completes a handshake and a state pull in milliseconds.
 	proveTimeout = 5 * time.Second
-	// proveNamesMax bounds the names remembered between attempts.
+	// proveNamesMax bounds the targets remembered between attempts; past
+	// it the one that may be tried soonest is forgotten.
 	proveNamesMax = 1024
 )
 
-// proofs is a node's bookkeeping of names to prove.
+// proofs is a node's bookkeeping of names to prove and members to pull.
 type proofs struct {
 	queue chan proofTarget
-	// ended counts the proofs that ended, proved or not (tests wait on it).
+	// ended counts the proofs and pulls that ended, done or not (tests
+	// wait on it).
 	ended atomic.Uint64
 	mu    sync.Mutex
-	names map[string]*proofState
+	state map[proofTarget]*proofState
 }
 
-// proofTarget is a name to prove and the RPC address it advertises.
-type proofTarget struct{ name, rpc string }
+// proofTarget is a name to prove at the RPC address it advertises, or a
+// known member to pull the membership from (pull).
+type proofTarget struct {
+	name, rpc string
+	pull      bool
+}
 
-// proofState is one name's attempts.
+// proofState is one target's attempts.
 type proofState struct {
-	rpc      string
 	next     time.Time // no attempt before this
 	fails    int
 	inFlight bool
@@ -83,51 +97,76 @@ func (m *members) mergeGossip(in membership.State) {
 		m.mergeState(in)
 		return
 	}
-	known := m.clusterView().Members
+	cur := m.clusterView()
 	kept := make(map[string]membership.Record, len(in.Members))
 	for name, r := range in.Members {
-		if _, ok := known[name]; ok || name == m.cfg.Name {
+		if _, ok := cur.Members[name]; ok || name == m.cfg.Name {
 			kept[name] = r
 			continue
 		}
 		m.askProof(proofTarget{name: r.Name, rpc: r.RPC})
 	}
-	in.Members = kept
-	if in.Table != nil {
-		for _, tm := range in.Table.Members {
-			if _, ok := known[tm.Name]; !ok && tm.Name != m.cfg.Name {
-				in.Table = nil // placing a name not proved yet: wait for the proof
+	_, newerTable := cur.MergeTable(in.Table)
+	_, newerHold := cur.MergeHold(in.Hold)
+	if newerTable || newerHold {
+		from := ""
+		if in.Table != nil {
+			from = in.Table.Claimant
+		}
+		m.askPull(from)
+	}
+	if len(kept) > 0 {
+		m.mergeState(membership.State{Members: kept})
+	}
+}
+
+// askPull queues a pull of the membership from a known member: from, if
+// it is one and gossip sees it up, else the first other member that is.
+func (m *members) askPull(from string) {
+	c := m.clusterView()
+	pick := func(name string) bool {
+		r, ok := c.Members[name]
+		return ok && name != m.cfg.Name && r.RPC != "" && m.peers.Alive(name)
+	}
+	if !pick(from) {
+		from = ""
+		for _, r := range c.Records() {
+			if pick(r.Name) {
+				from = r.Name
 				break
 			}
 		}
 	}
-	m.mergeState(in)
+	if from == "" {
+		return
+	}
+	m.ask(proofTarget{name: from, pull: true})
 }
 
-// askProof queues a proof of t.name unless one is in flight or its
-// backoff has not passed.
+// askProof queues a proof of t.name at t.rpc.
 func (m *members) askProof(t proofTarget) {
 	if t.name == "" || t.rpc == "" || t.name == m.cfg.Name {
 		return
 	}
+	m.ask(t)
+}
+
+// ask queues t unless it is in flight or its wait has not passed.
+func (m *members) ask(t proofTarget) {
 	now := m.clock.Steady()
 	m.proofs.mu.Lock()
-	st, ok := m.proofs.names[t.name]
+	st, ok := m.proofs.state[t]
 	if !ok {
-		if m.proofs.names == nil {
-			m.proofs.names = map[string]*proofState{}
+		if m.proofs.state == nil {
+			m.proofs.state = map[proofTarget]*proofState{}
 		}
-		if len(m.proofs.names) >= proveNamesMax {
-			m.forgetProofs(now)
-		}
-		if len(m.proofs.names) >= proveNamesMax {
+		if len(m.proofs.state) >= proveNamesMax && !m.forgetProof() {
 			m.proofs.mu.Unlock()
 			return
 		}
 		st = &proofState{}
-		m.proofs.names[t.name] = st
+		m.proofs.state[t] = st
 	}
-	st.rpc = t.rpc
 	if st.inFlight || now.Before(st.next) {
 		m.proofs.mu.Unlock()
 		return
@@ -143,38 +182,58 @@ func (m *members) askProof(t proofTarget) {
 	}
 }
 
-// forgetProofs drops the names not in flight whose backoff passed long
-// ago (gossip no longer brings them). Under proofs.mu.
-func (m *members) forgetProofs(now time.Time) {
-	for name, st := range m.proofs.names {
-		if !st.inFlight && now.Sub(st.next) > proveMaxBackoff {
-			delete(m.proofs.names, name)
+// forgetProof drops the target not in flight that may be tried soonest
+// (an invented name is as good as forgotten once its wait passed), and
+// reports whether there was one. Under proofs.mu.
+func (m *members) forgetProof() bool {
+	var victim *proofTarget
+	var at time.Time
+	for t, st := range m.proofs.state {
+		if !st.inFlight && (victim == nil || st.next.Before(at)) {
+			victim, at = &t, st.next
 		}
 	}
+	if victim != nil {
+		delete(m.proofs.state, *victim)
+	}
+	return victim != nil
 }
 
-// proofEnded records how a proof of name ended.
-func (m *members) proofEnded(name string, err error) {
+// proofEnded records how t ended: a proof that succeeded is forgotten
+// (the name is a member now); a pull waits pullGap before the next; a
+// failure backs off.
+func (m *members) proofEnded(t proofTarget, err error) {
 	m.proofs.ended.Add(1)
 	m.proofs.mu.Lock()
 	defer m.proofs.mu.Unlock()
-	st, ok := m.proofs.names[name]
+	st, ok := m.proofs.state[t]
 	if !ok {
 		return
 	}
-	if err == nil {
-		delete(m.proofs.names, name)
-		return
-	}
 	st.inFlight = false
-	st.fails++
-	st.next = m.clock.Steady().Add(min(proveRetry<<min(st.fails-1, 8), proveMaxBackoff))
+	switch {
+	case err == nil && !t.pull:
+		delete(m.proofs.state, t)
+	case err == nil:
+		st.fails = 0
+		st.next = m.clock.Steady().Add(pullGap)
+	default:
+		st.fails++
+		st.next = m.clock.Steady().Add(min(proveRetry<<min(st.fails-1, 8), proveMaxBackoff))
+	}
 }
 
-// proveLoop proves the queued names, proveConcurrent at a time, and every
-// proveRetry asks again for each node gossip sees alive that is not a
-// member (its record may not come again by gossip), until ctx ends.
+// proveLoop runs the queued proofs and pulls, proveConcurrent at a time,
+// and every proveRetry asks again for a proof of each node gossip sees
+// alive that is not a member (its record may not come by gossip again),
+// until ctx ends.
 func (m *members) proveLoop(ctx context.Context) {
+	// A restart after a panic: nothing is in flight any more.
+	m.proofs.mu.Lock()
+	for _, st := range m.proofs.state {
+		st.inFlight = false
+	}
+	m.proofs.mu.Unlock()
 	sem := make(chan struct{}, proveConcurrent)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -200,19 +259,30 @@ func (m *members) proveLoop(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
+			m.proofEnded(t, ctx.Err())
 			return
 		case sem <- struct{}{}:
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			var err error
-			defer func() { m.proofEnded(t.name, err) }()
-			defer m.guard("prove")
+			defer func() {
+				if v := recover(); v != nil {
+					err = m.recovered("prove", v)
+				}
+				m.proofEnded(t, err)
+			}()
+			pctx, cancel := context.WithTimeout(ctx, proveTimeout)
+			defer cancel()
+			if t.pull {
+				if err = m.pullFrom(pctx, t.name); err != nil {
+					m.quietLog.Debug("pulling the membership gossip said was newer", "peer", t.name, "err", err)
+				}
+				return
+			}
 			if _, known := m.clusterView().Members[t.name]; known {
 				return
 			}
-			pctx, cancel := context.WithTimeout(ctx, proveTimeout)
-			defer cancel()
 			if err = m.prove(pctx, t); err != nil {
 				m.metrics.membersUnproved.Inc()
 				m.quietLog.Warn("refused a gossiped member: its name is not proved by a node certificate of the cluster CA",
@@ -222,8 +292,34 @@ func (m *members) proveLoop(ctx context.Context) {
 	}
 }
 
+// proveJoined proves, before a joining node says it is ready, the nodes
+// that gossip showed it and it does not know (the seeds and what they
+// told), until one proof brings the cluster's membership and table. It
+// waits at most proveTimeout for each.
+func (m *members) proveJoined(ctx context.Context) {
+	if m.cfg.TLS.Internode == nil {
+		return
+	}
+	for _, p := range m.peers.All() {
+		if _, known := m.clusterView().Members[p.Name]; known || !p.Alive || p.Meta.RPC == "" {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, proveTimeout)
+		err := m.prove(pctx, proofTarget{name: p.Name, rpc: p.Meta.RPC})
+		cancel()
+		if err != nil {
+			m.metrics.membersUnproved.Inc()
+			m.log.Warn("a node this one joined by is not proved by a node certificate of the cluster CA", "name", p.Name, "rpc", p.Meta.RPC, "err", err)
+			continue
+		}
+		if m.clusterView().Table != nil {
+			return
+		}
+	}
+}
+
 // prove dials t's RPC address expecting t.name's certificate, pulls the
-// membership of the node there and merges its own record as proved.
+// membership of the node there and merges it as that node's.
 func (m *members) prove(ctx context.Context, t proofTarget) error {
 	b, err := m.net.pullAs(ctx, t.name, t.rpc)
 	if err != nil {
@@ -233,14 +329,30 @@ func (m *members) prove(ctx context.Context, t proofTarget) error {
 	if err != nil {
 		return err
 	}
-	own, ok := c.Members[t.name]
-	if !ok {
+	if _, ok := c.Members[t.name]; !ok {
 		return fmt.Errorf("node: %s's membership has no record of its own", t.name)
 	}
-	if !m.mergeStateFrom(membership.State{Members: map[string]membership.Record{t.name: own}}, t.name) {
-		return nil // known by now (another proof, or a push)
+	m.mergeStateFrom(m.faultFilter(c), t.name)
+	m.log.Info("proved a member by its node certificate", "name", t.name, "rpc", t.rpc)
+	return nil
+}
+
+// pullFrom pulls the membership of known member name over the node's RPC
+// client (which checks its certificate names it) and merges it as its.
+func (m *members) pullFrom(ctx context.Context, name string) error {
+	addr, ok := m.net.rpcAddrOf(name)
+	if !ok {
+		return fmt.Errorf("node: no rpc address for %s", name)
 	}
-	m.log.Info("proved a new member by its node certificate", "name", t.name, "rpc", t.rpc)
+	b, err := m.net.client(addr).Call(ctx, wire.MethodStatePull, nil)
+	if err != nil {
+		return err
+	}
+	c, err := m.decodeState(b, addr)
+	if err != nil {
+		return err
+	}
+	m.mergeStateFrom(m.faultFilter(c), name)
 	return nil
 }
 

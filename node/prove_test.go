@@ -93,9 +93,50 @@ func TestUnprovedGossipMemberRefused(t *testing.T) {
 	good := testConfig(t, "n4", true)
 	good.Join = []string{nodes[0].cfg.GossipAddr}
 	pki.secure(&good)
-	nodes = append(nodes, startNode(t, good))
+	n4 := startNode(t, good)
+	// Ready only once it proved a node it joined by: it starts with the
+	// cluster's membership and table, as a node without TLS does.
+	c4 := n4.node.members.clusterSnapshot()
+	for _, name := range []string{"n1", "n2", "n3"} {
+		if _, ok := c4.Members[name]; !ok {
+			t.Errorf("n4 was ready without a record of %s", name)
+		}
+	}
+	if c4.Table == nil || c4.Table.Version < n1.members.clusterSnapshot().Table.Version {
+		t.Errorf("n4 was ready with table %+v, want n1's or newer", c4.Table)
+	}
+	nodes = append(nodes, n4)
 	waitMembers(t, nodes, 4)
 	if n := dataKeys(t, nodes[3]); n == 0 {
 		t.Error("n4 was placed but holds no data keys")
+	}
+}
+
+// TestGossipTableNotTrusted: with internode mutual TLS, a newer ownership
+// table or staging hold that gossip brings is not adopted from gossip (a
+// process that reaches the gossip port could forge one): the node pulls
+// the membership from a member over mutual TLS instead, and keeps what
+// the members say. Without the TLS rule the forged table wins at once.
+func TestGossipTableNotTrusted(t *testing.T) {
+	pki := newTestPKI(t, "cluster")
+	nodes := startCluster(t, clusterOpts{n: 2, inMemory: true, mutate: func(_ int, c *Config) { pki.secure(c) }})
+	n1 := nodes[0].node
+	real := n1.members.clusterSnapshot()
+	forged := *real.Table
+	forged.Version += 1000 // would win every merge from now on
+	forged.Claimant = "n2"
+	hold := &membership.Hold{Version: 1000, On: true}
+	before := n1.members.proofs.ended.Load()
+	n1.members.mergeGossip(membership.State{Table: &forged, Hold: hold})
+	// The pull it asked for ended (n2 answered with the real membership).
+	waitFor(t, "n1's pull from n2", 10*time.Second, func() (bool, string) {
+		return n1.members.proofs.ended.Load() > before, "no proof or pull ended"
+	})
+	after := n1.members.clusterSnapshot()
+	if after.Table.Version != real.Table.Version {
+		t.Errorf("n1 adopted a table from gossip: version %d, want %d", after.Table.Version, real.Table.Version)
+	}
+	if after.Staged() {
+		t.Error("n1 adopted a staging hold from gossip")
 	}
 }
