@@ -325,3 +325,88 @@ func (n *Node) limitConns(ln net.Listener, name string) net.Listener {
 		n.quietLog.Warn("connection refused: at the connection limit", "listener", name, "remote", c.RemoteAddr(), "limit", n.cfg.Limits.MaxConns)
 	})
 }
+
+// idleUntilFirstByte makes a new HTTP connection's wait for its first byte
+// idle time (Limits.IdleTimeout), as net/http already makes the wait
+// between requests on a kept-alive connection, and starts the header
+// timeout (Limits.ReadHeaderTimeout) at that first byte. net/http starts
+// the first request's header timeout at accept, so a connection that a
+// client's pool dialed ahead under a burst but did not use yet was closed
+// after 10 s, and the request the client then sent on it was reset (the
+// soak's resets at the start of its open loop). A client that sends
+// nothing holds its connection no longer than an idle kept-alive one
+// does; one that starts a request and stalls is still cut off by the
+// header timeout.
+func idleUntilFirstByte(ln net.Listener, idle, header time.Duration) net.Listener {
+	return &firstByteListener{Listener: ln, idle: idle, header: header}
+}
+
+type firstByteListener struct {
+	net.Listener
+	idle, header time.Duration
+}
+
+func (l *firstByteListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &firstByteConn{Conn: c, idle: l.idle, header: l.header}, nil
+}
+
+// firstByteConn holds back the read deadlines its server sets until the
+// first byte arrives; until then it waits up to idle.
+type firstByteConn struct {
+	net.Conn
+	idle, header time.Duration
+
+	mu      sync.Mutex
+	started bool      // the first byte arrived
+	wanted  time.Time // the read deadline the server set before it
+}
+
+func (c *firstByteConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	started := c.started
+	c.mu.Unlock()
+	if started {
+		return c.Conn.Read(p)
+	}
+	if c.idle > 0 {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	}
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.mu.Lock()
+		c.started = true
+		d := c.wanted
+		if !d.IsZero() && c.header > 0 {
+			d = time.Now().Add(c.header) // the header timeout, from this byte
+		}
+		_ = c.Conn.SetReadDeadline(d)
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+func (c *firstByteConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.started {
+		c.wanted = t
+		if t.Before(time.Now()) && !t.IsZero() {
+			// A deadline in the past aborts a pending read (net/http's
+			// shutdown): apply it now.
+			return c.Conn.SetReadDeadline(t)
+		}
+		return nil
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *firstByteConn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.Conn.SetWriteDeadline(t)
+}

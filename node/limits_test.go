@@ -61,6 +61,30 @@ func TestHTTPSlowClientsCutOff(t *testing.T) {
 	tn := oneNode(t, func(c *Config) {
 		c.Limits.ReadHeaderTimeout = 300 * time.Millisecond
 		c.Limits.ReadTimeout = 600 * time.Millisecond
+		c.Limits.IdleTimeout = 2 * time.Second
+	})
+	// A connection a client's pool dialed ahead and uses later is idle,
+	// not slow: its first request, sent after the header timeout, is
+	// answered (net/http alone closed it at the header timeout).
+	t.Run("unused then used", func(t *testing.T) {
+		c := rawConn(t, tn)
+		time.Sleep(900 * time.Millisecond) // three header timeouts, under the idle timeout
+		if _, err := io.WriteString(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("a connection's first request after %v unused: %v", 900*time.Millisecond, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	})
+	// One that never sends anything is closed at the idle timeout.
+	t.Run("silent", func(t *testing.T) {
+		closedWithin(t, rawConn(t, tn), 10*time.Second)
 	})
 	t.Run("slow header", func(t *testing.T) {
 		c := rawConn(t, tn)

@@ -279,6 +279,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	}
 	cleanup = append(cleanup, func() { n.httpLn.Close() })
 	n.httpLn = n.limitConns(n.httpLn, "http")
+	n.httpLn = idleUntilFirstByte(n.httpLn, n.cfg.Limits.IdleTimeout, n.cfg.Limits.ReadHeaderTimeout) // limits.go
 	n.bound.http = n.httpLn.Addr().String()
 	if n.cfg.HTTPAddr, err = advertised(n.bound.http, cfg.AdvertiseHTTP, cfg.Advertise); err != nil {
 		return nil, fmt.Errorf("node: http address: %w", err)
