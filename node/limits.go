@@ -190,9 +190,10 @@ func errOverloaded(what string) *apiError {
 		Message: fmt.Sprintf("this node is at its limit of %s in flight; retry later or use another node", what)}
 }
 
-// unshed are the routes never shed: an operator must see a loaded node.
+// unshed are the routes never shed: an operator must see a loaded node,
+// and profile it (with --pprof; admin-only with a token file).
 func unshed(r *http.Request) bool {
-	return r.Method == http.MethodGet && (r.URL.Path == "/health" || r.URL.Path == "/metrics")
+	return r.Method == http.MethodGet && (r.URL.Path == "/health" || r.URL.Path == "/metrics" || strings.HasPrefix(r.URL.Path, "/debug/pprof/"))
 }
 
 // shed admits an HTTP request against the node's limits: a body larger

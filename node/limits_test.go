@@ -178,6 +178,7 @@ func TestHTTPOverloadSheds(t *testing.T) {
 	tn := oneNode(t, func(c *Config) {
 		c.Limits.MaxInflight = 4
 		c.RESPAddr = freeAddr(t)
+		c.Pprof = true
 	})
 	var stalled []net.Conn
 	for i := range 4 {
@@ -219,6 +220,10 @@ func TestHTTPOverloadSheds(t *testing.T) {
 	}
 	if r := tn.do("GET", "/health", nil, nil); r.status != http.StatusOK {
 		t.Fatalf("/health while overloaded: %d %s", r.status, r.body)
+	}
+	// An operator can profile the loaded node (--pprof).
+	if r := tn.do("GET", "/debug/pprof/heap", nil, nil); r.status != http.StatusOK {
+		t.Fatalf("/debug/pprof/heap while overloaded: %d %s", r.status, r.body)
 	}
 	// RESP data commands share the limit.
 	err = tn.redis().Get(t.Context(), "k").Err()
