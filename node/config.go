@@ -676,10 +676,11 @@ type LimitsConfig struct {
 	// is read. At least MaxValueBytes.
 	MaxInflightBodyBytes int64
 	// ReadHeaderTimeout bounds how long an HTTP client may take to send a
-	// request's headers, ReadTimeout the whole request with its body,
-	// WriteTimeout the request and its answer (zero: MaxRequestTimeout
-	// plus ReadTimeout, so no request that may run is cut), IdleTimeout how
-	// long a keep-alive connection may wait for its next request.
+	// request's headers from their first byte, ReadTimeout the whole
+	// request with its body, WriteTimeout the request and its answer
+	// (zero: MaxRequestTimeout plus ReadTimeout, so no request that may
+	// run is cut), IdleTimeout how long a connection may wait for its
+	// first request (idleUntilFirstByte) or a keep-alive one for its next.
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
