@@ -283,11 +283,7 @@ func (m *members) proveLoop(ctx context.Context) {
 			if _, known := m.clusterView().Members[t.name]; known {
 				return
 			}
-			if err = m.prove(pctx, t); err != nil {
-				m.metrics.membersUnproved.Inc()
-				m.quietLog.Warn("refused a gossiped member: its name is not proved by a node certificate of the cluster CA",
-					"name", t.name, "rpc", t.rpc, "err", err)
-			}
+			err = m.proveCounted(pctx, t)
 		})
 	}
 }
@@ -305,17 +301,23 @@ func (m *members) proveJoined(ctx context.Context) {
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, proveTimeout)
-		err := m.prove(pctx, proofTarget{name: p.Name, rpc: p.Meta.RPC})
+		err := m.proveCounted(pctx, proofTarget{name: p.Name, rpc: p.Meta.RPC})
 		cancel()
-		if err != nil {
-			m.metrics.membersUnproved.Inc()
-			m.log.Warn("a node this one joined by is not proved by a node certificate of the cluster CA", "name", p.Name, "rpc", p.Meta.RPC, "err", err)
-			continue
-		}
-		if m.clusterView().Table != nil {
+		if err == nil && m.clusterView().Table != nil {
 			return
 		}
 	}
+}
+
+// proveCounted is prove, with a failure counted and logged (rate-limited).
+func (m *members) proveCounted(ctx context.Context, t proofTarget) error {
+	err := m.prove(ctx, t)
+	if err != nil {
+		m.metrics.membersUnproved.Inc()
+		m.quietLog.Warn("refused a node gossip brought: its name is not proved by a node certificate of the cluster CA",
+			"name", t.name, "rpc", t.rpc, "err", err)
+	}
+	return err
 }
 
 // prove dials t's RPC address expecting t.name's certificate, pulls the

@@ -92,23 +92,6 @@ func startCluster(t *testing.T, names ...string) []*agent {
 	return agents
 }
 
-// metricValue reads one sample of a's /metrics (0 when absent).
-func metricValue(t *testing.T, a *agent, sample string) string {
-	t.Helper()
-	resp, err := http.Get(a.url() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, sample+" "); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "0"
-}
-
 // Issue 14: a loaded 3-node cluster (plain keys, keys with two siblings,
 // deleted keys) is backed up with `dynago backup --cluster`, wiped, and
 // restored into a new cluster with `dynago restore`: every acknowledged
@@ -223,8 +206,8 @@ func TestProcessBackupRestoreCluster(t *testing.T) {
 		}
 	}
 	for _, a := range fresh {
-		if got := metricValue(t, a, `dynago_restore_records_total{outcome="restored"}`); got != "0" {
-			t.Errorf("%s restored %s records from refused backups", a.name, got)
+		if got := metric(t, a, `dynago_restore_records_total{outcome="restored"}`); got != 0 {
+			t.Errorf("%s restored %v records from refused backups", a.name, got)
 		}
 	}
 	if got := readKV(t, hc, fresh[0].url(), "k001"); got.status != 404 {
