@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,9 @@ type coordinator struct {
 	handoff *handoff.Service
 	inc     *atomic.Pointer[incarnation]
 	ring    *atomic.Pointer[ring.Ring]
+	// quietLog rate-limits the lines any client's load can repeat (one
+	// per cause per interval, with a count).
+	quietLog *slog.Logger
 	// bg runs work started by requests; bgCtx ends when the node stops.
 	bg    *tasks
 	bgCtx context.Context
@@ -408,17 +412,21 @@ func (c *coordinator) coordinateWrite(ctx context.Context, req wire.WriteRequest
 		return out
 	}
 	tr := quorum.NewTracker(req.W, req.PW, targets)
+	// One deadline bounds the whole request: the local write and the wait
+	// for the replicas share it, so a client that asked for timeout T is
+	// answered within T (a slow local write leaves less time for acks),
+	// not within 2T as when each step had its own.
+	wctx, wcancel := context.WithTimeout(ctx, timeout)
+	defer wcancel()
 
 	// The local write: the coordinator's own replica decides the new dot.
-	lctx, lcancel := context.WithTimeout(ctx, timeout)
 	var dot vclock.Dot
 	var localErr error
 	if me.Primary {
-		dot, localErr = c.writePrimary(lctx, p, req, &out)
+		dot, localErr = c.writePrimary(wctx, p, req, &out)
 	} else {
-		dot, localErr = c.writeFallback(lctx, p, string(me.For), req, &out)
+		dot, localErr = c.writeFallback(wctx, p, string(me.For), req, &out)
 	}
-	lcancel()
 	var (
 		badContext *ContextError
 		limit      *LimitError
@@ -440,7 +448,7 @@ func (c *coordinator) coordinateWrite(ctx context.Context, req wire.WriteRequest
 			Failed: []string{c.cfg.Name}, DiskFull: []string{c.cfg.Name}, Definite: true}
 		return out
 	case localErr != nil && out.State.IsZero():
-		c.log.Error("local write failed", "err", localErr)
+		c.quietLog.Error("local write failed", "err", localErr)
 		out.Err = &WriteFailedError{Err: localErr}
 		return out
 	}
@@ -497,11 +505,9 @@ func (c *coordinator) coordinateWrite(ctx context.Context, req wire.WriteRequest
 		})
 	}
 	received := 0
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	// On success answer at once; on failure wait (within the timeout) for
-	// every replica, so the indeterminate answer says exactly where the
-	// write is stored.
+	// On success answer at once; on failure wait (within the request's
+	// deadline) for every replica, so the indeterminate answer says
+	// exactly where the write is stored.
 wait:
 	for tr.Outcome() != quorum.Succeeded && received < sent {
 		select {
@@ -519,7 +525,7 @@ wait:
 				c.log.Debug("replica write failed", "replica", a.id, "err", a.err)
 			}
 			tr.Record(a.id, a.err == nil && a.count)
-		case <-timer.C:
+		case <-wctx.Done():
 			break wait
 		}
 	}

@@ -252,7 +252,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	n.members.transfers = n.transfers
 	n.coord = &coordinator{
 		recoverer: n.recoverer, members: n.members, cfg: &n.cfg, clock: n.clock, rep: n.rep, peers: n.peers,
-		hints: n.hints, handoff: n.handoff, inc: &n.inc, ring: &n.members.ring,
+		hints: n.hints, handoff: n.handoff, inc: &n.inc, ring: &n.members.ring, quietLog: n.quietLog,
 		bg: &n.bg, bgCtx: n.bgCtx, cluster: n.net,
 	}
 	if err := n.rep.buildTrees(ctx); err != nil {
