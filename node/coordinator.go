@@ -447,6 +447,14 @@ func (c *coordinator) coordinateWrite(ctx context.Context, req wire.WriteRequest
 		out.Err = &QuorumError{Op: opWrite, Need: req.W, NeedPrimary: req.PW,
 			Failed: []string{c.cfg.Name}, DiskFull: []string{c.cfg.Name}, Definite: true}
 		return out
+	case errors.Is(localErr, storage.ErrNotDurable) && out.State.IsZero():
+		// The local commit failed after the store applied it (a failed
+		// fsync): the write was sent nowhere, but it may be on this node's
+		// disk after all and appear later, so it is not "nothing written".
+		c.quietLog.Error("local write failed to reach stable storage", "err", localErr)
+		out.Err = &QuorumError{Op: opWrite, Need: req.W, NeedPrimary: req.PW, Failed: []string{c.cfg.Name},
+			Err: fmt.Errorf("the coordinator's own write failed to reach stable storage (%w)", localErr)}
+		return out
 	case localErr != nil && out.State.IsZero():
 		c.quietLog.Error("local write failed", "err", localErr)
 		out.Err = &WriteFailedError{Err: localErr}

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -542,6 +543,34 @@ func TestFailedSyncIsNeverAcked(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(nodes[1].node.metrics.storageFailed); got != 1 {
 		t.Fatalf("dynago_storage_failed = %v", got)
+	}
+}
+
+// TestCoordinatorFailedSyncIsIndeterminate: when the coordinator's own
+// commit fails at its fsync, the store has already applied the write (and
+// the log may reach the disk after all), so the client is told the write
+// is indeterminate, not that nothing was written (write_failed, which it
+// was before: a client could then take the old value as standing and see
+// the write appear after the restart).
+func TestCoordinatorFailedSyncIsIndeterminate(t *testing.T) {
+	var fs *faulty.Store
+	nodes := startCluster(t, clusterOpts{n: 3, mutate: func(i int, c *Config) {
+		c.test.sync = true
+		if i == 0 {
+			c.test.wrap = func(st storage.Store) storage.Store { fs = faulty.New(st); return fs }
+		}
+	}})
+	fs.FailSyncAfterWrite(fs.Calls(faulty.OpUpdate) + 1)
+	r := nodes[0].put("sync", "v", "", "w=2")
+	b := r.json(t)
+	if r.status != 503 || b["code"] != "write_indeterminate" || b["indeterminate"] != true ||
+		!strings.Contains(fmt.Sprint(b["error"]), "stable storage") {
+		t.Fatalf("coordinator's fsync failed: %d %s; want 503 write_indeterminate naming stable storage", r.status, r.body)
+	}
+	for _, tn := range nodes[1:] {
+		if got := tn.replica("sync").values(); len(got) != 0 {
+			t.Fatalf("%s received a write its coordinator never made durable: %v", tn.cfg.Name, got)
+		}
 	}
 }
 

@@ -138,9 +138,10 @@ type QuorumError struct {
 	// Acked, Failed and Pending are the targets that succeeded, failed
 	// and did not answer in time, in preference-list order.
 	Acked, Failed, Pending []string
-	// Err, when set, is why nothing is known of the replicas (forwarded
-	// writes only): the coordinator the write was forwarded to did not
-	// answer, or answered what could not be decoded.
+	// Err, when set, is why nothing is known of the replicas: the
+	// coordinator a write was forwarded to did not answer, or answered
+	// what could not be decoded, or the coordinator's own commit failed
+	// to reach stable storage (the write went nowhere else).
 	Err error
 	// DiskFull names the targets (among Failed) whose disks refused the
 	// write for lack of space (storage.ErrNoSpace; diskfull.go). Such an
