@@ -117,6 +117,9 @@ func Open(opts Options) (*Store, error) {
 		if err := checkForeignDir(opts.Dir); err != nil {
 			return nil, err
 		}
+		if err := removeEmptyLogs(opts.Dir, opts.Logger); err != nil {
+			return nil, err
+		}
 	}
 	db, err := bdg.Open(bo)
 	if err != nil {

@@ -50,6 +50,10 @@
 //   - A panic in an Update fn is recovered on the writer goroutine: that
 //     Update returns storage.ErrPanic and writes nothing, the other Updates
 //     of its batch commit, and the writer keeps serving.
+//   - A crash between the creation of a memtable log (.mem) or value log
+//     (.vlog) and its first write leaves an empty file, which badger
+//     v4.9.6 refuses to open (badger issue #2207). Open removes such empty
+//     files, holding badger's directory lock, before it opens badger.
 //   - Close waits for calls in flight, then closes badger; a call made after
 //     Close starts returns storage.ErrClosed, and a running Scan stops at its
 //     next key. The directory lock is released when Close returns, so the
