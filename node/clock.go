@@ -134,8 +134,14 @@ type faults struct {
 	dropTables atomic.Bool
 }
 
+// syncFailer is a store that can fail its next write's sync on demand
+// (storage/faulty's Store, which the agent wraps its store in with
+// --test-faults).
+type syncFailer interface{ FailNextSync() }
+
 // handleFaults serves GET and POST /debug/faults (only with
-// Config.TestFaults). POST {"drop_tables": bool} sets the fault; both
+// Config.TestFaults). POST {"drop_tables": bool} sets that fault, and
+// {"fail_sync": true} fails the store's next write at its sync; both
 // answer the current faults.
 func (h *httpAPI) handleFaults(w http.ResponseWriter, r *http.Request) {
 	if !h.cfg.TestFaults {
@@ -144,14 +150,25 @@ func (h *httpAPI) handleFaults(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodPost {
 		var body api.FaultsRequest
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<10)).Decode(&body); err != nil || body.DropTables == nil {
-			writeError(w, badRequest("bad_body", `want {"drop_tables": true|false}`))
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<10)).Decode(&body); err != nil || body.DropTables == nil && !body.FailSync {
+			writeError(w, badRequest("bad_body", `want {"drop_tables": true|false} or {"fail_sync": true}`))
 			return
 		}
-		h.faults.dropTables.Store(*body.DropTables)
-		h.log.Warn("fault injected for a test", "drop_tables", *body.DropTables)
+		if body.FailSync {
+			f, ok := h.rep.store.(syncFailer)
+			if !ok {
+				writeError(w, &apiError{Status: http.StatusConflict, Code: "fault_unsupported", Message: "this node's store cannot fail a sync on demand (the agent wraps its store for that with --test-faults)"})
+				return
+			}
+			f.FailNextSync()
+			h.log.Warn("fault injected for a test: the next write fails at its sync")
+		}
+		if body.DropTables != nil {
+			h.faults.dropTables.Store(*body.DropTables)
+			h.log.Warn("fault injected for a test", "drop_tables", *body.DropTables)
+		}
 	}
-	writeJSON(w, http.StatusOK, api.Faults{DropTables: h.faults.dropTables.Load()})
+	writeJSON(w, http.StatusOK, api.Faults{DropTables: h.faults.dropTables.Load(), StorageFailed: h.rep.storageErr.Load() != nil})
 }
 
 // faultFilter removes from a received state what an injected fault drops.

@@ -195,7 +195,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 		}
 	}
 	n.aae = newAAE(cfg)
-	n.rep = &replica{recoverer: n.recoverer, cfg: &n.cfg, store: st, clock: n.clock, aae: n.aae, xfer: &n.xfer} // clock: loadClock
+	n.rep = &replica{recoverer: n.recoverer, cfg: &n.cfg, store: st, clock: n.clock, aae: n.aae, xfer: &n.xfer, failed: make(chan struct{})} // clock: loadClock
 	if err := n.rep.loadClock(ctx); err != nil {
 		return nil, err
 	}
@@ -363,6 +363,23 @@ func (n *Node) Name() string { return n.cfg.Name }
 
 // Ready is closed once the node serves requests.
 func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+// StorageFailed is closed once a write failed to reach stable storage
+// (storage.ErrNotDurable): the store has failed stop, and the node refuses
+// writes and answers 503 storage_failed on /health until it runs on the
+// reopened store. StorageErr says why. The agent exits then without
+// closing the store (a clean close would flush what the failed sync left
+// in memory), so that its supervisor restarts it and the store recovers
+// from its own log, as PostgreSQL does after a failed fsync.
+func (n *Node) StorageFailed() <-chan struct{} { return n.rep.failed }
+
+// StorageErr is the error that failed the store, or nil (StorageFailed).
+func (n *Node) StorageErr() error {
+	if p := n.rep.storageErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 // HTTPAddr is the address the HTTP API advertises (where it listens,
 // unless Config advertises another; BoundAddrs has those).

@@ -48,6 +48,8 @@ type replica struct {
 	// the node restarts (fail-stop; fsync errors can't be retried), and
 	// /health says so.
 	storageErr atomic.Pointer[error]
+	// failed is closed when storageErr is set (Node.StorageFailed).
+	failed chan struct{}
 }
 
 // updateRecord is the one way node writes a key's data: it runs fn on the
@@ -101,6 +103,7 @@ func (r *replica) checkDurable(err error) {
 		return
 	}
 	if r.storageErr.CompareAndSwap(nil, &err) {
+		close(r.failed)
 		r.metrics.storageFailed.Set(1)
 		r.log.Error("a write failed to reach stable storage: this node now refuses writes (and answers 503 on /health) until it is restarted; check the disk",
 			"err", err)

@@ -15,7 +15,9 @@ import (
 
 	"github.com/dynago/dynago/node"
 	"github.com/dynago/dynago/node/security"
+	"github.com/dynago/dynago/storage"
 	"github.com/dynago/dynago/storage/badger"
+	"github.com/dynago/dynago/storage/faulty"
 )
 
 func agentCommand() *cli.Command {
@@ -84,7 +86,7 @@ func agentCommand() *cli.Command {
 			&cli.DurationFlag{Name: "tombstone-grace", Value: d.AAE.TombstoneGrace, Usage: "least age of a delete before its tombstone is reaped, once every replica confirmed it (`1h`); with hinted handoff on, at least --hint-max-age"},
 			&cli.BoolFlag{Name: "tombstone-reap-unconfirmed", Hidden: true, Usage: "UNSAFE, fault-suite control only: reap tombstones on age alone, without replica confirmation"},
 			&cli.DurationFlag{Name: "max-timeout", Value: d.MaxRequestTimeout, Usage: "longest `TIMEOUT` a client may ask for (Riak's 60 s default); it also bounds how late a write's replication can land, which the tombstone reaper waits out"},
-			&cli.BoolFlag{Name: "test-faults", Hidden: true, Usage: "enable POST /debug/faults, which makes this node drop membership pushes (fault tests only)"},
+			&cli.BoolFlag{Name: "test-faults", Hidden: true, Usage: "enable POST /debug/faults, which makes this node drop membership pushes or fail its store's next sync (fault tests only)"},
 			&cli.IntFlag{Name: "protocol-version", Hidden: true, Usage: "highest internode protocol `VERSION` to speak: 1 is the protocol of releases before versioning (0: the newest this build speaks, so peers agree on the newest they share; set it to hold a node at the previous release's protocol, and in upgrade tests; README, Upgrades)"},
 			&cli.BoolFlag{Name: "test-clock", Usage: "enable POST /debug/clock to skew this node's clock (fault tests only; off: no client can move the clock)"},
 			&cli.StringFlag{Name: "token-file", Usage: "`FILE` of hashed client tokens and their roles (`dynago token create`): HTTP needs a bearer token and RESP AUTH; reloaded on SIGHUP (empty: no authentication, for loopback demos and tests)"},
@@ -309,9 +311,13 @@ func runAgent(c *cli.Context) error {
 	if opts.InMemory {
 		log.Warn("--in-memory: data is kept in memory and lost when the agent exits")
 	}
-	st, err := badger.Open(opts)
+	bst, err := badger.Open(opts)
 	if err != nil {
 		return fmt.Errorf("agent: open storage: %w", err)
+	}
+	var st storage.Store = bst
+	if cfg.TestFaults {
+		st = faulty.New(bst) // POST /debug/faults {"fail_sync": true}
 	}
 	n, err := node.New(cfg, st, nil)
 	if err != nil {
@@ -328,8 +334,30 @@ func runAgent(c *cli.Context) error {
 		log.Info("agent ready", "http", n.HTTPAddr(), "resp", n.RESPAddr(), "rpc", n.RPCAddr(), "gossip", n.GossipAddr(), "join", cfg.Join)
 	case err := <-errc:
 		return runExit(err, log)
+	case <-n.StorageFailed():
+		return storageFailed(n, log)
 	}
-	return runExit(<-errc, log)
+	select {
+	case err := <-errc:
+		return runExit(err, log)
+	case <-n.StorageFailed():
+		return storageFailed(n, log)
+	}
+}
+
+// storageFailed ends the agent when its store failed stop (a write did
+// not reach stable storage; node.StorageFailed): at once, without
+// stopping the node or closing the store, whose clean close would flush
+// to disk what the failed sync left in memory. Like PostgreSQL after a
+// failed fsync, the way back is a restart: the store recovers from its
+// write-ahead log only what was synced, and the replicas' read repair,
+// hints and anti-entropy bring back what the node missed meanwhile. The
+// supervisor restarts it (deploy/: systemd Restart=on-failure, the
+// Kubernetes StatefulSet, compose's restart policy); the exit code is 1.
+func storageFailed(n *node.Node, log *slog.Logger) error {
+	err := n.StorageErr()
+	log.Error("storage failed: a write did not reach stable storage; exiting without closing the store so that a restart recovers it from its log (check the disk; a supervisor restarts the agent)", "err", err)
+	return fmt.Errorf("agent: storage failed, exiting for a restart to recover it: %w", err)
 }
 
 // memoryLimit is --memory-limit in bytes (0: not set).

@@ -206,9 +206,16 @@ type Faults struct {
 	// DropTables makes the node ignore the ownership tables and staging
 	// holds it receives.
 	DropTables bool `json:"drop_tables"`
+	// StorageFailed says the node's store has failed stop (a write did not
+	// reach stable storage, injected by fail_sync or real).
+	StorageFailed bool `json:"storage_failed"`
 }
 
-// FaultsRequest is the body of POST /debug/faults (DropTables required).
+// FaultsRequest is the body of POST /debug/faults: at least one field.
 type FaultsRequest struct {
 	DropTables *bool `json:"drop_tables"`
+	// FailSync makes the store's next write fail at its sync, as a disk
+	// error would (the agent wraps its store for this with --test-faults):
+	// the store fails stop and the agent exits.
+	FailSync bool `json:"fail_sync"`
 }

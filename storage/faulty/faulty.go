@@ -56,9 +56,11 @@ type rule struct {
 }
 
 var (
-	_ storage.Store  = (*Store)(nil)
-	_ storage.GCer   = (*Store)(nil)
-	_ storage.Syncer = (*Store)(nil)
+	_ storage.Store        = (*Store)(nil)
+	_ storage.GCer         = (*Store)(nil)
+	_ storage.Syncer       = (*Store)(nil)
+	_ storage.Sizer        = (*Store)(nil)
+	_ storage.DiskReporter = (*Store)(nil)
 )
 
 // New returns a Store that forwards to inner and injects no faults until told
@@ -98,6 +100,14 @@ func (s *Store) FailSyncAfterWrite(nth int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mu.failAfterWrite = max(nth, 0)
+}
+
+// FailNextSync is FailSyncAfterWrite of the next Update to be called: the
+// way an agent started with --test-faults fails its store on demand.
+func (s *Store) FailNextSync() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.failAfterWrite = s.mu.calls[OpUpdate] + 1
 }
 
 // Inject installs hook, which is called before every operation with the key
@@ -232,4 +242,22 @@ func (s *Store) Sync() error {
 		return y.Sync()
 	}
 	return nil
+}
+
+// Size forwards to the inner Store if it is a storage.Sizer (else 0, 0).
+func (s *Store) Size() (lsm, vlog int64) {
+	if z, ok := s.inner.(storage.Sizer); ok {
+		return z.Size()
+	}
+	return 0, 0
+}
+
+// DiskSpace forwards to the inner Store if it is a storage.DiskReporter
+// (else errors.ErrUnsupported), so a wrapped store on a disk keeps
+// reporting its free space and reserve.
+func (s *Store) DiskSpace() (storage.DiskSpace, error) {
+	if d, ok := s.inner.(storage.DiskReporter); ok {
+		return d.DiskSpace()
+	}
+	return storage.DiskSpace{}, errors.ErrUnsupported
 }
