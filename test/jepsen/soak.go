@@ -554,7 +554,8 @@ func (s *soakLoad) transport(node string, sent int64, err error) {
 			}
 			class = "unclear_dial_timeout_unjudged"
 		}
-		s.note(class, fmt.Sprintf("%s: no answer within %s: %v", node, soakClientTimeout, err))
+		// When it was sent, to set it against the kills and the node's log.
+		s.note(class, fmt.Sprintf("%s at %.1fs: no answer within %s: %v", node, time.Duration(sent).Seconds(), soakClientTimeout, err))
 		return
 	}
 	s.mu.Lock()
