@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -479,17 +480,24 @@ func (s *soakLoad) do(ctx context.Context, i int, rng *rand.Rand, seq int64) {
 			req.Header.Set("X-Dynago-Context", c.(string))
 		}
 	}
+	// Whether the request got a connection: one that timed out before
+	// (a connect, or the wait for one of the node's connection slots) never
+	// reached the node, and is judged like a refused connect.
+	var gotConn atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) },
+	}))
 	sent := s.rec.Now()
 	defer func() { s.latency(time.Duration(s.rec.Now() - sent)) }()
 	resp, err := s.hcs[i].Do(req)
 	if err != nil {
-		s.transport(s.nodes[i].Name, sent, err)
+		s.transport(s.nodes[i].Name, sent, err, gotConn.Load())
 		return
 	}
 	body, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
 	if rerr != nil {
-		s.transport(s.nodes[i].Name, sent, rerr)
+		s.transport(s.nodes[i].Name, sent, rerr, true)
 		return
 	}
 	if c := resp.Header.Get("X-Dynago-Context"); c != "" && resp.StatusCode < 300 {
@@ -533,14 +541,16 @@ func (s *soakLoad) note(class, detail string) {
 
 // transport keeps a request that got no answer: a refused or reset
 // connection is judged against the kills later; a timeout is never clear.
-func (s *soakLoad) transport(node string, sent int64, err error) {
+func (s *soakLoad) transport(node string, sent int64, err error, gotConn bool) {
 	done := s.rec.Now()
 	if isTimeout(err) {
-		// A connect that timed out (the node's accept queue full) is told
-		// apart from a request sent and never answered.
+		// A request that timed out before it had a connection (a connect
+		// not answered, or the wait for one of the transport's connections
+		// to the node, all taken by such connects) is told apart from a
+		// request sent and never answered.
 		class := "unclear_no_answer"
 		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
+		if !gotConn || errors.As(err, &op) && op.Op == "dial" {
 			// Judged against the kill windows at the end
 			// (judgeDialTimeouts); past the bound, unclear at once.
 			s.mu.Lock()
