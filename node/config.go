@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -209,6 +210,9 @@ type Config struct {
 		sync bool
 		// wrap wraps the opened store, e.g. to inject storage faults.
 		wrap func(storage.Store) storage.Store
+		// clientCert is what the harness's HTTPS client presents to a
+		// node that asks for a client certificate (admin's, in tests).
+		clientCert *tls.Certificate
 	}
 }
 

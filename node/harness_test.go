@@ -92,7 +92,7 @@ func startNode(t testing.TB, cfg Config) *testNode {
 	ctx, cancel := context.WithCancel(context.Background())
 	tn := &testNode{t: t, cfg: n.cfg, node: n, cancel: cancel, done: make(chan error, 1), url: "http://" + n.HTTPAddr()}
 	if cfg.TLS.Client != nil {
-		tn.url, tn.hc = "https://"+n.HTTPAddr(), harnessHTTPS(cfg.TLS.Client)
+		tn.url, tn.hc = "https://"+n.HTTPAddr(), harnessHTTPS(cfg.TLS.Client, cfg.test.clientCert)
 	}
 	go func() { tn.done <- n.Run(ctx) }()
 	select {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/pprof"
 	"path"
@@ -46,26 +47,29 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // leave loop and the staging push, through cluster.
 type httpAPI struct {
 	recoverer
-	members *members // the membership and the placement
-	cfg     *Config  // the node's (its addresses are set in New, before any goroutine)
-	clock   *clock
-	rep     *replica
-	coord   *coordinator
-	ae      *antiEntropy
-	peers   *gossip.Peers
-	gossip  *gossip.Member
-	hints   *hintedhandoff.Store
-	handoff *handoff.Service
-	aae     *aaeState
-	xfer    *transferState
-	ring    *atomic.Pointer[ring.Ring]
-	faults  *faults
-	ready   <-chan struct{}
-	bgCtx   context.Context
-	leaving *leaver
-	net     *peering
-	keys    *gossipKeyring // the gossip encryption keyring (keyring.go)
-	stats   *statsHistory  // recent request rates and latencies (stats.go)
+	// quietLog rate-limits the lines any client can make the node write
+	// (refused credentials).
+	quietLog *slog.Logger
+	members  *members // the membership and the placement
+	cfg      *Config  // the node's (its addresses are set in New, before any goroutine)
+	clock    *clock
+	rep      *replica
+	coord    *coordinator
+	ae       *antiEntropy
+	peers    *gossip.Peers
+	gossip   *gossip.Member
+	hints    *hintedhandoff.Store
+	handoff  *handoff.Service
+	aae      *aaeState
+	xfer     *transferState
+	ring     *atomic.Pointer[ring.Ring]
+	faults   *faults
+	ready    <-chan struct{}
+	bgCtx    context.Context
+	leaving  *leaver
+	net      *peering
+	keys     *gossipKeyring // the gossip encryption keyring (keyring.go)
+	stats    *statsHistory  // recent request rates and latencies (stats.go)
 
 	// incompatible is the peers gossip refused for their protocol
 	// versions (versions.go).

@@ -1,11 +1,14 @@
 package node
 
 import (
+	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
 	"github.com/dynago/dynago/node/auth"
+	"github.com/dynago/dynago/node/security"
 )
 
 // routeRoles is the role each HTTP route needs, by its ServeMux pattern
@@ -37,7 +40,39 @@ func metricsRoute(pattern string) bool {
 
 // authOn reports whether requests need credentials (Config.Auth,
 // Config.AuthPrincipal).
-func (h *httpAPI) authOn() bool { return h.cfg.Auth != nil || h.cfg.AuthPrincipal != nil }
+func (h *httpAPI) authOn() bool { return h.cfg.authOn() }
+
+// authOn reports whether clients need credentials: a token file
+// (Auth), a principal hook (AuthPrincipal), or verified client
+// certificates (--tls-client-ca), whose roles they name (certPrincipal).
+func (c *Config) authOn() bool {
+	return c.Auth != nil || c.AuthPrincipal != nil || c.clientCertsVerified()
+}
+
+// clientCertsVerified reports whether the client listeners require a
+// client certificate signed by --tls-client-ca.
+func (c *Config) clientCertsVerified() bool {
+	return c.TLS.Client != nil && c.TLS.Client.ClientAuth == tls.RequireAndVerifyClientCert
+}
+
+// certPrincipal is who a verified client certificate says made a
+// request: its common name, with the highest role among the ones it names
+// (security.ClientRoles; one this node does not know is ignored), or
+// auth.RoleNone when it names none, so it reaches only the open routes.
+// false without a verified certificate.
+func certPrincipal(cs *tls.ConnectionState) (auth.Principal, bool) {
+	if cs == nil || len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+		return auth.Principal{}, false
+	}
+	cert := cs.VerifiedChains[0][0]
+	p := auth.Principal{Name: cert.Subject.CommonName}
+	for _, name := range security.ClientRoles(cert) {
+		if r, err := auth.ParseRole(name); err == nil && r > p.Role {
+			p.Role = r
+		}
+	}
+	return p, true
+}
 
 // roleFor is the role a request to the route of pattern needs.
 func (h *httpAPI) roleFor(pattern string) auth.Role {
@@ -50,13 +85,17 @@ func (h *httpAPI) roleFor(pattern string) auth.Role {
 	return auth.RoleAdmin
 }
 
-// principal is who made r: Config.AuthPrincipal's answer (a client
-// certificate), else the principal of its bearer token.
+// principal is who made r: Config.AuthPrincipal's answer, else its
+// verified client certificate's (certPrincipal), else the principal of
+// its bearer token.
 func (h *httpAPI) principal(r *http.Request) (p auth.Principal, presented, ok bool) {
 	if h.cfg.AuthPrincipal != nil {
 		if p, ok := h.cfg.AuthPrincipal(r); ok {
 			return p, true, true
 		}
+	}
+	if p, ok := certPrincipal(r.TLS); ok {
+		return p, true, true
 	}
 	tok, found := bearerToken(r)
 	if !found || h.cfg.Auth == nil {
@@ -128,10 +167,17 @@ func (h *httpAPI) authorize(mux *http.ServeMux) http.Handler {
 				reason = "forbidden"
 			}
 			h.metrics.authRefused.WithLabelValues("http", reason).Inc()
-			h.log.Warn("request refused", "status", refused.Status, "principal", p.Name, "role", p.Role.String(),
+			// Anyone can send a request without credentials: those
+			// refusals go to the rate-limited log (one line per 10 s with
+			// a count); a principal refused for its role is logged each time.
+			log := h.log
+			if refused.Status == http.StatusUnauthorized {
+				log = h.quietLog
+			}
+			log.Warn("request refused", "status", refused.Status, "principal", p.Name, "role", p.Role.String(),
 				"method", r.Method, "route", routeName(pattern, r), "remote", r.RemoteAddr)
 			if need == auth.RoleAdmin && !metricsRoute(pattern) {
-				h.auditLine(r, pattern, p, refused.Status)
+				h.auditLine(log, r, pattern, p, refused.Status)
 			}
 			writeError(w, refused)
 			return
@@ -165,7 +211,7 @@ func (h *httpAPI) audit(mux http.Handler, w http.ResponseWriter, r *http.Request
 		case status == 0:
 			status = http.StatusOK
 		}
-		h.auditLine(r, pattern, p, status)
+		h.auditLine(h.log, r, pattern, p, status)
 	}()
 	mux.ServeHTTP(rec, r)
 	returned = true
@@ -175,12 +221,12 @@ func (h *httpAPI) audit(mux http.Handler, w http.ResponseWriter, r *http.Request
 // (principal, role, remote address), what (method, route, path), when
 // (the record's time) and its outcome (the HTTP status). Every audit line carries audit=true, so a log shipper can
 // route them apart.
-func (h *httpAPI) auditLine(r *http.Request, pattern string, p auth.Principal, status int) {
+func (h *httpAPI) auditLine(log *slog.Logger, r *http.Request, pattern string, p auth.Principal, status int) {
 	who := p.Name
 	if who == "" {
 		who = "anonymous"
 	}
-	h.log.Info("admin action", "audit", true, "principal", who, "role", p.Role.String(), "remote", r.RemoteAddr,
+	log.Info("admin action", "audit", true, "principal", who, "role", p.Role.String(), "remote", r.RemoteAddr,
 		"method", r.Method, "route", routeName(pattern, r), "path", r.URL.Path, "status", status)
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/dynago/dynago/node/auth"
+	"github.com/dynago/dynago/node/internal/logflood"
 )
 
 // Tokens of testAuth's table.
@@ -262,5 +263,40 @@ func TestAuthPrincipalHook(t *testing.T) {
 	}
 	if r := tn.do("GET", "/cluster/members", nil, bearer(tokRead)); r.status != http.StatusForbidden {
 		t.Fatalf("read token when the hook says no: %d", r.status)
+	}
+}
+
+// Anyone can send requests without credentials, so their refusals must
+// not let them fill the log: 200 unauthenticated requests (half of them
+// to an admin route, which also writes an audit line) cost a few lines,
+// each later one saying how many it stands for, while every refusal is
+// still counted. A refusal of a principal for its role is logged each
+// time (TestHTTPAuthRoles). Before, each request wrote its own lines.
+func TestUnauthenticatedRefusalsDoNotFloodTheLog(t *testing.T) {
+	tn, logs := authNode(t, nil)
+	dropped := tn.node.quietLog.Handler().(*logflood.Handler).Dropped
+	before := dropped()
+	const requests = 200
+	for i := range requests {
+		path := "/kv/k"
+		if i%2 == 1 {
+			path = "/cluster/members"
+		}
+		if r := tn.do("GET", path, nil, bearer("not-a-token")); r.status != http.StatusUnauthorized {
+			t.Fatalf("GET %s with a bad token: %d %s", path, r.status, r.body)
+		}
+	}
+	lines := len(logs.lines(t, map[string]any{"msg": "request refused", "status": 401.0})) +
+		len(logs.lines(t, map[string]any{"msg": "admin action", "status": 401.0}))
+	if lines > 10 {
+		t.Fatalf("%d requests without valid credentials wrote %d log lines", requests, lines)
+	}
+	// Each request is one refusal line and, on the admin route, one audit
+	// line: logged or counted as dropped.
+	if got := uint64(lines) + dropped() - before; got < requests*3/2 {
+		t.Fatalf("%d refusal lines logged or dropped, want %d", got, requests*3/2)
+	}
+	if got := testutil.ToFloat64(tn.node.metrics.authRefused.WithLabelValues("http", "unauthenticated")); got != requests {
+		t.Fatalf("unauthenticated refusals counted %v, want %d", got, requests)
 	}
 }

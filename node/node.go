@@ -316,7 +316,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	}
 	n.stats = newStatsHistory(n.recoverer, n.clock, &n.cfg)
 	n.web = &httpAPI{
-		stats: n.stats, recoverer: n.recoverer, members: n.members, cfg: &n.cfg, clock: n.clock, rep: n.rep, coord: n.coord, ae: n.ae,
+		stats: n.stats, recoverer: n.recoverer, quietLog: n.quietLog, members: n.members, cfg: &n.cfg, clock: n.clock, rep: n.rep, coord: n.coord, ae: n.ae,
 		peers: n.peers, gossip: n.gossip, hints: n.hints, handoff: n.handoff, aae: n.aae,
 		xfer: &n.xfer, ring: &n.members.ring, faults: &n.faults, ready: n.ready, bgCtx: n.bgCtx, leaving: n.leaving, net: n.net,
 		keys: n.keys, incompatible: n.incompatible,
@@ -324,6 +324,7 @@ func New(cfg Config, st storage.Store, tr Transport) (_ *Node, err error) {
 	if n.respLn != nil {
 		n.resp = newRESP(n.recoverer, &n.cfg, n.clock, n.coord, n.aae, n.respLn)
 		n.resp.adm = n.adm
+		n.resp.quietLog = n.quietLog
 	}
 	n.rpcSrv = rpc.NewServer(func(ctx context.Context, method uint8, payload []byte) (resp []byte, err error) {
 		err = n.safely(fmt.Sprintf("rpc method %d", method), func() error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"runtime"
 	"strconv"
@@ -37,10 +38,13 @@ import (
 // cancel them (ctx) and wait for every connection to end.
 type respAPI struct {
 	recoverer
-	cfg   *Config // the node's (its addresses are set in New, before any goroutine)
-	clock *clock
-	coord *coordinator
-	aae   *aaeState
+	// quietLog rate-limits the lines any client can make the node write
+	// (refused credentials).
+	quietLog *slog.Logger
+	cfg      *Config // the node's (its addresses are set in New, before any goroutine)
+	clock    *clock
+	coord    *coordinator
+	aae      *aaeState
 	// adm is the node's admission (limits.go): data commands past its
 	// in-flight limit are answered -BUSY.
 	adm *admission

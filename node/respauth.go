@@ -1,6 +1,8 @@
 package node
 
 import (
+	"crypto/tls"
+
 	"github.com/tidwall/redcon"
 
 	"github.com/dynago/dynago/node/auth"
@@ -22,10 +24,10 @@ const (
 // the command's (respCommand.role) NOPERM. Refusals are logged and
 // counted.
 func (r *respAPI) authorize(conn redcon.Conn, c *respCommand, name string) error {
-	if r.cfg.Auth == nil || (c != nil && c.role == auth.RoleNone) {
+	if !r.cfg.authOn() || (c != nil && c.role == auth.RoleNone) {
 		return nil
 	}
-	rc := conn.Context().(*respConn)
+	rc := r.certLogin(conn)
 	switch {
 	case !rc.authed:
 		r.refused(conn, "unauthenticated", name)
@@ -38,12 +40,40 @@ func (r *respAPI) authorize(conn redcon.Conn, c *respCommand, name string) error
 	return nil
 }
 
+// certLogin authenticates conn by its verified client certificate
+// (certPrincipal), once, if it has not authenticated, and returns its
+// state. The TLS handshake is over by then: a command was read.
+func (r *respAPI) certLogin(conn redcon.Conn) *respConn {
+	rc := conn.Context().(*respConn)
+	if rc.authed || !r.cfg.clientCertsVerified() {
+		return rc
+	}
+	c := conn.NetConn()
+	for {
+		switch t := c.(type) {
+		case *respGuardConn:
+			c = t.Conn
+			continue
+		case *tls.Conn:
+			cs := t.ConnectionState()
+			if p, ok := certPrincipal(&cs); ok {
+				rc.principal, rc.authed = p, true
+			}
+		}
+		return rc
+	}
+}
+
 // refused logs and counts a command refused for its connection's
 // credentials (never the token).
 func (r *respAPI) refused(conn redcon.Conn, reason, command string) {
 	rc := conn.Context().(*respConn)
 	r.metrics.authRefused.WithLabelValues("resp", reason).Inc()
-	r.log.Warn("command refused", "reason", reason, "principal", rc.principal.Name, "command", command,
+	log := r.log // a principal refused for its role: every time
+	if reason == "unauthenticated" {
+		log = r.quietLog // anyone can: rate-limited (one line per 10 s with a count)
+	}
+	log.Warn("command refused", "reason", reason, "principal", rc.principal.Name, "command", command,
 		"conn", rc.id, "remote", conn.RemoteAddr())
 }
 
@@ -88,7 +118,7 @@ func (r *respAPI) helloAuth(conn redcon.Conn, creds [][]byte) error {
 	if creds != nil {
 		return r.login(conn, string(creds[0]), string(creds[1]), "hello")
 	}
-	if r.cfg.Auth != nil && !conn.Context().(*respConn).authed {
+	if r.cfg.authOn() && !r.certLogin(conn).authed {
 		r.refused(conn, "unauthenticated", "hello")
 		return respErrf(respHelloAuth)
 	}

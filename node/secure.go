@@ -1,7 +1,6 @@
 package node
 
 import (
-	"crypto/tls"
 	"net"
 	"os"
 	"strings"
@@ -55,8 +54,7 @@ func (c Config) securityGaps() []string {
 	if !c.gossipEncrypted() {
 		gaps = append(gaps, "a gossip key (--gossip-key)")
 	}
-	clientCerts := c.TLS.Client != nil && c.TLS.Client.ClientAuth == tls.RequireAndVerifyClientCert
-	if c.Auth == nil && c.AuthPrincipal == nil && !clientCerts {
+	if !c.authOn() {
 		gaps = append(gaps, "client authentication (--token-file, or --tls-client-ca)")
 	}
 	return gaps

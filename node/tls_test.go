@@ -59,10 +59,16 @@ func (p *testPKI) node(name string) (*security.Internode, tls.Certificate) {
 	return in, pair
 }
 
-// client issues a client certificate for name.
+// client issues an admin client certificate for name.
 func (p *testPKI) client(name string) tls.Certificate {
 	p.t.Helper()
-	c, k, err := security.CreateClient(p.ca, name, time.Now(), 0)
+	return p.clientAs(name, "admin")
+}
+
+// clientAs issues a client certificate for name granting role.
+func (p *testPKI) clientAs(name, role string) tls.Certificate {
+	p.t.Helper()
+	c, k, err := security.CreateClient(p.ca, name, role, time.Now(), 0)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -86,6 +92,8 @@ func (p *testPKI) secure(cfg *Config) {
 		Client: &tls.Config{Certificates: []tls.Certificate{pair}, ClientCAs: pool,
 			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12},
 	}
+	admin := p.client("harness")
+	cfg.test.clientCert = &admin
 }
 
 // clientTLS trusts the CA and presents cert (if any).
@@ -103,9 +111,14 @@ func (p *testPKI) clientTLS(cert *tls.Certificate) *tls.Config {
 
 // harnessHTTPS is the harness's client for a node serving HTTPS with srv:
 // it trusts the server's client CA (the tests here use one CA for all) and
-// presents the node's own certificate, which is good for client auth.
-func harnessHTTPS(srv *tls.Config) *http.Client {
-	c := &tls.Config{RootCAs: srv.ClientCAs, Certificates: srv.Certificates, MinVersion: tls.VersionTLS12}
+// presents cert (testPKI.secure's admin client certificate), or else the
+// node's own, which the TLS handshake accepts but which grants no role.
+func harnessHTTPS(srv *tls.Config, cert *tls.Certificate) *http.Client {
+	certs := srv.Certificates
+	if cert != nil {
+		certs = []tls.Certificate{*cert}
+	}
+	c := &tls.Config{RootCAs: srv.ClientCAs, Certificates: certs, MinVersion: tls.VersionTLS12}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = c
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}

@@ -33,7 +33,8 @@ func TestProcessTLSCluster(t *testing.T) {
 	for _, n := range []string{"n1", "n2", "n3"} {
 		run("cert", "create-node", "--dir", dir, "--ip", "127.0.0.1", n)
 	}
-	run("cert", "create-client", "--dir", dir, "alice")
+	run("cert", "create-client", "--dir", dir, "--role", "admin", "alice")
+	run("cert", "create-client", "--dir", dir, "--role", "read", "bob")
 
 	caPEM, err := os.ReadFile(p("ca.crt"))
 	if err != nil {
@@ -90,6 +91,18 @@ func TestProcessTLSCluster(t *testing.T) {
 	}
 	if out, code := cli(t, "get", "--addr", agents[1].url(), "--ca-cert", p("ca.crt"), "k"); code != 1 || strings.Contains(out, "v1") {
 		t.Fatalf("get without a client certificate: %d %q", code, out)
+	}
+	// bob's certificate grants read: he reads, and his write and an admin
+	// call are refused 403 (before, every certificate of the CA was admin).
+	bobArgs := []string{"--ca-cert", p("ca.crt"), "--client-cert", p("client.bob.crt"), "--client-key", p("client.bob.key")}
+	if out, code := cli(t, append(append([]string{"get", "--addr", agents[1].url()}, bobArgs...), "k")...); code != 0 || !strings.HasPrefix(out, "v1") {
+		t.Fatalf("get with a read certificate: %d %q", code, out)
+	}
+	if out, code := cli(t, append(append([]string{"put", "--addr", agents[1].url()}, bobArgs...), "k", "v2")...); code != 1 || !strings.Contains(out, "403") {
+		t.Fatalf("put with a read certificate: %d %q; want exit 1 and 403", code, out)
+	}
+	if out, code := cli(t, append([]string{"members", "--addr", agents[1].url()}, bobArgs...)...); code != 1 || !strings.Contains(out, "403") {
+		t.Fatalf("members with a read certificate: %d %q; want exit 1 and 403", code, out)
 	}
 
 	// A raw RPC request frame without TLS: no answer but a TLS alert.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,8 +25,8 @@ func certCommand() *cli.Command {
 		Name:  "cert",
 		Usage: "create a cluster CA, node certificates and client certificates (PEM files)",
 		Description: "create-ca writes ca.crt and ca.key; create-node NAME writes NAME.crt and NAME.key (the node's name as\n" +
-			"DNS SAN, --ip as IP SANs; for --node-cert/--node-key and --tls-cert/--tls-key); create-client NAME\n" +
-			"writes client.NAME.crt and client.NAME.key (for --client-cert/--client-key). Existing files are never\n" +
+			"DNS SAN, --ip as IP SANs; for --node-cert/--node-key and --tls-cert/--tls-key); create-client NAME --role ROLE\n" +
+			"writes client.NAME.crt and client.NAME.key (for --client-cert/--client-key) granting ROLE (read, write, admin). Existing files are never\n" +
 			"overwritten; keys are written readable by their owner only (0600).",
 		Subcommands: []*cli.Command{
 			{
@@ -84,19 +85,24 @@ func certCommand() *cli.Command {
 			{
 				Name:         "create-client",
 				OnUsageError: onUsageError,
-				Usage:        "create a client certificate signed by the CA in --dir: client.NAME.crt and client.NAME.key",
+				Usage:        "create a client certificate signed by the CA in --dir: client.NAME.crt and client.NAME.key, with the --role its holder has",
 				ArgsUsage:    "NAME",
-				Flags:        withEnv([]cli.Flag{dirFlag}),
+				Flags: withEnv([]cli.Flag{dirFlag,
+					&cli.StringFlag{Name: "role", Usage: "`ROLE` the certificate grants on the HTTP API and RESP: read, write or admin (required: a credential's power is chosen, never defaulted)"}}),
 				Action: func(c *cli.Context) error {
 					args, err := positional(c, 1, 1, "NAME")
 					if err != nil {
 						return err
 					}
+					role := c.String("role")
+					if !slices.Contains(security.ClientRoleNames, role) {
+						return usagef(c, "create-client needs --role read, write or admin (got %q)", role)
+					}
 					ca, err := loadCA(c)
 					if err != nil {
 						return err
 					}
-					crt, key, err := security.CreateClient(ca, args[0], time.Now(), 0)
+					crt, key, err := security.CreateClient(ca, args[0], role, time.Now(), 0)
 					if err != nil {
 						return usagef(c, "%v", err)
 					}

@@ -25,7 +25,7 @@ func makeCerts(t *testing.T, nodes ...string) string {
 			t.Fatalf("create-node %s: %d %s", n, r.code, r.stderr)
 		}
 	}
-	if r := runCLI(t, "", "cert", "create-client", "--dir", dir, "alice"); r.code != 0 {
+	if r := runCLI(t, "", "cert", "create-client", "--dir", dir, "--role", "admin", "alice"); r.code != 0 {
 		t.Fatalf("create-client: %d %s", r.code, r.stderr)
 	}
 	return dir
@@ -53,11 +53,13 @@ func TestCertCommands(t *testing.T) {
 	}{
 		{"CA again", []string{"cert", "create-ca", "--dir", dir}, "exists"},
 		{"node again", []string{"cert", "create-node", "--dir", dir, "n1"}, "exists"},
-		{"client again", []string{"cert", "create-client", "--dir", dir, "alice"}, "exists"},
+		{"client again", []string{"cert", "create-client", "--dir", dir, "--role", "read", "alice"}, "exists"},
+		{"client without a role", []string{"cert", "create-client", "--dir", dir, "bob"}, "needs --role"},
+		{"client with an unknown role", []string{"cert", "create-client", "--dir", dir, "--role", "root", "bob"}, "needs --role"},
 		{"no CA", []string{"cert", "create-node", "--dir", t.TempDir(), "n2"}, "create-ca"},
 		{"bad IP", []string{"cert", "create-node", "--dir", dir, "--ip", "nope", "n2"}, "not an IP"},
 		{"no name", []string{"cert", "create-node", "--dir", dir}, "missing argument"},
-		{"path in name", []string{"cert", "create-client", "--dir", dir, "../x"}, "path separator"},
+		{"path in name", []string{"cert", "create-client", "--dir", dir, "--role", "read", "../x"}, "path separator"},
 		{"no subcommand", []string{"cert"}, "subcommand"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

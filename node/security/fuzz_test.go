@@ -22,7 +22,7 @@ func FuzzNewInternode(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	cCrt, cKey, err := CreateClient(ca, "alice", time.Now(), 0)
+	cCrt, cKey, err := CreateClient(ca, "alice", "write", time.Now(), 0)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -95,23 +96,51 @@ func CreateNode(ca *CA, name string, ips []net.IP, now time.Time, validity time.
 }
 
 // CreateClient makes a client certificate signed by ca with common name
-// name, for client auth only: it can't serve, and internode TLS refuses it
-// (ErrNotNodeCert).
-func CreateClient(ca *CA, name string, now time.Time, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+// name and role (one of ClientRoleNames, in its OrganizationalUnit: see
+// RoleOUPrefix), for client auth only: it can't serve, and internode TLS
+// refuses it (ErrNotNodeCert).
+func CreateClient(ca *CA, name, role string, now time.Time, validity time.Duration) (certPEM, keyPEM []byte, err error) {
 	if name == "" {
 		return nil, nil, errors.New("security: a client certificate needs a name")
+	}
+	if !slices.Contains(ClientRoleNames, role) {
+		return nil, nil, fmt.Errorf("security: a client certificate needs a role: %q is not one of %s", role, strings.Join(ClientRoleNames, ", "))
 	}
 	if validity == 0 {
 		validity = CertValidity
 	}
 	tmpl := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: name, Organization: []string{"dynago client"}},
+		Subject: pkix.Name{CommonName: name, Organization: []string{"dynago client"},
+			OrganizationalUnit: []string{RoleOUPrefix + role}},
 		NotBefore:   now.Add(-clockSkew),
 		NotAfter:    now.Add(validity),
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
 	return create(tmpl, ca)
+}
+
+// RoleOUPrefix starts the OrganizationalUnit of a client certificate that
+// names the role its holder has on the HTTP API and RESP:
+// "dynago-role:write". The CA that signs the certificate grants the role,
+// as Kubernetes reads a client certificate's groups from its Organization.
+const RoleOUPrefix = "dynago-role:"
+
+// ClientRoleNames are the roles a client certificate may name, lowest
+// first (node/auth's read, write and admin).
+var ClientRoleNames = []string{"read", "write", "admin"}
+
+// ClientRoles lists the roles cert names (its OrganizationalUnit entries
+// that start with RoleOUPrefix, without it), as written: the caller
+// decides what an unknown one means.
+func ClientRoles(cert *x509.Certificate) []string {
+	var roles []string
+	for _, ou := range cert.Subject.OrganizationalUnit {
+		if r, ok := strings.CutPrefix(ou, RoleOUPrefix); ok {
+			roles = append(roles, r)
+		}
+	}
+	return roles
 }
 
 // create signs tmpl with a fresh P-256 key, by ca (self-signed if nil).

@@ -67,7 +67,7 @@ func TestInternodeMutualTLS(t *testing.T) {
 	rogueCA, roguePEM := testCA(t, "rogue")
 	rogue := internode(t, rogueCA, roguePEM, "n2") // its own CA, a member's name
 	n9 := internode(t, ca, caPEM, "n9")
-	cc, ck, err := CreateClient(ca, "alice", time.Now(), 0)
+	cc, ck, err := CreateClient(ca, "alice", "write", time.Now(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestNewInternodeRefusesForeignCert(t *testing.T) {
 	if _, err := NewInternode(caPEM, c, k); err == nil {
 		t.Fatal("a node certificate of another CA was accepted")
 	}
-	cc, ck, err := CreateClient(ca, "alice", time.Now(), 0)
+	cc, ck, err := CreateClient(ca, "alice", "write", time.Now(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestServerConfigRequiresClientCert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc, ck, err := CreateClient(ca, "alice", time.Now(), 0)
+	cc, ck, err := CreateClient(ca, "alice", "write", time.Now(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
