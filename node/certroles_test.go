@@ -111,4 +111,10 @@ func TestClientCertRoles(t *testing.T) {
 	if err := rc(pki.roleless("old")).Get(t.Context(), "k").Err(); err == nil || !strings.HasPrefix(err.Error(), "NOPERM") {
 		t.Errorf("RESP GET with a certificate naming no role: %v, want NOPERM", err)
 	}
+	// RESP over TLS without a client certificate: the handshake fails.
+	anon := redis.NewClient(&redis.Options{Addr: tn.node.RESPAddr(), TLSConfig: pki.clientTLS(nil), MaxRetries: -1})
+	defer anon.Close()
+	if v, err := anon.Get(t.Context(), "k").Result(); err == nil {
+		t.Errorf("RESP over TLS without a client certificate answered %q", v)
+	}
 }
