@@ -123,11 +123,14 @@ func Open(opts Options) (*Store, error) {
 	}
 	db, err := bdg.Open(bo)
 	if err != nil {
-		where := opts.Dir
 		if opts.InMemory {
-			where = "in-memory"
+			return nil, fmt.Errorf("badger: open in-memory: %v", err)
 		}
-		return nil, fmt.Errorf("badger: open %s: %v", where, err)
+		// The agent exits with this message: say what it means for the
+		// directory and what the operator can do (badger's own words,
+		// e.g. "manifest has bad magic", say neither).
+		return nil, fmt.Errorf("badger: open %s: %v: the store there is corrupt or unreadable, unless another process has it open; "+
+			"restore it from a backup, or move it away and start the node on an empty data dir to rejoin (its partitions are pulled from their replicas)", opts.Dir, err)
 	}
 	s := &Store{
 		db:        db,
