@@ -47,8 +47,9 @@ func exitAtStart(t *testing.T, a *agent) (int, string) {
 
 // A data dir the agent can't use as its store stops it at start, with
 // exit code 1 and a message that names the directory and says what is
-// wrong with it: (a) a store whose MANIFEST is garbage (corrupt), (b) a
-// directory of unrelated files (not a store: a wrong --data-dir).
+// wrong with it: (a) a store whose MANIFEST is garbage (corrupt), (b) one
+// whose table file is garbled, (c) a directory of unrelated files (not a
+// store: a wrong --data-dir).
 func TestProcessCorruptDataDir(t *testing.T) {
 	t.Run("manifest", func(t *testing.T) {
 		a := newAgent(t, "n1", "")
@@ -87,6 +88,46 @@ func TestProcessCorruptDataDir(t *testing.T) {
 		for _, want := range []string{"agent: open storage", a.dataDir, "corrupt", "restore it from a backup"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("the agent's output with a corrupt MANIFEST lacks %q:\n%s", want, out)
+			}
+		}
+	})
+
+	// A table file whose footer is garbled: badger v4.9.6 panicked in a
+	// goroutine of its open (exit 2 and a stack trace); the store now
+	// checks the footers of the tables its MANIFEST lists first.
+	t.Run("table", func(t *testing.T) {
+		a := newAgent(t, "n1", "")
+		a.flags = []string{"--n", "1"}
+		a.start(t)
+		for i := range 20 {
+			key := fmt.Sprintf("k%d", i)
+			if r := kvDo(t, "PUT", a.url()+"/kv/"+key, []byte(strings.Repeat("v", 200))); r.status != http.StatusNoContent {
+				t.Fatalf("PUT %s: %d %s", key, r.status, r.body)
+			}
+		}
+		stopAgent(t, a) // a clean stop flushes the memtable to a table
+		tables, _ := filepath.Glob(filepath.Join(a.dataDir, "*.sst"))
+		if len(tables) == 0 {
+			t.Fatal("no table file after a clean stop")
+		}
+		b, err := os.ReadFile(tables[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := len(b) / 2; i < len(b); i++ {
+			b[i] ^= 0xa5
+		}
+		if err := os.WriteFile(tables[0], b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out := exitAtStart(t, a)
+		t.Logf("exit %d:\n%s", code, out)
+		if code != 1 {
+			t.Fatalf("exit code %d with a garbled table, want 1\n%s", code, out)
+		}
+		for _, want := range []string{"agent: open storage", filepath.Base(tables[0]), "corrupt", "restore it from a backup"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the agent's output with a garbled table lacks %q:\n%s", want, out)
 			}
 		}
 	})

@@ -120,6 +120,9 @@ func Open(opts Options) (*Store, error) {
 		if err := removeEmptyLogs(opts.Dir, opts.Logger); err != nil {
 			return nil, err
 		}
+		if err := checkTables(opts.Dir, bo); err != nil {
+			return nil, fmt.Errorf("badger: open %s: %w: the store there is corrupt; restore it from a backup, or move it away and start the node on an empty data dir to rejoin (its partitions are pulled from their replicas)", opts.Dir, err)
+		}
 	}
 	db, err := bdg.Open(bo)
 	if err != nil {

@@ -54,6 +54,11 @@
 //     (.vlog) and its first write leaves an empty file, which badger
 //     v4.9.6 refuses to open (badger issue #2207). Open removes such empty
 //     files, holding badger's directory lock, before it opens badger.
+//   - Open checks the footer of every table (.sst) the MANIFEST lists,
+//     and the table's index against its checksum, before badger opens
+//     them: badger v4.9.6 reads them unchecked in goroutines of its Open,
+//     so a garbled or truncated table panicked the process. Such a store is
+//     refused with an error naming the file.
 //   - Close waits for calls in flight, then closes badger; a call made after
 //     Close starts returns storage.ErrClosed, and a running Scan stops at its
 //     next key. The directory lock is released when Close returns, so the
