@@ -94,6 +94,7 @@ func TestProcessTokensAndRoles(t *testing.T) {
 		out, code := run(nil, "put", "--token", write, "k", "v2")
 		return code == 0, out
 	})
+	expect("members with a write token", nil, 1, "role does not allow this", "members", "--token", write)
 
 	// A bad file is refused, logged, and the tokens in use stay.
 	if err := os.WriteFile(file, []byte("this is not a token file\n"), 0o600); err != nil {

@@ -55,7 +55,8 @@ func memberNames(t *testing.T, addr string) []string {
 // --join at a member's gossip port, is not let in (its `dynago join`
 // fails too, and no member lists it); then the key is rotated with the
 // dynago keyring commands (install, use, remove the old key) while the
-// cluster stays whole.
+// 3-node cluster stays whole (every member acks a write and answers a
+// read after each step).
 func TestProcessGossipKey(t *testing.T) {
 	k1, _ := cli(t, "keyring", "generate")
 	k2, _ := cli(t, "keyring", "generate")
@@ -66,7 +67,10 @@ func TestProcessGossipKey(t *testing.T) {
 	n2 := newAgent(t, "n2", n1.gossip)
 	n2.flags = []string{"--gossip-key", k1}
 	n2.start(t)
-	waitAlive(t, n1.url(), 2)
+	n3 := newAgent(t, "n3", n1.gossip)
+	n3.flags = []string{"--gossip-key", k1}
+	n3.start(t)
+	waitAlive(t, n1.url(), 3)
 	if out, code := cli(t, "put", "--addr", n1.url(), "k", "v"); code != 0 {
 		t.Fatalf("put: %s", out)
 	}
@@ -76,8 +80,8 @@ func TestProcessGossipKey(t *testing.T) {
 	if out, code := cli(t, "join", "--addr", x.url(), n1.gossip); code == 0 {
 		t.Fatalf("an agent without the gossip key joined:\n%s", out)
 	}
-	for _, a := range []*agent{n1, n2} {
-		if names := memberNames(t, a.url()); !slices.Equal(names, []string{"n1", "n2"}) {
+	for _, a := range []*agent{n1, n2, n3} {
+		if names := memberNames(t, a.url()); !slices.Equal(names, []string{"n1", "n2", "n3"}) {
 			t.Fatalf("%s lists members %v", a.name, names)
 		}
 	}
@@ -92,16 +96,17 @@ func TestProcessGossipKey(t *testing.T) {
 		if out, code := cli(t, "keyring", step[0], "--addr", n2.url(), step[1]); code != 0 {
 			t.Fatalf("keyring %s: exit %d\n%s", step[0], code, out)
 		}
-		waitAlive(t, n1.url(), 2)
-		if out, code := cli(t, "put", "--addr", n2.url(), "k-"+step[0], step[0]); code != 0 {
+		waitAlive(t, n1.url(), 3)
+		// W=3 and R=3: every member takes part, over gossip's new keys.
+		if out, code := cli(t, "put", "--addr", n2.url(), "--w", "3", "k-"+step[0], step[0]); code != 0 {
 			t.Fatalf("put after %s: %s", step[0], out)
 		}
-		if out, code := cli(t, "get", "--addr", n1.url(), "--r", "2", "k-"+step[0]); code != 0 || !strings.Contains(out, step[0]) {
+		if out, code := cli(t, "get", "--addr", n3.url(), "--r", "3", "k-"+step[0]); code != 0 || !strings.Contains(out, step[0]) {
 			t.Fatalf("get after %s: %s", step[0], out)
 		}
 	}
 	rows := keyringRows(t, n1.url())
-	if len(rows) != 2 || !slices.Equal(rows["n1"], []string{k2}) || !slices.Equal(rows["n2"], []string{k2}) {
+	if len(rows) != 3 || !slices.Equal(rows["n1"], []string{k2}) || !slices.Equal(rows["n2"], []string{k2}) || !slices.Equal(rows["n3"], []string{k2}) {
 		t.Fatalf("after the rotation: %v", rows)
 	}
 }
