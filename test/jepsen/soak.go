@@ -483,21 +483,41 @@ func (s *soakLoad) do(ctx context.Context, i int, rng *rand.Rand, seq int64) {
 	// Whether the request got a connection: one that timed out before
 	// (a connect, or the wait for one of the node's connection slots) never
 	// reached the node, and is judged like a refused connect.
+	// And which connection, and when it wrote the request: evidence for
+	// a request that got no answer.
 	var gotConn atomic.Bool
+	var connInfo atomic.Pointer[string]
+	var wroteAt atomic.Int64
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) },
+		GotConn: func(ci httptrace.GotConnInfo) {
+			gotConn.Store(true)
+			d := fmt.Sprintf("conn %v->%v reused=%v idle=%v (idle %v) at %.1fs", ci.Conn.LocalAddr(), ci.Conn.RemoteAddr(),
+				ci.Reused, ci.WasIdle, ci.IdleTime.Round(time.Millisecond), time.Duration(s.rec.Now()).Seconds())
+			connInfo.Store(&d)
+		},
+		WroteRequest: func(httptrace.WroteRequestInfo) { wroteAt.Store(s.rec.Now()) },
 	}))
+	how := func() string {
+		d := "no connection"
+		if p := connInfo.Load(); p != nil {
+			d = *p
+		}
+		if w := wroteAt.Load(); w > 0 {
+			d += fmt.Sprintf(", request written at %.1fs", time.Duration(w).Seconds())
+		}
+		return d
+	}
 	sent := s.rec.Now()
 	defer func() { s.latency(time.Duration(s.rec.Now() - sent)) }()
 	resp, err := s.hcs[i].Do(req)
 	if err != nil {
-		s.transport(s.nodes[i].Name, sent, err, gotConn.Load())
+		s.transport(s.nodes[i].Name, sent, err, gotConn.Load(), how())
 		return
 	}
 	body, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
 	if rerr != nil {
-		s.transport(s.nodes[i].Name, sent, rerr, true)
+		s.transport(s.nodes[i].Name, sent, rerr, true, how())
 		return
 	}
 	if c := resp.Header.Get("X-Dynago-Context"); c != "" && resp.StatusCode < 300 {
@@ -541,7 +561,7 @@ func (s *soakLoad) note(class, detail string) {
 
 // transport keeps a request that got no answer: a refused or reset
 // connection is judged against the kills later; a timeout is never clear.
-func (s *soakLoad) transport(node string, sent int64, err error, gotConn bool) {
+func (s *soakLoad) transport(node string, sent int64, err error, gotConn bool, how string) {
 	done := s.rec.Now()
 	if isTimeout(err) {
 		// A request that timed out before it had a connection (a connect
@@ -565,7 +585,7 @@ func (s *soakLoad) transport(node string, sent int64, err error, gotConn bool) {
 			class = "unclear_dial_timeout_unjudged"
 		}
 		// When it was sent, to set it against the kills and the node's log.
-		s.note(class, fmt.Sprintf("%s at %.1fs: no answer within %s: %v", node, time.Duration(sent).Seconds(), soakClientTimeout, err))
+		s.note(class, fmt.Sprintf("%s at %.1fs: no answer within %s: %v (%s)", node, time.Duration(sent).Seconds(), soakClientTimeout, err, how))
 		return
 	}
 	s.mu.Lock()

@@ -300,11 +300,11 @@ func TestHarnessDialTimeoutsJudged(t *testing.T) {
 	s.mu.counts = map[string]int64{}
 	dialTimeout := &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}
 	readTimeout := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
-	s.transport("n2", rec.Now(), dialTimeout, false)
-	s.transport("n1", rec.Now(), dialTimeout, false)
-	s.transport("n2", rec.Now(), readTimeout, true)
+	s.transport("n2", rec.Now(), dialTimeout, false, "")
+	s.transport("n1", rec.Now(), dialTimeout, false, "")
+	s.transport("n2", rec.Now(), readTimeout, true, "")
 	// The client's timeout while the request waited for a connection.
-	s.transport("n2", rec.Now(), context.DeadlineExceeded, false)
+	s.transport("n2", rec.Now(), context.DeadlineExceeded, false, "")
 	killed, other := s.judgeDialTimeouts([]KillWindow{{Node: "n2", From: 0, To: 1 << 62}}, 0)
 	if killed != 2 || len(other) != 1 || !strings.HasPrefix(other[0], "n1 at ") {
 		t.Fatalf("judged %d during kills and %q otherwise, want 2 and n1's", killed, other)
