@@ -56,10 +56,10 @@ func (c *Config) clientCertsVerified() bool {
 }
 
 // certPrincipal is who a verified client certificate says made a
-// request: its common name, with the highest role among the ones it names
-// (security.ClientRoles; one this node does not know is ignored), or
-// auth.RoleNone when it names none, so it reaches only the open routes.
-// false without a verified certificate.
+// request: its common name, with the role it names (security.ClientRoles;
+// one this node does not know is ignored; the lowest when it names
+// several), or auth.RoleNone when it names none. false without a verified
+// certificate.
 func certPrincipal(cs *tls.ConnectionState) (auth.Principal, bool) {
 	if cs == nil || len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
 		return auth.Principal{}, false
@@ -67,7 +67,9 @@ func certPrincipal(cs *tls.ConnectionState) (auth.Principal, bool) {
 	cert := cs.VerifiedChains[0][0]
 	p := auth.Principal{Name: cert.Subject.CommonName}
 	for _, name := range security.ClientRoles(cert) {
-		if r, err := auth.ParseRole(name); err == nil && r > p.Role {
+		// Several roles: the lowest, so an odd certificate (a CA whose
+		// requesters choose their OUs) grants no more than the least.
+		if r, err := auth.ParseRole(name); err == nil && (p.Role == auth.RoleNone || r < p.Role) {
 			p.Role = r
 		}
 	}
@@ -94,10 +96,17 @@ func (h *httpAPI) principal(r *http.Request) (p auth.Principal, presented, ok bo
 			return p, true, true
 		}
 	}
-	if p, ok := certPrincipal(r.TLS); ok {
-		return p, true, true
+	// A certificate that names a role wins; one that names none (made
+	// before roles, or a node's) leaves the request to its bearer token,
+	// and without one it is that certificate's principal, with no role.
+	cert, hasCert := certPrincipal(r.TLS)
+	if hasCert && cert.Role != auth.RoleNone {
+		return cert, true, true
 	}
 	tok, found := bearerToken(r)
+	if hasCert && (!found || h.cfg.Auth == nil) {
+		return cert, true, true
+	}
 	if !found || h.cfg.Auth == nil {
 		return auth.Principal{}, found, false
 	}
@@ -177,7 +186,9 @@ func (h *httpAPI) authorize(mux *http.ServeMux) http.Handler {
 			log.Warn("request refused", "status", refused.Status, "principal", p.Name, "role", p.Role.String(),
 				"method", r.Method, "route", routeName(pattern, r), "remote", r.RemoteAddr)
 			if need == auth.RoleAdmin && !metricsRoute(pattern) {
-				h.auditLine(log, r, pattern, p, refused.Status)
+				// Every admin request is audited, refusals included:
+				// never rate-limited.
+				h.auditLine(h.log, r, pattern, p, refused.Status)
 			}
 			writeError(w, refused)
 			return

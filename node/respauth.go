@@ -55,8 +55,10 @@ func (r *respAPI) certLogin(conn redcon.Conn) *respConn {
 			c = t.Conn
 			continue
 		case *tls.Conn:
+			// A certificate that names no role leaves the connection to
+			// AUTH, as HTTP leaves such a request to its token.
 			cs := t.ConnectionState()
-			if p, ok := certPrincipal(&cs); ok {
+			if p, ok := certPrincipal(&cs); ok && p.Role != auth.RoleNone {
 				rc.principal, rc.authed = p, true
 			}
 		}

@@ -245,8 +245,8 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 		}
 	}
 	cfg.MetricsAuth = c.Bool("metrics-auth")
-	if cfg.MetricsAuth && cfg.Auth == nil {
-		return node.Config{}, usagef(c, "--metrics-auth needs --token-file (without it nothing needs a token)")
+	if cfg.MetricsAuth && cfg.Auth == nil && c.String("tls-client-ca") == "" {
+		return node.Config{}, usagef(c, "--metrics-auth needs --token-file or --tls-client-ca (without either nothing needs credentials)")
 	}
 	if err := cfg.Validate(); err != nil {
 		return node.Config{}, usagef(c, "%v", err)
@@ -326,6 +326,9 @@ func runAgent(c *cli.Context) error {
 	if cfg.Auth != nil {
 		defer watchSIGHUP(cfg.Auth, log)()
 		log.Info("client authentication on", "token_file", cfg.Auth.Path(), "tokens", cfg.Auth.Tokens(), "metrics_auth", cfg.MetricsAuth)
+	}
+	if ca := c.String("tls-client-ca"); ca != "" {
+		log.Info("client authentication on: client certificates name their roles", "tls_client_ca", ca, "metrics_auth", cfg.MetricsAuth)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- n.Run(c.Context) }()

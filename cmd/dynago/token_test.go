@@ -45,7 +45,7 @@ func TestAgentTokenFileFlags(t *testing.T) {
 	}{
 		{"missing file", []string{"--token-file", filepath.Join(dir, "none")}, "--token-file"},
 		{"bad file", []string{"--token-file", bad}, "line 2"},
-		{"metrics-auth alone", []string{"--metrics-auth"}, "--metrics-auth needs --token-file"},
+		{"metrics-auth alone", []string{"--metrics-auth"}, "--metrics-auth needs --token-file or --tls-client-ca"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, res := agentConfig(t, append([]string{"--name", "a"}, tc.args...)...)
