@@ -45,6 +45,22 @@ func exitAtStart(t *testing.T, a *agent) (int, string) {
 	}
 }
 
+// wantRefused starts a and wants it to exit 1 by itself, its output
+// naming each of wants; what says what is wrong with its data dir.
+func wantRefused(t *testing.T, a *agent, what string, wants ...string) {
+	t.Helper()
+	code, out := exitAtStart(t, a)
+	t.Logf("exit %d:\n%s", code, out)
+	if code != 1 {
+		t.Fatalf("exit code %d with %s, want 1\n%s", code, what, out)
+	}
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("the agent's output with %s lacks %q:\n%s", what, want, out)
+		}
+	}
+}
+
 // A data dir the agent can't use as its store stops it at start, with
 // exit code 1 and a message that names the directory and says what is
 // wrong with it: (a) a store whose MANIFEST is garbage (corrupt), (b) one
@@ -80,16 +96,7 @@ func TestProcessCorruptDataDir(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		code, out := exitAtStart(t, a)
-		t.Logf("exit %d:\n%s", code, out)
-		if code != 1 {
-			t.Fatalf("exit code %d with a corrupt MANIFEST, want 1\n%s", code, out)
-		}
-		for _, want := range []string{"agent: open storage", a.dataDir, "corrupt", "restore it from a backup"} {
-			if !strings.Contains(out, want) {
-				t.Errorf("the agent's output with a corrupt MANIFEST lacks %q:\n%s", want, out)
-			}
-		}
+		wantRefused(t, a, "a corrupt MANIFEST", "agent: open storage", a.dataDir, "corrupt", "restore it from a backup")
 	})
 
 	// A table file whose footer is garbled: badger v4.9.6 panicked in a
@@ -120,16 +127,7 @@ func TestProcessCorruptDataDir(t *testing.T) {
 		if err := os.WriteFile(tables[0], b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		code, out := exitAtStart(t, a)
-		t.Logf("exit %d:\n%s", code, out)
-		if code != 1 {
-			t.Fatalf("exit code %d with a garbled table, want 1\n%s", code, out)
-		}
-		for _, want := range []string{"agent: open storage", filepath.Base(tables[0]), "corrupt", "restore it from a backup"} {
-			if !strings.Contains(out, want) {
-				t.Errorf("the agent's output with a garbled table lacks %q:\n%s", want, out)
-			}
-		}
+		wantRefused(t, a, "a garbled table", "agent: open storage", filepath.Base(tables[0]), "corrupt", "restore it from a backup")
 	})
 
 	t.Run("foreign", func(t *testing.T) {
@@ -140,16 +138,7 @@ func TestProcessCorruptDataDir(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(a.dataDir, "notes.txt"), []byte("not a store\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		code, out := exitAtStart(t, a)
-		t.Logf("exit %d:\n%s", code, out)
-		if code != 1 {
-			t.Fatalf("exit code %d with a data dir of unrelated files, want 1\n%s", code, out)
-		}
-		for _, want := range []string{"agent: open storage", a.dataDir, "no store", "no MANIFEST"} {
-			if !strings.Contains(out, want) {
-				t.Errorf("the agent's output with a data dir of unrelated files lacks %q:\n%s", want, out)
-			}
-		}
+		wantRefused(t, a, "a data dir of unrelated files", "agent: open storage", a.dataDir, "no store", "no MANIFEST")
 		if _, err := os.Stat(filepath.Join(a.dataDir, "MANIFEST")); err == nil {
 			t.Error("the agent created a store among the unrelated files")
 		}

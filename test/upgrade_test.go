@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -11,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,23 +44,7 @@ func metric(t *testing.T, a *agent, series string) float64 {
 	if a.hc != nil {
 		hc = a.hc // HTTPS (tls_test.go)
 	}
-	resp, err := hc.Get(a.url() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("%s: %q", series, sc.Text())
-			}
-			return f
-		}
-	}
-	return 0
+	return seriesVia(t, hc, a.url(), series)
 }
 
 // healthVersions is the versions an agent's /health reports.

@@ -56,10 +56,17 @@ const (
 	// collide, few enough that the data set (and a restarted node's
 	// catch-up) stays small.
 	soakKeys = 2048
-	// soakClientTimeout bounds a load request end to end: the server gives
-	// up after soakServerTimeout (a forwarded write one second later), so
-	// a request still unanswered at 5 s got no answer at all.
-	soakClientTimeout  = 5 * time.Second
+	// soakClientTimeout is how long a request written to a node waits for
+	// its answer: the server gives up after soakServerTimeout (a forwarded
+	// write one second later), so a request still unanswered 5 s after it
+	// was written got no answer at all.
+	soakClientTimeout = 5 * time.Second
+	// soakConnectWait is how long a request may wait for a connection
+	// (a connect, or a free slot of the node's) before it is written: the
+	// time a node being restarted takes to listen again. The client's
+	// whole timeout is this plus soakClientTimeout, so a request that
+	// waited long to connect still gets its full time once written.
+	soakConnectWait    = 5 * time.Second
 	soakServerTimeout  = 2 * time.Second
 	soakRSSEvery       = 2 * time.Second // the "every few seconds"
 	soakKilledGrace    = 2 * time.Second // a reset seen just after the restart answered /health
@@ -395,12 +402,13 @@ func newSoakLoad(nodes []*Node, rec *history.Recorder, seed int64) *soakLoad {
 	s.mu.counts = map[string]int64{}
 	for range nodes {
 		tr := &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
-			MaxConnsPerHost:     soakInflightPerNode,
-			MaxIdleConnsPerHost: soakInflightPerNode,
-			IdleConnTimeout:     30 * time.Second,
+			DialContext:           (&net.Dialer{Timeout: time.Second}).DialContext,
+			MaxConnsPerHost:       soakInflightPerNode,
+			MaxIdleConnsPerHost:   soakInflightPerNode,
+			IdleConnTimeout:       30 * time.Second,
+			ResponseHeaderTimeout: soakClientTimeout, // from the request's write
 		}
-		s.hcs = append(s.hcs, &http.Client{Timeout: soakClientTimeout, Transport: tr})
+		s.hcs = append(s.hcs, &http.Client{Timeout: soakConnectWait + soakClientTimeout, Transport: tr})
 		s.slots = append(s.slots, make(chan struct{}, soakInflightPerNode))
 	}
 	return s
@@ -511,13 +519,13 @@ func (s *soakLoad) do(ctx context.Context, i int, rng *rand.Rand, seq int64) {
 	defer func() { s.latency(time.Duration(s.rec.Now() - sent)) }()
 	resp, err := s.hcs[i].Do(req)
 	if err != nil {
-		s.transport(s.nodes[i].Name, sent, err, gotConn.Load(), how())
+		s.transport(s.nodes[i].Name, sent, err, wroteAt.Load(), how())
 		return
 	}
 	body, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
 	if rerr != nil {
-		s.transport(s.nodes[i].Name, sent, rerr, true, how())
+		s.transport(s.nodes[i].Name, sent, rerr, wroteAt.Load(), how())
 		return
 	}
 	if c := resp.Header.Get("X-Dynago-Context"); c != "" && resp.StatusCode < 300 {
@@ -561,16 +569,18 @@ func (s *soakLoad) note(class, detail string) {
 
 // transport keeps a request that got no answer: a refused or reset
 // connection is judged against the kills later; a timeout is never clear.
-func (s *soakLoad) transport(node string, sent int64, err error, gotConn bool, how string) {
+func (s *soakLoad) transport(node string, sent int64, err error, wrote int64, how string) {
 	done := s.rec.Now()
 	if isTimeout(err) {
-		// A request that timed out before it had a connection (a connect
-		// not answered, or the wait for one of the transport's connections
-		// to the node, all taken by such connects) is told apart from a
-		// request sent and never answered.
+		// A request that timed out before it was written (a connect not
+		// answered, or the wait for one of the transport's connections to
+		// the node, all taken by such connects), or so late that it had
+		// less than its soakClientTimeout once written, never gave the node
+		// its time: it is told apart from a request written and never
+		// answered.
 		class := "unclear_no_answer"
 		var op *net.OpError
-		if !gotConn || errors.As(err, &op) && op.Op == "dial" {
+		if wrote == 0 || time.Duration(done-wrote) < soakClientTimeout || errors.As(err, &op) && op.Op == "dial" {
 			// Judged against the kill windows at the end
 			// (judgeDialTimeouts); past the bound, unclear at once.
 			s.mu.Lock()
@@ -585,7 +595,7 @@ func (s *soakLoad) transport(node string, sent int64, err error, gotConn bool, h
 			class = "unclear_dial_timeout_unjudged"
 		}
 		// When it was sent, to set it against the kills and the node's log.
-		s.note(class, fmt.Sprintf("%s at %.1fs: no answer within %s: %v (%s)", node, time.Duration(sent).Seconds(), soakClientTimeout, err, how))
+		s.note(class, fmt.Sprintf("%s at %.1fs: no answer within %s of its write: %v (%s)", node, time.Duration(sent).Seconds(), soakClientTimeout, err, how))
 		return
 	}
 	s.mu.Lock()

@@ -287,10 +287,11 @@ func FuzzParseVmRSS(f *testing.F) {
 	})
 }
 
-// A connect that timed out, or a request that timed out before it had a
-// connection, is judged against the kill windows: while its node was down
-// it counts with the killed node's errors, at any other time as no clear
-// answer; a request that timed out once sent is never clear.
+// A connect that timed out, or a request that timed out before it was
+// written or with less than its time left once written, is judged against
+// the kill windows: while its node was down it counts with the killed
+// node's errors, at any other time as no clear answer; a request written
+// and unanswered for its whole time is never clear.
 func TestHarnessDialTimeoutsJudged(t *testing.T) {
 	rec, err := history.NewRecorder(filepath.Join(t.TempDir(), "h.jsonl"))
 	if err != nil {
@@ -300,14 +301,17 @@ func TestHarnessDialTimeoutsJudged(t *testing.T) {
 	s.mu.counts = map[string]int64{}
 	dialTimeout := &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}
 	readTimeout := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
-	s.transport("n2", rec.Now(), dialTimeout, false, "")
-	s.transport("n1", rec.Now(), dialTimeout, false, "")
-	s.transport("n2", rec.Now(), readTimeout, true, "")
-	// The client's timeout while the request waited for a connection.
-	s.transport("n2", rec.Now(), context.DeadlineExceeded, false, "")
+	s.transport("n2", rec.Now(), dialTimeout, 0, "")
+	s.transport("n1", rec.Now(), dialTimeout, 0, "")
+	// Written a whole soakClientTimeout before it timed out: no answer.
+	s.transport("n2", rec.Now(), readTimeout, rec.Now()-int64(soakClientTimeout), "")
+	// The client's timeout while the request waited for a connection, and
+	// one written so late that it had less than its time.
+	s.transport("n2", rec.Now(), context.DeadlineExceeded, 0, "")
+	s.transport("n2", rec.Now(), context.DeadlineExceeded, rec.Now()-int64(time.Second), "")
 	killed, other := s.judgeDialTimeouts([]KillWindow{{Node: "n2", From: 0, To: 1 << 62}}, 0)
-	if killed != 2 || len(other) != 1 || !strings.HasPrefix(other[0], "n1 at ") {
-		t.Fatalf("judged %d during kills and %q otherwise, want 2 and n1's", killed, other)
+	if killed != 3 || len(other) != 1 || !strings.HasPrefix(other[0], "n1 at ") {
+		t.Fatalf("judged %d during kills and %q otherwise, want 3 and n1's", killed, other)
 	}
 	if got := s.count("unclear_no_answer"); got != 1 {
 		t.Fatalf("a read timeout counted %d unclear_no_answer, want 1", got)
